@@ -1,0 +1,54 @@
+"""The one place that sends e-mail (SES) and SMS (SNS)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.aws import AwsClients
+from shared.observability import get_logger
+
+log = get_logger("notifier")
+
+SMS_MAX_CHARS = 164  # SPEC S4: SMS templates are limited to 164 characters
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    channel: str
+    recipient: str
+    message_id: str
+
+
+class Notifier:
+    def __init__(self, aws: AwsClients, sender: str, sms_sender_id: str) -> None:
+        self._aws = aws
+        self._sender = sender
+        self._sms_sender_id = sms_sender_id
+
+    def send_email(self, to: str, subject: str, text: str, html: str | None = None) -> SentMessage:
+        body: dict[str, dict[str, str]] = {"Text": {"Data": text, "Charset": "UTF-8"}}
+        if html:
+            body["Html"] = {"Data": html, "Charset": "UTF-8"}
+        ses = self._aws.client("ses")
+        resp = ses.send_email(
+            Source=self._sender,
+            Destination={"ToAddresses": [to]},
+            Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body},
+        )
+        log.info("email sent", extra={"channel": "email", "subject": subject})
+        return SentMessage("email", to, resp["MessageId"])
+
+    def send_sms(self, phone: str, text: str) -> SentMessage:
+        if len(text) > SMS_MAX_CHARS:
+            raise ValueError(f"SMS text is {len(text)} characters; the limit is {SMS_MAX_CHARS}")
+        sns = self._aws.client("sns")
+        resp = sns.publish(
+            PhoneNumber=phone,
+            Message=text,
+            MessageAttributes={
+                "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": self._sms_sender_id},
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
+            },
+        )
+        log.info("sms sent", extra={"channel": "sms"})
+        return SentMessage("sms", phone, resp["MessageId"])
