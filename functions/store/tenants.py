@@ -29,3 +29,33 @@ def subtree_ids(tenant_id: str) -> frozenset[str]:
                     nxt.append(cid)
         frontier = nxt
     return frozenset(seen)
+
+
+def ancestor_ids(tenant_id: str) -> list[str]:
+    """Ids from the root down to the tenant's parent (empty for the system tenant or an unknown id)."""
+    t = get_tenant(tenant_id)
+    return list(t.ancestors or []) if t is not None else []
+
+
+def list_children(tenant_id: str) -> list[Tenant]:
+    return list(Tenant.parent_index.query(tenant_id))
+
+
+def batch_get_tenants(ids: list[str]) -> list[Tenant]:
+    return list(Tenant.batch_get(ids)) if ids else []
+
+
+def create_tenant(tenant: Tenant) -> Tenant:
+    tenant.save(condition=Tenant.id.does_not_exist())
+    return tenant
+
+
+def update_tenant(tenant: Tenant, changes: dict[str, object]) -> Tenant:
+    """Set (or remove, for None) the given attributes with one UpdateItem."""
+    actions = []
+    for name, value in changes.items():
+        attr = getattr(Tenant, name)
+        actions.append(attr.remove() if value is None else attr.set(value))
+    if actions:
+        tenant.update(actions=actions, condition=Tenant.id.exists())
+    return tenant

@@ -1,0 +1,50 @@
+# WispCloud — developer entry points. `make run` and `make test` create the virtualenv they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+export PYTHONPATH := functions:.
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+export AWS_DEFAULT_REGION ?= us-east-1
+export POWERTOOLS_TRACE_DISABLED ?= 1
+
+.PHONY: venv lint format test test-fast run bench template cfn-lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check functions radius_container infra tests bench
+	$(VENV)/bin/ruff format --check functions radius_container infra tests bench
+	$(VENV)/bin/mypy functions radius_container infra bench
+
+format: venv
+	$(VENV)/bin/ruff format functions radius_container infra tests bench
+	$(VENV)/bin/ruff check --fix functions radius_container infra tests bench
+
+test: venv lint
+	$(PY) -m pytest -n 2 --dist loadfile
+
+test-fast: venv
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not e2e"
+
+run: venv
+	$(PY) -m infra.local_stack
+
+bench: venv
+	@for b in bench/*/run.py; do mod=$${b%.py}; mod=$${mod//\//.}; echo "# $$mod" >&2; $(PY) -m $$mod || exit 1; done
+
+template: venv
+	$(PY) -m infra.template_gen
+
+cfn-lint: venv
+	$(VENV)/bin/cfn-lint template.yaml
+
+clean:
+	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache

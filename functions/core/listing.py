@@ -1,0 +1,193 @@
+"""Subscriber lists (SPEC S3): filters incl. Online / Online last 24 h, text search, sort, opaque
+cursor pagination, per-status totals with the sums of the services, CSV rendering.
+
+Rows are plain dicts built by the services from stored records, so these rules are pure.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from core.errors import ValidationError
+from core.statuses import ONLINE, ONLINE_24H, Status
+
+STATUS_FILTERS = (*[s.value for s in Status], "blocked", ONLINE, ONLINE_24H)
+SORT_FIELDS = ("username", "name", "created_at", "updated_at", "status", "ip", "last_seen_at", "price", "id")
+SEARCH_FIELDS = ("username", "name", "email", "phone", "ip", "mac", "document_id", "address", "id")
+
+
+@dataclass(frozen=True)
+class SubscriberFilter:
+    status: str | None = None
+    zone_id: str | None = None
+    gateway_id: str | None = None
+    product_id: str | None = None
+    connection_type: str | None = None
+    q: str | None = None
+
+
+def is_online(row: Mapping[str, Any]) -> bool:
+    return bool(row.get("online_sessions"))
+
+
+def is_online_24h(row: Mapping[str, Any], now: datetime) -> bool:
+    if is_online(row):
+        return True
+    seen = row.get("last_seen_at")
+    if not seen:
+        return False
+    try:
+        when = datetime.fromisoformat(str(seen).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return when >= now - timedelta(hours=24)
+
+
+def matches(row: Mapping[str, Any], f: SubscriberFilter, now: datetime) -> bool:
+    if f.status:
+        status = Status.SUSPENDED.value if f.status == "blocked" else f.status
+        if status == ONLINE:
+            if not is_online(row):
+                return False
+        elif status == ONLINE_24H:
+            if not is_online_24h(row, now):
+                return False
+        elif row.get("status") != status:
+            return False
+    for name in ("zone_id", "gateway_id", "product_id", "connection_type"):
+        want = getattr(f, name)
+        if want and row.get(name) != want:
+            return False
+    if f.q:
+        needle = f.q.strip().lower()
+        if needle and not any(needle in str(row.get(k) or "").lower() for k in SEARCH_FIELDS):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- sort and cursor
+def parse_sort(sort: str | None) -> tuple[str, bool]:
+    """``"-created_at"`` → ("created_at", descending=True)."""
+    text = (sort or "username").strip()
+    desc = text.startswith("-")
+    name = text.lstrip("-+")
+    if name not in SORT_FIELDS:
+        raise ValidationError(f"sort must be one of {', '.join(SORT_FIELDS)} (prefix - for descending)", field="sort")
+    return name, desc
+
+
+def _key(row: Mapping[str, Any], field: str) -> tuple[int, Any, str]:
+    value = row.get(field)
+    if field == "price":
+        v: Any = Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    else:
+        v = str(value).lower() if value is not None else ""
+    return (0 if value in (None, "") else 1, v, str(row.get("id") or ""))
+
+
+def encode_cursor(field: str, desc: bool, row: Mapping[str, Any]) -> str:
+    present, value, rid = _key(row, field)
+    raw = json.dumps([field, desc, present, str(value), rid], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, field: str, desc: bool) -> tuple[int, Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        c_field, c_desc, present, value, rid = json.loads(raw)
+        if not (isinstance(present, int) and isinstance(value, str) and isinstance(rid, str)):
+            raise ValueError("bad cursor fields")
+        typed: Any = Decimal(value) if c_field == "price" else value
+    except Exception as exc:
+        raise ValidationError("invalid cursor: pass back the next_cursor of the previous page", field="cursor") from exc
+    if c_field != field or bool(c_desc) != desc:
+        raise ValidationError("the cursor belongs to a different sort order", field="cursor")
+    return (present, typed, rid)
+
+
+def sort_rows(rows: Iterable[Mapping[str, Any]], field: str, desc: bool) -> list[Mapping[str, Any]]:
+    return sorted(rows, key=lambda r: _key(r, field), reverse=desc)
+
+
+def paginate(
+    rows: Sequence[Mapping[str, Any]], field: str, desc: bool, limit: int, cursor: str | None
+) -> tuple[list[Mapping[str, Any]], str | None]:
+    """One page of already sorted rows after ``cursor``; the next cursor or None on the last page.
+    Keyset pagination: rows added or removed between pages neither repeat nor shift the others."""
+    start = 0
+    if cursor:
+        after = decode_cursor(cursor, field, desc)
+        start = len(rows)
+        for i, row in enumerate(rows):
+            k = _key(row, field)
+            if (k < after) if desc else (k > after):
+                start = i
+                break
+    page = list(rows[start : start + limit])
+    more = start + limit < len(rows)
+    return page, (encode_cursor(field, desc, page[-1]) if more and page else None)
+
+
+# ---------------------------------------------------------------- totals
+def totals(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, dict[str, Any]]:
+    """Number of customers per status and the sum of their services' prices (S3 "Totals").
+    Online and Online last 24 h are counted as well (a customer is in its status and in those)."""
+    buckets: dict[str, list[Any]] = {s.value: [0, Decimal(0)] for s in Status}
+    buckets[ONLINE] = [0, Decimal(0)]
+    buckets[ONLINE_24H] = [0, Decimal(0)]
+    buckets["all"] = [0, Decimal(0)]
+    for row in rows:
+        price = Decimal(str(row.get("price") or "0"))
+        keys = [str(row.get("status")), "all"]
+        if is_online(row):
+            keys.append(ONLINE)
+        if is_online_24h(row, now):
+            keys.append(ONLINE_24H)
+        for k in keys:
+            b = buckets.setdefault(k, [0, Decimal(0)])
+            b[0] += 1
+            b[1] += price
+    return {k: {"count": c, "services_total": str(total)} for k, (c, total) in buckets.items()}
+
+
+# ---------------------------------------------------------------- CSV
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list):
+        value = json.dumps(value, separators=(",", ":"), default=str)
+    text = str(value)
+    # A leading = + - @ would be run as a formula by spreadsheet programs (CSV injection)
+    if text.startswith(_FORMULA_START) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except Exception:
+        return False
+    return True
+
+
+def to_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buf.getvalue()

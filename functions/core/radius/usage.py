@@ -1,0 +1,161 @@
+"""Usage periods and the counter keys of the subscriber's ``usage`` map.
+
+Allowances are per day, week and month in the **gateway's time zone** (SPEC S6), the week starting
+on the policy's first day of the week; prepaid credits (cards) count from the product assignment.
+Each period has three counters: ``t`` seconds online, ``i`` octets from the client (upload) and
+``o`` octets to the client (download). Keys look like::
+
+    d:2026-11-22:t   w:2026-11-16:o   m:2026-11:i   p:2026-11-22T10:00:00.000000Z:t   h:2026112210:o
+
+``h:`` keys are hourly (UTC) traffic buckets kept for rate modulation by traffic over the last hours;
+they are written only for policies with modulation enabled and kept :data:`HOURLY_RETENTION_HOURS`.
+Old keys are removed by the accounting write that notices them, so the item stays small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+HOURLY_RETENTION_HOURS = 48
+DEFAULT_FIRST_DAY_OF_WEEK = 1  # Monday, when neither the policy nor the gateway sets one
+
+
+class PeriodKind(StrEnum):
+    DAY = "d"
+    WEEK = "w"
+    MONTH = "m"
+    PRODUCT = "p"  # from the product assignment on: prepaid credits
+
+
+class Counter(StrEnum):
+    TIME = "t"
+    UPLOAD = "i"
+    DOWNLOAD = "o"
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: PeriodKind
+    key: str
+    start: datetime  # aware, gateway time zone
+    end: datetime | None  # next reset (aware); None for the product period
+
+    def counter(self, counter: Counter) -> str:
+        return f"{self.key}:{counter.value}"
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The IANA zone of a gateway; an unknown or empty name falls back to UTC."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def first_day(policy_value: int, gateway_default: int | None = None) -> int:
+    """1 = Monday … 7 = Sunday. Policy 0 means "use the default" (gateway setting, else Monday)."""
+    if 1 <= policy_value <= 7:
+        return policy_value
+    if gateway_default is not None and 1 <= gateway_default <= 7:
+        return gateway_default
+    return DEFAULT_FIRST_DAY_OF_WEEK
+
+
+def _midnight(d: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=tz)
+
+
+def week_start(local_day: date, first_day_of_week: int) -> date:
+    return local_day - timedelta(days=(local_day.weekday() - (first_day_of_week - 1)) % 7)
+
+
+def current_periods(
+    now: datetime, tz: ZoneInfo, first_day_of_week: int, product_assigned_at: str | None = None
+) -> dict[PeriodKind, Period]:
+    """The day, week and month containing ``now`` in ``tz`` (and the product period if assigned)."""
+    local = now.astimezone(tz)
+    today = local.date()
+    wk = week_start(today, first_day_of_week)
+    month_first = today.replace(day=1)
+    next_month = (month_first + timedelta(days=32)).replace(day=1)
+    periods = {
+        PeriodKind.DAY: Period(
+            PeriodKind.DAY, f"d:{today.isoformat()}", _midnight(today, tz), _midnight(today + timedelta(days=1), tz)
+        ),
+        PeriodKind.WEEK: Period(
+            PeriodKind.WEEK, f"w:{wk.isoformat()}", _midnight(wk, tz), _midnight(wk + timedelta(days=7), tz)
+        ),
+        PeriodKind.MONTH: Period(
+            PeriodKind.MONTH, f"m:{today:%Y-%m}", _midnight(month_first, tz), _midnight(next_month, tz)
+        ),
+    }
+    if product_assigned_at:
+        periods[PeriodKind.PRODUCT] = Period(PeriodKind.PRODUCT, f"p:{product_assigned_at}", local, None)
+    return periods
+
+
+def seconds_until(moment: datetime, now: datetime) -> int:
+    """Whole seconds from ``now`` to ``moment`` (both aware), computed in UTC so DST cannot skew it."""
+    return max(0, int((moment.astimezone(UTC) - now.astimezone(UTC)).total_seconds()))
+
+
+def hour_key(now: datetime) -> str:
+    return f"h:{now.astimezone(UTC):%Y%m%d%H}"
+
+
+def used(usage: Mapping[str, int], period: Period, counter: Counter) -> int:
+    return int(usage.get(period.counter(counter), 0))
+
+
+def used_bytes(usage: Mapping[str, int], period: Period) -> int:
+    return used(usage, period, Counter.UPLOAD) + used(usage, period, Counter.DOWNLOAD)
+
+
+def usage_deltas(
+    periods: Iterable[Period], now: datetime, time_s: int, upload: int, download: int, hourly: bool
+) -> dict[str, int]:
+    """The counter increments for one accounting update (zero increments left out)."""
+    out: dict[str, int] = {}
+    for period in periods:
+        for counter, value in ((Counter.TIME, time_s), (Counter.UPLOAD, upload), (Counter.DOWNLOAD, download)):
+            if value > 0:
+                out[period.counter(counter)] = value
+    if hourly:
+        hk = hour_key(now)
+        if upload > 0:
+            out[f"{hk}:i"] = upload
+        if download > 0:
+            out[f"{hk}:o"] = download
+    return out
+
+
+def stale_keys(keys: Iterable[str], now: datetime, tz: ZoneInfo, current: Mapping[PeriodKind, Period]) -> list[str]:
+    """Counter keys no rule needs any more: periods before the previous one, old hours, old products.
+
+    The previous day/week/month are kept so a subscriber (and the portal) can still see them.
+    """
+    local_today = now.astimezone(tz).date()
+    keep_day = (local_today - timedelta(days=1)).isoformat()
+    wk = current[PeriodKind.WEEK].key[2:]
+    keep_week = (date.fromisoformat(wk) - timedelta(days=7)).isoformat()
+    month_first = local_today.replace(day=1)
+    keep_month = f"{(month_first - timedelta(days=1)):%Y-%m}"
+    keep_hour = f"{(now.astimezone(UTC) - timedelta(hours=HOURLY_RETENTION_HOURS)):%Y%m%d%H}"
+    product = current.get(PeriodKind.PRODUCT)
+    out = []
+    for key in keys:
+        kind, _, rest = key.partition(":")
+        stamp = rest.rsplit(":", 1)[0]
+        if (
+            (kind == "d" and stamp < keep_day)
+            or (kind == "w" and stamp < keep_week)
+            or (kind == "m" and stamp < keep_month)
+            or (kind == "h" and stamp < keep_hour)
+            or (kind == "p" and (product is None or not key.startswith(product.key + ":")))
+        ):
+            out.append(key)
+    return out

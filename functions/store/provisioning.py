@@ -1,0 +1,283 @@
+"""Provisioning tasks and the reads the provisioner needs (gateways, subscribers, catalogue).
+
+A :class:`ProvisioningTask` row is written for every trigger sent to the provisioning queue and is
+updated by the worker: ``queued`` → ``running`` → ``succeeded`` | ``failed`` (will be retried) |
+``dead`` (retries exhausted, message in the DLQ). The row is also the idempotency record of the
+message: a duplicate delivery of a message whose run already succeeded is skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from core.errors import NotFoundError, ValidationError
+from core.ids import new_id, now_iso
+from store.models import Gateway, Policy, Product, ProvisioningTask, Subscriber, Tenant
+
+TASK_STATUSES = ("queued", "running", "succeeded", "failed", "dead")
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    items: list[ProvisioningTask]
+    next_token: str | None
+
+
+# ---------------------------------------------------------------- tasks
+def create_task(
+    *,
+    tenant_id: str,
+    gateway_id: str,
+    kind: str,
+    subscriber_id: str | None,
+    reason: str,
+    actor: str,
+    target: dict[str, Any] | None = None,
+) -> ProvisioningTask:
+    """Record a new queued task (``result`` keeps what was asked: reason, actor, run number)."""
+    now = now_iso()
+    task = ProvisioningTask(
+        id=new_id("task"),
+        tenant_id=tenant_id,
+        gateway_id=gateway_id,
+        kind=kind,
+        subscriber_id=subscriber_id,
+        status="queued",
+        attempts=0,
+        result={"reason": reason, "actor": actor, "run": 1, **({"target": target} if target else {})},
+        created_at=now,
+        updated_at=now,
+    )
+    task.save(condition=ProvisioningTask.id.does_not_exist())
+    return task
+
+
+def get_task(task_id: str) -> ProvisioningTask:
+    try:
+        return ProvisioningTask.get(task_id)
+    except DoesNotExist as exc:
+        raise NotFoundError(f"task {task_id} not found") from exc
+
+
+def find_task(task_id: str) -> ProvisioningTask | None:
+    try:
+        return ProvisioningTask.get(task_id)
+    except DoesNotExist:
+        return None
+
+
+def mark_running(task: ProvisioningTask, attempt: int) -> None:
+    task.update(
+        actions=[
+            ProvisioningTask.status.set("running"),
+            ProvisioningTask.attempts.set(attempt),
+            ProvisioningTask.updated_at.set(now_iso()),
+        ]
+    )
+
+
+def mark_finished(
+    task: ProvisioningTask,
+    *,
+    status: str,
+    error: str | None = None,
+    category: str | None = None,
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """Store the outcome; ``summary`` is merged into ``result`` (counts of changes applied...)."""
+    result = dict(task.result or {})
+    if summary is not None:
+        result["summary"] = summary
+    actions = [
+        ProvisioningTask.status.set(status),
+        ProvisioningTask.updated_at.set(now_iso()),
+        ProvisioningTask.result.set(result),
+    ]
+    if error is None:
+        actions += [ProvisioningTask.last_error.remove(), ProvisioningTask.error_category.remove()]
+    else:
+        actions += [ProvisioningTask.last_error.set(error[:1000]), ProvisioningTask.error_category.set(category)]
+    task.update(actions=actions)
+
+
+def requeue(task: ProvisioningTask, actor: str) -> int:
+    """Put a task back to ``queued`` for a new run; returns the run number (part of the message id)."""
+    result = dict(task.result or {})
+    run = int(result.get("run", 1)) + 1
+    result["run"] = run
+    result["rerun_by"] = actor
+    try:
+        task.update(
+            actions=[
+                ProvisioningTask.status.set("queued"),
+                ProvisioningTask.attempts.set(0),
+                ProvisioningTask.result.set(result),
+                ProvisioningTask.updated_at.set(now_iso()),
+            ],
+            condition=ProvisioningTask.status.is_in("failed", "dead", "succeeded", "queued"),
+        )
+    except UpdateError as exc:
+        raise ValidationError("the task is running; wait for it to finish", field="task_id") from exc
+    return run
+
+
+def _encode_token(key: dict[str, Any] | None) -> str | None:
+    if not key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+
+def _decode_token(token: str | None) -> dict[str, Any] | None:
+    if not token:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValidationError("invalid pagination token", field="next_token") from exc
+    if not isinstance(value, dict):
+        raise ValidationError("invalid pagination token", field="next_token")
+    return value
+
+
+def list_tasks(
+    *,
+    tenant_id: str | None = None,
+    gateway_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    next_token: str | None = None,
+) -> TaskPage:
+    """Newest first, per gateway (gateway index) or per tenant (tenant index), optional status filter."""
+    if status is not None and status not in TASK_STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(TASK_STATUSES)}", field="status")
+    cond = ProvisioningTask.status == status if status else None
+    start = _decode_token(next_token)
+    if gateway_id:
+        result = ProvisioningTask.gateway_index.query(
+            gateway_id, filter_condition=cond, scan_index_forward=False, limit=limit, last_evaluated_key=start
+        )
+    elif tenant_id:
+        result = ProvisioningTask.tenant_index.query(
+            tenant_id, filter_condition=cond, scan_index_forward=False, limit=limit, last_evaluated_key=start
+        )
+    else:
+        raise ValidationError("a gateway or a tenant is required", field="gateway_id")
+    items = list(result)
+    if tenant_id and gateway_id:
+        items = [t for t in items if t.tenant_id == tenant_id]
+    return TaskPage(items=items, next_token=_encode_token(result.last_evaluated_key))
+
+
+def iter_gateway_tasks(gateway_id: str, status: str | None = None) -> Iterator[ProvisioningTask]:
+    cond = ProvisioningTask.status == status if status else None
+    yield from ProvisioningTask.gateway_index.query(gateway_id, filter_condition=cond)
+
+
+# ---------------------------------------------------------------- reads for the provisioner
+def get_gateway(gateway_id: str) -> Gateway:
+    try:
+        return Gateway.get(gateway_id)
+    except DoesNotExist as exc:
+        raise NotFoundError(f"gateway {gateway_id} not found", field="gateway_id") from exc
+
+
+def find_gateway(gateway_id: str) -> Gateway | None:
+    try:
+        return Gateway.get(gateway_id)
+    except DoesNotExist:
+        return None
+
+
+def find_tenant(tenant_id: str) -> Tenant | None:
+    try:
+        return Tenant.get(tenant_id)
+    except DoesNotExist:
+        return None
+
+
+def find_subscriber(subscriber_id: str) -> Subscriber | None:
+    """By id (id index holds every attribute)."""
+    for sub in Subscriber.id_index.query(subscriber_id, limit=1):
+        return sub
+    return None
+
+
+def get_subscriber(subscriber_id: str) -> Subscriber:
+    sub = find_subscriber(subscriber_id)
+    if sub is None:
+        raise NotFoundError(f"subscriber {subscriber_id} not found", field="subscriber_id")
+    return sub
+
+
+def gateway_subscribers(gateway: Gateway) -> list[Subscriber]:
+    """Every subscriber service assigned to a router (tenant index, filtered by gateway)."""
+    return list(Subscriber.tenant_index.query(gateway.tenant_id, filter_condition=Subscriber.gateway_id == gateway.id))
+
+
+def list_gateways(tenant_id: str | None = None) -> Iterator[Gateway]:
+    """Routers of one tenant, or of every tenant (the periodic sweep)."""
+    if tenant_id:
+        yield from Gateway.tenant_index.query(tenant_id)
+    else:
+        yield from Gateway.scan()
+
+
+class Catalogue:
+    """Products and policies read once per batch (many subscribers share a few plans)."""
+
+    def __init__(self) -> None:
+        self._products: dict[str, Product | None] = {}
+        self._policies: dict[str, Policy | None] = {}
+
+    def product(self, product_id: str | None) -> Product | None:
+        if not product_id:
+            return None
+        if product_id not in self._products:
+            try:
+                self._products[product_id] = Product.get(product_id)
+            except DoesNotExist:
+                self._products[product_id] = None
+        return self._products[product_id]
+
+    def policy(self, policy_id: str | None) -> Policy | None:
+        if not policy_id:
+            return None
+        if policy_id not in self._policies:
+            try:
+                self._policies[policy_id] = Policy.get(policy_id)
+            except DoesNotExist:
+                self._policies[policy_id] = None
+        return self._policies[policy_id]
+
+    def preload(self, product_ids: Iterable[str | None]) -> None:
+        """Fetch the products (and their policies) of many subscribers in batch reads."""
+        wanted = {p for p in product_ids if p and p not in self._products}
+        if wanted:
+            found = {p.id: p for p in Product.batch_get(list(wanted))}
+            for pid in wanted:
+                self._products[pid] = found.get(pid)
+        pol_ids = {p.policy_id for p in self._products.values() if p and p.policy_id}
+        pol_wanted = {p for p in pol_ids if p not in self._policies}
+        if pol_wanted:
+            found_pol = {p.id: p for p in Policy.batch_get(list(pol_wanted))}
+            for pid in pol_wanted:
+                self._policies[pid] = found_pol.get(pid)
+
+
+def set_router_state(subscriber: Subscriber, state: dict[str, Any]) -> None:
+    """Remember what was last pushed to the router (names for renames, removal marker)."""
+    try:
+        subscriber.update(
+            actions=[Subscriber.router_state.set(state)],
+            condition=Subscriber.login.exists(),
+        )
+    except UpdateError:
+        # the subscriber was deleted meanwhile: nothing to remember
+        return
+
