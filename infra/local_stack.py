@@ -35,7 +35,9 @@ def _check_port(host: str, port: int, kind: int, setting: str, what: str) -> Non
         sock.bind((host, port))
     except OSError as exc:
         proto = "TCP" if kind == socket.SOCK_STREAM else "UDP"
-        raise PortBusyError(f"{what}: {proto} {host}:{port} is already in use; set {setting} to another port") from exc
+        raise PortBusyError(
+            f"{what}: {proto} {host}:{port} is already in use; set {setting} to another port"
+        ) from exc
     finally:
         sock.close()
 
@@ -56,10 +58,20 @@ class LocalStack:
         settings = Settings.from_env(self.env)
         _check_port("127.0.0.1", self.moto_port, socket.SOCK_STREAM, "WISP_MOTO_PORT", "moto server")
         _check_port(settings.api_host, settings.api_port, socket.SOCK_STREAM, "WISP_API_PORT", "API")
-        _check_port(settings.radius_bind, settings.radius_auth_port, socket.SOCK_DGRAM, "WISP_RADIUS_AUTH_PORT",
-                    "RADIUS authentication")
-        _check_port(settings.radius_bind, settings.radius_acct_port, socket.SOCK_DGRAM, "WISP_RADIUS_ACCT_PORT",
-                    "RADIUS accounting")
+        _check_port(
+            settings.radius_bind,
+            settings.radius_auth_port,
+            socket.SOCK_DGRAM,
+            "WISP_RADIUS_AUTH_PORT",
+            "RADIUS authentication",
+        )
+        _check_port(
+            settings.radius_bind,
+            settings.radius_acct_port,
+            socket.SOCK_DGRAM,
+            "WISP_RADIUS_ACCT_PORT",
+            "RADIUS accounting",
+        )
 
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         moto.start()
@@ -72,6 +84,7 @@ class LocalStack:
         rt = init_runtime(settings)
         db.create_tables()
         rt.aws.client("ses").verify_email_identity(EmailAddress=settings.email_sender)
+        rt.aws.client("s3").create_bucket(Bucket=settings.documents_bucket)
 
         from provisioner.triggers import ensure_queues
 
@@ -85,9 +98,12 @@ class LocalStack:
 
         from shared.tokens import issue_operator_token
 
-        token = issue_operator_token(rt.signer, demo.admin_id, demo.system_id, "system_admin", settings.token_ttl_seconds)
-        manager_token = issue_operator_token(rt.signer, demo.operator_id, demo.tenant_id, "manager",
-                                             settings.token_ttl_seconds)
+        token = issue_operator_token(
+            rt.signer, demo.admin_id, demo.system_id, "system_admin", settings.token_ttl_seconds
+        )
+        manager_token = issue_operator_token(
+            rt.signer, demo.operator_id, demo.tenant_id, "manager", settings.token_ttl_seconds
+        )
         self.info = {
             "api": f"http://{settings.api_host}:{settings.api_port}",
             "health": f"http://{settings.api_host}:{settings.api_port}/health",
@@ -102,7 +118,7 @@ class LocalStack:
             "admin_token": token,
             "manager_token": manager_token,
             "radtest": f"radtest {demo.username} {demo.password} {settings.radius_bind}:{radius.auth_port} 0 "
-                       f"{demo.radius_secret}",
+            f"{demo.radius_secret}",
         }
         return self.info
 
@@ -112,8 +128,12 @@ class LocalStack:
 
         from api.app import app
 
-        server = LocalDevServer(app, Config.create(chalice_stage="local", app_name="wispcloud"),
-                                settings.api_host, settings.api_port)
+        server = LocalDevServer(
+            app,
+            Config.create(chalice_stage="local", app_name="wispcloud"),
+            settings.api_host,
+            settings.api_port,
+        )
         thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
         thread.start()
 
@@ -163,9 +183,13 @@ def local_env(base: dict[str, str] | None = None) -> tuple[dict[str, str], int]:
     env.setdefault("WISP_STAGE", "local")
     env.setdefault("WISP_AWS_ENDPOINT_URL", f"http://127.0.0.1:{moto_port}")
     env.setdefault("WISP_DATA_KEY_FILE", str(local_dir / "data.key"))
-    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                       ("AWS_DEFAULT_REGION", "us-east-1"), ("POWERTOOLS_TRACE_DISABLED", "1"),
-                       ("POWERTOOLS_LOG_LEVEL", env.get("WISP_LOG_LEVEL", "WARNING"))):
+    for key, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+        ("POWERTOOLS_TRACE_DISABLED", "1"),
+        ("POWERTOOLS_LOG_LEVEL", env.get("WISP_LOG_LEVEL", "WARNING")),
+    ):
         env.setdefault(key, value)
         os.environ.setdefault(key, env[key])  # boto3 and powertools read these themselves
     return env, moto_port
@@ -186,7 +210,9 @@ def main() -> int:
     print(f"  {'admin login':16} {info['admin_email']} / {info['admin_password']}")
     print(f"  {'admin token':16} {info['admin_token']}")
     print(f"  {'manager token':16} {info['manager_token']}")
-    print(f"  try: curl -s {info['api']}/admin/subscribers -H 'Authorization: Bearer {info['manager_token'][:12]}…'")
+    print(
+        f"  try: curl -s {info['api']}/admin/subscribers -H 'Authorization: Bearer {info['manager_token'][:12]}…'"
+    )
     print(f"  try: {info['radtest']}")
     sys.stdout.flush()
     done = threading.Event()

@@ -21,18 +21,42 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 
 # Scheduled functions: (logical id, handler, schedule expression, description)
 SCHEDULED_FUNCTIONS: list[tuple[str, str, str, str]] = [
-    ("InvoiceRunFunction", "billing_cron.handlers.handle_invoice_run", "cron(0 * * * ? *)",
-     "Hourly: issue internet invoices for zones whose local issue day has started"),
-    ("NoticeRunFunction", "billing_cron.handlers.handle_notice_run", "cron(15 * * * ? *)",
-     "Hourly: payment reminders on the notice day"),
-    ("CutoffRunFunction", "billing_cron.handlers.handle_cutoff_run", "cron(30 * * * ? *)",
-     "Hourly: suspend clients with unpaid internet invoices after the cutoff day"),
-    ("SessionReaperFunction", "billing_cron.handlers.handle_reap_sessions", "rate(5 minutes)",
-     "Closes accounting sessions whose gateway stopped sending updates"),
-    ("ModulationRunFunction", "billing_cron.handlers.handle_modulation_run", "cron(0 * * * ? *)",
-     "Hourly: dynamic rate modulation windows (disconnect/CoA users whose rate changes)"),
-    ("RouterSweepFunction", "provisioner.handler.handle_sweep", "rate(6 hours)",
-     "Reconciles every router with the system state (drift repair)"),
+    (
+        "InvoiceRunFunction",
+        "billing_cron.handlers.handle_invoice_run",
+        "cron(0 * * * ? *)",
+        "Hourly: issue internet invoices for zones whose local issue day has started",
+    ),
+    (
+        "NoticeRunFunction",
+        "billing_cron.handlers.handle_notice_run",
+        "cron(15 * * * ? *)",
+        "Hourly: payment reminders on the notice day",
+    ),
+    (
+        "CutoffRunFunction",
+        "billing_cron.handlers.handle_cutoff_run",
+        "cron(30 * * * ? *)",
+        "Hourly: suspend clients with unpaid internet invoices after the cutoff day",
+    ),
+    (
+        "SessionReaperFunction",
+        "billing_cron.reaper.handle_reap_sessions",
+        "rate(5 minutes)",
+        "Closes accounting sessions whose gateway stopped sending updates",
+    ),
+    (
+        "ModulationRunFunction",
+        "billing_cron.modulation.handle_modulation_run",
+        "cron(0 * * * ? *)",
+        "Hourly: dynamic rate modulation windows (disconnect/CoA users whose rate changes)",
+    ),
+    (
+        "RouterSweepFunction",
+        "provisioner.handler.handle_sweep",
+        "rate(6 hours)",
+        "Reconciles every router with the system state (drift repair)",
+    ),
 ]
 
 API_HANDLER = "api.app.app"
@@ -133,14 +157,23 @@ def api_resources() -> dict[str, Any]:
         "Properties": {
             "Name": _sub("${AWS::StackName}-api"),
             "Description": "WispCloud admin and portal API",
-            "BinaryMediaTypes": ["application~1pdf", "application~1octet-stream", "image~1png", "multipart~1form-data"],
+            "BinaryMediaTypes": [
+                "application~1pdf",
+                "application~1octet-stream",
+                "image~1png",
+                "multipart~1form-data",
+            ],
             "EndpointConfiguration": {"Types": ["REGIONAL"]},
         },
     }
     resources["ApiDeployment"] = {
         "Type": "AWS::ApiGateway::Deployment",
         "DependsOn": methods,
-        "Properties": {"RestApiId": _ref("RestApi"), "StageName": "v1", "Description": f"{len(methods)} routes"},
+        "Properties": {
+            "RestApiId": _ref("RestApi"),
+            "StageName": "v1",
+            "Description": f"{len(methods)} routes",
+        },
     }
     resources["ApiInvokePermission"] = {
         "Type": "AWS::Lambda::Permission",
@@ -148,7 +181,9 @@ def api_resources() -> dict[str, Any]:
             "Action": "lambda:InvokeFunction",
             "FunctionName": _getatt("ApiFunction", "Arn"),
             "Principal": "apigateway.amazonaws.com",
-            "SourceArn": _sub("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${RestApi}/*"),
+            "SourceArn": _sub(
+                "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${RestApi}/*"
+            ),
         },
     }
     return resources
@@ -161,24 +196,53 @@ def _data_policy() -> list[dict[str, Any]]:
                 {
                     "Effect": "Allow",
                     "Action": [
-                        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                        "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
-                        "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+                        "dynamodb:GetItem",
+                        "dynamodb:PutItem",
+                        "dynamodb:UpdateItem",
+                        "dynamodb:DeleteItem",
+                        "dynamodb:Query",
+                        "dynamodb:Scan",
+                        "dynamodb:BatchGetItem",
+                        "dynamodb:BatchWriteItem",
+                        "dynamodb:ConditionCheckItem",
+                        "dynamodb:DescribeTable",
                     ],
                     "Resource": [
-                        _sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-*"),
-                        _sub("arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-*/index/*"),
+                        _sub(
+                            "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-*"
+                        ),
+                        _sub(
+                            "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${AWS::StackName}-*/index/*"
+                        ),
                     ],
                 },
-                {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": _getatt("DataKey", "Arn")},
+                {
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                    "Resource": _getatt("DataKey", "Arn"),
+                },
                 {
                     "Effect": "Allow",
                     "Action": ["ssm:GetParameter", "ssm:PutParameter"],
-                    "Resource": _sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/wispcloud/${AWS::StackName}/*"),
+                    "Resource": _sub(
+                        "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/wispcloud/${AWS::StackName}/*"
+                    ),
                 },
-                {"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
-                 "Resource": [_getatt("ProvisionQueue", "Arn")]},
-                {"Effect": "Allow", "Action": ["ses:SendEmail", "ses:SendRawEmail", "sns:Publish"], "Resource": "*"},
+                {
+                    "Effect": "Allow",
+                    "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
+                    "Resource": [_getatt("ProvisionQueue", "Arn")],
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["ses:SendEmail", "ses:SendRawEmail", "sns:Publish"],
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": _sub("arn:${AWS::Partition}:s3:::${DocumentsBucket}/*"),
+                },
             ]
         }
     ]
@@ -195,6 +259,7 @@ def _environment() -> dict[str, Any]:
         "WISP_PROVISION_DLQ_NAME": _getatt("ProvisionDeadLetterQueue", "QueueName"),
         "WISP_PUBLIC_BASE_URL": _sub("https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1"),
         "WISP_EMAIL_SENDER": _ref("EmailSender"),
+        "WISP_DOCUMENTS_BUCKET": _ref("DocumentsBucket"),
         "POWERTOOLS_SERVICE_NAME": "wispcloud",
         "POWERTOOLS_METRICS_NAMESPACE": "WispCloud",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -213,10 +278,38 @@ def static_resources() -> dict[str, Any]:
             "KeyPolicy": {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Sid": "AccountAdmin", "Effect": "Allow",
-                     "Principal": {"AWS": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
-                     "Action": "kms:*", "Resource": "*"}
+                    {
+                        "Sid": "AccountAdmin",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": _sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    }
                 ],
+            },
+        },
+    }
+    r["DocumentsBucket"] = {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "BucketName": _sub("${AWS::StackName}-documents-${AWS::AccountId}"),
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "ServerSideEncryptionByDefault": {
+                            "SSEAlgorithm": "aws:kms",
+                            "KMSMasterKeyID": _ref("DataKey"),
+                        }
+                    }
+                ]
+            },
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
             },
         },
     }
@@ -234,7 +327,10 @@ def static_resources() -> dict[str, Any]:
             "QueueName": _sub("${AWS::StackName}-provision.fifo"),
             "FifoQueue": True,
             "VisibilityTimeout": 360,
-            "RedrivePolicy": {"deadLetterTargetArn": _getatt("ProvisionDeadLetterQueue", "Arn"), "maxReceiveCount": 5},
+            "RedrivePolicy": {
+                "deadLetterTargetArn": _getatt("ProvisionDeadLetterQueue", "Arn"),
+                "maxReceiveCount": 5,
+            },
         },
     }
     r["ApiFunction"] = {
@@ -258,8 +354,10 @@ def static_resources() -> dict[str, Any]:
                 *_data_policy(),
                 {"SQSPollerPolicy": {"QueueName": _getatt("ProvisionQueue", "QueueName")}},
             ],
-            "VpcConfig": {"SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
-                          "SecurityGroupIds": [_ref("LambdaSecurityGroup")]},
+            "VpcConfig": {
+                "SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
+                "SecurityGroupIds": [_ref("LambdaSecurityGroup")],
+            },
             "Events": {
                 "Queue": {
                     "Type": "SQS",
@@ -283,8 +381,10 @@ def static_resources() -> dict[str, Any]:
         }
         if lid in ("ModulationRunFunction", "SessionReaperFunction", "RouterSweepFunction"):
             # these talk to gateways (CoA/Disconnect, RouterOS API) through the VPN
-            props["VpcConfig"] = {"SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
-                                  "SecurityGroupIds": [_ref("LambdaSecurityGroup")]}
+            props["VpcConfig"] = {
+                "SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
+                "SecurityGroupIds": [_ref("LambdaSecurityGroup")],
+            }
         r[lid] = {"Type": "AWS::Serverless::Function", "Properties": props}
     r.update(network_resources())
     r.update(radius_resources())
@@ -293,54 +393,103 @@ def static_resources() -> dict[str, Any]:
 
 def network_resources() -> dict[str, Any]:
     r: dict[str, Any] = {}
-    r["Vpc"] = {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.80.0.0/16", "EnableDnsSupport": True,
-                                                        "EnableDnsHostnames": True}}
+    r["Vpc"] = {
+        "Type": "AWS::EC2::VPC",
+        "Properties": {"CidrBlock": "10.80.0.0/16", "EnableDnsSupport": True, "EnableDnsHostnames": True},
+    }
     r["InternetGateway"] = {"Type": "AWS::EC2::InternetGateway"}
-    r["GatewayAttachment"] = {"Type": "AWS::EC2::VPCGatewayAttachment",
-                              "Properties": {"VpcId": _ref("Vpc"), "InternetGatewayId": _ref("InternetGateway")}}
+    r["GatewayAttachment"] = {
+        "Type": "AWS::EC2::VPCGatewayAttachment",
+        "Properties": {"VpcId": _ref("Vpc"), "InternetGatewayId": _ref("InternetGateway")},
+    }
     for suffix, cidr, az in (("A", "10.80.1.0/24", 0), ("B", "10.80.2.0/24", 1)):
         r[f"PublicSubnet{suffix}"] = {
             "Type": "AWS::EC2::Subnet",
-            "Properties": {"VpcId": _ref("Vpc"), "CidrBlock": cidr, "MapPublicIpOnLaunch": True,
-                           "AvailabilityZone": {"Fn::Select": [az, {"Fn::GetAZs": ""}]}},
+            "Properties": {
+                "VpcId": _ref("Vpc"),
+                "CidrBlock": cidr,
+                "MapPublicIpOnLaunch": True,
+                "AvailabilityZone": {"Fn::Select": [az, {"Fn::GetAZs": ""}]},
+            },
         }
-        r[f"PublicRouteAssoc{suffix}"] = {"Type": "AWS::EC2::SubnetRouteTableAssociation",
-                                          "Properties": {"SubnetId": _ref(f"PublicSubnet{suffix}"),
-                                                         "RouteTableId": _ref("PublicRouteTable")}}
+        r[f"PublicRouteAssoc{suffix}"] = {
+            "Type": "AWS::EC2::SubnetRouteTableAssociation",
+            "Properties": {
+                "SubnetId": _ref(f"PublicSubnet{suffix}"),
+                "RouteTableId": _ref("PublicRouteTable"),
+            },
+        }
     for suffix, cidr, az in (("A", "10.80.11.0/24", 0), ("B", "10.80.12.0/24", 1)):
         r[f"PrivateSubnet{suffix}"] = {
             "Type": "AWS::EC2::Subnet",
-            "Properties": {"VpcId": _ref("Vpc"), "CidrBlock": cidr,
-                           "AvailabilityZone": {"Fn::Select": [az, {"Fn::GetAZs": ""}]}},
+            "Properties": {
+                "VpcId": _ref("Vpc"),
+                "CidrBlock": cidr,
+                "AvailabilityZone": {"Fn::Select": [az, {"Fn::GetAZs": ""}]},
+            },
         }
-        r[f"PrivateRouteAssoc{suffix}"] = {"Type": "AWS::EC2::SubnetRouteTableAssociation",
-                                           "Properties": {"SubnetId": _ref(f"PrivateSubnet{suffix}"),
-                                                          "RouteTableId": _ref("PrivateRouteTable")}}
+        r[f"PrivateRouteAssoc{suffix}"] = {
+            "Type": "AWS::EC2::SubnetRouteTableAssociation",
+            "Properties": {
+                "SubnetId": _ref(f"PrivateSubnet{suffix}"),
+                "RouteTableId": _ref("PrivateRouteTable"),
+            },
+        }
     r["PublicRouteTable"] = {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": _ref("Vpc")}}
-    r["PublicDefaultRoute"] = {"Type": "AWS::EC2::Route", "DependsOn": "GatewayAttachment",
-                               "Properties": {"RouteTableId": _ref("PublicRouteTable"),
-                                              "DestinationCidrBlock": "0.0.0.0/0",
-                                              "GatewayId": _ref("InternetGateway")}}
+    r["PublicDefaultRoute"] = {
+        "Type": "AWS::EC2::Route",
+        "DependsOn": "GatewayAttachment",
+        "Properties": {
+            "RouteTableId": _ref("PublicRouteTable"),
+            "DestinationCidrBlock": "0.0.0.0/0",
+            "GatewayId": _ref("InternetGateway"),
+        },
+    }
     r["PrivateRouteTable"] = {"Type": "AWS::EC2::RouteTable", "Properties": {"VpcId": _ref("Vpc")}}
     # Routers are reached through the WireGuard hub: traffic to the VPN range goes to its interface
-    r["VpnRoute"] = {"Type": "AWS::EC2::Route",
-                     "Properties": {"RouteTableId": _ref("PrivateRouteTable"), "DestinationCidrBlock": _ref("VpnCidr"),
-                                    "NetworkInterfaceId": _ref("VpnHubInterface")}}
-    r["DynamoDbEndpoint"] = {"Type": "AWS::EC2::VPCEndpoint",
-                             "Properties": {"VpcId": _ref("Vpc"), "VpcEndpointType": "Gateway",
-                                            "ServiceName": _sub("com.amazonaws.${AWS::Region}.dynamodb"),
-                                            "RouteTableIds": [_ref("PrivateRouteTable")]}}
-    for name, svc in (("SqsEndpoint", "sqs"), ("KmsEndpoint", "kms"), ("SsmEndpoint", "ssm"), ("EmailEndpoint", "email-smtp")):
-        r[name] = {"Type": "AWS::EC2::VPCEndpoint",
-                   "Properties": {"VpcId": _ref("Vpc"), "VpcEndpointType": "Interface", "PrivateDnsEnabled": True,
-                                  "ServiceName": _sub("com.amazonaws.${AWS::Region}." + svc),
-                                  "SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
-                                  "SecurityGroupIds": [_ref("LambdaSecurityGroup")]}}
+    r["VpnRoute"] = {
+        "Type": "AWS::EC2::Route",
+        "Properties": {
+            "RouteTableId": _ref("PrivateRouteTable"),
+            "DestinationCidrBlock": _ref("VpnCidr"),
+            "NetworkInterfaceId": _ref("VpnHubInterface"),
+        },
+    }
+    r["DynamoDbEndpoint"] = {
+        "Type": "AWS::EC2::VPCEndpoint",
+        "Properties": {
+            "VpcId": _ref("Vpc"),
+            "VpcEndpointType": "Gateway",
+            "ServiceName": _sub("com.amazonaws.${AWS::Region}.dynamodb"),
+            "RouteTableIds": [_ref("PrivateRouteTable")],
+        },
+    }
+    for name, svc in (
+        ("SqsEndpoint", "sqs"),
+        ("KmsEndpoint", "kms"),
+        ("SsmEndpoint", "ssm"),
+        ("EmailEndpoint", "email-smtp"),
+    ):
+        r[name] = {
+            "Type": "AWS::EC2::VPCEndpoint",
+            "Properties": {
+                "VpcId": _ref("Vpc"),
+                "VpcEndpointType": "Interface",
+                "PrivateDnsEnabled": True,
+                "ServiceName": _sub("com.amazonaws.${AWS::Region}." + svc),
+                "SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
+                "SecurityGroupIds": [_ref("LambdaSecurityGroup")],
+            },
+        }
     r["LambdaSecurityGroup"] = {
         "Type": "AWS::EC2::SecurityGroup",
-        "Properties": {"GroupDescription": "Functions that reach routers through the VPN", "VpcId": _ref("Vpc"),
-                       "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                                                 "CidrIp": "10.80.0.0/16"}]},
+        "Properties": {
+            "GroupDescription": "Functions that reach routers through the VPN",
+            "VpcId": _ref("Vpc"),
+            "SecurityGroupIngress": [
+                {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.80.0.0/16"}
+            ],
+        },
     }
     r["VpnSecurityGroup"] = {
         "Type": "AWS::EC2::SecurityGroup",
@@ -355,26 +504,33 @@ def network_resources() -> dict[str, Any]:
             ],
         },
     }
-    r["VpnHubInterface"] = {"Type": "AWS::EC2::NetworkInterface",
-                            "Properties": {"SubnetId": _ref("PublicSubnetA"), "SourceDestCheck": False,
-                                           "GroupSet": [_ref("VpnSecurityGroup")],
-                                           "Description": "WireGuard hub interface (routes the VPN range)"}}
+    r["VpnHubInterface"] = {
+        "Type": "AWS::EC2::NetworkInterface",
+        "Properties": {
+            "SubnetId": _ref("PublicSubnetA"),
+            "SourceDestCheck": False,
+            "GroupSet": [_ref("VpnSecurityGroup")],
+            "Description": "WireGuard hub interface (routes the VPN range)",
+        },
+    }
     r["VpnHubInstance"] = {
         "Type": "AWS::EC2::Instance",
         "Properties": {
             "ImageId": _ref("VpnHubImageId"),
             "InstanceType": "t3.nano",
             "NetworkInterfaces": [{"NetworkInterfaceId": _ref("VpnHubInterface"), "DeviceIndex": "0"}],
-            "UserData": {"Fn::Base64": _sub(
-                "#!/bin/bash\n"
-                "dnf install -y wireguard-tools || apt-get install -y wireguard\n"
-                "sysctl -w net.ipv4.ip_forward=1\n"
-                "# peers (one per router) are added by the onboarding flow: see README, 'VPN'\n"
-                "ip link add wg0 type wireguard && ip address add ${VpnHubAddress} dev wg0\n"
-                "umask 077; wg genkey > /etc/wireguard/hub.key\n"
-                "wg set wg0 listen-port 51820 private-key /etc/wireguard/hub.key && ip link set wg0 up\n"
-                "ip route add ${VpnCidr} dev wg0\n"
-            )},
+            "UserData": {
+                "Fn::Base64": _sub(
+                    "#!/bin/bash\n"
+                    "dnf install -y wireguard-tools || apt-get install -y wireguard\n"
+                    "sysctl -w net.ipv4.ip_forward=1\n"
+                    "# peers (one per router) are added by the onboarding flow: see README, 'VPN'\n"
+                    "ip link add wg0 type wireguard && ip address add ${VpnHubAddress} dev wg0\n"
+                    "umask 077; wg genkey > /etc/wireguard/hub.key\n"
+                    "wg set wg0 listen-port 51820 private-key /etc/wireguard/hub.key && ip link set wg0 up\n"
+                    "ip route add ${VpnCidr} dev wg0\n"
+                )
+            },
         },
     }
     return r
@@ -382,29 +538,58 @@ def network_resources() -> dict[str, Any]:
 
 def radius_resources() -> dict[str, Any]:
     r: dict[str, Any] = {}
-    r["RadiusCluster"] = {"Type": "AWS::ECS::Cluster", "Properties": {"ClusterName": _sub("${AWS::StackName}-radius")}}
-    r["RadiusLogGroup"] = {"Type": "AWS::Logs::LogGroup",
-                           "Properties": {"LogGroupName": _sub("/wispcloud/${AWS::StackName}/radius"),
-                                          "RetentionInDays": 30}}
+    r["RadiusCluster"] = {
+        "Type": "AWS::ECS::Cluster",
+        "Properties": {"ClusterName": _sub("${AWS::StackName}-radius")},
+    }
+    r["RadiusLogGroup"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {"LogGroupName": _sub("/wispcloud/${AWS::StackName}/radius"), "RetentionInDays": 30},
+    }
     r["RadiusExecutionRole"] = {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "ManagedPolicyArns": [_sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")],
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "ManagedPolicyArns": [
+                _sub("arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")
+            ],
         },
     }
     r["RadiusTaskRole"] = {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            "Policies": [{"PolicyName": "radius-data", "PolicyDocument": {"Version": "2012-10-17",
-                                                                          **_data_policy()[0]}}],
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "Policies": [
+                {
+                    "PolicyName": "radius-data",
+                    "PolicyDocument": {"Version": "2012-10-17", **_data_policy()[0]},
+                }
+            ],
         },
     }
     env = [{"Name": k, "Value": v} for k, v in _environment().items() if k not in ("WISP_PUBLIC_BASE_URL",)]
-    env += [{"Name": "WISP_RADIUS_BIND", "Value": "0.0.0.0"}, {"Name": "WISP_RADIUS_HEALTH_PORT", "Value": "8080"}]
+    env += [
+        {"Name": "WISP_RADIUS_BIND", "Value": "0.0.0.0"},
+        {"Name": "WISP_RADIUS_HEALTH_PORT", "Value": "8080"},
+    ]
     r["RadiusTaskDefinition"] = {
         "Type": "AWS::ECS::TaskDefinition",
         "Properties": {
@@ -415,20 +600,27 @@ def radius_resources() -> dict[str, Any]:
             "Memory": "1024",
             "ExecutionRoleArn": _getatt("RadiusExecutionRole", "Arn"),
             "TaskRoleArn": _getatt("RadiusTaskRole", "Arn"),
-            "ContainerDefinitions": [{
-                "Name": "radius",
-                "Image": _ref("RadiusImage"),
-                "Essential": True,
-                "Environment": env,
-                "PortMappings": [
-                    {"ContainerPort": 1812, "Protocol": "udp"},
-                    {"ContainerPort": 1813, "Protocol": "udp"},
-                    {"ContainerPort": 8080, "Protocol": "tcp"},
-                ],
-                "LogConfiguration": {"LogDriver": "awslogs", "Options": {
-                    "awslogs-group": _ref("RadiusLogGroup"), "awslogs-region": _ref("AWS::Region"),
-                    "awslogs-stream-prefix": "radius"}},
-            }],
+            "ContainerDefinitions": [
+                {
+                    "Name": "radius",
+                    "Image": _ref("RadiusImage"),
+                    "Essential": True,
+                    "Environment": env,
+                    "PortMappings": [
+                        {"ContainerPort": 1812, "Protocol": "udp"},
+                        {"ContainerPort": 1813, "Protocol": "udp"},
+                        {"ContainerPort": 8080, "Protocol": "tcp"},
+                    ],
+                    "LogConfiguration": {
+                        "LogDriver": "awslogs",
+                        "Options": {
+                            "awslogs-group": _ref("RadiusLogGroup"),
+                            "awslogs-region": _ref("AWS::Region"),
+                            "awslogs-stream-prefix": "radius",
+                        },
+                    },
+                }
+            ],
         },
     }
     r["RadiusSecurityGroup"] = {
@@ -444,22 +636,32 @@ def radius_resources() -> dict[str, Any]:
     }
     r["RadiusLoadBalancer"] = {
         "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
-        "Properties": {"Type": "network", "Scheme": "internet-facing",
-                       "Subnets": [_ref("PublicSubnetA"), _ref("PublicSubnetB")]},
+        "Properties": {
+            "Type": "network",
+            "Scheme": "internet-facing",
+            "Subnets": [_ref("PublicSubnetA"), _ref("PublicSubnetB")],
+        },
     }
     for name, port in (("Auth", 1812), ("Acct", 1813)):
         r[f"Radius{name}TargetGroup"] = {
             "Type": "AWS::ElasticLoadBalancingV2::TargetGroup",
             "Properties": {
-                "Port": port, "Protocol": "UDP", "TargetType": "ip", "VpcId": _ref("Vpc"),
-                "HealthCheckProtocol": "HTTP", "HealthCheckPort": "8080", "HealthCheckPath": "/health",
+                "Port": port,
+                "Protocol": "UDP",
+                "TargetType": "ip",
+                "VpcId": _ref("Vpc"),
+                "HealthCheckProtocol": "HTTP",
+                "HealthCheckPort": "8080",
+                "HealthCheckPath": "/health",
                 "TargetGroupAttributes": [{"Key": "deregistration_delay.timeout_seconds", "Value": "30"}],
             },
         }
         r[f"Radius{name}Listener"] = {
             "Type": "AWS::ElasticLoadBalancingV2::Listener",
             "Properties": {
-                "LoadBalancerArn": _ref("RadiusLoadBalancer"), "Port": port, "Protocol": "UDP",
+                "LoadBalancerArn": _ref("RadiusLoadBalancer"),
+                "Port": port,
+                "Protocol": "UDP",
                 "DefaultActions": [{"Type": "forward", "TargetGroupArn": _ref(f"Radius{name}TargetGroup")}],
             },
         }
@@ -471,13 +673,24 @@ def radius_resources() -> dict[str, Any]:
             "TaskDefinition": _ref("RadiusTaskDefinition"),
             "LaunchType": "FARGATE",
             "DesiredCount": _ref("RadiusTaskCount"),
-            "NetworkConfiguration": {"AwsvpcConfiguration": {
-                "AssignPublicIp": "ENABLED",
-                "Subnets": [_ref("PublicSubnetA"), _ref("PublicSubnetB")],
-                "SecurityGroups": [_ref("RadiusSecurityGroup")]}},
+            "NetworkConfiguration": {
+                "AwsvpcConfiguration": {
+                    "AssignPublicIp": "ENABLED",
+                    "Subnets": [_ref("PublicSubnetA"), _ref("PublicSubnetB")],
+                    "SecurityGroups": [_ref("RadiusSecurityGroup")],
+                }
+            },
             "LoadBalancers": [
-                {"ContainerName": "radius", "ContainerPort": 1812, "TargetGroupArn": _ref("RadiusAuthTargetGroup")},
-                {"ContainerName": "radius", "ContainerPort": 1813, "TargetGroupArn": _ref("RadiusAcctTargetGroup")},
+                {
+                    "ContainerName": "radius",
+                    "ContainerPort": 1812,
+                    "TargetGroupArn": _ref("RadiusAuthTargetGroup"),
+                },
+                {
+                    "ContainerName": "radius",
+                    "ContainerPort": 1813,
+                    "TargetGroupArn": _ref("RadiusAcctTargetGroup"),
+                },
             ],
         },
     }
@@ -495,16 +708,28 @@ def build_template() -> dict[str, Any]:
         "Description": "WispCloud: subscribers, hosted RADIUS, billing, customer portal and router provisioning",
         "Parameters": {
             "Stage": {"Type": "String", "Default": "prod", "AllowedPattern": "[a-z0-9-]+"},
-            "RadiusImage": {"Type": "String", "Description": "Container image URI of radius_container/Dockerfile",
-                            "Default": "public.ecr.aws/wispcloud/radius:latest"},
+            "RadiusImage": {
+                "Type": "String",
+                "Description": "Container image URI of radius_container/Dockerfile",
+                "Default": "public.ecr.aws/wispcloud/radius:latest",
+            },
             "RadiusTaskCount": {"Type": "Number", "Default": 2, "MinValue": 1},
-            "EmailSender": {"Type": "String", "Default": "noreply@example.com",
-                            "Description": "SES-verified sender address"},
-            "VpnCidr": {"Type": "String", "Default": "10.99.0.0/16",
-                        "Description": "Address range of the WireGuard tunnels to the routers"},
+            "EmailSender": {
+                "Type": "String",
+                "Default": "noreply@example.com",
+                "Description": "SES-verified sender address",
+            },
+            "VpnCidr": {
+                "Type": "String",
+                "Default": "10.99.0.0/16",
+                "Description": "Address range of the WireGuard tunnels to the routers",
+            },
             "VpnHubAddress": {"Type": "String", "Default": "10.99.0.1/16"},
-            "VpnHubImageId": {"Type": "AWS::EC2::Image::Id", "Default": "ami-0c02fb55956c7d316",
-                              "Description": "Linux image for the WireGuard hub"},
+            "VpnHubImageId": {
+                "Type": "AWS::EC2::Image::Id",
+                "Default": "ami-0c02fb55956c7d316",
+                "Description": "Linux image for the WireGuard hub",
+            },
         },
         "Globals": {
             "Function": {

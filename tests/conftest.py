@@ -15,13 +15,13 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "WispCloud")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-from moto import mock_aws  # noqa: E402
+from moto import mock_aws
 
-from shared.crypto import StaticKeyProvider  # noqa: E402
-from shared.runtime import Runtime, init_runtime  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from store import db  # noqa: E402
-from store.demo import DemoData, seed_demo  # noqa: E402
+from shared.crypto import StaticKeyProvider
+from shared.runtime import Runtime, init_runtime
+from shared.settings import Settings
+from store import db
+from store.demo import DemoData, seed_demo
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -31,6 +31,7 @@ def make_settings(**overrides: object) -> Settings:
         table_prefix=f"wisp-test-{secrets.token_hex(3)}-",
         provision_queue_name="wisp-test-provision.fifo",
         provision_dlq_name="wisp-test-provision-dlq.fifo",
+        documents_bucket="wisp-test-documents",
     )
     return base.with_overrides(**overrides) if overrides else base
 
@@ -46,6 +47,8 @@ def runtime(aws: None) -> Runtime:
     """A runtime bound to fresh moto tables and a random data key."""
     rt = init_runtime(make_settings(), StaticKeyProvider(secrets.token_bytes(32)))
     db.create_tables()
+    rt.aws.client("s3").create_bucket(Bucket=rt.settings.documents_bucket)
+    rt.aws.client("ses").verify_email_identity(EmailAddress=rt.settings.email_sender)
     return rt
 
 

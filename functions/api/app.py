@@ -11,8 +11,14 @@ import importlib
 from chalice import Chalice
 
 app = Chalice(app_name="wispcloud")
-app.api.binary_types.extend(["application/pdf", "application/octet-stream", "image/png",
-                             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"])
+app.api.binary_types.extend(
+    [
+        "application/pdf",
+        "application/octet-stream",
+        "image/png",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ]
+)
 
 # Route modules, each a Blueprint named ``bp``.
 ROUTE_MODULES = (

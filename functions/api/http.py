@@ -67,7 +67,9 @@ def domain_error_response(exc: DomainError) -> Response:
         if cls in STATUS_BY_ERROR:
             status = STATUS_BY_ERROR[cls]  # type: ignore[index]
             break
-    return error_response(status, exc.code, exc.message, exc.field, **({"details": exc.details} if exc.details else {}))
+    return error_response(
+        status, exc.code, exc.message, exc.field, **({"details": exc.details} if exc.details else {})
+    )
 
 
 def raw_body(app: Chalice) -> bytes:

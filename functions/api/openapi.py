@@ -62,17 +62,26 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
             "content": {"application/json": {"schema": _schema(spec.body, components, "validation")}},
         }
     elif spec.raw_body:
-        op["requestBody"] = {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+        op["requestBody"] = {
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+        }
     ok: dict[str, Any] = {"description": "OK"}
     if spec.content_type == "application/json":
         if spec.response is not None:
             ref = _schema(spec.response, components, "serialization")
-            ok["content"] = {"application/json": {"schema": {"type": "array", "items": ref} if spec.response_is_list else ref}}
+            ok["content"] = {
+                "application/json": {
+                    "schema": {"type": "array", "items": ref} if spec.response_is_list else ref
+                }
+            }
         else:
             ok["content"] = {"application/json": {"schema": {}}}
     else:
         ok["content"] = {spec.content_type: {"schema": {"type": "string", "format": "binary"}}}
-    err = {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    err = {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
     responses: dict[str, Any] = {str(spec.status): ok}
     for code in ("400", "401", "403", "404", "409", "413", "415", "422", "429", "503"):
         responses[code] = err

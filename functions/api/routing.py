@@ -111,8 +111,22 @@ def route(
     (uploads, webhooks) instead of a parsed JSON body."""
     if min_role not in ROLE_RANK:
         raise ValueError(f"unknown role {min_role}")
-    spec = RouteSpec(path, method.upper(), summary, tags, body, query, response, auth, min_role, status,
-                     content_type, description, raw_body, response_is_list)
+    spec = RouteSpec(
+        path,
+        method.upper(),
+        summary,
+        tags,
+        body,
+        query,
+        response,
+        auth,
+        min_role,
+        status,
+        content_type,
+        description,
+        raw_body,
+        response_is_list,
+    )
     ROUTES.append(spec)
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -126,12 +140,17 @@ def route(
                 principal = None
                 if auth != "public":
                     principal = AUTHENTICATORS[auth](rt, headers)
+                    principal.request_id = request_id
                     if auth == "operator" and not principal.has_role(min_role):
-                        return error_response(403, "forbidden",
-                                              f"this action needs the {min_role} role or higher")
-                data = request.raw_body or b""
+                        return error_response(
+                            403, "forbidden", f"this action needs the {min_role} role or higher"
+                        )
+                raw = request.raw_body or b""
+                data = raw.encode() if isinstance(raw, str) else raw
                 if len(data) > MAX_BODY_BYTES:
-                    raise ValidationError(f"request body is larger than {MAX_BODY_BYTES} bytes", field="body")
+                    return error_response(
+                        413, "too_large", f"request body is larger than {MAX_BODY_BYTES} bytes", field="body"
+                    )
                 parsed_body: Any = None
                 if body is not None and not raw_body:
                     try:
@@ -145,8 +164,17 @@ def route(
                 if query is not None:
                     parsed_query = validate(query, dict(request.query_params or {}), where="query")
                 ident = (request.context or {}).get("identity") or {}
-                ctx = RequestContext(rt, principal, parsed_body, parsed_query, headers, data,
-                                     ident.get("sourceIp"), request_id, params)
+                ctx = RequestContext(
+                    rt,
+                    principal,
+                    parsed_body,
+                    parsed_query,
+                    headers,
+                    data,
+                    ident.get("sourceIp"),
+                    request_id,
+                    params,
+                )
                 result = fn(ctx, **params)
                 if isinstance(result, Response):
                     return result
@@ -159,8 +187,11 @@ def route(
 
         view.__name__ = fn.__name__
         view.__doc__ = fn.__doc__
-        bp.route(path, methods=[method.upper()], content_types=RAW_CONTENT_TYPES if raw_body
-                 else ["application/json"])(view)
+        bp.route(
+            path,
+            methods=[method.upper()],
+            content_types=RAW_CONTENT_TYPES if raw_body else ["application/json"],
+        )(view)
         return fn
 
     return decorator

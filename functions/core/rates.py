@@ -35,7 +35,7 @@ def parse_rate(text: str) -> int:
     value = float(t)
     if value < 0:
         raise ValueError("rate must be >= 0")
-    return int(round(value * mult))
+    return round(value * mult)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ class AwsClients:
                         service,  # type: ignore[call-overload]
                         region_name=self._settings.region,
                         endpoint_url=self._settings.aws_endpoint_url,
-                        config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=3, read_timeout=10),
+                        config=Config(
+                            retries={"max_attempts": 3, "mode": "standard"},
+                            connect_timeout=3,
+                            read_timeout=10,
+                        ),
                     )
         return self._clients[service]

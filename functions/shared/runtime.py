@@ -28,7 +28,9 @@ class Runtime:
 
 def _key_provider(settings: Settings, aws: AwsClients) -> KeyProvider:
     if settings.kms_key_id and settings.data_key_parameter:
-        return KmsKeyProvider(aws.client("kms"), aws.client("ssm"), settings.kms_key_id, settings.data_key_parameter)
+        return KmsKeyProvider(
+            aws.client("kms"), aws.client("ssm"), settings.kms_key_id, settings.data_key_parameter
+        )
     if settings.data_key_file:
         return FileKeyProvider(settings.data_key_file)
     raise SettingsError(

@@ -46,10 +46,19 @@ class Settings:
     provision_queue_url: str | None = None
     provision_queue_name: str = "wisp-local-provision.fifo"
     provision_dlq_name: str = "wisp-local-provision-dlq.fifo"
+    # Provisioner: retry backoff base (s, doubled per attempt), RouterOS API timeout (s), the WireGuard hub
+    provision_backoff_base_s: int = 10
+    router_api_timeout_s: int = 10
+    vpn_endpoint: str = "vpn.wispcloud.local:51820"
+    vpn_hub_public_key: str | None = None
+    vpn_hub_address: str = "10.255.0.1"
+    vpn_cidr: str = "10.255.0.0/16"
     # Encryption at rest: a local key file, or a KMS key wrapping a data key kept in SSM
     data_key_file: str | None = None
     kms_key_id: str | None = None
     data_key_parameter: str | None = None
+    # Documents (contract PDFs and attachments, invoice PDFs, card sheets)
+    documents_bucket: str = "wisp-local-documents"
     # Tokens
     token_ttl_seconds: int = 12 * 3600
     # RADIUS service
@@ -85,9 +94,16 @@ class Settings:
             provision_queue_url=e.get("WISP_PROVISION_QUEUE_URL") or None,
             provision_queue_name=e.get("WISP_PROVISION_QUEUE_NAME", f"{prefix}provision.fifo"),
             provision_dlq_name=e.get("WISP_PROVISION_DLQ_NAME", f"{prefix}provision-dlq.fifo"),
+            provision_backoff_base_s=_int(e, "WISP_PROVISION_BACKOFF_BASE_S", 10),
+            router_api_timeout_s=_int(e, "WISP_ROUTER_API_TIMEOUT_S", 10),
+            vpn_endpoint=e.get("WISP_VPN_ENDPOINT", "vpn.wispcloud.local:51820"),
+            vpn_hub_public_key=e.get("WISP_VPN_HUB_PUBLIC_KEY") or None,
+            vpn_hub_address=e.get("WISP_VPN_HUB_ADDRESS", "10.255.0.1"),
+            vpn_cidr=e.get("WISP_VPN_CIDR", "10.255.0.0/16"),
             data_key_file=e.get("WISP_DATA_KEY_FILE") or None,
             kms_key_id=e.get("WISP_KMS_KEY_ID") or None,
             data_key_parameter=e.get("WISP_DATA_KEY_PARAMETER") or None,
+            documents_bucket=e.get("WISP_DOCUMENTS_BUCKET", f"{prefix}documents"),
             token_ttl_seconds=_int(e, "WISP_TOKEN_TTL_SECONDS", 12 * 3600),
             radius_bind=e.get("WISP_RADIUS_BIND", "127.0.0.1"),
             radius_auth_port=_int(e, "WISP_RADIUS_AUTH_PORT", 1812),

@@ -66,6 +66,8 @@ class TokenSigner:
 OPERATOR_TOKEN = "operator"
 
 
-def issue_operator_token(signer: TokenSigner, operator_id: str, tenant_id: str, role: str, ttl_seconds: int) -> str:
+def issue_operator_token(
+    signer: TokenSigner, operator_id: str, tenant_id: str, role: str, ttl_seconds: int
+) -> str:
     """Bearer token for the admin API: ``Authorization: Bearer <token>``."""
     return signer.sign(OPERATOR_TOKEN, {"sub": operator_id, "tid": tenant_id, "role": role}, ttl_seconds)

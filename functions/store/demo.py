@@ -33,54 +33,124 @@ class DemoData:
     password: str
 
 
-def seed_demo(box: SecretBox, nas_ip: str = "127.0.0.1", admin_password: str = "admin-demo-123") -> DemoData:
+def seed_demo(box: SecretBox, nas_ip: str = "127.0.0.1", admin_password: str = "admin-demo-123") -> DemoData:  # noqa: S107
     """Create (or overwrite) the demo tenant tree, zone, gateway, policy, product and subscriber."""
     now = now_iso()
-    Tenant(id=DEMO_SYSTEM, name="WispCloud", kind="system", parent_id="-", ancestors=[], created_at=now).save()
     Tenant(
-        id=DEMO_RESELLER, name="Demo Reseller", kind="reseller", parent_id=DEMO_SYSTEM,
-        ancestors=[DEMO_SYSTEM], created_at=now,
+        id=DEMO_SYSTEM, name="WispCloud", kind="system", parent_id="-", ancestors=[], created_at=now
     ).save()
     Tenant(
-        id=DEMO_TENANT, name="Demo WISP", kind="manager", parent_id=DEMO_RESELLER,
-        ancestors=[DEMO_SYSTEM, DEMO_RESELLER], company_name="Demo WISP", currency="USD",
-        tax_rate="0", timezone="America/Mexico_City", created_at=now,
+        id=DEMO_RESELLER,
+        name="Demo Reseller",
+        kind="reseller",
+        parent_id=DEMO_SYSTEM,
+        ancestors=[DEMO_SYSTEM],
+        created_at=now,
     ).save()
-    Zone(id="zone_demo", tenant_id=DEMO_TENANT, name="Centro", timezone="America/Mexico_City", created_at=now).save()
+    Tenant(
+        id=DEMO_TENANT,
+        name="Demo WISP",
+        kind="manager",
+        parent_id=DEMO_RESELLER,
+        ancestors=[DEMO_SYSTEM, DEMO_RESELLER],
+        company_name="Demo WISP",
+        currency="USD",
+        tax_rate="0",
+        timezone="America/Mexico_City",
+        created_at=now,
+    ).save()
+    Zone(
+        id="zone_demo", tenant_id=DEMO_TENANT, name="Centro", timezone="America/Mexico_City", created_at=now
+    ).save()
     Gateway(
-        id="gw_demo", tenant_id=DEMO_TENANT, zone_id="zone_demo", name="Demo router", nas_ip=nas_ip,
-        nas_identifier="demo-router", radius_secret_enc=box.encrypt("testing123"),
-        require_message_authenticator=True, api_enabled=False, api_host=nas_ip, api_port=8728,
-        api_username="wispcloud", api_password_enc=box.encrypt("router-demo-pass"),
-        timezone="America/Mexico_City", plan_type="pppoe", created_at=now,
+        id="gw_demo",
+        tenant_id=DEMO_TENANT,
+        zone_id="zone_demo",
+        name="Demo router",
+        nas_ip=nas_ip,
+        nas_identifier="demo-router",
+        radius_secret_enc=box.encrypt("testing123"),
+        require_message_authenticator=True,
+        api_enabled=False,
+        api_host=nas_ip,
+        api_port=8728,
+        api_username="wispcloud",
+        api_password_enc=box.encrypt("router-demo-pass"),
+        timezone="America/Mexico_City",
+        plan_type="pppoe",
+        created_at=now,
     ).save()
     Policy(
-        id="pol_demo", tenant_id=DEMO_TENANT, code="HOME-10", description="Home 10/2 Mbit/s",
-        download_rate=10_000_000, upload_rate=2_000_000, interim_update_s=300, created_at=now,
+        id="pol_demo",
+        tenant_id=DEMO_TENANT,
+        code="HOME-10",
+        description="Home 10/2 Mbit/s",
+        download_rate=10_000_000,
+        upload_rate=2_000_000,
+        interim_update_s=300,
+        created_at=now,
     ).save()
     Product(
-        id="prod_demo", tenant_id=DEMO_TENANT, name="Home 10M", policy_id="pol_demo", price="25.00",
-        connection_type="pppoe", created_at=now,
+        id="prod_demo",
+        tenant_id=DEMO_TENANT,
+        name="Home 10M",
+        policy_id="pol_demo",
+        price="25.00",
+        connection_type="pppoe",
+        created_at=now,
     ).save()
     Subscriber(
-        login=f"{DEMO_TENANT}#demo", id="sub_demo", tenant_id=DEMO_TENANT, username="demo",
-        password_enc=box.encrypt("demo123"), portal_password_hash=hash_password("demo123"),
-        status="active", connection_type="pppoe", name="Demo Subscriber", email="demo@example.com",
-        phone="+15555550100", zone_id="zone_demo", gateway_id="gw_demo", product_id="prod_demo",
-        product_assigned_at=now, ip="10.10.0.10", created_at=now,
+        login=f"{DEMO_TENANT}#demo",
+        id="sub_demo",
+        tenant_id=DEMO_TENANT,
+        username="demo",
+        password_enc=box.encrypt("demo123"),
+        portal_password_hash=hash_password("demo123"),
+        status="active",
+        connection_type="pppoe",
+        name="Demo Subscriber",
+        email="demo@example.com",
+        phone="+15555550100",
+        zone_id="zone_demo",
+        gateway_id="gw_demo",
+        product_id="prod_demo",
+        product_assigned_at=now,
+        ip="10.10.0.10",
+        created_at=now,
     ).save()
     Operator(
-        id="op_demo_admin", tenant_id=DEMO_SYSTEM, email="admin@wispcloud.local", name="System admin",
-        role="system_admin", password_hash=hash_password(admin_password), created_at=now,
+        id="op_demo_admin",
+        tenant_id=DEMO_SYSTEM,
+        email="admin@wispcloud.local",
+        name="System admin",
+        role="system_admin",
+        password_hash=hash_password(admin_password),
+        created_at=now,
     ).save()
     Operator(
-        id="op_demo_manager", tenant_id=DEMO_TENANT, email="manager@demo.local", name="Demo manager",
-        role="manager", password_hash=hash_password(admin_password), created_at=now,
+        id="op_demo_manager",
+        tenant_id=DEMO_TENANT,
+        email="manager@demo.local",
+        name="Demo manager",
+        role="manager",
+        password_hash=hash_password(admin_password),
+        created_at=now,
     ).save()
     return DemoData(
-        system_id=DEMO_SYSTEM, reseller_id=DEMO_RESELLER, tenant_id=DEMO_TENANT, zone_id="zone_demo",
-        gateway_id="gw_demo", policy_id="pol_demo", product_id="prod_demo", subscriber_id="sub_demo",
-        operator_id="op_demo_manager", operator_email="manager@demo.local", operator_password=admin_password,
-        admin_id="op_demo_admin", admin_email="admin@wispcloud.local",
-        radius_secret="testing123", username="demo", password="demo123",
+        system_id=DEMO_SYSTEM,
+        reseller_id=DEMO_RESELLER,
+        tenant_id=DEMO_TENANT,
+        zone_id="zone_demo",
+        gateway_id="gw_demo",
+        policy_id="pol_demo",
+        product_id="prod_demo",
+        subscriber_id="sub_demo",
+        operator_id="op_demo_manager",
+        operator_email="manager@demo.local",
+        operator_password=admin_password,
+        admin_id="op_demo_admin",
+        admin_email="admin@wispcloud.local",
+        radius_secret="testing123",
+        username="demo",
+        password="demo123",
     )

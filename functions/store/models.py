@@ -25,17 +25,19 @@ from pynamodb.models import Model
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
 
 
-def _meta(base: str) -> type:
+def _meta(base: str) -> Any:
     return type("Meta", (), {"base_name": base, "table_name": base, "billing_mode": PAY_PER_REQUEST})
 
 
-def _index(name: str, projection: Any = None) -> type:
+def _index(name: str, projection: Any = None) -> Any:
     return type(
-        "Meta", (), {"index_name": name, "projection": projection or AllProjection(), "billing_mode": PAY_PER_REQUEST}
+        "Meta",
+        (),
+        {"index_name": name, "projection": projection or AllProjection(), "billing_mode": PAY_PER_REQUEST},
     )
 
 
-class TenantIndex(GlobalSecondaryIndex["Model"]):
+class TenantIndex(GlobalSecondaryIndex[Any]):
     """Every tenant-owned table: list a tenant's rows, newest/alphabetical by the range key."""
 
     Meta = _index("tenant-index")
@@ -58,7 +60,7 @@ class Tenant(Model):
     name = UnicodeAttribute()
     kind = UnicodeAttribute()  # system | reseller | manager
     parent_id = UnicodeAttribute(default="-")  # "-" for the system tenant (GSI keys cannot be empty)
-    ancestors = ListAttribute(of=UnicodeAttribute, default=list)
+    ancestors: ListAttribute[Any] = ListAttribute(default=list)
     company_name = UnicodeAttribute(null=True)  # {{ empresa }} in templates
     currency = UnicodeAttribute(default="USD")
     tax_rate = UnicodeAttribute(default="0")  # decimal string, e.g. "0.16"
@@ -87,7 +89,7 @@ class Operator(Model):
     name = UnicodeAttribute(null=True)
     role = UnicodeAttribute()
     password_hash = UnicodeAttribute()
-    permissions = ListAttribute(of=UnicodeAttribute, default=list)
+    permissions: ListAttribute[Any] = ListAttribute(default=list)
     active = BooleanAttribute(default=True)
     last_login_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
@@ -223,6 +225,7 @@ class Product(Model):
     description = UnicodeAttribute(default="")
     policy_id = UnicodeAttribute(null=True)
     price = UnicodeAttribute(default="0")
+    cost = UnicodeAttribute(null=True)  # what the manager pays for it (sales to user: costs and revenues)
     connection_type = UnicodeAttribute(default="pppoe")
     router_profile = UnicodeAttribute(null=True)  # PPP profile / hotspot user profile on the router
     validity_days = NumberAttribute(default=0)  # 0 = no expiry (monthly service)
@@ -286,9 +289,9 @@ class Subscriber(Model):
     balance = UnicodeAttribute(default="0")
     carry_over = JSONAttribute(default=dict)  # residual time/data kept on recharge
     advanced = JSONAttribute(default=dict)  # antenna model/password, Wi-Fi modem data
-    usage = MapAttribute(default=dict)  # {"d:2026-11-22:t": seconds, "d:2026-11-22:b": bytes, ...}
-    open_sessions = MapAttribute(default=dict)  # {session key: {nas, sid, start, ip, mac}}
-    devices = ListAttribute(of=UnicodeAttribute, default=list)  # MACs since the product assignment
+    usage: MapAttribute[str, Any] = MapAttribute(default=dict)  # {"d:2026-11-22:t": seconds, "d:2026-11-22:b": bytes, ...}
+    open_sessions: MapAttribute[str, Any] = MapAttribute(default=dict)  # {session key: {nas, sid, start, ip, mac}}
+    devices: ListAttribute[Any] = ListAttribute(default=list)  # MACs since the product assignment
     installed_at = UnicodeAttribute(null=True)
     cancelled_at = UnicodeAttribute(null=True)
     last_seen_at = UnicodeAttribute(null=True)
@@ -363,7 +366,7 @@ class VoucherBatch(Model):
     id = UnicodeAttribute(hash_key=True)
     tenant_id = UnicodeAttribute()
     product_id = UnicodeAttribute()
-    count = NumberAttribute()
+    card_count = NumberAttribute()
     prefix = UnicodeAttribute(default="")
     price = UnicodeAttribute(default="0")
     validity = JSONAttribute(default=dict)  # {"starts": "first_login"|"date", "days": n, "date": ...}
@@ -392,7 +395,7 @@ class Voucher(Model):
 
 
 # ---------------------------------------------------------------- billing
-class SubscriberDateIndex(GlobalSecondaryIndex["Model"]):
+class SubscriberDateIndex(GlobalSecondaryIndex[Any]):
     Meta = _index("subscriber-index")
     subscriber_id = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
@@ -424,6 +427,21 @@ class Invoice(Model):
     paid = UnicodeAttribute(default="0")
     lines = JSONAttribute(default=list)  # [{"description", "quantity", "unit_price", "amount", "extra_id"}]
     notes = UnicodeAttribute(null=True)
+    # Billing: denormalised so the notice/cutoff runs and reports need no per-invoice subscriber reads
+    subscriber_login = UnicodeAttribute(null=True)
+    subscriber_name = UnicodeAttribute(null=True)
+    zone_id = UnicodeAttribute(null=True)
+    gateway_id = UnicodeAttribute(null=True)
+    product_id = UnicodeAttribute(null=True)
+    service_start = UnicodeAttribute(null=True)
+    service_end = UnicodeAttribute(null=True)
+    paid_at = UnicodeAttribute(null=True)
+    notified_at = UnicodeAttribute(null=True)
+    sent_at = UnicodeAttribute(null=True)
+    cutoff_at = UnicodeAttribute(null=True)
+    cancelled_at = UnicodeAttribute(null=True)
+    cancelled_by = UnicodeAttribute(null=True)
+    created_by = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
     subscriber_index = SubscriberDateIndex()
@@ -448,6 +466,10 @@ class Payment(Model):
     balance_after = UnicodeAttribute(null=True)
     promise_until = UnicodeAttribute(null=True)
     created_by = UnicodeAttribute(null=True)
+    # Billing: the request's fingerprint (same idempotency key, different request → conflict) and effects
+    request_fingerprint = UnicodeAttribute(null=True)
+    notes = UnicodeAttribute(null=True)
+    effects = JSONAttribute(default=dict)  # {"reactivated", "fees", "dates_moved", "sync"}
     created_at = UnicodeAttribute()
     subscriber_index = SubscriberDateIndex()
     tenant_index = TenantIndex()

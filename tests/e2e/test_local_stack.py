@@ -36,10 +36,21 @@ def stack(tmp_path_factory):
         "WISP_RADIUS_AUTH_PORT": _free_port(socket.SOCK_DGRAM),
         "WISP_RADIUS_ACCT_PORT": _free_port(socket.SOCK_DGRAM),
     }
-    env = dict(os.environ, PYTHONPATH="functions:.", WISP_LOCAL_DIR=str(tmp_path_factory.mktemp("local")),
-               WISP_SCHEDULER_INTERVAL="3600", **{k: str(v) for k, v in ports.items()})
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local_stack"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        PYTHONPATH="functions:.",
+        WISP_LOCAL_DIR=str(tmp_path_factory.mktemp("local")),
+        WISP_SCHEDULER_INTERVAL="3600",
+        **{k: str(v) for k, v in ports.items()},
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.local_stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines: list[str] = []
     deadline = time.time() + 60
     assert proc.stdout is not None
@@ -72,8 +83,10 @@ def test_health_answers_with_versions(stack):
 
 def test_printed_admin_token_is_accepted(stack):
     token = re.search(r"admin token\s+(\S+)", stack["output"]).group(1)
-    req = urllib.request.Request(f"http://127.0.0.1:{stack['WISP_API_PORT']}/openapi.json",
-                                 headers={"Authorization": f"Bearer {token}"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{stack['WISP_API_PORT']}/openapi.json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200 and "paths" in json.loads(resp.read())
 
@@ -81,20 +94,38 @@ def test_printed_admin_token_is_accepted(stack):
 @pytest.mark.skipif(shutil.which("radtest") is None, reason="radtest (freeradius-utils) not installed")
 def test_radtest_demo_gets_accept_with_the_policy_rate_and_wrong_password_reject(stack):
     port = stack["WISP_RADIUS_AUTH_PORT"]
-    ok = subprocess.run(["radtest", "demo", "demo123", f"127.0.0.1:{port}", "0", "testing123"],
-                        capture_output=True, text=True, timeout=30)
+    ok = subprocess.run(
+        ["radtest", "demo", "demo123", f"127.0.0.1:{port}", "0", "testing123"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "Received Access-Accept" in ok.stdout, ok.stdout + ok.stderr
     assert 'Mikrotik-Rate-Limit = "2M/10M"' in ok.stdout
-    bad = subprocess.run(["radtest", "demo", "wrong-pass", f"127.0.0.1:{port}", "0", "testing123"],
-                         capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        ["radtest", "demo", "wrong-pass", f"127.0.0.1:{port}", "0", "testing123"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "Received Access-Reject" in bad.stdout, bad.stdout + bad.stderr
 
 
 def test_busy_port_gives_a_one_line_error_naming_the_setting(stack):
-    env = dict(os.environ, PYTHONPATH="functions:.", WISP_MOTO_PORT=str(_free_port(socket.SOCK_STREAM)),
-               WISP_API_PORT=str(stack["WISP_API_PORT"]))
-    proc = subprocess.run([sys.executable, "-m", "infra.local_stack"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ,
+        PYTHONPATH="functions:.",
+        WISP_MOTO_PORT=str(_free_port(socket.SOCK_STREAM)),
+        WISP_API_PORT=str(stack["WISP_API_PORT"]),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "infra.local_stack"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()
     assert len(err) == 1 and "WISP_API_PORT" in err[0] and str(stack["WISP_API_PORT"]) in err[0]

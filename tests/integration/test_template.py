@@ -36,7 +36,9 @@ def test_template_is_generated_from_the_current_code():
 
 
 def test_cfn_lint_reports_no_errors():
-    proc = subprocess.run([sys.executable, "-m", "cfnlint", str(ROOT / "template.yaml")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cfnlint", str(ROOT / "template.yaml")], capture_output=True, text=True
+    )
     # cfn-lint exit codes: 2 = errors (4 = warnings, 8 = informational)
     assert proc.returncode & 2 == 0, proc.stdout + proc.stderr
 
@@ -52,7 +54,8 @@ def _template_routes(template: dict) -> set[tuple[str, str]]:
 
     return {
         (path_of(r["Properties"]["ResourceId"]), str(r["Properties"]["HttpMethod"]))
-        for r in res.values() if r["Type"] == "AWS::ApiGateway::Method"
+        for r in res.values()
+        if r["Type"] == "AWS::ApiGateway::Method"
     }
 
 
@@ -112,16 +115,22 @@ def test_stack_deploys_to_moto_with_the_tables_the_models_use(template, monkeypa
         s3.put_object(Bucket="wisp-artifacts", Key="functions.zip", Body=buf.getvalue())
         translated = _translated(template)
         cf = boto3.client("cloudformation", region_name="us-east-1")
-        cf.create_stack(StackName=STACK, TemplateBody=json.dumps(translated),
-                        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"])
+        cf.create_stack(
+            StackName=STACK,
+            TemplateBody=json.dumps(translated),
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
         stack = cf.describe_stacks(StackName=STACK)["Stacks"][0]
         assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
 
         # Nothing else was left out: every translated resource exists in the stack
         created = set()
         for page in cf.get_paginator("list_stack_resources").paginate(StackName=STACK):
-            created |= {r["LogicalResourceId"] for r in page["StackResourceSummaries"]
-                        if r["ResourceStatus"] == "CREATE_COMPLETE"}
+            created |= {
+                r["LogicalResourceId"]
+                for r in page["StackResourceSummaries"]
+                if r["ResourceStatus"] == "CREATE_COMPLETE"
+            }
         assert set(translated["Resources"]) - created == set()
 
         ddb = boto3.client("dynamodb", region_name="us-east-1")
@@ -130,11 +139,19 @@ def test_stack_deploys_to_moto_with_the_tables_the_models_use(template, monkeypa
             desc = ddb.describe_table(TableName=name)["Table"]
             want = table_schema(model)
             assert desc["KeySchema"] == want["KeySchema"], name
-            assert sorted(desc["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == want["AttributeDefinitions"]
+            assert (
+                sorted(desc["AttributeDefinitions"], key=lambda a: a["AttributeName"])
+                == want["AttributeDefinitions"]
+            )
             got_gsis = sorted(
-                ({"IndexName": g["IndexName"], "KeySchema": g["KeySchema"],
-                  "Projection": {"ProjectionType": g["Projection"]["ProjectionType"]}}
-                 for g in desc.get("GlobalSecondaryIndexes", [])),
+                (
+                    {
+                        "IndexName": g["IndexName"],
+                        "KeySchema": g["KeySchema"],
+                        "Projection": {"ProjectionType": g["Projection"]["ProjectionType"]},
+                    }
+                    for g in desc.get("GlobalSecondaryIndexes", [])
+                ),
                 key=lambda g: g["IndexName"],
             )
             assert got_gsis == want.get("GlobalSecondaryIndexes", []), name

@@ -89,8 +89,14 @@ def test_rate_format_and_parse(bps, text):
 def test_mikrotik_rate_limit_is_upload_first():
     # PROTOCOLS.md: upload 1 Mbit/s, download 4 Mbit/s → "1M/4M"
     assert mikrotik_rate_limit(download_bps=4_000_000, upload_bps=1_000_000) == "1M/4M"
-    burst = Burst(download_limit=8_000_000, upload_limit=2_000_000, download_threshold=3_000_000,
-                  upload_threshold=750_000, download_time=10, upload_time=10)
+    burst = Burst(
+        download_limit=8_000_000,
+        upload_limit=2_000_000,
+        download_threshold=3_000_000,
+        upload_threshold=750_000,
+        download_time=10,
+        upload_time=10,
+    )
     assert mikrotik_rate_limit(4_000_000, 1_000_000, burst) == "1M/4M 2M/8M 750k/3M 10/10"
 
 

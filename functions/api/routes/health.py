@@ -34,5 +34,7 @@ def handle_get_health() -> object:
     except Exception:
         datastore = "unreachable"
     status = 200 if datastore == "ok" else 503
-    return json_response({"status": "ok" if status == 200 else "degraded", "datastore": datastore,
-                          "versions": _versions()}, status)
+    return json_response(
+        {"status": "ok" if status == 200 else "degraded", "datastore": datastore, "versions": _versions()},
+        status,
+    )

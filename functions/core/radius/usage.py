@@ -84,7 +84,10 @@ def current_periods(
     next_month = (month_first + timedelta(days=32)).replace(day=1)
     periods = {
         PeriodKind.DAY: Period(
-            PeriodKind.DAY, f"d:{today.isoformat()}", _midnight(today, tz), _midnight(today + timedelta(days=1), tz)
+            PeriodKind.DAY,
+            f"d:{today.isoformat()}",
+            _midnight(today, tz),
+            _midnight(today + timedelta(days=1), tz),
         ),
         PeriodKind.WEEK: Period(
             PeriodKind.WEEK, f"w:{wk.isoformat()}", _midnight(wk, tz), _midnight(wk + timedelta(days=7), tz)
@@ -121,7 +124,11 @@ def usage_deltas(
     """The counter increments for one accounting update (zero increments left out)."""
     out: dict[str, int] = {}
     for period in periods:
-        for counter, value in ((Counter.TIME, time_s), (Counter.UPLOAD, upload), (Counter.DOWNLOAD, download)):
+        for counter, value in (
+            (Counter.TIME, time_s),
+            (Counter.UPLOAD, upload),
+            (Counter.DOWNLOAD, download),
+        ):
             if value > 0:
                 out[period.counter(counter)] = value
     if hourly:
@@ -133,7 +140,9 @@ def usage_deltas(
     return out
 
 
-def stale_keys(keys: Iterable[str], now: datetime, tz: ZoneInfo, current: Mapping[PeriodKind, Period]) -> list[str]:
+def stale_keys(
+    keys: Iterable[str], now: datetime, tz: ZoneInfo, current: Mapping[PeriodKind, Period]
+) -> list[str]:
     """Counter keys no rule needs any more: periods before the previous one, old hours, old products.
 
     The previous day/week/month are kept so a subscriber (and the portal) can still see them.

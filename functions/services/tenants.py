@@ -1,0 +1,150 @@
+"""The tenant tree (system → resellers → managers) and who may act where.
+
+Domain operations take an :class:`Actor`: the API passes its authenticated principal; scheduled jobs and
+tests may pass any object with the same members.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from core.ids import new_id, now_iso
+from services.audit import record_audit
+from store import catalog as catalog_store
+from store import operators as operator_store
+from store import subscribers as subscriber_store
+from store import tenants as tenant_store
+from store.models import Gateway, Tenant
+
+# Which kind of tenant each kind may create below itself.
+CHILD_KINDS = {"system": ("reseller", "manager"), "reseller": ("manager",), "manager": ()}
+ROLES = ("read_only", "operator", "manager", "reseller", "system_admin")
+ROLE_RANK = {r: i for i, r in enumerate(ROLES)}
+
+
+class Actor(Protocol):
+    actor_id: str
+    actor_kind: str
+    tenant_id: str
+    role: str
+    request_id: str | None
+
+    @property
+    def visible_tenants(self) -> frozenset[str]: ...
+
+    @property
+    def ancestor_tenants(self) -> tuple[str, ...]: ...
+
+    def can_see(self, tenant_id: str | None) -> bool: ...
+
+    def can_use(self, tenant_id: str | None) -> bool: ...
+
+    def require_visible(self, tenant_id: str | None, what: str = "object") -> None: ...
+
+    def has_role(self, min_role: str) -> bool: ...
+
+    def require_role(self, min_role: str) -> None: ...
+
+
+def audit(actor: Actor, tenant_id: str, entity_type: str, entity_id: str, action: str,
+          before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    """Record a change made by ``actor`` (one line per changed entity)."""
+    record_audit(actor.actor_id, actor.actor_kind, tenant_id, entity_type, entity_id, action, before, after,
+                 actor.request_id)
+
+
+def target_tenant(actor: Actor, tenant_id: str | None) -> str:
+    """The tenant a new object goes to: the caller's own, or one of its subtree (else 404)."""
+    if tenant_id is None or tenant_id == actor.tenant_id:
+        return actor.tenant_id
+    actor.require_visible(tenant_id, "tenant")
+    return tenant_id
+
+
+def tenant_filter(actor: Actor, tenant_id: str | None) -> list[str]:
+    """Tenants a list covers: the whole visible subtree, or one tenant of it."""
+    if tenant_id:
+        actor.require_visible(tenant_id, "tenant")
+        return [tenant_id]
+    return sorted(actor.visible_tenants)
+
+
+TENANT_FIELDS = ("id", "name", "kind", "parent_id", "ancestors", "company_name", "currency", "tax_rate",
+                 "timezone", "logo_url", "contact_email", "settings", "active", "created_at", "updated_at")
+
+
+def tenant_dict(t: Tenant) -> dict[str, Any]:
+    return {f: getattr(t, f) for f in TENANT_FIELDS}
+
+
+def get_tenant(actor: Actor, tenant_id: str) -> Tenant:
+    actor.require_visible(tenant_id, "tenant")
+    t = tenant_store.get_tenant(tenant_id)
+    if t is None:
+        raise NotFoundError("tenant not found")
+    return t
+
+
+def list_tenants(actor: Actor, parent_id: str | None = None, kind: str | None = None) -> list[Tenant]:
+    """The caller's tenant and its subtree (optionally the children of one tenant, or one kind)."""
+    if parent_id:
+        actor.require_visible(parent_id, "tenant")
+        items = tenant_store.list_children(parent_id)
+    else:
+        items = tenant_store.batch_get_tenants(sorted(actor.visible_tenants))
+    if kind:
+        items = [t for t in items if t.kind == kind]
+    return sorted(items, key=lambda t: (len(t.ancestors or []), t.name.lower(), t.id))
+
+
+def create_tenant(actor: Actor, data: dict[str, Any]) -> Tenant:
+    """Create a reseller or manager below a tenant of the caller's subtree."""
+    parent_id = data.pop("parent_id", None) or actor.tenant_id
+    parent = get_tenant(actor, parent_id)
+    kind = data.pop("kind")
+    if kind not in CHILD_KINDS.get(parent.kind, ()):
+        allowed = ", ".join(CHILD_KINDS.get(parent.kind, ())) or "nothing"
+        raise ValidationError(f"a {parent.kind} tenant can hold {allowed}", field="kind")
+    if kind == "reseller" and not actor.has_role("system_admin"):
+        raise ForbiddenError("only a system administrator creates resellers")
+    now = now_iso()
+    t = Tenant(id=new_id("ten"), kind=kind, parent_id=parent.id, ancestors=[*(parent.ancestors or []), parent.id],
+               created_at=now, updated_at=now, **{k: v for k, v in data.items() if v is not None})
+    tenant_store.create_tenant(t)
+    audit(actor, t.id, "tenant", t.id, "create", None, tenant_dict(t))
+    return t
+
+
+def update_tenant(actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tenant:
+    t = get_tenant(actor, tenant_id)
+    if "active" in changes and tenant_id == actor.tenant_id:
+        raise ForbiddenError("you cannot disable your own tenant", field="active")
+    if t.id == actor.tenant_id and not actor.has_role("manager"):
+        raise ForbiddenError("only a manager or higher edits the tenant")
+    before = tenant_dict(t)
+    tenant_store.update_tenant(t, {**changes, "updated_at": now_iso()})
+    audit(actor, t.id, "tenant", t.id, "update", before, tenant_dict(t))
+    return t
+
+
+def delete_tenant(actor: Actor, tenant_id: str) -> None:
+    """Delete an empty tenant (no child tenants, operators, routers or subscribers)."""
+    t = get_tenant(actor, tenant_id)
+    if tenant_id == actor.tenant_id:
+        raise ForbiddenError("you cannot delete your own tenant")
+    if t.kind == "system":
+        raise ForbiddenError("the system tenant cannot be deleted")
+    blockers = {
+        "tenants": len(tenant_store.list_children(tenant_id)),
+        "operators": len(operator_store.list_operators(tenant_id)),
+        "gateways": len(catalog_store.list_for_tenants(Gateway, [tenant_id])),
+        "subscribers": len(subscriber_store.list_tenant(tenant_id)),
+    }
+    blockers = {k: v for k, v in blockers.items() if v}
+    if blockers:
+        what = ", ".join(f"{v} {k}" for k, v in blockers.items())
+        raise ConflictError(f"the tenant still holds {what}; disable it instead", details={"holds": blockers})
+    before = tenant_dict(t)
+    t.delete()
+    audit(actor, t.id, "tenant", t.id, "delete", before, None)
