@@ -88,10 +88,13 @@ def normalise_mac(mac: str, field: str = "mac") -> str:
 
 
 # ---------------------------------------------------------------- recharge
+BYTES_PER_MB = 1_048_576  # as the RADIUS allowances count megabytes
+
+
 @dataclass(frozen=True)
 class Residual:
-    time_s: int
-    data_bytes: int
+    time_min: int
+    data_mb: int
 
 
 def residual_credit(
@@ -101,16 +104,18 @@ def residual_credit(
     used_time_s: int,
     used_bytes: int,
 ) -> Residual:
-    """Credit left of the previous product: its credit plus what it had carried over, minus what was
-    used since it was assigned. 0 credit means "no prepaid credit" (unlimited service): nothing is
-    carried over for that dimension."""
-    time_left = 0
-    if credit_time_min or carried.time_s:
-        time_left = max(0, credit_time_min * 60 + carried.time_s - used_time_s)
-    data_left = 0
-    if credit_data_mb or carried.data_bytes:
-        data_left = max(0, credit_data_mb * 1_000_000 + carried.data_bytes - used_bytes)
-    return Residual(time_left, data_left)
+    """Prepaid credit left of the previous product (SPEC S4 recharge): its credit plus what it had
+    carried over, minus what was used since it was assigned; rounded down to whole minutes / MB.
+
+    A product without a credit for a dimension (0 = unlimited) consumed nothing of the carried value,
+    so that value passes on unchanged."""
+    time_left = carried.time_min
+    if credit_time_min > 0:
+        time_left = max(0, ((credit_time_min + carried.time_min) * 60 - used_time_s) // 60)
+    data_left = carried.data_mb
+    if credit_data_mb > 0:
+        data_left = max(0, ((credit_data_mb + carried.data_mb) * BYTES_PER_MB - used_bytes) // BYTES_PER_MB)
+    return Residual(max(0, time_left), max(0, data_left))
 
 
 # ---------------------------------------------------------------- migration

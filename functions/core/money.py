@@ -38,7 +38,7 @@ def to_decimal(value: object, field: str = "amount") -> Decimal:
     """Parse a decimal string/number; floats are refused so binary rounding never reaches money."""
     if isinstance(value, Decimal):
         result = value
-    elif isinstance(value, bool) or isinstance(value, float):
+    elif isinstance(value, bool | float):
         raise ValidationError(f"{field} must be a decimal string, not {type(value).__name__}", field=field)
     elif isinstance(value, int | str):
         try:

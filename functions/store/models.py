@@ -265,6 +265,7 @@ class Subscriber(Model):
     username = UnicodeAttribute()
     password_enc = UnicodeAttribute()
     portal_password_hash = UnicodeAttribute(null=True)
+    autologin_epoch = NumberAttribute(default=0)  # auto-login links carry it; revoking increments it
     status = UnicodeAttribute(default="new")
     connection_type = UnicodeAttribute(default="pppoe")
     name = UnicodeAttribute(null=True)
@@ -292,6 +293,7 @@ class Subscriber(Model):
     usage: MapAttribute[str, Any] = MapAttribute(default=dict)  # {"d:2026-11-22:t": seconds, "d:2026-11-22:b": bytes, ...}
     open_sessions: MapAttribute[str, Any] = MapAttribute(default=dict)  # {session key: {nas, sid, start, ip, mac}}
     devices: ListAttribute[Any] = ListAttribute(default=list)  # MACs since the product assignment
+    devices_since = UnicodeAttribute(null=True)  # product_assigned_at the device list counts from
     installed_at = UnicodeAttribute(null=True)
     cancelled_at = UnicodeAttribute(null=True)
     last_seen_at = UnicodeAttribute(null=True)
@@ -347,6 +349,7 @@ class Session(Model):
     output_octets = NumberAttribute(default=0)  # client download
     terminate_cause = UnicodeAttribute(null=True)
     closed_by = UnicodeAttribute(null=True)  # stop | accounting-on | accounting-off | reaper | admin
+    version = NumberAttribute(default=0)  # accounting updates of the session: older writes never win
     interim_s = NumberAttribute(default=300)
     open_nas = UnicodeAttribute(null=True)
     subscriber_index = SubscriberStartIndex()
@@ -491,6 +494,11 @@ class ExtraProduct(Model):
     start_date = UnicodeAttribute(null=True)
     end_date = UnicodeAttribute(null=True)
     active = BooleanAttribute(default=True)
+    # Billing: period of the last invoice it was added to; where it came from (fee, warehouse item)
+    last_billed_period = UnicodeAttribute(null=True)
+    source = UnicodeAttribute(null=True)  # operator | reconnection_fee | late_fee
+    created_by = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     subscriber_index = SubscriberDateIndex()
 

@@ -1,0 +1,243 @@
+"""Customer-portal authentication: sign-in, subscriber session tokens and auto-login links (SPEC S4).
+
+- **Sign-in** with the network username and the *portal* password (scrypt hash), rate-limited per
+  username (failures) and per source address (all attempts) in fixed windows counted in ``tokens``.
+- **Session tokens** are signed tokens of type ``portal`` naming one subscriber; they are sent as
+  ``Authorization: Bearer <token>`` and resolved by the ``subscriber`` authenticator registered here.
+- **Auto-login links** are signed tokens of type ``autologin``, valid six months, naming one subscriber
+  and the subscriber's ``autologin_epoch``. Revoking increments the epoch, which invalidates every
+  link issued before (and the portal sessions opened with them) without storing the links.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from api.auth import AUTHENTICATORS, Principal
+from core.errors import NotFoundError, RateLimitedError, UnauthorizedError, ValidationError
+from services.audit import record_audit
+from shared.crypto import verify_password
+from shared.observability import get_logger
+from shared.runtime import Runtime
+from shared.tokens import TokenError
+from store import portal as portal_store
+from store import subscribers as subscriber_store
+from store import tenants as tenant_store
+from store.models import Subscriber
+
+log = get_logger("portal")
+
+PORTAL_TOKEN = "portal"
+AUTOLOGIN_TOKEN = "autologin"
+AUTOLOGIN_TTL_SECONDS = 183 * 24 * 3600  # six months (SPEC S4)
+AUTOLOGIN_PATH = "/portal/auth/autologin"
+
+# Login rate limits: fixed windows; the current and the previous window are added up, so a burst at
+# a window boundary cannot double the allowance.
+LOGIN_WINDOW_SECONDS = 15 * 60
+MAX_FAILURES_PER_USERNAME = 5
+MAX_ATTEMPTS_PER_ADDRESS = 30
+
+# A scrypt hash of a random password: verifying against it when the username does not exist keeps
+# the response time the same, so timing does not reveal which usernames exist.
+_DUMMY_HASH = (
+    "scrypt$16384$8$1$8c4f1d9a0b6e2f7c3d5a9e1b4c6d8f0a$"
+    "0f6bb3e4c5a8d9e2f1a0b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6"
+)
+
+
+@dataclass(frozen=True)
+class PortalSession:
+    token: str
+    expires_in: int
+    subscriber_id: str
+    tenant_id: str
+    username: str
+
+
+# ---------------------------------------------------------------- rate limiting
+def _windows(now: float) -> tuple[int, int]:
+    current = int(now) // LOGIN_WINDOW_SECONDS
+    return current, current - 1
+
+
+def _window_keys(kind: str, subject: str, now: float) -> tuple[str, str]:
+    cur, prev = _windows(now)
+    return f"rl#{kind}#{subject}#{cur}", f"rl#{kind}#{subject}#{prev}"
+
+
+def _count(kind: str, subject: str, now: float) -> int:
+    cur, prev = _window_keys(kind, subject, now)
+    return portal_store.window_count(cur) + portal_store.window_count(prev)
+
+
+def _hit(kind: str, subject: str, now: float, tenant_id: str | None = None) -> None:
+    cur, _ = _window_keys(kind, subject, now)
+    window_end = (int(now) // LOGIN_WINDOW_SECONDS + 2) * LOGIN_WINDOW_SECONDS
+    portal_store.window_hit(cur, "rate-limit", window_end, tenant_id)
+
+
+def _retry_after(now: float) -> int:
+    return LOGIN_WINDOW_SECONDS - int(now) % LOGIN_WINDOW_SECONDS
+
+
+def _check_address(source_ip: str | None, now: float) -> None:
+    address = source_ip or "unknown"
+    if _count("portal-ip", address, now) >= MAX_ATTEMPTS_PER_ADDRESS:
+        raise RateLimitedError(
+            "too many sign-in attempts from this address; try again later",
+            details={"retry_after_s": _retry_after(now)},
+        )
+    _hit("portal-ip", address, now)
+
+
+# ---------------------------------------------------------------- sessions
+def issue_session(rt: Runtime, sub: Subscriber, autologin_epoch: int | None = None) -> PortalSession:
+    """A portal session token for one subscriber. Sessions opened through an auto-login link carry the
+    link's epoch and end when the operator revokes the links."""
+    claims: dict[str, Any] = {"sub": sub.id, "tid": sub.tenant_id, "usr": sub.username}
+    if autologin_epoch is not None:
+        claims["ep"] = autologin_epoch
+    ttl = rt.settings.token_ttl_seconds
+    token = rt.signer.sign(PORTAL_TOKEN, claims, ttl)
+    return PortalSession(token, ttl, sub.id, sub.tenant_id, sub.username)
+
+
+def sign_in(
+    rt: Runtime, tenant_id: str, username: str, password: str, source_ip: str | None, now: float | None = None
+) -> PortalSession:
+    """Sign in with the network username and the portal password.
+
+    Refusals do not say whether the username exists. After :data:`MAX_FAILURES_PER_USERNAME` failures
+    in a window the username is locked for the rest of it (429), even with the right password."""
+    moment = time.time() if now is None else now
+    _check_address(source_ip, moment)
+    subject = subscriber_store.login_key(tenant_id, username)
+    if _count("portal-user", subject, moment) >= MAX_FAILURES_PER_USERNAME:
+        raise RateLimitedError(
+            "too many failed sign-ins for this user; try again later",
+            details={"retry_after_s": _retry_after(moment)},
+        )
+    sub = subscriber_store.get_by_login(tenant_id, username)
+    stored = sub.portal_password_hash if sub is not None else None
+    ok = verify_password(password, stored or _DUMMY_HASH) and stored is not None
+    if sub is None or not ok or not _tenant_active(sub.tenant_id):
+        _hit("portal-user", subject, moment, tenant_id)
+        raise UnauthorizedError("wrong username or password")
+    log.info("portal sign-in", extra={"subscriber_id": sub.id, "method": "password"})
+    return issue_session(rt, sub)
+
+
+def _tenant_active(tenant_id: str) -> bool:
+    tenant = tenant_store.get_tenant(tenant_id)
+    return tenant is not None and bool(tenant.active)
+
+
+def _load_subscriber(subscriber_id: str, tenant_id: str | None) -> Subscriber:
+    sub = subscriber_store.get_by_id(subscriber_id)
+    if sub is None or (tenant_id is not None and sub.tenant_id != tenant_id):
+        raise UnauthorizedError("the account of this session no longer exists")
+    return sub
+
+
+def authenticate_subscriber(rt: Runtime, headers: dict[str, str]) -> Principal:
+    """Resolve ``Authorization: Bearer <portal token>`` to a subscriber principal."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    auth = lower.get("authorization", "")
+    if not auth.lower().startswith("bearer "):
+        raise UnauthorizedError("missing credentials: send Authorization: Bearer <portal token>")
+    try:
+        claims = rt.signer.verify(PORTAL_TOKEN, auth[7:].strip())
+    except TokenError as exc:
+        raise UnauthorizedError(f"invalid token: {exc}") from exc
+    sub = _load_subscriber(str(claims.get("sub", "")), str(claims.get("tid", "")))
+    if "ep" in claims and int(claims["ep"]) != int(sub.autologin_epoch or 0):
+        raise UnauthorizedError("the auto-login link of this session was revoked")
+    if not _tenant_active(sub.tenant_id):
+        raise UnauthorizedError("the operator's account is disabled")
+    return Principal(
+        actor_id=sub.id,
+        actor_kind="subscriber",
+        tenant_id=sub.tenant_id,
+        role="subscriber",
+        extra={"subscriber_id": sub.id, "login": sub.login},
+    )
+
+
+AUTHENTICATORS["subscriber"] = authenticate_subscriber
+
+
+def current_subscriber(principal: Principal) -> Subscriber:
+    """The subscriber behind a portal principal (fresh read: usage and status change all the time)."""
+    sub = subscriber_store.get_by_id(str(principal.extra.get("subscriber_id", "")))
+    if sub is None or sub.tenant_id != principal.tenant_id:
+        raise NotFoundError("subscriber not found")
+    return sub
+
+
+# ---------------------------------------------------------------- auto-login links
+def issue_autologin_token(rt: Runtime, subscriber: Subscriber, now: float | None = None) -> str:
+    """The signed auto-login token (claims kept short: the link travels in SMS of 164 characters)."""
+    claims = {"s": subscriber.id, "e": int(subscriber.autologin_epoch or 0)}
+    return rt.signer.sign(AUTOLOGIN_TOKEN, claims, AUTOLOGIN_TTL_SECONDS, now=now)
+
+
+def autologin_url(rt: Runtime, token: str) -> str:
+    return f"{rt.settings.public_base_url.rstrip('/')}{AUTOLOGIN_PATH}?token={quote(token, safe='')}"
+
+
+def issue_autologin_link(rt: Runtime, subscriber: Subscriber) -> str:
+    """A link that signs the subscriber into the portal, valid six months (welcome e-mail, SMS)."""
+    return autologin_url(rt, issue_autologin_token(rt, subscriber))
+
+
+def autologin_expiry(now: float | None = None) -> int:
+    return int(time.time() if now is None else now) + AUTOLOGIN_TTL_SECONDS
+
+
+def sign_in_with_autologin(
+    rt: Runtime, token: str, source_ip: str | None, now: float | None = None
+) -> PortalSession:
+    """Exchange an auto-login token for a portal session. Expired, forged and revoked links are refused
+    (401) alike; attempts count in the per-address rate limit."""
+    moment = time.time() if now is None else now
+    _check_address(source_ip, moment)
+    if not token or len(token) > 2048:
+        raise ValidationError("token is required", field="token")
+    try:
+        claims = rt.signer.verify(AUTOLOGIN_TOKEN, token, now=moment)
+    except TokenError as exc:
+        raise UnauthorizedError(f"this auto-login link is not valid: {exc}") from exc
+    sub = subscriber_store.get_by_id(str(claims.get("s", "")))
+    if sub is None:
+        raise UnauthorizedError("this auto-login link is not valid: the account no longer exists")
+    epoch = int(claims.get("e", -1))
+    if epoch != int(sub.autologin_epoch or 0):
+        raise UnauthorizedError("this auto-login link was revoked by the operator")
+    if not _tenant_active(sub.tenant_id):
+        raise UnauthorizedError("the operator's account is disabled")
+    log.info("portal sign-in", extra={"subscriber_id": sub.id, "method": "autologin"})
+    return issue_session(rt, sub, autologin_epoch=epoch)
+
+
+def revoke_autologin_links(rt: Runtime, subscriber: Subscriber, actor_id: str, actor_kind: str = "operator",
+                           request_id: str | None = None) -> int:
+    """Invalidate every auto-login link issued so far for the subscriber (and the sessions opened with
+    them). Returns the new epoch; links issued from now on work again."""
+    before = int(subscriber.autologin_epoch or 0)
+    epoch = portal_store.increment_autologin_epoch(subscriber)
+    record_audit(
+        actor_id,
+        actor_kind,
+        subscriber.tenant_id,
+        "subscriber",
+        subscriber.id,
+        "revoke_autologin_links",
+        {"autologin_epoch": before},
+        {"autologin_epoch": epoch},
+        request_id,
+    )
+    return epoch

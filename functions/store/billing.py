@@ -1,0 +1,405 @@
+"""Billing repository: invoices, payments, extra products, invoice-number counters.
+
+Invariants are guarded by DynamoDB, not by the caller's luck:
+
+* one internet invoice per client per period — deterministic id + ``attribute_not_exists(id)``;
+* invoice numbers sequential per tenant without gaps or duplicates — invoices are written in
+  transactions (up to 100 items) together with the counter update, conditional on the counter value
+  that numbered them; a transaction either writes the invoices *and* advances the counter, or nothing;
+* a payment recorded once — its id derives from the idempotency key, and the payment, the invoices it
+  pays and the subscriber's balance change are one transaction.
+
+Subscriber rows are shared with RADIUS: they are only ever changed with UpdateItem of the billing
+attributes, conditional on the values the decision was based on.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from core.errors import ConflictError, UnavailableError
+from core.ids import now_iso
+from store.models import Counter, ExtraProduct, Invoice, Payment, Product, Subscriber, Tenant, Zone
+
+MAX_TRANSACTION_ITEMS = 100
+_RETRYABLE_CODES = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "InternalServerError"}
+
+
+# ---------------------------------------------------------------- transactions
+@dataclass
+class TxOp:
+    """One transaction item. ``tag`` identifies it in the failure report."""
+
+    kind: str  # put | update
+    model: Model
+    tag: Any
+    condition: Condition | None = None
+    actions: list[Action] = field(default_factory=list)
+
+
+class TransactionFailed(Exception):
+    """The transaction was cancelled; ``failed`` maps op tags to the reason code."""
+
+    def __init__(self, failed: dict[Any, str]) -> None:
+        super().__init__(f"transaction cancelled: {failed}")
+        self.failed = failed
+
+
+def _connection() -> Connection:
+    return Invoice._get_connection().connection
+
+
+def transact(ops: Sequence[TxOp], attempts: int = 5) -> None:
+    """Run ``ops`` as one TransactWriteItems request.
+
+    Conflicts with a concurrent transaction are retried with jittered backoff; condition failures
+    raise :class:`TransactionFailed` naming the ops whose condition failed.
+    """
+    if not ops:
+        return
+    if len(ops) > MAX_TRANSACTION_ITEMS:
+        raise ValueError(f"a transaction holds at most {MAX_TRANSACTION_ITEMS} items")
+    # pynamodb sends puts before updates: keep that order to map the cancellation reasons.
+    ordered = [o for o in ops if o.kind == "put"] + [o for o in ops if o.kind == "update"]
+    for attempt in range(attempts):
+        try:
+            with TransactWrite(connection=_connection()) as tx:
+                for op in ordered:
+                    if op.kind == "put":
+                        tx.save(op.model, condition=op.condition)
+                    else:
+                        tx.update(op.model, op.actions, condition=op.condition)
+            return
+        except TransactWriteError as exc:
+            reasons = list(exc.cancellation_reasons or [])
+            failed = {ordered[i].tag: r.code for i, r in enumerate(reasons) if r is not None and i < len(ordered)}
+            conditional = {t: c for t, c in failed.items() if c == "ConditionalCheckFailed"}
+            if conditional:
+                raise TransactionFailed(conditional) from exc
+            retryable = (not failed and exc.cause_response_code in _RETRYABLE_CODES | {"TransactionInProgressException"})
+            retryable = retryable or (bool(failed) and all(c in _RETRYABLE_CODES for c in failed.values()))
+            if not retryable or attempt == attempts - 1:
+                raise UnavailableError("the billing store could not complete the write; try again") from exc
+            time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
+
+
+# ---------------------------------------------------------------- reads: tenants, zones, products, subscribers
+def get_tenant(tenant_id: str) -> Tenant | None:
+    try:
+        return Tenant.get(tenant_id)
+    except DoesNotExist:
+        return None
+
+
+def all_tenant_ids() -> list[str]:
+    return [t.id for t in Tenant.scan(attributes_to_get=["id"])]
+
+
+def zones_of(tenant_id: str) -> dict[str, Zone]:
+    return {z.id: z for z in Zone.tenant_index.query(tenant_id)}
+
+
+def get_zone(zone_id: str) -> Zone | None:
+    try:
+        return Zone.get(zone_id)
+    except DoesNotExist:
+        return None
+
+
+def get_products(product_ids: Iterable[str]) -> dict[str, Product]:
+    ids = sorted({p for p in product_ids if p})
+    return {p.id: p for p in Product.batch_get(ids)} if ids else {}
+
+
+def tenant_subscribers(tenant_id: str) -> Iterator[Subscriber]:
+    """Every subscriber of a tenant, page by page (1 MB pages: one request per page)."""
+    return iter(Subscriber.tenant_index.query(tenant_id))
+
+
+def get_subscriber(login: str) -> Subscriber | None:
+    try:
+        return Subscriber.get(login, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def get_subscriber_by_id(subscriber_id: str) -> Subscriber | None:
+    for sub in Subscriber.id_index.query(subscriber_id, limit=1):
+        # the index is eventually consistent: read the item itself for the current values
+        return get_subscriber(sub.login)
+    return None
+
+
+def subscribers_by_login(logins: Iterable[str]) -> dict[str, Subscriber]:
+    keys = sorted({k for k in logins if k})
+    return {s.login: s for s in Subscriber.batch_get(keys)} if keys else {}
+
+
+def update_subscriber(sub: Subscriber, actions: list[Action], condition: Condition | None = None) -> bool:
+    """UpdateItem of billing attributes; False when ``condition`` no longer holds."""
+    cond = Subscriber.login.exists()
+    if condition is not None:
+        cond = cond & condition
+    try:
+        sub.update(actions=[*actions, Subscriber.updated_at.set(now_iso())], condition=cond)
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+# ---------------------------------------------------------------- invoices
+def get_invoice(invoice_id: str) -> Invoice | None:
+    try:
+        return Invoice.get(invoice_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def existing_invoice_ids(invoice_ids: Iterable[str]) -> set[str]:
+    ids = sorted(set(invoice_ids))
+    if not ids:
+        return set()
+    return {i.id for i in Invoice.batch_get(ids, attributes_to_get=["id"])}
+
+
+def invoices_of_subscriber(subscriber_id: str) -> list[Invoice]:
+    """A client's invoices, oldest first (the index is ordered by creation time)."""
+    return list(Invoice.subscriber_index.query(subscriber_id))
+
+
+def tenant_invoices(
+    tenant_id: str,
+    since: str | None = None,
+    until: str | None = None,
+    newest_first: bool = True,
+    filter_condition: Condition | None = None,
+    limit: int | None = None,
+    last_key: dict[str, Any] | None = None,
+) -> tuple[list[Invoice], dict[str, Any] | None]:
+    """A page of a tenant's invoices by creation time; ``last_key`` continues a previous page."""
+    range_cond = None
+    if since and until:
+        range_cond = Invoice.created_at.between(since, until)
+    elif since:
+        range_cond = Invoice.created_at >= since
+    elif until:
+        range_cond = Invoice.created_at <= until
+    result = Invoice.tenant_index.query(
+        tenant_id,
+        range_key_condition=range_cond,
+        filter_condition=filter_condition,
+        scan_index_forward=not newest_first,
+        limit=limit,
+        last_evaluated_key=last_key,
+    )
+    items = list(result)
+    return items, result.last_evaluated_key if limit and len(items) >= limit else None
+
+
+def iter_tenant_invoices(tenant_id: str, since: str | None = None, filter_condition: Condition | None = None) -> Iterator[Invoice]:
+    range_cond = Invoice.created_at >= since if since else None
+    return iter(Invoice.tenant_index.query(tenant_id, range_key_condition=range_cond, filter_condition=filter_condition))
+
+
+def counter_name(tenant_id: str) -> str:
+    return f"invoice-number#{tenant_id}"
+
+
+def read_counter(name: str) -> int:
+    try:
+        return int(Counter.get(name, consistent_read=True).value or 0)
+    except DoesNotExist:
+        return 0
+
+
+def counter_op(name: str, current: int, new: int) -> TxOp:
+    """Advance the counter from ``current`` to ``new`` only if nobody else moved it."""
+    cond = Counter.value == current
+    if current == 0:
+        cond = Counter.name.does_not_exist() | cond
+    return TxOp("update", Counter(name=name), ("counter", name), cond, [Counter.value.set(new)])
+
+
+@dataclass
+class InvoiceWrite:
+    """An invoice to create plus the writes that must happen with it (extras advanced, credit used)."""
+
+    invoice: Invoice
+    extra_ops: list[TxOp] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return 1 + len(self.extra_ops)
+
+
+@dataclass
+class CreateOutcome:
+    created: list[Invoice] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)  # ids that already existed (another run made them)
+    stale: list[InvoiceWrite] = field(default_factory=list)  # a companion write's condition failed
+    requests: int = 0
+
+
+def create_numbered_invoices(tenant_id: str, writes: Sequence[InvoiceWrite], max_rounds: int = 50) -> CreateOutcome:
+    """Create invoices numbered from the tenant's counter, up to 100 items per transaction.
+
+    Invoices that already exist are skipped (reported in ``existing``) and use no number; a counter moved
+    by a concurrent writer is re-read and the chunk renumbered; writes whose companion updates failed
+    their condition are returned in ``stale`` for the caller to rebuild from fresh data.
+    """
+    out = CreateOutcome()
+    name = counter_name(tenant_id)
+    pending = list(writes)
+    current = read_counter(name)
+    out.requests += 1
+    rounds = 0
+    while pending:
+        rounds += 1
+        if rounds > max_rounds:
+            raise UnavailableError("invoice numbering kept conflicting; run again")
+        chunk: list[InvoiceWrite] = []
+        size = 1  # the counter update
+        for w in pending:
+            if size + w.size > MAX_TRANSACTION_ITEMS:
+                break
+            chunk.append(w)
+            size += w.size
+        ops: list[TxOp] = []
+        for i, w in enumerate(chunk):
+            w.invoice.number = current + i + 1
+            ops.append(TxOp("put", w.invoice, ("invoice", w.invoice.id), Invoice.id.does_not_exist()))
+            ops.extend(w.extra_ops)
+        ops.append(counter_op(name, current, current + len(chunk)))
+        out.requests += 1
+        try:
+            transact(ops)
+        except TransactionFailed as exc:
+            failed_invoices = {t[1] for t in exc.failed if t[0] == "invoice"}
+            failed_extra_owners = {t[1] for t in exc.failed if t[0] == "companion"}
+            keep: list[InvoiceWrite] = []
+            for w in pending:
+                if w.invoice.id in failed_invoices:
+                    out.existing.append(w.invoice.id)
+                elif w.invoice.id in failed_extra_owners:
+                    out.stale.append(w)
+                else:
+                    keep.append(w)
+            pending = keep
+            if ("counter", name) in exc.failed:
+                current = read_counter(name)
+                out.requests += 1
+            continue
+        current += len(chunk)
+        out.created.extend(w.invoice for w in chunk)
+        done = {w.invoice.id for w in chunk}
+        pending = [w for w in pending if w.invoice.id not in done]
+    return out
+
+
+def update_invoice(invoice: Invoice, actions: list[Action], condition: Condition | None = None) -> bool:
+    cond = Invoice.id.exists()
+    if condition is not None:
+        cond = cond & condition
+    try:
+        invoice.update(actions=[*actions, Invoice.updated_at.set(now_iso())], condition=cond)
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def claim_invoice_flag(invoice: Invoice, attr_name: str, value: str) -> bool:
+    """Set a once-only marker (``notified_at``, ``cutoff_at``); False when another run set it first."""
+    attr = getattr(Invoice, attr_name)
+    return update_invoice(invoice, [attr.set(value)], attr.does_not_exist())
+
+
+# ---------------------------------------------------------------- payments
+def get_payment(payment_id: str) -> Payment | None:
+    try:
+        return Payment.get(payment_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def payments_of_subscriber(subscriber_id: str) -> list[Payment]:
+    return list(Payment.subscriber_index.query(subscriber_id))
+
+
+def tenant_payments(tenant_id: str, since: str | None = None, until: str | None = None) -> list[Payment]:
+    range_cond = None
+    if since and until:
+        range_cond = Payment.created_at.between(since, until)
+    elif since:
+        range_cond = Payment.created_at >= since
+    elif until:
+        range_cond = Payment.created_at <= until
+    return list(Payment.tenant_index.query(tenant_id, range_key_condition=range_cond))
+
+
+def put_payment_once(payment: Payment) -> bool:
+    """Insert a payment-like record; False when its id (idempotency key) was already recorded."""
+    try:
+        payment.save(condition=Payment.id.does_not_exist())
+        return True
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+# ---------------------------------------------------------------- extra products
+def get_extra(extra_id: str) -> ExtraProduct | None:
+    try:
+        return ExtraProduct.get(extra_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def extras_of_subscriber(subscriber_id: str) -> list[ExtraProduct]:
+    return list(ExtraProduct.subscriber_index.query(subscriber_id))
+
+
+def active_extras(tenant_id: str) -> dict[str, list[ExtraProduct]]:
+    """Active extras of a tenant grouped by subscriber: one paged scan per run instead of a query per client."""
+    out: dict[str, list[ExtraProduct]] = {}
+    cond = (ExtraProduct.tenant_id == tenant_id) & (ExtraProduct.active == True)  # noqa: E712
+    for extra in ExtraProduct.scan(filter_condition=cond):
+        out.setdefault(extra.subscriber_id, []).append(extra)
+    return out
+
+
+def save_extra(extra: ExtraProduct, must_be_new: bool = False) -> bool:
+    try:
+        extra.save(condition=ExtraProduct.id.does_not_exist() if must_be_new else None)
+        return True
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def update_extra(extra: ExtraProduct, actions: list[Action], condition: Condition | None = None) -> None:
+    cond = ExtraProduct.id.exists()
+    if condition is not None:
+        cond = cond & condition
+    try:
+        extra.update(actions=[*actions, ExtraProduct.updated_at.set(now_iso())], condition=cond)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise ConflictError("the extra product changed meanwhile; reload and retry") from exc
+        raise

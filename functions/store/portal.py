@@ -1,0 +1,245 @@
+"""Reads and writes of the customer portal: rate-limit windows, one-time markers (webhook events,
+checkout sessions), contracts, reported payments, invoices and the connection log of one subscriber.
+
+Every invariant is a conditional write: an event id is recorded once, a contract is signed once and
+activated once, a reported payment is confirmed or rejected once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from core.ids import now_iso
+from store.models import Contract, Invoice, Payment, Session, Subscriber, TokenRecord
+
+
+# ---------------------------------------------------------------- rate-limit windows
+def window_count(key: str) -> int:
+    """Attempts counted so far in one fixed window (0 when none)."""
+    try:
+        return int(TokenRecord.get(key).attempts or 0)
+    except DoesNotExist:
+        return 0
+
+
+def _at(epoch_seconds: int) -> datetime:
+    return datetime.fromtimestamp(epoch_seconds, tz=UTC)
+
+
+def window_hit(key: str, kind: str, expires_at: int, tenant_id: str | None = None) -> int:
+    """Count one attempt in a window (atomic ADD); the record expires with the window (TTL)."""
+    rec = TokenRecord(key)
+    rec.update(
+        actions=[
+            TokenRecord.attempts.add(1),
+            TokenRecord.kind.set(kind),
+            TokenRecord.expires_at.set(_at(expires_at)),
+            TokenRecord.created_at.set(TokenRecord.created_at | now_iso()),
+            *([TokenRecord.tenant_id.set(tenant_id)] if tenant_id else []),
+        ]
+    )
+    return int(rec.attempts or 0)
+
+
+def window_clear(key: str) -> None:
+    TokenRecord(key).delete()
+
+
+# ---------------------------------------------------------------- one-time records
+def put_record_once(
+    key: str, kind: str, data: dict[str, Any], ttl_seconds: int, tenant_id: str | None = None
+) -> bool:
+    """Create a record unless one with this key exists; True when this call created it."""
+    rec = TokenRecord(
+        key,
+        kind=kind,
+        tenant_id=tenant_id,
+        data=data,
+        attempts=0,
+        expires_at=_at(int(time.time()) + ttl_seconds),
+        created_at=now_iso(),
+    )
+    try:
+        rec.save(condition=TokenRecord.id.does_not_exist())
+    except PutError as exc:
+        if _conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def get_record(key: str) -> TokenRecord | None:
+    """A live record (TTL deletion is lazy in DynamoDB, so expired records are treated as absent)."""
+    try:
+        rec = TokenRecord.get(key)
+    except DoesNotExist:
+        return None
+    exp = rec.expires_at
+    if exp is not None and exp.timestamp() < time.time():
+        return None
+    return rec
+
+
+def set_record_data(rec: TokenRecord, data: dict[str, Any]) -> bool:
+    """Replace a record's data if nobody changed it since it was read (``attempts`` is its version).
+
+    Returns False when the record changed meanwhile (the caller lost the race and should re-read)."""
+    cond = TokenRecord.id.exists() & (TokenRecord.attempts == int(rec.attempts or 0))
+    try:
+        rec.update(actions=[TokenRecord.data.set(data), TokenRecord.attempts.add(1)], condition=cond)
+    except UpdateError as exc:
+        if _conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def _conditional_failure(exc: Exception) -> bool:
+    cause = getattr(exc, "cause_response_code", None)
+    return cause == "ConditionalCheckFailedException"
+
+
+# ---------------------------------------------------------------- subscriber reads and counters
+def increment_autologin_epoch(sub: Subscriber) -> int:
+    """Atomically move the subscriber to a new auto-login epoch (revokes every earlier link)."""
+    sub.update(
+        actions=[Subscriber.autologin_epoch.add(1), Subscriber.updated_at.set(now_iso())],
+        condition=Subscriber.login.exists(),
+    )
+    return int(sub.autologin_epoch or 0)
+
+
+def sessions_between(subscriber_id: str, since_iso: str, limit: int = 5000) -> list[Session]:
+    """Connection-log rows that started at or after ``since_iso`` (oldest first), at most ``limit``."""
+    res = Session.subscriber_index.query(subscriber_id, Session.started_at >= since_iso, limit=limit)
+    return list(res)
+
+
+def sessions_page(
+    subscriber_id: str, limit: int, start_key: dict[str, Any] | None
+) -> tuple[list[Session], dict[str, Any] | None]:
+    """Connection-log rows, newest first."""
+    res = Session.subscriber_index.query(
+        subscriber_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
+    )
+    items = list(res)
+    return items, res.last_evaluated_key
+
+
+# ---------------------------------------------------------------- invoices
+def find_invoice(invoice_id: str) -> Invoice | None:
+    try:
+        return Invoice.get(invoice_id)
+    except DoesNotExist:
+        return None
+
+
+def subscriber_invoices(subscriber_id: str, limit: int, start_key: dict[str, Any] | None) -> tuple[
+    list[Invoice], dict[str, Any] | None
+]:
+    """Newest first."""
+    res = Invoice.subscriber_index.query(
+        subscriber_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
+    )
+    items = list(res)
+    return items, res.last_evaluated_key
+
+
+# ---------------------------------------------------------------- payments (reports)
+def create_payment_row(payment: Payment) -> None:
+    payment.save(condition=Payment.id.does_not_exist())
+
+
+def find_payment(payment_id: str) -> Payment | None:
+    try:
+        return Payment.get(payment_id)
+    except DoesNotExist:
+        return None
+
+
+def set_payment_status(payment: Payment, status: str, expect_status: str, extra: dict[str, Any]) -> bool:
+    """Move a payment row from ``expect_status`` to ``status`` once; False when it was not there."""
+    actions = [Payment.status.set(status)]
+    for name, value in extra.items():
+        actions.append(getattr(Payment, name).set(value))
+    try:
+        payment.update(actions=actions, condition=Payment.status == expect_status)
+    except UpdateError as exc:
+        if _conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def tenant_payments(tenant_id: str, status: str | None, kind: str | None, limit: int) -> list[Payment]:
+    """Newest first, optionally one kind/status (reported payments waiting for confirmation)."""
+    cond = None
+    if status:
+        cond = Payment.status == status
+    if kind:
+        cond = (Payment.kind == kind) if cond is None else cond & (Payment.kind == kind)
+    return list(
+        Payment.tenant_index.query(tenant_id, filter_condition=cond, scan_index_forward=False, limit=limit)
+    )
+
+
+def subscriber_payments(subscriber_id: str, limit: int) -> list[Payment]:
+    return list(Payment.subscriber_index.query(subscriber_id, scan_index_forward=False, limit=limit))
+
+
+# ---------------------------------------------------------------- contracts
+def create_contract(contract: Contract) -> None:
+    contract.save(condition=Contract.id.does_not_exist())
+
+
+def find_contract(contract_id: str) -> Contract | None:
+    try:
+        return Contract.get(contract_id)
+    except DoesNotExist:
+        return None
+
+
+def subscriber_contracts(subscriber_id: str) -> list[Contract]:
+    """Newest first."""
+    return list(Contract.subscriber_index.query(subscriber_id, scan_index_forward=False))
+
+
+def update_contract(contract: Contract, changes: dict[str, Any], condition: Any = None) -> bool:
+    """Set attributes under an optional condition; False when the condition did not hold."""
+    actions = [getattr(Contract, k).set(v) for k, v in changes.items()]
+    actions.append(Contract.updated_at.set(now_iso()))
+    cond = Contract.id.exists() if condition is None else Contract.id.exists() & condition
+    try:
+        contract.update(actions=actions, condition=cond)
+    except UpdateError as exc:
+        if _conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def append_attachment(contract: Contract, attachment: dict[str, Any], max_count: int) -> bool:
+    """Add one attachment while fewer than ``max_count`` exist (False when the list is full)."""
+    current = list(contract.attachments or [])
+    if len(current) >= max_count:
+        return False
+    # compare-and-set on the version read: two concurrent uploads cannot drop each other's entry
+    unchanged = (
+        Contract.updated_at == contract.updated_at
+        if contract.updated_at
+        else Contract.updated_at.does_not_exist()
+    )
+    try:
+        contract.update(
+            actions=[Contract.attachments.set([*current, attachment]), Contract.updated_at.set(now_iso())],
+            condition=Contract.id.exists() & unchanged,
+        )
+    except UpdateError as exc:
+        if _conditional_failure(exc):
+            return False
+        raise
+    return True

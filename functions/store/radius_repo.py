@@ -1,0 +1,421 @@
+"""Datastore access of the RADIUS service: one subscriber read per Access-Request, conditional
+accounting writes, and the NAS / policy / product records it caches.
+
+:class:`RadiusStore` is the interface the service and the session operations use;
+:class:`DynamoRadiusStore` implements it on the pynamodb models. Every method is blocking: the
+asyncio server calls them from a thread pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
+
+from core.radius.accounting import SessionLog, SubscriberWrite
+from core.radius.model import (
+    Allowances,
+    CustomAttribute,
+    GatewayView,
+    OpenSession,
+    PolicyView,
+    ProductView,
+    SubscriberView,
+)
+from core.rates import Burst
+from store.models import Gateway, Policy, Product, Session, Subscriber
+
+_BURST_FIELDS = (
+    "download_limit",
+    "upload_limit",
+    "download_threshold",
+    "upload_threshold",
+    "download_time",
+    "upload_time",
+)
+
+
+def login_key(tenant_id: str, username: str) -> str:
+    """The subscriber item key: ``<tenant_id>#<lower-case username>``."""
+    return f"{tenant_id}#{username.strip().lower()}"
+
+
+class RadiusStore(Protocol):
+    def list_gateways(self) -> list[GatewayView]: ...
+
+    def get_policy(self, policy_id: str) -> PolicyView | None: ...
+
+    def get_product(self, product_id: str) -> ProductView | None: ...
+
+    def get_subscriber(self, login: str) -> SubscriberView | None: ...
+
+    def apply_subscriber_write(self, write: SubscriberWrite, now: str) -> bool:
+        """Apply one conditional subscriber update; False when the session entry changed meanwhile."""
+        ...
+
+    def put_session_log(self, log: SessionLog) -> None:
+        """Upsert a connection-log row unless a newer version of it is stored already."""
+        ...
+
+    def get_session_log(self, session_id: str) -> SessionLog | None: ...
+
+    def open_session_ids(self, nas_ip: str, updated_before: str | None = None) -> list[str]: ...
+
+    def open_session_nas(self) -> list[str]:
+        """The NAS addresses that have open sessions (for the stale-session reaper)."""
+        ...
+
+    def mark_gateway_reboot(self, gateway_id: str, at: str) -> None: ...
+
+
+# ---------------------------------------------------------------- conversions
+def _i(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _burst(raw: Mapping[str, Any] | None) -> Burst | None:
+    if not raw:
+        return None
+    values = [_i(raw.get(f)) for f in _BURST_FIELDS]
+    if any(v <= 0 for v in values):
+        return None  # SPEC S6: all burst fields are required to use burst
+    return Burst(*values)
+
+
+def _schedule(raw: Any) -> dict[str, list[int]] | None:
+    if not isinstance(raw, Mapping):
+        return None
+    out: dict[str, list[int]] = {}
+    for day, hours in raw.items():
+        if isinstance(hours, Iterable) and not isinstance(hours, str | bytes):
+            out[str(day)] = sorted({h for h in (_i(x, -1) for x in hours) if 0 <= h <= 23})
+    return out
+
+
+def _attributes(raw: Any) -> tuple[CustomAttribute, ...]:
+    out = []
+    for item in raw or ():
+        if isinstance(item, Mapping) and item.get("name"):
+            out.append(CustomAttribute(str(item["name"]), str(item.get("value", "")), str(item.get("op") or "==")))
+    return tuple(out)
+
+
+def _allowances(row: Policy | Product) -> Allowances:
+    return Allowances(
+        daily_time_min=_i(row.daily_time_min),
+        weekly_time_min=_i(row.weekly_time_min),
+        monthly_time_min=_i(row.monthly_time_min),
+        daily_data_mb=_i(row.daily_data_mb),
+        weekly_data_mb=_i(row.weekly_data_mb),
+        monthly_data_mb=_i(row.monthly_data_mb),
+    )
+
+
+def gateway_view(g: Gateway) -> GatewayView:
+    return GatewayView(
+        id=g.id,
+        tenant_id=g.tenant_id,
+        name=g.name,
+        nas_ip=g.nas_ip,
+        secret_enc=g.radius_secret_enc,
+        nas_identifier=g.nas_identifier,
+        vendor=g.vendor or "mikrotik",
+        timezone=g.timezone or "UTC",
+        require_message_authenticator=bool(g.require_message_authenticator),
+        send_disconnect_requests=bool(g.send_disconnect_requests),
+        coa_port=_i(g.coa_port, 3799),
+        blocked_mode=g.blocked_mode or "restricted",
+        blocked_address_list=g.blocked_address_list,
+        blocked_pool=g.blocked_pool,
+        last_reboot_at=g.last_reboot_at,
+        domain_settings=dict(g.domain_settings or {}),
+    )
+
+
+def policy_view(p: Policy) -> PolicyView:
+    return PolicyView(
+        id=p.id,
+        code=p.code,
+        session_timeout_min=_i(p.session_timeout_min),
+        idle_timeout_min=_i(p.idle_timeout_min),
+        download_rate=_i(p.download_rate),
+        upload_rate=_i(p.upload_rate),
+        interim_update_s=_i(p.interim_update_s, 300),
+        allowances=_allowances(p),
+        first_day_of_week=_i(p.first_day_of_week),
+        max_devices=_i(p.max_devices),
+        concurrent_connections=_i(p.concurrent_connections),
+        split_credits=bool(p.split_credits),
+        min_split_time_min=_i(p.min_split_time_min, 5),
+        min_split_data_mb=_i(p.min_split_data_mb, 10),
+        schedule=_schedule(p.schedule),
+        address_list=p.address_list or None,
+        burst=_burst(p.burst),
+        modulation=p.modulation or None,
+        check_attributes=_attributes(p.check_attributes),
+        reply_attributes=_attributes(p.reply_attributes),
+    )
+
+
+def product_view(p: Product) -> ProductView:
+    return ProductView(
+        id=p.id,
+        name=p.name,
+        policy_id=p.policy_id,
+        validity_days=_i(p.validity_days),
+        allowances=_allowances(p),
+        time_credit_min=_i(p.time_credit_min),
+        data_credit_mb=_i(p.data_credit_mb),
+        address_list=p.address_list or None,
+        router_profile=p.router_profile,
+    )
+
+
+# Compact field names inside ``open_sessions`` entries keep the subscriber item small
+def session_to_map(s: OpenSession) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "nas": s.nas_ip,
+        "sid": s.acct_session_id,
+        "st": s.started_at,
+        "lu": s.last_update,
+        "v": s.version,
+        "i": s.input_octets,
+        "o": s.output_octets,
+        "t": s.time_s,
+        "iv": s.interim_s,
+    }
+    for name, value in (("ip", s.framed_ip), ("mac", s.mac), ("cb", s.closed_by), ("et", s.ended_at)):
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def session_from_map(key: str, m: Mapping[str, Any]) -> OpenSession:
+    return OpenSession(
+        key=key,
+        nas_ip=str(m.get("nas", "")),
+        acct_session_id=str(m.get("sid", "")),
+        started_at=str(m.get("st", "")),
+        last_update=str(m.get("lu", m.get("st", ""))),
+        version=_i(m.get("v")),
+        input_octets=_i(m.get("i")),
+        output_octets=_i(m.get("o")),
+        time_s=_i(m.get("t")),
+        interim_s=_i(m.get("iv"), 300),
+        framed_ip=m.get("ip"),
+        mac=m.get("mac"),
+        closed_by=m.get("cb"),
+        ended_at=m.get("et"),
+    )
+
+
+def _plain(attr: Any) -> dict[str, Any] | None:
+    if attr is None:
+        return None
+    if hasattr(attr, "as_dict"):
+        return dict(attr.as_dict())
+    return dict(attr)
+
+
+def subscriber_view(s: Subscriber) -> SubscriberView:
+    usage = _plain(s.usage)
+    sessions = _plain(s.open_sessions)
+    return SubscriberView(
+        login=s.login,
+        id=s.id,
+        tenant_id=s.tenant_id,
+        username=s.username,
+        password_enc=s.password_enc,
+        status=s.status or "active",
+        connection_type=s.connection_type or "pppoe",
+        product_id=s.product_id,
+        product_assigned_at=s.product_assigned_at,
+        product_expires_at=s.product_expires_at,
+        ip=s.ip,
+        mac=s.mac,
+        mac_auth=bool(s.mac_auth),
+        free_user=bool(s.free_user),
+        router_profile=s.router_profile,
+        carry_over=dict(s.carry_over or {}),
+        usage={k: _i(v) for k, v in (usage or {}).items()},
+        open_sessions={k: session_from_map(k, v) for k, v in (sessions or {}).items() if isinstance(v, Mapping)},
+        devices=tuple(str(d) for d in (s.devices or ())),
+        devices_since=s.devices_since,
+        has_usage_map=usage is not None,
+        has_sessions_map=sessions is not None,
+    )
+
+
+def session_log_view(r: Session) -> SessionLog:
+    return SessionLog(
+        id=r.id,
+        tenant_id=r.tenant_id,
+        subscriber_id=r.subscriber_id,
+        username=r.username,
+        acct_session_id=r.acct_session_id,
+        nas_ip=r.nas_ip,
+        started_at=r.started_at,
+        last_update=r.last_update,
+        version=_i(r.version),
+        interim_s=_i(r.interim_s, 300),
+        duration_s=_i(r.duration_s),
+        input_octets=_i(r.input_octets),
+        output_octets=_i(r.output_octets),
+        ended_at=r.ended_at,
+        terminate_cause=r.terminate_cause,
+        closed_by=r.closed_by,
+        gateway_id=r.gateway_id,
+        gateway_name=r.gateway_name,
+        nas_identifier=r.nas_identifier,
+        gateway_mac=r.gateway_mac,
+        mac=r.mac,
+        ssid=r.ssid,
+        framed_ip=r.framed_ip,
+    )
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+# ---------------------------------------------------------------- DynamoDB implementation
+class DynamoRadiusStore:
+    """:class:`RadiusStore` on DynamoDB (tables bound by :func:`store.db.configure`)."""
+
+    def list_gateways(self) -> list[GatewayView]:
+        return [gateway_view(g) for g in Gateway.scan()]
+
+    def get_policy(self, policy_id: str) -> PolicyView | None:
+        try:
+            return policy_view(Policy.get(policy_id))
+        except DoesNotExist:
+            return None
+
+    def get_product(self, product_id: str) -> ProductView | None:
+        try:
+            return product_view(Product.get(product_id))
+        except DoesNotExist:
+            return None
+
+    def get_subscriber(self, login: str) -> SubscriberView | None:
+        try:
+            # strongly consistent: a Stop just written must count before the next login is decided
+            return subscriber_view(Subscriber.get(login, consistent_read=True))
+        except DoesNotExist:
+            return None
+
+    def apply_subscriber_write(self, write: SubscriberWrite, now: str) -> bool:
+        entry = session_to_map(write.entry)
+        actions: list[Any] = [Subscriber.last_seen_at.set(now)]
+        condition: Condition = Subscriber.login.exists()
+        if write.create_sessions_map:
+            actions.append(Subscriber.open_sessions.set({write.key: entry}))
+            condition &= Subscriber.open_sessions.does_not_exist()
+        else:
+            path = Subscriber.open_sessions[write.key]
+            actions.append(path.set(entry))
+            if write.expect_version is None:
+                condition &= path.does_not_exist()
+            else:
+                condition &= Subscriber.open_sessions[write.key]["v"] == write.expect_version
+            actions.extend(Subscriber.open_sessions[k].remove() for k in write.remove_sessions)
+        if write.create_usage_map:
+            actions.append(Subscriber.usage.set(dict(write.add_usage)))
+            condition &= Subscriber.usage.does_not_exist()
+        else:
+            for key, delta in write.add_usage.items():
+                counter = Subscriber.usage[key]
+                actions.append(counter.set((counter | 0) + delta))
+            actions.extend(Subscriber.usage[k].remove() for k in write.remove_usage)
+        if write.devices_since is not None:
+            actions.append(Subscriber.devices.set([write.add_device] if write.add_device else []))
+            actions.append(Subscriber.devices_since.set(write.devices_since))
+        elif write.add_device:
+            actions.append(Subscriber.devices.set((Subscriber.devices | []).append([write.add_device])))
+        try:
+            Subscriber._get_connection().update_item(write.login, actions=actions, condition=condition)
+        except UpdateError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def put_session_log(self, log: SessionLog) -> None:
+        values: dict[str, Any] = {
+            "tenant_id": log.tenant_id,
+            "subscriber_id": log.subscriber_id,
+            "username": log.username,
+            "acct_session_id": log.acct_session_id,
+            "nas_ip": log.nas_ip,
+            "started_at": log.started_at,
+            "last_update": log.last_update,
+            "version": log.version,
+            "interim_s": log.interim_s,
+            "duration_s": log.duration_s,
+            "input_octets": log.input_octets,
+            "output_octets": log.output_octets,
+        }
+        for name in (
+            "ended_at",
+            "terminate_cause",
+            "closed_by",
+            "gateway_id",
+            "gateway_name",
+            "nas_identifier",
+            "gateway_mac",
+            "mac",
+            "ssid",
+            "framed_ip",
+        ):
+            value = getattr(log, name)
+            if value is not None:
+                values[name] = value
+        actions: list[Any] = [getattr(Session, name).set(value) for name, value in values.items()]
+        if log.ended_at is None:
+            # open (or reopened: an update proved a session closed on our side alive)
+            actions.extend([Session.open_nas.set(log.nas_ip), Session.ended_at.remove()])
+            if log.closed_by is None:
+                actions.append(Session.closed_by.remove())
+        else:
+            actions.append(Session.open_nas.remove())
+        condition = Session.id.does_not_exist() | (Session.version < log.version)
+        try:
+            Session._get_connection().update_item(log.id, actions=actions, condition=condition)
+        except (UpdateError, PutError) as exc:
+            if not _condition_failed(exc):
+                raise
+            # a newer version of this row is stored already
+
+    def get_session_log(self, session_id: str) -> SessionLog | None:
+        try:
+            return session_log_view(Session.get(session_id))
+        except DoesNotExist:
+            return None
+
+    def open_session_ids(self, nas_ip: str, updated_before: str | None = None) -> list[str]:
+        if updated_before is None:
+            rows = Session.open_index.query(nas_ip)
+        else:
+            rows = Session.open_index.query(nas_ip, Session.last_update < updated_before)
+        return [r.id for r in rows]
+
+    def open_session_nas(self) -> list[str]:
+        seen: set[str] = set()
+        for row in Session.open_index.scan(attributes_to_get=["open_nas"]):
+            if row.open_nas:
+                seen.add(row.open_nas)
+        return sorted(seen)
+
+    def mark_gateway_reboot(self, gateway_id: str, at: str) -> None:
+        try:
+            Gateway._get_connection().update_item(
+                gateway_id, actions=[Gateway.last_reboot_at.set(at)], condition=Gateway.id.exists()
+            )
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
