@@ -24,6 +24,16 @@ app.api.binary_types.extend(
 ROUTE_MODULES = (
     "api.routes.health",
     "api.routes.meta",
+    "api.routes.auth",
+    "api.routes.operators",
+    "api.routes.tenants",
+    "api.routes.catalog",
+    "api.routes.subscribers",
+    "api.routes.lifecycle",
+    "api.routes.audit",
+    "api.routes.portal",
+    "api.routes.vouchers",
+    "api.routes.billing",
 )
 
 for _name in ROUTE_MODULES:

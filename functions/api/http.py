@@ -133,3 +133,17 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
     return wrapper
+
+
+def csv_response(text: str, filename: str) -> Response:
+    """A CSV download (UTF-8 with BOM so spreadsheet programs detect the encoding)."""
+    return Response(
+        body="\ufeff" + text,
+        status_code=200,
+        headers={"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def patch_changes(body: BaseModel) -> dict[str, Any]:
+    """The fields a PATCH body actually sent (an explicit null is kept: it clears the field)."""
+    return body.model_dump(exclude_unset=True)

@@ -72,7 +72,10 @@ class BillingDays:
     @classmethod
     def of(cls, issue: Any, notice: Any, payment: Any, cutoff: Any) -> BillingDays:
         return cls(
-            _day(issue, "issue_day"), _day(notice, "notice_day"), _day(payment, "payment_day"), _day(cutoff, "cutoff_day")
+            _day(issue, "issue_day"),
+            _day(notice, "notice_day"),
+            _day(payment, "payment_day"),
+            _day(cutoff, "cutoff_day"),
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -215,7 +218,9 @@ class BillingOptions:
         data = data or {}
         own = None
         if data.get("own_dates"):
-            own = BillingDays.of(data.get("issue_day"), data.get("notice_day"), data.get("payment_day"), data.get("cutoff_day"))
+            own = BillingDays.of(
+                data.get("issue_day"), data.get("notice_day"), data.get("payment_day"), data.get("cutoff_day")
+            )
         promise = data.get("promise_until")
         return cls(
             own_days=own,

@@ -107,6 +107,13 @@ DEFAULT_ATTRIBUTE_TYPES: dict[str, AttributeType] = {
     )
 }
 
+# Protocol attributes the server computes itself: never configurable as custom check/reply attributes
+RESERVED_ATTRIBUTES = frozenset({
+    "user-password", "chap-password", "chap-challenge", "message-authenticator", "eap-message", "state",
+    "proxy-state", "vendor-specific", "ms-chap-challenge", "ms-chap-response", "ms-chap2-response",
+    "ms-chap2-success", "ms-chap-error", "ms-mppe-send-key", "ms-mppe-recv-key", "ms-chap-mppe-keys",
+})
+
 _ATTR_LINE = re.compile(r"^\s*ATTRIBUTE\s+(\S+)\s+(\S+)\s+(\S+)")
 _VALUE_LINE = re.compile(r"^\s*VALUE\s+(\S+)\s+(\S+)\s+(\S+)")
 
@@ -220,6 +227,8 @@ def check_custom_attributes(
             raise ValidationError("must be an object with name and value", field=where)
         name = str(item.get("name") or "").strip()
         attr = dictionary.get(name.lower())
+        if name.lower() in RESERVED_ATTRIBUTES:
+            raise ValidationError(f"{name} is set by the RADIUS server itself", field=f"{where}.name")
         if attr is None:
             raise ValidationError(f"unknown RADIUS attribute {name!r}", field=f"{where}.name")
         op = str(item.get("op") or default_op)

@@ -72,9 +72,17 @@ def service_charges(
                         quantize(price * Decimal(gap_days) / Decimal(previous.service_days), currency),
                     )
                 )
-        charges.append(ServiceCharge("service", cycle.service_start, cycle.service_end, days, days, quantize(price, currency)))
+        charges.append(
+            ServiceCharge(
+                "service", cycle.service_start, cycle.service_end, days, days, quantize(price, currency)
+            )
+        )
         return charges
     if installed > cycle.service_end:
         return []
     part = (cycle.service_end - installed).days + 1
-    return [ServiceCharge("prorated", installed, cycle.service_end, part, days, prorate(price, part, days, currency))]
+    return [
+        ServiceCharge(
+            "prorated", installed, cycle.service_end, part, days, prorate(price, part, days, currency)
+        )
+    ]

@@ -195,6 +195,7 @@ class DesiredService:
     problems: tuple[str, ...] = ()
     state: dict[str, Any] = field(default_factory=dict)  # Subscriber.router_state after success
     reason: str = ""
+    previous: dict[str, Any] = field(default_factory=dict)  # Subscriber.router_state before
 
 
 def slot_of(menu: str, row: dict[str, str]) -> str:
@@ -333,9 +334,12 @@ BLOCKED_NOTICE_PORT = 8082  # the router's web proxy, which redirects to the sus
 
 
 def block_rules(gateway: Gateway) -> list[DesiredRule]:
+    return block_rules_for_list(gateway.blocked_address_list)
+
+
+def block_rules_for_list(lst: str) -> list[DesiredRule]:
     """Firewall rules that make the blocked list work (SPEC S4): blocked clients resolve names and see
     the notice page (port 80 goes to the router's web proxy), everything else they send is dropped."""
-    lst = gateway.blocked_address_list
     return [
         DesiredRule(FILTER, "dns-udp", _attrs(chain="forward", src_address_list=lst, protocol="udp", dst_port="53",
                                               action="accept")),

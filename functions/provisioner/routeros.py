@@ -12,6 +12,7 @@ refused by RouterOS).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from collections.abc import Sequence
@@ -129,7 +130,7 @@ def _tls_context() -> ssl.SSLContext:
 
 def _parse_words(words: Sequence[str]) -> tuple[dict[str, str], str | None]:
     attrs: dict[str, str] = {}
-    tag = None
+    tag: str | None = None
     for w in words:
         if w.startswith(".tag="):
             tag = w[5:]
@@ -187,20 +188,20 @@ class RouterClient:
             self.stats.commands += len(chunk)
             while pending:
                 reply_word, words = self._api.protocol.readSentence()
-                attrs, tag = _parse_words(words)
-                if tag is None or tag not in tags:
+                attrs, got = _parse_words(words)
+                if got is None or got not in tags:
                     continue  # an untagged notice: not an answer to any of ours
-                reply = replies[tags[tag]]
+                reply = replies[tags[got]]
                 if reply_word == "!re":
                     reply.rows.append(attrs)
                 elif reply_word == "!trap":
                     cat = attrs.get("category")
                     reply.trap = RouterTrap(
-                        attrs.get("message", "trap"), chunk[tags[tag]].path, int(cat) if cat and cat.isdigit() else None
+                        attrs.get("message", "trap"), chunk[tags[got]].path, int(cat) if cat and cat.isdigit() else None
                     )
                 elif reply_word == "!done":
                     reply.ret = attrs.get("ret")
-                    pending.discard(tag)
+                    pending.discard(got)
                 # "!empty" (RouterOS 7.18+: a print without rows) needs nothing
         except (OSError, LibRouterosError, UnicodeError) as exc:
             self._closed = True
@@ -210,10 +211,8 @@ class RouterClient:
 
     def close(self) -> None:
         self._closed = True
-        try:
+        with contextlib.suppress(OSError, LibRouterosError):
             self._api.close()
-        except (OSError, LibRouterosError):
-            pass
 
     def __enter__(self) -> RouterClient:
         return self

@@ -121,6 +121,9 @@ def message_body(task: ProvisioningTask, run: int = 1) -> dict[str, Any]:
     target = (task.result or {}).get("target")
     if target:
         body["identity"] = target
+    options = (task.result or {}).get("options")
+    if options:
+        body["options"] = options
     return body
 
 
@@ -142,6 +145,7 @@ def _enqueue(
     reason: str,
     actor: str,
     target: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> SyncRequest:
     task = repo.create_task(
         tenant_id=gateway.tenant_id,
@@ -151,6 +155,7 @@ def _enqueue(
         reason=reason,
         actor=actor,
         target=target,
+        options=options,
     )
     try:
         send_trigger(rt, task)
@@ -209,6 +214,34 @@ def request_subscriber_removal(
         raise ValueError("subscriber_snapshot needs the subscriber id")
     identity["id"] = sub_id
     return _enqueue(rt, gateway, KIND_REMOVE, str(sub_id), reason, actor, target=identity)
+
+
+def request_export(
+    rt: Runtime,
+    gateway: Gateway,
+    subscriber_ids: list[str] | None,
+    actor: str,
+    *,
+    adopt: bool = False,
+    prune: bool = False,
+) -> list[SyncRequest]:
+    """"Export clients to router" (SPEC S4): the whole router, or the chosen services of it.
+
+    ``adopt`` takes over objects made by hand that hold a service's name or address (they get the
+    marker and the system's values); ``prune`` (whole router only) removes the provisioner's objects
+    of services no longer assigned to this router.
+    """
+    blocked = _not_provisionable(gateway)
+    if blocked is not None:
+        return [blocked]
+    options = {k: v for k, v in (("adopt", adopt), ("prune", prune)) if v}
+    if subscriber_ids is None:
+        return [_enqueue(rt, gateway, KIND_ROUTER, None, "export clients to router", actor, options=options)]
+    options.pop("prune", None)
+    return [
+        _enqueue(rt, gateway, KIND_SUBSCRIBER, sid, "export clients to router", actor, options=options)
+        for sid in subscriber_ids
+    ]
 
 
 def request_block_rules(rt: Runtime, gateway: Gateway, actor: str = "system") -> SyncRequest:

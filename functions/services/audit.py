@@ -6,10 +6,14 @@ Secret-looking keys are removed from the snapshots so the audit log never holds 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.observability import get_logger
 from store import audit as audit_store
+
+if TYPE_CHECKING:
+    from services.tenants import Actor
+    from shared.runtime import Runtime
 
 log = get_logger("audit")
 
@@ -51,3 +55,41 @@ def record_audit(
         after=_scrub(after) if after is not None else None,
         request_id=request_id,
     )
+
+
+def entry_dict(e: Any) -> dict[str, Any]:
+    return {
+        "entity_id": e.entity_id, "entity_type": e.entity_type, "tenant_id": e.tenant_id,
+        "at": e.ts_id.split("#", 1)[0], "action": e.action, "actor_id": e.actor_id, "actor_kind": e.actor_kind,
+        "before": e.before, "after": e.after, "request_id": e.request_id,
+    }
+
+
+def query_audit(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    entity_id: str | None,
+    tenant_id: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One object's history (entries of tenants outside the caller's scope are left out), or a tenant's
+    log (the caller's own tenant by default), newest first, with a signed cursor."""
+    from services.lifecycle import decode_key, encode_key  # signed cursors live with the other page keys
+
+    if entity_id:
+        scope = f"audit:e:{entity_id}"
+        start = decode_key(rt, cursor, scope)
+        items, last = audit_store.query_entity(entity_id, limit, start)
+        items = [e for e in items if actor.can_see(e.tenant_id)]
+        items = [e for e in items if (not since or e.ts_id >= since) and (not until or e.ts_id <= until + "~")]
+    else:
+        tid = tenant_id or actor.tenant_id
+        actor.require_visible(tid, "tenant")
+        scope = f"audit:t:{tid}"
+        start = decode_key(rt, cursor, scope)
+        items, last = audit_store.query_tenant(tid, limit, start, since, until)
+    return [entry_dict(e) for e in items], encode_key(rt, last, scope)

@@ -22,7 +22,15 @@ from store import catalog as store
 from store import tenants as tenant_store
 from store.models import Gateway, Policy, Product, Zone
 
-DICTIONARY_DIR = Path(__file__).resolve().parents[2] / "radius_container" / "dictionaries"
+
+def _dictionary_dir() -> Path:
+    """The RADIUS service's dictionary files (shared with the server), when this package has them."""
+    try:
+        from core.radius import DICTIONARY_PATH
+
+        return Path(DICTIONARY_PATH).parent
+    except ImportError:
+        return Path(__file__).resolve().parents[2] / "radius_container" / "dictionaries"
 
 ZONE_FIELDS = ("id", "tenant_id", "name", "timezone", "issue_day", "notice_day", "payment_day", "cutoff_day",
                "auto_invoicing", "auto_cutoff", "created_at", "updated_at")
@@ -52,8 +60,9 @@ INHERITED = (Policy, Product)
 def attribute_dictionary() -> dict[str, rules.AttributeType]:
     """RADIUS attribute types: the RADIUS service's dictionary files when present, else the built-in table."""
     table = dict(rules.DEFAULT_ATTRIBUTE_TYPES)
-    if DICTIONARY_DIR.is_dir():
-        for path in sorted(DICTIONARY_DIR.glob("dictionary*")):
+    folder = _dictionary_dir()
+    if folder.is_dir():
+        for path in sorted(folder.glob("dictionary*")):
             try:
                 table = rules.parse_dictionary(path.read_text(encoding="utf-8", errors="replace"), table)
             except OSError:
@@ -208,10 +217,10 @@ def update_gateway(rt: Runtime, actor: Actor, gateway_id: str, changes: dict[str
         update["api_password_enc"] = rt.box.encrypt(api_password)
     store.update(gw, update)
     after = item_dict(gw)
-    # secrets are recorded as "changed", never with their value
+    # secrets are recorded as changed, never with their value
+    rotated = [name for name, value in (("radius_secret", secret), ("api_password", api_password)) if value]
     audit(actor, gw.tenant_id, "gateway", gw.id, "update", before,
-          {**after, **({"radius_secret": "changed"} if secret else {}),
-           **({"api_password": "changed"} if api_password else {})})
+          {**after, **({"credentials_changed": rotated} if rotated else {})})
     return gw
 
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ PORTAL_TOKEN = "portal"
 AUTOLOGIN_TOKEN = "autologin"
 AUTOLOGIN_TTL_SECONDS = 183 * 24 * 3600  # six months (SPEC S4)
 AUTOLOGIN_PATH = "/portal/auth/autologin"
+SHORT_LINK_PATH = "/portal/a/"
 
 # Login rate limits: fixed windows; the current and the previous window are added up, so a burst at
 # a window boundary cannot double the allowance.
@@ -194,8 +196,51 @@ def issue_autologin_link(rt: Runtime, subscriber: Subscriber) -> str:
     return autologin_url(rt, issue_autologin_token(rt, subscriber))
 
 
-def autologin_expiry(now: float | None = None) -> int:
-    return int(time.time() if now is None else now) + AUTOLOGIN_TTL_SECONDS
+def issue_short_autologin_link(rt: Runtime, subscriber: Subscriber) -> str:
+    """A short auto-login link for SMS (the whole message is limited to 164 characters): a random
+    12-character code that stands for a signed auto-login token, so expiry and revocation are the
+    token's."""
+    token = issue_autologin_token(rt, subscriber)
+    code = secrets.token_urlsafe(9)
+    portal_store.put_record_once(
+        _short_key(code), "autologin-link", {"token": token}, AUTOLOGIN_TTL_SECONDS, subscriber.tenant_id
+    )
+    return f"{rt.settings.public_base_url.rstrip('/')}{SHORT_LINK_PATH}{code}"
+
+
+def _short_key(code: str) -> str:
+    return f"al#{code}"
+
+
+def sign_in_with_short_link(rt: Runtime, code: str, source_ip: str | None) -> PortalSession:
+    """Open a portal session from a short auto-login link (same checks as the long link)."""
+    moment = time.time()
+    rec = portal_store.get_record(_short_key(code)) if 8 <= len(code) <= 32 else None
+    token = str((rec.data or {}).get("token", "")) if rec is not None else ""
+    if not token:
+        _check_address(source_ip, moment)
+        raise UnauthorizedError("this auto-login link is not valid")
+    return sign_in_with_autologin(rt, token, source_ip, now=moment)
+
+
+def issue_autologin_link_for(
+    rt: Runtime, subscriber: Subscriber, actor_id: str, actor_kind: str, request_id: str | None = None
+) -> tuple[str, int]:
+    """An operator asks for a subscriber's auto-login link: (url, expiry as Unix time), audited."""
+    now = time.time()
+    url = autologin_url(rt, issue_autologin_token(rt, subscriber, now=now))
+    record_audit(
+        actor_id,
+        actor_kind,
+        subscriber.tenant_id,
+        "subscriber",
+        subscriber.id,
+        "issue_autologin_link",
+        None,
+        {"autologin_epoch": int(subscriber.autologin_epoch or 0)},
+        request_id,
+    )
+    return url, int(now) + AUTOLOGIN_TTL_SECONDS
 
 
 def sign_in_with_autologin(
@@ -223,8 +268,13 @@ def sign_in_with_autologin(
     return issue_session(rt, sub, autologin_epoch=epoch)
 
 
-def revoke_autologin_links(rt: Runtime, subscriber: Subscriber, actor_id: str, actor_kind: str = "operator",
-                           request_id: str | None = None) -> int:
+def revoke_autologin_links(
+    rt: Runtime,
+    subscriber: Subscriber,
+    actor_id: str,
+    actor_kind: str = "operator",
+    request_id: str | None = None,
+) -> int:
     """Invalidate every auto-login link issued so far for the subscriber (and the sessions opened with
     them). Returns the new epoch; links issued from now on work again."""
     before = int(subscriber.autologin_epoch or 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from core.catalog_rules import check_timezone
 from core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
 from services.audit import record_audit
@@ -108,6 +109,7 @@ def create_tenant(actor: Actor, data: dict[str, Any]) -> Tenant:
         raise ValidationError(f"a {parent.kind} tenant can hold {allowed}", field="kind")
     if kind == "reseller" and not actor.has_role("system_admin"):
         raise ForbiddenError("only a system administrator creates resellers")
+    check_timezone(data.get("timezone") or "UTC")
     now = now_iso()
     t = Tenant(id=new_id("ten"), kind=kind, parent_id=parent.id, ancestors=[*(parent.ancestors or []), parent.id],
                created_at=now, updated_at=now, **{k: v for k, v in data.items() if v is not None})
@@ -117,7 +119,20 @@ def create_tenant(actor: Actor, data: dict[str, Any]) -> Tenant:
 
 
 def update_tenant(actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tenant:
+    """Edit a tenant; ``settings`` merges key by key (a null value removes that key) because other parts
+    of the system (portal, billing templates) keep their own keys there."""
     t = get_tenant(actor, tenant_id)
+    reject_nulls(Tenant, {k: v for k, v in changes.items() if k != "settings"})
+    if "timezone" in changes:
+        check_timezone(changes["timezone"])
+    if "settings" in changes:
+        merged = dict(t.settings or {})
+        for k, v in (changes["settings"] or {}).items():
+            if v is None:
+                merged.pop(k, None)
+            else:
+                merged[k] = v
+        changes["settings"] = merged
     if "active" in changes and tenant_id == actor.tenant_id:
         raise ForbiddenError("you cannot disable your own tenant", field="active")
     if t.id == actor.tenant_id and not actor.has_role("manager"):
@@ -148,3 +163,12 @@ def delete_tenant(actor: Actor, tenant_id: str) -> None:
     before = tenant_dict(t)
     t.delete()
     audit(actor, t.id, "tenant", t.id, "delete", before, None)
+
+
+def reject_nulls(model: type[Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """PATCH semantics: null clears an optional attribute; a required one cannot be cleared."""
+    for name, value in changes.items():
+        attr = getattr(model, name, None)
+        if value is None and attr is not None and not getattr(attr, "null", False):
+            raise ValidationError("cannot be null", field=name)
+    return changes

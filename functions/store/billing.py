@@ -24,16 +24,32 @@ from typing import Any
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
-from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from core.errors import ConflictError, UnavailableError
 from core.ids import now_iso
-from store.models import Counter, ExtraProduct, Invoice, Payment, Product, Subscriber, Tenant, Zone
+from store.models import (
+    Counter,
+    ExtraProduct,
+    Gateway,
+    Invoice,
+    Job,
+    Payment,
+    Product,
+    ProvisioningTask,
+    Subscriber,
+    Tenant,
+    Zone,
+)
 
 MAX_TRANSACTION_ITEMS = 100
-_RETRYABLE_CODES = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "InternalServerError"}
+_RETRYABLE_CODES = {
+    "TransactionConflict",
+    "ThrottlingError",
+    "ProvisionedThroughputExceeded",
+    "InternalServerError",
+}
 
 
 # ---------------------------------------------------------------- transactions
@@ -45,7 +61,7 @@ class TxOp:
     model: Model
     tag: Any
     condition: Condition | None = None
-    actions: list[Action] = field(default_factory=list)
+    actions: Sequence[Any] = field(default_factory=list)
 
 
 class TransactionFailed(Exception):
@@ -79,15 +95,19 @@ def transact(ops: Sequence[TxOp], attempts: int = 5) -> None:
                     if op.kind == "put":
                         tx.save(op.model, condition=op.condition)
                     else:
-                        tx.update(op.model, op.actions, condition=op.condition)
+                        tx.update(op.model, list(op.actions), condition=op.condition)
             return
         except TransactWriteError as exc:
             reasons = list(exc.cancellation_reasons or [])
-            failed = {ordered[i].tag: r.code for i, r in enumerate(reasons) if r is not None and i < len(ordered)}
+            failed = {
+                ordered[i].tag: r.code for i, r in enumerate(reasons) if r is not None and i < len(ordered)
+            }
             conditional = {t: c for t, c in failed.items() if c == "ConditionalCheckFailed"}
             if conditional:
                 raise TransactionFailed(conditional) from exc
-            retryable = (not failed and exc.cause_response_code in _RETRYABLE_CODES | {"TransactionInProgressException"})
+            retryable = not failed and exc.cause_response_code in _RETRYABLE_CODES | {
+                "TransactionInProgressException"
+            }
             retryable = retryable or (bool(failed) and all(c in _RETRYABLE_CODES for c in failed.values()))
             if not retryable or attempt == attempts - 1:
                 raise UnavailableError("the billing store could not complete the write; try again") from exc
@@ -146,7 +166,7 @@ def subscribers_by_login(logins: Iterable[str]) -> dict[str, Subscriber]:
     return {s.login: s for s in Subscriber.batch_get(keys)} if keys else {}
 
 
-def update_subscriber(sub: Subscriber, actions: list[Action], condition: Condition | None = None) -> bool:
+def update_subscriber(sub: Subscriber, actions: Sequence[Any], condition: Condition | None = None) -> bool:
     """UpdateItem of billing attributes; False when ``condition`` no longer holds."""
     cond = Subscriber.login.exists()
     if condition is not None:
@@ -190,7 +210,7 @@ def tenant_invoices(
     last_key: dict[str, Any] | None = None,
 ) -> tuple[list[Invoice], dict[str, Any] | None]:
     """A page of a tenant's invoices by creation time; ``last_key`` continues a previous page."""
-    range_cond = None
+    range_cond: Any = None
     if since and until:
         range_cond = Invoice.created_at.between(since, until)
     elif since:
@@ -209,9 +229,15 @@ def tenant_invoices(
     return items, result.last_evaluated_key if limit and len(items) >= limit else None
 
 
-def iter_tenant_invoices(tenant_id: str, since: str | None = None, filter_condition: Condition | None = None) -> Iterator[Invoice]:
+def iter_tenant_invoices(
+    tenant_id: str, since: str | None = None, filter_condition: Condition | None = None
+) -> Iterator[Invoice]:
     range_cond = Invoice.created_at >= since if since else None
-    return iter(Invoice.tenant_index.query(tenant_id, range_key_condition=range_cond, filter_condition=filter_condition))
+    return iter(
+        Invoice.tenant_index.query(
+            tenant_id, range_key_condition=range_cond, filter_condition=filter_condition
+        )
+    )
 
 
 def counter_name(tenant_id: str) -> str:
@@ -253,7 +279,9 @@ class CreateOutcome:
     requests: int = 0
 
 
-def create_numbered_invoices(tenant_id: str, writes: Sequence[InvoiceWrite], max_rounds: int = 50) -> CreateOutcome:
+def create_numbered_invoices(
+    tenant_id: str, writes: Sequence[InvoiceWrite], max_rounds: int = 50
+) -> CreateOutcome:
     """Create invoices numbered from the tenant's counter, up to 100 items per transaction.
 
     Invoices that already exist are skipped (reported in ``existing``) and use no number; a counter moved
@@ -309,7 +337,7 @@ def create_numbered_invoices(tenant_id: str, writes: Sequence[InvoiceWrite], max
     return out
 
 
-def update_invoice(invoice: Invoice, actions: list[Action], condition: Condition | None = None) -> bool:
+def update_invoice(invoice: Invoice, actions: Sequence[Any], condition: Condition | None = None) -> bool:
     cond = Invoice.id.exists()
     if condition is not None:
         cond = cond & condition
@@ -341,7 +369,7 @@ def payments_of_subscriber(subscriber_id: str) -> list[Payment]:
 
 
 def tenant_payments(tenant_id: str, since: str | None = None, until: str | None = None) -> list[Payment]:
-    range_cond = None
+    range_cond: Any = None
     if since and until:
         range_cond = Payment.created_at.between(since, until)
     elif since:
@@ -393,7 +421,7 @@ def save_extra(extra: ExtraProduct, must_be_new: bool = False) -> bool:
         raise
 
 
-def update_extra(extra: ExtraProduct, actions: list[Action], condition: Condition | None = None) -> None:
+def update_extra(extra: ExtraProduct, actions: Sequence[Any], condition: Condition | None = None) -> None:
     cond = ExtraProduct.id.exists()
     if condition is not None:
         cond = cond & condition
@@ -403,3 +431,39 @@ def update_extra(extra: ExtraProduct, actions: list[Action], condition: Conditio
         if exc.cause_response_code == "ConditionalCheckFailedException":
             raise ConflictError("the extra product changed meanwhile; reload and retry") from exc
         raise
+
+
+# ---------------------------------------------------------------- gateways, run log, provisioning tasks
+def get_gateways(gateway_ids: Iterable[str]) -> dict[str, Gateway]:
+    ids = sorted({g for g in gateway_ids if g})
+    return {g.id: g for g in Gateway.batch_get(ids)} if ids else {}
+
+
+def save_job(job: Job) -> Job:
+    job.updated_at = now_iso()
+    job.save()
+    return job
+
+
+def get_job(job_id: str) -> Job | None:
+    try:
+        return Job.get(job_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def tenant_jobs(tenant_id: str, kinds: Sequence[str], limit: int = 50) -> list[Job]:
+    """A tenant's most recent billing runs of the given kinds."""
+    out: list[Job] = []
+    for job in Job.tenant_index.query(
+        tenant_id, scan_index_forward=False, filter_condition=Job.kind.is_in(*kinds)
+    ):
+        out.append(job)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def get_tasks(task_ids: Iterable[str]) -> dict[str, ProvisioningTask]:
+    ids = sorted({t for t in task_ids if t})
+    return {t.id: t for t in ProvisioningTask.batch_get(ids)} if ids else {}

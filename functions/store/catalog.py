@@ -18,6 +18,8 @@ KINDS: dict[str, type[Model]] = {"zone": Zone, "gateway": Gateway, "policy": Pol
 
 
 def get(model: type[T], item_id: str) -> T | None:
+    if not 0 < len(item_id) <= 256:  # DynamoDB rejects empty or oversized keys: treat as unknown
+        return None
     try:
         return model.get(item_id)
     except DoesNotExist:

@@ -286,6 +286,10 @@ class Subscriber(Model):
     hotspot_server = UnicodeAttribute(default="all")
     router_profile = UnicodeAttribute(null=True)
     free_user = BooleanAttribute(default=False)  # auto-generated on Click & connect / Simple password
+    # Channels: cards are logins made from a voucher; "first login" validity starts when first used
+    voucher_id = UnicodeAttribute(null=True)
+    expires_days_after_first_login = NumberAttribute(null=True)
+    created_via = UnicodeAttribute(null=True)  # operator | api | card | registration | import | router
     billing = JSONAttribute(default=dict)  # own dates, recharge type, fees, promise
     balance = UnicodeAttribute(default="0")
     carry_over = JSONAttribute(default=dict)  # residual time/data kept on recharge
@@ -376,6 +380,10 @@ class VoucherBatch(Model):
     status = UnicodeAttribute(default="active")  # active | revoked
     created_by = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    # Channels: label, generation options (code/password length and alphabet, gateway) and revocation
+    name = UnicodeAttribute(null=True)
+    options = JSONAttribute(default=dict)
+    revoked_at = UnicodeAttribute(null=True)
     tenant_index = TenantIndex()
 
 

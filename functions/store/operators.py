@@ -28,6 +28,8 @@ def _email_lock(email: str) -> str:
 
 
 def get_operator(operator_id: str) -> Operator | None:
+    if not 0 < len(operator_id) <= 256:
+        return None
     try:
         return Operator.get(operator_id)
     except DoesNotExist:
@@ -35,6 +37,8 @@ def get_operator(operator_id: str) -> Operator | None:
 
 
 def find_by_email(email: str) -> Operator | None:
+    if not 0 < len(email) <= 320:
+        return None
     for op in Operator.email_index.query(email.strip().lower(), limit=1):
         return op
     return None
@@ -96,6 +100,8 @@ def touch_login(op: Operator) -> None:
 
 # ---------------------------------------------------------------- API keys
 def get_api_key(key_id: str) -> ApiKey | None:
+    if not 0 < len(key_id) <= 256:
+        return None
     try:
         return ApiKey.get(key_id)
     except DoesNotExist:

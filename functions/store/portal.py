@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.update import Action
 
 from core.ids import now_iso
 from store.models import Contract, Invoice, Payment, Session, Subscriber, TokenRecord
@@ -104,6 +105,30 @@ def _conditional_failure(exc: Exception) -> bool:
 
 
 # ---------------------------------------------------------------- subscriber reads and counters
+def _plain(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if hasattr(value, "as_dict"):
+        return dict(value.as_dict())
+    return dict(value)
+
+
+def usage_counters(sub: Subscriber) -> dict[str, int]:
+    """The subscriber's usage counters as plain integers (keys: see ``core.radius.usage``)."""
+    out: dict[str, int] = {}
+    for key, value in _plain(sub.usage).items():
+        try:
+            out[str(key)] = int(value)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def open_sessions_map(sub: Subscriber) -> dict[str, dict[str, Any]]:
+    """The open sessions RADIUS keeps on the subscriber item: {session key: {nas, sid, start, ip, mac}}."""
+    return {str(k): _plain(v) if not isinstance(v, dict) else v for k, v in _plain(sub.open_sessions).items()}
+
+
 def increment_autologin_epoch(sub: Subscriber) -> int:
     """Atomically move the subscriber to a new auto-login epoch (revokes every earlier link)."""
     sub.update(
@@ -138,9 +163,9 @@ def find_invoice(invoice_id: str) -> Invoice | None:
         return None
 
 
-def subscriber_invoices(subscriber_id: str, limit: int, start_key: dict[str, Any] | None) -> tuple[
-    list[Invoice], dict[str, Any] | None
-]:
+def subscriber_invoices(
+    subscriber_id: str, limit: int, start_key: dict[str, Any] | None
+) -> tuple[list[Invoice], dict[str, Any] | None]:
     """Newest first."""
     res = Invoice.subscriber_index.query(
         subscriber_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
@@ -163,7 +188,7 @@ def find_payment(payment_id: str) -> Payment | None:
 
 def set_payment_status(payment: Payment, status: str, expect_status: str, extra: dict[str, Any]) -> bool:
     """Move a payment row from ``expect_status`` to ``status`` once; False when it was not there."""
-    actions = [Payment.status.set(status)]
+    actions: list[Action] = [Payment.status.set(status)]
     for name, value in extra.items():
         actions.append(getattr(Payment, name).set(value))
     try:
@@ -208,13 +233,22 @@ def subscriber_contracts(subscriber_id: str) -> list[Contract]:
     return list(Contract.subscriber_index.query(subscriber_id, scan_index_forward=False))
 
 
-def update_contract(contract: Contract, changes: dict[str, Any], condition: Any = None) -> bool:
-    """Set attributes under an optional condition; False when the condition did not hold."""
+def set_contract_fields(contract: Contract, changes: dict[str, Any]) -> None:
     actions = [getattr(Contract, k).set(v) for k, v in changes.items()]
     actions.append(Contract.updated_at.set(now_iso()))
-    cond = Contract.id.exists() if condition is None else Contract.id.exists() & condition
+    contract.update(actions=actions, condition=Contract.id.exists())
+
+
+def transition_contract(
+    contract: Contract, from_status: str, changes: dict[str, Any], signed_before: bool
+) -> bool:
+    """Apply ``changes`` only while the contract is in ``from_status`` and its signature is present
+    (``signed_before``) or absent; False when that no longer holds (someone else got there first)."""
+    actions = [getattr(Contract, k).set(v) for k, v in changes.items()]
+    actions.append(Contract.updated_at.set(now_iso()))
+    has_sig = Contract.signature.exists() if signed_before else Contract.signature.does_not_exist()
     try:
-        contract.update(actions=actions, condition=cond)
+        contract.update(actions=actions, condition=(Contract.status == from_status) & has_sig)
     except UpdateError as exc:
         if _conditional_failure(exc):
             return False

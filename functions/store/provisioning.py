@@ -18,7 +18,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from core.errors import NotFoundError, ValidationError
 from core.ids import new_id, now_iso
-from store.models import Gateway, Policy, Product, ProvisioningTask, Subscriber, Tenant
+from store.models import Counter, Gateway, Policy, Product, ProvisioningTask, Subscriber, Tenant
 
 TASK_STATUSES = ("queued", "running", "succeeded", "failed", "dead")
 
@@ -39,9 +39,15 @@ def create_task(
     reason: str,
     actor: str,
     target: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> ProvisioningTask:
-    """Record a new queued task (``result`` keeps what was asked: reason, actor, run number)."""
+    """Record a new queued task (``result`` keeps what was asked: reason, actor, run number, options)."""
     now = now_iso()
+    asked: dict[str, Any] = {"reason": reason, "actor": actor, "run": 1}
+    if target:
+        asked["target"] = target
+    if options:
+        asked["options"] = options
     task = ProvisioningTask(
         id=new_id("task"),
         tenant_id=tenant_id,
@@ -50,7 +56,7 @@ def create_task(
         subscriber_id=subscriber_id,
         status="queued",
         attempts=0,
-        result={"reason": reason, "actor": actor, "run": 1, **({"target": target} if target else {})},
+        result=asked,
         created_at=now,
         updated_at=now,
     )
@@ -89,12 +95,16 @@ def mark_finished(
     error: str | None = None,
     category: str | None = None,
     summary: dict[str, Any] | None = None,
+    done_run: int | None = None,
 ) -> None:
-    """Store the outcome; ``summary`` is merged into ``result`` (counts of changes applied...)."""
+    """Store the outcome; ``summary`` goes into ``result`` (changes applied...), and ``done_run`` is the
+    run that succeeded (a later duplicate delivery of that run is then skipped)."""
     result = dict(task.result or {})
     if summary is not None:
         result["summary"] = summary
-    actions = [
+    if done_run is not None:
+        result["done_run"] = max(done_run, int(result.get("done_run", 0)))
+    actions: list[Any] = [
         ProvisioningTask.status.set(status),
         ProvisioningTask.updated_at.set(now_iso()),
         ProvisioningTask.result.set(result),
@@ -102,7 +112,7 @@ def mark_finished(
     if error is None:
         actions += [ProvisioningTask.last_error.remove(), ProvisioningTask.error_category.remove()]
     else:
-        actions += [ProvisioningTask.last_error.set(error[:1000]), ProvisioningTask.error_category.set(category)]
+        actions += [ProvisioningTask.last_error.set(error[:1000]), ProvisioningTask.error_category.set(category or "router")]
     task.update(actions=actions)
 
 
@@ -281,3 +291,28 @@ def set_router_state(subscriber: Subscriber, state: dict[str, Any]) -> None:
         # the subscriber was deleted meanwhile: nothing to remember
         return
 
+
+
+def next_counter(name: str) -> int:
+    """Atomically increment a named counter and return the new value (VPN address allocation)."""
+    counter = Counter(name=name)
+    counter.update(actions=[Counter.value.add(1)])
+    return int(counter.value)
+
+
+def save_onboarding(
+    gateway: Gateway, *, vpn_address: str, vpn_public_key: str, api_username: str, api_password_enc: str, api_port: int
+) -> None:
+    """Record what the onboarding script configures on the router (the tunnel's public key for the hub,
+    the router's VPN address, the API credentials the provisioner uses there)."""
+    gateway.update(
+        actions=[
+            Gateway.vpn_address.set(vpn_address),
+            Gateway.vpn_public_key.set(vpn_public_key),
+            Gateway.api_host.set(vpn_address),
+            Gateway.api_username.set(api_username),
+            Gateway.api_password_enc.set(api_password_enc),
+            Gateway.api_port.set(api_port),
+            Gateway.updated_at.set(now_iso()),
+        ]
+    )

@@ -51,8 +51,11 @@ class RadiusStore(Protocol):
 
     def get_subscriber(self, login: str) -> SubscriberView | None: ...
 
-    def apply_subscriber_write(self, write: SubscriberWrite, now: str) -> bool:
-        """Apply one conditional subscriber update; False when the session entry changed meanwhile."""
+    def apply_subscriber_write(self, write: SubscriberWrite, seen_at: str | None) -> bool:
+        """Apply one conditional subscriber update; False when the session entry changed meanwhile.
+
+        ``seen_at`` (the time of an accounting packet) becomes the subscriber's ``last_seen_at``.
+        """
         ...
 
     def put_session_log(self, log: SessionLog) -> None:
@@ -309,9 +312,9 @@ class DynamoRadiusStore:
         except DoesNotExist:
             return None
 
-    def apply_subscriber_write(self, write: SubscriberWrite, now: str) -> bool:
+    def apply_subscriber_write(self, write: SubscriberWrite, seen_at: str | None) -> bool:
         entry = session_to_map(write.entry)
-        actions: list[Any] = [Subscriber.last_seen_at.set(now)]
+        actions: list[Any] = [Subscriber.last_seen_at.set(seen_at)] if seen_at else []
         condition: Condition = Subscriber.login.exists()
         if write.create_sessions_map:
             actions.append(Subscriber.open_sessions.set({write.key: entry}))

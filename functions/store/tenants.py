@@ -6,6 +6,8 @@ from store.models import Tenant
 
 
 def get_tenant(tenant_id: str) -> Tenant | None:
+    if not 0 < len(tenant_id) <= 256:  # DynamoDB rejects empty or oversized keys: treat as unknown
+        return None
     try:
         return Tenant.get(tenant_id)
     except Tenant.DoesNotExist:

@@ -108,7 +108,8 @@ class SentenceReader:
         self._buf += data
 
     def next_sentence(self) -> list[str] | None:
-        pos, words = 0, []
+        pos = 0
+        words: list[str] = []
         while True:
             got = decode_length(self._buf, pos)
             if got is None:
@@ -217,7 +218,7 @@ def _rate(text: str) -> str:
     if not m:
         raise ValueError_(text)
     mult = {"": 1, "k": 1000, "m": 1_000_000, "g": 1_000_000_000}[m.group(2).lower()]
-    return str(int(round(float(m.group(1)) * mult)))
+    return str(round(float(m.group(1)) * mult))
 
 
 def _pair(text: str, one: Callable[[str], str]) -> str:

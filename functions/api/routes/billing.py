@@ -1,0 +1,547 @@
+"""Billing routes (SPEC S5): invoices, payments, promises, extras, sales reports, billing runs.
+
+Invoice ids contain ``#`` (``inv#<subscriber_id>#<period>``): in a path send it URL-encoded (``%23``)
+or with ``~`` in place of ``#`` (every invoice carries that form as ``path_id``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote
+
+from chalice import Blueprint, Response
+from pydantic import Field, StringConstraints
+
+from api.routing import RequestContext, route
+from api.schemas.common import Cursor, Email, Id, In, Money, Query, ShortText, Text
+from core.errors import NotFoundError, ValidationError
+from services import billing as svc
+from store import billing as repo
+from store.models import Subscriber
+
+bp = Blueprint(__name__)
+
+Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+IdemKey = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+InvoiceStatus = Literal["pending", "partial", "paid", "cancelled"]
+
+
+# ---------------------------------------------------------------- models
+class InvoiceQuery(Query):
+    tenant_id: Id | None = None
+    subscriber_id: Id | None = None
+    status: InvoiceStatus | None = None
+    kind: Literal["internet", "other"] | None = None
+    period: Period | None = None
+    since: date | None = None
+    until: date | None = None
+    limit: int = Field(50, ge=1, le=500)
+    cursor: Cursor | None = None
+
+
+class LineIn(In):
+    description: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    quantity: Money = "1"
+    unit_price: Money
+
+
+class InvoiceIn(In):
+    subscriber_id: Id
+    kind: Literal["internet", "other"]
+    period: Period | None = Field(None, description="internet: the service month YYYY-MM")
+    amount: Money | None = Field(None, description="internet: fixed amount; 0 = free month")
+    lines: list[LineIn] = Field(default_factory=list, max_length=100, description="other income lines")
+    due_date: date | None = None
+    notes: Text | None = None
+
+
+class SendIn(In):
+    to: Email | None = None
+
+
+class PaymentQuery(Query):
+    tenant_id: Id | None = None
+    subscriber_id: Id | None = None
+    since: date | None = None
+    until: date | None = None
+    limit: int = Field(200, ge=1, le=1000)
+
+
+class PaymentIn(In):
+    subscriber_id: Id
+    amount: Money
+    method: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "cash"
+    reference: ShortText | None = None
+    idempotency_key: IdemKey | None = Field(None, description="or the Idempotency-Key header")
+    activate: bool = Field(True, description="reactivate a suspended client at once")
+    paid_on: date | None = None
+    notes: Text | None = None
+
+
+class PromiseIn(In):
+    until: date
+    activate: bool = True
+    idempotency_key: IdemKey | None = None
+    notes: Text | None = None
+
+
+class ExtraIn(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    description: ShortText | None = None
+    price: Money
+    mode: Literal["recurring", "one_payment", "installments"] = "recurring"
+    installments: int = Field(0, ge=0, le=24)
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+class ExtraPatch(In):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    description: ShortText | None = None
+    price: Money | None = None
+    mode: Literal["recurring", "one_payment", "installments"] | None = None
+    installments: int | None = Field(None, ge=0, le=24)
+    start_date: date | None = None
+    end_date: date | None = None
+    active: bool | None = None
+
+
+class SalesQuery(Query):
+    tenant_id: Id | None = None
+    group_by: Literal["product", "manager"] = "product"
+    since: date | None = None
+    until: date | None = None
+
+
+class RunsQuery(Query):
+    tenant_id: Id | None = None
+    kind: Literal["billing_invoices", "billing_notices", "billing_cutoff"] | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+class RunIn(In):
+    kind: Literal["invoices", "notices", "cutoff", "promise_expiry"]
+    tenant_id: Id | None = None
+    on_date: date | None = Field(None, description="run as of this past day (a day the schedule missed)")
+
+
+class RerunIn(In):
+    gateway_id: Id | None = None
+    only_failed: bool = True
+
+
+# ---------------------------------------------------------------- helpers
+def _tenants(ctx: RequestContext, tenant_id: str | None) -> frozenset[str]:
+    if tenant_id:
+        ctx.p.require_visible(tenant_id, "tenant")
+        return frozenset({tenant_id})
+    return ctx.p.visible_tenants
+
+
+def _invoice_id(raw: str) -> str:
+    return unquote(raw).replace("~", "#")
+
+
+def _invoice_out(inv: Any) -> dict[str, Any]:
+    out = svc.invoice_dict(inv)
+    out["path_id"] = inv.id.replace("#", "~")
+    return out
+
+
+def _subscriber(ctx: RequestContext, subscriber_id: str) -> Subscriber:
+    sub = repo.get_subscriber_by_id(subscriber_id)
+    if sub is None:
+        raise NotFoundError("client not found")
+    ctx.p.require_visible(sub.tenant_id, "client")
+    return sub
+
+
+def _idempotency_key(ctx: RequestContext, body_key: str | None) -> str:
+    header = {k.lower(): v for k, v in ctx.headers.items()}.get("idempotency-key")
+    key = body_key or header
+    if not key or not 8 <= len(key) <= 200:
+        raise ValidationError(
+            "send an idempotency key (8-200 characters) in idempotency_key or the Idempotency-Key header",
+            field="idempotency_key",
+        )
+    return key
+
+
+# ---------------------------------------------------------------- invoices
+@route(
+    bp,
+    "/admin/invoices",
+    "GET",
+    summary="List invoices (filters: status, kind, client, period, dates)",
+    tags=["billing"],
+    query=InvoiceQuery,
+)
+def handle_list_invoices(ctx: RequestContext) -> dict[str, Any]:
+    q: InvoiceQuery = ctx.query
+    if q.subscriber_id:
+        _subscriber(ctx, q.subscriber_id)
+    items, nxt = svc.list_invoices(
+        _tenants(ctx, q.tenant_id),
+        status=q.status,
+        kind=q.kind,
+        subscriber_id=q.subscriber_id,
+        period=q.period,
+        since=q.since,
+        until=q.until,
+        limit=q.limit,
+        cursor=q.cursor,
+    )
+    return {"items": [_invoice_out(i) for i in items], "next_cursor": nxt}
+
+
+@route(
+    bp,
+    "/admin/invoices",
+    "POST",
+    summary="Create an invoice by hand: internet (period; amount 0 = free month) or other income (lines)",
+    tags=["billing"],
+    body=InvoiceIn,
+    min_role="operator",
+    status=201,
+)
+def handle_create_invoice(ctx: RequestContext) -> dict[str, Any]:
+    b: InvoiceIn = ctx.body
+    sub = _subscriber(ctx, b.subscriber_id)
+    if b.kind == "internet":
+        if not b.period:
+            raise ValidationError("period is required for an internet invoice", field="period")
+        inv = svc.create_internet_invoice(
+            ctx.rt,
+            sub.tenant_id,
+            sub.id,
+            b.period,
+            ctx.p.actor_id,
+            ctx.p.actor_kind,
+            amount=Decimal(b.amount) if b.amount is not None else None,
+            notes=b.notes,
+        )
+    else:
+        inv = svc.create_other_invoice(
+            ctx.rt,
+            sub.tenant_id,
+            sub.id,
+            [line.model_dump() for line in b.lines],
+            ctx.p.actor_id,
+            ctx.p.actor_kind,
+            due_date=b.due_date,
+            notes=b.notes,
+        )
+    return _invoice_out(inv)
+
+
+@route(bp, "/admin/invoices/{invoice_id}", "GET", summary="View an invoice", tags=["billing"])
+def handle_get_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
+    return _invoice_out(svc.get_invoice(_invoice_id(invoice_id), ctx.p.visible_tenants))
+
+
+@route(
+    bp,
+    "/admin/invoices/{invoice_id}/cancel",
+    "POST",
+    summary="Cancel an unpaid invoice (its number is kept)",
+    tags=["billing"],
+    min_role="operator",
+)
+def handle_cancel_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
+    inv = svc.get_invoice(_invoice_id(invoice_id), ctx.p.visible_tenants)
+    return _invoice_out(svc.cancel_invoice(ctx.rt, inv.id, ctx.p.actor_id, ctx.p.actor_kind))
+
+
+@route(
+    bp,
+    "/admin/invoices/{invoice_id}/pdf",
+    "GET",
+    summary="The invoice as a PDF",
+    tags=["billing"],
+    content_type="application/pdf",
+    description="Send Accept: application/pdf.",
+)
+def handle_invoice_pdf(ctx: RequestContext, invoice_id: str) -> Response:
+    data, name = svc.invoice_pdf(_invoice_id(invoice_id), ctx.p.visible_tenants)
+    return Response(
+        body=data,
+        status_code=200,
+        headers={
+            "Content-Type": "application/pdf",
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@route(
+    bp,
+    "/admin/invoices/{invoice_id}/send",
+    "POST",
+    summary="E-mail the invoice to the client",
+    tags=["billing"],
+    body=SendIn,
+    min_role="operator",
+)
+def handle_send_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
+    return svc.send_invoice(
+        ctx.rt, _invoice_id(invoice_id), ctx.p.visible_tenants, ctx.p.actor_id, ctx.body.to, ctx.p.actor_kind
+    )
+
+
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/invoices/cancel-pending",
+    "POST",
+    summary="Cancel every pending invoice of a client",
+    tags=["billing"],
+    min_role="operator",
+)
+def handle_cancel_pending(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
+    sub = _subscriber(ctx, subscriber_id)
+    return {"cancelled": svc.cancel_pending_invoices(ctx.rt, sub.tenant_id, sub.id, ctx.p.actor_id)}
+
+
+# ---------------------------------------------------------------- payments and promises
+@route(
+    bp, "/admin/payments", "GET", summary="List payments and promises", tags=["billing"], query=PaymentQuery
+)
+def handle_list_payments(ctx: RequestContext) -> dict[str, Any]:
+    q: PaymentQuery = ctx.query
+    if q.subscriber_id:
+        _subscriber(ctx, q.subscriber_id)
+    items = svc.list_payments(_tenants(ctx, q.tenant_id), q.subscriber_id, q.since, q.until, q.limit)
+    return {"items": [svc.payment_dict(p) for p in items]}
+
+
+@route(
+    bp,
+    "/admin/payments",
+    "POST",
+    summary="Register a payment (once per idempotency key; oldest invoices first; "
+    "balance in favour; optional reactivation)",
+    tags=["billing"],
+    body=PaymentIn,
+    min_role="operator",
+    status=201,
+)
+def handle_register_payment(ctx: RequestContext) -> dict[str, Any]:
+    b: PaymentIn = ctx.body
+    sub = _subscriber(ctx, b.subscriber_id)
+    result = svc.register_payment(
+        ctx.rt,
+        sub.tenant_id,
+        sub.id,
+        Decimal(b.amount),
+        _idempotency_key(ctx, b.idempotency_key),
+        ctx.p.actor_id,
+        ctx.p.actor_kind,
+        method=b.method,
+        reference=b.reference,
+        activate=b.activate,
+        paid_on=b.paid_on,
+        notes=b.notes,
+    )
+    return result.as_dict()
+
+
+@route(bp, "/admin/payments/{payment_id}", "GET", summary="View a payment", tags=["billing"])
+def handle_get_payment(ctx: RequestContext, payment_id: str) -> dict[str, Any]:
+    return svc.payment_dict(svc.get_payment(payment_id, ctx.p.visible_tenants))
+
+
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/payment-promise",
+    "POST",
+    summary="Register a payment promise: no cutoff until the date",
+    tags=["billing"],
+    body=PromiseIn,
+    min_role="operator",
+    status=201,
+)
+def handle_promise(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
+    b: PromiseIn = ctx.body
+    sub = _subscriber(ctx, subscriber_id)
+    result = svc.register_promise(
+        ctx.rt,
+        sub.tenant_id,
+        sub.id,
+        b.until,
+        ctx.p.actor_id,
+        ctx.p.actor_kind,
+        activate=b.activate,
+        idempotency_key=b.idempotency_key,
+        notes=b.notes,
+    )
+    return result.as_dict()
+
+
+# ---------------------------------------------------------------- extras
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/extras",
+    "GET",
+    summary="A client's extra products/services",
+    tags=["billing"],
+)
+def handle_list_extras(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
+    sub = _subscriber(ctx, subscriber_id)
+    return {"items": [svc.extra_dict(e) for e in svc.list_extras(ctx.p.visible_tenants, sub.id)]}
+
+
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/extras",
+    "POST",
+    summary="Add an extra product/service to the monthly invoice (recurring, one payment, 2-24 installments)",
+    tags=["billing"],
+    body=ExtraIn,
+    min_role="operator",
+    status=201,
+)
+def handle_add_extra(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
+    b: ExtraIn = ctx.body
+    sub = _subscriber(ctx, subscriber_id)
+    extra = svc.add_extra(
+        ctx.rt,
+        sub.tenant_id,
+        sub.id,
+        b.name,
+        Decimal(b.price),
+        ctx.p.actor_id,
+        ctx.p.actor_kind,
+        mode=b.mode,
+        installments=b.installments,
+        description=b.description,
+        start_date=b.start_date,
+        end_date=b.end_date,
+    )
+    return svc.extra_dict(extra)
+
+
+@route(
+    bp,
+    "/admin/extras/{extra_id}",
+    "PATCH",
+    summary="Edit an extra product/service",
+    tags=["billing"],
+    body=ExtraPatch,
+    min_role="operator",
+)
+def handle_update_extra(ctx: RequestContext, extra_id: str) -> dict[str, Any]:
+    changes = ctx.body.model_dump(exclude_unset=True)
+    extra = svc.update_extra(
+        ctx.rt, extra_id, ctx.p.visible_tenants, changes, ctx.p.actor_id, ctx.p.actor_kind
+    )
+    return svc.extra_dict(extra)
+
+
+@route(
+    bp,
+    "/admin/extras/{extra_id}",
+    "DELETE",
+    summary="Stop an extra product/service",
+    tags=["billing"],
+    min_role="operator",
+)
+def handle_remove_extra(ctx: RequestContext, extra_id: str) -> dict[str, Any]:
+    return svc.extra_dict(
+        svc.remove_extra(ctx.rt, extra_id, ctx.p.visible_tenants, ctx.p.actor_id, ctx.p.actor_kind)
+    )
+
+
+# ---------------------------------------------------------------- reports
+@route(
+    bp,
+    "/admin/reports/sales",
+    "GET",
+    summary="Sales per product or per manager",
+    tags=["billing"],
+    query=SalesQuery,
+)
+def handle_sales_report(ctx: RequestContext) -> dict[str, Any]:
+    q: SalesQuery = ctx.query
+    return svc.sales_report(_tenants(ctx, q.tenant_id), q.group_by, q.since, q.until)
+
+
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/sales-by-product",
+    "GET",
+    summary="Sales to the user: invoiced lines grouped by product with the manager's revenue",
+    tags=["billing"],
+)
+def handle_sales_to_user(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
+    sub = _subscriber(ctx, subscriber_id)
+    return svc.sales_to_user(ctx.p.visible_tenants, sub.id)
+
+
+# ---------------------------------------------------------------- billing runs (task log)
+@route(
+    bp,
+    "/admin/billing/runs",
+    "GET",
+    summary="Billing run log (invoices, notices, cutoffs per router)",
+    tags=["billing"],
+    query=RunsQuery,
+)
+def handle_list_runs(ctx: RequestContext) -> dict[str, Any]:
+    q: RunsQuery = ctx.query
+    return {"items": svc.list_runs(_tenants(ctx, q.tenant_id), q.kind, q.limit)}
+
+
+@route(
+    bp,
+    "/admin/billing/runs/{run_id}",
+    "GET",
+    summary="One billing run with its router tasks",
+    tags=["billing"],
+)
+def handle_get_run(ctx: RequestContext, run_id: str) -> dict[str, Any]:
+    return svc.get_run(run_id, ctx.p.visible_tenants)
+
+
+@route(
+    bp,
+    "/admin/billing/runs",
+    "POST",
+    summary="Run invoices, notices, cutoff or promise expiry now (safe to repeat)",
+    tags=["billing"],
+    body=RunIn,
+    min_role="manager",
+)
+def handle_start_run(ctx: RequestContext) -> dict[str, Any]:
+    b: RunIn = ctx.body
+    tenants = sorted(_tenants(ctx, b.tenant_id))
+    actor = ctx.p.actor_id
+    now = None
+    if b.on_date is not None:
+        if b.on_date > datetime.now(UTC).date():
+            raise ValidationError("on_date cannot be in the future", field="on_date")
+        now = datetime.combine(b.on_date, time(12), UTC)
+    if b.kind == "invoices":
+        return {"results": [svc.run_tenant_invoices(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
+    if b.kind == "notices":
+        return {"results": [svc.run_tenant_notices(ctx.rt, t, now).as_dict() for t in tenants]}
+    if b.kind == "cutoff":
+        return {"results": [svc.run_tenant_cutoffs(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
+    return {"results": [r.as_dict() for r in svc.run_promise_expiry(ctx.rt, now, tenant_ids=tenants)]}
+
+
+@route(
+    bp,
+    "/admin/billing/runs/{run_id}/rerun",
+    "POST",
+    summary="Re-run a cutoff's router tasks (the failed ones, or one router)",
+    tags=["billing"],
+    body=RerunIn,
+    min_role="operator",
+)
+def handle_rerun(ctx: RequestContext, run_id: str) -> dict[str, Any]:
+    b: RerunIn = ctx.body
+    return svc.rerun_cutoff(
+        ctx.rt, run_id, ctx.p.visible_tenants, ctx.p.actor_id, b.gateway_id, b.only_failed
+    )

@@ -1,0 +1,206 @@
+"""Subscribers: create, edit, lists, totals, online list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from api.schemas.catalog import ConnectionType
+from api.schemas.common import Cursor, Email, Id, In, JsonObject, Money, Out, Query, ShortText
+
+Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+\-]*$")]
+NetworkPassword = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[!-~]+$")]
+PortalPassword = Annotated[str, Field(min_length=6, max_length=128)]
+Address = Annotated[str, Field(min_length=1, max_length=64)]
+Mac = Annotated[str, Field(min_length=12, max_length=17, pattern=r"^[0-9A-Fa-f:\-]+$")]
+Phone = Annotated[str, Field(max_length=40, pattern=r"^[0-9+()\-. ]*$")]
+Date = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+Z?)?$")]
+StatusFilter = Literal["new", "active", "suspended", "blocked", "inactive", "cancelled", "free", "online",
+                       "online_24h"]
+
+
+class SubscriberFields(In):
+    name: ShortText | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    address: Annotated[str, Field(max_length=500)] | None = None
+    document_id: Annotated[str, Field(max_length=64)] | None = None
+    price_override: Money | None = None
+    ip: Address | None = None
+    local_address: Address | None = None
+    mac: Mac | None = None
+    mac_auth: bool | None = None
+    hotspot_server: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    router_profile: Annotated[str, Field(max_length=64)] | None = None
+    billing: JsonObject | None = None
+    advanced: JsonObject | None = None
+    installed_at: Date | None = None
+    portal_password: PortalPassword | None = None
+
+
+class SubscriberIn(SubscriberFields):
+    username: Username
+    password: NetworkPassword | None = Field(default=None, description="random when left out")
+    tenant_id: Id | None = None
+    status: Literal["new", "active", "free", "suspended"] = "new"
+    connection_type: ConnectionType | None = None
+    zone_id: Id | None = None
+    gateway_id: Id | None = None
+    product_id: Id | None = None
+
+
+class SubscriberPatch(SubscriberFields):
+    """Status, username, password, plan and router change through their actions."""
+
+
+class SubscriberOut(Out):
+    id: str
+    tenant_id: str
+    username: str
+    status: str
+    connection_type: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    document_id: str | None = None
+    zone_id: str | None = None
+    gateway_id: str | None = None
+    product_id: str | None = None
+    product_assigned_at: str | None = None
+    product_expires_at: str | None = None
+    price_override: str | None = None
+    ip: str | None = None
+    local_address: str | None = None
+    mac: str | None = None
+    mac_auth: bool = False
+    hotspot_server: str | None = None
+    router_profile: str | None = None
+    free_user: bool = False
+    billing: dict[str, Any] = {}
+    balance: str | None = None
+    carry_over: dict[str, Any] = {}
+    advanced: dict[str, Any] = {}
+    devices: list[str] = []
+    installed_at: str | None = None
+    cancelled_at: str | None = None
+    last_seen_at: str | None = None
+    online: bool
+    online_sessions: int
+    created_at: str
+    updated_at: str | None = None
+
+
+class SubscriberRow(SubscriberOut):
+    product_name: str | None = None
+    price: str
+
+
+class RouterEffectOut(Out):
+    status: Literal["queued", "api_disabled", "no_gateway", "not_needed"]
+    gateway_id: str | None = None
+    task_id: str | None = None
+    warning: str | None = None
+    message: str
+
+
+class SubscriberCreated(Out):
+    subscriber: SubscriberOut
+    password: str = Field(description="the network password (generated when not given)")
+    system: str
+    router: RouterEffectOut
+    warnings: list[str] = []
+
+
+class SubscriberUpdated(Out):
+    subscriber: SubscriberOut
+    changed: list[str]
+    router: RouterEffectOut
+
+
+class CredentialsOut(Out):
+    username: str
+    password: str
+
+
+class SubscriberQuery(Query):
+    status: StatusFilter | None = None
+    zone_id: Id | None = None
+    gateway_id: Id | None = None
+    product_id: Id | None = Field(default=None, description="the plan")
+    connection_type: ConnectionType | None = None
+    q: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="text search")
+    tenant_id: Id | None = None
+    sort: Annotated[str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")] = (
+        "username"
+    )
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    cursor: Cursor | None = None
+
+
+class ExportQuery(Query):
+    status: StatusFilter | None = None
+    zone_id: Id | None = None
+    gateway_id: Id | None = None
+    product_id: Id | None = None
+    connection_type: ConnectionType | None = None
+    q: Annotated[str, Field(max_length=200)] | None = None
+    tenant_id: Id | None = None
+    sort: Annotated[str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")] = (
+        "username"
+    )
+
+
+class SubscriberPage(Out):
+    items: list[SubscriberRow]
+    next_cursor: str | None = None
+    total: int
+
+
+class TotalsQuery(Query):
+    zone_id: Id | None = None
+    gateway_id: Id | None = None
+    product_id: Id | None = None
+    connection_type: ConnectionType | None = None
+    q: Annotated[str, Field(max_length=200)] | None = None
+    tenant_id: Id | None = None
+
+
+class StatusTotal(Out):
+    count: int
+    services_total: str
+
+
+class TotalsOut(Out):
+    statuses: dict[str, StatusTotal]
+
+
+class OnlineQuery(Query):
+    tenant_id: Id | None = None
+    q: Annotated[str, Field(max_length=200)] | None = None
+
+
+class OnlineRow(Out):
+    subscriber_id: str
+    username: str
+    name: str | None = None
+    status: str
+    session_id: str
+    acct_session_id: str | None = None
+    ip: str | None = None
+    mac: str | None = None
+    gateway_id: str | None = None
+    gateway_name: str | None = None
+    nas_ip: str | None = None
+    started_at: str | None = None
+    last_update: str | None = None
+    online_seconds: int
+    online_time: str
+    download_mb: str
+    upload_mb: str
+
+
+class OnlineOut(Out):
+    items: list[OnlineRow]
+    total: int

@@ -1,0 +1,380 @@
+"""Subscriber services (SPEC S2 "from operator" / "from external procedure", S3 lists and totals).
+
+Creating or editing a subscriber that lives on a router enqueues a provisioning trigger; the result says
+what was done in the system and what is pending on the router.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from core import catalog_rules as rules
+from core import lifecycle as lc
+from core import listing
+from core.errors import ConflictError, NotFoundError, ValidationError
+from core.ids import iso, new_id, now_iso, parse_iso, utcnow
+from core.statuses import Status
+from provisioner.triggers import SyncRequest, request_subscriber_sync
+from services.catalog import check_reference
+from services.tenants import Actor, audit, target_tenant, tenant_filter
+from shared.crypto import hash_password, random_password
+from shared.runtime import Runtime
+from store import catalog as catalog_store
+from store import subscribers as store
+from store.models import Gateway, Product, Subscriber, Zone
+
+PUBLIC_FIELDS = ("id", "tenant_id", "username", "status", "connection_type", "name", "email", "phone", "address",
+                 "document_id", "zone_id", "gateway_id", "product_id", "product_assigned_at", "product_expires_at",
+                 "price_override", "ip", "local_address", "mac", "mac_auth", "hotspot_server", "router_profile",
+                 "free_user", "billing", "balance", "carry_over", "advanced", "devices", "installed_at",
+                 "cancelled_at", "last_seen_at", "created_at", "updated_at")
+# Fields whose change must be pushed to the router
+ROUTER_FIELDS = frozenset({"ip", "local_address", "mac", "hotspot_server", "router_profile"})
+CREATE_STATUSES = (Status.NEW, Status.ACTIVE, Status.FREE, Status.SUSPENDED)
+
+
+def open_sessions(sub: Subscriber) -> dict[str, dict[str, Any]]:
+    """Open accounting sessions on the item (closed entries kept as tombstones are left out)."""
+    raw = sub.open_sessions
+    data = raw.as_dict() if hasattr(raw, "as_dict") else dict(raw or {})
+    return {k: dict(v) for k, v in data.items() if isinstance(v, Mapping) and not v.get("cb")}
+
+
+def usage_map(sub: Subscriber) -> dict[str, int]:
+    raw = sub.usage
+    data = raw.as_dict() if hasattr(raw, "as_dict") else dict(raw or {})
+    out = {}
+    for k, v in data.items():
+        try:
+            out[k] = int(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def subscriber_dict(sub: Subscriber) -> dict[str, Any]:
+    out = {f: getattr(sub, f, None) for f in PUBLIC_FIELDS}
+    out["devices"] = list(sub.devices or [])
+    out["online_sessions"] = len(open_sessions(sub))
+    out["online"] = out["online_sessions"] > 0
+    return out
+
+
+def audit_snapshot(sub: Subscriber) -> dict[str, Any]:
+    """What the audit log keeps of a subscriber (no counters, no secrets)."""
+    out = {f: getattr(sub, f, None) for f in PUBLIC_FIELDS}
+    out["devices"] = list(sub.devices or [])
+    return out
+
+
+@dataclass
+class RouterEffect:
+    """What happens on the router after a change made in the system."""
+
+    status: str  # queued | api_disabled | no_gateway | not_needed
+    gateway_id: str | None = None
+    task_id: str | None = None
+    warning: str | None = None
+    message: str = ""
+
+
+def router_effect(req: SyncRequest | None, gateway_name: str | None = None) -> RouterEffect:
+    if req is None:
+        return RouterEffect("not_needed", message="Nothing to change on the router.")
+    where = f"router {gateway_name}" if gateway_name else "the router"
+    if req.status == "queued":
+        msg = f"Pending on {where}: provisioning task {req.task_id}."
+        return RouterEffect("queued", req.gateway_id, req.task_id, req.warning, msg)
+    if req.status == "api_disabled":
+        warning = req.warning or (f"The router API is disabled for {gateway_name or 'this router'}: the change "
+                                  "was made only in the system; the router was not changed.")
+        return RouterEffect("api_disabled", req.gateway_id, None, warning, warning)
+    return RouterEffect("no_gateway", None, None, None, "No router is assigned: the change was made only in the system.")
+
+
+def gateway_name(gateway_id: str | None) -> str | None:
+    if not gateway_id:
+        return None
+    gw = catalog_store.get(Gateway, gateway_id)
+    return gw.name if gw else None
+
+
+def sync(rt: Runtime, actor: Actor, sub: Subscriber, reason: str) -> RouterEffect:
+    return router_effect(request_subscriber_sync(rt, sub, reason, actor.actor_id), gateway_name(sub.gateway_id))
+
+
+# ---------------------------------------------------------------- reads
+def get_subscriber(actor: Actor, subscriber_id: str) -> Subscriber:
+    """By id, in the caller's subtree (404 otherwise, whoever owns it)."""
+    sub = store.get_by_id(subscriber_id) if 0 < len(subscriber_id) <= 128 else None
+    if sub is None or not actor.can_see(sub.tenant_id):
+        raise NotFoundError("subscriber not found", field="subscriber_id")
+    return sub
+
+
+def credentials(actor: Actor, rt: Runtime, subscriber_id: str) -> dict[str, str]:
+    """The network username and password (print card / send credentials); the read is audited."""
+    sub = get_subscriber(actor, subscriber_id)
+    audit(actor, sub.tenant_id, "subscriber", sub.id, "read_credentials", None, None)
+    return {"username": sub.username, "password": rt.box.decrypt(sub.password_enc)}
+
+
+# ---------------------------------------------------------------- create / update
+def _allocate_ip(pool: str, taken: set[str]) -> str | None:
+    """The first free host address of the router's pool (S3: "a free IP of the pool")."""
+    net = ipaddress.ip_network(pool, strict=False)
+    for i, host in enumerate(net.hosts()):
+        if i >= 65_536:
+            break
+        if str(host) not in taken:
+            return str(host)
+    return None
+
+
+def _check_ip_free(tenant_id: str, ip: str, subscriber_id: str | None) -> None:
+    for other in store.list_tenant(tenant_id):
+        if other.ip == ip and other.id != subscriber_id:
+            raise ConflictError(f"IP {ip} is already assigned to {other.username}", field="ip")
+
+
+@dataclass
+class Created:
+    subscriber: Subscriber
+    password: str
+    router: RouterEffect
+    system: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Created:
+    """Create a subscriber service (operator channel or external procedure). The username is unique per
+    tenant (conditional write); the network password is random unless given."""
+    tid = target_tenant(actor, data.pop("tenant_id", None))
+    username = lc.check_username(data.pop("username"))
+    password = data.pop("password", None) or random_password()
+    lc.check_network_password(password)
+    portal_password = data.pop("portal_password", None)
+    status = data.pop("status", None) or Status.NEW
+    if status not in CREATE_STATUSES:
+        raise ValidationError(f"a new subscriber starts as one of {', '.join(CREATE_STATUSES)}", field="status")
+    gw = check_reference(actor, Gateway, data.get("gateway_id"), tid, "gateway_id")
+    zone = check_reference(actor, Zone, data.get("zone_id"), tid, "zone_id")
+    prod = check_reference(actor, Product, data.get("product_id"), tid, "product_id")
+    if gw is not None and zone is None and gw.zone_id:
+        data["zone_id"] = gw.zone_id
+    elif gw is not None and zone is not None and gw.zone_id and gw.zone_id != zone.id:
+        raise ValidationError("the router belongs to another zone", field="zone_id")
+    ctype = data.get("connection_type") or (gw.plan_type if gw else None) or (prod.connection_type if prod else None)
+    data["connection_type"] = ctype or "pppoe"
+    if data["connection_type"] not in rules.CONNECTION_TYPES:
+        raise ValidationError(f"must be one of {', '.join(rules.CONNECTION_TYPES)}", field="connection_type")
+    if gw is not None and gw.plan_type != data["connection_type"]:
+        raise ValidationError(f"router {gw.name} serves {gw.plan_type} plans, not {data['connection_type']}",
+                              field="connection_type")
+    if data.get("price_override") is not None:
+        data["price_override"] = rules.check_money(data["price_override"], "price_override")
+    if data.get("mac"):
+        data["mac"] = lc.normalise_mac(data["mac"])
+    if data.get("ip"):
+        data["ip"] = rules.check_ip(data["ip"], "ip")
+        _check_ip_free(tid, data["ip"], None)
+    elif gw is not None and gw.ip_pool and data["connection_type"] != "hotspot":
+        data["ip"] = _allocate_ip(gw.ip_pool, store.ips_in_tenant(tid))
+    now = now_iso()
+    sub = Subscriber(
+        id=new_id("sub"), tenant_id=tid, username=username, password_enc=rt.box.encrypt(password),
+        portal_password_hash=hash_password(portal_password) if portal_password else None,
+        status=status, created_at=now, updated_at=now,
+        product_assigned_at=now if prod else None,
+        product_expires_at=expiry(prod, now),
+        **{k: v for k, v in data.items() if v is not None},
+    )
+    store.create(sub)
+    audit(actor, tid, "subscriber", sub.id, "create", None, audit_snapshot(sub))
+    effect = sync(rt, actor, sub, "create") if sub.gateway_id else router_effect(None)
+    where = "in the system and queued for the router" if effect.status == "queued" else "in the system"
+    return Created(sub, password, effect, f"Subscriber {username} added {where}.",
+                   [effect.warning] if effect.warning else [])
+
+
+def expiry(prod: Product | None, now: str) -> str | None:
+    if prod is None or not prod.validity_days:
+        return None
+    return iso(parse_iso(now) + timedelta(days=int(prod.validity_days)))
+
+
+@dataclass
+class Updated:
+    subscriber: Subscriber
+    router: RouterEffect
+    changed: list[str]
+
+
+def update_subscriber(rt: Runtime, actor: Actor, subscriber_id: str, changes: dict[str, Any]) -> Updated:
+    """Edit personal, service and billing data. Status, username, password, plan and router have their
+    own actions (they have side effects: cancel dates, renames, carried-over credit, migrations)."""
+    sub = get_subscriber(actor, subscriber_id)
+    if changes.get("mac"):
+        changes["mac"] = lc.normalise_mac(changes["mac"])
+    if changes.get("ip"):
+        changes["ip"] = rules.check_ip(changes["ip"], "ip")
+        if changes["ip"] != sub.ip:
+            _check_ip_free(sub.tenant_id, changes["ip"], sub.id)
+    if changes.get("price_override") is not None:
+        changes["price_override"] = rules.check_money(changes["price_override"], "price_override")
+    if "portal_password" in changes:
+        pw = changes.pop("portal_password")
+        changes["portal_password_hash"] = hash_password(pw) if pw else None
+    changed = {k: v for k, v in changes.items() if getattr(sub, k, None) != v}
+    if not changed:
+        return Updated(sub, router_effect(None), [])
+    before = audit_snapshot(sub)
+    store.update_fields(sub, changed)
+    audit(actor, sub.tenant_id, "subscriber", sub.id, "update", before, audit_snapshot(sub))
+    effect = sync(rt, actor, sub, "update") if ROUTER_FIELDS & set(changed) and sub.gateway_id else router_effect(None)
+    return Updated(sub, effect, sorted(k for k in changed if k != "portal_password_hash") +
+                   (["portal_password"] if "portal_password_hash" in changed else []))
+
+
+# ---------------------------------------------------------------- lists
+class Catalogue:
+    """Products and gateways read once per list request."""
+
+    def __init__(self) -> None:
+        self.products: dict[str, Product | None] = {}
+        self.gateways: dict[str, Gateway | None] = {}
+
+    def product(self, pid: str | None) -> Product | None:
+        if not pid:
+            return None
+        if pid not in self.products:
+            self.products[pid] = catalog_store.get(Product, pid)
+        return self.products[pid]
+
+    def gateway(self, gid: str | None) -> Gateway | None:
+        if not gid:
+            return None
+        if gid not in self.gateways:
+            self.gateways[gid] = catalog_store.get(Gateway, gid)
+        return self.gateways[gid]
+
+    def preload_products(self, ids: Iterable[str | None]) -> None:
+        wanted = sorted({i for i in ids if i and i not in self.products})
+        for i in range(0, len(wanted), 100):
+            chunk = wanted[i:i + 100]
+            found = {p.id: p for p in Product.batch_get(chunk)}
+            for pid in chunk:
+                self.products[pid] = found.get(pid)
+
+
+def service_price(sub: Subscriber, cat: Catalogue) -> str:
+    if sub.price_override not in (None, ""):
+        return str(sub.price_override)
+    prod = cat.product(sub.product_id)
+    return str(prod.price) if prod is not None else "0"
+
+
+def list_row(sub: Subscriber, cat: Catalogue) -> dict[str, Any]:
+    row = subscriber_dict(sub)
+    prod = cat.product(sub.product_id)
+    row["product_name"] = prod.name if prod else None
+    row["price"] = service_price(sub, cat)
+    return row
+
+
+def _rows(actor: Actor, tenant_id: str | None) -> list[dict[str, Any]]:
+    subs: list[Subscriber] = []
+    for tid in tenant_filter(actor, tenant_id):
+        subs.extend(store.list_tenant(tid))
+    cat = Catalogue()
+    cat.preload_products(s.product_id for s in subs)
+    return [list_row(s, cat) for s in subs]
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int
+
+
+def list_subscribers(actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, sort: str | None,
+                     limit: int, cursor: str | None) -> Page:
+    field_name, desc = listing.parse_sort(sort)
+    now = utcnow()
+    rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
+    ordered = listing.sort_rows(rows, field_name, desc)
+    page, nxt = listing.paginate(ordered, field_name, desc, limit, cursor)
+    return Page([dict(r) for r in page], nxt, len(ordered))
+
+
+def export_subscribers(actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, sort: str | None) -> str:
+    field_name, desc = listing.parse_sort(sort)
+    now = utcnow()
+    rows = listing.sort_rows([r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)], field_name, desc)
+    return listing.to_csv(EXPORT_COLUMNS, rows)
+
+
+EXPORT_COLUMNS = ("id", "tenant_id", "username", "status", "online", "name", "email", "phone", "address",
+                  "document_id", "connection_type", "zone_id", "gateway_id", "product_id", "product_name", "price",
+                  "ip", "local_address", "mac", "hotspot_server", "router_profile", "balance", "installed_at",
+                  "cancelled_at", "last_seen_at", "created_at")
+
+
+def subscriber_totals(actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None) -> dict[str, Any]:
+    """Customers per status with the sums of their services (status filter ignored: every status counts)."""
+    now = utcnow()
+    f = listing.SubscriberFilter(None, f.zone_id, f.gateway_id, f.product_id, f.connection_type, f.q)
+    rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
+    return listing.totals(rows, now)
+
+
+# ---------------------------------------------------------------- online list
+ONLINE_COLUMNS = ("subscriber_id", "username", "name", "status", "session_id", "acct_session_id", "ip", "mac",
+                  "gateway_id", "gateway_name", "nas_ip", "started_at", "last_update", "online_seconds",
+                  "online_time", "download_mb", "upload_mb")
+
+
+def online_rows(actor: Actor, tenant_id: str | None, q: str | None = None) -> list[dict[str, Any]]:
+    """Sessions open now (S3 Online list): download/upload MB, MAC/IP, time online, from accounting."""
+    now = utcnow()
+    gateways_by_ip: dict[str, Gateway | None] = {}
+    out = []
+    for tid in tenant_filter(actor, tenant_id):
+        tenant_gateways = {g.nas_ip: g for g in catalog_store.list_for_tenants(Gateway, [tid])}
+        gateways_by_ip.update(tenant_gateways)
+        for sub in store.list_tenant(tid):
+            sessions = open_sessions(sub)
+            if not sessions:
+                continue
+            if q and q.lower() not in f"{sub.username} {sub.name or ''} {sub.ip or ''} {sub.mac or ''}".lower():
+                continue
+            for key, s in sessions.items():
+                gw = gateways_by_ip.get(str(s.get("nas", "")))
+                started = str(s.get("st") or "")
+                try:
+                    secs = int((now - parse_iso(started)).total_seconds()) if started else int(s.get("t") or 0)
+                except ValueError:
+                    secs = int(s.get("t") or 0)
+                out.append({
+                    "subscriber_id": sub.id, "username": sub.username, "name": sub.name, "status": sub.status,
+                    "session_id": key, "acct_session_id": s.get("sid"), "ip": s.get("ip") or sub.ip,
+                    "mac": s.get("mac"), "gateway_id": gw.id if gw else None, "gateway_name": gw.name if gw else None,
+                    "nas_ip": s.get("nas"), "started_at": started or None, "last_update": s.get("lu"),
+                    "online_seconds": max(0, secs), "online_time": lc.format_duration(secs),
+                    "download_mb": _mb(s.get("o")), "upload_mb": _mb(s.get("i")),
+                })
+    return sorted(out, key=lambda r: (r["username"].lower(), r["session_id"]))
+
+
+def _mb(octets: Any) -> str:
+    try:
+        value = Decimal(int(octets or 0)) / Decimal(lc.BYTES_PER_MB)
+    except (TypeError, ValueError):
+        value = Decimal(0)
+    return str(value.quantize(Decimal("0.01")))

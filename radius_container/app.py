@@ -1,0 +1,182 @@
+"""Wiring of the RADIUS service: store, caches, NAS registry, server and its background jobs.
+
+The same :func:`build_service` runs the container, the local stack, the tests and the benchmark;
+only the store (DynamoDB or a double) and the ports differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pyrad.dictionary import Dictionary
+
+from core.ids import utcnow
+from core.radius import DICTIONARY_PATH
+from core.radius.policy import Modulator, Rates
+from radius_container.authorize import Authorizer
+from radius_container.catalog import CachedCatalog
+from radius_container.nas import NasClient, NasRegistry
+from radius_container.server import RadiusServer
+from services.disconnect import disconnect_session
+from services.dynauth import DynAuthSender, UdpDynAuthSender
+from services.radius_sessions import AccountingResult, reap_stale_sessions
+from shared.observability import get_logger
+from store.radius_repo import RadiusStore
+
+log = get_logger("radius")
+
+REAPER_INTERVAL_S = 60.0
+STATS_INTERVAL_S = 60.0
+
+
+def load_modulator() -> Modulator | None:
+    """Dynamic rate modulation by traffic plugs in here: ``core.modulation.modulated_rates``.
+
+    It is called with the keywords of :class:`core.radius.policy.Modulator`. If it fails, the
+    policy's own rates are used: a modulation bug must never refuse or delay a login.
+    """
+    try:
+        module = importlib.import_module("core.modulation")
+    except ModuleNotFoundError:
+        return None
+    function = getattr(module, "modulated_rates", None)
+    if function is None:
+        return None
+
+    def modulator(
+        *, modulation: Mapping[str, Any], rates: Rates, usage: Mapping[str, int], now: datetime, tz: ZoneInfo
+    ) -> Rates:
+        try:
+            result = function(modulation=modulation, rates=rates, usage=usage, now=now, tz=tz)
+        except Exception:
+            log.exception("rate modulation failed; using the policy's rates")
+            return rates
+        return result if isinstance(result, Rates) else rates
+
+    return modulator
+
+
+@dataclass
+class RadiusService:
+    server: RadiusServer
+    registry: NasRegistry
+    store: RadiusStore
+    executor: ThreadPoolExecutor
+    refresh_s: float
+    reaper_s: float | None
+    clock: Callable[[], datetime]
+    _jobs: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def auth_port(self) -> int:
+        return self.server.auth_port
+
+    @property
+    def acct_port(self) -> int:
+        return self.server.acct_port
+
+    async def start(self, bind: str) -> None:
+        loop = asyncio.get_running_loop()
+        count = await loop.run_in_executor(self.executor, self.registry.reload)
+        await self.server.initialize_transports(enable_auth=True, enable_acct=True, addresses=[bind])
+        log.info(
+            "RADIUS service listening",
+            extra={
+                "bind": bind,
+                "auth_port": self.auth_port,
+                "acct_port": self.acct_port,
+                "nas_clients": count,
+            },
+        )
+        self._jobs.append(asyncio.ensure_future(self._every(self.refresh_s, self.registry.reload)))
+        if self.reaper_s:
+            self._jobs.append(asyncio.ensure_future(self._every(self.reaper_s, self._reap)))
+        self._jobs.append(asyncio.ensure_future(self._every(STATS_INTERVAL_S, self._log_stats)))
+
+    def _reap(self) -> int:
+        return reap_stale_sessions(self.store, self.clock())
+
+    def _log_stats(self) -> None:
+        log.info("RADIUS counters", extra={"counters": dict(self.server.stats.counts)})
+
+    async def _every(self, seconds: float, job: Callable[[], object]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await loop.run_in_executor(self.executor, job)
+            except Exception:
+                log.exception("background job failed", extra={"job": getattr(job, "__name__", str(job))})
+
+    async def stop(self) -> None:
+        for job in self._jobs:
+            job.cancel()
+        await asyncio.gather(*self._jobs, return_exceptions=True)
+        self._jobs.clear()
+        await self.server.drain()
+        await self.server.deinitialize_transports()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def build_service(
+    store: RadiusStore,
+    decrypt: Callable[[str], str],
+    *,
+    auth_port: int,
+    acct_port: int,
+    cache_ttl: float = 30.0,
+    workers: int = 32,
+    clock: Callable[[], datetime] = utcnow,
+    modulator: Modulator | None = None,
+    dynauth: DynAuthSender | None = None,
+    reaper_s: float | None = REAPER_INTERVAL_S,
+    refresh_s: float | None = None,
+) -> RadiusService:
+    """The service on ``store``: NAS clients refresh every ``refresh_s`` (default: the cache TTL)."""
+    dictionary = Dictionary(DICTIONARY_PATH)
+    registry = NasRegistry(store.list_gateways, decrypt)
+    catalog = CachedCatalog(store, cache_ttl)
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radius")
+    authorizer = Authorizer(store, catalog, registry, decrypt, modulator=modulator, clock=clock)
+    sender = dynauth or UdpDynAuthSender(dictionary)
+
+    def enforce(nas: NasClient, result: AccountingResult) -> None:
+        """An allowance ran out on a gateway that cannot cut the session: disconnect it."""
+        if result.subscriber is None or result.session is None:
+            return
+        sub, session = result.subscriber, result.session
+
+        def run() -> None:
+            try:
+                outcome = disconnect_session(store, sender, registry, sub, session, clock())
+                log.info(
+                    "allowance enforced by Disconnect-Request",
+                    extra={"subscriber_id": sub.id, "result": outcome.result.value},
+                )
+            except Exception:
+                log.exception("allowance enforcement failed", extra={"subscriber_id": sub.id})
+
+        executor.submit(run)
+
+    server = RadiusServer(
+        store=store,
+        catalog=catalog,
+        registry=registry,
+        authorizer=authorizer,
+        executor=executor,
+        dictionary=dictionary,
+        auth_port=auth_port,
+        acct_port=acct_port,
+        clock=clock,
+        on_enforce=enforce,
+    )
+    return RadiusService(
+        server, registry, store, executor, refresh_s=cache_ttl, reaper_s=reaper_s, clock=clock
+    )

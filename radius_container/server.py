@@ -1,0 +1,435 @@
+"""The asyncio RADIUS server (pyrad ``ServerAsync``): authentication and accounting over UDP.
+
+The event loop only decodes, checks and encodes packets; the operations that touch the datastore
+run in a thread pool. Security checks happen before any operation (BlastRADIUS, CVE-2024-3596):
+
+* packets from addresses that are not a known gateway are dropped and counted;
+* a Message-Authenticator present in an Access-Request must verify; gateways flagged so must send
+  one; from the others, an Access-Request with Proxy-State but no Message-Authenticator is dropped;
+* every Access-Accept/Reject carries a Message-Authenticator as its first attribute;
+* Accounting-Requests must carry a valid Request Authenticator.
+
+A retransmitted request (same source, identifier and authenticator) gets the same answer without
+being processed again; one still being processed is ignored. An Accounting-Response is sent only
+once the accounting write is durable; if processing fails no answer is sent, so the NAS retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pyrad.dictionary import Dictionary
+from pyrad.packet import (
+    AccessAccept,
+    AccessReject,
+    AccessRequest,
+    AccountingRequest,
+    AcctPacket,
+    AuthPacket,
+    Packet,
+)
+from pyrad.server_async import DatagramProtocolServer, ServerAsync, ServerType
+
+from core.ids import iso, utcnow
+from core.radius.accounting import (
+    AccountingEvent,
+    AcctStatus,
+    ClosedBy,
+    called_station,
+    combine,
+    normalize_mac,
+)
+from radius_container.authorize import AccessResult, Authorizer
+from radius_container.nas import NasClient, NasRegistry
+from services.radius_sessions import AccountingResult, Catalog, close_nas_sessions, record_accounting
+from shared.observability import get_logger
+from store.radius_repo import RadiusStore
+
+log = get_logger("radius")
+
+MAX_PACKET = 4096  # RFC 2865 section 3
+DUPLICATE_WINDOW_S = 10.0
+MAX_DELAY_S = 24 * 3600  # Acct-Delay-Time beyond a day is not believed
+_MESSAGE_AUTHENTICATOR = 80
+_PROXY_STATE = 33
+
+
+@dataclass
+class Stats:
+    """Counters of what the server did, for logs, metrics and tests."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def add(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+    def __getitem__(self, name: str) -> int:
+        return self.counts[name]
+
+
+class _Replies:
+    """Answers of recent requests by (source, identifier, authenticator), for retransmissions."""
+
+    def __init__(self, window: float = DUPLICATE_WINDOW_S) -> None:
+        self._window = window
+        self._items: OrderedDict[tuple[Any, ...], tuple[float, bytes | None]] = OrderedDict()
+
+    def begin(self, key: tuple[Any, ...]) -> tuple[bool, bytes | None]:
+        """(is_new, cached_reply). A key seen before is not new; its reply is None while in flight."""
+        now = time.monotonic()
+        while self._items:
+            at = next(iter(self._items.values()))[0]
+            if now - at < self._window:
+                break
+            self._items.popitem(last=False)
+        if key in self._items:
+            return False, self._items[key][1]
+        self._items[key] = (now, None)
+        return True, None
+
+    def done(self, key: tuple[Any, ...], reply: bytes | None) -> None:
+        if reply is None:
+            self._items.pop(key, None)  # failed: let a retransmission try again
+        elif key in self._items:
+            self._items[key] = (self._items[key][0], reply)
+
+
+def _raw(pkt: Packet, code: int) -> bytes | None:
+    values = dict.get(pkt, code)
+    return bytes(values[0]) if values else None
+
+
+def _raw_int(pkt: Packet, code: int) -> int | None:
+    raw = _raw(pkt, code)
+    return int.from_bytes(raw, "big") if raw is not None and len(raw) == 4 else None
+
+
+def _raw_str(pkt: Packet, code: int) -> str | None:
+    raw = _raw(pkt, code)
+    return raw.decode("utf-8", "replace") if raw else None
+
+
+def _raw_ip(pkt: Packet, code: int) -> str | None:
+    raw = _raw(pkt, code)
+    return str(ipaddress.IPv4Address(raw)) if raw is not None and len(raw) == 4 else None
+
+
+def accounting_event(
+    pkt: AcctPacket, nas: NasClient, received: datetime, dictionary: Dictionary
+) -> AccountingEvent | None:
+    """Decode an Accounting-Request; None when it lacks what a session update needs."""
+    status = _raw_int(pkt, 40)
+    if status is None:
+        return None
+    delay = min(_raw_int(pkt, 41) or 0, MAX_DELAY_S)
+    at = received - timedelta(seconds=delay)
+    if status in (AcctStatus.ACCOUNTING_ON, AcctStatus.ACCOUNTING_OFF):
+        return AccountingEvent(AcctStatus(status), nas.gateway.nas_ip, "", "", at)
+    if status not in (AcctStatus.START, AcctStatus.STOP, AcctStatus.INTERIM):
+        return None
+    username, session_id = _raw_str(pkt, 1), _raw_str(pkt, 44)
+    if not username or not session_id:
+        return None
+    cause = _raw_int(pkt, 49)
+    cause_name = None
+    if cause is not None:
+        values = dictionary.attributes["Acct-Terminate-Cause"].values
+        cause_name = values.GetBackward(cause) if values.HasBackward(cause) else str(cause)
+    gateway_mac, ssid = called_station(_raw_str(pkt, 30))
+    return AccountingEvent(
+        status=AcctStatus(status),
+        nas_ip=nas.gateway.nas_ip,
+        username=username.strip(),
+        acct_session_id=session_id,
+        received_at=at,
+        session_time=_raw_int(pkt, 46) or 0,
+        input_octets=combine(_raw_int(pkt, 42), _raw_int(pkt, 52)),
+        output_octets=combine(_raw_int(pkt, 43), _raw_int(pkt, 53)),
+        framed_ip=_raw_ip(pkt, 8),
+        mac=normalize_mac(_raw_str(pkt, 31)),
+        gateway_mac=gateway_mac,
+        ssid=ssid,
+        nas_identifier=_raw_str(pkt, 32),
+        terminate_cause=cause_name,
+    )
+
+
+def typed_value(dictionary: Dictionary, name: str, value: Any) -> Any:
+    """A reply value in the Python type pyrad encodes for the attribute's dictionary type."""
+    attr = dictionary.attributes[name]
+    if attr.values.HasForward(value):
+        return value
+    if attr.type in ("integer", "date", "short", "byte", "integer64", "signed"):
+        return int(value)
+    if attr.type == "ipaddr":
+        return str(ipaddress.IPv4Address(str(value)))
+    if attr.type == "string":
+        return value if isinstance(value, bytes) else str(value)
+    return value
+
+
+class NasProtocol(DatagramProtocolServer):
+    """pyrad's datagram protocol, decoding each packet once and counting what it drops."""
+
+    server: RadiusServer
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:  # type: ignore[override]
+        self.server.received(self, data, addr)
+
+
+class RadiusServer(ServerAsync):  # type: ignore[misc]
+    auth_port: int
+    acct_port: int
+
+    def __init__(
+        self,
+        *,
+        store: RadiusStore,
+        catalog: Catalog,
+        registry: NasRegistry,
+        authorizer: Authorizer,
+        executor: Executor,
+        dictionary: Dictionary,
+        auth_port: int,
+        acct_port: int,
+        clock: Callable[[], datetime] = utcnow,
+        on_enforce: Callable[[NasClient, AccountingResult], None] | None = None,
+    ) -> None:
+        super().__init__(
+            auth_port=auth_port,
+            acct_port=acct_port,
+            hosts=registry.hosts,
+            dictionary=dictionary,
+            enforce_ma=False,
+        )
+        self.store = store
+        self.catalog = catalog
+        self.registry = registry
+        self.authorizer = authorizer
+        self.executor = executor
+        self.clock = clock
+        self.stats = Stats()
+        self.on_enforce = on_enforce
+        self._replies = _Replies()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------ transport
+    async def initialize_transports(  # type: ignore[override]
+        self,
+        enable_acct: bool = False,
+        enable_auth: bool = False,
+        enable_coa: bool = False,
+        addresses: Sequence[str] | None = None,
+    ) -> None:
+        """Open the sockets (port 0 picks a free port; the chosen one is stored back)."""
+        loop = asyncio.get_running_loop()
+        for addr in addresses or ["127.0.0.1"]:
+            for enabled, server_type, protocols in (
+                (enable_auth, ServerType.Auth, self.auth_protocols),
+                (enable_acct, ServerType.Acct, self.acct_protocols),
+            ):
+                if not enabled:
+                    continue
+                port: int = self.auth_port if server_type == ServerType.Auth else self.acct_port
+                protocol = NasProtocol(
+                    addr, port, self.logger, self, server_type, self.hosts, self.__request_handler__
+                )
+                transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=(addr, port))
+                bound = transport.get_extra_info("sockname")[1]
+                protocol.port = bound
+                if server_type == ServerType.Auth:
+                    self.auth_port = bound
+                else:
+                    self.acct_port = bound
+                protocols.append(protocol)
+
+    def received(self, protocol: NasProtocol, data: bytes, addr: tuple[str, int]) -> None:
+        nas = self.registry.get(addr[0])
+        if nas is None:
+            self.stats.add("dropped_unknown_nas")
+            if self.registry.due_for_reload():
+                self._spawn(self._reload_registry())  # a gateway may have just been added
+            return
+        if len(data) < 20 or len(data) > MAX_PACKET:
+            self.stats.add("dropped_malformed")
+            return
+        try:
+            if protocol.server_type == ServerType.Auth:
+                if data[0] != AccessRequest:
+                    raise ValueError("not an Access-Request")
+                self._auth_packet(
+                    protocol, nas, AuthPacket(secret=nas.secret, dict=self.dict, packet=data), addr
+                )
+            else:
+                if data[0] != AccountingRequest:
+                    raise ValueError("not an Accounting-Request")
+                acct = AcctPacket(secret=nas.secret, dict=self.dict, packet=data)
+                if not acct.VerifyAcctRequest():
+                    self.stats.add("dropped_bad_authenticator")
+                    return
+                self._acct_packet(protocol, nas, acct, addr)
+        except Exception:
+            self.stats.add("dropped_malformed")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reload_registry(self) -> None:
+        try:
+            count = await asyncio.get_running_loop().run_in_executor(self.executor, self.registry.reload)
+            log.info("NAS clients loaded", extra={"count": count})
+        except Exception:
+            log.exception("loading the NAS clients failed")
+
+    def _send(self, protocol: NasProtocol, raw: bytes, addr: tuple[str, int]) -> None:
+        if protocol.transport is not None:
+            protocol.transport.sendto(raw, addr)
+
+    # ------------------------------------------------------------ authentication
+    def _auth_packet(
+        self, protocol: NasProtocol, nas: NasClient, pkt: AuthPacket, addr: tuple[str, int]
+    ) -> None:
+        if dict.__contains__(pkt, _MESSAGE_AUTHENTICATOR):
+            if not pkt.verify_message_authenticator():
+                self.stats.add("dropped_bad_message_authenticator")
+                return
+        elif nas.gateway.require_message_authenticator:
+            self.stats.add("dropped_missing_message_authenticator")
+            return
+        elif dict.__contains__(pkt, _PROXY_STATE):
+            self.stats.add("dropped_proxy_state_without_message_authenticator")
+            return
+        key = ("auth", addr, pkt.id, pkt.authenticator)
+        new, cached = self._replies.begin(key)
+        if not new:
+            self.stats.add("duplicates")
+            if cached is not None:
+                self._send(protocol, cached, addr)
+            return
+        self.stats.add("access_requests")
+        self._spawn(self._authorize(protocol, nas, pkt, addr, key))
+
+    async def _authorize(
+        self,
+        protocol: NasProtocol,
+        nas: NasClient,
+        pkt: AuthPacket,
+        addr: tuple[str, int],
+        key: tuple[Any, ...],
+    ) -> None:
+        raw = None
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.authorizer.authorize, nas, pkt
+            )
+            raw = self.access_reply(pkt, result).ReplyPacket()
+            self.stats.add("access_accepts" if result.accept else "access_rejects")
+            if result.reason is not None:
+                self.stats.add(f"reject_{result.reason.value}")
+        except Exception:
+            # no answer: the NAS retries or fails over; a wrong Reject would lock out a paying customer
+            self.stats.add("errors")
+            log.exception("Access-Request failed", extra={"nas_ip": nas.gateway.nas_ip})
+        finally:
+            self._replies.done(key, raw)
+        if raw is not None:
+            self._send(protocol, raw, addr)
+
+    def access_reply(self, pkt: AuthPacket, result: AccessResult) -> Packet:
+        reply = self.CreateReplyPacket(pkt)  # Message-Authenticator (first) and Proxy-State included
+        reply.code = AccessAccept if result.accept else AccessReject
+        for name, value in result.reply:
+            try:
+                reply.AddAttribute(name, typed_value(self.dict, name, value))
+            except (KeyError, ValueError, TypeError):
+                # a custom reply attribute unknown to the dictionary or with a value of the wrong type
+                self.stats.add("reply_attribute_skipped")
+                log.warning("reply attribute skipped", extra={"attribute": name})
+        return reply
+
+    # ------------------------------------------------------------ accounting
+    def _acct_packet(
+        self, protocol: NasProtocol, nas: NasClient, pkt: AcctPacket, addr: tuple[str, int]
+    ) -> None:
+        key = ("acct", addr, pkt.id, pkt.authenticator)
+        new, cached = self._replies.begin(key)
+        if not new:
+            self.stats.add("duplicates")
+            if cached is not None:
+                self._send(protocol, cached, addr)
+            return
+        self.stats.add("accounting_requests")
+        self._spawn(self._account(protocol, nas, pkt, addr, key))
+
+    def _record(self, nas: NasClient, pkt: AcctPacket) -> AccountingResult | None:
+        event = accounting_event(pkt, nas, self.clock(), self.dict)
+        if event is None:
+            self.stats.add("accounting_ignored")
+            return None
+        if event.status in (AcctStatus.ACCOUNTING_ON, AcctStatus.ACCOUNTING_OFF):
+            closed_by = (
+                ClosedBy.ACCOUNTING_ON
+                if event.status == AcctStatus.ACCOUNTING_ON
+                else ClosedBy.ACCOUNTING_OFF
+            )
+            # from now on logins ignore the sessions the NAS had before, even before each is closed
+            self.registry.note_reboot(nas.gateway.nas_ip, iso(event.received_at))
+            closed = close_nas_sessions(self.store, nas.gateway, closed_by, event.received_at)
+            self.stats.add("sessions_closed_by_nas_restart", closed)
+            return None
+        return record_accounting(self.store, self.catalog, nas.gateway, event, self.registry.reboots())
+
+    async def _account(
+        self,
+        protocol: NasProtocol,
+        nas: NasClient,
+        pkt: AcctPacket,
+        addr: tuple[str, int],
+        key: tuple[Any, ...],
+    ) -> None:
+        raw = None
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self.executor, self._record, nas, pkt)
+            raw = self.CreateReplyPacket(pkt).ReplyPacket()  # only now: the write is durable
+            self.stats.add("accounting_responses")
+            if result is not None and result.unknown_subscriber:
+                self.stats.add("accounting_unknown_subscriber")
+            if result is not None and result.enforce is not None and self.on_enforce is not None:
+                self.on_enforce(nas, result)
+        except Exception:
+            self.stats.add("errors")
+            log.exception("Accounting-Request failed", extra={"nas_ip": nas.gateway.nas_ip})
+        finally:
+            self._replies.done(key, raw)
+        if raw is not None:
+            self._send(protocol, raw, addr)
+
+    # ------------------------------------------------------------ pyrad handler interface
+    # Packets reach the operations through received(), which decodes each once and applies the
+    # checks above; pyrad's per-type hooks are therefore never called.
+    def handle_auth_packet(self, protocol: Any, pkt: Any, addr: Any) -> None:
+        raise NotImplementedError
+
+    def handle_acct_packet(self, protocol: Any, pkt: Any, addr: Any) -> None:
+        raise NotImplementedError
+
+    def handle_coa_packet(self, protocol: Any, pkt: Any, addr: Any) -> None:
+        raise NotImplementedError
+
+    def handle_disconnect_packet(self, protocol: Any, pkt: Any, addr: Any) -> None:
+        raise NotImplementedError
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait for the requests in progress (graceful stop)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)

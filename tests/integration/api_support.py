@@ -1,0 +1,93 @@
+"""Helpers for the admin API tests: a Chalice test client with per-role bearer tokens."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from api.app import app
+from core.ids import new_id, now_iso
+from shared.crypto import hash_password
+from shared.runtime import Runtime
+from shared.tokens import issue_operator_token
+from store.demo import DemoData
+from store.models import Operator
+
+ROLES = ("read_only", "operator", "manager", "reseller", "system_admin")
+
+
+@dataclass
+class Api:
+    client: Client
+    rt: Runtime
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def as_(self, operator_id: str, tenant_id: str, role: str) -> dict[str, str]:
+        token = issue_operator_token(self.rt.signer, operator_id, tenant_id, role, 3600)
+        return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def operator(self, tenant_id: str, role: str, email: str | None = None) -> dict[str, str]:
+        """Create an operator with that role in that tenant; returns its auth headers."""
+        op_id = new_id("op")
+        Operator(id=op_id, tenant_id=tenant_id, email=email or f"{op_id}@test.local", role=role,
+                 password_hash=hash_password("pw-12345678"), created_at=now_iso()).save()
+        return self.as_(op_id, tenant_id, role)
+
+    def call(self, method: str, path: str, who: dict[str, str] | None = None, body: Any = None,
+             raw: bytes | str | None = None, headers: dict[str, str] | None = None) -> Any:
+        h = dict(who or {"Content-Type": "application/json"})
+        h.update(headers or {})
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        fn = getattr(self.client.http, method.lower())
+        return fn(path, headers=h, body=data) if data is not None else fn(path, headers=h)
+
+    def get(self, path: str, who: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.call("GET", path, who, **kw)
+
+    def post(self, path: str, who: dict[str, str] | None = None, body: Any = None, **kw: Any) -> Any:
+        return self.call("POST", path, who, body if body is not None else {}, **kw)
+
+    def patch(self, path: str, who: dict[str, str] | None = None, body: Any = None, **kw: Any) -> Any:
+        return self.call("PATCH", path, who, body if body is not None else {}, **kw)
+
+    def put(self, path: str, who: dict[str, str] | None = None, body: Any = None, **kw: Any) -> Any:
+        return self.call("PUT", path, who, body if body is not None else {}, **kw)
+
+    def delete(self, path: str, who: dict[str, str] | None = None, **kw: Any) -> Any:
+        return self.call("DELETE", path, who, **kw)
+
+
+@pytest.fixture
+def api(runtime: Runtime, demo: DemoData) -> Iterator[Api]:
+    with Client(app) as client:
+        yield Api(client, runtime)
+
+
+@pytest.fixture
+def admin(api: Api, demo: DemoData) -> dict[str, str]:
+    """The demo system administrator."""
+    return api.as_(demo.admin_id, demo.system_id, "system_admin")
+
+
+@pytest.fixture
+def manager(api: Api, demo: DemoData) -> dict[str, str]:
+    """The demo manager (tenant ten_demo)."""
+    return api.as_(demo.operator_id, demo.tenant_id, "manager")
+
+
+def ok(resp: Any, status: int = 200) -> Any:
+    assert resp.status_code == status, f"{resp.status_code}: {resp.body[:2000]!r}"
+    return resp.json_body
+
+
+def err(resp: Any, status: int, field: str | None = None) -> dict[str, Any]:
+    assert resp.status_code == status, f"expected {status}, got {resp.status_code}: {resp.body[:2000]!r}"
+    body = resp.json_body["error"]
+    if field is not None:
+        assert body.get("field") == field, body
+    return body

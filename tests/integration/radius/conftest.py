@@ -1,0 +1,105 @@
+"""One moto datastore and one running RADIUS service for the whole package (creating the tables
+takes seconds); each test creates its own policy, product, subscriber and, when it needs other
+gateway settings, its own gateway on another loopback address."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from pyrad.client import Client
+
+from core.ids import now_iso
+from shared.crypto import StaticKeyProvider
+from shared.runtime import Runtime, init_runtime
+from store import db
+from store.demo import DEMO_TENANT, DemoData, seed_demo
+from store.models import Gateway, Policy, Product, Subscriber
+from store.radius_repo import DynamoRadiusStore
+from tests.conftest import make_settings
+from tests.fakes.radius import Clock, RadiusHarness
+
+# Wednesday 18 November 2026, 11:00 in Mexico City (the demo gateway's zone)
+NOW = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
+ASSIGNED = "2026-11-01T06:00:00.000000Z"
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str
+    subscriber_id: str
+    login: str
+    policy_id: str
+    product_id: str
+
+
+@dataclass
+class RadiusEnv:
+    runtime: Runtime
+    demo: DemoData
+    harness: RadiusHarness
+    clock: Clock
+    store: DynamoRadiusStore
+    _next_ip: int = 10
+
+    def client(self, secret: bytes = b"testing123", source_ip: str | None = None, **kw: Any) -> Client:
+        c = self.harness.client(secret, **kw)
+        if source_ip:
+            c.bind((source_ip, 0))
+        return c
+
+    def account(
+        self,
+        policy: dict[str, Any] | None = None,
+        product: dict[str, Any] | None = None,
+        subscriber: dict[str, Any] | None = None,
+    ) -> Account:
+        uid = secrets.token_hex(4)
+        now = now_iso()
+        Policy(id=f"pol_{uid}", tenant_id=DEMO_TENANT, code=f"P{uid}", created_at=now,
+               **{"download_rate": 10_000_000, "upload_rate": 2_000_000, **(policy or {})}).save()
+        Product(id=f"prod_{uid}", tenant_id=DEMO_TENANT, name=f"Plan {uid}", policy_id=f"pol_{uid}",
+                created_at=now, **(product or {})).save()
+        fields = {"status": "active", "product_id": f"prod_{uid}", "product_assigned_at": ASSIGNED,
+                  "connection_type": "hotspot", **(subscriber or {})}
+        username = str(fields.pop("username", f"user{uid}"))
+        password = f"pw-{uid}"
+        login = f"{DEMO_TENANT}#{username.lower()}"
+        Subscriber(login=login, id=f"sub_{uid}", tenant_id=DEMO_TENANT, username=username,
+                   password_enc=self.runtime.box.encrypt(password), created_at=now, **fields).save()
+        return Account(username, password, f"sub_{uid}", login, f"pol_{uid}", f"prod_{uid}")
+
+    def gateway(self, **fields: Any) -> str:
+        """A gateway on a fresh loopback address (secret ``secret-<n>``); returns its address."""
+        self._next_ip += 1
+        ip = f"127.0.0.{self._next_ip}"
+        Gateway(id=f"gw_{self._next_ip}", tenant_id=DEMO_TENANT, name=f"Router {self._next_ip}", nas_ip=ip,
+                radius_secret_enc=self.runtime.box.encrypt(f"secret-{self._next_ip}"),
+                timezone="America/Mexico_City", created_at=now_iso(), **fields).save()
+        self.harness.reload_nas()
+        return ip
+
+
+@pytest.fixture(scope="package")
+def radius_env() -> Iterator[RadiusEnv]:
+    with mock_aws():
+        runtime = init_runtime(make_settings(), StaticKeyProvider(secrets.token_bytes(32)))
+        db.create_tables()
+        demo = seed_demo(runtime.box)
+        clock = Clock(NOW)
+        store = DynamoRadiusStore()
+        with RadiusHarness(store, runtime.box.decrypt, clock=clock) as harness:
+            yield RadiusEnv(runtime, demo, harness, clock, store)
+
+
+@pytest.fixture
+def env(radius_env: RadiusEnv) -> Iterator[RadiusEnv]:
+    radius_env.clock.now = NOW
+    yield radius_env
+    radius_env.clock.now = NOW
