@@ -16,6 +16,7 @@ from pyrad.packet import AuthPacket, PacketError
 
 from core.radius import mschap
 from core.radius.accounting import normalize_mac
+from radius_container import codec
 
 MPPE_ENCRYPTION_ALLOWED = 1
 MPPE_TYPES_40_128 = 6  # 40- and 128-bit keys
@@ -114,8 +115,8 @@ def _pap(pkt: AuthPacket, password: str) -> bool:
     encrypted = _raw(pkt, _USER_PASSWORD)
     if not encrypted:
         return False
-    given = pkt.PwDecrypt(encrypted)
-    return hmac.compare_digest(given.encode("utf-8"), password.encode("utf-8"))
+    given = codec.unhide_password(encrypted, pkt.secret, pkt.authenticator)
+    return hmac.compare_digest(given, password.encode("utf-8"))
 
 
 def _mschap2(pkt: AuthPacket, user_name: str, password: str) -> CredentialResult:

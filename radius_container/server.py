@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
+import struct
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
@@ -32,6 +34,7 @@ from pyrad.packet import (
     AccessReject,
     AccessRequest,
     AccountingRequest,
+    AccountingResponse,
     AcctPacket,
     AuthPacket,
     Packet,
@@ -48,6 +51,7 @@ from core.radius.accounting import (
     normalize_mac,
 )
 from radius_container.authorize import AccessResult, Authorizer
+from radius_container.codec import MAX_PACKET, ReplyEncoder
 from radius_container.nas import NasClient, NasRegistry
 from services.radius_sessions import AccountingResult, Catalog, close_nas_sessions, record_accounting
 from shared.observability import get_logger
@@ -55,7 +59,7 @@ from store.radius_repo import RadiusStore
 
 log = get_logger("radius")
 
-MAX_PACKET = 4096  # RFC 2865 section 3
+RECEIVE_BUFFER = 4 << 20  # bytes; the kernel caps it at net.core.rmem_max
 DUPLICATE_WINDOW_S = 10.0
 MAX_DELAY_S = 24 * 3600  # Acct-Delay-Time beyond a day is not believed
 _MESSAGE_AUTHENTICATOR = 80
@@ -102,6 +106,10 @@ class _Replies:
             self._items[key] = (self._items[key][0], reply)
 
 
+def _proxy_states(pkt: Packet) -> list[bytes]:
+    return [bytes(v) for v in dict.get(pkt, _PROXY_STATE, ())]
+
+
 def _raw(pkt: Packet, code: int) -> bytes | None:
     values = dict.get(pkt, code)
     return bytes(values[0]) if values else None
@@ -122,13 +130,17 @@ def _raw_ip(pkt: Packet, code: int) -> str | None:
     return str(ipaddress.IPv4Address(raw)) if raw is not None and len(raw) == 4 else None
 
 
+class MalformedAccountingError(ValueError):
+    """An Accounting-Request without the attributes its status needs: dropped, not answered."""
+
+
 def accounting_event(
     pkt: AcctPacket, nas: NasClient, received: datetime, dictionary: Dictionary
 ) -> AccountingEvent | None:
-    """Decode an Accounting-Request; None when it lacks what a session update needs."""
+    """Decode an Accounting-Request; None for a status that records nothing (answered all the same)."""
     status = _raw_int(pkt, 40)
     if status is None:
-        return None
+        raise MalformedAccountingError("no Acct-Status-Type")
     delay = min(_raw_int(pkt, 41) or 0, MAX_DELAY_S)
     at = received - timedelta(seconds=delay)
     if status in (AcctStatus.ACCOUNTING_ON, AcctStatus.ACCOUNTING_OFF):
@@ -137,12 +149,14 @@ def accounting_event(
         return None
     username, session_id = _raw_str(pkt, 1), _raw_str(pkt, 44)
     if not username or not session_id:
-        return None
-    cause = _raw_int(pkt, 49)
+        raise MalformedAccountingError("no User-Name or Acct-Session-Id")
+    cause = _raw(pkt, 49)
     cause_name = None
     if cause is not None:
-        values = dictionary.attributes["Acct-Terminate-Cause"].values
-        cause_name = values.GetBackward(cause) if values.HasBackward(cause) else str(cause)
+        names = dictionary.attributes["Acct-Terminate-Cause"].values  # name -> encoded value
+        cause_name = (
+            names.GetBackward(cause) if names.HasBackward(cause) else str(int.from_bytes(cause, "big"))
+        )
     gateway_mac, ssid = called_station(_raw_str(pkt, 30))
     return AccountingEvent(
         status=AcctStatus(status),
@@ -218,6 +232,7 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         self.clock = clock
         self.stats = Stats()
         self.on_enforce = on_enforce
+        self.encoder = ReplyEncoder(dictionary)
         self._replies = _Replies()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -243,6 +258,11 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
                     addr, port, self.logger, self, server_type, self.hosts, self.__request_handler__
                 )
                 transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=(addr, port))
+                sock = transport.get_extra_info("socket")
+                if (
+                    sock is not None
+                ):  # absorb bursts (every NAS of a region re-authenticating after an outage)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
                 bound = transport.get_extra_info("sockname")[1]
                 protocol.port = bound
                 if server_type == ServerType.Auth:
@@ -332,7 +352,7 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
             result = await asyncio.get_running_loop().run_in_executor(
                 self.executor, self.authorizer.authorize, nas, pkt
             )
-            raw = self.access_reply(pkt, result).ReplyPacket()
+            raw = self.access_reply(pkt, result)
             self.stats.add("access_accepts" if result.accept else "access_rejects")
             if result.reason is not None:
                 self.stats.add(f"reject_{result.reason.value}")
@@ -345,17 +365,19 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         if raw is not None:
             self._send(protocol, raw, addr)
 
-    def access_reply(self, pkt: AuthPacket, result: AccessResult) -> Packet:
-        reply = self.CreateReplyPacket(pkt)  # Message-Authenticator (first) and Proxy-State included
-        reply.code = AccessAccept if result.accept else AccessReject
+    def access_reply(self, pkt: AuthPacket, result: AccessResult) -> bytes:
+        """The encoded Access-Accept/Reject: Message-Authenticator first, Proxy-State echoed."""
+        encoded = []
         for name, value in result.reply:
             try:
-                reply.AddAttribute(name, typed_value(self.dict, name, value))
-            except (KeyError, ValueError, TypeError):
+                typed = typed_value(self.dict, name, value)
+                encoded.append(self.encoder.attribute(name, typed, pkt.secret, pkt.authenticator))
+            except (KeyError, ValueError, TypeError, struct.error):
                 # a custom reply attribute unknown to the dictionary or with a value of the wrong type
                 self.stats.add("reply_attribute_skipped")
                 log.warning("reply attribute skipped", extra={"attribute": name})
-        return reply
+        code = AccessAccept if result.accept else AccessReject
+        return self.encoder.packet(code, pkt.id, pkt.authenticator, pkt.secret, encoded, _proxy_states(pkt))
 
     # ------------------------------------------------------------ accounting
     def _acct_packet(
@@ -400,13 +422,25 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         raw = None
         try:
             result = await asyncio.get_running_loop().run_in_executor(self.executor, self._record, nas, pkt)
-            raw = self.CreateReplyPacket(pkt).ReplyPacket()  # only now: the write is durable
+            # only now: the write is durable
+            raw = self.encoder.packet(
+                AccountingResponse,
+                pkt.id,
+                pkt.authenticator,
+                pkt.secret,
+                (),
+                _proxy_states(pkt),
+                message_authenticator=False,
+            )
             self.stats.add("accounting_responses")
             if result is not None and result.unknown_subscriber:
                 self.stats.add("accounting_unknown_subscriber")
             if result is not None and result.enforce is not None and self.on_enforce is not None:
                 self.on_enforce(nas, result)
+        except MalformedAccountingError:
+            self.stats.add("dropped_malformed")
         except Exception:
+            # no answer: the NAS retransmits, and a repeated packet changes nothing
             self.stats.add("errors")
             log.exception("Accounting-Request failed", extra={"nas_ip": nas.gateway.nas_ip})
         finally:

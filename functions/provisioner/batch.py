@@ -118,6 +118,7 @@ class BatchRun:
         self.stats = stats or ClientStats()
         self._on_final_failure = on_final_failure
         self._groups_done: set[str] = set()
+        self._dirty: dict[str, ProvisioningTask] = {}
 
     # ------------------------------------------------------------ record handler (powertools)
     def handle(self, record: Any) -> str:
@@ -134,6 +135,13 @@ class BatchRun:
     # ------------------------------------------------------------ one router
     def _run_group(self, gateway_id: str, msgs: list[Message]) -> None:
         tasks = self._load_tasks(msgs)
+        try:
+            self._run_router(gateway_id, msgs, tasks)
+        finally:
+            repo.save_tasks(list(self._dirty.values()))
+            self._dirty.clear()
+
+    def _run_router(self, gateway_id: str, msgs: list[Message], tasks: dict[str, ProvisioningTask]) -> None:
         gateway = repo.find_gateway(gateway_id) if gateway_id else None
         if gateway is None or not gateway.api_enabled or (gateway.vendor or "mikrotik") != "mikrotik":
             # never contact a router whose API is disabled; a deleted router has nothing to apply
@@ -153,7 +161,7 @@ class BatchRun:
                 self.results[m.message_id] = Result("skipped", summary={"duplicate": True})
                 continue
             if task is not None:
-                repo.mark_running(task, m.receive_count)
+                task.attempts = m.receive_count
             pending.append(m)
 
         session = RouterSession(gateway, self.rt.box, self.rt.settings.router_api_timeout_s, self.stats)
@@ -210,11 +218,13 @@ class BatchRun:
         services: dict[str, d.DesiredService] = {}
         subs: dict[str, Subscriber | None] = {}
         catalogue = repo.Catalogue()
+        found = repo.find_subscribers({m.subscriber_id: (m.body.get("identity") or {}).get("login")
+                                       for m in step if m.subscriber_id})
         for m in step:
             sub_id = m.subscriber_id or ""
             if sub_id in services:
                 continue
-            sub = repo.find_subscriber(sub_id) if sub_id else None
+            sub = found.get(sub_id)
             subs[sub_id] = sub
             if kind == KIND_REMOVE:
                 identity = m.body.get("identity") or {}
@@ -243,26 +253,32 @@ class BatchRun:
                                               error="; ".join(i.message for i in issues), summary=summary))
             else:
                 self._finish(m, tasks, Result("succeeded", summary=summary))
-        ok = {sid for sid, s in services.items() if not outcome.result.errors_for(sid)}
-        for sid in ok:
-            sub = subs.get(sid)
-            svc = services[sid]
-            if sub is None:
-                continue
-            if kind == KIND_REMOVE:
-                repo.set_router_state(sub, {"gateway_id": gateway.id, "username": sub.username, "removed": True})
-            elif svc.action == "apply" and not outcome.plan.issues_for(sid) and svc.state != svc.previous:
-                repo.set_router_state(sub, svc.state)
+        self._save_states(outcome, gateway, removed=kind == KIND_REMOVE, subs=subs)
 
-    def _save_states(self, outcome: Outcome, gateway: Gateway) -> None:
+    def _save_states(self, outcome: Outcome, gateway: Gateway, *, removed: bool = False,
+                     subs: dict[str, Subscriber | None] | None = None) -> None:
+        """Remember in ``Subscriber.router_state`` what the router cannot tell back: a removal (so a
+        later reconcile does not recreate a released service) and, for routers that hide passwords,
+        a fingerprint of the password pushed. Nothing is written in the common case."""
         failed = outcome.result.error_subscribers()
         for svc in outcome.services:
-            if svc.action != "apply" or svc.subscriber_id in failed or outcome.plan.issues_for(svc.subscriber_id):
+            if svc.subscriber_id in failed or outcome.plan.issues_for(svc.subscriber_id):
                 continue
-            if svc.state != svc.previous:
-                sub = repo.find_subscriber(svc.subscriber_id)
-                if sub is not None:
-                    repo.set_router_state(sub, svc.state)
+            state: dict[str, Any] | None = None
+            if removed:
+                state = {"gateway_id": gateway.id, "removed": True}
+            elif svc.action == "apply":
+                new = {k: v for k, v in svc.previous.items() if k != "removed"}
+                if svc.subscriber_id in outcome.plan.password_unread and "pw" in svc.state:
+                    new["pw"] = svc.state["pw"]
+                if new != svc.previous:
+                    state = new
+            if state is None or state == svc.previous:
+                continue
+            sub = subs[svc.subscriber_id] if subs is not None and svc.subscriber_id in subs \
+                else repo.find_subscriber(svc.subscriber_id)
+            if sub is not None:
+                repo.set_router_state(sub, state)
 
     # ------------------------------------------------------------ bookkeeping
     def _load_tasks(self, msgs: list[Message]) -> dict[str, ProvisioningTask]:
@@ -276,14 +292,13 @@ class BatchRun:
         task = tasks.get(m.task_id or "")
         if task is None:
             return
-        repo.mark_finished(task, status=status, error=result.error, category=result.category, summary=result.summary,
-                           done_run=m.run if status == "succeeded" else None)
+        repo.finish_task(task, status=status, error=result.error, category=result.category, summary=result.summary,
+                         done_run=m.run if status == "succeeded" else None)
+        self._dirty[task.id] = task
 
     def _after_group(self, gateway: Gateway, msgs: list[Message], tasks: dict[str, ProvisioningTask]) -> None:
         dead = [tasks[m.task_id] for m in msgs
                 if m.task_id in tasks and self.results.get(m.message_id, Result("")).status == "dead"]
-        retry = [m for m in msgs if self.results.get(m.message_id, Result("")).retry]
-        self._backoff(retry)
         if dead:
             log.warning("provisioning tasks exhausted their retries",
                         extra={"gateway_id": gateway.id, "tasks": len(dead)})
@@ -293,21 +308,27 @@ class BatchRun:
                 except Exception:  # a failed e-mail must not turn into a retry of the router work
                     log.exception("final-failure notification not sent", extra={"gateway_id": gateway.id})
 
-    def _backoff(self, retry: list[Message]) -> None:
-        """Exponential backoff: the message stays invisible base·2^(n-1) seconds (its router's
-        group waits meanwhile, keeping that router's changes in order)."""
-        base = self.rt.settings.provision_backoff_base_s
-        if not retry:
+    def apply_backoff(self, failed_ids: set[str]) -> None:
+        """Exponential backoff for the records reported as failed: each stays invisible
+        base·2^(n-1) seconds, n being the deliveries of its router's failing message; the later
+        messages of that router (failed by the FIFO circuit breaker) wait as long, so the router's
+        changes stay in order."""
+        if not failed_ids:
             return
+        base = self.rt.settings.provision_backoff_base_s
+        group_delay: dict[str, int] = {}
+        for m in self.messages:
+            if m.message_id in failed_ids and self.results.get(m.message_id, Result("")).retry:
+                delay = min(MAX_BACKOFF_S, base * 2 ** max(0, m.receive_count - 1))
+                group_delay[m.group] = max(group_delay.get(m.group, 0), delay)
         sqs = self.rt.aws.client("sqs")
         queue_url = queue_urls(self.rt)[0]
-        for m in retry:
-            if not m.receipt_handle:
+        for m in self.messages:
+            if m.message_id not in failed_ids or not m.receipt_handle:
                 continue
-            delay = min(MAX_BACKOFF_S, base * 2 ** max(0, m.receive_count - 1))
             try:
                 sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=m.receipt_handle,
-                                              VisibilityTimeout=int(delay))
+                                              VisibilityTimeout=int(group_delay.get(m.group, 0)))
             except Exception:  # the queue's own visibility timeout applies instead
                 log.warning("backoff not set", extra={"message_id": m.message_id})
 

@@ -193,9 +193,9 @@ class DesiredService:
     objects: tuple[DesiredObject, ...] = ()
     kick: bool = False  # end the open session (account disabled or removed)
     problems: tuple[str, ...] = ()
-    state: dict[str, Any] = field(default_factory=dict)  # Subscriber.router_state after success
+    state: dict[str, Any] = field(default_factory=dict)  # facts to remember in Subscriber.router_state
     reason: str = ""
-    previous: dict[str, Any] = field(default_factory=dict)  # Subscriber.router_state before
+    previous: dict[str, Any] = field(default_factory=dict)  # Subscriber.router_state as read
 
 
 def slot_of(menu: str, row: dict[str, str]) -> str:
@@ -311,8 +311,6 @@ def desired_service(
         objects=tuple(objects),
         kick=disable,
         problems=tuple(problems),
-        state={"gateway_id": gateway.id, "username": subscriber.username, "connection_type": str(ctype),
-               "ip": ip, "blocked": blocked},
     )
 
 

@@ -30,7 +30,12 @@ def process_batch(rt: Runtime, event: dict[str, Any], context: Any = None,
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     # a batch where every record failed is reported like any other (each one retried with its backoff)
     processor.raise_on_entire_batch_failure = False
-    return dict(process_partial_response(event=event, record_handler=run.handle, processor=processor, context=context))
+    response: dict[str, Any] = dict(
+        process_partial_response(event=event, record_handler=run.handle, processor=processor, context=context)
+    )
+    failures: list[dict[str, str]] = list(response.get("batchItemFailures") or [])
+    run.apply_backoff({f["itemIdentifier"] for f in failures})
+    return response
 
 
 def handle_provision_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:

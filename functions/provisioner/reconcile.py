@@ -215,6 +215,7 @@ class Plan:
     issues: list[Issue] = field(default_factory=list)
     orphans: list[dict[str, str]] = field(default_factory=list)
     block_rules: str | None = None  # installed | missing | partial (when rules were read)
+    password_unread: set[str] = field(default_factory=set)  # services whose router hides the password
 
     def issues_for(self, subscriber_id: str | None) -> list[Issue]:
         return [i for i in self.issues if i.subscriber_id == subscriber_id]
@@ -240,11 +241,14 @@ def _describe(row: dict[str, str]) -> str:
     return row.get("name") or row.get("address") or row.get(".id", "")
 
 
-def _diff(obj: d.DesiredObject, row: dict[str, str], service: d.DesiredService) -> tuple[dict[str, str], list[str]]:
+def _diff(
+    obj: d.DesiredObject, row: dict[str, str], service: d.DesiredService, plan: Plan
+) -> tuple[dict[str, str], list[str]]:
     sets: dict[str, str] = {}
     for k, v in obj.attrs:
         if k == "password" and "password" not in row:
-            # the API user cannot read passwords: compare what was last pushed
+            # the API user cannot read passwords (no "sensitive" policy): compare what was last pushed
+            plan.password_unread.add(service.subscriber_id)
             if service.previous.get("pw") != service.state.get("pw"):
                 sets[k] = v
             continue
@@ -288,7 +292,7 @@ def plan_services(
             holders = [r for r in actual.holders.get((menu, obj.identity()), []) if not rows or r is not rows[0]]
             blocker = _blocker(holders, in_plan, s.subscriber_id)
             if rows:
-                sets, unsets = _diff(obj, rows[0], s)
+                sets, unsets = _diff(obj, rows[0], s, plan)
                 if blocker is not None and any(k in sets for k in d.IDENTITY[menu]):
                     plan.issues.append(_conflict(s, menu, obj, blocker))
                     continue

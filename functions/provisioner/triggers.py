@@ -182,7 +182,58 @@ def request_subscriber_sync(rt: Runtime, subscriber: Subscriber, reason: str, ac
     blocked = _not_provisionable(gateway)
     if blocked is not None:
         return blocked
-    return _enqueue(rt, gateway, KIND_SUBSCRIBER, subscriber.id, reason, actor)
+    return _enqueue(rt, gateway, KIND_SUBSCRIBER, subscriber.id, reason, actor, target={"login": subscriber.login})
+
+
+def request_subscribers_sync(
+    rt: Runtime, subscribers: list[Subscriber], reason: str, actor: str = "system"
+) -> list[SyncRequest]:
+    """:func:`request_subscriber_sync` for many services at once (mass actions): tasks written in
+    batches and messages sent ten at a time; one result per subscriber, in order."""
+    gateways: dict[str, Gateway | None] = {}
+    out: list[SyncRequest] = []
+    tasks: list[ProvisioningTask] = []
+    for sub in subscribers:
+        gid = sub.gateway_id or ""
+        if gid and gid not in gateways:
+            gateways[gid] = repo.find_gateway(gid)
+        gateway = gateways.get(gid)
+        if gateway is None:
+            out.append(SyncRequest("no_gateway", None, None, None))
+            continue
+        blocked = _not_provisionable(gateway)
+        if blocked is not None:
+            out.append(blocked)
+            continue
+        task = repo.new_task(tenant_id=gateway.tenant_id, gateway_id=gateway.id, kind=KIND_SUBSCRIBER,
+                             subscriber_id=sub.id, reason=reason, actor=actor, target={"login": sub.login})
+        tasks.append(task)
+        out.append(SyncRequest("queued", task.id, gateway.id, None))
+    repo.save_tasks(tasks)
+    sqs = rt.aws.client("sqs")
+    url = queue_urls(rt)[0]
+    failed: set[str] = set()
+    for start in range(0, len(tasks), 10):
+        chunk = tasks[start : start + 10]
+        try:
+            resp = sqs.send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": json.dumps(message_body(t), separators=(",", ":")),
+                 "MessageGroupId": t.gateway_id, "MessageDeduplicationId": f"{t.id}-1"}
+                for i, t in enumerate(chunk)
+            ])
+            failed.update(chunk[int(f["Id"])].id for f in resp.get("Failed") or [])
+        except Exception:
+            log.exception("provisioning triggers not sent", extra={"tasks": len(chunk)})
+            failed.update(t.id for t in chunk)
+    if failed:
+        for t in tasks:
+            if t.id in failed:
+                repo.finish_task(t, status="failed", error="queue unavailable", category="queue")
+        repo.save_tasks([t for t in tasks if t.id in failed])
+        warning = ("The change was saved but could not be queued for the router; it is listed as a failed task "
+                   "and the next router sweep or a re-run applies it.")
+        out = [SyncRequest(r.status, r.task_id, r.gateway_id, warning) if r.task_id in failed else r for r in out]
+    return out
 
 
 def request_router_sync(rt: Runtime, gateway: Gateway, reason: str, actor: str = "system") -> SyncRequest:

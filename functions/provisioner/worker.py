@@ -38,6 +38,16 @@ def _lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -
     }
 
 
+_arns: dict[str, str] = {}
+
+
+def _queue_arn(rt: Runtime, queue_url: str) -> str:
+    if queue_url not in _arns:
+        attrs = rt.aws.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+        _arns[queue_url] = attrs["Attributes"]["QueueArn"]
+    return _arns[queue_url]
+
+
 def poll_once(rt: Runtime, wait_seconds: int = 0, stats: ClientStats | None = None) -> int:
     """Receive one batch and process it; returns how many messages were received."""
     sqs = rt.aws.client("sqs")
@@ -52,8 +62,7 @@ def poll_once(rt: Runtime, wait_seconds: int = 0, stats: ClientStats | None = No
     messages = resp.get("Messages") or []
     if not messages:
         return 0
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    result = process_batch(rt, _lambda_event(messages, arn, rt.settings.region), stats=stats)
+    result = process_batch(rt, _lambda_event(messages, _queue_arn(rt, queue_url), rt.settings.region), stats=stats)
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     done = [m for m in messages if m["MessageId"] not in failed]
     for start in range(0, len(done), 10):

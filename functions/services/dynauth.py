@@ -54,8 +54,8 @@ def _error_cause(reply: CoAPacket) -> int | None:
     value = values[0]
     if isinstance(value, int):
         return value
-    code = reply.dict.attributes["Error-Cause"].values.GetForward(value) if reply.dict else None
-    return int(code) if code is not None else None
+    encoded = reply.dict.attributes["Error-Cause"].values.GetForward(value)  # a named value: its 4 octets
+    return int.from_bytes(encoded, "big")
 
 
 class UdpDynAuthSender:

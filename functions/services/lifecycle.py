@@ -7,16 +7,15 @@ system and what is pending on the router (task id), or why the router was not ch
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from core import lifecycle as lc
 from core.catalog_rules import check_ip, check_money
-from core.errors import DomainError, InvalidStateError, NotFoundError, UnavailableError, ValidationError
+from core.errors import DomainError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, now_iso, parse_iso, utcnow
 from core.ip_rewrite import rewrite_released_ip
 from core.statuses import Status
@@ -96,13 +95,10 @@ def set_free(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
                     effect)
 
 
-def _cancel_pending_invoices(rt: Runtime, actor: Actor, sub: Subscriber) -> tuple[int | None, str | None]:
-    try:
-        billing = importlib.import_module("services.billing")
-    except ModuleNotFoundError:
-        return None, "Billing is not available: the pending invoices were not cancelled."
-    count = billing.cancel_pending_invoices(rt, sub.tenant_id, sub.id, actor.actor_id)
-    return int(count), None
+def _cancel_pending_invoices(rt: Runtime, actor: Actor, sub: Subscriber) -> int:
+    from services.billing import cancel_pending_invoices  # billing imports the provisioner: load on use
+
+    return int(cancel_pending_invoices(rt, sub.tenant_id, sub.id, actor.actor_id))
 
 
 def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
@@ -130,10 +126,7 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
     if new_ip:
         data.update(previous_ip=old_ip, ip=new_ip)
     if options.get("cancel_pending_invoices"):
-        count, warn = _cancel_pending_invoices(rt, actor, sub)
-        data["invoices_cancelled"] = count
-        if warn:
-            warnings.append(warn)
+        data["invoices_cancelled"] = _cancel_pending_invoices(rt, actor, sub)
     if ip_action == "release":
         effect = router_effect(request_subscriber_removal(rt, snapshot, old_gateway or "", "cancel_release_ip",
                                                           actor.actor_id), subs.gateway_name(old_gateway))
@@ -349,33 +342,33 @@ def _is_mac(text: str) -> bool:
     return True
 
 
+# Disconnect-Request timing for API calls: an unreachable gateway costs at most 2 x 1 s per session
+DYNAUTH_TIMEOUT_S = 1.0
+DYNAUTH_RETRIES = 1
+
+
 def disconnect(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
     """End the subscriber's sessions: Disconnect-Request to the gateway and closed in the RADIUS data.
-    If the gateway is not reachable the sessions are still closed in the data, with a warning (S4)."""
+    If the gateway is not reachable the sessions are still closed in the data, with the S4 warning."""
+    from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
+    from services.dynauth import UdpDynAuthSender
+    from store.radius_repo import DynamoRadiusStore
+
     sub = subs.get_subscriber(actor, subscriber_id)
     if not subs.open_sessions(sub):
         raise InvalidStateError("the subscriber is not connected", field="status")
-    try:
-        coa = importlib.import_module("services.radius_coa")
-    except ModuleNotFoundError as exc:
-        raise UnavailableError("the RADIUS disconnect operation is not available") from exc
-    result = coa.disconnect_subscriber(rt, sub.id, sub.tenant_id, options.get("reason") or "admin")
-    data = _plain_result(result)
-    warnings = [str(w) for w in (data.pop("warnings", None) or []) if w]
-    if data.get("warning"):
-        warnings.append(str(data.pop("warning")))
-    audit(actor, sub.tenant_id, "subscriber", sub.id, "disconnect", None, {"result": data, "warnings": warnings})
-    return _outcome("disconnect", sub, "Sessions closed in the RADIUS data.", None, warnings, **data)
-
-
-def _plain_result(result: Any) -> dict[str, Any]:
-    if result is None:
-        return {}
-    if isinstance(result, dict):
-        return dict(result)
-    if is_dataclass(result) and not isinstance(result, type):
-        return asdict(result)
-    return {"result": str(result)}
+    radius = DynamoRadiusStore()
+    report = disconnect_subscriber(radius, UdpDynAuthSender(timeout=DYNAUTH_TIMEOUT_S, retries=DYNAUTH_RETRIES),
+                                   StoreGatewayDirectory(radius, rt.box.decrypt), sub.tenant_id, sub.username,
+                                   utcnow())
+    sessions = [{"session_id": o.session_id, "nas_ip": o.nas_ip, "acct_session_id": o.acct_session_id,
+                 "result": str(o.result), "error_cause": o.error_cause} for o in report.sessions]
+    warnings = [report.warning] if report.warning else []
+    audit(actor, sub.tenant_id, "subscriber", sub.id, "disconnect", None,
+          {"reason": options.get("reason"), "sessions": sessions})
+    gateway_part = ("the gateway was not reachable" if warnings else "disconnected from the gateway")
+    return _outcome("disconnect", sub, f"{len(sessions)} session(s) closed in the RADIUS data; {gateway_part}.",
+                    None, warnings, sessions=sessions)
 
 
 # ---------------------------------------------------------------- single and bulk

@@ -51,7 +51,6 @@ from services.audit import record_audit
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import portal as portal_store
-from store import subscribers as subscriber_store
 from store import tenants as tenant_store
 from store.models import Invoice, Payment, Subscriber, Tenant
 
@@ -245,14 +244,15 @@ def provider_for(tenant: Tenant) -> tuple[PaymentProvider, dict[str, Any]]:
 
 
 def _tenant(tenant_id: str) -> Tenant:
-    tenant = tenant_store.get_tenant(tenant_id)
+    tenant = tenant_store.get_tenant(tenant_id) if portal_store.usable_key(tenant_id) else None
     if tenant is None or not tenant.active:
         raise NotFoundError("tenant not found", field="tenant_id")
     return tenant
 
 
-def webhook_url(rt: Runtime, tenant_id: str) -> str:
-    return f"{rt.settings.public_base_url.rstrip('/')}/portal/payments/webhook/{tenant_id}"
+def webhook_url(rt: Runtime, tenant_id: str, provider: str = HostedCheckoutProvider.name) -> str:
+    """Where the provider sends its events for this tenant."""
+    return f"{rt.settings.public_base_url.rstrip('/')}/portal/payments/webhooks/{provider}/{tenant_id}"
 
 
 def configure_payments(
@@ -297,7 +297,7 @@ def start_checkout(rt: Runtime, sub: Subscriber, invoice: Invoice) -> CheckoutSe
         amount=due,
         currency=currency,
         description=f"Invoice {invoice.number or invoice.id}",
-        notify_url=webhook_url(rt, sub.tenant_id),
+        notify_url=webhook_url(rt, sub.tenant_id, provider.name),
         return_url=f"{base}/portal/payments/checkouts/{reference}",
     )
     session = provider.create_checkout(rt, cfg, request)
@@ -461,7 +461,7 @@ def _process_event(rt: Runtime, tenant_id: str, provider: str, event: WebhookEve
     record_tenant = data.get("tenant_id") or event.metadata.get("tenant_id") or tenant_id
     if not subscriber_id or record_tenant != tenant_id:
         raise ValidationError("the event names no checkout of this account", field="data.reference")
-    sub = subscriber_store.get_by_id(str(subscriber_id))
+    sub = portal_store.find_subscriber(str(subscriber_id))
     if sub is None or sub.tenant_id != tenant_id:
         raise ValidationError("the event names no subscriber of this account", field="data.reference")
     tenant_currency = (_tenant(tenant_id).currency or "USD").upper()

@@ -196,7 +196,7 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
     )
     store.create(sub)
     audit(actor, tid, "subscriber", sub.id, "create", None, audit_snapshot(sub))
-    effect = sync(rt, actor, sub, "create") if sub.gateway_id else router_effect(None)
+    effect = sync(rt, actor, sub, "create")
     where = "in the system and queued for the router" if effect.status == "queued" else "in the system"
     return Created(sub, password, effect, f"Subscriber {username} added {where}.",
                    [effect.warning] if effect.warning else [])

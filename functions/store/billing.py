@@ -27,7 +27,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from core.errors import ConflictError, UnavailableError
+from core.errors import ConflictError, UnavailableError, ValidationError
 from core.ids import now_iso
 from store.models import (
     Counter,
@@ -142,9 +142,31 @@ def get_products(product_ids: Iterable[str]) -> dict[str, Product]:
     return {p.id: p for p in Product.batch_get(ids)} if ids else {}
 
 
+# What the billing runs read of a subscriber (not the RADIUS counters and sessions held on the same item).
+BILLING_ATTRIBUTES = (
+    "login",
+    "id",
+    "tenant_id",
+    "username",
+    "name",
+    "email",
+    "phone",
+    "status",
+    "free_user",
+    "product_id",
+    "price_override",
+    "zone_id",
+    "gateway_id",
+    "billing",
+    "balance",
+    "installed_at",
+    "created_at",
+)
+
+
 def tenant_subscribers(tenant_id: str) -> Iterator[Subscriber]:
-    """Every subscriber of a tenant, page by page (1 MB pages: one request per page)."""
-    return iter(Subscriber.tenant_index.query(tenant_id))
+    """Every subscriber of a tenant with its billing attributes, page by page (one request per 1 MB page)."""
+    return iter(Subscriber.tenant_index.query(tenant_id, attributes_to_get=list(BILLING_ATTRIBUTES)))
 
 
 def get_subscriber(login: str) -> Subscriber | None:
@@ -280,7 +302,7 @@ class CreateOutcome:
 
 
 def create_numbered_invoices(
-    tenant_id: str, writes: Sequence[InvoiceWrite], max_rounds: int = 50
+    tenant_id: str, writes: Sequence[InvoiceWrite], max_conflicts: int = 50
 ) -> CreateOutcome:
     """Create invoices numbered from the tenant's counter, up to 100 items per transaction.
 
@@ -293,11 +315,12 @@ def create_numbered_invoices(
     pending = list(writes)
     current = read_counter(name)
     out.requests += 1
-    rounds = 0
+    conflicts = 0  # rounds that made no progress (only the counter moved under us)
     while pending:
-        rounds += 1
-        if rounds > max_rounds:
+        if conflicts > max_conflicts:
             raise UnavailableError("invoice numbering kept conflicting; run again")
+        if pending[0].size + 1 > MAX_TRANSACTION_ITEMS:
+            raise ValidationError("an invoice cannot carry that many extra products", field="extras")
         chunk: list[InvoiceWrite] = []
         size = 1  # the counter update
         for w in pending:
@@ -325,11 +348,13 @@ def create_numbered_invoices(
                     out.stale.append(w)
                 else:
                     keep.append(w)
+            conflicts += 0 if len(keep) < len(pending) else 1
             pending = keep
             if ("counter", name) in exc.failed:
                 current = read_counter(name)
                 out.requests += 1
             continue
+        conflicts = 0
         current += len(chunk)
         out.created.extend(w.invoice for w in chunk)
         done = {w.invoice.id for w in chunk}

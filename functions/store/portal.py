@@ -18,6 +18,11 @@ from core.ids import now_iso
 from store.models import Contract, Invoice, Payment, Session, Subscriber, TokenRecord
 
 
+def usable_key(value: str | None) -> bool:
+    """DynamoDB refuses empty keys and keys over 2 kB: such ids simply do not exist."""
+    return bool(value) and len(value.encode()) <= 1024  # type: ignore[union-attr]
+
+
 # ---------------------------------------------------------------- rate-limit windows
 def window_count(key: str) -> int:
     """Attempts counted so far in one fixed window (0 when none)."""
@@ -75,6 +80,8 @@ def put_record_once(
 
 def get_record(key: str) -> TokenRecord | None:
     """A live record (TTL deletion is lazy in DynamoDB, so expired records are treated as absent)."""
+    if not usable_key(key):
+        return None
     try:
         rec = TokenRecord.get(key)
     except DoesNotExist:
@@ -105,6 +112,15 @@ def _conditional_failure(exc: Exception) -> bool:
 
 
 # ---------------------------------------------------------------- subscriber reads and counters
+def find_subscriber(subscriber_id: str) -> Subscriber | None:
+    """By id (id index); an unusable id is simply not found."""
+    if not usable_key(subscriber_id):
+        return None
+    for sub in Subscriber.id_index.query(subscriber_id, limit=1):
+        return sub
+    return None
+
+
 def _plain(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
@@ -157,6 +173,8 @@ def sessions_page(
 
 # ---------------------------------------------------------------- invoices
 def find_invoice(invoice_id: str) -> Invoice | None:
+    if not usable_key(invoice_id):
+        return None
     try:
         return Invoice.get(invoice_id)
     except DoesNotExist:
@@ -180,6 +198,8 @@ def create_payment_row(payment: Payment) -> None:
 
 
 def find_payment(payment_id: str) -> Payment | None:
+    if not usable_key(payment_id):
+        return None
     try:
         return Payment.get(payment_id)
     except DoesNotExist:
@@ -222,6 +242,8 @@ def create_contract(contract: Contract) -> None:
 
 
 def find_contract(contract_id: str) -> Contract | None:
+    if not usable_key(contract_id):
+        return None
     try:
         return Contract.get(contract_id)
     except DoesNotExist:

@@ -1,7 +1,7 @@
 """Provisioning tasks and the reads the provisioner needs (gateways, subscribers, catalogue).
 
 A :class:`ProvisioningTask` row is written for every trigger sent to the provisioning queue and is
-updated by the worker: ``queued`` → ``running`` → ``succeeded`` | ``failed`` (will be retried) |
+updated by the worker: ``queued`` → ``succeeded`` | ``failed`` (retried, or a conflict to fix) |
 ``dead`` (retries exhausted, message in the DLQ). The row is also the idempotency record of the
 message: a duplicate delivery of a message whose run already succeeded is skipped.
 """
@@ -30,6 +30,38 @@ class TaskPage:
 
 
 # ---------------------------------------------------------------- tasks
+def new_task(
+    *,
+    tenant_id: str,
+    gateway_id: str,
+    kind: str,
+    subscriber_id: str | None,
+    reason: str,
+    actor: str,
+    target: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
+) -> ProvisioningTask:
+    """A queued task, not saved yet (see :func:`save_tasks` for many at once)."""
+    now = now_iso()
+    asked: dict[str, Any] = {"reason": reason, "actor": actor, "run": 1}
+    if target:
+        asked["target"] = target
+    if options:
+        asked["options"] = options
+    return ProvisioningTask(
+        id=new_id("task"),
+        tenant_id=tenant_id,
+        gateway_id=gateway_id,
+        kind=kind,
+        subscriber_id=subscriber_id,
+        status="queued",
+        attempts=0,
+        result=asked,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def create_task(
     *,
     tenant_id: str,
@@ -42,24 +74,8 @@ def create_task(
     options: dict[str, Any] | None = None,
 ) -> ProvisioningTask:
     """Record a new queued task (``result`` keeps what was asked: reason, actor, run number, options)."""
-    now = now_iso()
-    asked: dict[str, Any] = {"reason": reason, "actor": actor, "run": 1}
-    if target:
-        asked["target"] = target
-    if options:
-        asked["options"] = options
-    task = ProvisioningTask(
-        id=new_id("task"),
-        tenant_id=tenant_id,
-        gateway_id=gateway_id,
-        kind=kind,
-        subscriber_id=subscriber_id,
-        status="queued",
-        attempts=0,
-        result=asked,
-        created_at=now,
-        updated_at=now,
-    )
+    task = new_task(tenant_id=tenant_id, gateway_id=gateway_id, kind=kind, subscriber_id=subscriber_id,
+                    reason=reason, actor=actor, target=target, options=options)
     task.save(condition=ProvisioningTask.id.does_not_exist())
     return task
 
@@ -76,16 +92,6 @@ def find_task(task_id: str) -> ProvisioningTask | None:
         return ProvisioningTask.get(task_id)
     except DoesNotExist:
         return None
-
-
-def mark_running(task: ProvisioningTask, attempt: int) -> None:
-    task.update(
-        actions=[
-            ProvisioningTask.status.set("running"),
-            ProvisioningTask.attempts.set(attempt),
-            ProvisioningTask.updated_at.set(now_iso()),
-        ]
-    )
 
 
 def mark_finished(
@@ -116,24 +122,51 @@ def mark_finished(
     task.update(actions=actions)
 
 
+def finish_task(
+    task: ProvisioningTask,
+    *,
+    status: str,
+    error: str | None = None,
+    category: str | None = None,
+    summary: dict[str, Any] | None = None,
+    done_run: int | None = None,
+) -> None:
+    """Like :func:`mark_finished`, in memory only: the worker saves a router's tasks together."""
+    result = dict(task.result or {})
+    if summary is not None:
+        result["summary"] = summary
+    if done_run is not None:
+        result["done_run"] = max(done_run, int(result.get("done_run", 0)))
+    task.status = status
+    task.result = result
+    task.last_error = error[:1000] if error else None
+    task.error_category = (category or "router") if error else None
+    task.updated_at = now_iso()
+
+
+def save_tasks(tasks: list[ProvisioningTask]) -> None:
+    """Write tasks in batches (the provisioner is the only writer of a task while it runs)."""
+    if not tasks:
+        return
+    with ProvisioningTask.batch_write() as batch:
+        for task in tasks:
+            batch.save(task)
+
+
 def requeue(task: ProvisioningTask, actor: str) -> int:
     """Put a task back to ``queued`` for a new run; returns the run number (part of the message id)."""
     result = dict(task.result or {})
     run = int(result.get("run", 1)) + 1
     result["run"] = run
     result["rerun_by"] = actor
-    try:
-        task.update(
-            actions=[
-                ProvisioningTask.status.set("queued"),
-                ProvisioningTask.attempts.set(0),
-                ProvisioningTask.result.set(result),
-                ProvisioningTask.updated_at.set(now_iso()),
-            ],
-            condition=ProvisioningTask.status.is_in("failed", "dead", "succeeded", "queued"),
-        )
-    except UpdateError as exc:
-        raise ValidationError("the task is running; wait for it to finish", field="task_id") from exc
+    task.update(
+        actions=[
+            ProvisioningTask.status.set("queued"),
+            ProvisioningTask.attempts.set(0),
+            ProvisioningTask.result.set(result),
+            ProvisioningTask.updated_at.set(now_iso()),
+        ]
+    )
     return run
 
 
@@ -216,6 +249,18 @@ def find_subscriber(subscriber_id: str) -> Subscriber | None:
     for sub in Subscriber.id_index.query(subscriber_id, limit=1):
         return sub
     return None
+
+
+def find_subscribers(logins_by_id: dict[str, str | None]) -> dict[str, Subscriber | None]:
+    """Subscribers by id, read in batches by their key when the login is known (the trigger carries
+    it); a renamed or unknown one is looked up by id."""
+    out: dict[str, Subscriber | None] = {}
+    keys = {login for login in logins_by_id.values() if login}
+    by_login = {s.login: s for s in Subscriber.batch_get(list(keys))} if keys else {}
+    for sub_id, login in logins_by_id.items():
+        sub = by_login.get(login or "")
+        out[sub_id] = sub if sub is not None and sub.id == sub_id else find_subscriber(sub_id)
+    return out
 
 
 def get_subscriber(subscriber_id: str) -> Subscriber:

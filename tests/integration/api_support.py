@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
 from api.app import app
-from core.ids import new_id, now_iso
+from core.ids import iso, new_id, now_iso, utcnow
 from shared.crypto import hash_password
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
 from store.demo import DemoData
-from store.models import Operator
+from store.models import Operator, Session, Subscriber
+from store.subscribers import get_by_id
 
 ROLES = ("read_only", "operator", "manager", "reseller", "system_admin")
 
@@ -62,20 +64,21 @@ class Api:
         return self.call("DELETE", path, who, **kw)
 
 
-@pytest.fixture
-def api(runtime: Runtime, demo: DemoData) -> Iterator[Api]:
+# Fixtures are exported under *_fixture names (import them into a test module; pytest uses name=)
+@pytest.fixture(name="api")
+def api_fixture(runtime: Runtime, demo: DemoData) -> Iterator[Api]:
     with Client(app) as client:
         yield Api(client, runtime)
 
 
-@pytest.fixture
-def admin(api: Api, demo: DemoData) -> dict[str, str]:
+@pytest.fixture(name="admin")
+def admin_fixture(api: Api, demo: DemoData) -> dict[str, str]:
     """The demo system administrator."""
     return api.as_(demo.admin_id, demo.system_id, "system_admin")
 
 
-@pytest.fixture
-def manager(api: Api, demo: DemoData) -> dict[str, str]:
+@pytest.fixture(name="manager")
+def manager_fixture(api: Api, demo: DemoData) -> dict[str, str]:
     """The demo manager (tenant ten_demo)."""
     return api.as_(demo.operator_id, demo.tenant_id, "manager")
 
@@ -91,3 +94,22 @@ def err(resp: Any, status: int, field: str | None = None) -> dict[str, Any]:
     if field is not None:
         assert body.get("field") == field, body
     return body
+
+
+def open_session(sub_id: str, key: str = "k1", down: int = 50 * 1_048_576, up: int = 5 * 1_048_576,
+                 ip: str = "10.10.0.99", mac: str = "AA:BB:CC:00:00:01", closed: bool = False,
+                 nas_ip: str = "127.0.0.1", minutes: int = 90) -> None:
+    """An accounting session as the RADIUS service records it: the entry on the subscriber item and
+    its connection-log row."""
+    sub = get_by_id(sub_id)
+    started, now = iso(utcnow() - timedelta(minutes=minutes)), iso(utcnow())
+    entry = {"nas": nas_ip, "sid": f"acct-{key}", "st": started, "lu": now, "v": 1, "i": up, "o": down,
+             "t": minutes * 60, "iv": 300, "ip": ip, "mac": mac}
+    if closed:
+        entry.update(cb="stop", et=now)
+    sub.update(actions=[Subscriber.open_sessions[key].set(entry)])
+    Session(id=key, tenant_id=sub.tenant_id, subscriber_id=sub.id, username=sub.username,
+            acct_session_id=f"acct-{key}", nas_ip=nas_ip, framed_ip=ip, mac=mac, started_at=started,
+            last_update=now, duration_s=minutes * 60, input_octets=up, output_octets=down,
+            ended_at=now if closed else None, closed_by="stop" if closed else None,
+            open_nas=None if closed else nas_ip).save()

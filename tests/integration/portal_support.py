@@ -39,8 +39,14 @@ class Portal:
     demo: DemoData
 
     # ------------------------------------------------------------ HTTP
-    def call(self, method: str, path: str, headers: dict[str, str] | None = None, body: Any = None,
-             raw: bytes | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        raw: bytes | None = None,
+    ) -> Any:
         h = {**JSON, **(headers or {})}
         fn = getattr(self.client.http, method.lower())
         if raw is not None:
@@ -56,9 +62,13 @@ class Portal:
         return self.call("POST", path, headers, body if body is not None else {}, **kw)
 
     # ------------------------------------------------------------ who
-    def login(self, username: str = "demo", password: str = "demo123", tenant_id: str | None = None) -> dict[str, str]:
-        resp = self.post("/portal/auth/login", body={"tenant_id": tenant_id or self.demo.tenant_id,
-                                                     "username": username, "password": password})
+    def login(
+        self, username: str = "demo", password: str = "demo123", tenant_id: str | None = None
+    ) -> dict[str, str]:
+        resp = self.post(
+            "/portal/auth/login",
+            body={"tenant_id": tenant_id or self.demo.tenant_id, "username": username, "password": password},
+        )
         assert resp.status_code == 200, resp.body
         return {"Authorization": f"Bearer {resp.json_body['token']}"}
 
@@ -66,28 +76,55 @@ class Portal:
         """A freshly created operator of that tenant (default: the demo manager tenant)."""
         tid = tenant_id or self.demo.tenant_id
         op_id = new_id("op")
-        Operator(id=op_id, tenant_id=tid, email=f"{op_id}@test.local", role=role,
-                 password_hash=hash_password("pw-12345678"), created_at=now_iso()).save()
+        Operator(
+            id=op_id,
+            tenant_id=tid,
+            email=f"{op_id}@test.local",
+            role=role,
+            password_hash=hash_password("pw-12345678"),
+            created_at=now_iso(),
+        ).save()
         token = issue_operator_token(self.rt.signer, op_id, tid, role, 3600)
         return {"Authorization": f"Bearer {token}"}
 
     def other_tenant(self) -> str:
         """A sibling manager tenant of the demo tenant (its operators must not see demo data)."""
         tid = new_id("ten")
-        Tenant(id=tid, name="Other WISP", kind="manager", parent_id=self.demo.reseller_id,
-               ancestors=[self.demo.system_id, self.demo.reseller_id], created_at=now_iso()).save()
+        Tenant(
+            id=tid,
+            name="Other WISP",
+            kind="manager",
+            parent_id=self.demo.reseller_id,
+            ancestors=[self.demo.system_id, self.demo.reseller_id],
+            created_at=now_iso(),
+        ).save()
         return tid
 
-    def new_subscriber(self, status: str = "active", password: str = "portal-pass-1", **fields: Any) -> Subscriber:
+    def new_subscriber(
+        self, status: str = "active", password: str = "portal-pass-1", **fields: Any
+    ) -> Subscriber:
         """A subscriber of the demo tenant on the demo router and plan (each test gets its own)."""
         username = f"u{secrets.token_hex(4)}"
+        values: dict[str, Any] = {
+            "connection_type": "pppoe",
+            "name": "Test Customer",
+            "email": f"{username}@example.com",
+            "zone_id": self.demo.zone_id,
+            "gateway_id": self.demo.gateway_id,
+            "product_id": self.demo.product_id,
+            "product_assigned_at": now_iso(),
+            "created_at": now_iso(),
+            **fields,
+        }
         sub = Subscriber(
-            login=f"{self.demo.tenant_id}#{username}", id=new_id("sub"), tenant_id=self.demo.tenant_id,
-            username=username, password_enc=self.rt.box.encrypt("net-pass-1"),
-            portal_password_hash=hash_password(password) if password else None, status=status,
-            connection_type="pppoe", name="Test Customer", email=f"{username}@example.com",
-            zone_id=self.demo.zone_id, gateway_id=self.demo.gateway_id, product_id=self.demo.product_id,
-            product_assigned_at=now_iso(), created_at=now_iso(), **fields,
+            login=f"{self.demo.tenant_id}#{username}",
+            id=new_id("sub"),
+            tenant_id=self.demo.tenant_id,
+            username=username,
+            password_enc=self.rt.box.encrypt("net-pass-1"),
+            portal_password_hash=hash_password(password) if password else None,
+            status=status,
+            **values,
         )
         sub.save()
         return sub
@@ -103,18 +140,31 @@ class Portal:
     # ------------------------------------------------------------ billing and payments
     def invoice(self, amount: str = "25.00", sub_id: str | None = None) -> Invoice:
         return billing.create_other_invoice(
-            self.rt, self.demo.tenant_id, sub_id or self.demo.subscriber_id,
-            [{"description": "Internet service", "quantity": "1", "unit_price": amount}], "op_test",
+            self.rt,
+            self.demo.tenant_id,
+            sub_id or self.demo.subscriber_id,
+            [{"description": "Internet service", "quantity": "1", "unit_price": amount}],
+            "op_test",
         )
 
     def enable_payments(self) -> dict[str, Any]:
-        resp = self.call("PUT", "/admin/payment-settings", self.operator(),
-                         {"enabled": True, "provider": "hosted", "checkout_url": "https://pay.example.com/checkout"})
+        resp = self.call(
+            "PUT",
+            "/admin/payment-settings",
+            self.operator(),
+            {"enabled": True, "provider": "hosted", "checkout_url": "https://pay.example.com/checkout"},
+        )
         assert resp.status_code == 200, resp.body
         return dict(resp.json_body)
 
-    def webhook(self, event: dict[str, Any], *, secret: str | None = None, timestamp: int | None = None,
-                tenant_id: str | None = None) -> Any:
+    def webhook(
+        self,
+        event: dict[str, Any],
+        *,
+        secret: str | None = None,
+        timestamp: int | None = None,
+        tenant_id: str | None = None,
+    ) -> Any:
         tid = tenant_id or self.demo.tenant_id
         body = json.dumps(event).encode()
         ts = int(time.time()) if timestamp is None else timestamp
@@ -122,13 +172,20 @@ class Portal:
         return self.call("POST", f"/portal/payments/webhooks/hosted/{tid}", {"Wisp-Signature": sig}, raw=body)
 
 
-def completed_event(reference: str, amount: str, event_id: str | None = None, currency: str = "USD") -> dict[str, Any]:
+def completed_event(
+    reference: str, amount: str, event_id: str | None = None, currency: str = "USD"
+) -> dict[str, Any]:
     return {
         "id": event_id or new_id("evt"),
         "type": "checkout.completed",
         "created": int(time.time()),
-        "data": {"reference": reference, "payment_id": new_id("py"), "amount": amount, "currency": currency,
-                 "status": "paid"},
+        "data": {
+            "reference": reference,
+            "payment_id": new_id("py"),
+            "amount": amount,
+            "currency": currency,
+            "status": "paid",
+        },
     }
 
 
@@ -154,8 +211,8 @@ def money(value: str) -> Decimal:
     return Decimal(value)
 
 
-@pytest.fixture(scope="module")
-def portal_env() -> Iterator[Portal]:
+@pytest.fixture(name="portal_env", scope="module")
+def portal_env_fixture() -> Iterator[Portal]:
     """One moto account, one set of tables and the demo data per test module (creating the tables is
     most of a test's time); tests keep out of each other's way by using their own subscribers."""
     with mock_aws():
@@ -168,8 +225,8 @@ def portal_env() -> Iterator[Portal]:
             yield Portal(client, rt, demo)
 
 
-@pytest.fixture
-def portal(portal_env: Portal) -> Portal:
+@pytest.fixture(name="portal")
+def portal_fixture(portal_env: Portal) -> Portal:
     """The module's environment with the sign-in rate-limit windows cleared (all tests share 127.0.0.1)."""
     for rec in TokenRecord.scan(TokenRecord.kind == "rate-limit"):
         rec.delete()

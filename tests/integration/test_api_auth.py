@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.api_support import Api, admin, api, err, manager, ok  # noqa: F401
+from tests.integration.api_support import Api, admin_fixture, api_fixture, err, manager_fixture, ok  # noqa: F401
 
 
 def test_login_returns_an_expiring_token_that_opens_the_api(api: Api, demo):

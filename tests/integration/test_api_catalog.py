@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from store.models import Gateway
-from tests.integration.api_support import Api, admin, api, err, manager, ok  # noqa: F401
+from tests.integration.api_support import Api, admin_fixture, api_fixture, err, manager_fixture, ok  # noqa: F401
 
 POLICY = {"code": "P-20", "download_rate": 20_000_000, "upload_rate": 5_000_000}
 

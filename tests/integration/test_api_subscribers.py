@@ -9,18 +9,15 @@ from datetime import timedelta
 from core.ids import iso, utcnow
 from store.models import ProvisioningTask, Subscriber
 from store.subscribers import get_by_id
-from tests.integration.api_support import Api, admin, api, err, manager, ok  # noqa: F401
-
-
-def open_session(sub_id: str, key: str = "k1", down: int = 50 * 1_048_576, up: int = 5 * 1_048_576,
-                 ip: str = "10.10.0.99", mac: str = "AA:BB:CC:00:00:01", closed: bool = False) -> None:
-    """Put an accounting session on the subscriber item, as the RADIUS service records it."""
-    sub = get_by_id(sub_id)
-    entry = {"nas": "127.0.0.1", "sid": f"acct-{key}", "st": iso(utcnow() - timedelta(minutes=90)),
-             "lu": iso(utcnow()), "v": 1, "i": up, "o": down, "t": 5400, "iv": 300, "ip": ip, "mac": mac}
-    if closed:
-        entry["cb"] = "stop"
-    sub.update(actions=[Subscriber.open_sessions[key].set(entry)])
+from tests.integration.api_support import (  # noqa: F401
+    Api,
+    admin_fixture,
+    api_fixture,
+    err,
+    manager_fixture,
+    ok,
+    open_session,
+)
 
 
 def make_api_gateway(api: Api, who, nas_ip: str = "10.255.0.50", zone_id: str | None = None) -> dict:

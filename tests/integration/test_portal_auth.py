@@ -5,13 +5,15 @@ from __future__ import annotations
 import time
 
 from services import portal_auth
-from tests.integration.portal_support import Portal, path_of, portal, portal_env, query_of  # noqa: F401
+from tests.integration.portal_support import Portal, path_of, portal_env_fixture, portal_fixture, query_of  # noqa: F401
 
 
 def test_sign_in_with_portal_password_opens_a_session(portal: Portal):
     # Given the demo subscriber with portal password demo123
     # When they sign in
-    resp = portal.post("/portal/auth/login", body={"tenant_id": "ten_demo", "username": "DEMO", "password": "demo123"})
+    resp = portal.post(
+        "/portal/auth/login", body={"tenant_id": "ten_demo", "username": "DEMO", "password": "demo123"}
+    )
     # Then they get a bearer token that opens their own data
     assert resp.status_code == 200, resp.body
     me = portal.get("/portal/me", {"Authorization": f"Bearer {resp.json_body['token']}"})
@@ -21,8 +23,12 @@ def test_sign_in_with_portal_password_opens_a_session(portal: Portal):
 
 
 def test_wrong_password_and_unknown_user_are_refused_alike(portal: Portal):
-    wrong = portal.post("/portal/auth/login", body={"tenant_id": "ten_demo", "username": "demo", "password": "nope"})
-    unknown = portal.post("/portal/auth/login", body={"tenant_id": "ten_demo", "username": "ghost", "password": "x"})
+    wrong = portal.post(
+        "/portal/auth/login", body={"tenant_id": "ten_demo", "username": "demo", "password": "nope"}
+    )
+    unknown = portal.post(
+        "/portal/auth/login", body={"tenant_id": "ten_demo", "username": "ghost", "password": "x"}
+    )
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json_body["error"]["message"] == unknown.json_body["error"]["message"]
 
@@ -40,17 +46,24 @@ def test_failed_sign_ins_lock_the_username_for_the_window(portal: Portal):
     sub = portal.new_subscriber()
     # Given five failed attempts
     for _ in range(portal_auth.MAX_FAILURES_PER_USERNAME):
-        r = portal.post("/portal/auth/login", body={"tenant_id": "ten_demo", "username": sub.username,
-                                                    "password": "bad"})
+        r = portal.post(
+            "/portal/auth/login", body={"tenant_id": "ten_demo", "username": sub.username, "password": "bad"}
+        )
         assert r.status_code == 401
     # When the right password comes next
-    r = portal.post("/portal/auth/login", body={"tenant_id": "ten_demo", "username": sub.username,
-                                                "password": "portal-pass-1"})
+    r = portal.post(
+        "/portal/auth/login",
+        body={"tenant_id": "ten_demo", "username": sub.username, "password": "portal-pass-1"},
+    )
     # Then it is refused until the window passes; other users are not affected
     assert r.status_code == 429
     assert r.json_body["error"]["details"]["retry_after_s"] > 0
-    assert portal.post("/portal/auth/login", body={"tenant_id": "ten_demo", "username": "demo",
-                                                   "password": "demo123"}).status_code == 200
+    assert (
+        portal.post(
+            "/portal/auth/login", body={"tenant_id": "ten_demo", "username": "demo", "password": "demo123"}
+        ).status_code
+        == 200
+    )
 
 
 def test_attempts_per_address_are_limited(portal: Portal, monkeypatch):
@@ -60,7 +73,9 @@ def test_attempts_per_address_are_limited(portal: Portal, monkeypatch):
     ]
     assert codes == [401, 401, 401, 429]
     # the limit covers password sign-ins from that address too
-    r = portal.post("/portal/auth/login", body={"tenant_id": "ten_demo", "username": "demo", "password": "demo123"})
+    r = portal.post(
+        "/portal/auth/login", body={"tenant_id": "ten_demo", "username": "demo", "password": "demo123"}
+    )
     assert r.status_code == 429
 
 
@@ -106,7 +121,9 @@ def test_expired_auto_login_link_is_refused(portal: Portal):
     sub = portal.new_subscriber()
     now = time.time()
     # Given a link issued six months and a day ago, and one issued five months ago
-    expired = portal_auth.issue_autologin_token(portal.rt, sub, now=now - portal_auth.AUTOLOGIN_TTL_SECONDS - 86400)
+    expired = portal_auth.issue_autologin_token(
+        portal.rt, sub, now=now - portal_auth.AUTOLOGIN_TTL_SECONDS - 86400
+    )
     recent = portal_auth.issue_autologin_token(portal.rt, sub, now=now - 150 * 86400)
     # Then the old one is refused and the recent one still works
     r = portal.post("/portal/auth/autologin", body={"token": expired})

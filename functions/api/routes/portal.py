@@ -162,8 +162,15 @@ def handle_portal_autologin(ctx: RequestContext) -> SessionOut:
     return _session_out(portal_auth.sign_in_with_autologin(ctx.rt, ctx.body.token, ctx.source_ip))
 
 
-@route(bp, "/portal/a/{code}", "GET", summary="Open a portal session from a short auto-login link (SMS)",
-       tags=PORTAL_AUTH, response=SessionOut, auth="public")
+@route(
+    bp,
+    "/portal/a/{code}",
+    "GET",
+    summary="Open a portal session from a short auto-login link (SMS)",
+    tags=PORTAL_AUTH,
+    response=SessionOut,
+    auth="public",
+)
 def handle_portal_short_link(ctx: RequestContext, code: str) -> SessionOut:
     return _session_out(portal_auth.sign_in_with_short_link(ctx.rt, code, ctx.source_ip))
 
@@ -676,8 +683,12 @@ def handle_issue_autologin_link(ctx: RequestContext, subscriber_id: str) -> Auto
     url, expires = portal_auth.issue_autologin_link_for(
         ctx.rt, sub, ctx.p.actor_id, ctx.p.actor_kind, ctx.request_id
     )
-    return AutologinLinkOut(url=url, short_url=portal_auth.issue_short_autologin_link(ctx.rt, sub),
-                            expires_at=expires, autologin_epoch=int(sub.autologin_epoch or 0))
+    return AutologinLinkOut(
+        url=url,
+        short_url=portal_auth.issue_short_autologin_link(ctx.rt, sub),
+        expires_at=expires,
+        autologin_epoch=int(sub.autologin_epoch or 0),
+    )
 
 
 @route(
@@ -881,7 +892,7 @@ def _settings_out(ctx: RequestContext, tenant_id: str, cfg: dict[str, Any]) -> P
         provider=str(cfg.get("provider") or "hosted"),
         checkout_url=cfg.get("checkout_url"),
         merchant_id=cfg.get("merchant_id"),
-        webhook_url=pay.webhook_url(ctx.rt, tenant_id),
+        webhook_url=pay.webhook_url(ctx.rt, tenant_id, str(cfg.get("provider") or "hosted")),
         webhook_secret=pay.webhook_secret(ctx.rt, tenant_id),
     )
 
