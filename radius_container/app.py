@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +30,8 @@ from services.disconnect import disconnect_session
 from services.dynauth import DynAuthSender, UdpDynAuthSender
 from services.radius_sessions import AccountingResult, reap_stale_sessions
 from shared.observability import get_logger
-from store.radius_repo import RadiusStore
+from shared.runtime import Runtime
+from store.radius_repo import DynamoRadiusStore, RadiusStore
 
 log = get_logger("radius")
 
@@ -73,6 +76,7 @@ class RadiusService:
     reaper_s: float | None
     clock: Callable[[], datetime]
     _jobs: list[asyncio.Task[None]] = field(default_factory=list)
+    _health: asyncio.Server | None = None
 
     @property
     def auth_port(self) -> int:
@@ -82,10 +86,12 @@ class RadiusService:
     def acct_port(self) -> int:
         return self.server.acct_port
 
-    async def start(self, bind: str) -> None:
+    async def start(self, bind: str, health_port: int = 0) -> None:
         loop = asyncio.get_running_loop()
         count = await loop.run_in_executor(self.executor, self.registry.reload)
         await self.server.initialize_transports(enable_auth=True, enable_acct=True, addresses=[bind])
+        if health_port:
+            self._health = await asyncio.start_server(self._health_check, bind, health_port)
         log.info(
             "RADIUS service listening",
             extra={
@@ -99,6 +105,26 @@ class RadiusService:
         if self.reaper_s:
             self._jobs.append(asyncio.ensure_future(self._every(self.reaper_s, self._reap)))
         self._jobs.append(asyncio.ensure_future(self._every(STATS_INTERVAL_S, self._log_stats)))
+
+    async def _health_check(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """``GET /health`` for the load balancer: 200 while serving (NAS clients loaded), else 503."""
+        try:
+            await asyncio.wait_for(reader.readline(), timeout=2)
+            ok = self.registry.loaded and bool(self.server.auth_protocols)
+            body = json.dumps(
+                {"status": "ok" if ok else "starting", "nas_clients": self.registry.count}
+            ).encode()
+            status = "200 OK" if ok else "503 Service Unavailable"
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                f"Connection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
 
     def _reap(self) -> int:
         return reap_stale_sessions(self.store, self.clock())
@@ -120,6 +146,9 @@ class RadiusService:
             job.cancel()
         await asyncio.gather(*self._jobs, return_exceptions=True)
         self._jobs.clear()
+        if self._health is not None:
+            self._health.close()
+            await self._health.wait_closed()
         await self.server.drain()
         await self.server.deinitialize_transports()
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -179,4 +208,49 @@ def build_service(
     )
     return RadiusService(
         server, registry, store, executor, refresh_s=cache_ttl, reaper_s=reaper_s, clock=clock
+    )
+
+
+@dataclass
+class RadiusThread:
+    """The service running in a background thread with its own event loop (local stack, tests)."""
+
+    service: RadiusService
+    loop: asyncio.AbstractEventLoop
+    thread: threading.Thread
+
+    @property
+    def auth_port(self) -> int:
+        return self.service.auth_port
+
+    @property
+    def acct_port(self) -> int:
+        return self.service.acct_port
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.service.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+def start_in_thread(service: RadiusService, bind: str, health_port: int = 0) -> RadiusThread:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="radius", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(service.start(bind, health_port), loop).result(30)
+    return RadiusThread(service, loop, thread)
+
+
+def service_for(runtime: Runtime) -> RadiusService:
+    """The production wiring: DynamoDB store, the runtime's key, the settings' ports and cache TTL."""
+    settings = runtime.settings
+    return build_service(
+        DynamoRadiusStore(),
+        runtime.box.decrypt,
+        auth_port=settings.radius_auth_port,
+        acct_port=settings.radius_acct_port,
+        cache_ttl=settings.radius_cache_ttl,
+        modulator=load_modulator(),
     )

@@ -39,6 +39,8 @@ class NasRegistry:
         self._clock = clock
         self._min_interval = min_reload_interval
         self._clients: dict[str, NasClient] = {}
+        self._reboots: dict[str, str] = {}
+        self.loaded = False
         self._last_load = float("-inf")
         self._lock = threading.Lock()
         # pyrad's view of the clients, kept in sync (same dict object for the server's lifetime)
@@ -71,11 +73,17 @@ class NasRegistry:
                 gw = replace(gw, last_reboot_at=previous.gateway.last_reboot_at)  # noted before it was stored
             clients[gw.nas_ip] = NasClient(gw, secret)
         self._clients = clients
+        self.loaded = True
+        self._update_reboots()
         for ip in [ip for ip in self.hosts if ip not in clients]:
             del self.hosts[ip]
         for ip, client in clients.items():
             self.hosts[ip] = RemoteHost(ip, client.secret, client.gateway.name)
         return len(clients)
+
+    @property
+    def count(self) -> int:
+        return len(self._clients)
 
     def get(self, ip: str) -> NasClient | None:
         return self._clients.get(ip)
@@ -88,13 +96,20 @@ class NasRegistry:
             self._last_load = self._clock()
             return True
 
+    def _update_reboots(self) -> None:
+        self._reboots = {
+            ip: c.gateway.last_reboot_at for ip, c in self._clients.items() if c.gateway.last_reboot_at
+        }
+
     def reboots(self) -> Mapping[str, str]:
-        return {ip: c.gateway.last_reboot_at for ip, c in self._clients.items() if c.gateway.last_reboot_at}
+        """NAS address -> its last Accounting-On (sessions started before it no longer count)."""
+        return self._reboots
 
     def note_reboot(self, ip: str, at: str) -> None:
         client = self._clients.get(ip)
         if client is not None:
             self._clients[ip] = replace(client, gateway=replace(client.gateway, last_reboot_at=at))
+            self._update_reboots()
 
     def for_nas(self, nas_ip: str) -> tuple[GatewayView, bytes] | None:
         client = self._clients.get(nas_ip)

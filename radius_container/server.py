@@ -20,10 +20,11 @@ import asyncio
 import ipaddress
 import socket
 import struct
+import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +56,7 @@ from radius_container.codec import MAX_PACKET, ReplyEncoder
 from radius_container.nas import NasClient, NasRegistry
 from services.radius_sessions import AccountingResult, Catalog, close_nas_sessions, record_accounting
 from shared.observability import get_logger
+from shared.runtime import Runtime
 from store.radius_repo import RadiusStore
 
 log = get_logger("radius")
@@ -71,9 +73,11 @@ class Stats:
     """Counters of what the server did, for logs, metrics and tests."""
 
     counts: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, n: int = 1) -> None:
-        self.counts[name] += n
+        with self._lock:  # updated from the worker threads too
+            self.counts[name] += n
 
     def __getitem__(self, name: str) -> int:
         return self.counts[name]
@@ -235,6 +239,7 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         self.encoder = ReplyEncoder(dictionary)
         self._replies = _Replies()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pending = 0
 
     # ------------------------------------------------------------ transport
     async def initialize_transports(  # type: ignore[override]
@@ -337,33 +342,51 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
                 self._send(protocol, cached, addr)
             return
         self.stats.add("access_requests")
-        self._spawn(self._authorize(protocol, nas, pkt, addr, key))
+        self._submit(lambda: self._authorize(nas, pkt), protocol, addr, key)
 
-    async def _authorize(
+    def _submit(
         self,
+        work: Callable[[], bytes | None],
         protocol: NasProtocol,
-        nas: NasClient,
-        pkt: AuthPacket,
         addr: tuple[str, int],
         key: tuple[Any, ...],
     ) -> None:
-        raw = None
+        """Run ``work`` (blocking) in the pool; its reply is sent from the event loop when it is done."""
+        loop = asyncio.get_running_loop()
+
+        def finished(future: Future[bytes | None]) -> None:  # in the worker thread
+            loop.call_soon_threadsafe(self._finish, future, protocol, addr, key)
+
         try:
-            result = await asyncio.get_running_loop().run_in_executor(
-                self.executor, self.authorizer.authorize, nas, pkt
-            )
+            future = self.executor.submit(work)
+        except RuntimeError:  # shutting down
+            self._replies.done(key, None)
+            return
+        self._pending += 1
+        future.add_done_callback(finished)
+
+    def _finish(
+        self, future: Future[bytes | None], protocol: NasProtocol, addr: tuple[str, int], key: tuple[Any, ...]
+    ) -> None:
+        self._pending -= 1
+        raw = None if future.cancelled() or future.exception() else future.result()
+        self._replies.done(key, raw)
+        if raw is not None:
+            self._send(protocol, raw, addr)
+
+    def _authorize(self, nas: NasClient, pkt: AuthPacket) -> bytes | None:
+        try:
+            result = self.authorizer.authorize(nas, pkt)
             raw = self.access_reply(pkt, result)
-            self.stats.add("access_accepts" if result.accept else "access_rejects")
-            if result.reason is not None:
-                self.stats.add(f"reject_{result.reason.value}")
         except Exception:
             # no answer: the NAS retries or fails over; a wrong Reject would lock out a paying customer
             self.stats.add("errors")
             log.exception("Access-Request failed", extra={"nas_ip": nas.gateway.nas_ip})
-        finally:
-            self._replies.done(key, raw)
-        if raw is not None:
-            self._send(protocol, raw, addr)
+            return None
+        self.stats.add("access_accepts" if result.accept else "access_rejects")
+        if result.reason is not None:
+            self.stats.add(f"reject_{result.reason.value}")
+        return raw
 
     def access_reply(self, pkt: AuthPacket, result: AccessResult) -> bytes:
         """The encoded Access-Accept/Reject: Message-Authenticator first, Proxy-State echoed."""
@@ -391,7 +414,7 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
                 self._send(protocol, cached, addr)
             return
         self.stats.add("accounting_requests")
-        self._spawn(self._account(protocol, nas, pkt, addr, key))
+        self._submit(lambda: self._account(nas, pkt), protocol, addr, key)
 
     def _record(self, nas: NasClient, pkt: AcctPacket) -> AccountingResult | None:
         event = accounting_event(pkt, nas, self.clock(), self.dict)
@@ -399,11 +422,8 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
             self.stats.add("accounting_ignored")
             return None
         if event.status in (AcctStatus.ACCOUNTING_ON, AcctStatus.ACCOUNTING_OFF):
-            closed_by = (
-                ClosedBy.ACCOUNTING_ON
-                if event.status == AcctStatus.ACCOUNTING_ON
-                else ClosedBy.ACCOUNTING_OFF
-            )
+            on = event.status == AcctStatus.ACCOUNTING_ON
+            closed_by = ClosedBy.ACCOUNTING_ON if on else ClosedBy.ACCOUNTING_OFF
             # from now on logins ignore the sessions the NAS had before, even before each is closed
             self.registry.note_reboot(nas.gateway.nas_ip, iso(event.received_at))
             closed = close_nas_sessions(self.store, nas.gateway, closed_by, event.received_at)
@@ -411,42 +431,32 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
             return None
         return record_accounting(self.store, self.catalog, nas.gateway, event, self.registry.reboots())
 
-    async def _account(
-        self,
-        protocol: NasProtocol,
-        nas: NasClient,
-        pkt: AcctPacket,
-        addr: tuple[str, int],
-        key: tuple[Any, ...],
-    ) -> None:
-        raw = None
+    def _account(self, nas: NasClient, pkt: AcctPacket) -> bytes | None:
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self.executor, self._record, nas, pkt)
-            # only now: the write is durable
-            raw = self.encoder.packet(
-                AccountingResponse,
-                pkt.id,
-                pkt.authenticator,
-                pkt.secret,
-                (),
-                _proxy_states(pkt),
-                message_authenticator=False,
-            )
-            self.stats.add("accounting_responses")
-            if result is not None and result.unknown_subscriber:
-                self.stats.add("accounting_unknown_subscriber")
-            if result is not None and result.enforce is not None and self.on_enforce is not None:
-                self.on_enforce(nas, result)
+            result = self._record(nas, pkt)
         except MalformedAccountingError:
             self.stats.add("dropped_malformed")
+            return None
         except Exception:
             # no answer: the NAS retransmits, and a repeated packet changes nothing
             self.stats.add("errors")
             log.exception("Accounting-Request failed", extra={"nas_ip": nas.gateway.nas_ip})
-        finally:
-            self._replies.done(key, raw)
-        if raw is not None:
-            self._send(protocol, raw, addr)
+            return None
+        self.stats.add("accounting_responses")
+        if result is not None and result.unknown_subscriber:
+            self.stats.add("accounting_unknown_subscriber")
+        if result is not None and result.enforce is not None and self.on_enforce is not None:
+            self.on_enforce(nas, result)
+        # only now, the write being durable, is the Accounting-Response sent
+        return self.encoder.packet(
+            AccountingResponse,
+            pkt.id,
+            pkt.authenticator,
+            pkt.secret,
+            (),
+            _proxy_states(pkt),
+            message_authenticator=False,
+        )
 
     # ------------------------------------------------------------ pyrad handler interface
     # Packets reach the operations through received(), which decodes each once and applies the
@@ -465,5 +475,15 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
 
     async def drain(self, timeout: float = 5.0) -> None:
         """Wait for the requests in progress (graceful stop)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while (self._pending or self._tasks) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+
+def start_in_thread(runtime: Runtime) -> Any:
+    """The production service in a background thread (the local stack): ``.auth_port``, ``.stop()``."""
+    from radius_container.app import service_for
+    from radius_container.app import start_in_thread as start  # app wires this module: imported late
+
+    settings = runtime.settings
+    return start(service_for(runtime), settings.radius_bind, settings.radius_health_port)

@@ -101,6 +101,9 @@ def _serve(conn: Connection, latency_s: float) -> None:
             store.calls.clear()
             service.server.stats.counts.clear()
             conn.send("ok")
+        elif command == "cpu":
+            times = os.times()
+            conn.send(times.user + times.system)
         elif command == "stats":
             sessions = [
                 {
@@ -391,9 +394,12 @@ def main() -> None:
             command("reset")
             ours: list[dict[str, Any]] = []
             theirs: list[dict[str, Any]] = []
+            cpu_s = 0.0
             # alternate the two servers so background load on the machine hits both alike
             for _ in range(args.rounds):
+                before = command("cpu")
                 ours.append(radclient(ports["auth_port"], "auth", requests, args.parallel, count).summary())
+                cpu_s += command("cpu") - before
                 if not why_not:
                     theirs.append(
                         radclient(freeradius.port, "auth", requests, args.parallel, count).summary()
@@ -403,6 +409,7 @@ def main() -> None:
         calls = command("stats")["calls"]
         answered = max(1, sum(r["answered"] for r in ours))
         mid = _median_round(ours)
+        cpu_ms = 1000 * cpu_s / answered  # CPU the server process spent per request: immune to other load
         emit(
             bench="radius",
             step="access_requests",
@@ -410,6 +417,8 @@ def main() -> None:
             datastore_latency_ms=args.latency_ms,
             parallel=args.parallel,
             rounds_per_second=[r["per_second"] for r in ours],
+            server_cpu_ms_per_request=round(cpu_ms, 3),
+            one_core_capacity_per_second=round(1000 / cpu_ms) if cpu_ms else None,
             **mid,
         )
         emit(

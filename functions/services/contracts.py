@@ -445,10 +445,13 @@ def contract_pdf(rt: Runtime, contract: Contract) -> bytes:
 
 def regenerate_pdf(rt: Runtime, contract: Contract, actor: Actor, confirm: bool) -> str:
     """Render the PDF again (after an edit of the template); replacing an existing one needs ``confirm``."""
+    if not contract.signature:
+        raise InvalidStateError("the PDF is made once the customer has signed", field="status")
     if contract.pdf_key and not confirm:
         raise ConflictError("a PDF exists; send confirm=true to replace it", field="confirm")
+    replaced = bool(contract.pdf_key)
     key = store_pdf(rt, contract)
-    _audit(actor, contract, "regenerate_pdf", None, {"pdf": "replaced" if contract.pdf_key else "created"})
+    _audit(actor, contract, "regenerate_pdf", None, {"pdf": "replaced" if replaced else "created"})
     return key
 
 

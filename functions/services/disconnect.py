@@ -81,7 +81,10 @@ class DynAuthReport:
 
 
 def _identify(sub: SubscriberView, session: OpenSession) -> list[tuple[str, str | int]]:
-    attrs: list[tuple[str, str | int]] = [("User-Name", sub.username), ("Acct-Session-Id", session.acct_session_id)]
+    attrs: list[tuple[str, str | int]] = [
+        ("User-Name", sub.username),
+        ("Acct-Session-Id", session.acct_session_id),
+    ]
     if session.framed_ip:
         attrs.append(("Framed-IP-Address", session.framed_ip))
     return attrs
@@ -100,12 +103,16 @@ def disconnect_session(
     result, cause = SessionResult.UNREACHABLE, None
     if found is not None and found[0].send_disconnect_requests:
         gateway, secret = found
-        reply = sender.send(gateway.nas_ip, gateway.coa_port, secret, DISCONNECT_REQUEST, _identify(sub, session))
+        reply = sender.send(
+            gateway.nas_ip, gateway.coa_port, secret, DISCONNECT_REQUEST, _identify(sub, session)
+        )
         cause = reply.error_cause
         if reply.outcome == DynAuthOutcome.ACK:
             result = SessionResult.DISCONNECTED
         elif reply.outcome == DynAuthOutcome.NAK:
-            result = SessionResult.NOT_ON_GATEWAY if cause == SESSION_CONTEXT_NOT_FOUND else SessionResult.REFUSED
+            result = (
+                SessionResult.NOT_ON_GATEWAY if cause == SESSION_CONTEXT_NOT_FOUND else SessionResult.REFUSED
+            )
     if result != SessionResult.REFUSED:
         close_session(store, session.key, ClosedBy.ADMIN, at)
     return SessionOutcome(session.key, session.nas_ip, session.acct_session_id, result, cause)
@@ -139,7 +146,11 @@ def disconnect_subscriber(
 
 
 def change_session_rate(
-    sender: DynAuthSender, gateways: GatewayDirectory, sub: SubscriberView, session: OpenSession, rate_limit: str
+    sender: DynAuthSender,
+    gateways: GatewayDirectory,
+    sub: SubscriberView,
+    session: OpenSession,
+    rate_limit: str,
 ) -> SessionOutcome:
     """CoA-Request with a new Mikrotik-Rate-Limit for a live session (the data is not changed)."""
     found = gateways.for_nas(session.nas_ip)
@@ -152,7 +163,9 @@ def change_session_rate(
         if reply.outcome == DynAuthOutcome.ACK:
             result = SessionResult.CHANGED
         elif reply.outcome == DynAuthOutcome.NAK:
-            result = SessionResult.NOT_ON_GATEWAY if cause == SESSION_CONTEXT_NOT_FOUND else SessionResult.REFUSED
+            result = (
+                SessionResult.NOT_ON_GATEWAY if cause == SESSION_CONTEXT_NOT_FOUND else SessionResult.REFUSED
+            )
     return SessionOutcome(session.key, session.nas_ip, session.acct_session_id, result, cause)
 
 
@@ -166,4 +179,6 @@ def change_subscriber_rate(
 ) -> DynAuthReport:
     """Change the rate of every open session of a subscriber with a CoA-Request."""
     sub, sessions = _connected(store, tenant_id, username)
-    return DynAuthReport(sub.id, tuple(change_session_rate(sender, gateways, sub, s, rate_limit) for s in sessions))
+    return DynAuthReport(
+        sub.id, tuple(change_session_rate(sender, gateways, sub, s, rate_limit) for s in sessions)
+    )

@@ -59,7 +59,7 @@ def _error_cause(reply: CoAPacket) -> int | None:
 
 
 class UdpDynAuthSender:
-    def __init__(self, dictionary: Dictionary | None = None, timeout: float = 2.0, retries: int = 2) -> None:
+    def __init__(self, dictionary: Dictionary | None = None, timeout: float = 2.0, retries: int = 1) -> None:
         self._dict = dictionary or Dictionary(DICTIONARY_PATH)
         self._timeout = timeout
         self._retries = retries

@@ -14,10 +14,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from core.errors import NotFoundError, ValidationError
 from core.ids import parse_iso, utcnow
+from core.money import quantize, to_decimal
 from core.radius import schedule as sched
 from core.radius.model import BYTES_PER_MB
 from core.radius.usage import (
@@ -383,6 +385,14 @@ def _invoice_of(sub: Subscriber, invoice_id: str) -> Invoice:
 
 def get_invoice(sub: Subscriber, invoice_id: str) -> Invoice:
     return _invoice_of(sub, invoice_id)
+
+
+def invoice_due(invoice: Invoice) -> Decimal:
+    """What is still owed on an invoice (nothing on a cancelled one)."""
+    if invoice.status == "cancelled":
+        return Decimal("0")
+    due = to_decimal(invoice.total) - to_decimal(invoice.paid)
+    return quantize(max(due, Decimal("0")), invoice.currency or "USD")
 
 
 def invoice_pdf(invoice: Invoice) -> tuple[bytes, str]:

@@ -260,7 +260,7 @@ def sign_in_with_autologin(
     if sub is None:
         raise UnauthorizedError("this auto-login link is not valid: the account no longer exists")
     epoch = int(claims.get("e", -1))
-    if False:
+    if epoch != int(sub.autologin_epoch or 0):
         raise UnauthorizedError("this auto-login link was revoked by the operator")
     if not _tenant_active(sub.tenant_id):
         raise UnauthorizedError("the operator's account is disabled")

@@ -147,7 +147,12 @@ def record_accounting(
 
 
 def close_session(
-    store: RadiusStore, session_id: str, closed_by: str, at: datetime, *, started_before: datetime | None = None
+    store: RadiusStore,
+    session_id: str,
+    closed_by: str,
+    at: datetime,
+    *,
+    started_before: datetime | None = None,
 ) -> SessionLog | None:
     """Close a session on our side (NAS reboot, reaper, admin) in the subscriber item and the log.
 

@@ -104,7 +104,9 @@ def _attributes(raw: Any) -> tuple[CustomAttribute, ...]:
     out = []
     for item in raw or ():
         if isinstance(item, Mapping) and item.get("name"):
-            out.append(CustomAttribute(str(item["name"]), str(item.get("value", "")), str(item.get("op") or "==")))
+            out.append(
+                CustomAttribute(str(item["name"]), str(item.get("value", "")), str(item.get("op") or "=="))
+            )
     return tuple(out)
 
 
@@ -246,7 +248,9 @@ def subscriber_view(s: Subscriber) -> SubscriberView:
         router_profile=s.router_profile,
         carry_over=dict(s.carry_over or {}),
         usage={k: _i(v) for k, v in (usage or {}).items()},
-        open_sessions={k: session_from_map(k, v) for k, v in (sessions or {}).items() if isinstance(v, Mapping)},
+        open_sessions={
+            k: session_from_map(k, v) for k, v in (sessions or {}).items() if isinstance(v, Mapping)
+        },
         devices=tuple(str(d) for d in (s.devices or ())),
         devices_since=s.devices_since,
         has_usage_map=usage is not None,
@@ -340,6 +344,9 @@ class DynamoRadiusStore:
             actions.append(Subscriber.devices_since.set(write.devices_since))
         elif write.add_device:
             actions.append(Subscriber.devices.set((Subscriber.devices | []).append([write.add_device])))
+        if write.activate:
+            actions.append(Subscriber.status.set("active"))
+            condition &= Subscriber.status == "new"  # never overwrite a status set meanwhile
         try:
             Subscriber._get_connection().update_item(write.login, actions=actions, condition=condition)
         except UpdateError as exc:

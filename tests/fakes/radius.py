@@ -3,7 +3,6 @@ clock, pyrad clients and an MS-CHAPv2 client (RFC 2759) that checks the server's
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from pyrad.dictionary import Dictionary
 from pyrad.packet import AccessRequest, AccountingRequest, AuthPacket
 
 from core.radius import DICTIONARY_PATH, mschap
-from radius_container.app import RadiusService, build_service
+from radius_container.app import RadiusService, RadiusThread, build_service, start_in_thread
 from services.dynauth import DynAuthSender
 from store.radius_repo import RadiusStore
 
@@ -46,25 +45,31 @@ class RadiusHarness:
         clock: Callable[[], datetime] | None = None,
         dynauth: DynAuthSender | None = None,
         workers: int = 8,
+        health_port: int = 0,
     ) -> None:
         self.clock = clock or Clock(datetime(2026, 11, 18, 17, 0, tzinfo=UTC))  # Wed 11:00 in Mexico City
-        self.loop = asyncio.new_event_loop()
+        self.health_port = health_port
         self.service: RadiusService = build_service(
-            store, decrypt, auth_port=0, acct_port=0, cache_ttl=0.0, workers=workers, clock=self.clock,
-            dynauth=dynauth, reaper_s=None, refresh_s=3600,
+            store,
+            decrypt,
+            auth_port=0,
+            acct_port=0,
+            cache_ttl=0.0,
+            workers=workers,
+            clock=self.clock,
+            dynauth=dynauth,
+            reaper_s=None,
+            refresh_s=3600,
         )
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._running: RadiusThread | None = None
 
     def __enter__(self) -> RadiusHarness:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.service.start("127.0.0.1"), self.loop).result(10)
+        self._running = start_in_thread(self.service, "127.0.0.1", self.health_port)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.service.stop(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(5)
-        self.loop.close()
+        if self._running is not None:
+            self._running.stop()
 
     @property
     def stats(self) -> Any:
@@ -75,8 +80,14 @@ class RadiusHarness:
 
     def client(self, secret: bytes = b"testing123", timeout: float = 2.0, retries: int = 1) -> Client:
         return Client(
-            server="127.0.0.1", authport=self.service.auth_port, acctport=self.service.acct_port,
-            secret=secret, dict=DICTIONARY, timeout=timeout, retries=retries, enforce_ma=True,
+            server="127.0.0.1",
+            authport=self.service.auth_port,
+            acctport=self.service.acct_port,
+            secret=secret,
+            dict=DICTIONARY,
+            timeout=timeout,
+            retries=retries,
+            enforce_ma=True,
         )
 
 
@@ -160,7 +171,9 @@ class FakeNas:
             except OSError:
                 continue
             req = CoAPacket(secret=self.secret, dict=DICTIONARY, packet=data)
-            if not req.VerifyCoARequest() or (req.message_authenticator and not req.verify_message_authenticator()):
+            if not req.VerifyCoARequest() or (
+                req.message_authenticator and not req.verify_message_authenticator()
+            ):
                 continue
             self.received.append(req)
             if self.mode == "silent":

@@ -61,10 +61,14 @@ class InMemoryRadiusStore:
             sub = self.subscribers.get(write.login)
             if sub is None:
                 return False
+            if write.activate and sub.status != "new":
+                return False
             current = sub.open_sessions.get(write.key)
             if write.expect_version is None and current is not None:
                 return False
-            if write.expect_version is not None and (current is None or current.version != write.expect_version):
+            if write.expect_version is not None and (
+                current is None or current.version != write.expect_version
+            ):
                 return False
             sessions = {k: v for k, v in sub.open_sessions.items() if k not in write.remove_sessions}
             sessions[write.key] = write.entry
@@ -77,8 +81,14 @@ class InMemoryRadiusStore:
             elif write.add_device:
                 devices = (*devices, write.add_device)
             self.subscribers[write.login] = replace(
-                sub, open_sessions=sessions, usage=usage, devices=devices, devices_since=since,
-                has_usage_map=True, has_sessions_map=True,
+                sub,
+                open_sessions=sessions,
+                usage=usage,
+                devices=devices,
+                devices_since=since,
+                has_usage_map=True,
+                has_sessions_map=True,
+                status="active" if write.activate else sub.status,
             )
             return True
 
@@ -92,8 +102,16 @@ class InMemoryRadiusStore:
                 # like the DynamoDB update: details the packet lacks keep their stored values
                 kept = {
                     name: getattr(old, name)
-                    for name in ("terminate_cause", "gateway_id", "gateway_name", "nas_identifier",
-                                 "gateway_mac", "mac", "ssid", "framed_ip")
+                    for name in (
+                        "terminate_cause",
+                        "gateway_id",
+                        "gateway_name",
+                        "nas_identifier",
+                        "gateway_mac",
+                        "mac",
+                        "ssid",
+                        "framed_ip",
+                    )
                     if getattr(log, name) is None
                 }
                 self.sessions[log.id] = replace(log, **kept)

@@ -326,85 +326,254 @@ def _spec(fields: Iterable[str], **kw: Any) -> MenuSpec:
 
 
 _RULE_FIELDS = {
-    "chain", "action", "src-address", "dst-address", "src-address-list", "dst-address-list", "protocol",
-    "src-port", "dst-port", "in-interface", "out-interface", "in-interface-list", "out-interface-list",
-    "connection-state", "jump-target", "reject-with", "log", "log-prefix", "to-addresses", "to-ports",
+    "chain",
+    "action",
+    "src-address",
+    "dst-address",
+    "src-address-list",
+    "dst-address-list",
+    "protocol",
+    "src-port",
+    "dst-port",
+    "in-interface",
+    "out-interface",
+    "in-interface-list",
+    "out-interface-list",
+    "connection-state",
+    "jump-target",
+    "reject-with",
+    "log",
+    "log-prefix",
+    "to-addresses",
+    "to-ports",
 }
 
 MENUS: dict[str, MenuSpec] = {
     "/ppp/secret": _spec(
-        {"name", "password", "profile", "service", "local-address", "remote-address", "caller-id", "routes",
-         "limit-bytes-in", "limit-bytes-out", "ipv6-routes"},
-        defaults={"service": "any", "profile": "default", "password": "", "caller-id": "", "routes": "",
-                  "limit-bytes-in": "0", "limit-bytes-out": "0", "disabled": "false"},
-        required=("name",), unique=("name",), unique_message="failure: secret with the same name already exists",
+        {
+            "name",
+            "password",
+            "profile",
+            "service",
+            "local-address",
+            "remote-address",
+            "caller-id",
+            "routes",
+            "limit-bytes-in",
+            "limit-bytes-out",
+            "ipv6-routes",
+        },
+        defaults={
+            "service": "any",
+            "profile": "default",
+            "password": "",
+            "caller-id": "",
+            "routes": "",
+            "limit-bytes-in": "0",
+            "limit-bytes-out": "0",
+            "disabled": "false",
+        },
+        required=("name",),
+        unique=("name",),
+        unique_message="failure: secret with the same name already exists",
     ),
     "/ppp/active": _spec(
-        {"name", "service", "caller-id", "address", "uptime", "encoding", "session-id", "radius", "limit-bytes-in",
-         "limit-bytes-out"},
-        defaults={"service": "pppoe", "uptime": "0s", "radius": "false", "encoding": ""}, read_only=True,
+        {
+            "name",
+            "service",
+            "caller-id",
+            "address",
+            "uptime",
+            "encoding",
+            "session-id",
+            "radius",
+            "limit-bytes-in",
+            "limit-bytes-out",
+        },
+        defaults={"service": "pppoe", "uptime": "0s", "radius": "false", "encoding": ""},
+        read_only=True,
     ),
     "/ppp/profile": _spec(
-        {"name", "local-address", "remote-address", "rate-limit", "address-list", "only-one", "dns-server",
-         "parent-queue", "change-tcp-mss", "use-encryption", "incoming-filter", "outgoing-filter"},
+        {
+            "name",
+            "local-address",
+            "remote-address",
+            "rate-limit",
+            "address-list",
+            "only-one",
+            "dns-server",
+            "parent-queue",
+            "change-tcp-mss",
+            "use-encryption",
+            "incoming-filter",
+            "outgoing-filter",
+        },
         defaults={"only-one": "default", "change-tcp-mss": "yes", "use-encryption": "default"},
-        required=("name",), unique=("name",), unique_message="failure: profile with the same name already exists",
+        required=("name",),
+        unique=("name",),
+        unique_message="failure: profile with the same name already exists",
     ),
     "/ip/hotspot/user": _spec(
-        {"name", "password", "server", "profile", "address", "mac-address", "email", "limit-uptime",
-         "limit-bytes-in", "limit-bytes-out", "limit-bytes-total", "routes"},
-        defaults={"server": "all", "profile": "default", "password": "", "uptime": "0s", "bytes-in": "0",
-                  "bytes-out": "0", "packets-in": "0", "packets-out": "0", "dynamic": "false", "disabled": "false"},
-        required=("name",), unique=("name",), unique_message="failure: already have user with this name for this server",
+        {
+            "name",
+            "password",
+            "server",
+            "profile",
+            "address",
+            "mac-address",
+            "email",
+            "limit-uptime",
+            "limit-bytes-in",
+            "limit-bytes-out",
+            "limit-bytes-total",
+            "routes",
+        },
+        defaults={
+            "server": "all",
+            "profile": "default",
+            "password": "",
+            "uptime": "0s",
+            "bytes-in": "0",
+            "bytes-out": "0",
+            "packets-in": "0",
+            "packets-out": "0",
+            "dynamic": "false",
+            "disabled": "false",
+        },
+        required=("name",),
+        unique=("name",),
+        unique_message="failure: already have user with this name for this server",
     ),
     "/ip/hotspot/active": _spec(
-        {"server", "user", "address", "mac-address", "login-by", "uptime", "session-time-left", "idle-time",
-         "bytes-in", "bytes-out", "radius"},
-        defaults={"server": "hotspot1", "login-by": "http-chap", "uptime": "0s", "radius": "false"}, read_only=True,
+        {
+            "server",
+            "user",
+            "address",
+            "mac-address",
+            "login-by",
+            "uptime",
+            "session-time-left",
+            "idle-time",
+            "bytes-in",
+            "bytes-out",
+            "radius",
+        },
+        defaults={"server": "hotspot1", "login-by": "http-chap", "uptime": "0s", "radius": "false"},
+        read_only=True,
     ),
     "/ip/hotspot/user/profile": _spec(
-        {"name", "rate-limit", "shared-users", "address-list", "session-timeout", "idle-timeout",
-         "keepalive-timeout", "status-autorefresh", "transparent-proxy", "address-pool", "parent-queue"},
+        {
+            "name",
+            "rate-limit",
+            "shared-users",
+            "address-list",
+            "session-timeout",
+            "idle-timeout",
+            "keepalive-timeout",
+            "status-autorefresh",
+            "transparent-proxy",
+            "address-pool",
+            "parent-queue",
+        },
         defaults={"shared-users": "1", "status-autorefresh": "1m", "transparent-proxy": "false"},
-        required=("name",), unique=("name",), unique_message="failure: profile with the same name already exists",
+        required=("name",),
+        unique=("name",),
+        unique_message="failure: profile with the same name already exists",
     ),
     "/queue/simple": _spec(
-        {"name", "target", "dst", "max-limit", "limit-at", "burst-limit", "burst-threshold", "burst-time", "priority",
-         "parent", "queue", "packet-marks", "time", "bucket-size"},
-        defaults={"max-limit": "0/0", "limit-at": "0/0", "burst-limit": "0/0", "burst-threshold": "0/0",
-                  "burst-time": "0s/0s", "priority": "8/8", "parent": "none", "queue": "default-small/default-small",
-                  "bucket-size": "0.1/0.1", "dynamic": "false", "invalid": "false", "disabled": "false"},
-        required=("target",), unique=("name",), unique_message="failure: already have such name",
+        {
+            "name",
+            "target",
+            "dst",
+            "max-limit",
+            "limit-at",
+            "burst-limit",
+            "burst-threshold",
+            "burst-time",
+            "priority",
+            "parent",
+            "queue",
+            "packet-marks",
+            "time",
+            "bucket-size",
+        },
+        defaults={
+            "max-limit": "0/0",
+            "limit-at": "0/0",
+            "burst-limit": "0/0",
+            "burst-threshold": "0/0",
+            "burst-time": "0s/0s",
+            "priority": "8/8",
+            "parent": "none",
+            "queue": "default-small/default-small",
+            "bucket-size": "0.1/0.1",
+            "dynamic": "false",
+            "invalid": "false",
+            "disabled": "false",
+        },
+        required=("target",),
+        unique=("name",),
+        unique_message="failure: already have such name",
         auto_name="queue",
     ),
     "/ip/firewall/address-list": _spec(
         {"list", "address", "timeout"},
         defaults={"dynamic": "false", "creation-time": "2026-01-01 00:00:00", "disabled": "false"},
-        required=("list", "address"), unique=("list", "address"),
+        required=("list", "address"),
+        unique=("list", "address"),
     ),
     "/ip/firewall/filter": _spec(
-        _RULE_FIELDS, defaults={"action": "accept", "log": "false", "dynamic": "false", "invalid": "false",
-                                "disabled": "false"},
-        required=("chain",), ordered=True,
+        _RULE_FIELDS,
+        defaults={
+            "action": "accept",
+            "log": "false",
+            "dynamic": "false",
+            "invalid": "false",
+            "disabled": "false",
+        },
+        required=("chain",),
+        ordered=True,
     ),
     "/ip/firewall/nat": _spec(
-        _RULE_FIELDS, defaults={"action": "accept", "log": "false", "dynamic": "false", "invalid": "false",
-                                "disabled": "false"},
-        required=("chain",), ordered=True,
+        _RULE_FIELDS,
+        defaults={
+            "action": "accept",
+            "log": "false",
+            "dynamic": "false",
+            "invalid": "false",
+            "disabled": "false",
+        },
+        required=("chain",),
+        ordered=True,
     ),
     "/ip/arp": _spec(
         {"address", "mac-address", "interface", "published", "arp-authenticated"},
-        defaults={"published": "false", "dynamic": "false", "invalid": "false", "DHCP": "false", "complete": "true",
-                  "disabled": "false"},
-        required=("address", "interface"), unique=("address", "interface"),
+        defaults={
+            "published": "false",
+            "dynamic": "false",
+            "invalid": "false",
+            "DHCP": "false",
+            "complete": "true",
+            "disabled": "false",
+        },
+        required=("address", "interface"),
+        unique=("address", "interface"),
         unique_message="failure: already have static entry for this address",
     ),
     "/system/identity": _spec({"name"}, defaults={"name": "MikroTik"}, singleton=True),
     "/system/resource": _spec(
         {"uptime", "version", "board-name", "cpu-load", "free-memory", "total-memory", "architecture-name"},
-        defaults={"uptime": "1d2h3m4s", "version": "7.18.2 (stable)", "board-name": "hEX", "cpu-load": "3",
-                  "free-memory": "200000000", "total-memory": "268435456", "architecture-name": "mmips"},
-        singleton=True, read_only=True,
+        defaults={
+            "uptime": "1d2h3m4s",
+            "version": "7.18.2 (stable)",
+            "board-name": "hEX",
+            "cpu-load": "3",
+            "free-memory": "200000000",
+            "total-memory": "268435456",
+            "architecture-name": "mmips",
+        },
+        singleton=True,
+        read_only=True,
     ),
 }
 
@@ -438,9 +607,14 @@ class Stats:
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "connections": self.connections, "refused": self.refused, "logins": self.logins,
-            "failed_logins": self.failed_logins, "commands": self.commands, "replies": self.replies,
-            "round_trips": self.round_trips, "by_command": dict(self.by_command),
+            "connections": self.connections,
+            "refused": self.refused,
+            "logins": self.logins,
+            "failed_logins": self.failed_logins,
+            "commands": self.commands,
+            "replies": self.replies,
+            "round_trips": self.round_trips,
+            "by_command": dict(self.by_command),
         }
 
 
@@ -498,8 +672,15 @@ class FakeRouter:
         self._rows["/system/resource"].append(dict(MENUS["/system/resource"].defaults))
         for menu in ("/ppp/profile", "/ip/hotspot/user/profile"):
             self._insert(menu, {**MENUS[menu].defaults, "name": "default", "default": "true"})
-        self._insert("/ppp/profile", {**MENUS["/ppp/profile"].defaults, "name": "default-encryption",
-                                      "use-encryption": "yes", "default": "true"})
+        self._insert(
+            "/ppp/profile",
+            {
+                **MENUS["/ppp/profile"].defaults,
+                "name": "default-encryption",
+                "use-encryption": "yes",
+                "default": "true",
+            },
+        )
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> FakeRouter:
@@ -601,16 +782,24 @@ class FakeRouter:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-routeros")])
         now = datetime.now(UTC)
         cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256())
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256())
         )
         self._cert_dir = tempfile.TemporaryDirectory(prefix="fake-ros-")
         cert_path = Path(self._cert_dir.name) / "cert.pem"
         key_path = Path(self._cert_dir.name) / "key.pem"
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(cert_path), str(key_path))
         return ctx
@@ -622,8 +811,9 @@ class FakeRouter:
         sock.listen(64)
         self.port = sock.getsockname()[1]
         self._listener = sock
-        self._accept_thread = threading.Thread(target=self._accept_loop, args=(sock,), daemon=True,
-                                               name=f"fake-ros-accept-{self.port}")
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, args=(sock,), daemon=True, name=f"fake-ros-accept-{self.port}"
+        )
         self._accept_thread.start()
 
     def _close_listener(self) -> None:
@@ -770,7 +960,9 @@ class FakeRouter:
                     raise Fatal(rule.message)
                 raise Trap(rule.message, rule.category)
 
-    def _login(self, attrs: dict[str, str], session: dict[str, Any]) -> tuple[list[dict[str, str]], str | None]:
+    def _login(
+        self, attrs: dict[str, str], session: dict[str, Any]
+    ) -> tuple[list[dict[str, str]], str | None]:
         if "name" not in attrs:  # pre-6.43 challenge/response
             challenge = hashlib.md5(str(time.time_ns()).encode(), usedforsecurity=False).hexdigest()
             session["challenge"] = challenge
@@ -779,8 +971,9 @@ class FakeRouter:
         if "password" in attrs:
             ok = ok and attrs["password"] == self.password
         elif "response" in attrs and session.get("challenge"):
-            digest = hashlib.md5(b"\x00" + self.password.encode() + bytes.fromhex(session["challenge"]),
-                                 usedforsecurity=False).hexdigest()
+            digest = hashlib.md5(
+                b"\x00" + self.password.encode() + bytes.fromhex(session["challenge"]), usedforsecurity=False
+            ).hexdigest()
             ok = ok and attrs["response"] == "00" + digest
         else:
             ok = False
@@ -813,8 +1006,12 @@ class FakeRouter:
                 return [], self._add(menu, attrs, from_api=True)
             if verb == "set" and not spec.read_only:
                 for row_id in self._ids(attrs):
-                    self._set(menu, row_id, {k: v for k, v in attrs.items() if k not in (".id", "numbers")},
-                              from_api=True)
+                    self._set(
+                        menu,
+                        row_id,
+                        {k: v for k, v in attrs.items() if k not in (".id", "numbers")},
+                        from_api=True,
+                    )
                 return [], None
             if verb == "unset" and not spec.read_only:
                 name = attrs.get("value-name", "")

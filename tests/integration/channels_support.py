@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,26 @@ class Http:
 
     def put(self, path: str, who: dict[str, str] | None = None, body: Any = None, **kw: Any) -> Any:
         return self.call("PUT", path, who, body if body is not None else {}, **kw)
+
+
+@pytest.fixture
+def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto handle one DynamoDB request at a time.
+
+    DynamoDB applies each request atomically (a conditional update checks and writes as one step);
+    moto evaluates the condition and then writes in separate Python steps, so threads racing on one
+    item can both pass a condition. Serialising moto's request handling restores DynamoDB's behaviour
+    for concurrency tests; it does not order or retry anything in the code under test."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    original = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with lock:
+            return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
 
 
 @pytest.fixture

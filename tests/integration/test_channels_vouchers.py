@@ -13,7 +13,7 @@ from core.ids import now_iso
 from services import vouchers as svc
 from store import subscribers as subscriber_store
 from store.models import Product, Subscriber
-from tests.integration.channels_support import Http, http, pdf_text  # noqa: F401
+from tests.integration.channels_support import Http, atomic_dynamodb, http, pdf_text  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("http")
 
@@ -181,7 +181,7 @@ def test_batch_input_is_checked(http: Http) -> None:
     assert http.post("/admin/vouchers/redeem", other, {"code": code, "subscriber_id": demo.subscriber_id}).status_code == 404
 
 
-def test_twenty_concurrent_redemptions_of_one_card_yield_one_success(http: Http) -> None:
+def test_twenty_concurrent_redemptions_of_one_card_yield_one_success(http: Http, atomic_dynamodb: None) -> None:
     # Given one card and 20 subscribers
     demo = http.demo
     batch = _batch(http)

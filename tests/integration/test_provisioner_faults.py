@@ -24,10 +24,12 @@ from provisioner.triggers import (
 from provisioner.worker import poll_once
 from services.provisioning import export_to_router, rerun_failed
 from shared.runtime import Runtime
+from store import provisioning as repo
 from store.models import Gateway, ProvisioningTask, Subscriber
 from tests.fakes import provisioning as fixtures
 from tests.fakes.provisioning import (
     TENANT,
+    LambdaFifoDelivery,
     drain,
     make_subscriber,
     queue_depth,
@@ -74,36 +76,76 @@ def sent_emails() -> list:
     return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
 
 
-def test_router_down_during_mass_suspension_of_500_then_up(rt, router):
-    # Given 500 PPPoE services provisioned on one router
+def _provisioned(rt: Runtime, router: FakeRouter, n: int) -> tuple[Gateway, list[Subscriber]]:
     gw = router_gateway(rt, router)
-    subs = many_subscribers(rt, gw, 500)
+    subs = many_subscribers(rt, gw, n)
     req = request_router_sync(rt, gw, "initial export")
     drain(rt)
     assert ProvisioningTask.get(req.task_id).status == "succeeded"
-    assert len(router.rows(SECRET)) == 500
+    assert len(router.rows(SECRET)) == n
+    return gw, subs
 
-    # When the operator suspends all 500 (mass action: one trigger per service) ...
+
+def _assert_all_blocked_once(router: FakeRouter, subs: list[Subscriber]) -> None:
+    listed = [r["address"] for r in router.find(ALIST, list="morosos")]
+    assert len(listed) == len(subs) and set(listed) == {s.ip for s in subs}  # none lost, none twice
+    assert len(router.rows(SECRET)) == len(subs)
+    assert all(r["comment"] == f"wisp:{r['comment'][5:]}" for r in router.rows(ALIST))
+
+
+def test_router_goes_down_in_the_middle_of_a_mass_suspension_of_500(rt, router):
+    # Given 500 PPPoE services provisioned on one router
+    gw, subs = _provisioned(rt, router, 500)
+
+    # When the billing cutoff suspends all 500 (one router trigger) and the router drops dead
+    # after taking 200 of the changes, stays down for two more deliveries, then comes back
     subs = many_subscribers(rt, gw, 500, status="suspended")
-    task_ids = [r.task_id for r in request_subscribers_sync(rt, subs, "mass suspension")]
-    # ... the router applies some, goes down for several deliveries, and comes back
-    for _ in range(5):
-        poll_once(rt, 0)
-    router.set_down(True)
+    cut_at = subs[199].ip
+    router.trap_on("/ip/firewall/address-list/add", "router lost power", times=1, fatal=True,
+                   where=lambda attrs: attrs.get("address") == cut_at and (router.set_down(True) or True))
+    req = request_router_sync(rt, Gateway.get(gw.id), "cutoff")
     for _ in range(3):
         poll_once(rt, 0)
-    failed = [t for t in ProvisioningTask.batch_get(task_ids) if t.status == "failed"]
-    assert failed and all(t.error_category == "unreachable" for t in failed)
+    task = ProvisioningTask.get(req.task_id)
+    assert (task.status, task.error_category, int(task.attempts)) == ("failed", "unreachable", 3)
+    assert 0 < len(router.find(ALIST, list="morosos")) < 500
     router.set_down(False)
     drain(rt)
 
-    # Then all 500 are applied, none lost, none duplicated
-    assert tasks_by_status(task_ids) == {"succeeded": 500}
-    listed = [r["address"] for r in router.find(ALIST, list="morosos")]
-    assert len(listed) == 500 and set(listed) == {s.ip for s in subs}
-    assert len(router.rows(SECRET)) == 500
-    assert all(r["comment"].startswith("wisp:sub_c") for r in router.rows(ALIST))
+    # Then every suspension is on the router exactly once, and nothing is left in the queues
+    task = ProvisioningTask.get(req.task_id)
+    assert task.status == "succeeded" and int(task.attempts) == 4
+    _assert_all_blocked_once(router, subs)
     assert queue_depth(rt) == (0, 0)
+
+
+def test_router_down_during_mass_suspension_of_500_per_service_triggers(rt, router):
+    # Given 500 PPPoE services provisioned on one router
+    gw, subs = _provisioned(rt, router, 500)
+
+    # When an operator suspends all 500 (mass action: one trigger per service, 50 FIFO batches)
+    subs = many_subscribers(rt, gw, 500, status="suspended")
+    delivery = LambdaFifoDelivery(rt)
+    tasks = [repo.new_task(tenant_id=TENANT, gateway_id=gw.id, kind="reconcile_subscriber", subscriber_id=s.id,
+                           reason="mass suspension", actor="op_1", target={"login": s.login}) for s in subs]
+    repo.save_tasks(tasks)
+    for t in tasks:
+        delivery.send(t)
+    # ... the router takes 12 batches, is down for 3 deliveries, then back
+    for _ in range(12):
+        delivery.deliver_once()
+    router.set_down(True)
+    for _ in range(3):
+        delivery.deliver_once()
+    failed = [t for t in ProvisioningTask.batch_get([t.id for t in tasks]) if t.status == "failed"]
+    assert len(failed) == 10 and {t.error_category for t in failed} == {"unreachable"}
+    router.set_down(False)
+    delivery.drain()
+
+    # Then all 500 applied, zero lost, zero duplicated
+    assert tasks_by_status([t.id for t in tasks]) == {"succeeded": 500}
+    assert delivery.dlq == [] and delivery.batches == 50 + 3
+    _assert_all_blocked_once(router, subs)
 
 
 def test_retries_exhausted_go_to_dlq_notify_tenant_and_sweep_repairs(rt, router):
@@ -307,7 +349,7 @@ def test_duplicated_and_reordered_messages_reach_the_same_state(rt, seed):
         assert len(records) == 8 + 4 + 2 + 3 + 1
         reference = _menus(in_order)
         assert len(reference[SECRET]) == 7 and len(reference["/queue/simple"]) == 1
-        assert [dict(r)["address"] for r in reference[ALIST]] == ["10.1.0.4", "10.1.0.8"]
+        assert [dict(r)["address"] for r in reference[ALIST]] == ["10.1.0.4", "10.2.0.8"]
         assert {dict(r)["name"] for r in reference[SECRET]} >= {"user-0", "user-3", "user-6"}
 
         # the same messages against a blank router: duplicated, shuffled, in random batches

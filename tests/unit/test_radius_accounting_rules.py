@@ -26,18 +26,40 @@ from core.radius.usage import HOURLY_RETENTION_HOURS, PeriodKind, current_period
 
 MX = ZoneInfo("America/Mexico_City")
 T0 = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
-SUB = SubscriberView(login="t#ana", id="sub", tenant_id="t", username="ana", password_enc="x",
-                     product_assigned_at="2026-11-01T06:00:00.000000Z")
+SUB = SubscriberView(
+    login="t#ana",
+    id="sub",
+    tenant_id="t",
+    username="ana",
+    password_enc="x",
+    product_assigned_at="2026-11-01T06:00:00.000000Z",
+)
 
 
 def ev(status: AcctStatus, at: datetime = T0, t: int = 0, i: int = 0, o: int = 0, **kw) -> AccountingEvent:
-    return AccountingEvent(status=status, nas_ip="10.0.0.1", username="ana", acct_session_id="S1", received_at=at,
-                           session_time=t, input_octets=i, output_octets=o, **kw)
+    return AccountingEvent(
+        status=status,
+        nas_ip="10.0.0.1",
+        username="ana",
+        acct_session_id="S1",
+        received_at=at,
+        session_time=t,
+        input_octets=i,
+        output_octets=o,
+        **kw,
+    )
 
 
 def run(sub: SubscriberView, event: AccountingEvent, **kw):
-    return plan_update(sub, event, interim_s=300, tz=MX, first_day_of_week=1, hourly=kw.pop("hourly", False),
-                       nas_reboots=kw.pop("nas_reboots", {}))
+    return plan_update(
+        sub,
+        event,
+        interim_s=300,
+        tz=MX,
+        first_day_of_week=1,
+        hourly=kw.pop("hourly", False),
+        nas_reboots=kw.pop("nas_reboots", {}),
+    )
 
 
 def apply(sub: SubscriberView, event: AccountingEvent, **kw) -> SubscriberView:
@@ -64,8 +86,13 @@ def test_counters_combine_to_64_bits(octets, gigawords, total):
 
 @pytest.mark.parametrize(
     "raw, mac",
-    [("aa-bb-cc-dd-ee-ff", "AA:BB:CC:DD:EE:FF"), ("AABB.CCDD.EEFF", "AA:BB:CC:DD:EE:FF"),
-     ("aabbccddeeff", "AA:BB:CC:DD:EE:FF"), ("not a mac", None), ("", None)],
+    [
+        ("aa-bb-cc-dd-ee-ff", "AA:BB:CC:DD:EE:FF"),
+        ("AABB.CCDD.EEFF", "AA:BB:CC:DD:EE:FF"),
+        ("aabbccddeeff", "AA:BB:CC:DD:EE:FF"),
+        ("not a mac", None),
+        ("", None),
+    ],
 )
 def test_mac_normalization(raw, mac):
     assert normalize_mac(raw) == mac
@@ -85,10 +112,23 @@ def test_interim_updates_apply_only_the_increase_once():
     sub = apply(sub, ev(AcctStatus.INTERIM, T0 + timedelta(minutes=7), t=420, i=2000, o=7000))  # late, older
     assert sub.usage["d:2026-11-18:t"] == 600
     assert sub.usage["m:2026-11:i"] == 3000 and sub.usage["w:2026-11-16:o"] == 9000
-    sub = apply(sub, ev(AcctStatus.STOP, T0 + timedelta(minutes=12), t=720, i=4000, o=10_000,
-                        terminate_cause="User-Request"))
-    sub = apply(sub, ev(AcctStatus.STOP, T0 + timedelta(minutes=12), t=720, i=4000, o=10_000))  # retransmitted
-    sub = apply(sub, ev(AcctStatus.INTERIM, T0 + timedelta(minutes=11), t=660, i=3500, o=9500))  # after the Stop
+    sub = apply(
+        sub,
+        ev(
+            AcctStatus.STOP,
+            T0 + timedelta(minutes=12),
+            t=720,
+            i=4000,
+            o=10_000,
+            terminate_cause="User-Request",
+        ),
+    )
+    sub = apply(
+        sub, ev(AcctStatus.STOP, T0 + timedelta(minutes=12), t=720, i=4000, o=10_000)
+    )  # retransmitted
+    sub = apply(
+        sub, ev(AcctStatus.INTERIM, T0 + timedelta(minutes=11), t=660, i=3500, o=9500)
+    )  # after the Stop
     assert sub.usage["d:2026-11-18:t"] == 720 and sub.usage["d:2026-11-18:o"] == 10_000
     entry = sub.open_sessions[ev(AcctStatus.STOP).key]
     assert entry.closed_by == ClosedBy.STOP and not entry.is_open
@@ -155,11 +195,22 @@ def test_old_counters_are_pruned_and_recent_ones_kept():
     at = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
     current = current_periods(at, MX, 1, "2026-11-01T06:00:00.000000Z")
     old_hour = f"h:{(at - timedelta(hours=HOURLY_RETENTION_HOURS + 1)):%Y%m%d%H}:o"
-    keys = ["d:2026-11-18:t", "d:2026-11-17:t", "d:2026-11-16:t", "w:2026-11-09:t", "w:2026-11-02:o",
-            "m:2026-10:i", "m:2026-09:i", "h:2026111816:o", old_hour, "p:2026-11-01T06:00:00.000000Z:t",
-            "p:2026-10-01T06:00:00.000000Z:t"]
+    keys = [
+        "d:2026-11-18:t",
+        "d:2026-11-17:t",
+        "d:2026-11-16:t",
+        "w:2026-11-09:t",
+        "w:2026-11-02:o",
+        "m:2026-10:i",
+        "m:2026-09:i",
+        "h:2026111816:o",
+        old_hour,
+        "p:2026-11-01T06:00:00.000000Z:t",
+        "p:2026-10-01T06:00:00.000000Z:t",
+    ]
     assert sorted(stale_keys(keys, at, MX, current)) == sorted(
-        ["d:2026-11-16:t", "w:2026-11-02:o", "m:2026-09:i", old_hour, "p:2026-10-01T06:00:00.000000Z:t"])
+        ["d:2026-11-16:t", "w:2026-11-02:o", "m:2026-09:i", old_hour, "p:2026-10-01T06:00:00.000000Z:t"]
+    )
 
 
 def test_hourly_buckets_only_when_asked():

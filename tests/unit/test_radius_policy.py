@@ -27,12 +27,20 @@ NOW = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
 ASSIGNED = "2026-11-01T06:00:00.000000Z"
 MAC_A, MAC_B, MAC_C = "AA:AA:AA:AA:AA:01", "AA:AA:AA:AA:AA:02", "AA:AA:AA:AA:AA:03"
 
-GW = GatewayView(id="gw", tenant_id="t", name="Router", nas_ip="10.0.0.1", secret_enc="x",
-                 timezone="America/Mexico_City")
+GW = GatewayView(
+    id="gw", tenant_id="t", name="Router", nas_ip="10.0.0.1", secret_enc="x", timezone="America/Mexico_City"
+)
 POLICY = PolicyView(id="pol", download_rate=10_000_000, upload_rate=2_000_000)
 PRODUCT = ProductView(id="prod", policy_id="pol")
-SUB = SubscriberView(login="t#ana", id="sub", tenant_id="t", username="ana", password_enc="x",
-                     product_id="prod", product_assigned_at=ASSIGNED)
+SUB = SubscriberView(
+    login="t#ana",
+    id="sub",
+    tenant_id="t",
+    username="ana",
+    password_enc="x",
+    product_id="prod",
+    product_assigned_at=ASSIGNED,
+)
 
 
 def decide(
@@ -44,7 +52,9 @@ def decide(
     mac: str | None = MAC_A,
     **request: Any,
 ) -> Decision:
-    return evaluate(sub, product, policy, gateway, AuthRequest(nas_ip=gateway.nas_ip, mac=mac, **request), now)
+    return evaluate(
+        sub, product, policy, gateway, AuthRequest(nas_ip=gateway.nas_ip, mac=mac, **request), now
+    )
 
 
 def pol(**kw: Any) -> PolicyView:
@@ -84,14 +94,23 @@ def test_no_timeouts_when_policy_has_none():
 
 
 def test_burst_with_all_six_fields():
-    burst = Burst(download_limit=20_000_000, upload_limit=4_000_000, download_threshold=8_000_000,
-                  upload_threshold=1_500_000, download_time=16, upload_time=8)
+    burst = Burst(
+        download_limit=20_000_000,
+        upload_limit=4_000_000,
+        download_threshold=8_000_000,
+        upload_threshold=1_500_000,
+        download_time=16,
+        upload_time=8,
+    )
     d = decide(policy=pol(burst=burst))
     assert d.attribute("Mikrotik-Rate-Limit") == "2M/10M 4M/20M 1500k/8M 8/16"
 
 
 def test_other_vendors_get_wispr_rates_and_no_mikrotik_attributes():
-    d = decide(gateway=replace(GW, vendor="unifi"), policy=pol(address_list="vip", allowances=allow(monthly_data_mb=100)))
+    d = decide(
+        gateway=replace(GW, vendor="unifi"),
+        policy=pol(address_list="vip", allowances=allow(monthly_data_mb=100)),
+    )
     names = {n for n, _ in d.reply}
     assert d.attribute("WISPr-Bandwidth-Max-Down") == 10_000_000
     assert d.attribute("WISPr-Bandwidth-Max-Up") == 2_000_000
@@ -144,8 +163,12 @@ def test_policy_allowance_beats_product(policy_value, product_value, expected_ti
 
 @pytest.mark.parametrize(
     "first_day, week_key, reset",
-    [(1, "w:2026-11-16", "2026-11-23 00:00"), (7, "w:2026-11-15", "2026-11-22 00:00"),
-     (3, "w:2026-11-18", "2026-11-25 00:00"), (0, "w:2026-11-16", "2026-11-23 00:00")],
+    [
+        (1, "w:2026-11-16", "2026-11-23 00:00"),
+        (7, "w:2026-11-15", "2026-11-22 00:00"),
+        (3, "w:2026-11-18", "2026-11-25 00:00"),
+        (0, "w:2026-11-16", "2026-11-23 00:00"),
+    ],
 )
 def test_weekly_period_starts_on_the_first_day_of_the_week(first_day, week_key, reset):
     policy = pol(first_day_of_week=first_day, allowances=allow(weekly_time_min=120))
@@ -155,24 +178,34 @@ def test_weekly_period_starts_on_the_first_day_of_the_week(first_day, week_key, 
 
 def test_gateway_default_first_day_applies_when_policy_says_default():
     gw = replace(GW, domain_settings={"first_day_of_week": 7})
-    d = decide(gateway=gw, sub=used(**{"w:2026-11-15:t": 7200}), policy=pol(allowances=allow(weekly_time_min=120)))
+    d = decide(
+        gateway=gw, sub=used(**{"w:2026-11-15:t": 7200}), policy=pol(allowances=allow(weekly_time_min=120))
+    )
     assert rejected(d, RejectReason.TIME_ALLOWANCE)
 
 
 def test_monthly_time_uses_the_gateway_time_zone():
     # 1 December 02:00 UTC is still 30 November in Mexico City: November's usage counts
     now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
-    d = decide(now=now, sub=used(**{"m:2026-11:t": 600 * 60}), policy=pol(allowances=allow(monthly_time_min=600)))
+    d = decide(
+        now=now, sub=used(**{"m:2026-11:t": 600 * 60}), policy=pol(allowances=allow(monthly_time_min=600))
+    )
     assert rejected(d, RejectReason.TIME_ALLOWANCE) and "2026-12-01 00:00 CST" in d.message
     utc_gw = replace(GW, timezone="UTC")
-    assert decide(now=now, gateway=utc_gw, sub=used(**{"m:2026-11:t": 36000}),
-                  policy=pol(allowances=allow(monthly_time_min=600))).accept
+    assert decide(
+        now=now,
+        gateway=utc_gw,
+        sub=used(**{"m:2026-11:t": 36000}),
+        policy=pol(allowances=allow(monthly_time_min=600)),
+    ).accept
 
 
 # ---------------------------------------------------------------- data allowances
 def test_daily_data_caps_the_session_total_limit():
-    d = decide(sub=used(**{"d:2026-11-18:i": 100 * BYTES_PER_MB, "d:2026-11-18:o": 850 * BYTES_PER_MB}),
-               policy=pol(allowances=allow(daily_data_mb=1000)))
+    d = decide(
+        sub=used(**{"d:2026-11-18:i": 100 * BYTES_PER_MB, "d:2026-11-18:o": 850 * BYTES_PER_MB}),
+        policy=pol(allowances=allow(daily_data_mb=1000)),
+    )
     assert d.attribute("Mikrotik-Total-Limit") == 50 * BYTES_PER_MB
     assert d.attribute("Mikrotik-Total-Limit-Gigawords") == 0
 
@@ -185,14 +218,24 @@ def test_data_limit_above_4_gib_uses_gigawords():
 
 
 def test_data_used_up_is_rejected_so_the_user_cannot_log_straight_back_in():
-    d = decide(sub=used(**{"m:2026-11:o": 2000 * BYTES_PER_MB}), policy=pol(allowances=allow(monthly_data_mb=2000)))
+    d = decide(
+        sub=used(**{"m:2026-11:o": 2000 * BYTES_PER_MB}), policy=pol(allowances=allow(monthly_data_mb=2000))
+    )
     assert rejected(d, RejectReason.DATA_ALLOWANCE) and "2026-12-01 00:00" in d.message
 
 
 def test_smallest_remaining_allowance_wins():
     d = decide(
-        sub=used(**{"w:2026-11-16:t": 110 * 60, "d:2026-11-18:o": 10 * BYTES_PER_MB, "m:2026-11:o": 10 * BYTES_PER_MB}),
-        policy=pol(allowances=allow(daily_time_min=60, weekly_time_min=120, daily_data_mb=500, monthly_data_mb=100)),
+        sub=used(
+            **{
+                "w:2026-11-16:t": 110 * 60,
+                "d:2026-11-18:o": 10 * BYTES_PER_MB,
+                "m:2026-11:o": 10 * BYTES_PER_MB,
+            }
+        ),
+        policy=pol(
+            allowances=allow(daily_time_min=60, weekly_time_min=120, daily_data_mb=500, monthly_data_mb=100)
+        ),
     )
     assert d.attribute("Session-Timeout") == 600
     assert d.data_limit == 90 * BYTES_PER_MB
@@ -225,7 +268,9 @@ def test_max_devices_counts_devices_since_the_product_assignment():
     d = decide(sub=sub, policy=policy, mac=MAC_C)
     assert rejected(d, RejectReason.TOO_MANY_DEVICES) and "2 device" in d.message
     # a new product (new assignment) starts a new count
-    assert decide(sub=replace(sub, product_assigned_at="2026-11-18T00:00:00.000000Z"), policy=policy, mac=MAC_C).accept
+    assert decide(
+        sub=replace(sub, product_assigned_at="2026-11-18T00:00:00.000000Z"), policy=policy, mac=MAC_C
+    ).accept
 
 
 def test_concurrent_connections():
@@ -263,8 +308,13 @@ def test_the_same_device_reconnecting_replaces_its_session():
     [(300, 100 * 60), (12, 5 * 60), (3, 3 * 60)],  # share; minimum 5 min; never above what remains
 )
 def test_split_time_credits_between_concurrent_connections(monthly_min, expected_s):
-    policy = pol(split_credits=True, concurrent_connections=3, max_devices=3,
-                 allowances=allow(monthly_time_min=monthly_min), min_split_time_min=1)
+    policy = pol(
+        split_credits=True,
+        concurrent_connections=3,
+        max_devices=3,
+        allowances=allow(monthly_time_min=monthly_min),
+        min_split_time_min=1,
+    )
     assert decide(policy=policy).attribute("Session-Timeout") == expected_s
 
 
@@ -306,8 +356,10 @@ def test_session_timeout_never_passes_product_expiry():
 # ---------------------------------------------------------------- address list, check and reply attributes
 def test_address_list_policy_beats_product():
     product = replace(PRODUCT, address_list="from-product")
-    assert decide(product=product, policy=pol(address_list="from-policy")).attribute(
-        "Mikrotik-Address-List") == "from-policy"
+    assert (
+        decide(product=product, policy=pol(address_list="from-policy")).attribute("Mikrotik-Address-List")
+        == "from-policy"
+    )
     assert decide(product=product).attribute("Mikrotik-Address-List") == "from-product"
 
 
@@ -377,7 +429,15 @@ def test_modulator_changes_the_rate_sent():
     policy = pol(modulation={"algorithm": "linear"})
     d = evaluate(sub, PRODUCT, policy, GW, AuthRequest(nas_ip=GW.nas_ip), NOW, halve)
     assert d.attribute("Mikrotik-Rate-Limit") == "1M/5M"
-    assert seen == {"modulation": {"algorithm": "linear"}, "usage": {"m:2026-11:o": 123}, "tz": "America/Mexico_City"}
+    assert seen == {
+        "modulation": {"algorithm": "linear"},
+        "usage": {"m:2026-11:o": 123},
+        "tz": "America/Mexico_City",
+    }
     # without modulation settings the modulator is not consulted
-    assert evaluate(sub, PRODUCT, POLICY, GW, AuthRequest(nas_ip=GW.nas_ip), NOW, halve).attribute(
-        "Mikrotik-Rate-Limit") == "2M/10M"
+    assert (
+        evaluate(sub, PRODUCT, POLICY, GW, AuthRequest(nas_ip=GW.nas_ip), NOW, halve).attribute(
+            "Mikrotik-Rate-Limit"
+        )
+        == "2M/10M"
+    )

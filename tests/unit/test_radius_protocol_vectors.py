@@ -22,7 +22,9 @@ def test_rfc2759_ms_chap_v2_vectors():
         == "S=407A5589115FD0D6209F510FE9C04566932CDA56"
     )
     assert mschap.verify_v2(pw_hash, AUTH_CHALLENGE, PEER_CHALLENGE, NT_RESPONSE, "User")
-    assert not mschap.verify_v2(mschap.nt_password_hash("wrong"), AUTH_CHALLENGE, PEER_CHALLENGE, NT_RESPONSE, "User")
+    assert not mschap.verify_v2(
+        mschap.nt_password_hash("wrong"), AUTH_CHALLENGE, PEER_CHALLENGE, NT_RESPONSE, "User"
+    )
 
 
 def test_challenge_hash_ignores_the_windows_domain():

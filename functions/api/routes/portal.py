@@ -16,52 +16,51 @@ from chalice import Blueprint, Response
 from api.http import patch_changes
 from api.routing import RequestContext, route
 from api.schemas.portal import (
-    ActivatedOut,
-    AttachmentOut,
-    AttachmentQuery,
-    AutologinIn,
-    AutologinLinkOut,
-    AutologinQuery,
-    AutologinRevokedOut,
-    CheckoutOut,
-    CheckoutStatusOut,
-    ConfirmedOut,
-    ConnectionPage,
-    ContactIn,
-    ContractCreateIn,
-    ContractOut,
-    DevicesOut,
-    InvoiceOut,
-    InvoicePage,
-    LoginIn,
-    MeOut,
-    NetworkPasswordIn,
-    NetworkPasswordOut,
-    OkOut,
-    PageQuery,
-    PaymentOut,
-    PaymentReportIn,
-    PaymentSettingsIn,
-    PaymentSettingsOut,
-    PaymentSettingsQuery,
-    PdfIn,
-    PdfOut,
+    PortalActivatedOut,
+    PortalAttachmentOut,
+    PortalAttachmentQuery,
+    PortalAutologinIn,
+    PortalAutologinLinkOut,
+    PortalAutologinQuery,
+    PortalAutologinRevokedOut,
+    PortalCheckoutOut,
+    PortalCheckoutStatusOut,
+    PortalConfirmedOut,
+    PortalConnectionPage,
+    PortalContactIn,
+    PortalContractCreateIn,
+    PortalContractOut,
+    PortalDevicesOut,
+    PortalInvoiceOut,
+    PortalInvoicePage,
+    PortalLoginIn,
+    PortalMeOut,
+    PortalNetworkPasswordIn,
+    PortalNetworkPasswordOut,
+    PortalOkOut,
+    PortalPageQuery,
     PortalPasswordIn,
-    ReportConfirmIn,
-    ReportListQuery,
-    ReportRejectIn,
-    ServiceOut,
-    SessionOut,
-    SignIn,
-    SigningAttachmentQuery,
-    SigningLinkOut,
-    SigningQuery,
-    UsageOut,
-    UsageQuery,
-    WebhookOut,
+    PortalPaymentOut,
+    PortalPaymentReportIn,
+    PortalPaymentSettingsIn,
+    PortalPaymentSettingsOut,
+    PortalPaymentSettingsQuery,
+    PortalPdfIn,
+    PortalPdfOut,
+    PortalReportConfirmIn,
+    PortalReportListQuery,
+    PortalReportRejectIn,
+    PortalServiceOut,
+    PortalSessionOut,
+    PortalSignIn,
+    PortalSigningAttachmentQuery,
+    PortalSigningLinkOut,
+    PortalSigningQuery,
+    PortalUsageOut,
+    PortalUsageQuery,
+    PortalWebhookOut,
 )
 from core.errors import NotFoundError
-from core.money import quantize, to_decimal
 from services import contracts as contract_svc
 from services import payment_providers as pay
 from services import portal as portal_svc
@@ -85,8 +84,8 @@ def _me(ctx: RequestContext) -> Subscriber:
     return portal_auth.current_subscriber(ctx.p)
 
 
-def _session_out(s: portal_auth.PortalSession) -> SessionOut:
-    return SessionOut(
+def _session_out(s: portal_auth.PortalSession) -> PortalSessionOut:
+    return PortalSessionOut(
         token=s.token,
         expires_in=s.expires_in,
         subscriber_id=s.subscriber_id,
@@ -123,14 +122,14 @@ def _file(data: bytes, content_type: str, filename: str) -> Response:
     "POST",
     summary="Sign in with username and portal password",
     tags=PORTAL_AUTH,
-    body=LoginIn,
-    response=SessionOut,
+    body=PortalLoginIn,
+    response=PortalSessionOut,
     auth="public",
     description="Rate-limited per username (failures) and per address (all attempts): 429 with "
     "retry_after_s when exceeded.",
 )
-def handle_portal_login(ctx: RequestContext) -> SessionOut:
-    b: LoginIn = ctx.body
+def handle_portal_login(ctx: RequestContext) -> PortalSessionOut:
+    b: PortalLoginIn = ctx.body
     return _session_out(portal_auth.sign_in(ctx.rt, b.tenant_id, b.username, b.password, ctx.source_ip))
 
 
@@ -140,11 +139,11 @@ def handle_portal_login(ctx: RequestContext) -> SessionOut:
     "GET",
     summary="Open a portal session from an auto-login link",
     tags=PORTAL_AUTH,
-    query=AutologinQuery,
-    response=SessionOut,
+    query=PortalAutologinQuery,
+    response=PortalSessionOut,
     auth="public",
 )
-def handle_portal_autologin_link(ctx: RequestContext) -> SessionOut:
+def handle_portal_autologin_link(ctx: RequestContext) -> PortalSessionOut:
     return _session_out(portal_auth.sign_in_with_autologin(ctx.rt, ctx.query.token, ctx.source_ip))
 
 
@@ -154,11 +153,11 @@ def handle_portal_autologin_link(ctx: RequestContext) -> SessionOut:
     "POST",
     summary="Exchange an auto-login token for a portal session",
     tags=PORTAL_AUTH,
-    body=AutologinIn,
-    response=SessionOut,
+    body=PortalAutologinIn,
+    response=PortalSessionOut,
     auth="public",
 )
-def handle_portal_autologin(ctx: RequestContext) -> SessionOut:
+def handle_portal_autologin(ctx: RequestContext) -> PortalSessionOut:
     return _session_out(portal_auth.sign_in_with_autologin(ctx.rt, ctx.body.token, ctx.source_ip))
 
 
@@ -168,10 +167,10 @@ def handle_portal_autologin(ctx: RequestContext) -> SessionOut:
     "GET",
     summary="Open a portal session from a short auto-login link (SMS)",
     tags=PORTAL_AUTH,
-    response=SessionOut,
+    response=PortalSessionOut,
     auth="public",
 )
-def handle_portal_short_link(ctx: RequestContext, code: str) -> SessionOut:
+def handle_portal_short_link(ctx: RequestContext, code: str) -> PortalSessionOut:
     return _session_out(portal_auth.sign_in_with_short_link(ctx.rt, code, ctx.source_ip))
 
 
@@ -182,13 +181,13 @@ def handle_portal_short_link(ctx: RequestContext, code: str) -> SessionOut:
     "GET",
     summary="Who is signed in: account and contact data",
     tags=PORTAL,
-    response=MeOut,
+    response=PortalMeOut,
     auth="subscriber",
 )
-def handle_portal_me(ctx: RequestContext) -> MeOut:
+def handle_portal_me(ctx: RequestContext) -> PortalMeOut:
     sub = _me(ctx)
     tenant = tenant_store.get_tenant(sub.tenant_id)
-    return MeOut(
+    return PortalMeOut(
         subscriber_id=sub.id,
         tenant_id=sub.tenant_id,
         username=sub.username,
@@ -209,7 +208,7 @@ def handle_portal_me(ctx: RequestContext) -> MeOut:
     "GET",
     summary="My service: plan and its rules in words, what is left of each allowance",
     tags=PORTAL,
-    response=ServiceOut,
+    response=PortalServiceOut,
     auth="subscriber",
 )
 def handle_portal_service(ctx: RequestContext) -> dict[str, Any]:
@@ -222,8 +221,8 @@ def handle_portal_service(ctx: RequestContext) -> dict[str, Any]:
     "GET",
     summary="Sessions, time and traffic per day (chart data)",
     tags=PORTAL,
-    query=UsageQuery,
-    response=UsageOut,
+    query=PortalUsageQuery,
+    response=PortalUsageOut,
     auth="subscriber",
 )
 def handle_portal_usage_daily(ctx: RequestContext) -> dict[str, Any]:
@@ -236,8 +235,8 @@ def handle_portal_usage_daily(ctx: RequestContext) -> dict[str, Any]:
     "GET",
     summary="Connection log, newest first",
     tags=PORTAL,
-    query=PageQuery,
-    response=ConnectionPage,
+    query=PortalPageQuery,
+    response=PortalConnectionPage,
     auth="subscriber",
 )
 def handle_portal_connections(ctx: RequestContext) -> dict[str, Any]:
@@ -250,7 +249,7 @@ def handle_portal_connections(ctx: RequestContext) -> dict[str, Any]:
     "GET",
     summary="Devices counted against the plan and those online now",
     tags=PORTAL,
-    response=DevicesOut,
+    response=PortalDevicesOut,
     auth="subscriber",
 )
 def handle_portal_devices(ctx: RequestContext) -> dict[str, Any]:
@@ -258,10 +257,9 @@ def handle_portal_devices(ctx: RequestContext) -> dict[str, Any]:
 
 
 # ================================================================ invoices
-def _invoice_out(inv: Invoice) -> InvoiceOut:
+def _invoice_out(inv: Invoice) -> PortalInvoiceOut:
     currency = inv.currency or "USD"
-    due = quantize(to_decimal(inv.total) - to_decimal(inv.paid), currency)
-    return InvoiceOut(
+    return PortalInvoiceOut(
         id=inv.id,
         number=int(inv.number) if inv.number is not None else None,
         kind=inv.kind,
@@ -275,7 +273,7 @@ def _invoice_out(inv: Invoice) -> InvoiceOut:
         tax=inv.tax,
         total=inv.total,
         paid=inv.paid,
-        due=str(max(due, to_decimal("0"))) if inv.status != "cancelled" else "0",
+        due=str(portal_svc.invoice_due(inv)),
         lines=list(inv.lines or []),
         notes=inv.notes,
     )
@@ -287,13 +285,13 @@ def _invoice_out(inv: Invoice) -> InvoiceOut:
     "GET",
     summary="My invoices, newest first",
     tags=PORTAL_PAY,
-    query=PageQuery,
-    response=InvoicePage,
+    query=PortalPageQuery,
+    response=PortalInvoicePage,
     auth="subscriber",
 )
-def handle_portal_invoices(ctx: RequestContext) -> InvoicePage:
+def handle_portal_invoices(ctx: RequestContext) -> PortalInvoicePage:
     rows, token = portal_svc.list_invoices(_me(ctx), ctx.query.limit, ctx.query.next_token)
-    return InvoicePage(items=[_invoice_out(i) for i in rows], next_token=token)
+    return PortalInvoicePage(items=[_invoice_out(i) for i in rows], next_token=token)
 
 
 @route(
@@ -302,10 +300,10 @@ def handle_portal_invoices(ctx: RequestContext) -> InvoicePage:
     "GET",
     summary="One of my invoices",
     tags=PORTAL_PAY,
-    response=InvoiceOut,
+    response=PortalInvoiceOut,
     auth="subscriber",
 )
-def handle_portal_invoice(ctx: RequestContext, invoice_id: str) -> InvoiceOut:
+def handle_portal_invoice(ctx: RequestContext, invoice_id: str) -> PortalInvoiceOut:
     return _invoice_out(portal_svc.get_invoice(_me(ctx), invoice_id))
 
 
@@ -331,16 +329,16 @@ def handle_portal_invoice_pdf(ctx: RequestContext, invoice_id: str) -> Response:
     "POST",
     summary="Pay an invoice online (hosted checkout)",
     tags=PORTAL_PAY,
-    response=CheckoutOut,
+    response=PortalCheckoutOut,
     auth="subscriber",
     status=201,
     description="Returns the provider page to send the customer to; the payment is applied when the "
     "provider's signed webhook arrives.",
 )
-def handle_portal_checkout(ctx: RequestContext, invoice_id: str) -> CheckoutOut:
+def handle_portal_checkout(ctx: RequestContext, invoice_id: str) -> PortalCheckoutOut:
     sub = _me(ctx)
     session = pay.start_checkout(ctx.rt, sub, portal_svc.get_invoice(sub, invoice_id))
-    return CheckoutOut(
+    return PortalCheckoutOut(
         checkout_id=session.reference,
         provider=session.provider,
         url=session.url,
@@ -354,15 +352,15 @@ def handle_portal_checkout(ctx: RequestContext, invoice_id: str) -> CheckoutOut:
     "GET",
     summary="Status of an online checkout",
     tags=PORTAL_PAY,
-    response=CheckoutStatusOut,
+    response=PortalCheckoutStatusOut,
     auth="subscriber",
 )
-def handle_portal_checkout_status(ctx: RequestContext, checkout_id: str) -> CheckoutStatusOut:
-    return CheckoutStatusOut.model_validate(pay.checkout_status(_me(ctx), checkout_id))
+def handle_portal_checkout_status(ctx: RequestContext, checkout_id: str) -> PortalCheckoutStatusOut:
+    return PortalCheckoutStatusOut.model_validate(pay.checkout_status(_me(ctx), checkout_id))
 
 
-def _payment_out(p: Payment) -> PaymentOut:
-    return PaymentOut(
+def _payment_out(p: Payment) -> PortalPaymentOut:
+    return PortalPaymentOut(
         id=p.id,
         subscriber_id=p.subscriber_id,
         amount=p.amount,
@@ -385,11 +383,11 @@ def _payment_out(p: Payment) -> PaymentOut:
     "GET",
     summary="My payments and payment reports, newest first",
     tags=PORTAL_PAY,
-    response=PaymentOut,
+    response=PortalPaymentOut,
     response_is_list=True,
     auth="subscriber",
 )
-def handle_portal_payments(ctx: RequestContext) -> list[PaymentOut]:
+def handle_portal_payments(ctx: RequestContext) -> list[PortalPaymentOut]:
     return [_payment_out(p) for p in portal_store.subscriber_payments(_me(ctx).id, 100)]
 
 
@@ -399,13 +397,13 @@ def handle_portal_payments(ctx: RequestContext) -> list[PaymentOut]:
     "POST",
     summary="Report a bank transfer or deposit (an operator confirms it)",
     tags=PORTAL_PAY,
-    body=PaymentReportIn,
-    response=PaymentOut,
+    body=PortalPaymentReportIn,
+    response=PortalPaymentOut,
     auth="subscriber",
     status=201,
 )
-def handle_portal_report_payment(ctx: RequestContext) -> PaymentOut:
-    b: PaymentReportIn = ctx.body
+def handle_portal_report_payment(ctx: RequestContext) -> PortalPaymentOut:
+    b: PortalPaymentReportIn = ctx.body
     payment = pay.report_payment(
         _me(ctx),
         amount=b.amount,
@@ -425,24 +423,24 @@ def handle_portal_report_payment(ctx: RequestContext) -> PaymentOut:
     "POST",
     summary="Payment provider webhook",
     tags=PORTAL_PAY,
-    response=WebhookOut,
+    response=PortalWebhookOut,
     auth="public",
     raw_body=True,
     description="Signed with Wisp-Signature: t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'> using the "
     "tenant's webhook secret; refused outside a 5-minute window. Duplicates answer status=duplicate.",
 )
-def handle_payment_webhook(ctx: RequestContext, provider: str, tenant_id: str) -> WebhookOut:
+def handle_payment_webhook(ctx: RequestContext, provider: str, tenant_id: str) -> PortalWebhookOut:
     outcome = pay.handle_webhook(ctx.rt, tenant_id, provider, ctx.headers, ctx.raw_body)
-    return WebhookOut(status=outcome.status, event_id=outcome.event_id, payment_id=outcome.payment_id)
+    return PortalWebhookOut(status=outcome.status, event_id=outcome.event_id, payment_id=outcome.payment_id)
 
 
 # ================================================================ contracts (customer)
-def _contract_out(c: Contract) -> ContractOut:
-    return ContractOut.model_validate(contract_svc.contract_view(c))
+def _contract_out(c: Contract) -> PortalContractOut:
+    return PortalContractOut.model_validate(contract_svc.contract_view(c))
 
 
-def _attachment_out(a: dict[str, Any]) -> AttachmentOut:
-    return AttachmentOut.model_validate(a)
+def _attachment_out(a: dict[str, Any]) -> PortalAttachmentOut:
+    return PortalAttachmentOut.model_validate(a)
 
 
 @route(
@@ -451,11 +449,11 @@ def _attachment_out(a: dict[str, Any]) -> AttachmentOut:
     "GET",
     summary="My contracts and documents (those visible to me)",
     tags=PORTAL_CONTRACTS,
-    response=ContractOut,
+    response=PortalContractOut,
     response_is_list=True,
     auth="subscriber",
 )
-def handle_portal_documents(ctx: RequestContext) -> list[ContractOut]:
+def handle_portal_documents(ctx: RequestContext) -> list[PortalContractOut]:
     return [_contract_out(c) for c in contract_svc.customer_documents(_me(ctx))]
 
 
@@ -465,10 +463,10 @@ def handle_portal_documents(ctx: RequestContext) -> list[ContractOut]:
     "GET",
     summary="One of my contracts",
     tags=PORTAL_CONTRACTS,
-    response=ContractOut,
+    response=PortalContractOut,
     auth="subscriber",
 )
-def handle_portal_contract(ctx: RequestContext, contract_id: str) -> ContractOut:
+def handle_portal_contract(ctx: RequestContext, contract_id: str) -> PortalContractOut:
     return _contract_out(contract_svc.customer_contract(_me(ctx), contract_id))
 
 
@@ -495,14 +493,14 @@ def handle_portal_contract_pdf(ctx: RequestContext, contract_id: str) -> Respons
     "POST",
     summary="Upload an attachment (ID photo, proof of address)",
     tags=PORTAL_CONTRACTS,
-    query=AttachmentQuery,
-    response=AttachmentOut,
+    query=PortalAttachmentQuery,
+    response=PortalAttachmentOut,
     auth="subscriber",
     raw_body=True,
     status=201,
     description="Body: the file; Content-Type image/jpeg, image/png or application/pdf; at most 950 kB.",
 )
-def handle_portal_upload_attachment(ctx: RequestContext, contract_id: str) -> AttachmentOut:
+def handle_portal_upload_attachment(ctx: RequestContext, contract_id: str) -> PortalAttachmentOut:
     sub = _me(ctx)
     contract = contract_svc.customer_contract(sub, contract_id)
     att = contract_svc.add_attachment(
@@ -540,11 +538,11 @@ def handle_portal_attachment(ctx: RequestContext, contract_id: str, attachment_i
     "GET",
     summary="The contract a signing link points to (no login)",
     tags=PORTAL_CONTRACTS,
-    query=SigningQuery,
-    response=ContractOut,
+    query=PortalSigningQuery,
+    response=PortalContractOut,
     auth="public",
 )
-def handle_signing_view(ctx: RequestContext) -> ContractOut:
+def handle_signing_view(ctx: RequestContext) -> PortalContractOut:
     return _contract_out(contract_svc.contract_for_token(ctx.rt, ctx.query.token))
 
 
@@ -554,14 +552,14 @@ def handle_signing_view(ctx: RequestContext) -> ContractOut:
     "POST",
     summary="Sign a contract through its link (no login)",
     tags=PORTAL_CONTRACTS,
-    body=SignIn,
-    response=ContractOut,
+    body=PortalSignIn,
+    response=PortalContractOut,
     auth="public",
     description="Either typed_name or signature_png (PNG, base64, at most 200 kB). The time and the "
     "address the request came from are recorded.",
 )
-def handle_signing_sign(ctx: RequestContext) -> ContractOut:
-    b: SignIn = ctx.body
+def handle_signing_sign(ctx: RequestContext) -> PortalContractOut:
+    b: PortalSignIn = ctx.body
     contract = contract_svc.contract_for_token(ctx.rt, b.token)
     signed = contract_svc.sign_contract(
         ctx.rt,
@@ -580,13 +578,13 @@ def handle_signing_sign(ctx: RequestContext) -> ContractOut:
     "POST",
     summary="Upload an attachment through a signing link (no login)",
     tags=PORTAL_CONTRACTS,
-    query=SigningAttachmentQuery,
-    response=AttachmentOut,
+    query=PortalSigningAttachmentQuery,
+    response=PortalAttachmentOut,
     auth="public",
     raw_body=True,
     status=201,
 )
-def handle_signing_upload(ctx: RequestContext) -> AttachmentOut:
+def handle_signing_upload(ctx: RequestContext) -> PortalAttachmentOut:
     contract = contract_svc.contract_for_token(ctx.rt, ctx.query.token)
     att = contract_svc.add_attachment(
         ctx.rt,
@@ -608,13 +606,13 @@ def handle_signing_upload(ctx: RequestContext) -> AttachmentOut:
     summary="Change my portal password",
     tags=PORTAL,
     body=PortalPasswordIn,
-    response=OkOut,
+    response=PortalOkOut,
     auth="subscriber",
 )
-def handle_portal_change_password(ctx: RequestContext) -> OkOut:
+def handle_portal_change_password(ctx: RequestContext) -> PortalOkOut:
     b: PortalPasswordIn = ctx.body
     portal_svc.change_portal_password(_me(ctx), b.current_password, b.new_password, ctx.request_id)
-    return OkOut()
+    return PortalOkOut()
 
 
 @route(
@@ -623,17 +621,17 @@ def handle_portal_change_password(ctx: RequestContext) -> OkOut:
     "POST",
     summary="Change my network (PPPoE/hotspot) password",
     tags=PORTAL,
-    body=NetworkPasswordIn,
-    response=NetworkPasswordOut,
+    body=PortalNetworkPasswordIn,
+    response=PortalNetworkPasswordOut,
     auth="subscriber",
     description="Stored encrypted and pushed to the router by the provisioner.",
 )
-def handle_portal_change_network_password(ctx: RequestContext) -> NetworkPasswordOut:
-    b: NetworkPasswordIn = ctx.body
+def handle_portal_change_network_password(ctx: RequestContext) -> PortalNetworkPasswordOut:
+    b: PortalNetworkPasswordIn = ctx.body
     sync = portal_svc.change_network_password(
         ctx.rt, _me(ctx), b.current_password, b.new_password, ctx.request_id
     )
-    return NetworkPasswordOut(router_sync=sync.status, task_id=sync.task_id, warning=sync.warning)
+    return PortalNetworkPasswordOut(router_sync=sync.status, task_id=sync.task_id, warning=sync.warning)
 
 
 @route(
@@ -642,11 +640,11 @@ def handle_portal_change_network_password(ctx: RequestContext) -> NetworkPasswor
     "PATCH",
     summary="Update my contact data",
     tags=PORTAL,
-    body=ContactIn,
-    response=MeOut,
+    body=PortalContactIn,
+    response=PortalMeOut,
     auth="subscriber",
 )
-def handle_portal_update_contact(ctx: RequestContext) -> MeOut:
+def handle_portal_update_contact(ctx: RequestContext) -> PortalMeOut:
     portal_svc.update_contact(_me(ctx), patch_changes(ctx.body), ctx.request_id)
     return handle_portal_me(ctx)
 
@@ -674,16 +672,16 @@ def _actor(ctx: RequestContext) -> contract_svc.Actor:
     "POST",
     summary="Issue an auto-login link to the customer portal (valid 6 months)",
     tags=ADMIN_PORTAL,
-    response=AutologinLinkOut,
+    response=PortalAutologinLinkOut,
     min_role="operator",
     status=201,
 )
-def handle_issue_autologin_link(ctx: RequestContext, subscriber_id: str) -> AutologinLinkOut:
+def handle_issue_autologin_link(ctx: RequestContext, subscriber_id: str) -> PortalAutologinLinkOut:
     sub = _admin_subscriber(ctx, subscriber_id)
     url, expires = portal_auth.issue_autologin_link_for(
         ctx.rt, sub, ctx.p.actor_id, ctx.p.actor_kind, ctx.request_id
     )
-    return AutologinLinkOut(
+    return PortalAutologinLinkOut(
         url=url,
         short_url=portal_auth.issue_short_autologin_link(ctx.rt, sub),
         expires_at=expires,
@@ -697,13 +695,13 @@ def handle_issue_autologin_link(ctx: RequestContext, subscriber_id: str) -> Auto
     "POST",
     summary="Revoke every auto-login link of a subscriber",
     tags=ADMIN_PORTAL,
-    response=AutologinRevokedOut,
+    response=PortalAutologinRevokedOut,
     min_role="operator",
 )
-def handle_revoke_autologin_links(ctx: RequestContext, subscriber_id: str) -> AutologinRevokedOut:
+def handle_revoke_autologin_links(ctx: RequestContext, subscriber_id: str) -> PortalAutologinRevokedOut:
     sub = _admin_subscriber(ctx, subscriber_id)
     epoch = portal_auth.revoke_autologin_links(ctx.rt, sub, ctx.p.actor_id, ctx.p.actor_kind, ctx.request_id)
-    return AutologinRevokedOut(autologin_epoch=epoch)
+    return PortalAutologinRevokedOut(autologin_epoch=epoch)
 
 
 @route(
@@ -712,14 +710,14 @@ def handle_revoke_autologin_links(ctx: RequestContext, subscriber_id: str) -> Au
     "POST",
     summary="Create a contract for a subscriber",
     tags=ADMIN_PORTAL,
-    body=ContractCreateIn,
-    response=ContractOut,
+    body=PortalContractCreateIn,
+    response=PortalContractOut,
     min_role="operator",
     status=201,
 )
-def handle_create_contract(ctx: RequestContext, subscriber_id: str) -> ContractOut:
+def handle_create_contract(ctx: RequestContext, subscriber_id: str) -> PortalContractOut:
     sub = _admin_subscriber(ctx, subscriber_id)
-    b: ContractCreateIn = ctx.body
+    b: PortalContractCreateIn = ctx.body
     contract = contract_svc.create_contract(
         _actor(ctx), sub, b.content, b.start_date, b.end_date, b.visible_to_customer
     )
@@ -732,10 +730,10 @@ def handle_create_contract(ctx: RequestContext, subscriber_id: str) -> ContractO
     "GET",
     summary="A subscriber's contracts",
     tags=ADMIN_PORTAL,
-    response=ContractOut,
+    response=PortalContractOut,
     response_is_list=True,
 )
-def handle_list_contracts(ctx: RequestContext, subscriber_id: str) -> list[ContractOut]:
+def handle_list_contracts(ctx: RequestContext, subscriber_id: str) -> list[PortalContractOut]:
     sub = _admin_subscriber(ctx, subscriber_id)
     return [_contract_out(c) for c in contract_svc.subscriber_contracts(sub.id)]
 
@@ -746,9 +744,9 @@ def handle_list_contracts(ctx: RequestContext, subscriber_id: str) -> list[Contr
     "GET",
     summary="Get a contract",
     tags=ADMIN_PORTAL,
-    response=ContractOut,
+    response=PortalContractOut,
 )
-def handle_get_contract(ctx: RequestContext, contract_id: str) -> ContractOut:
+def handle_get_contract(ctx: RequestContext, contract_id: str) -> PortalContractOut:
     return _contract_out(_admin_contract(ctx, contract_id))
 
 
@@ -758,12 +756,12 @@ def handle_get_contract(ctx: RequestContext, contract_id: str) -> ContractOut:
     "POST",
     summary="Get the customer's signing link (no login needed, valid 30 days)",
     tags=ADMIN_PORTAL,
-    response=SigningLinkOut,
+    response=PortalSigningLinkOut,
     min_role="operator",
 )
-def handle_contract_signing_link(ctx: RequestContext, contract_id: str) -> SigningLinkOut:
+def handle_contract_signing_link(ctx: RequestContext, contract_id: str) -> PortalSigningLinkOut:
     url, expires = contract_svc.signing_link(ctx.rt, _admin_contract(ctx, contract_id), _actor(ctx))
-    return SigningLinkOut(url=url, expires_at=expires)
+    return PortalSigningLinkOut(url=url, expires_at=expires)
 
 
 @route(
@@ -772,13 +770,13 @@ def handle_contract_signing_link(ctx: RequestContext, contract_id: str) -> Signi
     "POST",
     summary="Activate a signed contract",
     tags=ADMIN_PORTAL,
-    response=ActivatedOut,
+    response=PortalActivatedOut,
     min_role="operator",
     description="Only a signed contract pending activation (409 otherwise).",
 )
-def handle_activate_contract(ctx: RequestContext, contract_id: str) -> ActivatedOut:
+def handle_activate_contract(ctx: RequestContext, contract_id: str) -> PortalActivatedOut:
     contract = contract_svc.activate_contract(_admin_contract(ctx, contract_id), _actor(ctx))
-    return ActivatedOut(id=contract.id, status=contract.status)
+    return PortalActivatedOut(id=contract.id, status=contract.status)
 
 
 @route(
@@ -787,17 +785,15 @@ def handle_activate_contract(ctx: RequestContext, contract_id: str) -> Activated
     "POST",
     summary="Render the contract PDF again",
     tags=ADMIN_PORTAL,
-    body=PdfIn,
-    response=PdfOut,
+    body=PortalPdfIn,
+    response=PortalPdfOut,
     min_role="operator",
     description="Only signed contracts; replacing an existing PDF needs confirm=true.",
 )
-def handle_regenerate_contract_pdf(ctx: RequestContext, contract_id: str) -> PdfOut:
+def handle_regenerate_contract_pdf(ctx: RequestContext, contract_id: str) -> PortalPdfOut:
     contract = _admin_contract(ctx, contract_id)
-    if not contract.signature:
-        contract_svc.contract_pdf(ctx.rt, contract)  # raises the "not signed" error
     contract_svc.regenerate_pdf(ctx.rt, contract, _actor(ctx), ctx.body.confirm)
-    return PdfOut(contract_id=contract.id)
+    return PortalPdfOut(contract_id=contract.id)
 
 
 @route(
@@ -831,13 +827,13 @@ def _admin_report(ctx: RequestContext, payment_id: str) -> Payment:
     "GET",
     summary="Payments reported by customers (bank transfers)",
     tags=ADMIN_PORTAL,
-    query=ReportListQuery,
-    response=PaymentOut,
+    query=PortalReportListQuery,
+    response=PortalPaymentOut,
     response_is_list=True,
 )
-def handle_list_payment_reports(ctx: RequestContext) -> list[PaymentOut]:
-    q: ReportListQuery = ctx.query
-    out: list[PaymentOut] = []
+def handle_list_payment_reports(ctx: RequestContext) -> list[PortalPaymentOut]:
+    q: PortalReportListQuery = ctx.query
+    out: list[PortalPaymentOut] = []
     for tid in tenant_filter(ctx.p, q.tenant_id):
         out.extend(_payment_out(p) for p in portal_store.tenant_payments(tid, q.status, "reported", q.limit))
         if len(out) >= q.limit:
@@ -851,16 +847,16 @@ def handle_list_payment_reports(ctx: RequestContext) -> list[PaymentOut]:
     "POST",
     summary="Confirm a reported payment (applies it and reactivates a suspended subscriber)",
     tags=ADMIN_PORTAL,
-    body=ReportConfirmIn,
-    response=ConfirmedOut,
+    body=PortalReportConfirmIn,
+    response=PortalConfirmedOut,
     min_role="operator",
 )
-def handle_confirm_payment_report(ctx: RequestContext, payment_id: str) -> ConfirmedOut:
+def handle_confirm_payment_report(ctx: RequestContext, payment_id: str) -> PortalConfirmedOut:
     report = _admin_report(ctx, payment_id)
     applied = pay.confirm_report(
         ctx.rt, report, ctx.p.actor_id, ctx.p.actor_kind, ctx.body.amount, ctx.request_id
     )
-    return ConfirmedOut(
+    return PortalConfirmedOut(
         report_id=report.id,
         payment_id=applied.payment_id,
         duplicate=applied.duplicate,
@@ -874,19 +870,19 @@ def handle_confirm_payment_report(ctx: RequestContext, payment_id: str) -> Confi
     "POST",
     summary="Reject a reported payment",
     tags=ADMIN_PORTAL,
-    body=ReportRejectIn,
-    response=PaymentOut,
+    body=PortalReportRejectIn,
+    response=PortalPaymentOut,
     min_role="operator",
 )
-def handle_reject_payment_report(ctx: RequestContext, payment_id: str) -> PaymentOut:
+def handle_reject_payment_report(ctx: RequestContext, payment_id: str) -> PortalPaymentOut:
     report = _admin_report(ctx, payment_id)
     return _payment_out(
         pay.reject_report(report, ctx.p.actor_id, ctx.p.actor_kind, ctx.body.reason, ctx.request_id)
     )
 
 
-def _settings_out(ctx: RequestContext, tenant_id: str, cfg: dict[str, Any]) -> PaymentSettingsOut:
-    return PaymentSettingsOut(
+def _settings_out(ctx: RequestContext, tenant_id: str, cfg: dict[str, Any]) -> PortalPaymentSettingsOut:
+    return PortalPaymentSettingsOut(
         tenant_id=tenant_id,
         enabled=bool(cfg.get("enabled")),
         provider=str(cfg.get("provider") or "hosted"),
@@ -912,11 +908,11 @@ def _admin_tenant(ctx: RequestContext, tenant_id: str | None) -> Any:
     "GET",
     summary="Online-payment settings, webhook URL and secret",
     tags=ADMIN_PORTAL,
-    query=PaymentSettingsQuery,
-    response=PaymentSettingsOut,
+    query=PortalPaymentSettingsQuery,
+    response=PortalPaymentSettingsOut,
     min_role="manager",
 )
-def handle_get_payment_settings(ctx: RequestContext) -> PaymentSettingsOut:
+def handle_get_payment_settings(ctx: RequestContext) -> PortalPaymentSettingsOut:
     tenant = _admin_tenant(ctx, ctx.query.tenant_id)
     return _settings_out(ctx, tenant.id, pay.payment_config(tenant))
 
@@ -927,12 +923,12 @@ def handle_get_payment_settings(ctx: RequestContext) -> PaymentSettingsOut:
     "PUT",
     summary="Enable online payments and set the provider",
     tags=ADMIN_PORTAL,
-    body=PaymentSettingsIn,
-    response=PaymentSettingsOut,
+    body=PortalPaymentSettingsIn,
+    response=PortalPaymentSettingsOut,
     min_role="manager",
 )
-def handle_put_payment_settings(ctx: RequestContext) -> PaymentSettingsOut:
-    b: PaymentSettingsIn = ctx.body
+def handle_put_payment_settings(ctx: RequestContext) -> PortalPaymentSettingsOut:
+    b: PortalPaymentSettingsIn = ctx.body
     tenant = _admin_tenant(ctx, b.tenant_id)
     changes = b.model_dump(exclude={"tenant_id"}, exclude_unset=True)
     cfg = pay.configure_payments(ctx.rt, tenant, changes, ctx.p.actor_id, ctx.request_id)

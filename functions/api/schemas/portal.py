@@ -16,21 +16,21 @@ Phone = Annotated[str, StringConstraints(min_length=3, max_length=32, pattern=r"
 
 
 # ---------------------------------------------------------------- sign-in
-class LoginIn(In):
+class PortalLoginIn(In):
     tenant_id: Id = Field(description="the operator's account (the portal app is branded per operator)")
     username: Username
     password: PortalPassword
 
 
-class AutologinIn(In):
+class PortalAutologinIn(In):
     token: Token
 
 
-class AutologinQuery(Query):
+class PortalAutologinQuery(Query):
     token: Token
 
 
-class SessionOut(Out):
+class PortalSessionOut(Out):
     token: str
     token_type: str = "bearer"
     expires_in: int
@@ -39,20 +39,20 @@ class SessionOut(Out):
     username: str
 
 
-class AutologinLinkOut(Out):
+class PortalAutologinLinkOut(Out):
     url: str
     short_url: str = Field(description="the same link in a short form for SMS")
     expires_at: int = Field(description="Unix time when the link stops working")
     autologin_epoch: int
 
 
-class AutologinRevokedOut(Out):
+class PortalAutologinRevokedOut(Out):
     revoked: bool = True
     autologin_epoch: int
 
 
 # ---------------------------------------------------------------- my service
-class MeOut(Out):
+class PortalMeOut(Out):
     subscriber_id: str
     tenant_id: str
     username: str
@@ -66,7 +66,7 @@ class MeOut(Out):
     has_portal_password: bool
 
 
-class ServiceOut(Out):
+class PortalServiceOut(Out):
     subscriber_id: str
     username: str
     status: str
@@ -83,11 +83,11 @@ class ServiceOut(Out):
     online_now: int
 
 
-class UsageQuery(Query):
+class PortalUsageQuery(Query):
     days: int = Field(default=30, ge=1, le=92)
 
 
-class UsageDay(Out):
+class PortalUsageDay(Out):
     date: str
     sessions: int
     time_s: int
@@ -95,17 +95,17 @@ class UsageDay(Out):
     download_bytes: int
 
 
-class UsageOut(Out):
+class PortalUsageOut(Out):
     timezone: str
-    days: list[UsageDay]
+    days: list[PortalUsageDay]
 
 
-class PageQuery(Query):
+class PortalPageQuery(Query):
     limit: int = Field(default=25, ge=1, le=100)
     next_token: Annotated[str, StringConstraints(min_length=1, max_length=4000)] | None = None
 
 
-class ConnectionOut(Out):
+class PortalConnectionOut(Out):
     id: str
     started_at: str
     ended_at: str | None = None
@@ -122,25 +122,25 @@ class ConnectionOut(Out):
     open: bool
 
 
-class ConnectionPage(Out):
-    items: list[ConnectionOut]
+class PortalConnectionPage(Out):
+    items: list[PortalConnectionOut]
     next_token: str | None = None
 
 
-class DeviceOut(Out):
+class PortalDeviceOut(Out):
     mac: str
     online: bool
 
 
-class DevicesOut(Out):
+class PortalDevicesOut(Out):
     max_devices: int | None = None
     counted_since: str | None = None
-    devices: list[DeviceOut]
+    devices: list[PortalDeviceOut]
     online: list[dict[str, Any]]
 
 
 # ---------------------------------------------------------------- invoices and payments
-class InvoiceOut(Out):
+class PortalInvoiceOut(Out):
     id: str
     number: int | None = None
     kind: str
@@ -159,19 +159,19 @@ class InvoiceOut(Out):
     notes: str | None = None
 
 
-class InvoicePage(Out):
-    items: list[InvoiceOut]
+class PortalInvoicePage(Out):
+    items: list[PortalInvoiceOut]
     next_token: str | None = None
 
 
-class CheckoutOut(Out):
+class PortalCheckoutOut(Out):
     checkout_id: str
     provider: str
     url: str
     expires_at: int
 
 
-class CheckoutStatusOut(Out):
+class PortalCheckoutStatusOut(Out):
     checkout_id: str
     status: str | None = None
     invoice_id: str | None = None
@@ -182,7 +182,7 @@ class CheckoutStatusOut(Out):
     paid_at: str | None = None
 
 
-class PaymentReportIn(In):
+class PortalPaymentReportIn(In):
     amount: Money
     method: Annotated[str, Field(pattern=r"^(bank_transfer|deposit|cash|other)$")] = "bank_transfer"
     reference: Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -191,7 +191,7 @@ class PaymentReportIn(In):
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class PaymentOut(Out):
+class PortalPaymentOut(Out):
     id: str
     subscriber_id: str
     amount: str
@@ -207,14 +207,14 @@ class PaymentOut(Out):
     created_at: str
 
 
-class WebhookOut(Out):
+class PortalWebhookOut(Out):
     received: bool = True
     status: str
     event_id: str
     payment_id: str | None = None
 
 
-class ReportListQuery(Query):
+class PortalReportListQuery(Query):
     tenant_id: Id | None = None
     status: (
         Annotated[str, Field(pattern=r"^(pending_confirmation|confirming|confirmed|rejected)$")] | None
@@ -222,26 +222,26 @@ class ReportListQuery(Query):
     limit: int = Field(default=50, ge=1, le=200)
 
 
-class ReportConfirmIn(In):
+class PortalReportConfirmIn(In):
     amount: Money | None = Field(default=None, description="the amount received, when it differs")
 
 
-class ReportRejectIn(In):
+class PortalReportRejectIn(In):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
 
 
-class ConfirmedOut(Out):
+class PortalConfirmedOut(Out):
     report_id: str
     payment_id: str
     duplicate: bool
     reactivated: bool
 
 
-class PaymentSettingsQuery(Query):
+class PortalPaymentSettingsQuery(Query):
     tenant_id: Id | None = None
 
 
-class PaymentSettingsIn(In):
+class PortalPaymentSettingsIn(In):
     tenant_id: Id | None = None
     enabled: bool | None = None
     provider: Annotated[str, Field(pattern=r"^hosted$")] | None = None
@@ -249,7 +249,7 @@ class PaymentSettingsIn(In):
     merchant_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
 
 
-class PaymentSettingsOut(Out):
+class PortalPaymentSettingsOut(Out):
     tenant_id: str
     enabled: bool
     provider: str
@@ -260,7 +260,7 @@ class PaymentSettingsOut(Out):
 
 
 # ---------------------------------------------------------------- contracts
-class ContractOut(Out):
+class PortalContractOut(Out):
     id: str
     subscriber_id: str
     status: str
@@ -276,19 +276,19 @@ class ContractOut(Out):
     updated_at: str | None = None
 
 
-class ContractCreateIn(In):
+class PortalContractCreateIn(In):
     content: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
     start_date: date | None = None
     end_date: date | None = None
     visible_to_customer: bool = True
 
 
-class SigningLinkOut(Out):
+class PortalSigningLinkOut(Out):
     url: str
     expires_at: int
 
 
-class SignIn(In):
+class PortalSignIn(In):
     token: Token
     typed_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
     signature_png: Annotated[str, StringConstraints(min_length=1, max_length=300_000)] | None = Field(
@@ -296,20 +296,20 @@ class SignIn(In):
     )
 
 
-class SigningQuery(Query):
+class PortalSigningQuery(Query):
     token: Token
 
 
-class AttachmentQuery(Query):
+class PortalAttachmentQuery(Query):
     kind: Annotated[str, Field(pattern=r"^(id_photo|proof_of_address|other)$")]
     filename: Annotated[str, StringConstraints(max_length=120)] | None = None
 
 
-class SigningAttachmentQuery(AttachmentQuery):
+class PortalSigningAttachmentQuery(PortalAttachmentQuery):
     token: Token
 
 
-class AttachmentOut(Out):
+class PortalAttachmentOut(Out):
     id: str
     kind: str
     filename: str | None = None
@@ -318,16 +318,16 @@ class AttachmentOut(Out):
     uploaded_at: str
 
 
-class PdfIn(In):
+class PortalPdfIn(In):
     confirm: bool = False
 
 
-class PdfOut(Out):
+class PortalPdfOut(Out):
     contract_id: str
     pdf_available: bool = True
 
 
-class ActivatedOut(Out):
+class PortalActivatedOut(Out):
     id: str
     status: str
 
@@ -338,26 +338,26 @@ class PortalPasswordIn(In):
     new_password: Annotated[str, StringConstraints(min_length=8, max_length=128)]
 
 
-class NetworkPasswordIn(In):
+class PortalNetworkPasswordIn(In):
     current_password: PortalPassword | None = Field(
         default=None, description="the portal password (required when one is set)"
     )
     new_password: Annotated[str, StringConstraints(min_length=6, max_length=64)]
 
 
-class NetworkPasswordOut(Out):
+class PortalNetworkPasswordOut(Out):
     changed: bool = True
     router_sync: str = Field(description="queued | api_disabled | no_gateway")
     task_id: str | None = None
     warning: str | None = None
 
 
-class ContactIn(In):
+class PortalContactIn(In):
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
     email: Email | None = None
     phone: Phone | None = None
     address: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class OkOut(Out):
+class PortalOkOut(Out):
     ok: bool = True

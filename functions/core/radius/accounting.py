@@ -219,6 +219,7 @@ class SubscriberWrite:
     devices_since: str | None = None  # set: restart the device list (new product assignment)
     create_usage_map: bool = False
     create_sessions_map: bool = False
+    activate: bool = False  # first use of the service: status New becomes Active (SPEC S3)
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,7 @@ def plan_update(
         devices_since=since,
         create_usage_map=not sub.has_usage_map,
         create_sessions_map=not sub.has_sessions_map,
+        activate=sub.status == "new",
     )
     return write, change
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -299,13 +300,16 @@ def _rate_reply(gateway: GatewayView, rates: Rates) -> list[tuple[str, ReplyValu
     if not rates.download and not rates.upload:
         return []
     if gateway.vendor == "mikrotik":
-        return [("Mikrotik-Rate-Limit", mikrotik_rate_limit(rates.download, rates.upload, rates.burst))]
+        return [("Mikrotik-Rate-Limit", _rate_limit(rates.download, rates.upload, rates.burst))]
     out: list[tuple[str, ReplyValue]] = []
     if rates.download:
         out.append(("WISPr-Bandwidth-Max-Down", rates.download))
     if rates.upload:
         out.append(("WISPr-Bandwidth-Max-Up", rates.upload))
     return out
+
+
+_rate_limit = lru_cache(maxsize=1024)(mikrotik_rate_limit)  # a few distinct plans serve every login
 
 
 def _restricted(gateway: GatewayView, policy: PolicyView | None) -> Decision:

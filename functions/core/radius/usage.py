@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 HOURLY_RETENTION_HOURS = 48
@@ -73,29 +74,33 @@ def week_start(local_day: date, first_day_of_week: int) -> date:
     return local_day - timedelta(days=(local_day.weekday() - (first_day_of_week - 1)) % 7)
 
 
-def current_periods(
-    now: datetime, tz: ZoneInfo, first_day_of_week: int, product_assigned_at: str | None = None
-) -> dict[PeriodKind, Period]:
-    """The day, week and month containing ``now`` in ``tz`` (and the product period if assigned)."""
-    local = now.astimezone(tz)
-    today = local.date()
+@lru_cache(maxsize=512)
+def _calendar(today: date, tz: ZoneInfo, first_day_of_week: int) -> tuple[Period, Period, Period]:
+    """Day, week and month containing a local date (cached: they change once a day per zone)."""
     wk = week_start(today, first_day_of_week)
     month_first = today.replace(day=1)
     next_month = (month_first + timedelta(days=32)).replace(day=1)
-    periods = {
-        PeriodKind.DAY: Period(
+    return (
+        Period(
             PeriodKind.DAY,
             f"d:{today.isoformat()}",
             _midnight(today, tz),
             _midnight(today + timedelta(days=1), tz),
         ),
-        PeriodKind.WEEK: Period(
+        Period(
             PeriodKind.WEEK, f"w:{wk.isoformat()}", _midnight(wk, tz), _midnight(wk + timedelta(days=7), tz)
         ),
-        PeriodKind.MONTH: Period(
-            PeriodKind.MONTH, f"m:{today:%Y-%m}", _midnight(month_first, tz), _midnight(next_month, tz)
-        ),
-    }
+        Period(PeriodKind.MONTH, f"m:{today:%Y-%m}", _midnight(month_first, tz), _midnight(next_month, tz)),
+    )
+
+
+def current_periods(
+    now: datetime, tz: ZoneInfo, first_day_of_week: int, product_assigned_at: str | None = None
+) -> dict[PeriodKind, Period]:
+    """The day, week and month containing ``now`` in ``tz`` (and the product period if assigned)."""
+    local = now.astimezone(tz)
+    day, week, month = _calendar(local.date(), tz, first_day_of_week)
+    periods = {PeriodKind.DAY: day, PeriodKind.WEEK: week, PeriodKind.MONTH: month}
     if product_assigned_at:
         periods[PeriodKind.PRODUCT] = Period(PeriodKind.PRODUCT, f"p:{product_assigned_at}", local, None)
     return periods

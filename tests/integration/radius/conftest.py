@@ -62,26 +62,56 @@ class RadiusEnv:
     ) -> Account:
         uid = secrets.token_hex(4)
         now = now_iso()
-        Policy(id=f"pol_{uid}", tenant_id=DEMO_TENANT, code=f"P{uid}", created_at=now,
-               **{"download_rate": 10_000_000, "upload_rate": 2_000_000, **(policy or {})}).save()
-        Product(id=f"prod_{uid}", tenant_id=DEMO_TENANT, name=f"Plan {uid}", policy_id=f"pol_{uid}",
-                created_at=now, **(product or {})).save()
-        fields = {"status": "active", "product_id": f"prod_{uid}", "product_assigned_at": ASSIGNED,
-                  "connection_type": "hotspot", **(subscriber or {})}
+        Policy(
+            id=f"pol_{uid}",
+            tenant_id=DEMO_TENANT,
+            code=f"P{uid}",
+            created_at=now,
+            **{"download_rate": 10_000_000, "upload_rate": 2_000_000, **(policy or {})},
+        ).save()
+        Product(
+            id=f"prod_{uid}",
+            tenant_id=DEMO_TENANT,
+            name=f"Plan {uid}",
+            policy_id=f"pol_{uid}",
+            created_at=now,
+            **(product or {}),
+        ).save()
+        fields = {
+            "status": "active",
+            "product_id": f"prod_{uid}",
+            "product_assigned_at": ASSIGNED,
+            "connection_type": "hotspot",
+            **(subscriber or {}),
+        }
         username = str(fields.pop("username", f"user{uid}"))
         password = f"pw-{uid}"
         login = f"{DEMO_TENANT}#{username.lower()}"
-        Subscriber(login=login, id=f"sub_{uid}", tenant_id=DEMO_TENANT, username=username,
-                   password_enc=self.runtime.box.encrypt(password), created_at=now, **fields).save()
+        Subscriber(
+            login=login,
+            id=f"sub_{uid}",
+            tenant_id=DEMO_TENANT,
+            username=username,
+            password_enc=self.runtime.box.encrypt(password),
+            created_at=now,
+            **fields,
+        ).save()
         return Account(username, password, f"sub_{uid}", login, f"pol_{uid}", f"prod_{uid}")
 
     def gateway(self, **fields: Any) -> str:
         """A gateway on a fresh loopback address (secret ``secret-<n>``); returns its address."""
         self._next_ip += 1
         ip = f"127.0.0.{self._next_ip}"
-        Gateway(id=f"gw_{self._next_ip}", tenant_id=DEMO_TENANT, name=f"Router {self._next_ip}", nas_ip=ip,
-                radius_secret_enc=self.runtime.box.encrypt(f"secret-{self._next_ip}"),
-                timezone="America/Mexico_City", created_at=now_iso(), **fields).save()
+        Gateway(
+            id=f"gw_{self._next_ip}",
+            tenant_id=DEMO_TENANT,
+            name=f"Router {self._next_ip}",
+            nas_ip=ip,
+            radius_secret_enc=self.runtime.box.encrypt(f"secret-{self._next_ip}"),
+            timezone="America/Mexico_City",
+            created_at=now_iso(),
+            **fields,
+        ).save()
         self.harness.reload_nas()
         return ip
 

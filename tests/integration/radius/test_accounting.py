@@ -40,16 +40,39 @@ def usage(login: str) -> dict[str, int]:
 
 
 def test_session_lifecycle_with_gigawords_and_connection_log(env):
-    a = env.account()
-    common = {"Calling_Station_Id": "AA-BB-CC-DD-EE-01", "Called-Station-Id": "00-11-22-33-44-55:Lobby",
-              "Framed_IP_Address": "10.5.0.7", "NAS_Identifier": "demo-router"}
+    a = env.account(subscriber={"status": "new"})
+    common = {
+        "Calling_Station_Id": "AA-BB-CC-DD-EE-01",
+        "Called-Station-Id": "00-11-22-33-44-55:Lobby",
+        "Framed_IP_Address": "10.5.0.7",
+        "NAS_Identifier": "demo-router",
+    }
     send(env, "Start", a.username, "S-100", **common)
     env.clock.advance(minutes=5)
-    send(env, "Interim-Update", a.username, "S-100", Acct_Session_Time=300, Acct_Input_Octets=1000,
-         Acct_Output_Octets=5, Acct_Output_Gigawords=1, **common)
+    send(
+        env,
+        "Interim-Update",
+        a.username,
+        "S-100",
+        Acct_Session_Time=300,
+        Acct_Input_Octets=1000,
+        Acct_Output_Octets=5,
+        Acct_Output_Gigawords=1,
+        **common,
+    )
     env.clock.advance(minutes=5)
-    reply = send(env, "Stop", a.username, "S-100", Acct_Session_Time=600, Acct_Input_Octets=2000,
-                 Acct_Output_Octets=10, Acct_Output_Gigawords=2, Acct_Terminate_Cause="User-Request", **common)
+    reply = send(
+        env,
+        "Stop",
+        a.username,
+        "S-100",
+        Acct_Session_Time=600,
+        Acct_Input_Octets=2000,
+        Acct_Output_Octets=10,
+        Acct_Output_Gigawords=2,
+        Acct_Terminate_Cause="User-Request",
+        **common,
+    )
     assert reply.code == 5  # Accounting-Response
     u = usage(a.login)
     assert u["d:2026-11-18:t"] == 600 and u["m:2026-11:i"] == 2000 and u["w:2026-11-16:o"] == 2 * GIB + 10
@@ -58,17 +81,32 @@ def test_session_lifecycle_with_gigawords_and_connection_log(env):
     assert (row.started_at, row.ended_at) == ("2026-11-18T17:00:00.000000Z", "2026-11-18T17:10:00.000000Z")
     assert (row.duration_s, row.input_octets, row.output_octets) == (600, 2000, 2 * GIB + 10)
     assert (row.framed_ip, row.mac, row.gateway_name, row.nas_identifier, row.gateway_mac, row.ssid) == (
-        "10.5.0.7", "AA:BB:CC:DD:EE:01", "Demo router", "demo-router", "00:11:22:33:44:55", "Lobby")
+        "10.5.0.7",
+        "AA:BB:CC:DD:EE:01",
+        "Demo router",
+        "demo-router",
+        "00:11:22:33:44:55",
+        "Lobby",
+    )
     assert row.terminate_cause == "User-Request" and row.closed_by == "stop" and row.open_nas is None
     sub = Subscriber.get(a.login)
     assert sub.devices == ["AA:BB:CC:DD:EE:01"]
+    assert sub.status == "active"  # New until the service is first used
+    assert sub.last_seen_at == "2026-11-18T17:10:00.000000Z"
 
 
 def test_retransmissions_and_duplicates_change_nothing(env):
     a = env.account()
     send(env, "Start", a.username, "S-200")
-    _, interim = acct(env, "Interim-Update", a.username, "S-200", Acct_Session_Time=300, Acct_Input_Octets=700,
-                      Acct_Output_Octets=900)
+    _, interim = acct(
+        env,
+        "Interim-Update",
+        a.username,
+        "S-200",
+        Acct_Session_Time=300,
+        Acct_Input_Octets=700,
+        Acct_Output_Octets=900,
+    )
     raw = interim.RequestPacket()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(2)
@@ -76,8 +114,16 @@ def test_retransmissions_and_duplicates_change_nothing(env):
             s.sendto(raw, ("127.0.0.1", env.harness.service.acct_port))
             assert s.recv(4096)[0] == 5
     # and a duplicate with a new identifier and Acct-Delay-Time (a new packet with the same counters)
-    send(env, "Interim-Update", a.username, "S-200", Acct_Session_Time=300, Acct_Input_Octets=700,
-         Acct_Output_Octets=900, Acct_Delay_Time=2)
+    send(
+        env,
+        "Interim-Update",
+        a.username,
+        "S-200",
+        Acct_Session_Time=300,
+        Acct_Input_Octets=700,
+        Acct_Output_Octets=900,
+        Acct_Delay_Time=2,
+    )
     assert usage(a.login)["d:2026-11-18:o"] == 900 and usage(a.login)["d:2026-11-18:t"] == 300
 
 
@@ -104,8 +150,11 @@ def test_accounting_on_closes_every_session_of_that_nas(env):
     c = env.client(secret, source_ip=ip)
     a = env.account(policy={"concurrent_connections": 1})
     for sid, mac in (("R-1", "AA-00-00-00-00-01"), ("R-2", "AA-00-00-00-00-02")):
-        c.SendPacket(c.CreateAcctPacket(User_Name=a.username, Acct_Status_Type="Start", Acct_Session_Id=sid,
-                                        Calling_Station_Id=mac))
+        c.SendPacket(
+            c.CreateAcctPacket(
+                User_Name=a.username, Acct_Status_Type="Start", Acct_Session_Id=sid, Calling_Station_Id=mac
+            )
+        )
     login = pap_request(c, a.username, a.password, Calling_Station_Id="AA-00-00-00-00-03")
     assert c.SendPacket(login).code == AccessReject  # two sessions open, limit 1
     env.clock.advance(seconds=30)
@@ -127,7 +176,9 @@ def test_reaper_closes_sessions_whose_stop_never_came(env):
     later = NOW + timedelta(seconds=2 * 300 + 121)
     assert reap_stale_sessions(store, later) >= 1
     row = Session.get(key)
-    assert row.closed_by == "reaper" and row.ended_at == "2026-11-18T17:00:00.000000Z" and row.open_nas is None
+    assert (
+        row.closed_by == "reaper" and row.ended_at == "2026-11-18T17:00:00.000000Z" and row.open_nas is None
+    )
     assert Subscriber.get(a.login).open_sessions.as_dict()[key]["cb"] == "reaper"
     # the session was alive after all: its next update reopens it
     env.clock.now = later
@@ -159,10 +210,14 @@ def test_one_read_and_at_most_two_writes_per_accounting_request(env):
     gateway = next(g for g in store.list_gateways() if g.nas_ip == "127.0.0.1")
     expected = {"Start": 2, "Interim-Update": 2, "duplicate": 0, "Stop": 2}
     for label, status, t in (
-        ("Start", AcctStatus.START, 0), ("Interim-Update", AcctStatus.INTERIM, 300),
-        ("duplicate", AcctStatus.INTERIM, 300), ("Stop", AcctStatus.STOP, 400),
+        ("Start", AcctStatus.START, 0),
+        ("Interim-Update", AcctStatus.INTERIM, 300),
+        ("duplicate", AcctStatus.INTERIM, 300),
+        ("Stop", AcctStatus.STOP, 400),
     ):
         store.calls.clear()
-        ev = AccountingEvent(status, "127.0.0.1", a.username, "S-600", NOW + timedelta(seconds=t), session_time=t)
+        ev = AccountingEvent(
+            status, "127.0.0.1", a.username, "S-600", NOW + timedelta(seconds=t), session_time=t
+        )
         record_accounting(store, StoreCatalog(store), gateway, ev, {})
         assert store.calls["read"] == 1 and store.calls["write"] == expected[label], (label, store.calls)

@@ -42,8 +42,11 @@ def test_pap_accept_carries_the_policy_and_a_message_authenticator_first(env):
     reply = send(env, "demo", "demo123")
     assert reply.code == AccessAccept
     assert reply.raw_packet[20] == 80  # first attribute: Message-Authenticator
-    assert attrs(reply) == {"Acct-Interim-Interval": [300], "Mikrotik-Rate-Limit": ["2M/10M"],
-                            "Framed-IP-Address": ["10.10.0.10"]}
+    assert attrs(reply) == {
+        "Acct-Interim-Interval": [300],
+        "Mikrotik-Rate-Limit": ["2M/10M"],
+        "Framed-IP-Address": ["10.10.0.10"],
+    }
 
 
 def test_wrong_password_and_unknown_user_say_why(env):
@@ -56,8 +59,16 @@ def test_wrong_password_and_unknown_user_say_why(env):
 @pytest.mark.parametrize("method", ["pap", "chap", "mschap"])
 def test_radtest_methods(env, method):
     def radtest(password: str) -> str:
-        cmd = ["radtest", "-t", method, "demo", password, f"127.0.0.1:{env.harness.service.auth_port}", "0",
-               "testing123"]
+        cmd = [
+            "radtest",
+            "-t",
+            method,
+            "demo",
+            password,
+            f"127.0.0.1:{env.harness.service.auth_port}",
+            "0",
+            "testing123",
+        ]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=20).stdout
 
     ok = radtest("demo123")
@@ -174,34 +185,54 @@ def test_daily_time_allowance(env):
 
 
 def test_data_allowances_cap_the_session_and_policy_beats_product(env):
-    acct = env.account(policy={"monthly_data_mb": 6144}, product={"monthly_data_mb": 100},
-                       subscriber={"usage": {"m:2026-11:o": 1024 * MB}})
+    acct = env.account(
+        policy={"monthly_data_mb": 6144},
+        product={"monthly_data_mb": 100},
+        subscriber={"usage": {"m:2026-11:o": 1024 * MB}},
+    )
     reply = send(env, acct.username, acct.password)
     assert reply["Mikrotik-Total-Limit-Gigawords"] == [1] and reply["Mikrotik-Total-Limit"] == [1024 * MB]
     set_subscriber(acct.login, usage={"m:2026-11:o": 6000 * MB, "m:2026-11:i": 144 * MB})
     reply = send(env, acct.username, acct.password)
-    assert reply.code == AccessReject and reply["Reply-Message"][0].startswith("Monthly data allowance used up")
+    assert reply.code == AccessReject and reply["Reply-Message"][0].startswith(
+        "Monthly data allowance used up"
+    )
 
 
 def test_weekly_allowance_with_sunday_first(env):
-    acct = env.account(policy={"weekly_time_min": 30, "first_day_of_week": 7},
-                       subscriber={"usage": {"w:2026-11-15:t": 1800}})
+    acct = env.account(
+        policy={"weekly_time_min": 30, "first_day_of_week": 7}, subscriber={"usage": {"w:2026-11-15:t": 1800}}
+    )
     reply = send(env, acct.username, acct.password)
     assert reply.code == AccessReject and "2026-11-22 00:00" in reply["Reply-Message"][0]
 
 
 def test_timeouts_interim_burst_and_address_list(env):
-    burst = {"download_limit": 20_000_000, "upload_limit": 4_000_000, "download_threshold": 8_000_000,
-             "upload_threshold": 1_500_000, "download_time": 16, "upload_time": 16}
+    burst = {
+        "download_limit": 20_000_000,
+        "upload_limit": 4_000_000,
+        "download_threshold": 8_000_000,
+        "upload_threshold": 1_500_000,
+        "download_time": 16,
+        "upload_time": 16,
+    }
     acct = env.account(
-        policy={"session_timeout_min": 120, "idle_timeout_min": 15, "interim_update_s": 60, "burst": burst,
-                "address_list": "policy-list"},
+        policy={
+            "session_timeout_min": 120,
+            "idle_timeout_min": 15,
+            "interim_update_s": 60,
+            "burst": burst,
+            "address_list": "policy-list",
+        },
         product={"address_list": "product-list"},
     )
     reply = send(env, acct.username, acct.password)
     assert attrs(reply) == {
-        "Session-Timeout": [7200], "Idle-Timeout": [900], "Acct-Interim-Interval": [300],
-        "Mikrotik-Rate-Limit": ["2M/10M 4M/20M 1500k/8M 16/16"], "Mikrotik-Address-List": ["policy-list"],
+        "Session-Timeout": [7200],
+        "Idle-Timeout": [900],
+        "Acct-Interim-Interval": [300],
+        "Mikrotik-Rate-Limit": ["2M/10M 4M/20M 1500k/8M 16/16"],
+        "Mikrotik-Address-List": ["policy-list"],
     }
     partial = env.account(policy={"burst": {**burst, "upload_time": 0}})
     assert send(env, partial.username, partial.password)["Mikrotik-Rate-Limit"] == ["2M/10M"]
@@ -214,13 +245,19 @@ def test_activation_schedule(env):
     env.clock.now = NOW + timedelta(hours=9)  # 20:00 local
     reply = send(env, acct.username, acct.password)
     assert reply.code == AccessReject
-    assert reply["Reply-Message"] == ["Login is not allowed at this hour. Next opening: 2026-11-19 08:00 CST."]
+    assert reply["Reply-Message"] == [
+        "Login is not allowed at this hour. Next opening: 2026-11-19 08:00 CST."
+    ]
 
 
 def test_max_devices_counted_since_the_product_assignment(env):
-    acct = env.account(policy={"max_devices": 2},
-                       subscriber={"devices": ["AA:AA:AA:AA:AA:01", "AA:AA:AA:AA:AA:02"],
-                                   "devices_since": "2026-11-01T06:00:00.000000Z"})
+    acct = env.account(
+        policy={"max_devices": 2},
+        subscriber={
+            "devices": ["AA:AA:AA:AA:AA:01", "AA:AA:AA:AA:AA:02"],
+            "devices_since": "2026-11-01T06:00:00.000000Z",
+        },
+    )
     assert send(env, acct.username, acct.password, Calling_Station_Id=MAC_B).code == AccessAccept
     reply = send(env, acct.username, acct.password, Calling_Station_Id=MAC_C)
     assert reply.code == AccessReject and "allows 2 device(s)" in reply["Reply-Message"][0]
@@ -231,22 +268,35 @@ def test_max_devices_counted_since_the_product_assignment(env):
 def test_concurrent_connections_follow_accounting(env):
     acct = env.account(policy={"concurrent_connections": 1})
     c = env.client()
-    start = c.CreateAcctPacket(User_Name=acct.username, Acct_Status_Type="Start", Acct_Session_Id="cc-1",
-                               Calling_Station_Id=MAC_A)
+    start = c.CreateAcctPacket(
+        User_Name=acct.username, Acct_Status_Type="Start", Acct_Session_Id="cc-1", Calling_Station_Id=MAC_A
+    )
     c.SendPacket(start)
     reply = send(env, acct.username, acct.password, Calling_Station_Id=MAC_B)
     assert reply.code == AccessReject and "1 at the same time" in reply["Reply-Message"][0]
     # the same device reconnecting (e.g. after a NAS reboot lost its Stop) is let in
     assert send(env, acct.username, acct.password, Calling_Station_Id=MAC_A).code == AccessAccept
-    stop = c.CreateAcctPacket(User_Name=acct.username, Acct_Status_Type="Stop", Acct_Session_Id="cc-1",
-                              Acct_Session_Time=60, Calling_Station_Id=MAC_A)
+    stop = c.CreateAcctPacket(
+        User_Name=acct.username,
+        Acct_Status_Type="Stop",
+        Acct_Session_Id="cc-1",
+        Acct_Session_Time=60,
+        Calling_Station_Id=MAC_A,
+    )
     c.SendPacket(stop)
     assert send(env, acct.username, acct.password, Calling_Station_Id=MAC_B).code == AccessAccept
 
 
 def test_split_credits_between_concurrent_connections(env):
-    acct = env.account(policy={"monthly_time_min": 300, "monthly_data_mb": 3000, "split_credits": True,
-                               "concurrent_connections": 3, "max_devices": 3})
+    acct = env.account(
+        policy={
+            "monthly_time_min": 300,
+            "monthly_data_mb": 3000,
+            "split_credits": True,
+            "concurrent_connections": 3,
+            "max_devices": 3,
+        }
+    )
     reply = send(env, acct.username, acct.password)
     assert reply["Session-Timeout"] == [100 * 60] and reply["Mikrotik-Total-Limit"] == [1000 * MB]
     set_subscriber(acct.login, usage={"m:2026-11:t": 290 * 60, "m:2026-11:o": 2990 * MB})
@@ -255,12 +305,18 @@ def test_split_credits_between_concurrent_connections(env):
 
 
 def test_check_and_reply_attributes(env):
-    acct = env.account(policy={
-        "check_attributes": [{"name": "NAS-Identifier", "op": "==", "value": "demo-router"}],
-        "reply_attributes": [{"name": "Filter-Id", "value": "gold"}, {"name": "Framed-IP-Netmask",
-                             "value": "255.255.255.0"}, {"name": "Port-Limit", "value": "2"},
-                             {"name": "Port-Limit", "value": "not-a-number"}, {"name": "No-Such-Attr", "value": "x"}],
-    })
+    acct = env.account(
+        policy={
+            "check_attributes": [{"name": "NAS-Identifier", "op": "==", "value": "demo-router"}],
+            "reply_attributes": [
+                {"name": "Filter-Id", "value": "gold"},
+                {"name": "Framed-IP-Netmask", "value": "255.255.255.0"},
+                {"name": "Port-Limit", "value": "2"},
+                {"name": "Port-Limit", "value": "not-a-number"},
+                {"name": "No-Such-Attr", "value": "x"},
+            ],
+        }
+    )
     reply = send(env, acct.username, acct.password, NAS_Identifier="demo-router")
     assert reply.code == AccessAccept
     assert reply["Filter-Id"] == ["gold"] and reply["Framed-IP-Netmask"] == ["255.255.255.0"]
@@ -271,14 +327,17 @@ def test_check_and_reply_attributes(env):
 
 
 def test_free_auto_generated_users_are_exempt_from_allowances(env):
-    acct = env.account(policy={"daily_time_min": 10},
-                       subscriber={"free_user": True, "usage": {"d:2026-11-18:t": 3600}})
+    acct = env.account(
+        policy={"daily_time_min": 10}, subscriber={"free_user": True, "usage": {"d:2026-11-18:t": 3600}}
+    )
     reply = send(env, acct.username, acct.password)
     assert reply.code == AccessAccept and "Session-Timeout" not in reply
 
 
 def test_mac_authentication(env):
-    acct = env.account(subscriber={"username": "AA:BB:CC:00:00:01", "mac_auth": True, "mac": "AA:BB:CC:00:00:01"})
+    acct = env.account(
+        subscriber={"username": "AA:BB:CC:00:00:01", "mac_auth": True, "mac": "AA:BB:CC:00:00:01"}
+    )
     ok = send(env, "aa-bb-cc-00-00-01", "", Calling_Station_Id="AA-BB-CC-00-00-01")
     assert ok.code == AccessAccept, acct
     spoofed = send(env, "aa-bb-cc-00-00-01", "", Calling_Station_Id="AA-BB-CC-00-00-02")
@@ -289,8 +348,10 @@ def test_mac_authentication(env):
     "fields, message",
     [
         ({"status": "cancelled"}, "Your service has been cancelled. Please contact your provider."),
-        ({"product_expires_at": "2026-11-18T16:00:00.000000Z"},
-         "Your plan expired on 2026-11-18 10:00 CST. Recharge to connect again."),
+        (
+            {"product_expires_at": "2026-11-18T16:00:00.000000Z"},
+            "Your plan expired on 2026-11-18 10:00 CST. Recharge to connect again.",
+        ),
         ({"product_id": None}, "You have no active plan. Buy or recharge a plan to connect."),
     ],
 )
@@ -309,4 +370,6 @@ def test_suspended_subscriber_restricted_or_rejected_per_gateway(env):
     c = env.client(f"secret-{ip.rsplit('.', 1)[1]}".encode(), source_ip=ip)
     reply = c.SendPacket(pap_request(c, acct.username, acct.password))
     assert reply.code == AccessReject
-    assert reply["Reply-Message"] == ["Your service is suspended for non-payment. Pay your invoice to reconnect."]
+    assert reply["Reply-Message"] == [
+        "Your service is suspended for non-payment. Pay your invoice to reconnect."
+    ]

@@ -33,8 +33,14 @@ def connected(env: RadiusEnv, fake: FakeNas, **gateway_fields):
     assert ip == fake_ip(fake)
     c = env.client(f"secret-{n}".encode(), source_ip=ip)
     a = env.account(policy={"daily_data_mb": 1})
-    c.SendPacket(c.CreateAcctPacket(User_Name=a.username, Acct_Status_Type="Start", Acct_Session_Id="D-1",
-                                    Framed_IP_Address="10.9.0.5"))
+    c.SendPacket(
+        c.CreateAcctPacket(
+            User_Name=a.username,
+            Acct_Status_Type="Start",
+            Acct_Session_Id="D-1",
+            Framed_IP_Address="10.9.0.5",
+        )
+    )
     return a, c, ip
 
 
@@ -111,9 +117,16 @@ def test_disconnect_needs_a_connected_subscriber(env):
 def test_allowance_used_up_on_a_gateway_that_cannot_cut_is_enforced_by_disconnect(env):
     with nas("ack") as fake:
         a, c, _ = connected(env, fake, vendor="unifi")
-        c.SendPacket(c.CreateAcctPacket(User_Name=a.username, Acct_Status_Type="Interim-Update",
-                                        Acct_Session_Id="D-1", Acct_Session_Time=300,
-                                        Acct_Output_Octets=2 * 1_048_576, Framed_IP_Address="10.9.0.5"))
+        c.SendPacket(
+            c.CreateAcctPacket(
+                User_Name=a.username,
+                Acct_Status_Type="Interim-Update",
+                Acct_Session_Id="D-1",
+                Acct_Session_Time=300,
+                Acct_Output_Octets=2 * 1_048_576,
+                Framed_IP_Address="10.9.0.5",
+            )
+        )
         deadline = time.monotonic() + 5
         while not fake.received and time.monotonic() < deadline:
             time.sleep(0.05)

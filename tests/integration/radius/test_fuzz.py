@@ -34,14 +34,27 @@ BOX = SecretBox(StaticKeyProvider(b"k" * 32))
 @pytest.fixture(scope="module")
 def server() -> Iterator[RadiusHarness]:
     store = InMemoryRadiusStore()
-    store.gateways["127.0.0.1"] = GatewayView(id="gw", tenant_id="t", name="Fuzz", nas_ip="127.0.0.1",
-                                              secret_enc=BOX.encrypt(SECRET.decode()), timezone="UTC")
-    store.policies["pol"] = PolicyView(id="pol", download_rate=1_000_000, upload_rate=500_000,
-                                       concurrent_connections=2)
+    store.gateways["127.0.0.1"] = GatewayView(
+        id="gw",
+        tenant_id="t",
+        name="Fuzz",
+        nas_ip="127.0.0.1",
+        secret_enc=BOX.encrypt(SECRET.decode()),
+        timezone="UTC",
+    )
+    store.policies["pol"] = PolicyView(
+        id="pol", download_rate=1_000_000, upload_rate=500_000, concurrent_connections=2
+    )
     store.products["prod"] = ProductView(id="prod", policy_id="pol")
-    store.subscribers["t#demo"] = SubscriberView(login="t#demo", id="sub", tenant_id="t", username="demo",
-                                                 password_enc=BOX.encrypt("demo123"), product_id="prod",
-                                                 product_assigned_at="2026-11-01T00:00:00.000000Z")
+    store.subscribers["t#demo"] = SubscriberView(
+        login="t#demo",
+        id="sub",
+        tenant_id="t",
+        username="demo",
+        password_enc=BOX.encrypt("demo123"),
+        product_id="prod",
+        product_assigned_at="2026-11-01T00:00:00.000000Z",
+    )
     with RadiusHarness(store, BOX.decrypt, clock=lambda: datetime(2026, 11, 18, 12, tzinfo=UTC)) as h:
         yield h
 
@@ -81,7 +94,11 @@ def _attribute(rng: random.Random) -> tuple[int, bytes, int | None]:
         value = rng.randbytes(rng.randrange(200, 261))
     elif shape == 2:  # vendor-specific with a sub-attribute that may lie about its length
         inner = rng.randbytes(rng.randrange(61))
-        value = struct.pack("!I", rng.choice(VENDORS)) + bytes([rng.randrange(256), (len(inner) + 2) & 0xFF]) + inner
+        value = (
+            struct.pack("!I", rng.choice(VENDORS))
+            + bytes([rng.randrange(256), (len(inner) + 2) & 0xFF])
+            + inner
+        )
     else:
         value = b"demo"
     lie = rng.randrange(256) if rng.random() < 0.2 else None  # sometimes the length field lies
@@ -117,8 +134,13 @@ def hostile_packet(rng: random.Random, kind: str | None = None) -> tuple[str, by
 # Hypothesis picks the seed and the kind mix of each batch of 100 packets (cheap to draw, so 10,000
 # packets take seconds); a failing batch is reproducible from its seed.
 @given(seed=st.integers(0, 2**64 - 1), kinds=st.lists(st.sampled_from(KINDS), min_size=1, max_size=7))
-@settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 def test_hostile_packets_never_crash_or_accept(server: RadiusHarness, seed: int, kinds: list[str]) -> None:
     rng = random.Random(seed)
     batch = [hostile_packet(rng, rng.choice(kinds)) for _ in range(BATCH)]
