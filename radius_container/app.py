@@ -36,6 +36,7 @@ from store.radius_repo import DynamoRadiusStore, RadiusStore
 log = get_logger("radius")
 
 REAPER_INTERVAL_S = 60.0
+REQUEST_WORKERS = 64  # request threads: enough for the datastore calls in flight at peak
 STATS_INTERVAL_S = 60.0
 
 
@@ -161,7 +162,7 @@ def build_service(
     auth_port: int,
     acct_port: int,
     cache_ttl: float = 30.0,
-    workers: int = 32,
+    workers: int = REQUEST_WORKERS,
     clock: Callable[[], datetime] = utcnow,
     modulator: Modulator | None = None,
     dynauth: DynAuthSender | None = None,
@@ -172,7 +173,9 @@ def build_service(
     dictionary = Dictionary(DICTIONARY_PATH)
     registry = NasRegistry(store.list_gateways, decrypt)
     catalog = CachedCatalog(store, cache_ttl)
-    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="radius")
+    executor = ThreadPoolExecutor(
+        max_workers=4, thread_name_prefix="radius-jobs"
+    )  # reloads, reaper, enforcement
     authorizer = Authorizer(store, catalog, registry, decrypt, modulator=modulator, clock=clock)
     sender = dynauth or UdpDynAuthSender(dictionary)
 
@@ -205,6 +208,7 @@ def build_service(
         acct_port=acct_port,
         clock=clock,
         on_enforce=enforce,
+        request_workers=workers,
     )
     return RadiusService(
         server, registry, store, executor, refresh_s=cache_ttl, reaper_s=reaper_s, clock=clock
@@ -247,7 +251,7 @@ def service_for(runtime: Runtime) -> RadiusService:
     """The production wiring: DynamoDB store, the runtime's key, the settings' ports and cache TTL."""
     settings = runtime.settings
     return build_service(
-        DynamoRadiusStore(),
+        DynamoRadiusStore(pool_connections=REQUEST_WORKERS),
         runtime.box.decrypt,
         auth_port=settings.radius_auth_port,
         acct_port=settings.radius_acct_port,

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import queue
 import socket
 import struct
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,6 +82,64 @@ class Stats:
 
     def __getitem__(self, name: str) -> int:
         return self.counts[name]
+
+
+class RequestWorkers:
+    """Threads that run the blocking request operations and hand their replies back to the loop.
+
+    Lighter than an executor per request: jobs and results go through simple queues, and the event
+    loop is woken once per batch of finished requests, not once per request.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        count: int,
+        deliver: Callable[[Any, bytes | None], None],
+    ) -> None:
+        self._loop = loop
+        self._deliver = deliver
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], bytes | None], Any] | None] = queue.SimpleQueue()
+        self._done: deque[tuple[Any, bytes | None]] = deque()
+        self._lock = threading.Lock()
+        self._wake_scheduled = False
+        self._threads = [
+            threading.Thread(target=self._run, name=f"radius-request-{i}", daemon=True) for i in range(count)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, work: Callable[[], bytes | None], context: Any) -> None:
+        self._jobs.put((work, context))
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            work, context = job
+            try:
+                raw = work()
+            except Exception:  # the operations catch their own errors; never lose a worker
+                log.exception("request worker failed")
+                raw = None
+            self._done.append((context, raw))
+            with self._lock:
+                if self._wake_scheduled:
+                    continue
+                self._wake_scheduled = True
+            try:
+                self._loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is closed: shutting down
+                return
+
+    def _drain(self) -> None:
+        with self._lock:
+            self._wake_scheduled = False
+        while self._done:
+            context, raw = self._done.popleft()
+            self._deliver(context, raw)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._jobs.put(None)
 
 
 class _Replies:
@@ -220,6 +279,7 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         acct_port: int,
         clock: Callable[[], datetime] = utcnow,
         on_enforce: Callable[[NasClient, AccountingResult], None] | None = None,
+        request_workers: int = 32,
     ) -> None:
         super().__init__(
             auth_port=auth_port,
@@ -240,6 +300,8 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         self._replies = _Replies()
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = 0
+        self.request_workers = request_workers
+        self.workers: RequestWorkers | None = None
 
     # ------------------------------------------------------------ transport
     async def initialize_transports(  # type: ignore[override]
@@ -251,6 +313,8 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
     ) -> None:
         """Open the sockets (port 0 picks a free port; the chosen one is stored back)."""
         loop = asyncio.get_running_loop()
+        if self.workers is None:
+            self.workers = RequestWorkers(loop, self.request_workers, self._finish)
         for addr in addresses or ["127.0.0.1"]:
             for enabled, server_type, protocols in (
                 (enable_auth, ServerType.Auth, self.auth_protocols),
@@ -263,10 +327,9 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
                     addr, port, self.logger, self, server_type, self.hosts, self.__request_handler__
                 )
                 transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=(addr, port))
+                # a large buffer absorbs bursts (every NAS of a region re-authenticating after an outage)
                 sock = transport.get_extra_info("socket")
-                if (
-                    sock is not None
-                ):  # absorb bursts (every NAS of a region re-authenticating after an outage)
+                if sock is not None:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
                 bound = transport.get_extra_info("sockname")[1]
                 protocol.port = bound
@@ -351,25 +414,18 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         addr: tuple[str, int],
         key: tuple[Any, ...],
     ) -> None:
-        """Run ``work`` (blocking) in the pool; its reply is sent from the event loop when it is done."""
-        loop = asyncio.get_running_loop()
-
-        def finished(future: Future[bytes | None]) -> None:  # in the worker thread
-            loop.call_soon_threadsafe(self._finish, future, protocol, addr, key)
-
-        try:
-            future = self.executor.submit(work)
-        except RuntimeError:  # shutting down
+        """Run ``work`` (blocking) on a request worker; its reply is sent from the event loop."""
+        if self.workers is None:
             self._replies.done(key, None)
             return
         self._pending += 1
-        future.add_done_callback(finished)
+        self.workers.submit(work, (protocol, addr, key))
 
     def _finish(
-        self, future: Future[bytes | None], protocol: NasProtocol, addr: tuple[str, int], key: tuple[Any, ...]
+        self, context: tuple[NasProtocol, tuple[str, int], tuple[Any, ...]], raw: bytes | None
     ) -> None:
+        protocol, addr, key = context
         self._pending -= 1
-        raw = None if future.cancelled() or future.exception() else future.result()
         self._replies.done(key, raw)
         if raw is not None:
             self._send(protocol, raw, addr)
@@ -474,10 +530,13 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         raise NotImplementedError
 
     async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for the requests in progress (graceful stop)."""
+        """Wait for the requests in progress (graceful stop), then stop the request workers."""
         deadline = time.monotonic() + timeout
         while (self._pending or self._tasks) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        if self.workers is not None:
+            self.workers.stop()
+            self.workers = None
 
 
 def start_in_thread(runtime: Runtime) -> Any:

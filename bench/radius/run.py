@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -49,11 +48,9 @@ def emit(**fields: Any) -> None:
 
 # ---------------------------------------------------------------- the server process
 def _serve(conn: Connection, latency_s: float) -> None:
-    import asyncio
-
     from core.radius.model import Allowances, GatewayView, PolicyView, ProductView, SubscriberView
     from core.rates import Burst
-    from radius_container.app import build_service
+    from radius_container.app import build_service, start_in_thread
     from shared.crypto import SecretBox, StaticKeyProvider
     from tests.fakes.radius_store import InMemoryRadiusStore
 
@@ -91,9 +88,7 @@ def _serve(conn: Connection, latency_s: float) -> None:
             product_assigned_at="2026-11-01T06:00:00.000000Z",
         )
     service = build_service(store, box.decrypt, auth_port=0, acct_port=0, workers=48, reaper_s=None)
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    asyncio.run_coroutine_threadsafe(service.start("127.0.0.1"), loop).result(30)
+    running = start_in_thread(service, "127.0.0.1")
     conn.send({"auth_port": service.auth_port, "acct_port": service.acct_port})
     while True:
         command = conn.recv()
@@ -123,7 +118,7 @@ def _serve(conn: Connection, latency_s: float) -> None:
                 }
             )
         else:
-            asyncio.run_coroutine_threadsafe(service.stop(), loop).result(30)
+            running.stop()
             conn.send("stopped")
             return
 

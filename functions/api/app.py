@@ -31,8 +31,11 @@ ROUTE_MODULES = (
     "api.routes.subscribers",
     "api.routes.lifecycle",
     "api.routes.audit",
+    "api.routes.errors",
     "api.routes.portal",
     "api.routes.vouchers",
+    "api.routes.credentials",
+    "api.routes.registration",
     "api.routes.billing",
 )
 

@@ -91,11 +91,41 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
     return op
 
 
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "datastore", "versions"],
+    "properties": {
+        "status": {"enum": ["ok", "degraded"]},
+        "datastore": {"enum": ["ok", "unreachable"]},
+        "versions": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+# Routes declared directly on Chalice (liveness and this document), described by hand
+STATIC_PATHS: dict[str, dict[str, Any]] = {
+    "/health": {"get": {
+        "summary": "Liveness, versions of the parts and a datastore check", "tags": ["meta"],
+        "operationId": "get_health",
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": _HEALTH}}},
+            "503": {"description": "Datastore unreachable", "content": {"application/json": {"schema": _HEALTH}}},
+        },
+    }},
+    "/openapi.json": {"get": {
+        "summary": "This document", "tags": ["meta"], "operationId": "get_openapi_json",
+        "responses": {"200": {"description": "OK", "content": {"application/json": {
+            "schema": {"type": "object", "required": ["openapi", "paths"]}}}}},
+    }},
+}
+
+
 def build_openapi() -> dict[str, Any]:
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, components)
+    for path, ops in STATIC_PATHS.items():
+        for method, op in ops.items():
+            paths.setdefault(path, {}).setdefault(method, op)
     return {
         "openapi": "3.1.0",
         "info": {"title": "WispCloud API", "version": VERSION},

@@ -188,6 +188,7 @@ class BatchRun:
     def _run_step(self, session: RouterSession, gateway: Gateway, step: list[Message],
                   tasks: dict[str, ProvisioningTask]) -> None:
         kind = step[0].kind
+        session.client  # noqa: B018  connect first: an unreachable router costs no DynamoDB reads
         if kind == KIND_ROUTER:
             options = _options(step)
             router_services = services_for_router(gateway, self.rt.box)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -117,6 +118,7 @@ class ClientStats:
     connections: int = 0
     round_trips: int = 0
     commands: int = 0
+    io_seconds: float = 0.0  # time spent connecting to and waiting on routers
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -182,6 +184,7 @@ class RouterClient:
             payload += encode_sentence(cmd.path, *cmd.words(), f".tag={tag}", encoding=ENCODING)
         replies = [Reply() for _ in chunk]
         pending = set(tags)
+        started = time.perf_counter()
         try:
             self._api.protocol.transport.write(bytes(payload))
             self.stats.round_trips += 1
@@ -207,6 +210,8 @@ class RouterClient:
             self._closed = True
             self.close()
             raise _map_error(exc, self.target, during="command") from exc
+        finally:
+            self.stats.io_seconds += time.perf_counter() - started
         return replies
 
     def close(self) -> None:
@@ -246,6 +251,7 @@ def _map_error(exc: BaseException, target: RouterTarget, during: str) -> RouterE
 
 def connect(target: RouterTarget, stats: ClientStats | None = None) -> RouterClient:
     """Open and log in (RouterOS ≥ 6.43 plain login, UTF-8, optional TLS)."""
+    started = time.perf_counter()
     try:
         api = librouteros.connect(
             target.host,
@@ -258,6 +264,9 @@ def connect(target: RouterTarget, stats: ClientStats | None = None) -> RouterCli
         )
     except (OSError, LibRouterosError, UnicodeError) as exc:
         raise _map_error(exc, target, during="login") from exc
+    finally:
+        if stats is not None:
+            stats.io_seconds += time.perf_counter() - started
     client = RouterClient(api, target, stats)
     client.stats.connections += 1
     client.stats.round_trips += 1  # the login

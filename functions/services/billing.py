@@ -34,7 +34,7 @@ from core.billing_calendar import (
     recharge_days,
     with_own_days,
 )
-from core.errors import ConflictError, DomainError, InvalidStateError, NotFoundError, ValidationError
+from core.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, new_id, now_iso, utcnow
 from core.installments import ExtraTerms, charge_for, validate_terms
 from core.proration import service_charges
@@ -530,7 +530,7 @@ def run_invoices(
     for tid in tenant_ids or repo.all_tenant_ids():
         try:
             out.append(run_tenant_invoices(rt, tid, now))
-        except DomainError:
+        except Exception:  # one tenant's failure must not stop the others; it is logged with its id
             log.exception("invoice run failed for a tenant", extra={"tenant_id": tid})
     return out
 
@@ -557,7 +557,20 @@ def _record_run(
         created_by=actor,
         created_at=now,
     )
-    return repo.save_job(job)
+    repo.save_job(job)
+    # one audit entry per run (not per invoice: the run log holds the detail)
+    summary = {k: v for k, v in result.items() if isinstance(v, int | str | None)}
+    record_audit(
+        actor,
+        "system" if actor == "system" else "operator",
+        tenant_id,
+        "billing_run",
+        job.id,
+        kind,
+        None,
+        summary,
+    )
+    return job
 
 
 # ---------------------------------------------------------------- manual invoices
@@ -742,9 +755,15 @@ def list_invoices(
     if subscriber_id:
         found = [i for i in repo.invoices_of_subscriber(subscriber_id) if keep(i)]
     else:
+        cond: Any = None
+        for attr, value in ((Invoice.status, status), (Invoice.kind, kind), (Invoice.period, period)):
+            if value is not None:
+                cond = attr == value if cond is None else cond & (attr == value)
         for tid in sorted(tenants):
-            # "< upper": query up to the bound and drop the equal key (ISO strings are unique per µs)
-            items, _ = repo.tenant_invoices(tid, since=lower, until=upper, newest_first=True, limit=None)
+            # newest first, at most one page more than asked per tenant; the bound itself is dropped by keep()
+            items, _ = repo.tenant_invoices(
+                tid, since=lower, until=upper, newest_first=True, filter_condition=cond, limit=limit + 2
+            )
             found.extend(i for i in items if keep(i))
     found.sort(key=lambda i: i.created_at, reverse=True)
     page = found[:limit]
@@ -914,7 +933,7 @@ def run_notices(
     for tid in tenant_ids or repo.all_tenant_ids():
         try:
             out.append(run_tenant_notices(rt, tid, now))
-        except DomainError:
+        except Exception:  # one tenant's failure must not stop the others; it is logged with its id
             log.exception("notice run failed for a tenant", extra={"tenant_id": tid})
     return out
 
@@ -1051,7 +1070,7 @@ def run_cutoffs(
     for tid in tenant_ids or repo.all_tenant_ids():
         try:
             out.append(run_tenant_cutoffs(rt, tid, now))
-        except DomainError:
+        except Exception:  # one tenant's failure must not stop the others; it is logged with its id
             log.exception("cutoff run failed for a tenant", extra={"tenant_id": tid})
     return out
 
@@ -1265,7 +1284,8 @@ def _fingerprint(*parts: object) -> str:
 
 
 def _unpaid_oldest_first(subscriber_id: str) -> list[Invoice]:
-    invoices = [i for i in repo.invoices_of_subscriber(subscriber_id) if i.status in UNPAID]
+    listed = [i.id for i in repo.invoices_of_subscriber(subscriber_id) if i.status in UNPAID]
+    invoices = [i for i in repo.invoices_current(listed) if i.status in UNPAID]
     return sorted(invoices, key=lambda i: (i.due_date or i.issue_date, int(i.number or 0), i.created_at))
 
 

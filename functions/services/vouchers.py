@@ -341,6 +341,25 @@ def _find_voucher(rt: Runtime, tenant_id: str, code: str, password: str | None, 
     return v
 
 
+def _redeemable(rt: Runtime, tenant_id: str, code: str, password: str | None,
+                require_password: bool) -> tuple[Voucher, VoucherBatch]:
+    v = _find_voucher(rt, tenant_id, code, password, require_password)
+    if v.status != "unused":
+        raise ConflictError(f"this card is already {v.status}", field="code")
+    batch = store.get_batch(v.batch_id)
+    if batch is None or batch.status != "active":
+        raise ConflictError("this card's batch has been revoked", field="code")
+    if v.valid_until and now_iso() >= v.valid_until:
+        raise ConflictError("this card has expired", field="code")
+    return v, batch
+
+
+def find_redeemable(rt: Runtime, tenant_id: str, code: str, password: str) -> Voucher:
+    """A card that can be redeemed now (code and password right, unused, batch active, not expired);
+    used to check a card before an account is created for it."""
+    return _redeemable(rt, tenant_id, code, password, True)[0]
+
+
 def redeem_voucher(
     rt: Runtime, actor: Actor, subscriber_id: str, code: str, password: str | None = None, *,
     require_password: bool = False,
@@ -351,18 +370,11 @@ def redeem_voucher(
     Of any number of concurrent redemptions of one card exactly one succeeds; the others get
     :class:`ConflictError`."""
     sub = subs.get_subscriber(actor, subscriber_id)
-    v = _find_voucher(rt, sub.tenant_id, code, password, require_password)
+    v, batch = _redeemable(rt, sub.tenant_id, code, password, require_password)
     card_login = subscriber_store.login_key(v.tenant_id, v.code)
     if card_login == sub.login:
         raise ValidationError("a card cannot be redeemed onto its own login", field="code")
-    if v.status != "unused":
-        raise ConflictError(f"this card is already {v.status}", field="code")
-    batch = store.get_batch(v.batch_id)
-    if batch is None or batch.status != "active":
-        raise ConflictError("this card's batch has been revoked", field="code")
     now = utcnow()
-    if v.valid_until and iso(now) >= v.valid_until:
-        raise ConflictError("this card has expired", field="code")
     if not store.set_voucher_status(v, "unused", "redeemed", redeemed_by=sub.id):
         raise ConflictError("this card has already been used", field="code")
     login_cancelled = store.cancel_card_login(card_login)

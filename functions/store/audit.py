@@ -51,11 +51,11 @@ def query_tenant(tenant_id: str, limit: int, start_key: dict[str, Any] | None = 
                  newest_first: bool = True) -> tuple[list[AuditEntry], dict[str, Any] | None]:
     cond = None
     if since and until:
-        cond = AuditEntry.tenant_index.ts_id.between(since, until + "~")  # type: ignore[attr-defined]
+        cond = AuditEntry.ts_id.between(since, until + "~")
     elif since:
-        cond = AuditEntry.tenant_index.ts_id >= since  # type: ignore[attr-defined]
+        cond = AuditEntry.ts_id >= since
     elif until:
-        cond = AuditEntry.tenant_index.ts_id <= until + "~"  # type: ignore[attr-defined]
+        cond = AuditEntry.ts_id <= until + "~"
     res = AuditEntry.tenant_index.query(tenant_id, range_key_condition=cond, scan_index_forward=not newest_first,
                                         limit=limit, last_evaluated_key=start_key)
     items = list(res)

@@ -116,6 +116,8 @@ def transact(ops: Sequence[TxOp], attempts: int = 5) -> None:
 
 # ---------------------------------------------------------------- reads: tenants, zones, products, subscribers
 def get_tenant(tenant_id: str) -> Tenant | None:
+    if not _usable_key(tenant_id):
+        return None
     try:
         return Tenant.get(tenant_id)
     except DoesNotExist:
@@ -177,6 +179,8 @@ def get_subscriber(login: str) -> Subscriber | None:
 
 
 def get_subscriber_by_id(subscriber_id: str) -> Subscriber | None:
+    if not _usable_key(subscriber_id):
+        return None
     for sub in Subscriber.id_index.query(subscriber_id, limit=1):
         # the index is eventually consistent: read the item itself for the current values
         return get_subscriber(sub.login)
@@ -203,7 +207,14 @@ def update_subscriber(sub: Subscriber, actions: Sequence[Any], condition: Condit
 
 
 # ---------------------------------------------------------------- invoices
+def _usable_key(key: str | None) -> bool:
+    """DynamoDB refuses empty keys and keys over 2 KB: such ids simply do not exist."""
+    return bool(key) and len(key.encode()) <= 1024  # type: ignore[union-attr]
+
+
 def get_invoice(invoice_id: str) -> Invoice | None:
+    if not _usable_key(invoice_id):
+        return None
     try:
         return Invoice.get(invoice_id, consistent_read=True)
     except DoesNotExist:
@@ -215,6 +226,12 @@ def existing_invoice_ids(invoice_ids: Iterable[str]) -> set[str]:
     if not ids:
         return set()
     return {i.id for i in Invoice.batch_get(ids, attributes_to_get=["id"])}
+
+
+def invoices_current(invoice_ids: Iterable[str]) -> list[Invoice]:
+    """The items themselves, read consistently (index entries can lag behind a write just made)."""
+    ids = sorted(set(invoice_ids))
+    return list(Invoice.batch_get(ids, consistent_read=True)) if ids else []
 
 
 def invoices_of_subscriber(subscriber_id: str) -> list[Invoice]:
@@ -383,6 +400,8 @@ def claim_invoice_flag(invoice: Invoice, attr_name: str, value: str) -> bool:
 
 # ---------------------------------------------------------------- payments
 def get_payment(payment_id: str) -> Payment | None:
+    if not _usable_key(payment_id):
+        return None
     try:
         return Payment.get(payment_id, consistent_read=True)
     except DoesNotExist:
@@ -417,6 +436,8 @@ def put_payment_once(payment: Payment) -> bool:
 
 # ---------------------------------------------------------------- extra products
 def get_extra(extra_id: str) -> ExtraProduct | None:
+    if not _usable_key(extra_id):
+        return None
     try:
         return ExtraProduct.get(extra_id, consistent_read=True)
     except DoesNotExist:
@@ -471,6 +492,8 @@ def save_job(job: Job) -> Job:
 
 
 def get_job(job_id: str) -> Job | None:
+    if not _usable_key(job_id):
+        return None
     try:
         return Job.get(job_id, consistent_read=True)
     except DoesNotExist:

@@ -292,7 +292,21 @@ def _condition_failed(exc: Exception) -> bool:
 
 # ---------------------------------------------------------------- DynamoDB implementation
 class DynamoRadiusStore:
-    """:class:`RadiusStore` on DynamoDB (tables bound by :func:`store.db.configure`)."""
+    """:class:`RadiusStore` on DynamoDB (tables bound by :func:`store.db.configure`).
+
+    ``pool_connections`` sizes the HTTP connection pool of the tables the RADIUS service uses: its
+    request threads call DynamoDB concurrently, more than pynamodb's default pool of 10 allows.
+    """
+
+    def __init__(self, pool_connections: int | None = None) -> None:
+        if pool_connections:
+            for model in (Subscriber, Session, Gateway, Policy, Product):
+                meta: Any = model.Meta
+                if getattr(meta, "max_pool_connections", 0) < pool_connections:
+                    meta.max_pool_connections = pool_connections
+                    model._connection = None  # rebuilt with the larger pool on next use
+                    for index in model._indexes.values():
+                        index._connection = None  # type: ignore[attr-defined]
 
     def list_gateways(self) -> list[GatewayView]:
         return [gateway_view(g) for g in Gateway.scan()]

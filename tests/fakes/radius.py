@@ -4,6 +4,7 @@ clock, pyrad clients and an MS-CHAPv2 client (RFC 2759) that checks the server's
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,15 @@ from typing import Any
 
 from pyrad.client import Client
 from pyrad.dictionary import Dictionary
-from pyrad.packet import AccessRequest, AccountingRequest, AuthPacket
+from pyrad.packet import (
+    AccessRequest,
+    AccountingRequest,
+    AuthPacket,
+    CoANAK,
+    CoAPacket,
+    DisconnectNAK,
+    DisconnectRequest,
+)
 
 from core.radius import DICTIONARY_PATH, mschap
 from radius_container.app import RadiusService, RadiusThread, build_service, start_in_thread
@@ -141,8 +150,6 @@ class FakeNas:
     """A NAS's RFC 5176 listener on loopback: answers Disconnect/CoA requests with ACK, NAK or silence."""
 
     def __init__(self, secret: bytes, ip: str = "127.0.0.1", mode: str = "ack") -> None:
-        import socket
-
         self.secret = secret
         self.mode = mode  # ack | nak | nak-not-found | silent
         self.received: list[Any] = []
@@ -163,8 +170,6 @@ class FakeNas:
         self._sock.close()
 
     def _serve(self) -> None:
-        from pyrad.packet import CoANAK, CoAPacket, DisconnectNAK, DisconnectRequest
-
         while not self._stop.is_set():
             try:
                 data, addr = self._sock.recvfrom(4096)

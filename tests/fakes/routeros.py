@@ -158,21 +158,46 @@ def _compare(a: str, b: str) -> int:
     return (x > y) - (x < y)
 
 
+def _or_of_equalities(parsed: list[tuple[str, str, str | None]]) -> dict[str, set[str]] | None:
+    """``?a=1 ?b=2 ?#| ?c=3 ?#| ...`` (how clients ask for "any of these") as key → values, so the
+    common query costs one dict lookup per row instead of a stack run."""
+    if not parsed or parsed[0][0] != "=":
+        return None
+    rest = parsed[1:]
+    if len(rest) % 2:
+        return None
+    for i in range(0, len(rest), 2):
+        if rest[i][0] != "=" or rest[i + 1] != ("#", "|", None):
+            return None
+    wanted: dict[str, set[str]] = {}
+    for op, key, value in parsed:
+        if op == "=" and value is not None:
+            wanted.setdefault(key, set()).add(value)
+    return wanted
+
+
 def compile_query(words: list[str]) -> Callable[[dict[str, str]], bool]:
     """RouterOS query words → a predicate on a row (a stack machine; results on the stack are ANDed)."""
     steps = [w for w in words if w.startswith("?")]
-    for w in steps:  # validate once, so a bad query traps instead of matching nothing
+    parsed: list[tuple[str, str, str | None]] = []
+    for w in steps:  # validate and parse once, so a bad query traps instead of matching nothing
         if w.startswith("?#"):
             if not w[2:] or any(ch not in "|&!.0123456789" for ch in w[2:]):
                 raise WireError(f"unknown query operation {w}")
+            parsed.append(("#", w[2:], None))
         elif len(w) < 2:
             raise WireError("empty query word")
+        else:
+            parsed.append(_prop_word(w))
+    fast = _or_of_equalities(parsed)
+    if fast is not None:
+        return lambda row: any(row.get(k) in values for k, values in fast.items())
 
     def predicate(row: dict[str, str]) -> bool:
         stack: list[bool] = []
-        for w in steps:
-            if w.startswith("?#"):
-                for ch in w[2:]:
+        for op, key, value in parsed:
+            if op == "#":
+                for ch in key:
                     if ch == "!":
                         stack.append(not stack.pop() if stack else False)
                     elif ch in "|&":
@@ -184,18 +209,15 @@ def compile_query(words: list[str]) -> Callable[[dict[str, str]], bool]:
                     elif ch.isdigit():
                         idx = int(ch)
                         stack.append(stack[-1 - idx] if idx < len(stack) else True)
-                continue
-            op, key, value = _prop_word(w)
-            if op == "-":
+            elif op == "-":
                 stack.append(key not in row)
             elif op == "has":
                 stack.append(key in row)
             elif op == "=":
                 stack.append(row.get(key) == value)
+            elif key not in row:
+                stack.append(False)
             else:
-                if key not in row:
-                    stack.append(False)
-                    continue
                 c = _compare(row[key], value or "")
                 stack.append(c < 0 if op == "<" else c > 0)
         return all(stack)
@@ -660,6 +682,8 @@ class FakeRouter:
         self._cert_dir: tempfile.TemporaryDirectory[str] | None = None
         self._lock = threading.RLock()
         self._rows: dict[str, list[dict[str, str]]] = {m: [] for m in MENUS}
+        self._by_id: dict[str, dict[str, dict[str, str]]] = {m: {} for m in MENUS}
+        self._unique: dict[str, dict[tuple[str, ...], str]] = {m: {} for m in MENUS}
         self._next_id = 1
         self._traps: list[_TrapRule] = []
         self._listener: socket.socket | None = None
@@ -844,6 +868,7 @@ class FakeRouter:
                 self.stats.refused += 1
                 conn.close()
                 continue
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self.stats.connections += 1
                 self._conns.add(conn)
@@ -870,14 +895,22 @@ class FakeRouter:
         reader = SentenceReader(self.encoding)
         session: dict[str, Any] = {"user": None, "challenge": None}
         answered = True  # the router has answered everything received so far
+        out = bytearray()
         while not self._stopped.is_set():
             sentence = reader.next_sentence()
             if sentence is None:
+                # everything received is handled: answer it in one write, then wait for more
+                if out:
+                    sock.sendall(bytes(out))
+                    out.clear()
+                if reader.pending == 0:
+                    answered = True
                 data = sock.recv(65536)
                 if not data:
                     return
                 if answered:
-                    self.stats.round_trips += 1
+                    with self._lock:
+                        self.stats.round_trips += 1
                     if self.latency:
                         time.sleep(self.latency)
                 answered = False
@@ -885,18 +918,18 @@ class FakeRouter:
                 continue
             if not sentence:
                 continue  # empty sentences are ignored by RouterOS
-            self.stats.commands += 1
+            with self._lock:
+                self.stats.commands += 1
             replies, close = self._handle(sentence, session)
             if self.delay:
                 time.sleep(self.delay)
             if self._down or self._stopped.is_set():
                 return
-            payload = b"".join(encode_sentence(r, self.encoding) for r in replies)
-            sock.sendall(payload)
-            self.stats.replies += len(replies)
-            if reader.pending == 0:
-                answered = True
+            out += b"".join(encode_sentence(r, self.encoding) for r in replies)
+            with self._lock:
+                self.stats.replies += len(replies)
             if close:
+                sock.sendall(bytes(out))
                 return
 
     # ------------------------------------------------------------ command dispatch
@@ -1019,9 +1052,11 @@ class FakeRouter:
                     raise Trap(f"unknown parameter {name}", 0)
                 for row_id in self._ids(attrs):
                     row = self._row(menu, row_id)
+                    self._unindex(menu, row)
                     row.pop(name, None)
                     if name in spec.defaults:
                         row[name] = spec.defaults[name]
+                    self._index(menu, row)
                 return [], None
             if verb in ("enable", "disable") and not spec.read_only:
                 for row_id in self._ids(attrs):
@@ -1040,10 +1075,27 @@ class FakeRouter:
         return [x.strip() for x in raw.split(",") if x.strip()]
 
     def _row(self, menu: str, row_id: str) -> dict[str, str]:
-        for row in self._rows[menu]:
-            if row.get(".id") == row_id:
-                return row
-        raise Trap("no such item", 1)
+        row = self._by_id[menu].get(row_id)
+        if row is None:
+            raise Trap("no such item", 1)
+        return row
+
+    # unique keys are indexed so that a router with thousands of entries answers as fast as RouterOS
+    def _unique_key(self, menu: str, row: dict[str, str]) -> tuple[str, ...] | None:
+        unique = MENUS[menu].unique
+        if not unique or any(k not in row for k in unique):
+            return None
+        return tuple(row[k] for k in unique)
+
+    def _index(self, menu: str, row: dict[str, str]) -> None:
+        key = self._unique_key(menu, row)
+        if key is not None:
+            self._unique[menu][key] = row[".id"]
+
+    def _unindex(self, menu: str, row: dict[str, str]) -> None:
+        key = self._unique_key(menu, row)
+        if key is not None and self._unique[menu].get(key) == row[".id"]:
+            del self._unique[menu][key]
 
     def _print(
         self, menu: str, attrs: dict[str, str], api_attrs: dict[str, str], queries: list[str]
@@ -1082,9 +1134,13 @@ class FakeRouter:
             for i, r in enumerate(rows):
                 if r[".id"] == before:
                     rows.insert(i, new)
-                    return row_id
-            raise Trap("no such item", 1)
-        rows.append(new)
+                    break
+            else:
+                raise Trap("no such item", 1)
+        else:
+            rows.append(new)
+        self._by_id[menu][row_id] = new
+        self._index(menu, new)
         return row_id
 
     def _add(self, menu: str, attrs: dict[str, str], *, from_api: bool) -> str:
@@ -1118,22 +1174,23 @@ class FakeRouter:
         row = self._row(menu, row_id)
         values = {k: self._normalise(menu, k, v) for k, v in attrs.items()}
         self._check_unique(menu, {**row, **values}, row_id)
+        self._unindex(menu, row)
         row.update(values)
+        self._index(menu, row)
 
     def _check_unique(self, menu: str, values: dict[str, str], row_id: str | None) -> None:
-        spec = MENUS[menu]
-        if not spec.unique or any(k not in values for k in spec.unique):
+        key = self._unique_key(menu, values)
+        if key is None:
             return
-        key = tuple(values[k] for k in spec.unique)
-        for r in self._rows[menu]:
-            if r.get(".id") != row_id and tuple(r.get(k) for k in spec.unique) == key:
-                raise Trap(spec.unique_message, 1)
+        holder = self._unique[menu].get(key)
+        if holder is not None and holder != row_id:
+            raise Trap(MENUS[menu].unique_message, 1)
 
     def _remove(self, menu: str, ids: list[str]) -> None:
-        rows = self._rows[menu]
-        present = {r[".id"] for r in rows}
         for i in ids:
-            if i not in present:
+            if i not in self._by_id[menu]:
                 raise Trap("no such item", 1)
         wanted = set(ids)
-        self._rows[menu] = [r for r in rows if r[".id"] not in wanted]
+        for i in wanted:
+            self._unindex(menu, self._by_id[menu].pop(i))
+        self._rows[menu] = [r for r in self._rows[menu] if r[".id"] not in wanted]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -10,15 +11,20 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
+from moto import mock_aws
 
 from api.app import app
 from core.ids import iso, new_id, now_iso, utcnow
-from shared.crypto import hash_password
-from shared.runtime import Runtime
+from shared import runtime as runtime_module
+from shared.crypto import StaticKeyProvider, hash_password
+from shared.runtime import Runtime, init_runtime
+from shared.settings import set_settings
 from shared.tokens import issue_operator_token
+from store import db
 from store.demo import DemoData
-from store.models import Operator, Session, Subscriber
+from store.models import ALL_MODELS, Operator, Session, Subscriber, Tenant
 from store.subscribers import get_by_id
+from tests.conftest import make_settings
 
 ROLES = ("read_only", "operator", "manager", "reseller", "system_admin")
 
@@ -62,6 +68,34 @@ class Api:
 
     def delete(self, path: str, who: dict[str, str] | None = None, **kw: Any) -> Any:
         return self.call("DELETE", path, who, **kw)
+
+
+@pytest.fixture(scope="module", name="api_world")
+def api_world_fixture() -> Iterator[Runtime]:
+    """One moto account, one runtime and one set of tables per test module: creating the tables and the
+    per-model DynamoDB clients costs seconds; emptying the tables between tests a fraction of that."""
+    with mock_aws():
+        rt = init_runtime(make_settings(), StaticKeyProvider(secrets.token_bytes(32)))
+        db.create_tables()
+        yield rt
+
+
+@pytest.fixture(name="runtime")
+def fast_runtime_fixture(api_world: Runtime) -> Runtime:
+    """Overrides the suite's ``runtime`` for the API modules: the module's runtime, tables emptied."""
+    rt = api_world
+    set_settings(rt.settings)
+    runtime_module._runtime = rt  # what get_runtime() returns to the Chalice routes
+    if Tenant.Meta.table_name != rt.settings.table_prefix + "tenants":
+        db.configure(rt.settings)  # another module rebound the models meanwhile
+    for model in ALL_MODELS:
+        hash_key = model._hash_key_attribute().attr_name
+        range_attr = model._range_key_attribute()
+        keys = [hash_key] + ([range_attr.attr_name] if range_attr else [])
+        with model.batch_write() as batch:
+            for item in model.scan(attributes_to_get=keys):
+                batch.delete(item)
+    return rt
 
 
 # Fixtures are exported under *_fixture names (import them into a test module; pytest uses name=)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tests.integration.api_support import Api, admin_fixture, api_fixture, err, manager_fixture, ok  # noqa: F401
+from tests.integration.api_support import (  # noqa: F401
+    Api,
+    admin_fixture,
+    api_fixture,
+    api_world_fixture,
+    err,
+    fast_runtime_fixture,
+    manager_fixture,
+    ok,
+)
 
 
 def test_login_returns_an_expiring_token_that_opens_the_api(api: Api, demo):

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from store.models import Gateway
-from tests.integration.api_support import Api, admin_fixture, api_fixture, err, manager_fixture, ok  # noqa: F401
+from tests.integration.api_support import (  # noqa: F401
+    Api,
+    admin_fixture,
+    api_fixture,
+    api_world_fixture,
+    err,
+    fast_runtime_fixture,
+    manager_fixture,
+    ok,
+)
 
 POLICY = {"code": "P-20", "download_rate": 20_000_000, "upload_rate": 5_000_000}
 

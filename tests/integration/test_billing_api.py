@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from chalice.test import Client
 from pypdf import PdfReader
 
 from services import billing
+from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
-from store.models import Operator, Payment, Tenant
-from tests.integration.billing_support import NOW, enable_router_api, make_sub, reload, set_zone
+from store.models import Payment, Tenant
+from tests.integration.billing_support import NOW, World, module_runtime, new_world, reload
 
 # 1×1 PNG
 PNG = base64.b64decode(
@@ -21,99 +24,240 @@ PNG = base64.b64decode(
 )
 
 
-@pytest.fixture
-def client(runtime, demo):
-    set_zone(demo.zone_id, 28, 28, 1, 5)
+@pytest.fixture(scope="module")
+def rt() -> Iterator[Runtime]:
+    yield from module_runtime()
+
+
+@pytest.fixture(scope="module")
+def client(rt: Runtime) -> Iterator[Client]:
     from api.app import app
 
     with Client(app) as c:
         yield c
 
 
-def _h(rt, operator_id="op_demo_manager", tenant_id="ten_demo", role="manager", **extra):
-    return {"Authorization": "Bearer " + issue_operator_token(rt.signer, operator_id, tenant_id, role, 3600),
-            "Content-Type": "application/json", **extra}
+@pytest.fixture
+def w(rt: Runtime) -> World:
+    return new_world(rt)
 
 
-def _post(client, path, rt, body, **headers):
-    return client.http.post(path, headers=_h(rt, **headers), body=json.dumps(body))
+def _h(w: World, **extra: str) -> dict[str, str]:
+    token = issue_operator_token(w.rt.signer, w.operator_id, w.tenant_id, "manager", 3600)
+    return {"Authorization": "Bearer " + token, "Content-Type": "application/json", **extra}
 
 
-def test_invoice_payment_and_pdf_through_the_api(runtime, demo, client):
-    enable_router_api("gw_demo")
-    Tenant.get("ten_demo").update(actions=[Tenant.logo_url.set("data:image/png;base64," + base64.b64encode(PNG).decode()),
-                                           Tenant.company_name.set("Demo WISP S.A.")])
-    sub = make_sub(runtime.box, "apiuser", status="suspended")
-    billing.run_tenant_invoices(runtime, "ten_demo", NOW)
+def _post(client: Client, w: World, path: str, body: dict[str, Any], **headers: str) -> Any:
+    return client.http.post(path, headers=_h(w, **headers), body=json.dumps(body))
 
-    listed = client.http.get(f"/admin/invoices?subscriber_id={sub.id}", headers=_h(runtime)).json_body
+
+def test_invoice_payment_and_pdf_through_the_api(rt, client, w):
+    w.set_tenant(
+        logo_url="data:image/png;base64," + base64.b64encode(PNG).decode(), company_name="Demo WISP S.A."
+    )
+    sub = w.sub("apiuser", status="suspended")
+    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+
+    listed = client.http.get(f"/admin/invoices?subscriber_id={sub.id}", headers=_h(w)).json_body
     [inv] = listed["items"]
-    assert (inv["id"], inv["total"], inv["status"]) == ("inv#sub_apiuser#2026-06", "25.00", "pending")
+    assert (inv["id"], inv["total"], inv["status"]) == (w.inv_id("apiuser", "2026-06"), "25.00", "pending")
     # view by the path-safe id and by the URL-encoded one
-    assert client.http.get(f"/admin/invoices/{inv['path_id']}", headers=_h(runtime)).json_body["number"] == inv["number"]
-    assert client.http.get("/admin/invoices/inv%23sub_apiuser%232026-06", headers=_h(runtime)).status_code == 200
+    assert (
+        client.http.get(f"/admin/invoices/{inv['path_id']}", headers=_h(w)).json_body["number"]
+        == inv["number"]
+    )
+    encoded = inv["id"].replace("#", "%23")
+    assert client.http.get(f"/admin/invoices/{encoded}", headers=_h(w)).status_code == 200
 
-    pdf = client.http.get(f"/admin/invoices/{inv['path_id']}/pdf", headers=_h(runtime, Accept="application/pdf"))
+    pdf = client.http.get(f"/admin/invoices/{inv['path_id']}/pdf", headers=_h(w, Accept="application/pdf"))
     assert pdf.status_code == 200 and pdf.headers["Content-Type"] == "application/pdf"
     reader = PdfReader(io.BytesIO(pdf.body))
     text = reader.pages[0].extract_text()
-    for expected in ("Demo WISP S.A.", f"No. {inv['number']}", "25.00 USD", "Apiuser", "2026-06-01 to 2026-06-30"):
+    for expected in (
+        "Demo WISP S.A.",
+        f"No. {inv['number']}",
+        "25.00 USD",
+        "Apiuser",
+        "2026-06-01 to 2026-06-30",
+    ):
         assert expected in text
     assert reader.pages[0].images  # the tenant's logo is embedded
 
     body = {"subscriber_id": sub.id, "amount": "25.00", "method": "transfer", "reference": "TRX-1"}
-    first = _post(client, "/admin/payments", runtime, body, **{"Idempotency-Key": "api-pay-0001"})
-    again = _post(client, "/admin/payments", runtime, body, **{"Idempotency-Key": "api-pay-0001"})
+    first = _post(client, w, "/admin/payments", body, **{"Idempotency-Key": "api-pay-0001"})
+    again = _post(client, w, "/admin/payments", body, **{"Idempotency-Key": "api-pay-0001"})
     assert (first.status_code, again.status_code) == (201, 201)
-    assert first.json_body["payment"]["id"] == again.json_body["payment"]["id"] and again.json_body["replayed"]
+    assert (
+        first.json_body["payment"]["id"] == again.json_body["payment"]["id"] and again.json_body["replayed"]
+    )
     assert first.json_body["reactivated"] and first.json_body["sync"]["status"] == "queued"
     assert len(list(Payment.subscriber_index.query(sub.id))) == 1
     assert reload(sub).status == "active"
     # no idempotency key → 422 naming the field
-    missing = _post(client, "/admin/payments", runtime, body)
+    missing = _post(client, w, "/admin/payments", body)
     assert missing.status_code == 422 and missing.json_body["error"]["field"] == "idempotency_key"
+    sent = _post(client, w, f"/admin/invoices/{inv['path_id']}/send", {})
+    assert sent.status_code == 200 and sent.json_body["to"] == "apiuser@example.com"
 
 
-def test_other_tenants_see_nothing(runtime, demo, client):
-    sub = make_sub(runtime.box, "hidden")
-    billing.run_tenant_invoices(runtime, "ten_demo", NOW)
-    Tenant(id="ten_other", name="Other", kind="manager", parent_id="ten_demo_reseller", created_at="2026-01-01").save()
-    Operator(id="op_other", tenant_id="ten_other", email="o@other.test", role="manager", password_hash="x",
-             created_at="2026-01-01").save()
-    other = _h(runtime, operator_id="op_other", tenant_id="ten_other")
-    assert client.http.get("/admin/invoices/inv~sub_hidden~2026-06", headers=other).status_code == 404
-    assert client.http.get("/admin/invoices", headers=other).json_body["items"] == []
-    resp = client.http.post("/admin/payments", headers=other,
-                            body=json.dumps({"subscriber_id": sub.id, "amount": "1", "idempotency_key": "other-0001"}))
+def test_pdf_without_logo_and_other_income(rt, client, w):
+    sub = w.sub("nologo")
+    inv = billing.create_other_invoice(
+        rt,
+        w.tenant_id,
+        sub.id,
+        [{"description": "Antenna <5GHz> & pole", "quantity": "2", "unit_price": "40"}],
+        "op",
+    )
+    data, name = billing.invoice_pdf(inv.id, {w.tenant_id})
+    text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
+    assert name == f"invoice-{int(inv.number)}.pdf"
+    assert f"WISP {w.suffix}" in text and "Antenna <5GHz> & pole" in text and "80.00 USD" in text
+
+
+def test_other_tenants_see_nothing(rt, client, w):
+    sub = w.sub("hidden")
+    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    other = new_world(rt)
+    path = w.inv_id("hidden", "2026-06").replace("#", "~")
+    assert client.http.get(f"/admin/invoices/{path}", headers=_h(other)).status_code == 404
+    assert (
+        client.http.get(
+            f"/admin/invoices/{path}/pdf", headers=_h(other, Accept="application/pdf")
+        ).status_code
+        == 404
+    )
+    assert client.http.post(f"/admin/invoices/{path}/cancel", headers=_h(other)).status_code == 404
+    assert client.http.get("/admin/invoices", headers=_h(other)).json_body["items"] == []
+    assert client.http.get(f"/admin/invoices?tenant_id={w.tenant_id}", headers=_h(other)).status_code == 404
+    resp = _post(
+        client,
+        other,
+        "/admin/payments",
+        {"subscriber_id": sub.id, "amount": "1", "idempotency_key": "other-0001"},
+    )
     assert resp.status_code == 404
-    assert client.http.get(f"/admin/subscribers/{sub.id}/extras", headers=other).status_code == 404
+    assert client.http.get(f"/admin/subscribers/{sub.id}/extras", headers=_h(other)).status_code == 404
+    assert Tenant.get(w.tenant_id).id == w.tenant_id
 
 
-def test_manual_invoices_extras_runs_and_reports(runtime, demo, client):
-    sub = make_sub(runtime.box, "manual")
-    free = _post(client, "/admin/invoices", runtime, {"subscriber_id": sub.id, "kind": "internet", "period": "2026-06",
-                                                        "amount": "0"})
+def test_manual_invoices_extras_runs_and_reports(rt, client, w):
+    sub = w.sub("manual")
+    free = _post(
+        client,
+        w,
+        "/admin/invoices",
+        {"subscriber_id": sub.id, "kind": "internet", "period": "2026-06", "amount": "0"},
+    )
     assert free.status_code == 201 and free.json_body["status"] == "paid"
-    dup = _post(client, "/admin/invoices", runtime, {"subscriber_id": sub.id, "kind": "internet", "period": "2026-06"})
+    dup = _post(
+        client, w, "/admin/invoices", {"subscriber_id": sub.id, "kind": "internet", "period": "2026-06"}
+    )
     assert dup.status_code == 409
-    other = _post(client, "/admin/invoices", runtime, {"subscriber_id": sub.id, "kind": "other",
-                                                        "lines": [{"description": "Antenna", "unit_price": "80"}]})
+    other = _post(
+        client,
+        w,
+        "/admin/invoices",
+        {"subscriber_id": sub.id, "kind": "other", "lines": [{"description": "Antenna", "unit_price": "80"}]},
+    )
     assert other.json_body["total"] == "80.00"
-    bad = _post(client, "/admin/subscribers/%s/extras" % sub.id, runtime,
-                {"name": "Install", "price": "90", "mode": "installments", "installments": 1})
+    bad = _post(
+        client,
+        w,
+        f"/admin/subscribers/{sub.id}/extras",
+        {"name": "Install", "price": "90", "mode": "installments", "installments": 1},
+    )
     assert bad.status_code == 422 and bad.json_body["error"]["field"] == "installments"
-    ok = _post(client, "/admin/subscribers/%s/extras" % sub.id, runtime,
-               {"name": "Install", "price": "90", "mode": "installments", "installments": 3})
+    ok = _post(
+        client,
+        w,
+        f"/admin/subscribers/{sub.id}/extras",
+        {"name": "Install", "price": "90", "mode": "installments", "installments": 3},
+    )
     assert ok.status_code == 201 and ok.json_body["description"] == "Install"
-    run = _post(client, "/admin/billing/runs", runtime, {"kind": "invoices", "tenant_id": "ten_demo"})
-    assert run.status_code == 200
-    runs = client.http.get("/admin/billing/runs", headers=_h(runtime)).json_body["items"]
+    run = _post(
+        client,
+        w,
+        "/admin/billing/runs",
+        {"kind": "invoices", "tenant_id": w.tenant_id, "on_date": "2026-05-28"},
+    )
+    assert run.status_code == 200 and run.json_body["results"][0]["existing"] == 1
+    runs = client.http.get("/admin/billing/runs", headers=_h(w)).json_body["items"]
     assert runs and runs[0]["kind"] == "billing_invoices"
-    report = client.http.get("/admin/reports/sales?group_by=product", headers=_h(runtime)).json_body
-    assert {r["name"] for r in report["rows"]} >= {"Antenna"}
-    by_manager = client.http.get("/admin/reports/sales?group_by=manager", headers=_h(runtime)).json_body
-    assert [r["key"] for r in by_manager["rows"]] == ["ten_demo"]
-    cancel = client.http.post(f"/admin/invoices/{other.json_body['path_id']}/cancel", headers=_h(runtime))
+    report = client.http.get("/admin/reports/sales?group_by=product", headers=_h(w)).json_body
+    assert {r["name"] for r in report["rows"]} >= {"Antenna", "Home 10M"}
+    by_manager = client.http.get("/admin/reports/sales?group_by=manager", headers=_h(w)).json_body
+    assert [(r["key"], r["invoiced"]) for r in by_manager["rows"]] == [(w.tenant_id, "80.00")]
+    to_user = client.http.get(f"/admin/subscribers/{sub.id}/sales-by-product", headers=_h(w)).json_body
+    assert {r["name"]: r["revenue"] for r in to_user["rows"]} == {"Antenna": "80.00", "Home 10M": "0.00"}
+    cancel = client.http.post(f"/admin/invoices/{other.json_body['path_id']}/cancel", headers=_h(w))
     assert cancel.status_code == 200 and cancel.json_body["status"] == "cancelled"
-    again = client.http.post(f"/admin/invoices/{other.json_body['path_id']}/cancel", headers=_h(runtime))
+    again = client.http.post(f"/admin/invoices/{other.json_body['path_id']}/cancel", headers=_h(w))
     assert again.status_code == 409
+    bad_date = _post(client, w, "/admin/billing/runs", {"kind": "cutoff", "on_date": "2999-01-01"})
+    assert bad_date.status_code == 422 and bad_date.json_body["error"]["field"] == "on_date"
+
+
+BAD_REQUESTS = [
+    ("GET", "/admin/invoices?cursor=%%%", None),
+    ("GET", "/admin/invoices?limit=0", None),
+    ("GET", "/admin/invoices?status=unknown", None),
+    ("GET", "/admin/invoices?since=2026-13-01", None),
+    ("GET", "/admin/invoices/" + "x" * 3000, None),
+    ("GET", "/admin/invoices/inv~nobody~2026-06/pdf", None),
+    ("POST", "/admin/invoices", {"subscriber_id": "sub_nobody", "kind": "internet", "period": "2026-06"}),
+    ("POST", "/admin/invoices", {"subscriber_id": "SUB", "kind": "internet", "period": "2026-13"}),
+    ("POST", "/admin/invoices", {"subscriber_id": "SUB", "kind": "internet"}),
+    ("POST", "/admin/invoices", {"subscriber_id": "SUB", "kind": "other", "lines": []}),
+    (
+        "POST",
+        "/admin/invoices",
+        {"subscriber_id": "SUB", "kind": "other", "lines": [{"description": "x", "unit_price": "-1"}]},
+    ),
+    ("POST", "/admin/payments", {"subscriber_id": "SUB", "amount": "0", "idempotency_key": "zero-amount-1"}),
+    ("POST", "/admin/payments", {"subscriber_id": "SUB", "amount": 1.5, "idempotency_key": "float-amount-1"}),
+    ("POST", "/admin/payments", {"subscriber_id": "SUB", "amount": "1", "idempotency_key": "k" * 500}),
+    ("POST", "/admin/subscribers/SUB/payment-promise", {"until": "2000-01-01"}),
+    ("POST", "/admin/subscribers/SUB/payment-promise", {"until": "2099-01-01"}),
+    (
+        "POST",
+        "/admin/subscribers/SUB/extras",
+        {"name": "x", "price": "1", "start_date": "2026-05-02", "end_date": "2026-05-01"},
+    ),
+    ("PATCH", "/admin/extras/xp_nothing", {"price": "2"}),
+    ("GET", "/admin/payments/" + "p" * 2000, None),
+    ("GET", "/admin/billing/runs/run_nothing", None),
+    ("POST", "/admin/billing/runs/run_nothing/rerun", {}),
+    ("POST", "/admin/billing/runs", {"kind": "nonsense"}),
+    ("GET", "/admin/reports/sales?group_by=zone", None),
+    ("POST", "/admin/invoices/inv~nobody~2026-06/send", {"to": "not-an-email"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), BAD_REQUESTS)
+def test_bad_requests_are_4xx_with_a_reason(rt, client, w, method, path, body):
+    sub = w.sub("target")
+    resp = client.http.request(
+        method,
+        path.replace("SUB", sub.id),
+        headers=_h(w),
+        body=json.dumps(body).encode() if body is not None else b"",
+    )
+    assert 400 <= resp.status_code < 500, resp.body
+    assert resp.json_body["error"]["message"]
+
+
+def test_invoice_list_pages_with_a_cursor(rt, client, w):
+    for i in range(5):
+        w.sub(f"pg{i}")
+    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    seen: list[str] = []
+    url = "/admin/invoices?limit=2&status=pending"
+    for _ in range(5):
+        page = client.http.get(url, headers=_h(w)).json_body
+        seen += [i["id"] for i in page["items"]]
+        if not page["next_cursor"]:
+            break
+        url = f"/admin/invoices?limit=2&status=pending&cursor={page['next_cursor']}"
+    assert sorted(seen) == sorted(w.inv_id(f"pg{i}", "2026-06") for i in range(5))
+    assert client.http.get("/admin/invoices?status=paid", headers=_h(w)).json_body["items"] == []

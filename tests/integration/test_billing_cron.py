@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import pytest
 
 from billing_cron import handlers, scheduler
 from core.billing_calendar import local_date
+from shared.runtime import Runtime
 from store.models import Invoice, Subscriber
-from tests.integration.billing_support import NOW, make_sub, set_zone
+from tests.integration.billing_support import NOW, TZ, module_runtime, new_world
+
+
+@pytest.fixture(scope="module")
+def rt() -> Iterator[Runtime]:
+    yield from module_runtime()
 
 
 @dataclass
@@ -19,33 +28,35 @@ class LambdaContext:
     aws_request_id: str = "req-1"
 
 
-def test_handlers_replay_a_day_and_are_idempotent(runtime, demo):
-    set_zone(demo.zone_id, 28, 28, 1, 5)
-    make_sub(runtime.box, "cron")
-    event = {"date": NOW.date().isoformat(), "tenant_ids": ["ten_demo"]}
+def test_handlers_replay_a_day_and_are_idempotent(rt):
+    w = new_world(rt)
+    w.sub("cron")
+    w.sub("cron2")
+    event = {"date": NOW.date().isoformat(), "tenant_ids": [w.tenant_id]}
     first = handlers.handle_invoice_run(event, LambdaContext())
     second = handlers.handle_invoice_run(event, LambdaContext())
     assert (first["created"], second["created"], second["existing"]) == (2, 0, 2)
     assert handlers.handle_notice_run(event, LambdaContext())["tenants"] == 1
-    cut = handlers.handle_cutoff_run({"date": "2026-06-05", "tenant_ids": ["ten_demo"]}, LambdaContext())
-    assert cut["suspended"] == 2
-    assert Subscriber.get("ten_demo#cron").status == "suspended"
+    cut = handlers.handle_cutoff_run({"date": "2026-06-05", "tenant_ids": [w.tenant_id]}, LambdaContext())
+    assert cut["suspended"] == 2 and cut["routers"] == 1
+    assert Subscriber.get(f"{w.tenant_id}#cron").status == "suspended"
     assert handlers.handle_promise_expiry(event, LambdaContext())["suspended"] == 0
 
 
-def test_scheduler_runs_billing_until_stopped(runtime, demo):
-    today = local_date(scheduler.utcnow(), "America/Mexico_City")  # the demo zone's time zone
-    set_zone(demo.zone_id, today.day, 1, 1, 1)
+def test_scheduler_runs_billing_until_stopped(rt):
+    today = local_date(scheduler.utcnow(), TZ)
+    w = new_world(rt, days=(today.day, today.day, today.day, today.day))
+    sub = w.sub("sched")
     stop = threading.Event()
-    thread = threading.Thread(target=scheduler.run_scheduler, args=(runtime, stop, 0.05, 3600), daemon=True)
+    thread = threading.Thread(target=scheduler.run_scheduler, args=(rt, stop, 0.05, 3600), daemon=True)
     thread.start()
     try:
-        for _ in range(100):
-            if list(Invoice.subscriber_index.query("sub_demo")):
+        for _ in range(200):
+            if list(Invoice.subscriber_index.query(sub.id)):
                 break
             stop.wait(0.05)
     finally:
         stop.set()
-        thread.join(5)
+        thread.join(10)
     assert not thread.is_alive()
-    assert len(list(Invoice.subscriber_index.query("sub_demo"))) == 1
+    assert len(list(Invoice.subscriber_index.query(sub.id))) == 1

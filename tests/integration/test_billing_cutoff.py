@@ -2,90 +2,137 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from services import billing
-from store.models import Invoice, ProvisioningTask
-from tests.integration.billing_support import NOW, enable_router_api, make_sub, reload, set_zone
+from shared.runtime import Runtime
+from store.models import Invoice, ProvisioningTask, Subscriber
+from tests.integration.billing_support import NOW, World, module_runtime, new_world, reload
 
 CUT_DAY = NOW + timedelta(days=8)  # 5 June in Mexico City: cutoff day of the invoices issued 28 May
 
 
+@pytest.fixture(scope="module")
+def rt() -> Iterator[Runtime]:
+    yield from module_runtime()
+
+
 @pytest.fixture
-def zone(demo):
-    set_zone(demo.zone_id, 28, 28, 1, 5)
-    enable_router_api(demo.gateway_id)
-    return demo
+def w(rt: Runtime) -> World:
+    return new_world(rt)
 
 
-def test_cutoff_suspends_only_unpaid_non_free_clients(runtime, zone):
-    unpaid = make_sub(runtime.box, "unpaid")
-    paid = make_sub(runtime.box, "paid")
-    free = make_sub(runtime.box, "gratis")
-    promise = make_sub(runtime.box, "promise")
-    other = make_sub(runtime.box, "other", product_id=None)
-    billing.run_tenant_invoices(runtime, "ten_demo", NOW)
-    billing.register_payment(runtime, "ten_demo", paid.id, Decimal("25"), "key-paid-0001", "op")
-    free.update(actions=[type(free).status.set("free")])  # set Free after being invoiced
-    promise.update(actions=[type(promise).billing.set({"promise_until": "2026-06-10"})])
-    billing.create_other_invoice(runtime, "ten_demo", other.id, [{"description": "Antenna", "unit_price": "80"}], "op")
+def test_cutoff_suspends_only_unpaid_non_free_clients(rt, w):
+    unpaid = w.sub("unpaid")
+    paid = w.sub("paid")
+    free = w.sub("gratis")
+    promise = w.sub("promise")
+    other = w.sub("other", product_id=None)
+    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    billing.register_payment(rt, w.tenant_id, paid.id, Decimal("25"), "key-paid-0001", "op")
+    free.update(actions=[Subscriber.status.set("free")])  # set Free after being invoiced
+    promise.update(actions=[Subscriber.billing.set({"promise_until": "2026-06-10"})])
+    billing.create_other_invoice(
+        rt, w.tenant_id, other.id, [{"description": "Antenna", "unit_price": "80"}], "op"
+    )
 
-    before_due = billing.run_tenant_cutoffs(runtime, "ten_demo", NOW + timedelta(days=7))  # 4 June: not yet
+    before_due = billing.run_tenant_cutoffs(rt, w.tenant_id, NOW + timedelta(days=7))  # 4 June: not yet
     assert before_due.suspended == []
-    result = billing.run_tenant_cutoffs(runtime, "ten_demo", CUT_DAY)
-    assert sorted(result.suspended) == ["sub_demo", "sub_unpaid"]
+    result = billing.run_tenant_cutoffs(rt, w.tenant_id, CUT_DAY)
+    assert result.suspended == [unpaid.id]
     assert (result.skipped_free, result.skipped_promise) == (1, 1)
-    assert {s: reload(x).status for s, x in [("u", unpaid), ("p", paid), ("f", free), ("pr", promise), ("o", other)]} == {
-        "u": "suspended", "p": "active", "f": "free", "pr": "active", "o": "active"}
+    assert [reload(s).status for s in (unpaid, paid, free, promise, other)] == [
+        "suspended",
+        "active",
+        "free",
+        "active",
+        "active",
+    ]
     # one provisioning task for the router, in the run log
     [router] = result.routers
-    assert (router["gateway_id"], router["status"], sorted(router["subscribers"])) == ("gw_demo", "queued", ["sub_demo", "sub_unpaid"])
+    assert (router["gateway_id"], router["status"], router["subscribers"]) == (
+        w.gateway_id,
+        "queued",
+        [unpaid.id],
+    )
     task = ProvisioningTask.get(router["task_id"])
-    assert (task.kind, task.gateway_id) == ("reconcile_router", "gw_demo")
-    assert Invoice.get("inv#sub_unpaid#2026-06").cutoff_at is not None
+    assert (task.kind, task.gateway_id) == ("reconcile_router", w.gateway_id)
+    assert Invoice.get(w.inv_id("unpaid", "2026-06")).cutoff_at is not None
     # re-running the cutoff the same day changes nothing more
-    again = billing.run_tenant_cutoffs(runtime, "ten_demo", CUT_DAY)
+    again = billing.run_tenant_cutoffs(rt, w.tenant_id, CUT_DAY)
     assert again.suspended == [] and again.routers == []
+    # once the promise has passed, the promise-expiry run cuts that client too
+    [expired] = billing.run_promise_expiry(rt, NOW + timedelta(days=14), [w.tenant_id])
+    assert expired.suspended == [promise.id] and reload(promise).status == "suspended"
 
 
-def test_cutoff_task_log_shows_connection_error_and_reruns(runtime, zone):
-    make_sub(runtime.box, "late")
-    billing.run_tenant_invoices(runtime, "ten_demo", NOW)
-    result = billing.run_tenant_cutoffs(runtime, "ten_demo", CUT_DAY)
+def test_cutoff_task_log_shows_connection_error_and_reruns(rt, w):
+    w.sub("late")
+    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    result = billing.run_tenant_cutoffs(rt, w.tenant_id, CUT_DAY)
+    assert result.run_id is not None
     task = ProvisioningTask.get(result.routers[0]["task_id"])
     # the router was not connected when the provisioner tried
-    task.update(actions=[ProvisioningTask.status.set("failed"), ProvisioningTask.error_category.set("unreachable"),
-                         ProvisioningTask.last_error.set("connection refused")])
-    [run] = billing.list_runs(["ten_demo"], kind="billing_cutoff")
+    task.update(
+        actions=[
+            ProvisioningTask.status.set("failed"),
+            ProvisioningTask.error_category.set("unreachable"),
+            ProvisioningTask.last_error.set("connection refused"),
+        ]
+    )
+    [run] = billing.list_runs([w.tenant_id], kind="billing_cutoff")
     assert run["id"] == result.run_id
     assert run["result"]["routers"][0]["outcome"] == "connection error"
-    rerun = billing.rerun_cutoff(runtime, result.run_id, {"ten_demo"}, "op_demo_manager")
-    assert [r["gateway_id"] for r in rerun["rerun"]] == ["gw_demo"]
+    rerun = billing.rerun_cutoff(rt, result.run_id, {w.tenant_id}, w.operator_id)
+    assert [r["gateway_id"] for r in rerun["rerun"]] == [w.gateway_id]
     assert ProvisioningTask.get(task.id).status == "queued"
-    assert billing.get_run(result.run_id, {"ten_demo"})["result"]["routers"][0]["outcome"] == "queued"
+    assert billing.get_run(result.run_id, {w.tenant_id})["result"]["routers"][0]["outcome"] == "queued"
+    # a run of another tenant is not visible
+    with pytest.raises(billing.NotFoundError):
+        billing.get_run(result.run_id, {"ten_someone_else"})
 
 
-def test_router_api_disabled_changes_only_the_system(runtime, demo):
-    set_zone(demo.zone_id, 28, 28, 1, 5)  # the demo gateway has its API disabled
-    billing.run_tenant_invoices(runtime, "ten_demo", NOW)
-    result = billing.run_tenant_cutoffs(runtime, "ten_demo", CUT_DAY)
-    assert result.suspended == ["sub_demo"]
-    assert result.routers[0]["status"] == "api_disabled" and "router was not changed" in result.routers[0]["warning"]
+def test_router_api_disabled_changes_only_the_system(rt):
+    w = new_world(rt, api_enabled=False)
+    sub = w.sub("noapi")
+    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    result = billing.run_tenant_cutoffs(rt, w.tenant_id, CUT_DAY)
+    assert result.suspended == [sub.id] and reload(sub).status == "suspended"
+    assert (
+        result.routers[0]["status"] == "api_disabled"
+        and "router was not changed" in result.routers[0]["warning"]
+    )
 
 
-def test_notices_on_the_notice_day_never_to_free_clients(runtime, zone):
-    set_zone(zone.zone_id, 28, 30, 1, 5)  # notice on 30 May
-    runtime.aws.client("ses").verify_email_identity(EmailAddress=runtime.settings.email_sender)
-    make_sub(runtime.box, "remind")
-    free = make_sub(runtime.box, "nofree")
-    billing.run_tenant_invoices(runtime, "ten_demo", NOW)
-    free.update(actions=[type(free).status.set("free")])
-    assert billing.run_tenant_notices(runtime, "ten_demo", NOW).due == 0  # 28 May: not the notice day yet
-    r = billing.run_tenant_notices(runtime, "ten_demo", NOW + timedelta(days=2))
-    assert (r.due, r.emails, r.sms, r.skipped_free) == (3, 2, 2, 1)  # demo + remind; the Free client skipped
-    again = billing.run_tenant_notices(runtime, "ten_demo", NOW + timedelta(days=2))
+def test_notices_on_the_notice_day_never_to_free_clients(rt):
+    w = new_world(rt, days=(28, 30, 1, 5))  # notice on 30 May
+    w.sub("remind")
+    w.sub("mailonly", phone=None)
+    free = w.sub("nofree")
+    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    free.update(actions=[Subscriber.status.set("free")])
+    assert billing.run_tenant_notices(rt, w.tenant_id, NOW).due == 0  # 28 May: not the notice day yet
+    r = billing.run_tenant_notices(rt, w.tenant_id, NOW + timedelta(days=2))
+    assert (r.due, r.emails, r.sms, r.skipped_free) == (3, 2, 1, 1)
+    again = billing.run_tenant_notices(rt, w.tenant_id, NOW + timedelta(days=2))
     assert again.emails == 0 and again.sms == 0
-    assert Invoice.get("inv#sub_remind#2026-06").notified_at is not None
+    assert Invoice.get(w.inv_id("remind", "2026-06")).notified_at is not None
+    assert Invoice.get(w.inv_id("nofree", "2026-06")).notified_at is None
+    # the SMS is the tenant's template with {{ empresa }} and the auto-login link, within 164 characters
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+    from moto.sns.models import sns_backends
+
+    sms = [text for _, text in sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values()]
+    mine = [t for t in sms if t.startswith(f"WISP {w.suffix}:")]
+    assert len(mine) == 1 and len(mine[0]) <= 164 and "/portal/auth/autologin?token=" in mine[0]
+    mails = [
+        m
+        for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+        if m.destinations["ToAddresses"][0] in ("remind@example.com", "mailonly@example.com")
+    ]
+    assert len(mails) == 2 and all(f"WISP {w.suffix}" in m.subject for m in mails)

@@ -93,6 +93,7 @@ def _assert_all_blocked_once(router: FakeRouter, subs: list[Subscriber]) -> None
     assert all(r["comment"] == f"wisp:{r['comment'][5:]}" for r in router.rows(ALIST))
 
 
+@pytest.mark.slow
 def test_router_goes_down_in_the_middle_of_a_mass_suspension_of_500(rt, router):
     # Given 500 PPPoE services provisioned on one router
     gw, subs = _provisioned(rt, router, 500)
@@ -119,6 +120,7 @@ def test_router_goes_down_in_the_middle_of_a_mass_suspension_of_500(rt, router):
     assert queue_depth(rt) == (0, 0)
 
 
+@pytest.mark.slow
 def test_router_down_during_mass_suspension_of_500_per_service_triggers(rt, router):
     # Given 500 PPPoE services provisioned on one router
     gw, subs = _provisioned(rt, router, 500)

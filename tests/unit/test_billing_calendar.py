@@ -40,23 +40,54 @@ def test_days_beyond_the_month_fall_on_its_last_day(year: int, month: int, day: 
 # (issue, notice, pay, cutoff), issue date → (notice, payment, cutoff, service start, service end, period)
 CYCLES = [
     # the seed's zone: issue 28, pay 1, cut 5 — invoice of 28 May is June's service
-    ((28, 28, 1, 5), D(2026, 5, 28), (D(2026, 5, 28), D(2026, 6, 1), D(2026, 6, 5), D(2026, 6, 1), D(2026, 6, 30), "2026-06")),
+    (
+        (28, 28, 1, 5),
+        D(2026, 5, 28),
+        (D(2026, 5, 28), D(2026, 6, 1), D(2026, 6, 5), D(2026, 6, 1), D(2026, 6, 30), "2026-06"),
+    ),
     # all in one month
-    ((1, 3, 5, 10), D(2026, 3, 1), (D(2026, 3, 3), D(2026, 3, 5), D(2026, 3, 10), D(2026, 3, 5), D(2026, 4, 4), "2026-03")),
+    (
+        (1, 3, 5, 10),
+        D(2026, 3, 1),
+        (D(2026, 3, 3), D(2026, 3, 5), D(2026, 3, 10), D(2026, 3, 5), D(2026, 4, 4), "2026-03"),
+    ),
     # recharge example 2 after the move: 22/24/28/4 → cutoff in the next month
-    ((22, 24, 28, 4), D(2026, 5, 22), (D(2026, 5, 24), D(2026, 5, 28), D(2026, 6, 4), D(2026, 5, 28), D(2026, 6, 27), "2026-05")),
+    (
+        (22, 24, 28, 4),
+        D(2026, 5, 22),
+        (D(2026, 5, 24), D(2026, 5, 28), D(2026, 6, 4), D(2026, 5, 28), D(2026, 6, 27), "2026-05"),
+    ),
     # February clamps a day-30 payment to the 28th, service until the day before 30 March
-    ((25, 27, 30, 6), D(2026, 2, 25), (D(2026, 2, 27), D(2026, 2, 28), D(2026, 3, 6), D(2026, 2, 28), D(2026, 3, 29), "2026-02")),
+    (
+        (25, 27, 30, 6),
+        D(2026, 2, 25),
+        (D(2026, 2, 27), D(2026, 2, 28), D(2026, 3, 6), D(2026, 2, 28), D(2026, 3, 29), "2026-02"),
+    ),
     # issue 31 / pay 30: January's invoice is February's service even though 28 Feb clamps both days
-    ((31, 31, 30, 5), D(2026, 1, 31), (D(2026, 1, 31), D(2026, 2, 28), D(2026, 3, 5), D(2026, 2, 28), D(2026, 3, 29), "2026-02")),
-    ((31, 31, 30, 5), D(2026, 2, 28), (D(2026, 2, 28), D(2026, 3, 30), D(2026, 4, 5), D(2026, 3, 30), D(2026, 4, 29), "2026-03")),
+    (
+        (31, 31, 30, 5),
+        D(2026, 1, 31),
+        (D(2026, 1, 31), D(2026, 2, 28), D(2026, 3, 5), D(2026, 2, 28), D(2026, 3, 29), "2026-02"),
+    ),
+    (
+        (31, 31, 30, 5),
+        D(2026, 2, 28),
+        (D(2026, 2, 28), D(2026, 3, 30), D(2026, 4, 5), D(2026, 3, 30), D(2026, 4, 29), "2026-03"),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("days", "issue", "expected"), CYCLES)
 def test_cycle_dates(days: tuple[int, int, int, int], issue: date, expected: tuple) -> None:
     c = cycle_for_issue(BillingDays(*days), issue)
-    assert (c.notice_date, c.payment_date, c.cutoff_date, c.service_start, c.service_end, c.period) == expected
+    assert (
+        c.notice_date,
+        c.payment_date,
+        c.cutoff_date,
+        c.service_start,
+        c.service_end,
+        c.period,
+    ) == expected
     assert c.issue_date == issue
 
 
@@ -129,8 +160,16 @@ def test_recharge_offsets_are_configurable() -> None:
 # ---------------------------------------------------------------- options and validation
 def test_options_from_subscriber_billing_map() -> None:
     opts = BillingOptions.from_map(
-        {"own_dates": True, "issue_day": 26, "notice_day": 26, "payment_day": 1, "cutoff_day": 8, "recharge": True,
-         "promise_until": "2026-05-10", "late_fee": True}
+        {
+            "own_dates": True,
+            "issue_day": 26,
+            "notice_day": 26,
+            "payment_day": 1,
+            "cutoff_day": 8,
+            "recharge": True,
+            "promise_until": "2026-05-10",
+            "late_fee": True,
+        }
     )
     assert opts.own_days == BillingDays(26, 26, 1, 8)
     assert opts.recharge and opts.late_fee and not opts.reconnection_fee

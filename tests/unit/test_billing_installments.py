@@ -23,26 +23,59 @@ def _run(terms: ExtraTerms, dates: list[date]) -> list[tuple[str, str] | None]:
             out.append(None)
             continue
         out.append((ch.description, f"{ch.amount}"))
-        terms = ExtraTerms(terms.name, terms.description, terms.price, terms.mode, terms.installments,
-                           ch.billed_count, terms.start, terms.end, ch.still_active)
+        terms = ExtraTerms(
+            terms.name,
+            terms.description,
+            terms.price,
+            terms.mode,
+            terms.installments,
+            ch.billed_count,
+            terms.start,
+            terms.end,
+            ch.still_active,
+        )
     return out
 
 
 MONTHS = [D(2026, m, 1) for m in range(1, 6)]
 
 CASES = [
-    ("recurring TV on every invoice", ExtraTerms("TV", None, Decimal("10"), "recurring"),
-     [("TV", "10.00")] * 5),
-    ("one payment router once", ExtraTerms("Router Wifi", "Wi-Fi router", Decimal("50"), "one_payment"),
-     [("Wi-Fi router", "50.00"), None, None, None, None]),
-    ("installation in 3 parts", ExtraTerms("Instalacion", None, Decimal("100"), "installments", 3),
-     [("Instalacion (1/3)", "33.33"), ("Instalacion (2/3)", "33.33"), ("Instalacion (3/3)", "33.34"), None, None]),
-    ("start date: from March", ExtraTerms("TV", None, Decimal("10"), "recurring", start=D(2026, 3, 1)),
-     [None, None, ("TV", "10.00"), ("TV", "10.00"), ("TV", "10.00")]),
-    ("end date: until February (inclusive)", ExtraTerms("TV", None, Decimal("10"), "recurring", end=D(2026, 2, 1)),
-     [("TV", "10.00"), ("TV", "10.00"), None, None, None]),
-    ("installments wait for the start date", ExtraTerms("Antena", None, Decimal("20"), "installments", 2, start=D(2026, 4, 1)),
-     [None, None, None, ("Antena (1/2)", "10.00"), ("Antena (2/2)", "10.00")]),
+    (
+        "recurring TV on every invoice",
+        ExtraTerms("TV", None, Decimal("10"), "recurring"),
+        [("TV", "10.00")] * 5,
+    ),
+    (
+        "one payment router once",
+        ExtraTerms("Router Wifi", "Wi-Fi router", Decimal("50"), "one_payment"),
+        [("Wi-Fi router", "50.00"), None, None, None, None],
+    ),
+    (
+        "installation in 3 parts",
+        ExtraTerms("Instalacion", None, Decimal("100"), "installments", 3),
+        [
+            ("Instalacion (1/3)", "33.33"),
+            ("Instalacion (2/3)", "33.33"),
+            ("Instalacion (3/3)", "33.34"),
+            None,
+            None,
+        ],
+    ),
+    (
+        "start date: from March",
+        ExtraTerms("TV", None, Decimal("10"), "recurring", start=D(2026, 3, 1)),
+        [None, None, ("TV", "10.00"), ("TV", "10.00"), ("TV", "10.00")],
+    ),
+    (
+        "end date: until February (inclusive)",
+        ExtraTerms("TV", None, Decimal("10"), "recurring", end=D(2026, 2, 1)),
+        [("TV", "10.00"), ("TV", "10.00"), None, None, None],
+    ),
+    (
+        "installments wait for the start date",
+        ExtraTerms("Antena", None, Decimal("20"), "installments", 2, start=D(2026, 4, 1)),
+        [None, None, None, ("Antena (1/2)", "10.00"), ("Antena (2/2)", "10.00")],
+    ),
     ("inactive never billed", ExtraTerms("TV", None, Decimal("10"), "recurring", active=False), [None] * 5),
 ]
 
@@ -82,8 +115,10 @@ def test_valid_terms() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("Estimado cliente de la empresa {{ empresa }} . Le anexo su link {{ url_autologin }}",
-         "Estimado cliente de la empresa WispNet . Le anexo su link https://x.test/a"),
+        (
+            "Estimado cliente de la empresa {{ empresa }} . Le anexo su link {{ url_autologin }}",
+            "Estimado cliente de la empresa WispNet . Le anexo su link https://x.test/a",
+        ),
         ("{{empresa}}/{{  nombre  }}", "WispNet/Ana"),
         ("{{ total }} {{ unknown }}!", "25.00 USD !"),
         ("no placeholders", "no placeholders"),

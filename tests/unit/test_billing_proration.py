@@ -31,9 +31,13 @@ def test_prorate(price: str, days: int, period_days: int, expected: str) -> None
     assert prorate(Decimal(price), days, period_days, "USD") == Decimal(expected)
 
 
-def _charges(installed: date | None, issue: date, previous_invoiced: bool = False) -> list[tuple[str, int, int, str]]:
+def _charges(
+    installed: date | None, issue: date, previous_invoiced: bool = False
+) -> list[tuple[str, int, int, str]]:
     cycle = cycle_for_issue(ZONE, issue)
-    out = service_charges(Decimal("300"), cycle, previous_cycle(cycle, ZONE), installed, "USD", previous_invoiced)
+    out = service_charges(
+        Decimal("300"), cycle, previous_cycle(cycle, ZONE), installed, "USD", previous_invoiced
+    )
     return [(c.kind, c.days, c.period_days, f"{c.amount}") for c in out]
 
 
@@ -42,12 +46,21 @@ CASES = [
     ("no installation date", None, D(2026, 6, 28), [("service", 31, 31, "300.00")]),
     ("installed long ago", D(2025, 1, 10), D(2026, 6, 28), [("service", 31, 31, "300.00")]),
     # installed 20 June, after the 28 May issue: the 28 June invoice adds 20–30 June (11/30 days)
-    ("installed mid-period", D(2026, 6, 20), D(2026, 6, 28),
-     [("uncovered", 11, 30, "110.00"), ("service", 31, 31, "300.00")]),
+    (
+        "installed mid-period",
+        D(2026, 6, 20),
+        D(2026, 6, 28),
+        [("uncovered", 11, 30, "110.00"), ("service", 31, 31, "300.00")],
+    ),
     # the same client whose June part was invoiced by hand (seed: first invoice made manually)
     ("first invoice made by hand", D(2026, 6, 20), D(2026, 6, 28), [("service", 31, 31, "300.00")]),
     # installed after the issue date but inside the period being invoiced: only its remaining days
-    ("installed inside the invoiced period", D(2026, 7, 10), D(2026, 6, 28), [("prorated", 22, 31, "212.90")]),
+    (
+        "installed inside the invoiced period",
+        D(2026, 7, 10),
+        D(2026, 6, 28),
+        [("prorated", 22, 31, "212.90")],
+    ),
     ("installed on the period's first day", D(2026, 7, 1), D(2026, 6, 28), [("service", 31, 31, "300.00")]),
     ("not installed by the period's end", D(2026, 8, 2), D(2026, 6, 28), []),
 ]
@@ -60,7 +73,12 @@ def test_first_invoice_proration(name: str, installed: date | None, issue: date,
 
 @pytest.mark.parametrize(
     ("currency", "amount", "expected"),
-    [("USD", "10.005", "10.01"), ("MXN", "10.004", "10.00"), ("CLP", "1500.5", "1501"), ("KWD", "1.2345", "1.235")],
+    [
+        ("USD", "10.005", "10.01"),
+        ("MXN", "10.004", "10.00"),
+        ("CLP", "1500.5", "1501"),
+        ("KWD", "1.2345", "1.235"),
+    ],
 )
 def test_currency_rounding_half_up(currency: str, amount: str, expected: str) -> None:
     assert money.fmt(Decimal(amount), currency) == expected

@@ -372,6 +372,7 @@ def test_address_list_policy_beats_product():
         (CustomAttribute("NAS-Port-Type", "Wireless-802.11", "!="), ("Ethernet",), True),
         (CustomAttribute("Called-Station-Id", r"^AA-BB", "=~"), ("AA-BB-CC-00-00-01:Lobby",), True),
         (CustomAttribute("NAS-Port", "10", ">="), ("7",), False),
+        (CustomAttribute("Called-Station-Id", "([unclosed", "=~"), ("x",), False),
     ],
 )
 def test_custom_check_attributes_must_match(check, values, ok):

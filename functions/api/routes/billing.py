@@ -433,6 +433,10 @@ def handle_add_extra(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
 )
 def handle_update_extra(ctx: RequestContext, extra_id: str) -> dict[str, Any]:
     changes = ctx.body.model_dump(exclude_unset=True)
+    # null clears only the dates; for the other fields it means "unchanged"
+    changes = {
+        k: v for k, v in changes.items() if v is not None or k in ("start_date", "end_date", "description")
+    }
     extra = svc.update_extra(
         ctx.rt, extra_id, ctx.p.visible_tenants, changes, ctx.p.actor_id, ctx.p.actor_kind
     )

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from api.schemas.common import Cursor, Id, Out, Query
 
-Stamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+Z?)?$")]
+Stamp = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+Z?)?$")]
 
 
 class AuditQuery(Query):

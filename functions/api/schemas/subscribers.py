@@ -15,7 +15,7 @@ PortalPassword = Annotated[str, Field(min_length=6, max_length=128)]
 Address = Annotated[str, Field(min_length=1, max_length=64)]
 Mac = Annotated[str, Field(min_length=12, max_length=17, pattern=r"^[0-9A-Fa-f:\-]+$")]
 Phone = Annotated[str, Field(max_length=40, pattern=r"^[0-9+()\-. ]*$")]
-Date = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}(T[0-9:.]+Z?)?$")]
+Date = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+Z?)?$")]
 StatusFilter = Literal["new", "active", "suspended", "blocked", "inactive", "cancelled", "free", "online",
                        "online_24h"]
 

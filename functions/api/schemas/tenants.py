@@ -17,7 +17,7 @@ class TenantIn(In):
     parent_id: Id | None = None
     company_name: ShortText | None = None
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    tax_rate: str = Field(default="0", pattern=r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$")
+    tax_rate: str = Field(default="0", pattern=r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$")
     timezone: Timezone = "UTC"
     logo_url: str | None = Field(default=None, max_length=500)
     contact_email: Email | None = None
@@ -28,7 +28,7 @@ class TenantPatch(In):
     name: Name | None = None
     company_name: ShortText | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    tax_rate: str | None = Field(default=None, pattern=r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$")
+    tax_rate: str | None = Field(default=None, pattern=r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$")
     timezone: Timezone | None = None
     logo_url: str | None = Field(default=None, max_length=500)
     contact_email: Email | None = None

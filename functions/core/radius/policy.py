@@ -183,8 +183,12 @@ def _check_matches(check: CustomAttribute, values: tuple[str, ...]) -> bool:
     for got in values:
         if op == "==" and got == want:
             return True
-        if op == "=~" and re.search(want, got):
-            return True
+        if op == "=~":
+            try:
+                if re.search(want, got):
+                    return True
+            except re.error:
+                return False  # a malformed pattern matches nothing
         if op in (">", ">=", "<", "<="):
             try:
                 g, w = int(got), int(want)
@@ -447,8 +451,7 @@ def evaluate(
 def _periods(
     sub: SubscriberView, policy: PolicyView, gateway: GatewayView, now: datetime, tz: ZoneInfo
 ) -> dict[PeriodKind, Period]:
-    fdw = first_day(policy.first_day_of_week, _int(gateway.domain_settings.get("first_day_of_week")))
-    return current_periods(now, tz, fdw, sub.product_assigned_at)
+    return current_periods(now, tz, week_start_day(policy, gateway), sub.product_assigned_at)
 
 
 def week_start_day(policy: PolicyView | None, gateway: GatewayView) -> int:
@@ -477,6 +480,8 @@ def allowance_refusal(
 
 
 def _int(value: object) -> int | None:
+    if value is None:
+        return None
     try:
         return int(value)  # type: ignore[call-overload, no-any-return]
     except (TypeError, ValueError):

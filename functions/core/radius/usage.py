@@ -21,7 +21,7 @@ from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-HOURLY_RETENTION_HOURS = 48
+HOURLY_RETENTION_HOURS = 168  # rate modulation looks back up to a week (core.modulation.MAX_PERIOD_HOURS)
 DEFAULT_FIRST_DAY_OF_WEEK = 1  # Monday, when neither the policy nor the gateway sets one
 
 
