@@ -36,6 +36,7 @@ ROUTE_MODULES = (
     "api.routes.vouchers",
     "api.routes.credentials",
     "api.routes.registration",
+    "api.routes.imports",
     "api.routes.billing",
 )
 

@@ -75,9 +75,10 @@ def domain_error_response(exc: DomainError) -> Response:
 def raw_body(app: Chalice) -> bytes:
     req = app.current_request
     body = req.raw_body if req is not None else b""
-    if len(body or b"") > MAX_BODY_BYTES:
+    data = body.encode() if isinstance(body, str) else (body or b"")
+    if len(data) > MAX_BODY_BYTES:
         raise ValidationError(f"request body is larger than {MAX_BODY_BYTES} bytes", field="body")
-    return body or b""
+    return data
 
 
 def parse_json(app: Chalice) -> Any:
@@ -140,7 +141,10 @@ def csv_response(text: str, filename: str) -> Response:
     return Response(
         body="\ufeff" + text,
         status_code=200,
-        headers={"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
     )
 
 

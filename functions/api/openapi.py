@@ -102,19 +102,35 @@ _HEALTH = {
 }
 # Routes declared directly on Chalice (liveness and this document), described by hand
 STATIC_PATHS: dict[str, dict[str, Any]] = {
-    "/health": {"get": {
-        "summary": "Liveness, versions of the parts and a datastore check", "tags": ["meta"],
-        "operationId": "get_health",
-        "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": _HEALTH}}},
-            "503": {"description": "Datastore unreachable", "content": {"application/json": {"schema": _HEALTH}}},
-        },
-    }},
-    "/openapi.json": {"get": {
-        "summary": "This document", "tags": ["meta"], "operationId": "get_openapi_json",
-        "responses": {"200": {"description": "OK", "content": {"application/json": {
-            "schema": {"type": "object", "required": ["openapi", "paths"]}}}}},
-    }},
+    "/health": {
+        "get": {
+            "summary": "Liveness, versions of the parts and a datastore check",
+            "tags": ["meta"],
+            "operationId": "get_health",
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": _HEALTH}}},
+                "503": {
+                    "description": "Datastore unreachable",
+                    "content": {"application/json": {"schema": _HEALTH}},
+                },
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "tags": ["meta"],
+            "operationId": "get_openapi_json",
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {"schema": {"type": "object", "required": ["openapi", "paths"]}}
+                    },
+                }
+            },
+        }
+    },
 }
 
 

@@ -74,7 +74,9 @@ DEFAULT_ATTRIBUTE_TYPES: dict[str, AttributeType] = {
         AttributeType("Called-Station-Id", "string"),
         AttributeType("NAS-IP-Address", "ipaddr"),
         AttributeType("NAS-Identifier", "string"),
-        AttributeType("NAS-Port-Type", "integer", {"Async": 0, "Ethernet": 15, "Wireless-802.11": 19, "Virtual": 5}),
+        AttributeType(
+            "NAS-Port-Type", "integer", {"Async": 0, "Ethernet": 15, "Wireless-802.11": 19, "Virtual": 5}
+        ),
         AttributeType("Service-Type", "integer", {"Login-User": 1, "Framed-User": 2, "Call-Check": 10}),
         AttributeType("Framed-Protocol", "integer", {"PPP": 1, "SLIP": 2}),
         AttributeType("Termination-Action", "integer", {"Default": 0, "RADIUS-Request": 1}),
@@ -108,11 +110,26 @@ DEFAULT_ATTRIBUTE_TYPES: dict[str, AttributeType] = {
 }
 
 # Protocol attributes the server computes itself: never configurable as custom check/reply attributes
-RESERVED_ATTRIBUTES = frozenset({
-    "user-password", "chap-password", "chap-challenge", "message-authenticator", "eap-message", "state",
-    "proxy-state", "vendor-specific", "ms-chap-challenge", "ms-chap-response", "ms-chap2-response",
-    "ms-chap2-success", "ms-chap-error", "ms-mppe-send-key", "ms-mppe-recv-key", "ms-chap-mppe-keys",
-})
+RESERVED_ATTRIBUTES = frozenset(
+    {
+        "user-password",
+        "chap-password",
+        "chap-challenge",
+        "message-authenticator",
+        "eap-message",
+        "state",
+        "proxy-state",
+        "vendor-specific",
+        "ms-chap-challenge",
+        "ms-chap-response",
+        "ms-chap2-response",
+        "ms-chap2-success",
+        "ms-chap-error",
+        "ms-mppe-send-key",
+        "ms-mppe-recv-key",
+        "ms-chap-mppe-keys",
+    }
+)
 
 _ATTR_LINE = re.compile(r"^\s*ATTRIBUTE\s+(\S+)\s+(\S+)\s+(\S+)")
 _VALUE_LINE = re.compile(r"^\s*VALUE\s+(\S+)\s+(\S+)\s+(\S+)")
@@ -295,11 +312,14 @@ def check_burst(burst: Any, download_rate: int, upload_rate: int) -> dict[str, i
         return None
     unknown = set(burst) - set(BURST_FIELDS)
     if unknown:
-        raise ValidationError(f"unknown burst field {sorted(unknown)[0]}", field=f"burst.{sorted(unknown)[0]}")
+        raise ValidationError(
+            f"unknown burst field {sorted(unknown)[0]}", field=f"burst.{sorted(unknown)[0]}"
+        )
     for name in BURST_FIELDS:
         if name not in given:
-            raise ValidationError("every burst field is required to use burst (or leave all empty)",
-                                  field=f"burst.{name}")
+            raise ValidationError(
+                "every burst field is required to use burst (or leave all empty)", field=f"burst.{name}"
+            )
         v = given[name]
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise ValidationError("must be a positive integer", field=f"burst.{name}")
@@ -308,9 +328,13 @@ def check_burst(burst: Any, download_rate: int, upload_rate: int) -> dict[str, i
         if out[f"{side}_limit"] > MAX_RATE_BPS:
             raise ValidationError(f"must be at most {MAX_RATE_BPS}", field=f"burst.{side}_limit")
         if rate and out[f"{side}_limit"] <= rate:
-            raise ValidationError(f"the burst limit must exceed the {side} rate ({rate})", field=f"burst.{side}_limit")
+            raise ValidationError(
+                f"the burst limit must exceed the {side} rate ({rate})", field=f"burst.{side}_limit"
+            )
         if out[f"{side}_threshold"] > out[f"{side}_limit"]:
-            raise ValidationError("the threshold must not exceed the burst limit", field=f"burst.{side}_threshold")
+            raise ValidationError(
+                "the threshold must not exceed the burst limit", field=f"burst.{side}_threshold"
+            )
         if out[f"{side}_time"] > 86_400:
             raise ValidationError("must be at most 86400 seconds", field=f"burst.{side}_time")
     return out
@@ -324,7 +348,9 @@ def check_modulation(mod: Any, download_rate: int, upload_rate: int) -> dict[str
         raise ValidationError("must be an object", field="modulation")
     algorithm = mod.get("algorithm", "disabled")
     if algorithm not in MODULATION_ALGORITHMS:
-        raise ValidationError(f"must be one of {', '.join(MODULATION_ALGORITHMS)}", field="modulation.algorithm")
+        raise ValidationError(
+            f"must be one of {', '.join(MODULATION_ALGORITHMS)}", field="modulation.algorithm"
+        )
     if algorithm == "disabled":
         return None
     out: dict[str, Any] = {"algorithm": algorithm}
@@ -340,18 +366,28 @@ def check_modulation(mod: Any, download_rate: int, upload_rate: int) -> dict[str
     if period == "hours":
         h = mod.get("period_hours")
         if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= 24 * 31:
-            raise ValidationError("required with period=hours: 1 to 744 hours", field="modulation.period_hours")
+            raise ValidationError(
+                "required with period=hours: 1 to 744 hours", field="modulation.period_hours"
+            )
         out["period_hours"] = h
     traffic = mod.get("traffic_type", "total")
     if traffic not in MODULATION_TRAFFIC:
-        raise ValidationError(f"must be one of {', '.join(MODULATION_TRAFFIC)}", field="modulation.traffic_type")
+        raise ValidationError(
+            f"must be one of {', '.join(MODULATION_TRAFFIC)}", field="modulation.traffic_type"
+        )
     out["traffic_type"] = traffic
-    needed = {"total": ("max_total_mb",), "separate": ("max_download_mb", "max_upload_mb"),
-              "download": ("max_download_mb",), "upload": ("max_upload_mb",)}[traffic]
+    needed = {
+        "total": ("max_total_mb",),
+        "separate": ("max_download_mb", "max_upload_mb"),
+        "download": ("max_download_mb",),
+        "upload": ("max_upload_mb",),
+    }[traffic]
     for name in needed:
         v = mod.get(name)
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MB:
-            raise ValidationError(f"required with traffic_type={traffic}: megabytes > 0", field=f"modulation.{name}")
+            raise ValidationError(
+                f"required with traffic_type={traffic}: megabytes > 0", field=f"modulation.{name}"
+            )
         out[name] = v
     for name, rate in (("min_download_rate", download_rate), ("min_upload_rate", upload_rate)):
         v = mod.get(name, 0)
@@ -371,7 +407,13 @@ def check_policy(data: Mapping[str, Any], dictionary: Mapping[str, AttributeType
     if not code:
         raise ValidationError("is required", field="code")
     out["code"] = code
-    for name in ("session_timeout_min", "idle_timeout_min", "daily_time_min", "weekly_time_min", "monthly_time_min"):
+    for name in (
+        "session_timeout_min",
+        "idle_timeout_min",
+        "daily_time_min",
+        "weekly_time_min",
+        "monthly_time_min",
+    ):
         out[name] = _int_field(out, name, 0, MAX_MINUTES)
     for name in ("daily_data_mb", "weekly_data_mb", "monthly_data_mb"):
         out[name] = _int_field(out, name, 0, MAX_MB)
@@ -397,8 +439,12 @@ def check_policy(data: Mapping[str, Any], dictionary: Mapping[str, AttributeType
     out["schedule"] = check_schedule(out.get("schedule"))
     out["burst"] = check_burst(out.get("burst"), out["download_rate"], out["upload_rate"])
     out["modulation"] = check_modulation(out.get("modulation"), out["download_rate"], out["upload_rate"])
-    out["check_attributes"] = check_custom_attributes(out.get("check_attributes"), "check_attributes", dictionary)
-    out["reply_attributes"] = check_custom_attributes(out.get("reply_attributes"), "reply_attributes", dictionary)
+    out["check_attributes"] = check_custom_attributes(
+        out.get("check_attributes"), "check_attributes", dictionary
+    )
+    out["reply_attributes"] = check_custom_attributes(
+        out.get("reply_attributes"), "reply_attributes", dictionary
+    )
     out["address_list"] = check_address_list(out.get("address_list"))
     return out
 
@@ -496,8 +542,9 @@ def check_gateway(data: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationError(f"must be one of {', '.join(CONNECTION_TYPES)}", field="plan_type")
     if out.get("blocked_mode", "restricted") not in BLOCKED_MODES:
         raise ValidationError(f"must be one of {', '.join(BLOCKED_MODES)}", field="blocked_mode")
-    out["blocked_address_list"] = check_address_list(out.get("blocked_address_list") or "morosos",
-                                                     "blocked_address_list")
+    out["blocked_address_list"] = check_address_list(
+        out.get("blocked_address_list") or "morosos", "blocked_address_list"
+    )
     out["ip_pool"] = check_cidr(out.get("ip_pool"), "ip_pool")
     out["blocked_pool"] = check_cidr(out.get("blocked_pool"), "blocked_pool")
     out["timezone"] = check_timezone(out.get("timezone", "UTC"))

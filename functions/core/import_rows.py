@@ -292,7 +292,8 @@ def _check_fields(raw: Mapping[str, str], snap: TenantSnapshot, errors: list[Row
     return out
 
 
-def check_create_rows(rows: Sequence[tuple[int, Mapping[str, str]]], snap: TenantSnapshot) -> list[RowCheck]:
+def check_create_rows(rows: Sequence[tuple[int, Mapping[str, str]]], snap: TenantSnapshot,
+                      required: Sequence[str] = REQUIRED_FOR_CREATE) -> list[RowCheck]:
     """Check rows that create subscribers: required fields, every value, and uniqueness of usernames
     and IPs both inside the file and against the tenant. A duplicate in the file marks every later
     occurrence (naming the first row)."""
@@ -302,7 +303,7 @@ def check_create_rows(rows: Sequence[tuple[int, Mapping[str, str]]], snap: Tenan
     for row_no, raw in rows:
         errors: list[RowError] = []
         username = raw.get("username", "").strip()
-        for col in REQUIRED_FOR_CREATE:
+        for col in dict.fromkeys(("username", *required)):
             if not raw.get(col, "").strip():
                 errors.append(RowError(col, "missing"))
         if username:
@@ -317,7 +318,7 @@ def check_create_rows(rows: Sequence[tuple[int, Mapping[str, str]]], snap: Tenan
                 first_user[key] = row_no
                 if key in snap.usernames:
                     errors.append(RowError("username", "username already exists in the system"))
-        present = [c for c in raw if c not in REQUIRED_FOR_CREATE or raw.get(c, "").strip()]
+        present = [c for c in raw if c not in required or raw.get(c, "").strip()]
         present = [c for c in present if c != "username"]
         values = _check_fields(raw, snap, errors, present=present)
         ip = values.get("ip")
@@ -331,8 +332,11 @@ def check_create_rows(rows: Sequence[tuple[int, Mapping[str, str]]], snap: Tenan
         product = values.pop("_product", None)
         gateway = values.pop("_gateway", None)
         if not values.get("connection_type"):
-            ct = (product.connection_type if product else None) or (gateway.connection_type if gateway else None)
+            ct = (gateway.connection_type if gateway else None) or (product.connection_type if product else None)
             values["connection_type"] = ct or ConnectionType.PPPOE.value
+        elif gateway is not None and gateway.connection_type and gateway.connection_type != values["connection_type"]:
+            errors.append(RowError("connection_type", f"router {gateway.name!r} serves {gateway.connection_type} "
+                                                      f"plans, not {values['connection_type']}"))
         values = {k: v for k, v in values.items() if v is not None and k not in ("plan", "zone", "gateway")}
         values["username"] = username
         out.append(RowCheck(row_no, username, values, errors))
@@ -405,10 +409,10 @@ def check_update_rows(
                     new_values[attr] = after
                     changes[attr] = {"before": before, "after": after}
             # moving to a router of another zone moves the client to that zone too
-            if "gateway_id" in changes and "zone" not in columns and values.get("zone_id"):
-                if values["zone_id"] != current.get("zone_id"):
-                    new_values["zone_id"] = values["zone_id"]
-                    changes["zone_id"] = {"before": current.get("zone_id"), "after": values["zone_id"]}
+            moved_zone = values.get("zone_id")
+            if "gateway_id" in changes and "zone" not in columns and moved_zone and moved_zone != current.get("zone_id"):
+                new_values["zone_id"] = moved_zone
+                changes["zone_id"] = {"before": current.get("zone_id"), "after": moved_zone}
         out.append(RowCheck(row_no, username, {"username": username, **new_values}, errors, changes))
     return out
 

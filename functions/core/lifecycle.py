@@ -49,8 +49,12 @@ def require_transition(action: str, status: str) -> None:
         )
 
 
-TARGET_STATUS = {"activate": Status.ACTIVE, "suspend": Status.SUSPENDED, "cancel": Status.CANCELLED,
-                 "free": Status.FREE}
+TARGET_STATUS = {
+    "activate": Status.ACTIVE,
+    "suspend": Status.SUSPENDED,
+    "cancel": Status.CANCELLED,
+    "free": Status.FREE,
+}
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+\-]{0,63}$")
 
@@ -74,8 +78,10 @@ def check_network_password(password: str, field: str = "password") -> str:
     return password
 
 
-_MAC = re.compile(r"^([0-9A-Fa-f]{2})([:-]?)([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2"
-                  r"([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})$")
+_MAC = re.compile(
+    r"^([0-9A-Fa-f]{2})([:-]?)([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})\2"
+    r"([0-9A-Fa-f]{2})\2([0-9A-Fa-f]{2})$"
+)
 
 
 def normalise_mac(mac: str, field: str = "mac") -> str:
@@ -119,7 +125,9 @@ def residual_credit(
 
 
 # ---------------------------------------------------------------- migration
-def migration_blocker(subscriber_connection_type: str, target_plan_type: str, same_gateway: bool) -> str | None:
+def migration_blocker(
+    subscriber_connection_type: str, target_plan_type: str, same_gateway: bool
+) -> str | None:
     """Why a service cannot move to a router directly, or None. Same plan type moves directly; a
     different plan type goes through CSV export → edit → import (S4)."""
     if same_gateway:

@@ -80,7 +80,9 @@ def parse_sort(sort: str | None) -> tuple[str, bool]:
     desc = text.startswith("-")
     name = text.lstrip("-+")
     if name not in SORT_FIELDS:
-        raise ValidationError(f"sort must be one of {', '.join(SORT_FIELDS)} (prefix - for descending)", field="sort")
+        raise ValidationError(
+            f"sort must be one of {', '.join(SORT_FIELDS)} (prefix - for descending)", field="sort"
+        )
     return name, desc
 
 
@@ -107,7 +109,9 @@ def decode_cursor(cursor: str, field: str, desc: bool) -> tuple[int, Any, str]:
             raise ValueError("bad cursor fields")
         typed: Any = Decimal(value) if c_field == "price" else value
     except Exception as exc:
-        raise ValidationError("invalid cursor: pass back the next_cursor of the previous page", field="cursor") from exc
+        raise ValidationError(
+            "invalid cursor: pass back the next_cursor of the previous page", field="cursor"
+        ) from exc
     if c_field != field or bool(c_desc) != desc:
         raise ValidationError("the cursor belongs to a different sort order", field="cursor")
     return (present, typed, rid)

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from core.rates import Burst
 
-MB = 1_000_000
+MB = 1024 * 1024  # as the allowances count megabytes (core.radius)
 MAX_PERIOD_HOURS = 168  # hourly buckets are kept for a week
 
 

@@ -59,9 +59,16 @@ def record_audit(
 
 def entry_dict(e: Any) -> dict[str, Any]:
     return {
-        "entity_id": e.entity_id, "entity_type": e.entity_type, "tenant_id": e.tenant_id,
-        "at": e.ts_id.split("#", 1)[0], "action": e.action, "actor_id": e.actor_id, "actor_kind": e.actor_kind,
-        "before": e.before, "after": e.after, "request_id": e.request_id,
+        "entity_id": e.entity_id,
+        "entity_type": e.entity_type,
+        "tenant_id": e.tenant_id,
+        "at": e.ts_id.split("#", 1)[0],
+        "action": e.action,
+        "actor_id": e.actor_id,
+        "actor_kind": e.actor_kind,
+        "before": e.before,
+        "after": e.after,
+        "request_id": e.request_id,
     }
 
 
@@ -85,7 +92,9 @@ def query_audit(
         start = decode_key(rt, cursor, scope)
         items, last = audit_store.query_entity(entity_id, limit, start)
         items = [e for e in items if actor.can_see(e.tenant_id)]
-        items = [e for e in items if (not since or e.ts_id >= since) and (not until or e.ts_id <= until + "~")]
+        items = [
+            e for e in items if (not since or e.ts_id >= since) and (not until or e.ts_id <= until + "~")
+        ]
     else:
         tid = tenant_id or actor.tenant_id
         actor.require_visible(tid, "tenant")

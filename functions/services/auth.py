@@ -77,8 +77,18 @@ def login(rt: Runtime, email: str, password: str) -> LoginResult:
     return LoginResult(token, iso(datetime.fromtimestamp(time.time() + ttl, UTC)), op)
 
 
-OPERATOR_FIELDS = ("id", "tenant_id", "email", "name", "role", "permissions", "active", "last_login_at",
-                   "created_at", "updated_at")
+OPERATOR_FIELDS = (
+    "id",
+    "tenant_id",
+    "email",
+    "name",
+    "role",
+    "permissions",
+    "active",
+    "last_login_at",
+    "created_at",
+    "updated_at",
+)
 
 
 def operator_dict(op: Operator) -> dict[str, Any]:
@@ -119,9 +129,18 @@ def create_operator(actor: Actor, data: dict[str, Any]) -> Operator:
     tenant_id = target_tenant(actor, data.get("tenant_id"))
     _check_role_grant(actor, data["role"], tenant_id)
     now = now_iso()
-    op = Operator(id=new_id("op"), tenant_id=tenant_id, email=data["email"], name=data.get("name"),
-                  role=data["role"], password_hash=hash_password(data["password"]),
-                  permissions=list(data.get("permissions") or []), active=True, created_at=now, updated_at=now)
+    op = Operator(
+        id=new_id("op"),
+        tenant_id=tenant_id,
+        email=data["email"],
+        name=data.get("name"),
+        role=data["role"],
+        password_hash=hash_password(data["password"]),
+        permissions=list(data.get("permissions") or []),
+        active=True,
+        created_at=now,
+        updated_at=now,
+    )
     store.create_operator(op)
     audit(actor, tenant_id, "operator", op.id, "create", None, operator_dict(op))
     return op
@@ -142,8 +161,15 @@ def update_operator(actor: Actor, operator_id: str, changes: dict[str, Any]) -> 
     if password:
         clean["password_hash"] = hash_password(password)
     store.update_operator(op, clean)
-    audit(actor, op.tenant_id, "operator", op.id,
-          "change_password" if password and len(clean) == 1 else "update", before, operator_dict(op))
+    audit(
+        actor,
+        op.tenant_id,
+        "operator",
+        op.id,
+        "change_password" if password and len(clean) == 1 else "update",
+        before,
+        operator_dict(op),
+    )
     return op
 
 
@@ -172,8 +198,16 @@ def create_api_key(actor: Actor, data: dict[str, Any]) -> tuple[ApiKey, str]:
     role = data.get("role") or "operator"
     _check_role_grant(actor, role, tenant_id)
     secret = secrets.token_urlsafe(32)
-    key = ApiKey(id=new_id("key"), tenant_id=tenant_id, name=data["name"], role=role,
-                 secret_hash=hash_api_secret(secret), revoked=False, created_by=actor.actor_id, created_at=now_iso())
+    key = ApiKey(
+        id=new_id("key"),
+        tenant_id=tenant_id,
+        name=data["name"],
+        role=role,
+        secret_hash=hash_api_secret(secret),
+        revoked=False,
+        created_by=actor.actor_id,
+        created_at=now_iso(),
+    )
     store.create_api_key(key)
     audit(actor, tenant_id, "api_key", key.id, "create", None, api_key_dict(key))
     return key, f"{key.id}.{secret}"

@@ -32,25 +32,113 @@ def _dictionary_dir() -> Path:
     except ImportError:
         return Path(__file__).resolve().parents[2] / "radius_container" / "dictionaries"
 
-ZONE_FIELDS = ("id", "tenant_id", "name", "timezone", "issue_day", "notice_day", "payment_day", "cutoff_day",
-               "auto_invoicing", "auto_cutoff", "created_at", "updated_at")
-GATEWAY_FIELDS = ("id", "tenant_id", "zone_id", "name", "vendor", "nas_ip", "nas_identifier",
-                  "require_message_authenticator", "send_disconnect_requests", "coa_port", "blocked_mode",
-                  "blocked_address_list", "blocked_pool", "api_enabled", "api_host", "api_port", "api_tls",
-                  "api_username", "timezone", "lan_interface", "plan_type", "ip_pool", "domain_settings",
-                  "last_reboot_at", "vpn_address", "vpn_public_key", "created_at", "updated_at")
-POLICY_FIELDS = ("id", "tenant_id", "code", "description", "session_timeout_min", "idle_timeout_min",
-                 "download_rate", "upload_rate", "interim_update_s", "daily_time_min", "weekly_time_min",
-                 "monthly_time_min", "daily_data_mb", "weekly_data_mb", "monthly_data_mb", "first_day_of_week",
-                 "max_devices", "concurrent_connections", "split_credits", "min_split_time_min",
-                 "min_split_data_mb", "schedule", "address_list", "burst", "modulation", "check_attributes",
-                 "reply_attributes", "created_at", "updated_at")
-PRODUCT_FIELDS = ("id", "tenant_id", "name", "code", "description", "policy_id", "price", "cost", "connection_type",
-                  "router_profile", "validity_days", "daily_time_min", "weekly_time_min", "monthly_time_min",
-                  "daily_data_mb", "weekly_data_mb", "monthly_data_mb", "time_credit_min", "data_credit_mb",
-                  "address_list", "active", "created_at", "updated_at")
-FIELDS: dict[type[Model], tuple[str, ...]] = {Zone: ZONE_FIELDS, Gateway: GATEWAY_FIELDS, Policy: POLICY_FIELDS,
-                                              Product: PRODUCT_FIELDS}
+
+ZONE_FIELDS = (
+    "id",
+    "tenant_id",
+    "name",
+    "timezone",
+    "issue_day",
+    "notice_day",
+    "payment_day",
+    "cutoff_day",
+    "auto_invoicing",
+    "auto_cutoff",
+    "created_at",
+    "updated_at",
+)
+GATEWAY_FIELDS = (
+    "id",
+    "tenant_id",
+    "zone_id",
+    "name",
+    "vendor",
+    "nas_ip",
+    "nas_identifier",
+    "require_message_authenticator",
+    "send_disconnect_requests",
+    "coa_port",
+    "blocked_mode",
+    "blocked_address_list",
+    "blocked_pool",
+    "api_enabled",
+    "api_host",
+    "api_port",
+    "api_tls",
+    "api_username",
+    "timezone",
+    "lan_interface",
+    "plan_type",
+    "ip_pool",
+    "domain_settings",
+    "last_reboot_at",
+    "vpn_address",
+    "vpn_public_key",
+    "created_at",
+    "updated_at",
+)
+POLICY_FIELDS = (
+    "id",
+    "tenant_id",
+    "code",
+    "description",
+    "session_timeout_min",
+    "idle_timeout_min",
+    "download_rate",
+    "upload_rate",
+    "interim_update_s",
+    "daily_time_min",
+    "weekly_time_min",
+    "monthly_time_min",
+    "daily_data_mb",
+    "weekly_data_mb",
+    "monthly_data_mb",
+    "first_day_of_week",
+    "max_devices",
+    "concurrent_connections",
+    "split_credits",
+    "min_split_time_min",
+    "min_split_data_mb",
+    "schedule",
+    "address_list",
+    "burst",
+    "modulation",
+    "check_attributes",
+    "reply_attributes",
+    "created_at",
+    "updated_at",
+)
+PRODUCT_FIELDS = (
+    "id",
+    "tenant_id",
+    "name",
+    "code",
+    "description",
+    "policy_id",
+    "price",
+    "cost",
+    "connection_type",
+    "router_profile",
+    "validity_days",
+    "daily_time_min",
+    "weekly_time_min",
+    "monthly_time_min",
+    "daily_data_mb",
+    "weekly_data_mb",
+    "monthly_data_mb",
+    "time_credit_min",
+    "data_credit_mb",
+    "address_list",
+    "active",
+    "created_at",
+    "updated_at",
+)
+FIELDS: dict[type[Model], tuple[str, ...]] = {
+    Zone: ZONE_FIELDS,
+    Gateway: GATEWAY_FIELDS,
+    Policy: POLICY_FIELDS,
+    Product: PRODUCT_FIELDS,
+}
 LABEL = {Zone: "zone", Gateway: "gateway", Policy: "policy", Product: "product"}
 # Catalogue that lower tenants may read and assign
 INHERITED = (Policy, Product)
@@ -96,7 +184,9 @@ def get_item(actor: Actor, model: type[Model], item_id: str, *, for_change: bool
     raise NotFoundError(f"{label} not found")
 
 
-def list_items(actor: Actor, model: type[Model], tenant_id: str | None, include_inherited: bool = True) -> list[Any]:
+def list_items(
+    actor: Actor, model: type[Model], tenant_id: str | None, include_inherited: bool = True
+) -> list[Any]:
     tenants = tenant_filter(actor, tenant_id)
     if model in INHERITED and include_inherited and not tenant_id:
         tenants = [*actor.ancestor_tenants, *tenants]
@@ -110,8 +200,9 @@ def _usable_by(owner_tenant_id: str, item_tenant_id: str) -> bool:
     return item_tenant_id == owner_tenant_id or item_tenant_id in tenant_store.ancestor_ids(owner_tenant_id)
 
 
-def check_reference(actor: Actor, model: type[Model], item_id: str | None, owner_tenant_id: str,
-                    field: str) -> Any:
+def check_reference(
+    actor: Actor, model: type[Model], item_id: str | None, owner_tenant_id: str, field: str
+) -> Any:
     """The referenced object, which must exist, be visible to the caller and belong to the owner's tenant
     (zones, gateways) or be usable by it (policies, products)."""
     if not item_id:
@@ -191,9 +282,15 @@ def create_gateway(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Gateway:
     check_reference(actor, Zone, clean.get("zone_id"), tid, "zone_id")
     _check_nas_ip(clean["nas_ip"], None)
     now = now_iso()
-    gw = Gateway(id=new_id("gw"), tenant_id=tid, radius_secret_enc=rt.box.encrypt(secret),
-                 api_password_enc=rt.box.encrypt(api_password) if api_password else None,
-                 created_at=now, updated_at=now, **{k: v for k, v in clean.items() if v is not None})
+    gw = Gateway(
+        id=new_id("gw"),
+        tenant_id=tid,
+        radius_secret_enc=rt.box.encrypt(secret),
+        api_password_enc=rt.box.encrypt(api_password) if api_password else None,
+        created_at=now,
+        updated_at=now,
+        **{k: v for k, v in clean.items() if v is not None},
+    )
     return _create(actor, gw)
 
 
@@ -219,8 +316,15 @@ def update_gateway(rt: Runtime, actor: Actor, gateway_id: str, changes: dict[str
     after = item_dict(gw)
     # secrets are recorded as changed, never with their value
     rotated = [name for name, value in (("radius_secret", secret), ("api_password", api_password)) if value]
-    audit(actor, gw.tenant_id, "gateway", gw.id, "update", before,
-          {**after, **({"credentials_changed": rotated} if rotated else {})})
+    audit(
+        actor,
+        gw.tenant_id,
+        "gateway",
+        gw.id,
+        "update",
+        before,
+        {**after, **({"credentials_changed": rotated} if rotated else {})},
+    )
     return gw
 
 
@@ -233,8 +337,16 @@ def create_policy(actor: Actor, data: dict[str, Any]) -> Policy:
     tid = target_tenant(actor, data.pop("tenant_id", None))
     clean = rules.check_policy(data, attribute_dictionary())
     now = now_iso()
-    return _create(actor, Policy(id=new_id("pol"), tenant_id=tid, created_at=now, updated_at=now,
-                                 **{k: v for k, v in clean.items() if v is not None}))
+    return _create(
+        actor,
+        Policy(
+            id=new_id("pol"),
+            tenant_id=tid,
+            created_at=now,
+            updated_at=now,
+            **{k: v for k, v in clean.items() if v is not None},
+        ),
+    )
 
 
 def update_policy(actor: Actor, policy_id: str, changes: dict[str, Any]) -> Policy:
@@ -255,8 +367,16 @@ def create_product(actor: Actor, data: dict[str, Any]) -> Product:
     clean = rules.check_product(data)
     check_reference(actor, Policy, clean.get("policy_id"), tid, "policy_id")
     now = now_iso()
-    return _create(actor, Product(id=new_id("prod"), tenant_id=tid, created_at=now, updated_at=now,
-                                  **{k: v for k, v in clean.items() if v is not None}))
+    return _create(
+        actor,
+        Product(
+            id=new_id("prod"),
+            tenant_id=tid,
+            created_at=now,
+            updated_at=now,
+            **{k: v for k, v in clean.items() if v is not None},
+        ),
+    )
 
 
 def update_product(actor: Actor, product_id: str, changes: dict[str, Any]) -> Product:

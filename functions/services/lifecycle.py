@@ -50,8 +50,14 @@ class Outcome:
     error: dict[str, Any] | None = None
 
 
-def _outcome(action: str, sub: Subscriber, system: str, effect: RouterEffect | None = None,
-             warnings: list[str] | None = None, **data: Any) -> Outcome:
+def _outcome(
+    action: str,
+    sub: Subscriber,
+    system: str,
+    effect: RouterEffect | None = None,
+    warnings: list[str] | None = None,
+    **data: Any,
+) -> Outcome:
     w = list(warnings or [])
     if effect is not None and effect.warning and effect.warning not in w:
         w.append(effect.warning)
@@ -91,8 +97,9 @@ def set_free(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
     sub = subs.get_subscriber(actor, subscriber_id)
     _set_status(actor, sub, "free", {"status": Status.FREE.value})
     effect = subs.sync(rt, actor, sub, "free")
-    return _outcome("free", sub, f"Subscriber {sub.username} is now free (no invoices, notices or cutoffs).",
-                    effect)
+    return _outcome(
+        "free", sub, f"Subscriber {sub.username} is now free (no invoices, notices or cutoffs).", effect
+    )
 
 
 def _cancel_pending_invoices(rt: Runtime, actor: Actor, sub: Subscriber) -> int:
@@ -128,9 +135,13 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
     if options.get("cancel_pending_invoices"):
         data["invoices_cancelled"] = _cancel_pending_invoices(rt, actor, sub)
     if ip_action == "release":
-        effect = router_effect(request_subscriber_removal(rt, snapshot, old_gateway or "", "cancel_release_ip",
-                                                          actor.actor_id), subs.gateway_name(old_gateway))
-        system = f"Subscriber {sub.username} cancelled; IP released" + (f" ({old_ip} → {new_ip})." if new_ip else ".")
+        effect = router_effect(
+            request_subscriber_removal(rt, snapshot, old_gateway or "", "cancel_release_ip", actor.actor_id),
+            subs.gateway_name(old_gateway),
+        )
+        system = f"Subscriber {sub.username} cancelled; IP released" + (
+            f" ({old_ip} → {new_ip})." if new_ip else "."
+        )
     elif ip_action == "keep_suspend":
         effect = subs.sync(rt, actor, sub, "cancel_keep_ip_suspend")
         system = f"Subscriber {sub.username} cancelled; IP {old_ip or '-'} kept and suspended on the router."
@@ -138,8 +149,10 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
         effect = router_effect(None)
         system = f"Subscriber {sub.username} cancelled in the system."
         if old_gateway:
-            warnings.append("The router was not changed: release the IP or suspend it on the router to stop the "
-                            "service there.")
+            warnings.append(
+                "The router was not changed: release the IP or suspend it on the router to stop the "
+                "service there."
+            )
     return _outcome("cancel", sub, system, effect, warnings, **data)
 
 
@@ -148,8 +161,9 @@ def delete(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
     subscriber at a time and with ``confirm`` = ``eliminar_clientes``)."""
     mode = options.get("mode") or "system"
     if mode == "system_router" and options.get("confirm") != lc.DELETE_CONFIRMATION:
-        raise ValidationError(f"confirm with the text {lc.DELETE_CONFIRMATION} (system + router removal)",
-                              field="confirm")
+        raise ValidationError(
+            f"confirm with the text {lc.DELETE_CONFIRMATION} (system + router removal)", field="confirm"
+        )
     sub = subs.get_subscriber(actor, subscriber_id)
     lc.require_transition("delete", sub.status)
     if subs.open_sessions(sub):
@@ -159,8 +173,10 @@ def delete(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
     store.delete(sub)
     audit(actor, sub.tenant_id, "subscriber", sub.id, "delete", before, {"mode": mode})
     if mode == "system_router":
-        effect = router_effect(request_subscriber_removal(rt, snapshot, sub.gateway_id or "", "delete",
-                                                          actor.actor_id), subs.gateway_name(sub.gateway_id))
+        effect = router_effect(
+            request_subscriber_removal(rt, snapshot, sub.gateway_id or "", "delete", actor.actor_id),
+            subs.gateway_name(sub.gateway_id),
+        )
         system = f"Subscriber {sub.username} deleted from the system."
     else:
         effect = router_effect(None)
@@ -184,8 +200,14 @@ def change_username(rt: Runtime, actor: Actor, subscriber_id: str, options: dict
     sub = store.rename(sub, new_name, {})
     audit(actor, sub.tenant_id, "subscriber", sub.id, "change_username", before, subs.audit_snapshot(sub))
     effect = subs.sync(rt, actor, sub, "rename")
-    return _outcome("change_username", sub, f"Username changed from {old} to {new_name} in the system.", effect,
-                    previous_username=old, username=new_name)
+    return _outcome(
+        "change_username",
+        sub,
+        f"Username changed from {old} to {new_name} in the system.",
+        effect,
+        previous_username=old,
+        username=new_name,
+    )
 
 
 def change_password(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
@@ -210,8 +232,14 @@ def change_password(rt: Runtime, actor: Actor, subscriber_id: str, options: dict
     what = [w for w, k in (("network", "password_enc"), ("portal", "portal_password_hash")) if k in changes]
     audit(actor, sub.tenant_id, "subscriber", sub.id, "change_password", before, {"changed": what})
     effect = subs.sync(rt, actor, sub, "password") if "password_enc" in changes else router_effect(None)
-    return _outcome("change_password", sub, f"{' and '.join(what).capitalize()} password changed in the system.",
-                    effect, changed=what, **data)
+    return _outcome(
+        "change_password",
+        sub,
+        f"{' and '.join(what).capitalize()} password changed in the system.",
+        effect,
+        changed=what,
+        **data,
+    )
 
 
 # ---------------------------------------------------------------- plan and router
@@ -223,23 +251,34 @@ def recharge(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
     if not prod.active:
         raise InvalidStateError("the product is not active", field="product_id")
     prev = catalog_store.get(Product, sub.product_id) if sub.product_id else None
-    carried = lc.Residual(int((sub.carry_over or {}).get("time_min", 0) or 0),
-                          int((sub.carry_over or {}).get("data_mb", 0) or 0))
+    carried = lc.Residual(
+        int((sub.carry_over or {}).get("time_min", 0) or 0),
+        int((sub.carry_over or {}).get("data_mb", 0) or 0),
+    )
     used_t = used_b = 0
     if sub.product_assigned_at:
         usage = subs.usage_map(sub)
         key = f"p:{sub.product_assigned_at}"
         used_t = usage.get(f"{key}:t", 0)
         used_b = usage.get(f"{key}:i", 0) + usage.get(f"{key}:o", 0)
-    residual = lc.residual_credit(int(prev.time_credit_min) if prev else 0, int(prev.data_credit_mb) if prev else 0,
-                                  carried, used_t, used_b)
+    residual = lc.residual_credit(
+        int(prev.time_credit_min) if prev else 0,
+        int(prev.data_credit_mb) if prev else 0,
+        carried,
+        used_t,
+        used_b,
+    )
     now = now_iso()
     changes: dict[str, Any] = {
         "product_id": prod.id,
         "product_assigned_at": now,
         "product_expires_at": subs.expiry(prod, now),
-        "carry_over": {"time_min": residual.time_min, "data_mb": residual.data_mb, "from_product_id": sub.product_id,
-                       "at": now},
+        "carry_over": {
+            "time_min": residual.time_min,
+            "data_mb": residual.data_mb,
+            "from_product_id": sub.product_id,
+            "at": now,
+        },
     }
     if options.get("price_override") is not None:
         changes["price_override"] = check_money(options["price_override"], "price_override")
@@ -248,13 +287,28 @@ def recharge(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
     before = subs.audit_snapshot(sub)
     store.update_fields(sub, changes, expect_status=sub.status)
     price = str(options.get("price_override") or prod.price)
-    audit(actor, sub.tenant_id, "subscriber", sub.id, "recharge", before,
-          {**subs.audit_snapshot(sub), "sale": {"product_id": prod.id, "product_name": prod.name, "price": price,
-                                                "cost": prod.cost}})
+    audit(
+        actor,
+        sub.tenant_id,
+        "subscriber",
+        sub.id,
+        "recharge",
+        before,
+        {
+            **subs.audit_snapshot(sub),
+            "sale": {"product_id": prod.id, "product_name": prod.name, "price": price, "cost": prod.cost},
+        },
+    )
     effect = subs.sync(rt, actor, sub, "recharge")
-    return _outcome("recharge", sub, f"Product {prod.name} assigned to {sub.username}; residual credit kept.",
-                    effect, product_id=prod.id, carried_time_min=residual.time_min,
-                    carried_data_mb=residual.data_mb)
+    return _outcome(
+        "recharge",
+        sub,
+        f"Product {prod.name} assigned to {sub.username}; residual credit kept.",
+        effect,
+        product_id=prod.id,
+        carried_time_min=residual.time_min,
+        carried_data_mb=residual.data_mb,
+    )
 
 
 def migrate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
@@ -270,8 +324,9 @@ def migrate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, An
             raise ValidationError("the router belongs to another zone", field="zone_id")
     blocker = lc.migration_blocker(sub.connection_type, gw.plan_type, sub.gateway_id == gw.id)
     if blocker:
-        raise InvalidStateError(blocker, field="gateway_id",
-                                details={"from": sub.connection_type, "to": gw.plan_type})
+        raise InvalidStateError(
+            blocker, field="gateway_id", details={"from": sub.connection_type, "to": gw.plan_type}
+        )
     old_gw = sub.gateway_id
     before = subs.audit_snapshot(sub)
     store.update_fields(sub, {"gateway_id": gw.id, "zone_id": zone_id}, expect_status=sub.status)
@@ -279,9 +334,19 @@ def migrate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, An
     effect = subs.sync(rt, actor, sub, "migrate")
     warnings = []
     if old_gw:
-        warnings.append(f"The entries on the previous router {subs.gateway_name(old_gw) or old_gw} were not removed.")
-    return _outcome("migrate", sub, f"Subscriber {sub.username} moved to router {gw.name} in the system.", effect,
-                    warnings, previous_gateway_id=old_gw, gateway_id=gw.id, zone_id=zone_id)
+        warnings.append(
+            f"The entries on the previous router {subs.gateway_name(old_gw) or old_gw} were not removed."
+        )
+    return _outcome(
+        "migrate",
+        sub,
+        f"Subscriber {sub.username} moved to router {gw.name} in the system.",
+        effect,
+        warnings,
+        previous_gateway_id=old_gw,
+        gateway_id=gw.id,
+        zone_id=zone_id,
+    )
 
 
 def bind_ip_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
@@ -297,13 +362,18 @@ def bind_ip_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str
     if not (changes.get("ip") or sub.ip):
         raise ValidationError("the subscriber has no IP address to bind", field="ip")
     advanced = dict(sub.advanced or {})
-    advanced["arp"] = {"interface": options.get("interface"), "static": bool(options.get("make_static", True))}
+    advanced["arp"] = {
+        "interface": options.get("interface"),
+        "static": bool(options.get("make_static", True)),
+    }
     changes["advanced"] = advanced
     before = subs.audit_snapshot(sub)
     store.update_fields(sub, changes)
     audit(actor, sub.tenant_id, "subscriber", sub.id, "bind_ip_mac", before, subs.audit_snapshot(sub))
     effect = subs.sync(rt, actor, sub, "ip_mac_binding")
-    return _outcome("bind_ip_mac", sub, f"IP {sub.ip} bound to MAC {mac} in the system.", effect, mac=mac, ip=sub.ip)
+    return _outcome(
+        "bind_ip_mac", sub, f"IP {sub.ip} bound to MAC {mac} in the system.", effect, mac=mac, ip=sub.ip
+    )
 
 
 def disassociate_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
@@ -316,8 +386,12 @@ def disassociate_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dic
         snapshot = sub.to_simple_dict()
         store.delete(sub)
         audit(actor, sub.tenant_id, "subscriber", sub.id, "delete", before, {"reason": "mac disassociated"})
-        effect = router_effect(request_subscriber_removal(rt, snapshot, sub.gateway_id or "", "mac disassociated",
-                                                          actor.actor_id), subs.gateway_name(sub.gateway_id))
+        effect = router_effect(
+            request_subscriber_removal(
+                rt, snapshot, sub.gateway_id or "", "mac disassociated", actor.actor_id
+            ),
+            subs.gateway_name(sub.gateway_id),
+        )
         out = _outcome("disassociate_mac", sub, f"MAC {mac} disassociated: the MAC user was deleted.", effect)
         out.status = "deleted"
         return out
@@ -358,17 +432,43 @@ def disconnect(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str,
     if not subs.open_sessions(sub):
         raise InvalidStateError("the subscriber is not connected", field="status")
     radius = DynamoRadiusStore()
-    report = disconnect_subscriber(radius, UdpDynAuthSender(timeout=DYNAUTH_TIMEOUT_S, retries=DYNAUTH_RETRIES),
-                                   StoreGatewayDirectory(radius, rt.box.decrypt), sub.tenant_id, sub.username,
-                                   utcnow())
-    sessions = [{"session_id": o.session_id, "nas_ip": o.nas_ip, "acct_session_id": o.acct_session_id,
-                 "result": str(o.result), "error_cause": o.error_cause} for o in report.sessions]
+    report = disconnect_subscriber(
+        radius,
+        UdpDynAuthSender(timeout=DYNAUTH_TIMEOUT_S, retries=DYNAUTH_RETRIES),
+        StoreGatewayDirectory(radius, rt.box.decrypt),
+        sub.tenant_id,
+        sub.username,
+        utcnow(),
+    )
+    sessions = [
+        {
+            "session_id": o.session_id,
+            "nas_ip": o.nas_ip,
+            "acct_session_id": o.acct_session_id,
+            "result": str(o.result),
+            "error_cause": o.error_cause,
+        }
+        for o in report.sessions
+    ]
     warnings = [report.warning] if report.warning else []
-    audit(actor, sub.tenant_id, "subscriber", sub.id, "disconnect", None,
-          {"reason": options.get("reason"), "sessions": sessions})
-    gateway_part = ("the gateway was not reachable" if warnings else "disconnected from the gateway")
-    return _outcome("disconnect", sub, f"{len(sessions)} session(s) closed in the RADIUS data; {gateway_part}.",
-                    None, warnings, sessions=sessions)
+    audit(
+        actor,
+        sub.tenant_id,
+        "subscriber",
+        sub.id,
+        "disconnect",
+        None,
+        {"reason": options.get("reason"), "sessions": sessions},
+    )
+    gateway_part = "the gateway was not reachable" if warnings else "disconnected from the gateway"
+    return _outcome(
+        "disconnect",
+        sub,
+        f"{len(sessions)} session(s) closed in the RADIUS data; {gateway_part}.",
+        None,
+        warnings,
+        sessions=sessions,
+    )
 
 
 # ---------------------------------------------------------------- single and bulk
@@ -389,16 +489,22 @@ ACTIONS: dict[str, Callable[[Runtime, Actor, str, dict[str, Any]], Outcome]] = {
 BULK_ACTIONS = ("activate", "suspend", "cancel", "delete", "free", "recharge", "migrate", "disconnect")
 
 
-def run_action(rt: Runtime, actor: Actor, action: str, subscriber_id: str, options: dict[str, Any]) -> Outcome:
+def run_action(
+    rt: Runtime, actor: Actor, action: str, subscriber_id: str, options: dict[str, Any]
+) -> Outcome:
     return ACTIONS[action](rt, actor, subscriber_id, options)
 
 
-def run_bulk(rt: Runtime, actor: Actor, action: str, subscriber_ids: list[str], options: dict[str, Any]) -> list[Outcome]:
+def run_bulk(
+    rt: Runtime, actor: Actor, action: str, subscriber_ids: list[str], options: dict[str, Any]
+) -> list[Outcome]:
     """The action on each subscriber; one failure does not stop the others (mixed results are normal)."""
     if action not in BULK_ACTIONS:
         raise ValidationError(f"{action} is not a bulk action", field="action")
     if action == "delete" and (options.get("mode") or "system") != "system":
-        raise ValidationError("deleting from the system and the router is one subscriber at a time", field="mode")
+        raise ValidationError(
+            "deleting from the system and the router is one subscriber at a time", field="mode"
+        )
     ids = lc.unique_ids(subscriber_ids)
     if not ids:
         raise ValidationError("give at least one subscriber id", field="subscriber_ids")
@@ -409,30 +515,69 @@ def run_bulk(rt: Runtime, actor: Actor, action: str, subscriber_ids: list[str], 
         try:
             out.append(run_action(rt, actor, action, sid, options))
         except DomainError as exc:
-            out.append(Outcome(sid, action, False, None, "Nothing was changed.", None, [], {},
-                               {"code": exc.code, "message": exc.message, "field": exc.field}))
+            out.append(
+                Outcome(
+                    sid,
+                    action,
+                    False,
+                    None,
+                    "Nothing was changed.",
+                    None,
+                    [],
+                    {},
+                    {"code": exc.code, "message": exc.message, "field": exc.field},
+                )
+            )
     return out
 
 
 # ---------------------------------------------------------------- reads: logs, dashboard, sales
-LOG_COLUMNS = ("connection_id", "started_at", "ended_at", "duration", "duration_s", "upload_bytes",
-               "download_bytes", "ip", "mac", "gateway_name", "nas_identifier", "gateway_mac", "ssid",
-               "terminate_cause", "open")
+LOG_COLUMNS = (
+    "connection_id",
+    "started_at",
+    "ended_at",
+    "duration",
+    "duration_s",
+    "upload_bytes",
+    "download_bytes",
+    "ip",
+    "mac",
+    "gateway_name",
+    "nas_identifier",
+    "gateway_mac",
+    "ssid",
+    "terminate_cause",
+    "open",
+)
 
 
 def log_row(s: Any) -> dict[str, Any]:
     return {
-        "connection_id": s.acct_session_id, "session_id": s.id, "started_at": s.started_at, "ended_at": s.ended_at,
-        "duration": lc.format_duration(s.duration_s or 0), "duration_s": int(s.duration_s or 0),
-        "upload_bytes": int(s.input_octets or 0), "download_bytes": int(s.output_octets or 0),
-        "ip": s.framed_ip, "mac": s.mac, "gateway_id": s.gateway_id, "gateway_name": s.gateway_name,
-        "nas_ip": s.nas_ip, "nas_identifier": s.nas_identifier, "gateway_mac": s.gateway_mac, "ssid": s.ssid,
-        "terminate_cause": s.terminate_cause, "closed_by": s.closed_by, "open": s.ended_at is None,
+        "connection_id": s.acct_session_id,
+        "session_id": s.id,
+        "started_at": s.started_at,
+        "ended_at": s.ended_at,
+        "duration": lc.format_duration(s.duration_s or 0),
+        "duration_s": int(s.duration_s or 0),
+        "upload_bytes": int(s.input_octets or 0),
+        "download_bytes": int(s.output_octets or 0),
+        "ip": s.framed_ip,
+        "mac": s.mac,
+        "gateway_id": s.gateway_id,
+        "gateway_name": s.gateway_name,
+        "nas_ip": s.nas_ip,
+        "nas_identifier": s.nas_identifier,
+        "gateway_mac": s.gateway_mac,
+        "ssid": s.ssid,
+        "terminate_cause": s.terminate_cause,
+        "closed_by": s.closed_by,
+        "open": s.ended_at is None,
     }
 
 
-def connection_log(rt: Runtime, actor: Actor, subscriber_id: str, limit: int, cursor: str | None,
-                   wifi_only: bool = False) -> tuple[list[dict[str, Any]], str | None]:
+def connection_log(
+    rt: Runtime, actor: Actor, subscriber_id: str, limit: int, cursor: str | None, wifi_only: bool = False
+) -> tuple[list[dict[str, Any]], str | None]:
     """Connection log (or Wi-Fi connection log), newest first, with a signed cursor."""
     sub = subs.get_subscriber(actor, subscriber_id)
     start = decode_key(rt, cursor, sub.id)
@@ -480,8 +625,10 @@ def dashboard(actor: Actor, subscriber_id: str, days: int) -> dict[str, Any]:
             b["upload_bytes"] += int(s.input_octets or 0)
             b["time_s"] += int(s.duration_s or 0)
             b["sessions"] += 1
-    totals = {k: sum(v[k] for v in per_day.values()) for k in ("download_bytes", "upload_bytes", "time_s",
-                                                                 "sessions")}
+    totals = {
+        k: sum(v[k] for v in per_day.values())
+        for k in ("download_bytes", "upload_bytes", "time_s", "sessions")
+    }
     last = max(sessions, key=lambda s: s.started_at) if sessions else None
     prod = catalog_store.get(Product, sub.product_id) if sub.product_id else None
     return {
@@ -501,10 +648,22 @@ def sales(actor: Actor, subscriber_id: str, sub: Subscriber | None = None) -> di
     sub = sub or subs.get_subscriber(actor, subscriber_id)
     groups: dict[str, dict[str, Any]] = {}
 
-    def add(pid: str | None, name: str, source: str, revenue: Decimal, billed: Decimal, cost: Decimal) -> None:
+    def add(
+        pid: str | None, name: str, source: str, revenue: Decimal, billed: Decimal, cost: Decimal
+    ) -> None:
         key = pid or f"other:{name}"
-        g = groups.setdefault(key, {"product_id": pid, "product_name": name, "quantity": 0, "billed": Decimal(0),
-                                    "revenue": Decimal(0), "cost": Decimal(0), "sources": set()})
+        g = groups.setdefault(
+            key,
+            {
+                "product_id": pid,
+                "product_name": name,
+                "quantity": 0,
+                "billed": Decimal(0),
+                "revenue": Decimal(0),
+                "cost": Decimal(0),
+                "sources": set(),
+            },
+        )
         g["quantity"] += 1
         g["billed"] += billed
         g["revenue"] += revenue
@@ -533,12 +692,26 @@ def sales(actor: Actor, subscriber_id: str, sub: Subscriber | None = None) -> di
         sale = (e.after or {}).get("sale") if e.action == "recharge" else None
         if sale:
             price = _dec(sale.get("price"))
-            add(sale.get("product_id"), str(sale.get("product_name") or sale.get("product_id")), "recharge", price,
-                price, _dec(sale.get("cost")))
+            add(
+                sale.get("product_id"),
+                str(sale.get("product_name") or sale.get("product_id")),
+                "recharge",
+                price,
+                price,
+                _dec(sale.get("cost")),
+            )
     rows = []
     for g in sorted(groups.values(), key=lambda g: g["product_name"].lower()):
-        rows.append({**g, "billed": str(g["billed"]), "revenue": str(g["revenue"]), "cost": str(g["cost"]),
-                     "margin": str(g["revenue"] - g["cost"]), "sources": sorted(g["sources"])})
+        rows.append(
+            {
+                **g,
+                "billed": str(g["billed"]),
+                "revenue": str(g["revenue"]),
+                "cost": str(g["cost"]),
+                "margin": str(g["revenue"] - g["cost"]),
+                "sources": sorted(g["sources"]),
+            }
+        )
     return {
         "rows": rows,
         "revenue": str(sum((Decimal(r["revenue"]) for r in rows), Decimal(0))),

@@ -28,11 +28,41 @@ from store import catalog as catalog_store
 from store import subscribers as store
 from store.models import Gateway, Product, Subscriber, Zone
 
-PUBLIC_FIELDS = ("id", "tenant_id", "username", "status", "connection_type", "name", "email", "phone", "address",
-                 "document_id", "zone_id", "gateway_id", "product_id", "product_assigned_at", "product_expires_at",
-                 "price_override", "ip", "local_address", "mac", "mac_auth", "hotspot_server", "router_profile",
-                 "free_user", "billing", "balance", "carry_over", "advanced", "devices", "installed_at",
-                 "cancelled_at", "last_seen_at", "created_at", "updated_at")
+PUBLIC_FIELDS = (
+    "id",
+    "tenant_id",
+    "username",
+    "status",
+    "connection_type",
+    "name",
+    "email",
+    "phone",
+    "address",
+    "document_id",
+    "zone_id",
+    "gateway_id",
+    "product_id",
+    "product_assigned_at",
+    "product_expires_at",
+    "price_override",
+    "ip",
+    "local_address",
+    "mac",
+    "mac_auth",
+    "hotspot_server",
+    "router_profile",
+    "free_user",
+    "billing",
+    "balance",
+    "carry_over",
+    "advanced",
+    "devices",
+    "installed_at",
+    "cancelled_at",
+    "last_seen_at",
+    "created_at",
+    "updated_at",
+)
 # Fields whose change must be pushed to the router
 ROUTER_FIELDS = frozenset({"ip", "local_address", "mac", "hotspot_server", "router_profile"})
 CREATE_STATUSES = (Status.NEW, Status.ACTIVE, Status.FREE, Status.SUSPENDED)
@@ -60,8 +90,9 @@ def usage_map(sub: Subscriber) -> dict[str, int]:
 def subscriber_dict(sub: Subscriber) -> dict[str, Any]:
     out = {f: getattr(sub, f, None) for f in PUBLIC_FIELDS}
     out["devices"] = list(sub.devices or [])
-    out["online_sessions"] = len(open_sessions(sub))
-    out["online"] = out["online_sessions"] > 0
+    count = len(open_sessions(sub))
+    out["online_sessions"] = count
+    out["online"] = count > 0
     return out
 
 
@@ -91,10 +122,14 @@ def router_effect(req: SyncRequest | None, gateway_name: str | None = None) -> R
         msg = f"Pending on {where}: provisioning task {req.task_id}."
         return RouterEffect("queued", req.gateway_id, req.task_id, req.warning, msg)
     if req.status == "api_disabled":
-        warning = req.warning or (f"The router API is disabled for {gateway_name or 'this router'}: the change "
-                                  "was made only in the system; the router was not changed.")
+        warning = req.warning or (
+            f"The router API is disabled for {gateway_name or 'this router'}: the change "
+            "was made only in the system; the router was not changed."
+        )
         return RouterEffect("api_disabled", req.gateway_id, None, warning, warning)
-    return RouterEffect("no_gateway", None, None, None, "No router is assigned: the change was made only in the system.")
+    return RouterEffect(
+        "no_gateway", None, None, None, "No router is assigned: the change was made only in the system."
+    )
 
 
 def gateway_name(gateway_id: str | None) -> str | None:
@@ -105,7 +140,9 @@ def gateway_name(gateway_id: str | None) -> str | None:
 
 
 def sync(rt: Runtime, actor: Actor, sub: Subscriber, reason: str) -> RouterEffect:
-    return router_effect(request_subscriber_sync(rt, sub, reason, actor.actor_id), gateway_name(sub.gateway_id))
+    return router_effect(
+        request_subscriber_sync(rt, sub, reason, actor.actor_id), gateway_name(sub.gateway_id)
+    )
 
 
 # ---------------------------------------------------------------- reads
@@ -161,7 +198,9 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
     portal_password = data.pop("portal_password", None)
     status = data.pop("status", None) or Status.NEW
     if status not in CREATE_STATUSES:
-        raise ValidationError(f"a new subscriber starts as one of {', '.join(CREATE_STATUSES)}", field="status")
+        raise ValidationError(
+            f"a new subscriber starts as one of {', '.join(CREATE_STATUSES)}", field="status"
+        )
     gw = check_reference(actor, Gateway, data.get("gateway_id"), tid, "gateway_id")
     zone = check_reference(actor, Zone, data.get("zone_id"), tid, "zone_id")
     prod = check_reference(actor, Product, data.get("product_id"), tid, "product_id")
@@ -169,13 +208,19 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
         data["zone_id"] = gw.zone_id
     elif gw is not None and zone is not None and gw.zone_id and gw.zone_id != zone.id:
         raise ValidationError("the router belongs to another zone", field="zone_id")
-    ctype = data.get("connection_type") or (gw.plan_type if gw else None) or (prod.connection_type if prod else None)
+    ctype = (
+        data.get("connection_type")
+        or (gw.plan_type if gw else None)
+        or (prod.connection_type if prod else None)
+    )
     data["connection_type"] = ctype or "pppoe"
     if data["connection_type"] not in rules.CONNECTION_TYPES:
         raise ValidationError(f"must be one of {', '.join(rules.CONNECTION_TYPES)}", field="connection_type")
     if gw is not None and gw.plan_type != data["connection_type"]:
-        raise ValidationError(f"router {gw.name} serves {gw.plan_type} plans, not {data['connection_type']}",
-                              field="connection_type")
+        raise ValidationError(
+            f"router {gw.name} serves {gw.plan_type} plans, not {data['connection_type']}",
+            field="connection_type",
+        )
     if data.get("price_override") is not None:
         data["price_override"] = rules.check_money(data["price_override"], "price_override")
     if data.get("mac"):
@@ -187,9 +232,14 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
         data["ip"] = _allocate_ip(gw.ip_pool, store.ips_in_tenant(tid))
     now = now_iso()
     sub = Subscriber(
-        id=new_id("sub"), tenant_id=tid, username=username, password_enc=rt.box.encrypt(password),
+        id=new_id("sub"),
+        tenant_id=tid,
+        username=username,
+        password_enc=rt.box.encrypt(password),
         portal_password_hash=hash_password(portal_password) if portal_password else None,
-        status=status, created_at=now, updated_at=now,
+        status=status,
+        created_at=now,
+        updated_at=now,
         product_assigned_at=now if prod else None,
         product_expires_at=expiry(prod, now),
         **{k: v for k, v in data.items() if v is not None},
@@ -198,8 +248,13 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
     audit(actor, tid, "subscriber", sub.id, "create", None, audit_snapshot(sub))
     effect = sync(rt, actor, sub, "create")
     where = "in the system and queued for the router" if effect.status == "queued" else "in the system"
-    return Created(sub, password, effect, f"Subscriber {username} added {where}.",
-                   [effect.warning] if effect.warning else [])
+    return Created(
+        sub,
+        password,
+        effect,
+        f"Subscriber {username} added {where}.",
+        [effect.warning] if effect.warning else [],
+    )
 
 
 def expiry(prod: Product | None, now: str) -> str | None:
@@ -236,9 +291,17 @@ def update_subscriber(rt: Runtime, actor: Actor, subscriber_id: str, changes: di
     before = audit_snapshot(sub)
     store.update_fields(sub, changed)
     audit(actor, sub.tenant_id, "subscriber", sub.id, "update", before, audit_snapshot(sub))
-    effect = sync(rt, actor, sub, "update") if ROUTER_FIELDS & set(changed) and sub.gateway_id else router_effect(None)
-    return Updated(sub, effect, sorted(k for k in changed if k != "portal_password_hash") +
-                   (["portal_password"] if "portal_password_hash" in changed else []))
+    effect = (
+        sync(rt, actor, sub, "update")
+        if ROUTER_FIELDS & set(changed) and sub.gateway_id
+        else router_effect(None)
+    )
+    return Updated(
+        sub,
+        effect,
+        sorted(k for k in changed if k != "portal_password_hash")
+        + (["portal_password"] if "portal_password_hash" in changed else []),
+    )
 
 
 # ---------------------------------------------------------------- lists
@@ -266,7 +329,7 @@ class Catalogue:
     def preload_products(self, ids: Iterable[str | None]) -> None:
         wanted = sorted({i for i in ids if i and i not in self.products})
         for i in range(0, len(wanted), 100):
-            chunk = wanted[i:i + 100]
+            chunk = wanted[i : i + 100]
             found = {p.id: p for p in Product.batch_get(chunk)}
             for pid in chunk:
                 self.products[pid] = found.get(pid)
@@ -303,8 +366,14 @@ class Page:
     total: int
 
 
-def list_subscribers(actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, sort: str | None,
-                     limit: int, cursor: str | None) -> Page:
+def list_subscribers(
+    actor: Actor,
+    f: listing.SubscriberFilter,
+    tenant_id: str | None,
+    sort: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
     field_name, desc = listing.parse_sort(sort)
     now = utcnow()
     rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
@@ -313,17 +382,45 @@ def list_subscribers(actor: Actor, f: listing.SubscriberFilter, tenant_id: str |
     return Page([dict(r) for r in page], nxt, len(ordered))
 
 
-def export_subscribers(actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, sort: str | None) -> str:
+def export_subscribers(
+    actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, sort: str | None
+) -> str:
     field_name, desc = listing.parse_sort(sort)
     now = utcnow()
-    rows = listing.sort_rows([r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)], field_name, desc)
+    rows = listing.sort_rows(
+        [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)], field_name, desc
+    )
     return listing.to_csv(EXPORT_COLUMNS, rows)
 
 
-EXPORT_COLUMNS = ("id", "tenant_id", "username", "status", "online", "name", "email", "phone", "address",
-                  "document_id", "connection_type", "zone_id", "gateway_id", "product_id", "product_name", "price",
-                  "ip", "local_address", "mac", "hotspot_server", "router_profile", "balance", "installed_at",
-                  "cancelled_at", "last_seen_at", "created_at")
+EXPORT_COLUMNS = (
+    "id",
+    "tenant_id",
+    "username",
+    "status",
+    "online",
+    "name",
+    "email",
+    "phone",
+    "address",
+    "document_id",
+    "connection_type",
+    "zone_id",
+    "gateway_id",
+    "product_id",
+    "product_name",
+    "price",
+    "ip",
+    "local_address",
+    "mac",
+    "hotspot_server",
+    "router_profile",
+    "balance",
+    "installed_at",
+    "cancelled_at",
+    "last_seen_at",
+    "created_at",
+)
 
 
 def subscriber_totals(actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None) -> dict[str, Any]:
@@ -335,9 +432,25 @@ def subscriber_totals(actor: Actor, f: listing.SubscriberFilter, tenant_id: str 
 
 
 # ---------------------------------------------------------------- online list
-ONLINE_COLUMNS = ("subscriber_id", "username", "name", "status", "session_id", "acct_session_id", "ip", "mac",
-                  "gateway_id", "gateway_name", "nas_ip", "started_at", "last_update", "online_seconds",
-                  "online_time", "download_mb", "upload_mb")
+ONLINE_COLUMNS = (
+    "subscriber_id",
+    "username",
+    "name",
+    "status",
+    "session_id",
+    "acct_session_id",
+    "ip",
+    "mac",
+    "gateway_id",
+    "gateway_name",
+    "nas_ip",
+    "started_at",
+    "last_update",
+    "online_seconds",
+    "online_time",
+    "download_mb",
+    "upload_mb",
+)
 
 
 def online_rows(actor: Actor, tenant_id: str | None, q: str | None = None) -> list[dict[str, Any]]:
@@ -352,23 +465,41 @@ def online_rows(actor: Actor, tenant_id: str | None, q: str | None = None) -> li
             sessions = open_sessions(sub)
             if not sessions:
                 continue
-            if q and q.lower() not in f"{sub.username} {sub.name or ''} {sub.ip or ''} {sub.mac or ''}".lower():
+            if (
+                q
+                and q.lower() not in f"{sub.username} {sub.name or ''} {sub.ip or ''} {sub.mac or ''}".lower()
+            ):
                 continue
             for key, s in sessions.items():
                 gw = gateways_by_ip.get(str(s.get("nas", "")))
                 started = str(s.get("st") or "")
                 try:
-                    secs = int((now - parse_iso(started)).total_seconds()) if started else int(s.get("t") or 0)
+                    secs = (
+                        int((now - parse_iso(started)).total_seconds()) if started else int(s.get("t") or 0)
+                    )
                 except ValueError:
                     secs = int(s.get("t") or 0)
-                out.append({
-                    "subscriber_id": sub.id, "username": sub.username, "name": sub.name, "status": sub.status,
-                    "session_id": key, "acct_session_id": s.get("sid"), "ip": s.get("ip") or sub.ip,
-                    "mac": s.get("mac"), "gateway_id": gw.id if gw else None, "gateway_name": gw.name if gw else None,
-                    "nas_ip": s.get("nas"), "started_at": started or None, "last_update": s.get("lu"),
-                    "online_seconds": max(0, secs), "online_time": lc.format_duration(secs),
-                    "download_mb": _mb(s.get("o")), "upload_mb": _mb(s.get("i")),
-                })
+                out.append(
+                    {
+                        "subscriber_id": sub.id,
+                        "username": sub.username,
+                        "name": sub.name,
+                        "status": sub.status,
+                        "session_id": key,
+                        "acct_session_id": s.get("sid"),
+                        "ip": s.get("ip") or sub.ip,
+                        "mac": s.get("mac"),
+                        "gateway_id": gw.id if gw else None,
+                        "gateway_name": gw.name if gw else None,
+                        "nas_ip": s.get("nas"),
+                        "started_at": started or None,
+                        "last_update": s.get("lu"),
+                        "online_seconds": max(0, secs),
+                        "online_time": lc.format_duration(secs),
+                        "download_mb": _mb(s.get("o")),
+                        "upload_mb": _mb(s.get("i")),
+                    }
+                )
     return sorted(out, key=lambda r: (r["username"].lower(), r["session_id"]))
 
 

@@ -48,11 +48,27 @@ class Actor(Protocol):
     def require_role(self, min_role: str) -> None: ...
 
 
-def audit(actor: Actor, tenant_id: str, entity_type: str, entity_id: str, action: str,
-          before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+def audit(
+    actor: Actor,
+    tenant_id: str,
+    entity_type: str,
+    entity_id: str,
+    action: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
     """Record a change made by ``actor`` (one line per changed entity)."""
-    record_audit(actor.actor_id, actor.actor_kind, tenant_id, entity_type, entity_id, action, before, after,
-                 actor.request_id)
+    record_audit(
+        actor.actor_id,
+        actor.actor_kind,
+        tenant_id,
+        entity_type,
+        entity_id,
+        action,
+        before,
+        after,
+        actor.request_id,
+    )
 
 
 def target_tenant(actor: Actor, tenant_id: str | None) -> str:
@@ -71,8 +87,23 @@ def tenant_filter(actor: Actor, tenant_id: str | None) -> list[str]:
     return sorted(actor.visible_tenants)
 
 
-TENANT_FIELDS = ("id", "name", "kind", "parent_id", "ancestors", "company_name", "currency", "tax_rate",
-                 "timezone", "logo_url", "contact_email", "settings", "active", "created_at", "updated_at")
+TENANT_FIELDS = (
+    "id",
+    "name",
+    "kind",
+    "parent_id",
+    "ancestors",
+    "company_name",
+    "currency",
+    "tax_rate",
+    "timezone",
+    "logo_url",
+    "contact_email",
+    "settings",
+    "active",
+    "created_at",
+    "updated_at",
+)
 
 
 def tenant_dict(t: Tenant) -> dict[str, Any]:
@@ -111,8 +142,15 @@ def create_tenant(actor: Actor, data: dict[str, Any]) -> Tenant:
         raise ForbiddenError("only a system administrator creates resellers")
     check_timezone(data.get("timezone") or "UTC")
     now = now_iso()
-    t = Tenant(id=new_id("ten"), kind=kind, parent_id=parent.id, ancestors=[*(parent.ancestors or []), parent.id],
-               created_at=now, updated_at=now, **{k: v for k, v in data.items() if v is not None})
+    t = Tenant(
+        id=new_id("ten"),
+        kind=kind,
+        parent_id=parent.id,
+        ancestors=[*(parent.ancestors or []), parent.id],
+        created_at=now,
+        updated_at=now,
+        **{k: v for k, v in data.items() if v is not None},
+    )
     tenant_store.create_tenant(t)
     audit(actor, t.id, "tenant", t.id, "create", None, tenant_dict(t))
     return t

@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from pynamodb.expressions.condition import Condition
+
 from core.ids import now_iso
 from store.models import AuditEntry
 
@@ -38,25 +40,37 @@ def append_entry(
     return entry
 
 
-def query_entity(entity_id: str, limit: int, start_key: dict[str, Any] | None = None,
-                 newest_first: bool = True) -> tuple[list[AuditEntry], dict[str, Any] | None]:
-    res = AuditEntry.query(entity_id, scan_index_forward=not newest_first, limit=limit,
-                           last_evaluated_key=start_key)
+def query_entity(
+    entity_id: str, limit: int, start_key: dict[str, Any] | None = None, newest_first: bool = True
+) -> tuple[list[AuditEntry], dict[str, Any] | None]:
+    res = AuditEntry.query(
+        entity_id, scan_index_forward=not newest_first, limit=limit, last_evaluated_key=start_key
+    )
     items = list(res)
     return items, res.last_evaluated_key
 
 
-def query_tenant(tenant_id: str, limit: int, start_key: dict[str, Any] | None = None,
-                 since: str | None = None, until: str | None = None,
-                 newest_first: bool = True) -> tuple[list[AuditEntry], dict[str, Any] | None]:
-    cond = None
+def query_tenant(
+    tenant_id: str,
+    limit: int,
+    start_key: dict[str, Any] | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    newest_first: bool = True,
+) -> tuple[list[AuditEntry], dict[str, Any] | None]:
+    cond: Condition | None = None
     if since and until:
         cond = AuditEntry.ts_id.between(since, until + "~")
     elif since:
         cond = AuditEntry.ts_id >= since
     elif until:
         cond = AuditEntry.ts_id <= until + "~"
-    res = AuditEntry.tenant_index.query(tenant_id, range_key_condition=cond, scan_index_forward=not newest_first,
-                                        limit=limit, last_evaluated_key=start_key)
+    res = AuditEntry.tenant_index.query(
+        tenant_id,
+        range_key_condition=cond,
+        scan_index_forward=not newest_first,
+        limit=limit,
+        last_evaluated_key=start_key,
+    )
     items = list(res)
     return items, res.last_evaluated_key

@@ -50,8 +50,13 @@ def list_operators(tenant_id: str) -> list[Operator]:
 
 def create_operator(op: Operator) -> Operator:
     op.email = op.email.strip().lower()
-    lock = TokenRecord(id=_email_lock(op.email), kind="operator_email", tenant_id=op.tenant_id,
-                       data={"operator_id": op.id}, created_at=now_iso())
+    lock = TokenRecord(
+        id=_email_lock(op.email),
+        kind="operator_email",
+        tenant_id=op.tenant_id,
+        data={"operator_id": op.id},
+        created_at=now_iso(),
+    )
     try:
         with TransactWrite(connection=_connection()) as tx:
             tx.save(lock, condition=TokenRecord.id.does_not_exist())
@@ -65,13 +70,21 @@ def update_operator(op: Operator, changes: dict[str, Any]) -> Operator:
     """Apply attribute changes; a new e-mail moves the uniqueness lock in the same transaction."""
     changes = dict(changes)
     new_email = changes.pop("email", None)
-    actions = [getattr(Operator, k).remove() if v is None else getattr(Operator, k).set(v) for k, v in changes.items()]
+    actions = [
+        getattr(Operator, k).remove() if v is None else getattr(Operator, k).set(v)
+        for k, v in changes.items()
+    ]
     actions.append(Operator.updated_at.set(now_iso()))
     if new_email and new_email.strip().lower() != op.email:
         new_email = new_email.strip().lower()
         actions.append(Operator.email.set(new_email))
-        lock = TokenRecord(id=_email_lock(new_email), kind="operator_email", tenant_id=op.tenant_id,
-                           data={"operator_id": op.id}, created_at=now_iso())
+        lock = TokenRecord(
+            id=_email_lock(new_email),
+            kind="operator_email",
+            tenant_id=op.tenant_id,
+            data={"operator_id": op.id},
+            created_at=now_iso(),
+        )
         try:
             with TransactWrite(connection=_connection()) as tx:
                 tx.save(lock, condition=TokenRecord.id.does_not_exist())

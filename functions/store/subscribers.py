@@ -44,7 +44,9 @@ def create(sub: Subscriber) -> Subscriber:
     try:
         sub.save(condition=Subscriber.login.does_not_exist())
     except PutError as exc:
-        raise ConflictError(f"username {sub.username!r} is already used in this tenant", field="username") from exc
+        raise ConflictError(
+            f"username {sub.username!r} is already used in this tenant", field="username"
+        ) from exc
     return sub
 
 
@@ -81,8 +83,9 @@ def rename(sub: Subscriber, new_username: str, changes: dict[str, Any]) -> Subsc
             tx.delete(sub, condition=Subscriber.login.exists() & (Subscriber.status == sub.status))
     except TransactWriteError as exc:
         if get_by_login(sub.tenant_id, new_username) is not None:
-            raise ConflictError(f"username {new_username!r} is already used in this tenant",
-                                field="username") from exc
+            raise ConflictError(
+                f"username {new_username!r} is already used in this tenant", field="username"
+            ) from exc
         raise ConflictError("the subscriber changed meanwhile; reload and retry") from exc
     return new
 
@@ -108,8 +111,13 @@ def sessions_page(
 ) -> tuple[list[Session], dict[str, Any] | None]:
     """Connection log rows, newest first."""
     cond = Session.ssid.exists() if wifi_only else None
-    res = Session.subscriber_index.query(subscriber_id, scan_index_forward=False, limit=limit,
-                                         last_evaluated_key=start_key, filter_condition=cond)
+    res = Session.subscriber_index.query(
+        subscriber_id,
+        scan_index_forward=False,
+        limit=limit,
+        last_evaluated_key=start_key,
+        filter_condition=cond,
+    )
     items = list(res)
     return items, res.last_evaluated_key
 
@@ -119,7 +127,9 @@ def sessions_since(subscriber_id: str, since_iso: str) -> list[Session]:
 
 
 def open_sessions(subscriber_id: str) -> list[Session]:
-    return list(Session.subscriber_index.query(subscriber_id, filter_condition=Session.ended_at.does_not_exist()))
+    return list(
+        Session.subscriber_index.query(subscriber_id, filter_condition=Session.ended_at.does_not_exist())
+    )
 
 
 def invoices_for(subscriber_id: str) -> list[Invoice]:

@@ -20,7 +20,6 @@ from core.ids import now_iso
 from store.models import Subscriber, Voucher, VoucherBatch
 
 
-
 def voucher_key(tenant_id: str, code: str) -> str:
     """Codes are unique per tenant regardless of case (they are also login names)."""
     return f"{tenant_id}#{code.lower()}"

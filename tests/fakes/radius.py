@@ -24,7 +24,7 @@ from pyrad.packet import (
 )
 
 from core.radius import DICTIONARY_PATH, mschap
-from radius_container.app import RadiusService, RadiusThread, build_service, start_in_thread
+from radius_container.app import RadiusService, RadiusThread, build_service, load_modulator, start_in_thread
 from services.dynauth import DynAuthSender
 from store.radius_repo import RadiusStore
 
@@ -67,6 +67,7 @@ class RadiusHarness:
             workers=workers,
             clock=self.clock,
             dynauth=dynauth,
+            modulator=load_modulator(),
             reaper_s=None,
             refresh_s=3600,
         )

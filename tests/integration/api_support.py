@@ -42,12 +42,25 @@ class Api:
     def operator(self, tenant_id: str, role: str, email: str | None = None) -> dict[str, str]:
         """Create an operator with that role in that tenant; returns its auth headers."""
         op_id = new_id("op")
-        Operator(id=op_id, tenant_id=tenant_id, email=email or f"{op_id}@test.local", role=role,
-                 password_hash=hash_password("pw-12345678"), created_at=now_iso()).save()
+        Operator(
+            id=op_id,
+            tenant_id=tenant_id,
+            email=email or f"{op_id}@test.local",
+            role=role,
+            password_hash=hash_password("pw-12345678"),
+            created_at=now_iso(),
+        ).save()
         return self.as_(op_id, tenant_id, role)
 
-    def call(self, method: str, path: str, who: dict[str, str] | None = None, body: Any = None,
-             raw: bytes | str | None = None, headers: dict[str, str] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        who: dict[str, str] | None = None,
+        body: Any = None,
+        raw: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         h = dict(who or {"Content-Type": "application/json"})
         h.update(headers or {})
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
@@ -130,20 +143,59 @@ def err(resp: Any, status: int, field: str | None = None) -> dict[str, Any]:
     return body
 
 
-def open_session(sub_id: str, key: str = "k1", down: int = 50 * 1_048_576, up: int = 5 * 1_048_576,
-                 ip: str = "10.10.0.99", mac: str = "AA:BB:CC:00:00:01", closed: bool = False,
-                 nas_ip: str = "127.0.0.1", minutes: int = 90) -> None:
+def stored(sub_id: str) -> Subscriber:
+    """The subscriber record as stored (it must exist)."""
+    sub = get_by_id(sub_id)
+    assert sub is not None, f"subscriber {sub_id} not found"
+    return sub
+
+
+def open_session(
+    sub_id: str,
+    key: str = "k1",
+    down: int = 50 * 1_048_576,
+    up: int = 5 * 1_048_576,
+    ip: str = "10.10.0.99",
+    mac: str = "AA:BB:CC:00:00:01",
+    closed: bool = False,
+    nas_ip: str = "127.0.0.1",
+    minutes: int = 90,
+) -> None:
     """An accounting session as the RADIUS service records it: the entry on the subscriber item and
     its connection-log row."""
-    sub = get_by_id(sub_id)
+    sub = stored(sub_id)
     started, now = iso(utcnow() - timedelta(minutes=minutes)), iso(utcnow())
-    entry = {"nas": nas_ip, "sid": f"acct-{key}", "st": started, "lu": now, "v": 1, "i": up, "o": down,
-             "t": minutes * 60, "iv": 300, "ip": ip, "mac": mac}
+    entry = {
+        "nas": nas_ip,
+        "sid": f"acct-{key}",
+        "st": started,
+        "lu": now,
+        "v": 1,
+        "i": up,
+        "o": down,
+        "t": minutes * 60,
+        "iv": 300,
+        "ip": ip,
+        "mac": mac,
+    }
     if closed:
         entry.update(cb="stop", et=now)
     sub.update(actions=[Subscriber.open_sessions[key].set(entry)])
-    Session(id=key, tenant_id=sub.tenant_id, subscriber_id=sub.id, username=sub.username,
-            acct_session_id=f"acct-{key}", nas_ip=nas_ip, framed_ip=ip, mac=mac, started_at=started,
-            last_update=now, duration_s=minutes * 60, input_octets=up, output_octets=down,
-            ended_at=now if closed else None, closed_by="stop" if closed else None,
-            open_nas=None if closed else nas_ip).save()
+    Session(
+        id=key,
+        tenant_id=sub.tenant_id,
+        subscriber_id=sub.id,
+        username=sub.username,
+        acct_session_id=f"acct-{key}",
+        nas_ip=nas_ip,
+        framed_ip=ip,
+        mac=mac,
+        started_at=started,
+        last_update=now,
+        duration_s=minutes * 60,
+        input_octets=up,
+        output_octets=down,
+        ended_at=now if closed else None,
+        closed_by="stop" if closed else None,
+        open_nas=None if closed else nas_ip,
+    ).save()

@@ -1,10 +1,15 @@
-"""Helpers for the subscriber-channel tests: the Chalice test client with operator tokens, and the
-messages moto's SES and SNS backends recorded."""
+"""Helpers for the subscriber-channel tests: one moto account and set of tables per test module
+(emptied between tests), the Chalice test client with operator tokens, and the messages moto's SES
+and SNS backends recorded.
+
+Import the fixtures into a test module by their ``*_fixture`` names; pytest knows them by ``name=``.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +17,7 @@ from typing import Any
 
 import pytest
 from chalice.test import Client
+from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
@@ -19,12 +25,47 @@ from pypdf import PdfReader
 
 from api.app import app
 from core.ids import now_iso
-from shared.runtime import Runtime
+from shared import runtime as runtime_module
+from shared.crypto import StaticKeyProvider
+from shared.runtime import Runtime, init_runtime
+from shared.settings import set_settings
 from shared.tokens import issue_operator_token
+from store import db
 from store.demo import DemoData
-from store.models import Operator, Tenant
+from store.models import ALL_MODELS, Operator, Tenant
+from tests.conftest import make_settings
 
 REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module", name="channels_world")
+def channels_world_fixture() -> Iterator[Runtime]:
+    """Creating the tables costs seconds on moto; emptying them between tests a fraction of that."""
+    with mock_aws():
+        rt = init_runtime(make_settings(), StaticKeyProvider(secrets.token_bytes(32)))
+        db.create_tables()
+        rt.aws.client("s3").create_bucket(Bucket=rt.settings.documents_bucket)
+        rt.aws.client("ses").verify_email_identity(EmailAddress=rt.settings.email_sender)
+        yield rt
+
+
+@pytest.fixture(name="runtime")
+def channels_runtime_fixture(channels_world: Runtime) -> Runtime:
+    """The module's runtime with empty tables and no messages sent yet."""
+    rt = channels_world
+    set_settings(rt.settings)
+    runtime_module._runtime = rt  # what get_runtime() returns to the Chalice routes
+    db.configure(rt.settings)
+    for model in ALL_MODELS:
+        keys = [model._hash_key_attribute().attr_name]
+        if model._range_key_attribute() is not None:
+            keys.append(model._range_key_attribute().attr_name)
+        with model.batch_write() as batch:
+            for item in model.scan(attributes_to_get=keys):
+                batch.delete(item)
+    ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages.clear()
+    sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages.clear()
+    return rt
 
 
 @dataclass
@@ -67,8 +108,14 @@ class Http:
         return self.call("PUT", path, who, body if body is not None else {}, **kw)
 
 
-@pytest.fixture
-def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(name="http")
+def http_fixture(runtime: Runtime, demo: DemoData) -> Iterator[Http]:
+    with Client(app) as client:
+        yield Http(client, runtime, demo)
+
+
+@pytest.fixture(name="atomic_dynamodb")
+def atomic_dynamodb_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make moto handle one DynamoDB request at a time.
 
     DynamoDB applies each request atomically (a conditional update checks and writes as one step);
@@ -85,12 +132,6 @@ def atomic_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
             return original(self)
 
     monkeypatch.setattr(DynamoHandler, "call_action", call_action)
-
-
-@pytest.fixture
-def http(runtime: Runtime, demo: DemoData) -> Iterator[Http]:
-    with Client(app) as client:
-        yield Http(client, runtime, demo)
 
 
 def sent_emails() -> list[Any]:

@@ -11,11 +11,20 @@ from urllib.parse import quote, urlencode
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=12),
-                    st.floats(allow_nan=False, allow_infinity=False, width=32))
-ANY_JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                          st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                        max_leaves=8)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.text(max_size=12),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+ANY_JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
 
 
 class SchemaStrategies:
@@ -53,14 +62,19 @@ class SchemaStrategies:
         if t == "integer":
             return st.integers(schema.get("minimum", -(2**31)), schema.get("maximum", 2**31))
         if t == "number":
-            return st.floats(schema.get("minimum"), schema.get("maximum"), allow_nan=False, allow_infinity=False)
+            return st.floats(
+                schema.get("minimum"), schema.get("maximum"), allow_nan=False, allow_infinity=False
+            )
         if t == "boolean":
             return st.booleans()
         if t == "null":
             return st.none()
         if t == "array":
-            return st.lists(self.from_schema(schema.get("items", {}), depth + 1), min_size=schema.get("minItems", 0),
-                            max_size=max(schema.get("minItems", 0), min(schema.get("maxItems", 3), 3)))
+            return st.lists(
+                self.from_schema(schema.get("items", {}), depth + 1),
+                min_size=schema.get("minItems", 0),
+                max_size=max(schema.get("minItems", 0), min(schema.get("maxItems", 3), 3)),
+            )
         if t == "object" or "properties" in schema:
             return self._object(schema, depth)
         return ANY_JSON
@@ -71,8 +85,11 @@ class SchemaStrategies:
         extra = schema.get("additionalProperties")
         if not props:
             if isinstance(extra, dict):
-                names = (self.from_schema(schema["propertyNames"], depth + 1) if "propertyNames" in schema
-                         else st.text(max_size=8))
+                names = (
+                    self.from_schema(schema["propertyNames"], depth + 1)
+                    if "propertyNames" in schema
+                    else st.text(max_size=8)
+                )
                 return st.dictionaries(names, self.from_schema(extra, depth + 1), max_size=3)
             return st.dictionaries(st.text(max_size=8), SCALARS, max_size=3)
         req = {k: self.from_schema(v, depth + 1) for k, v in props.items() if k in required}
@@ -89,8 +106,14 @@ class SchemaStrategies:
 # ---------------------------------------------------------------- bad input
 def wrong_type(value: Any) -> st.SearchStrategy[Any]:
     """A JSON value of another type than ``value``."""
-    options = [st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2), st.just({"x": 1}),
-               st.booleans(), st.none()]
+    options = [
+        st.integers(),
+        st.text(max_size=5),
+        st.lists(st.integers(), max_size=2),
+        st.just({"x": 1}),
+        st.booleans(),
+        st.none(),
+    ]
     return st.one_of(options).filter(lambda v: type(v) is not type(value))
 
 
@@ -98,8 +121,21 @@ def wrong_type(value: Any) -> st.SearchStrategy[Any]:
 def request_body(draw: st.DrawFn, sch: SchemaStrategies, schema: dict[str, Any]) -> tuple[str, bytes]:
     """(kind, raw body): a valid body, or one with a missing field, a wrong type, an unknown field,
     a non-object JSON value, invalid JSON, or an oversized body."""
-    kind = draw(st.sampled_from(["valid", "valid", "valid", "missing", "wrong_type", "unknown_field",
-                                 "not_object", "invalid_json", "oversized"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "valid",
+                "valid",
+                "valid",
+                "missing",
+                "wrong_type",
+                "unknown_field",
+                "not_object",
+                "invalid_json",
+                "oversized",
+            ]
+        )
+    )
     body = draw(sch.from_schema(schema))
     resolved = sch.resolve(schema)
     if kind == "missing" and resolved.get("required") and isinstance(body, dict):
@@ -119,8 +155,9 @@ def request_body(draw: st.DrawFn, sch: SchemaStrategies, schema: dict[str, Any])
 
 
 def path_value(known: list[str]) -> st.SearchStrategy[str]:
-    return st.one_of(st.sampled_from(known), st.from_regex(r"[A-Za-z0-9_.\-]{1,40}", fullmatch=True),
-                     st.just("x" * 300))
+    return st.one_of(
+        st.sampled_from(known), st.from_regex(r"[A-Za-z0-9_.\-]{1,40}", fullmatch=True), st.just("x" * 300)
+    )
 
 
 @st.composite

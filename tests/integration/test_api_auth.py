@@ -16,7 +16,9 @@ from tests.integration.api_support import (  # noqa: F401
 
 def test_login_returns_an_expiring_token_that_opens_the_api(api: Api, demo):
     # When the demo manager logs in
-    body = ok(api.post("/admin/auth/login", body={"email": demo.operator_email, "password": demo.operator_password}))
+    body = ok(
+        api.post("/admin/auth/login", body={"email": demo.operator_email, "password": demo.operator_password})
+    )
     # Then the token works and says who it is
     assert body["token_type"] == "bearer" and body["expires_at"].endswith("Z")
     me = ok(api.get("/admin/me", {"Authorization": f"Bearer {body['token']}"}))
@@ -35,21 +37,46 @@ def test_repeated_failed_logins_are_rate_limited(api: Api, demo):
     for _ in range(10):
         err(api.post("/admin/auth/login", body={"email": demo.operator_email, "password": "bad"}), 401)
     # even the right password is refused while the window lasts
-    err(api.post("/admin/auth/login", body={"email": demo.operator_email, "password": demo.operator_password}), 429)
+    err(
+        api.post(
+            "/admin/auth/login", body={"email": demo.operator_email, "password": demo.operator_password}
+        ),
+        429,
+    )
 
 
 def test_operator_crud_and_role_rules(api: Api, demo, manager):
     # Given a manager creates a staff operator in its tenant
-    op = ok(api.post("/admin/operators", manager, {"email": "Cashier@Demo.local", "password": "cashier-123",
-                                                   "role": "operator", "name": "Cashier"}), 201)
+    op = ok(
+        api.post(
+            "/admin/operators",
+            manager,
+            {"email": "Cashier@Demo.local", "password": "cashier-123", "role": "operator", "name": "Cashier"},
+        ),
+        201,
+    )
     assert op["email"] == "cashier@demo.local" and op["tenant_id"] == demo.tenant_id
     assert "password" not in op and "password_hash" not in op
     # The e-mail is unique
-    err(api.post("/admin/operators", manager, {"email": "cashier@demo.local", "password": "cashier-123",
-                                               "role": "operator"}), 409, "email")
+    err(
+        api.post(
+            "/admin/operators",
+            manager,
+            {"email": "cashier@demo.local", "password": "cashier-123", "role": "operator"},
+        ),
+        409,
+        "email",
+    )
     # A manager cannot grant a role above its own, nor a role that does not exist at the tenant's level
-    err(api.post("/admin/operators", manager, {"email": "x@demo.local", "password": "x-12345678",
-                                               "role": "system_admin"}), 403, "role")
+    err(
+        api.post(
+            "/admin/operators",
+            manager,
+            {"email": "x@demo.local", "password": "x-12345678", "role": "system_admin"},
+        ),
+        403,
+        "role",
+    )
     # The new operator can log in; role change applies immediately
     login = ok(api.post("/admin/auth/login", body={"email": "cashier@demo.local", "password": "cashier-123"}))
     staff = {"Authorization": f"Bearer {login['token']}", "Content-Type": "application/json"}
@@ -65,8 +92,14 @@ def test_operator_crud_and_role_rules(api: Api, demo, manager):
     ok(api.delete(f"/admin/operators/{op['id']}", manager))
     err(api.get(f"/admin/operators/{op['id']}", manager), 404)
     # the e-mail is free again
-    ok(api.post("/admin/operators", manager, {"email": "cashier@demo.local", "password": "cashier-123",
-                                              "role": "operator"}), 201)
+    ok(
+        api.post(
+            "/admin/operators",
+            manager,
+            {"email": "cashier@demo.local", "password": "cashier-123", "role": "operator"},
+        ),
+        201,
+    )
 
 
 def test_roles_are_listed(api: Api, manager):
@@ -93,3 +126,39 @@ def test_api_key_secret_is_shown_once_and_revocation_works(api: Api, demo, manag
     # audit: the actor of the subscriber creation is the API key
     entries = ok(api.get(f"/admin/audit?entity_id={sub['subscriber']['id']}", manager))["items"]
     assert entries[0]["actor_kind"] == "api_key" and entries[0]["actor_id"] == created["id"]
+
+
+def test_changing_an_operator_email_moves_the_unique_login(api: Api, manager, demo):
+    op = ok(
+        api.post(
+            "/admin/operators",
+            manager,
+            {"email": "a@demo.local", "password": "pw-123456", "role": "operator"},
+        ),
+        201,
+    )
+    ok(
+        api.post(
+            "/admin/operators",
+            manager,
+            {"email": "b@demo.local", "password": "pw-123456", "role": "operator"},
+        ),
+        201,
+    )
+    err(api.patch(f"/admin/operators/{op['id']}", manager, {"email": "b@demo.local"}), 409, "email")
+    ok(
+        api.patch(
+            f"/admin/operators/{op['id']}", manager, {"email": "c@demo.local", "password": "new-pass-1"}
+        )
+    )
+    err(api.post("/admin/auth/login", body={"email": "a@demo.local", "password": "pw-123456"}), 401)
+    ok(api.post("/admin/auth/login", body={"email": "c@demo.local", "password": "new-pass-1"}))
+    # the old address is free again
+    ok(
+        api.post(
+            "/admin/operators",
+            manager,
+            {"email": "a@demo.local", "password": "pw-123456", "role": "read_only"},
+        ),
+        201,
+    )

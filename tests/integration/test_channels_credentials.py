@@ -11,7 +11,16 @@ import pytest
 from core.ids import now_iso
 from store import subscribers as subscriber_store
 from store.models import Gateway, Operator
-from tests.integration.channels_support import Http, http, pdf_text, sent_emails, sent_sms  # noqa: F401
+from tests.integration.channels_support import (  # noqa: F401
+    Http,
+    atomic_dynamodb_fixture,
+    channels_runtime_fixture,
+    channels_world_fixture,
+    http_fixture,
+    pdf_text,
+    sent_emails,
+    sent_sms,
+)
 
 pytestmark = pytest.mark.usefixtures("http")
 

@@ -13,7 +13,15 @@ from core.ids import now_iso
 from services import registration as reg
 from store import subscribers as subscriber_store
 from store.models import Gateway, Product, TokenRecord
-from tests.integration.channels_support import Http, http, sent_emails, sent_sms  # noqa: F401
+from tests.integration.channels_support import (  # noqa: F401
+    Http,
+    atomic_dynamodb_fixture,
+    channels_runtime_fixture,
+    channels_world_fixture,
+    http_fixture,
+    sent_emails,
+    sent_sms,
+)
 
 pytestmark = pytest.mark.usefixtures("http")
 

@@ -13,7 +13,14 @@ from core.ids import now_iso
 from services import vouchers as svc
 from store import subscribers as subscriber_store
 from store.models import Product, Subscriber
-from tests.integration.channels_support import Http, atomic_dynamodb, http, pdf_text  # noqa: F401
+from tests.integration.channels_support import (  # noqa: F401
+    Http,
+    atomic_dynamodb_fixture,
+    channels_runtime_fixture,
+    channels_world_fixture,
+    http_fixture,
+    pdf_text,
+)
 
 pytestmark = pytest.mark.usefixtures("http")
 

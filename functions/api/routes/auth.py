@@ -13,29 +13,52 @@ from store import tenants as tenant_store
 bp = Blueprint(__name__)
 
 
-@route(bp, "/admin/auth/login", "POST", summary="Log in with e-mail and password", tags=["auth"], body=LoginIn,
-       response=LoginOut, auth="public",
-       description="Returns a signed bearer token with its expiry. 10 failed attempts per e-mail lock the "
-       "e-mail for 15 minutes (429).")
+@route(
+    bp,
+    "/admin/auth/login",
+    "POST",
+    summary="Log in with e-mail and password",
+    tags=["auth"],
+    body=LoginIn,
+    response=LoginOut,
+    auth="public",
+    description="Returns a signed bearer token with its expiry. 10 failed attempts per e-mail lock the "
+    "e-mail for 15 minutes (429).",
+)
 def handle_login(ctx: RequestContext) -> LoginOut:
     res = svc.login(ctx.rt, ctx.body.email, ctx.body.password)
-    return LoginOut(token=res.token, expires_at=res.expires_at,
-                    operator=OperatorOut.model_validate(svc.operator_dict(res.operator)))
+    return LoginOut(
+        token=res.token,
+        expires_at=res.expires_at,
+        operator=OperatorOut.model_validate(svc.operator_dict(res.operator)),
+    )
 
 
-@route(bp, "/admin/me", "GET", summary="Who am I: operator or API key, role and tenant", tags=["auth"],
-       response=MeOut)
+@route(
+    bp,
+    "/admin/me",
+    "GET",
+    summary="Who am I: operator or API key, role and tenant",
+    tags=["auth"],
+    response=MeOut,
+)
 def handle_get_me(ctx: RequestContext) -> MeOut:
     p = ctx.p
     tenant = tenant_store.get_tenant(p.tenant_id)
     op = operator_store.get_operator(p.actor_id) if p.actor_kind == "operator" else None
-    return MeOut.model_validate({
-        "actor_id": p.actor_id,
-        "actor_kind": p.actor_kind,
-        "role": p.role,
-        "role_description": svc.ROLE_DESCRIPTIONS.get(p.role, ""),
-        "tenant": {"id": p.tenant_id, "name": tenant.name if tenant else "", "kind": tenant.kind if tenant else "",
-                   "parent_id": tenant.parent_id if tenant else None},
-        "ancestor_tenant_ids": list(p.ancestor_tenants),
-        "operator": svc.operator_dict(op) if op else None,
-    })
+    return MeOut.model_validate(
+        {
+            "actor_id": p.actor_id,
+            "actor_kind": p.actor_kind,
+            "role": p.role,
+            "role_description": svc.ROLE_DESCRIPTIONS.get(p.role, ""),
+            "tenant": {
+                "id": p.tenant_id,
+                "name": tenant.name if tenant else "",
+                "kind": tenant.kind if tenant else "",
+                "parent_id": tenant.parent_id if tenant else None,
+            },
+            "ancestor_tenant_ids": list(p.ancestor_tenants),
+            "operator": svc.operator_dict(op) if op else None,
+        }
+    )

@@ -69,8 +69,14 @@ def _register(
         return _out(out_model, svc.get_item(ctx.p, table, params[param]))
 
     def handle_update(ctx: RequestContext, **params: str) -> Any:
-        changes = reject_nulls(table, {k: v for k, v in patch_changes(ctx.body).items()
-                                       if k not in ("radius_secret", "api_password") or v is not None})
+        changes = reject_nulls(
+            table,
+            {
+                k: v
+                for k, v in patch_changes(ctx.body).items()
+                if k not in ("radius_secret", "api_password") or v is not None
+            },
+        )
         return _out(out_model, update(ctx, params[param], changes))
 
     def handle_delete(ctx: RequestContext, **params: str) -> Deleted:
@@ -78,41 +84,113 @@ def _register(
         return Deleted(id=params[param])
 
     # Chalice names each view after its function: one distinct name per route
-    for fn, verb in ((handle_list, "list"), (handle_create, "create"), (handle_get, "get"),
-                     (handle_update, "update"), (handle_delete, "delete")):
+    for fn, verb in (
+        (handle_list, "list"),
+        (handle_create, "create"),
+        (handle_get, "get"),
+        (handle_update, "update"),
+        (handle_delete, "delete"),
+    ):
         fn.__name__ = f"handle_{verb}_{label}"
     item = f"{base}/{{{param}}}"
-    route(bp, base, "GET", summary=f"List {plural}", tags=tag, query=CatalogQuery, response=out_model,
-          response_is_list=True, description=notes)(handle_list)
-    route(bp, base, "POST", summary=f"Create a {label}", tags=tag, body=in_model, response=out_model,
-          min_role="manager", status=201, description=notes)(handle_create)
+    route(
+        bp,
+        base,
+        "GET",
+        summary=f"List {plural}",
+        tags=tag,
+        query=CatalogQuery,
+        response=out_model,
+        response_is_list=True,
+        description=notes,
+    )(handle_list)
+    route(
+        bp,
+        base,
+        "POST",
+        summary=f"Create a {label}",
+        tags=tag,
+        body=in_model,
+        response=out_model,
+        min_role="manager",
+        status=201,
+        description=notes,
+    )(handle_create)
     route(bp, item, "GET", summary=f"Get a {label}", tags=tag, response=out_model)(handle_get)
-    route(bp, item, "PATCH", summary=f"Edit a {label}", tags=tag, body=patch_model, response=out_model,
-          min_role="manager", description=notes)(handle_update)
-    route(bp, item, "DELETE", summary=f"Delete a {label} (refused while in use)", tags=tag, response=Deleted,
-          min_role="manager")(handle_delete)
+    route(
+        bp,
+        item,
+        "PATCH",
+        summary=f"Edit a {label}",
+        tags=tag,
+        body=patch_model,
+        response=out_model,
+        min_role="manager",
+        description=notes,
+    )(handle_update)
+    route(
+        bp,
+        item,
+        "DELETE",
+        summary=f"Delete a {label} (refused while in use)",
+        tags=tag,
+        response=Deleted,
+        min_role="manager",
+    )(handle_delete)
 
 
-_register("zones", "zone_id", "zone", Zone, ZoneIn, ZonePatch, ZoneOut,
-          lambda ctx, d: svc.create_zone(ctx.p, d),
-          lambda ctx, i, c: svc.update_zone(ctx.p, i, c),
-          lambda ctx, i: svc.delete_zone(ctx.p, i),
-          "A zone carries the billing calendar and the time zone of its routers and clients.")
-_register("gateways", "gateway_id", "gateway", Gateway, GatewayIn, GatewayPatch, GatewayOut,
-          lambda ctx, d: svc.create_gateway(ctx.rt, ctx.p, d),
-          lambda ctx, i, c: svc.update_gateway(ctx.rt, ctx.p, i, c),
-          lambda ctx, i: svc.delete_gateway(ctx.p, i),
-          "radius_secret and api_password are write-only: stored encrypted, never returned. The NAS address "
-          "is unique platform-wide.")
-_register("policies", "policy_id", "policy", Policy, PolicyIn, PolicyPatch, PolicyOut,
-          lambda ctx, d: svc.create_policy(ctx.p, d),
-          lambda ctx, i, c: svc.update_policy(ctx.p, i, c),
-          lambda ctx, i: svc.delete_policy(ctx.p, i),
-          "SPEC S6: interim update below 300 s becomes 300; minimum split time >= 5 min and data >= 10 MB; "
-          "concurrent connections <= max devices; burst needs all six fields; custom attributes must fit "
-          "their RADIUS dictionary type.")
-_register("products", "product_id", "product", Product, ProductIn, ProductPatch, ProductOut,
-          lambda ctx, d: svc.create_product(ctx.p, d),
-          lambda ctx, i, c: svc.update_product(ctx.p, i, c),
-          lambda ctx, i: svc.delete_product(ctx.p, i),
-          "A product's policy must be defined at its level or above.")
+_register(
+    "zones",
+    "zone_id",
+    "zone",
+    Zone,
+    ZoneIn,
+    ZonePatch,
+    ZoneOut,
+    lambda ctx, d: svc.create_zone(ctx.p, d),
+    lambda ctx, i, c: svc.update_zone(ctx.p, i, c),
+    lambda ctx, i: svc.delete_zone(ctx.p, i),
+    "A zone carries the billing calendar and the time zone of its routers and clients.",
+)
+_register(
+    "gateways",
+    "gateway_id",
+    "gateway",
+    Gateway,
+    GatewayIn,
+    GatewayPatch,
+    GatewayOut,
+    lambda ctx, d: svc.create_gateway(ctx.rt, ctx.p, d),
+    lambda ctx, i, c: svc.update_gateway(ctx.rt, ctx.p, i, c),
+    lambda ctx, i: svc.delete_gateway(ctx.p, i),
+    "radius_secret and api_password are write-only: stored encrypted, never returned. The NAS address "
+    "is unique platform-wide.",
+)
+_register(
+    "policies",
+    "policy_id",
+    "policy",
+    Policy,
+    PolicyIn,
+    PolicyPatch,
+    PolicyOut,
+    lambda ctx, d: svc.create_policy(ctx.p, d),
+    lambda ctx, i, c: svc.update_policy(ctx.p, i, c),
+    lambda ctx, i: svc.delete_policy(ctx.p, i),
+    "SPEC S6: interim update below 300 s becomes 300; minimum split time >= 5 min and data >= 10 MB; "
+    "concurrent connections <= max devices; burst needs all six fields; custom attributes must fit "
+    "their RADIUS dictionary type.",
+)
+_register(
+    "products",
+    "product_id",
+    "product",
+    Product,
+    ProductIn,
+    ProductPatch,
+    ProductOut,
+    lambda ctx, d: svc.create_product(ctx.p, d),
+    lambda ctx, i, c: svc.update_product(ctx.p, i, c),
+    lambda ctx, i: svc.delete_product(ctx.p, i),
+    "A product's policy must be defined at its level or above.",
+)

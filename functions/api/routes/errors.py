@@ -27,8 +27,9 @@ _CODES = {
 def normalise_platform_error(response: Response) -> Response:
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "Message" in body:
-        response.body = json.dumps({"error": {"code": _CODES.get(str(body["Code"]), "error"),
-                                              "message": str(body["Message"])}})
+        response.body = json.dumps(
+            {"error": {"code": _CODES.get(str(body["Code"]), "error"), "message": str(body["Message"])}}
+        )
         response.headers = {**(response.headers or {}), "Content-Type": "application/json"}
     return response
 

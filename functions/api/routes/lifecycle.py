@@ -49,42 +49,123 @@ def _result(o: svc.Outcome) -> ActionResult:
 
 # (action, path segment, body model, bulk body model or None, min role, summary)
 SINGLE: list[tuple[str, str, type[BaseModel], type[BaseModel] | None, str, str]] = [
-    ("activate", "activate", ReasonIn, BulkReasonIn, "operator",
-     "Activate: off the router's blocked list (or back on the router after a cancellation)"),
-    ("suspend", "suspend", ReasonIn, BulkReasonIn, "operator",
-     "Suspend: the service goes to the router's blocked list"),
-    ("free", "free", ReasonIn, BulkReasonIn, "operator",
-     "Free status: never invoiced, never notified, never cut off automatically"),
-    ("cancel", "cancel", CancelIn, BulkCancelIn, "operator",
-     "Cancel: optional cancel pending invoices; release the IP (S4 rewrite, router entry removed) or keep it "
-     "suspended on the router"),
-    ("delete", "delete", DeleteIn, BulkDeleteIn, "manager",
-     "Delete (for mistakes): system only, or system + router with confirm=eliminar_clientes (single only)"),
-    ("recharge", "recharge", RechargeIn, BulkRechargeIn, "operator",
-     "Recharge: assign a new product keeping the residual time and traffic"),
-    ("migrate", "migrate", MigrateIn, BulkMigrateIn, "operator",
-     "Migrate to another router/zone (same plan type; other types report what blocks them)"),
-    ("disconnect", "disconnect", ReasonIn, BulkReasonIn, "operator",
-     "Disconnect: Disconnect-Request to the gateway and sessions closed in the RADIUS data"),
-    ("change_username", "change-username", ChangeUsernameIn, None, "operator",
-     "Change the username (renamed on the router)"),
-    ("change_password", "change-password", ChangePasswordIn, None, "operator",
-     "Change the network and/or portal password (random by default, returned once)"),
-    ("bind_ip_mac", "bind-ip-mac", BindIpMacIn, None, "operator",
-     "IP/MAC binding: store the MAC and make the router's ARP entry static"),
-    ("disassociate_mac", "disassociate-mac", MacIn, None, "operator",
-     "Disassociate a device MAC (a MAC-authenticated user named by it is deleted)"),
+    (
+        "activate",
+        "activate",
+        ReasonIn,
+        BulkReasonIn,
+        "operator",
+        "Activate: off the router's blocked list (or back on the router after a cancellation)",
+    ),
+    (
+        "suspend",
+        "suspend",
+        ReasonIn,
+        BulkReasonIn,
+        "operator",
+        "Suspend: the service goes to the router's blocked list",
+    ),
+    (
+        "free",
+        "free",
+        ReasonIn,
+        BulkReasonIn,
+        "operator",
+        "Free status: never invoiced, never notified, never cut off automatically",
+    ),
+    (
+        "cancel",
+        "cancel",
+        CancelIn,
+        BulkCancelIn,
+        "operator",
+        "Cancel: optional cancel pending invoices; release the IP (S4 rewrite, router entry removed) or keep it "
+        "suspended on the router",
+    ),
+    (
+        "delete",
+        "delete",
+        DeleteIn,
+        BulkDeleteIn,
+        "manager",
+        "Delete (for mistakes): system only, or system + router with confirm=eliminar_clientes (single only)",
+    ),
+    (
+        "recharge",
+        "recharge",
+        RechargeIn,
+        BulkRechargeIn,
+        "operator",
+        "Recharge: assign a new product keeping the residual time and traffic",
+    ),
+    (
+        "migrate",
+        "migrate",
+        MigrateIn,
+        BulkMigrateIn,
+        "operator",
+        "Migrate to another router/zone (same plan type; other types report what blocks them)",
+    ),
+    (
+        "disconnect",
+        "disconnect",
+        ReasonIn,
+        BulkReasonIn,
+        "operator",
+        "Disconnect: Disconnect-Request to the gateway and sessions closed in the RADIUS data",
+    ),
+    (
+        "change_username",
+        "change-username",
+        ChangeUsernameIn,
+        None,
+        "operator",
+        "Change the username (renamed on the router)",
+    ),
+    (
+        "change_password",
+        "change-password",
+        ChangePasswordIn,
+        None,
+        "operator",
+        "Change the network and/or portal password (random by default, returned once)",
+    ),
+    (
+        "bind_ip_mac",
+        "bind-ip-mac",
+        BindIpMacIn,
+        None,
+        "operator",
+        "IP/MAC binding: store the MAC and make the router's ARP entry static",
+    ),
+    (
+        "disassociate_mac",
+        "disassociate-mac",
+        MacIn,
+        None,
+        "operator",
+        "Disassociate a device MAC (a MAC-authenticated user named by it is deleted)",
+    ),
 ]
 
 
-def _register(action: str, segment: str, body: type[BaseModel], bulk: type[BaseModel] | None, role: str,
-              summary: str) -> None:
+def _register(
+    action: str, segment: str, body: type[BaseModel], bulk: type[BaseModel] | None, role: str, summary: str
+) -> None:
     def single(ctx: RequestContext, subscriber_id: str) -> ActionResult:
         return _result(svc.run_action(ctx.rt, ctx.p, action, subscriber_id, ctx.body.model_dump()))
 
     single.__name__ = f"handle_{action}"
-    route(bp, f"/admin/subscribers/{{subscriber_id}}/{segment}", "POST", summary=summary, tags=["lifecycle"],
-          body=body, response=ActionResult, min_role=role)(single)
+    route(
+        bp,
+        f"/admin/subscribers/{{subscriber_id}}/{segment}",
+        "POST",
+        summary=summary,
+        tags=["lifecycle"],
+        body=body,
+        response=ActionResult,
+        min_role=role,
+    )(single)
     if bulk is None:
         return
 
@@ -93,13 +174,26 @@ def _register(action: str, segment: str, body: type[BaseModel], bulk: type[BaseM
         ids = options.pop("subscriber_ids")
         results = svc.run_bulk(ctx.rt, ctx.p, action, ids, options)
         ok = sum(1 for r in results if r.ok)
-        return BulkResult(action=action, total=len(results), succeeded=ok, failed=len(results) - ok,
-                          results=[_result(r) for r in results])
+        return BulkResult(
+            action=action,
+            total=len(results),
+            succeeded=ok,
+            failed=len(results) - ok,
+            results=[_result(r) for r in results],
+        )
 
     many.__name__ = f"handle_bulk_{action}"
-    route(bp, f"/admin/subscribers/bulk/{segment}", "POST", summary=f"Bulk: {summary}", tags=["lifecycle"],
-          body=bulk, response=BulkResult, min_role=role,
-          description="One result per subscriber: a failure (not found, wrong status...) does not stop the others.")(many)
+    route(
+        bp,
+        f"/admin/subscribers/bulk/{segment}",
+        "POST",
+        summary=f"Bulk: {summary}",
+        tags=["lifecycle"],
+        body=bulk,
+        response=BulkResult,
+        min_role=role,
+        description="One result per subscriber: a failure (not found, wrong status...) does not stop the others.",
+    )(many)
 
 
 for _spec in SINGLE:
@@ -107,22 +201,44 @@ for _spec in SINGLE:
 
 
 # ---------------------------------------------------------------- logs, dashboard, sales
-@route(bp, "/admin/subscribers/{subscriber_id}/connections", "GET", summary="Connection log, newest first",
-       tags=["lifecycle"], query=PageQuery, response=ConnectionLog)
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/connections",
+    "GET",
+    summary="Connection log, newest first",
+    tags=["lifecycle"],
+    query=PageQuery,
+    response=ConnectionLog,
+)
 def handle_connection_log(ctx: RequestContext, subscriber_id: str) -> ConnectionLog:
     rows, nxt = svc.connection_log(ctx.rt, ctx.p, subscriber_id, ctx.query.limit, ctx.query.cursor)
     return ConnectionLog.model_validate({"items": rows, "next_cursor": nxt})
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}/wifi-connections", "GET", summary="Wi-Fi connection log",
-       tags=["lifecycle"], query=PageQuery, response=ConnectionLog)
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/wifi-connections",
+    "GET",
+    summary="Wi-Fi connection log",
+    tags=["lifecycle"],
+    query=PageQuery,
+    response=ConnectionLog,
+)
 def handle_wifi_connection_log(ctx: RequestContext, subscriber_id: str) -> ConnectionLog:
-    rows, nxt = svc.connection_log(ctx.rt, ctx.p, subscriber_id, ctx.query.limit, ctx.query.cursor, wifi_only=True)
+    rows, nxt = svc.connection_log(
+        ctx.rt, ctx.p, subscriber_id, ctx.query.limit, ctx.query.cursor, wifi_only=True
+    )
     return ConnectionLog.model_validate({"items": rows, "next_cursor": nxt})
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}/connections/export", "GET", summary="Connection log as CSV",
-       tags=["lifecycle"], content_type="text/csv")
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/connections/export",
+    "GET",
+    summary="Connection log as CSV",
+    tags=["lifecycle"],
+    content_type="text/csv",
+)
 def handle_export_connection_log(ctx: RequestContext, subscriber_id: str) -> Response:
     rows: list[dict[str, Any]] = []
     cursor = None
@@ -134,13 +250,26 @@ def handle_export_connection_log(ctx: RequestContext, subscriber_id: str) -> Res
     return csv_response(to_csv(svc.LOG_COLUMNS, rows), f"connections-{subscriber_id}.csv")
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}/dashboard", "GET", summary="Dashboard: traffic and time per day, "
-       "connections, sales", tags=["lifecycle"], query=DashboardQuery, response=DashboardOut)
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/dashboard",
+    "GET",
+    summary="Dashboard: traffic and time per day, connections, sales",
+    tags=["lifecycle"],
+    query=DashboardQuery,
+    response=DashboardOut,
+)
 def handle_dashboard(ctx: RequestContext, subscriber_id: str) -> DashboardOut:
     return DashboardOut.model_validate(svc.dashboard(ctx.p, subscriber_id, ctx.query.days))
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}/sales", "GET", summary="Sales to the user grouped by product",
-       tags=["lifecycle"], response=SalesOut)
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/sales",
+    "GET",
+    summary="Sales to the user grouped by product",
+    tags=["lifecycle"],
+    response=SalesOut,
+)
 def handle_sales(ctx: RequestContext, subscriber_id: str) -> SalesOut:
     return SalesOut.model_validate(svc.sales(ctx.p, subscriber_id))

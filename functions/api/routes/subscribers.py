@@ -35,9 +35,12 @@ bp = Blueprint(__name__)
 
 def _filter(q: object) -> SubscriberFilter:
     return SubscriberFilter(
-        status=getattr(q, "status", None), zone_id=getattr(q, "zone_id", None),
-        gateway_id=getattr(q, "gateway_id", None), product_id=getattr(q, "product_id", None),
-        connection_type=getattr(q, "connection_type", None), q=getattr(q, "q", None),
+        status=getattr(q, "status", None),
+        zone_id=getattr(q, "zone_id", None),
+        gateway_id=getattr(q, "gateway_id", None),
+        product_id=getattr(q, "product_id", None),
+        connection_type=getattr(q, "connection_type", None),
+        q=getattr(q, "q", None),
     )
 
 
@@ -45,77 +48,153 @@ def _sub(sub: Subscriber) -> SubscriberOut:
     return SubscriberOut.model_validate(svc.subscriber_dict(sub))
 
 
-@route(bp, "/admin/subscribers", "GET", summary="List subscribers", tags=["subscribers"], query=SubscriberQuery,
-       response=SubscriberPage,
-       description="Filters: status (incl. online, online_24h; blocked = suspended), zone, router, plan, "
-       "connection type, text search over username/name/e-mail/phone/IP/MAC/document. Sort with "
-       "sort=<field> or -<field>. Keyset pagination: pass next_cursor back as cursor.")
+@route(
+    bp,
+    "/admin/subscribers",
+    "GET",
+    summary="List subscribers",
+    tags=["subscribers"],
+    query=SubscriberQuery,
+    response=SubscriberPage,
+    description="Filters: status (incl. online, online_24h; blocked = suspended), zone, router, plan, "
+    "connection type, text search over username/name/e-mail/phone/IP/MAC/document. Sort with "
+    "sort=<field> or -<field>. Keyset pagination: pass next_cursor back as cursor.",
+)
 def handle_list_subscribers(ctx: RequestContext) -> SubscriberPage:
     q = ctx.query
     page = svc.list_subscribers(ctx.p, _filter(q), q.tenant_id, q.sort, q.limit, q.cursor)
-    return SubscriberPage.model_validate({"items": page.items, "next_cursor": page.next_cursor, "total": page.total})
+    return SubscriberPage.model_validate(
+        {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
+    )
 
 
-@route(bp, "/admin/subscribers", "POST", summary="Create a subscriber", tags=["subscribers"], body=SubscriberIn,
-       response=SubscriberCreated, min_role="operator", status=201,
-       description="The username is unique per tenant (case-insensitive). The network password is random "
-       "unless given and is returned in this response. A router assigned to the subscriber gets it through "
-       "a provisioning task (router.task_id), or a warning says the router API is disabled.")
+@route(
+    bp,
+    "/admin/subscribers",
+    "POST",
+    summary="Create a subscriber",
+    tags=["subscribers"],
+    body=SubscriberIn,
+    response=SubscriberCreated,
+    min_role="operator",
+    status=201,
+    description="The username is unique per tenant (case-insensitive). The network password is random "
+    "unless given and is returned in this response. A router assigned to the subscriber gets it through "
+    "a provisioning task (router.task_id), or a warning says the router API is disabled.",
+)
 def handle_create_subscriber(ctx: RequestContext) -> SubscriberCreated:
     data = {k: v for k, v in ctx.body.model_dump().items() if v is not None}
     res = svc.create_subscriber(ctx.rt, ctx.p, data)
-    return SubscriberCreated.model_validate({
-        "subscriber": svc.subscriber_dict(res.subscriber), "password": res.password, "system": res.system,
-        "router": asdict(res.router), "warnings": res.warnings,
-    })
+    return SubscriberCreated.model_validate(
+        {
+            "subscriber": svc.subscriber_dict(res.subscriber),
+            "password": res.password,
+            "system": res.system,
+            "router": asdict(res.router),
+            "warnings": res.warnings,
+        }
+    )
 
 
-@route(bp, "/admin/subscribers/export", "GET", summary="Export the subscriber list as CSV", tags=["subscribers"],
-       query=ExportQuery, content_type="text/csv")
+@route(
+    bp,
+    "/admin/subscribers/export",
+    "GET",
+    summary="Export the subscriber list as CSV",
+    tags=["subscribers"],
+    query=ExportQuery,
+    content_type="text/csv",
+)
 def handle_export_subscribers(ctx: RequestContext) -> Response:
     q = ctx.query
     return csv_response(svc.export_subscribers(ctx.p, _filter(q), q.tenant_id, q.sort), "subscribers.csv")
 
 
-@route(bp, "/admin/subscribers/totals", "GET", summary="Customers per status with the sums of their services",
-       tags=["subscribers"], query=TotalsQuery, response=TotalsOut)
+@route(
+    bp,
+    "/admin/subscribers/totals",
+    "GET",
+    summary="Customers per status with the sums of their services",
+    tags=["subscribers"],
+    query=TotalsQuery,
+    response=TotalsOut,
+)
 def handle_subscriber_totals(ctx: RequestContext) -> TotalsOut:
     q = ctx.query
     return TotalsOut.model_validate({"statuses": svc.subscriber_totals(ctx.p, _filter(q), q.tenant_id)})
 
 
-@route(bp, "/admin/subscribers/online", "GET", summary="Sessions open now (from accounting)",
-       tags=["subscribers"], query=OnlineQuery, response=OnlineOut)
+@route(
+    bp,
+    "/admin/subscribers/online",
+    "GET",
+    summary="Sessions open now (from accounting)",
+    tags=["subscribers"],
+    query=OnlineQuery,
+    response=OnlineOut,
+)
 def handle_online_subscribers(ctx: RequestContext) -> OnlineOut:
     rows = svc.online_rows(ctx.p, ctx.query.tenant_id, ctx.query.q)
     return OnlineOut(items=[OnlineRow.model_validate(r) for r in rows], total=len(rows))
 
 
-@route(bp, "/admin/subscribers/online/export", "GET", summary="Export the Online list as CSV",
-       tags=["subscribers"], query=OnlineQuery, content_type="text/csv")
+@route(
+    bp,
+    "/admin/subscribers/online/export",
+    "GET",
+    summary="Export the Online list as CSV",
+    tags=["subscribers"],
+    query=OnlineQuery,
+    content_type="text/csv",
+)
 def handle_export_online(ctx: RequestContext) -> Response:
     rows = svc.online_rows(ctx.p, ctx.query.tenant_id, ctx.query.q)
     return csv_response(to_csv(svc.ONLINE_COLUMNS, rows), "online.csv")
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}", "GET", summary="Get a subscriber", tags=["subscribers"],
-       response=SubscriberOut)
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}",
+    "GET",
+    summary="Get a subscriber",
+    tags=["subscribers"],
+    response=SubscriberOut,
+)
 def handle_get_subscriber(ctx: RequestContext, subscriber_id: str) -> SubscriberOut:
     return _sub(svc.get_subscriber(ctx.p, subscriber_id))
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}", "PATCH", summary="Edit a subscriber", tags=["subscribers"],
-       body=SubscriberPatch, response=SubscriberUpdated, min_role="operator")
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}",
+    "PATCH",
+    summary="Edit a subscriber",
+    tags=["subscribers"],
+    body=SubscriberPatch,
+    response=SubscriberUpdated,
+    min_role="operator",
+)
 def handle_update_subscriber(ctx: RequestContext, subscriber_id: str) -> SubscriberUpdated:
     changes = patch_changes(ctx.body)
     reject_nulls(Subscriber, {k: v for k, v in changes.items() if k != "portal_password"})
     res = svc.update_subscriber(ctx.rt, ctx.p, subscriber_id, changes)
-    return SubscriberUpdated.model_validate({"subscriber": svc.subscriber_dict(res.subscriber),
-                                             "changed": res.changed, "router": asdict(res.router)})
+    return SubscriberUpdated.model_validate(
+        {
+            "subscriber": svc.subscriber_dict(res.subscriber),
+            "changed": res.changed,
+            "router": asdict(res.router),
+        }
+    )
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}/credentials", "GET",
-       summary="Network username and password (print card, send credentials); audited", tags=["subscribers"],
-       response=CredentialsOut, min_role="operator")
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/credentials",
+    "GET",
+    summary="Network username and password (print card, send credentials); audited",
+    tags=["subscribers"],
+    response=CredentialsOut,
+    min_role="operator",
+)
 def handle_get_credentials(ctx: RequestContext, subscriber_id: str) -> CredentialsOut:
     return CredentialsOut.model_validate(svc.credentials(ctx.p, ctx.rt, subscriber_id))

@@ -17,14 +17,31 @@ def _out(t: object) -> TenantOut:
     return TenantOut.model_validate(svc.tenant_dict(t))  # type: ignore[arg-type]
 
 
-@route(bp, "/admin/tenants", "GET", summary="The caller's tenant and its subtree", tags=["tenants"],
-       query=TenantListQuery, response=TenantOut, response_is_list=True)
+@route(
+    bp,
+    "/admin/tenants",
+    "GET",
+    summary="The caller's tenant and its subtree",
+    tags=["tenants"],
+    query=TenantListQuery,
+    response=TenantOut,
+    response_is_list=True,
+)
 def handle_list_tenants(ctx: RequestContext) -> list[TenantOut]:
     return [_out(t) for t in svc.list_tenants(ctx.p, ctx.query.parent_id, ctx.query.kind)]
 
 
-@route(bp, "/admin/tenants", "POST", summary="Create a reseller or a manager", tags=["tenants"], body=TenantIn,
-       response=TenantOut, min_role="reseller", status=201)
+@route(
+    bp,
+    "/admin/tenants",
+    "POST",
+    summary="Create a reseller or a manager",
+    tags=["tenants"],
+    body=TenantIn,
+    response=TenantOut,
+    min_role="reseller",
+    status=201,
+)
 def handle_create_tenant(ctx: RequestContext) -> TenantOut:
     return _out(svc.create_tenant(ctx.p, ctx.body.model_dump()))
 
@@ -34,16 +51,31 @@ def handle_get_tenant(ctx: RequestContext, tenant_id: str) -> TenantOut:
     return _out(svc.get_tenant(ctx.p, tenant_id))
 
 
-@route(bp, "/admin/tenants/{tenant_id}", "PATCH", summary="Edit a tenant (settings merge key by key)",
-       tags=["tenants"], body=TenantPatch, response=TenantOut, min_role="manager")
+@route(
+    bp,
+    "/admin/tenants/{tenant_id}",
+    "PATCH",
+    summary="Edit a tenant (settings merge key by key)",
+    tags=["tenants"],
+    body=TenantPatch,
+    response=TenantOut,
+    min_role="manager",
+)
 def handle_update_tenant(ctx: RequestContext, tenant_id: str) -> TenantOut:
     if tenant_id != ctx.p.tenant_id:
         ctx.p.require_role("reseller")  # a manager edits only its own tenant
     return _out(svc.update_tenant(ctx.p, tenant_id, patch_changes(ctx.body)))
 
 
-@route(bp, "/admin/tenants/{tenant_id}", "DELETE", summary="Delete an empty tenant", tags=["tenants"],
-       response=Deleted, min_role="reseller")
+@route(
+    bp,
+    "/admin/tenants/{tenant_id}",
+    "DELETE",
+    summary="Delete an empty tenant",
+    tags=["tenants"],
+    response=Deleted,
+    min_role="reseller",
+)
 def handle_delete_tenant(ctx: RequestContext, tenant_id: str) -> Deleted:
     svc.delete_tenant(ctx.p, tenant_id)
     return Deleted(id=tenant_id)

@@ -79,8 +79,9 @@ class GatewayIn(In):
     api_port: Port = 8728
     api_tls: bool = False
     api_username: ShortText | None = None
-    api_password: str | None = Field(default=None, min_length=1, max_length=128,
-                                     description="write-only; stored encrypted")
+    api_password: str | None = Field(
+        default=None, min_length=1, max_length=128, description="write-only; stored encrypted"
+    )
     timezone: Timezone = "UTC"
     lan_interface: ShortText | None = None
     plan_type: ConnectionType = "pppoe"
@@ -197,7 +198,9 @@ class PolicyFields(In):
     idle_timeout_min: Minutes | None = None
     download_rate: Rate | None = None
     upload_rate: Rate | None = None
-    interim_update_s: Annotated[int, Field(ge=0, le=86_400, description="values below 300 become 300")] | None = None
+    interim_update_s: (
+        Annotated[int, Field(ge=0, le=86_400, description="values below 300 become 300")] | None
+    ) = None
     daily_time_min: Minutes | None = None
     weekly_time_min: Minutes | None = None
     monthly_time_min: Minutes | None = None
@@ -210,8 +213,11 @@ class PolicyFields(In):
     split_credits: bool | None = None
     min_split_time_min: Annotated[int, Field(ge=5, le=5_270_400)] | None = None
     min_split_data_mb: Annotated[int, Field(ge=10, le=100_000_000)] | None = None
-    schedule: Schedule | None = Field(default=None, description="hours (0-23) login is allowed per weekday "
-                                      "(1 = Monday); a missing day allows no login; null = always")
+    schedule: Schedule | None = Field(
+        default=None,
+        description="hours (0-23) login is allowed per weekday "
+        "(1 = Monday); a missing day allows no login; null = always",
+    )
     address_list: AddressList | None = None
     burst: BurstIn | None = None
     modulation: ModulationIn | None = None

@@ -25,14 +25,17 @@ class ReasonIn(In):
 class CancelIn(In):
     cancel_pending_invoices: bool = False
     ip_action: Literal["none", "release", "keep_suspend"] = Field(
-        default="none", description="release: rewrite the IP (S4 table) and remove the router entry; "
-        "keep_suspend: keep the IP and block it on the router")
+        default="none",
+        description="release: rewrite the IP (S4 table) and remove the router entry; "
+        "keep_suspend: keep the IP and block it on the router",
+    )
 
 
 class DeleteIn(In):
     mode: Literal["system", "system_router"] = "system"
     confirm: Annotated[str, Field(max_length=64)] | None = Field(
-        default=None, description="required for system_router: the text eliminar_clientes")
+        default=None, description="required for system_router: the text eliminar_clientes"
+    )
 
 
 class ChangeUsernameIn(In):

@@ -16,8 +16,9 @@ Address = Annotated[str, Field(min_length=1, max_length=64)]
 Mac = Annotated[str, Field(min_length=12, max_length=17, pattern=r"^[0-9A-Fa-f:\-]+$")]
 Phone = Annotated[str, Field(max_length=40, pattern=r"^[0-9+()\-. ]*$")]
 Date = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+Z?)?$")]
-StatusFilter = Literal["new", "active", "suspended", "blocked", "inactive", "cancelled", "free", "online",
-                       "online_24h"]
+StatusFilter = Literal[
+    "new", "active", "suspended", "blocked", "inactive", "cancelled", "free", "online", "online_24h"
+]
 
 
 class SubscriberFields(In):
@@ -132,9 +133,9 @@ class SubscriberQuery(Query):
     connection_type: ConnectionType | None = None
     q: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="text search")
     tenant_id: Id | None = None
-    sort: Annotated[str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")] = (
-        "username"
-    )
+    sort: Annotated[
+        str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")
+    ] = "username"
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     cursor: Cursor | None = None
 
@@ -147,9 +148,9 @@ class ExportQuery(Query):
     connection_type: ConnectionType | None = None
     q: Annotated[str, Field(max_length=200)] | None = None
     tenant_id: Id | None = None
-    sort: Annotated[str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")] = (
-        "username"
-    )
+    sort: Annotated[
+        str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")
+    ] = "username"
 
 
 class SubscriberPage(Out):

@@ -373,3 +373,18 @@ def test_suspended_subscriber_restricted_or_rejected_per_gateway(env):
     assert reply["Reply-Message"] == [
         "Your service is suspended for non-payment. Pay your invoice to reconnect."
     ]
+
+
+def test_rate_modulation_by_traffic_lowers_the_rate_at_login(env):
+    modulation = {
+        "algorithm": "linear",
+        "period": "month",
+        "traffic_type": "total",
+        "max_total_mb": 1000,
+        "min_download_rate": 1_000_000,
+        "min_upload_rate": 500_000,
+    }
+    acct = env.account(policy={"modulation": modulation})
+    assert send(env, acct.username, acct.password)["Mikrotik-Rate-Limit"] == ["2M/10M"]
+    set_subscriber(acct.login, usage={"m:2026-11:o": 500_000_000})  # half the maximum traffic
+    assert send(env, acct.username, acct.password)["Mikrotik-Rate-Limit"] == ["1250k/5500k"]

@@ -1,0 +1,33 @@
+"""Writes of the bulk channels (spreadsheet and router imports) that have no per-item invariant to guard.
+
+The subscribers themselves are created one conditional write each (usernames stay unique per tenant
+whatever runs at the same time); the audit entries that go with them are append-only with unique
+keys, so they are written in batches of 25 (BatchWriteItem) instead of one request each.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from core.ids import now_iso
+from store.models import AuditEntry
+
+
+def append_audit_entries(
+    entries: Iterable[dict[str, Any]], *, actor_id: str, actor_kind: str, request_id: str | None
+) -> int:
+    """One audit entry per dict (``tenant_id``, ``entity_type``, ``entity_id``, ``action``, ``before``,
+    ``after``); snapshots must not hold secrets. Returns how many were written."""
+    n = 0
+    with AuditEntry.batch_write() as batch:
+        for e in entries:
+            batch.save(AuditEntry(
+                entity_id=e["entity_id"], ts_id=f"{now_iso()}#{secrets.token_hex(4)}", tenant_id=e["tenant_id"],
+                entity_type=e["entity_type"], action=e["action"], actor_id=actor_id or "system",
+                actor_kind=actor_kind or "system", before=e.get("before"), after=e.get("after"),
+                request_id=request_id,
+            ))
+            n += 1
+    return n
