@@ -41,7 +41,7 @@ SCHEDULED_FUNCTIONS: list[tuple[str, str, str, str]] = [
     ),
     (
         "SessionReaperFunction",
-        "billing_cron.reaper.handle_reap_sessions",
+        "billing_cron.reaper.handle_reap_stale_sessions",
         "rate(5 minutes)",
         "Closes accounting sessions whose gateway stopped sending updates",
     ),
@@ -341,6 +341,9 @@ def static_resources() -> dict[str, Any]:
             "MemorySize": 1024,
             "Timeout": 29,
             "Policies": _data_policy(),
+            # in the VPC: "disconnect user" sends RFC 5176 requests to routers through the VPN
+            "VpcConfig": {"SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
+                          "SecurityGroupIds": [_ref("LambdaSecurityGroup")]},
         },
     }
     r["ProvisionerFunction"] = {
@@ -455,6 +458,15 @@ def network_resources() -> dict[str, Any]:
             "NetworkInterfaceId": _ref("VpnHubInterface"),
         },
     }
+    r["S3Endpoint"] = {
+        "Type": "AWS::EC2::VPCEndpoint",
+        "Properties": {
+            "VpcId": _ref("Vpc"),
+            "VpcEndpointType": "Gateway",
+            "ServiceName": _sub("com.amazonaws.${AWS::Region}.s3"),
+            "RouteTableIds": [_ref("PrivateRouteTable")],
+        },
+    }
     r["DynamoDbEndpoint"] = {
         "Type": "AWS::EC2::VPCEndpoint",
         "Properties": {
@@ -468,7 +480,8 @@ def network_resources() -> dict[str, Any]:
         ("SqsEndpoint", "sqs"),
         ("KmsEndpoint", "kms"),
         ("SsmEndpoint", "ssm"),
-        ("EmailEndpoint", "email-smtp"),
+        ("EmailEndpoint", "email"),
+        ("SnsEndpoint", "sns"),
     ):
         r[name] = {
             "Type": "AWS::EC2::VPCEndpoint",

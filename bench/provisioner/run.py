@@ -62,10 +62,19 @@ def seed(rt: Runtime, gw: Gateway, n: int, status: str) -> list[Subscriber]:
     with Subscriber.batch_write() as batch:
         for i in range(n):
             name = f"c{i:05d}"
-            sub = Subscriber(login=f"{TENANT}#{name}", id=f"sub_{name}", tenant_id=TENANT, username=name,
-                             password_enc=rt.box.encrypt(f"pw{i}"), status=status, connection_type="pppoe",
-                             gateway_id=gw.id, product_id="prod_10", ip=f"10.{20 + i // 250}.{i % 250}.10",
-                             created_at=now)
+            sub = Subscriber(
+                login=f"{TENANT}#{name}",
+                id=f"sub_{name}",
+                tenant_id=TENANT,
+                username=name,
+                password_enc=rt.box.encrypt(f"pw{i}"),
+                status=status,
+                connection_type="pppoe",
+                gateway_id=gw.id,
+                product_id="prod_10",
+                ip=f"10.{20 + i // 250}.{i % 250}.10",
+                created_at=now,
+            )
             batch.save(sub)
             subs.append(sub)
     return subs
@@ -89,21 +98,36 @@ def check(router: FakeRouter, subs: list[Subscriber]) -> bool:
     return len(listed) == len(subs) and set(listed) == {s.ip for s in subs}
 
 
-def result(mode: str, router: FakeRouter, stats: ClientStats, seconds: float, subs: list[Subscriber],
-           latency_ms: float, **extra: Any) -> dict[str, Any]:
+def result(
+    mode: str,
+    router: FakeRouter,
+    stats: ClientStats,
+    seconds: float,
+    subs: list[Subscriber],
+    latency_ms: float,
+    **extra: Any,
+) -> dict[str, Any]:
     row = {
-        "scenario": "mass_suspension", "mode": mode, "subscribers": len(subs), "latency_ms": latency_ms,
-        "round_trips": stats.round_trips, "router_bursts": router.stats.round_trips,
-        "commands": router.stats.commands, "connections": router.stats.connections,
-        "router_seconds": round(stats.io_seconds, 3), "seconds": round(seconds, 3),
-        "all_applied_once": check(router, subs), **extra,
+        "scenario": "mass_suspension",
+        "mode": mode,
+        "subscribers": len(subs),
+        "latency_ms": latency_ms,
+        "round_trips": stats.round_trips,
+        "router_bursts": router.stats.round_trips,
+        "commands": router.stats.commands,
+        "connections": router.stats.connections,
+        "router_seconds": round(stats.io_seconds, 3),
+        "seconds": round(seconds, 3),
+        "all_applied_once": check(router, subs),
+        **extra,
     }
     emit(**row)
     return row
 
 
-def run_router_trigger(rt: Runtime, gw: Gateway, router: FakeRouter, subs: list[Subscriber],
-                       latency_ms: float) -> dict[str, Any]:
+def run_router_trigger(
+    rt: Runtime, gw: Gateway, router: FakeRouter, subs: list[Subscriber], latency_ms: float
+) -> dict[str, Any]:
     stats = ClientStats()
     started = time.perf_counter()
     req = request_router_sync(rt, gw, "cutoff")
@@ -113,28 +137,54 @@ def run_router_trigger(rt: Runtime, gw: Gateway, router: FakeRouter, subs: list[
     return result("router_trigger", router, stats, seconds, subs, latency_ms)
 
 
-def run_per_service(rt: Runtime, gw: Gateway, router: FakeRouter, subs: list[Subscriber],
-                    latency_ms: float) -> dict[str, Any]:
+def run_per_service(
+    rt: Runtime, gw: Gateway, router: FakeRouter, subs: list[Subscriber], latency_ms: float
+) -> dict[str, Any]:
     """The Lambda event source's FIFO batches of 10, fed straight to the handler (moto's SQS costs
     O(queue depth) per call, which would dominate a 1,000-message measurement)."""
-    tasks = [repo.new_task(tenant_id=TENANT, gateway_id=gw.id, kind="reconcile_subscriber", subscriber_id=s.id,
-                           reason="mass suspension", actor="bench", target={"login": s.login}) for s in subs]
+    tasks = [
+        repo.new_task(
+            tenant_id=TENANT,
+            gateway_id=gw.id,
+            kind="reconcile_subscriber",
+            subscriber_id=s.id,
+            reason="mass suspension",
+            actor="bench",
+            target={"login": s.login},
+        )
+        for s in subs
+    ]
     repo.save_tasks(tasks)
     stats = ClientStats()
     started = time.perf_counter()
     failures = 0
     for start in range(0, len(tasks), 10):
-        records = [{"messageId": t.id, "receiptHandle": None, "body": json.dumps(message_body(t)),
-                    "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": gw.id}}
-                   for t in tasks[start : start + 10]]
+        records = [
+            {
+                "messageId": t.id,
+                "receiptHandle": None,
+                "body": json.dumps(message_body(t)),
+                "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": gw.id},
+            }
+            for t in tasks[start : start + 10]
+        ]
         failures += len(process_batch(rt, {"Records": records}, stats=stats)["batchItemFailures"])
     seconds = time.perf_counter() - started
-    return result("per_service_triggers", router, stats, seconds, subs, latency_ms, batches=len(tasks) // 10,
-                  failures=failures)
+    return result(
+        "per_service_triggers",
+        router,
+        stats,
+        seconds,
+        subs,
+        latency_ms,
+        batches=len(tasks) // 10,
+        failures=failures,
+    )
 
 
-def run_naive(gw: Gateway, router: FakeRouter, subs: list[Subscriber], latency_ms: float,
-              password: str) -> dict[str, Any]:
+def run_naive(
+    gw: Gateway, router: FakeRouter, subs: list[Subscriber], latency_ms: float, password: str
+) -> dict[str, Any]:
     target = RouterTarget(gw.name, router.host, router.port, router.username, password, timeout=10)
     stats = ClientStats()
     started = time.perf_counter()
@@ -142,8 +192,11 @@ def run_naive(gw: Gateway, router: FakeRouter, subs: list[Subscriber], latency_m
         client = connect(target, stats)
         try:
             client.print("/ppp/secret", [f"?name={sub.username}"], [".id", "name"])
-            client.run(Command.of(f"{ALIST}/add", {"list": "morosos", "address": sub.ip or "",
-                                                    "comment": f"wisp:{sub.id}"}))
+            client.run(
+                Command.of(
+                    f"{ALIST}/add", {"list": "morosos", "address": sub.ip or "", "comment": f"wisp:{sub.id}"}
+                )
+            )
         finally:
             client.close()
     seconds = time.perf_counter() - started
@@ -163,8 +216,12 @@ def main() -> None:
         started = time.perf_counter()
         request_router_sync(rt, gw, "initial export")
         drain_queue(rt, ClientStats())
-        emit(scenario="initial_export", subscribers=len(subs), secrets=len(router.rows("/ppp/secret")),
-             seconds=round(time.perf_counter() - started, 3))
+        emit(
+            scenario="initial_export",
+            subscribers=len(subs),
+            secrets=len(router.rows("/ppp/secret")),
+            seconds=round(time.perf_counter() - started, 3),
+        )
 
         subs = seed(rt, gw, args.subscribers, "suspended")
         router.latency = latency_ms / 1000
@@ -175,13 +232,22 @@ def main() -> None:
         unblock(router)
         naive = run_naive(gw, router, subs, latency_ms, router.password)
         emit(
-            scenario="mass_suspension", mode="comparison", subscribers=len(subs), latency_ms=latency_ms,
-            naive_vs_router_trigger_round_trips=round(naive["round_trips"] / max(1, batched["round_trips"]), 1),
+            scenario="mass_suspension",
+            mode="comparison",
+            subscribers=len(subs),
+            latency_ms=latency_ms,
+            naive_vs_router_trigger_round_trips=round(
+                naive["round_trips"] / max(1, batched["round_trips"]), 1
+            ),
             naive_vs_router_trigger_router_seconds=round(
-                naive["router_seconds"] / max(1e-9, batched["router_seconds"]), 1),
-            naive_vs_per_service_round_trips=round(naive["round_trips"] / max(1, per_service["round_trips"]), 1),
+                naive["router_seconds"] / max(1e-9, batched["router_seconds"]), 1
+            ),
+            naive_vs_per_service_round_trips=round(
+                naive["round_trips"] / max(1, per_service["round_trips"]), 1
+            ),
             naive_vs_per_service_router_seconds=round(
-                naive["router_seconds"] / max(1e-9, per_service["router_seconds"]), 1),
+                naive["router_seconds"] / max(1e-9, per_service["router_seconds"]), 1
+            ),
         )
 
 

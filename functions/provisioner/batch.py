@@ -155,7 +155,9 @@ class BatchRun:
         for m in msgs:
             task = tasks.get(m.task_id or "")
             if m.kind not in (KIND_SUBSCRIBER, KIND_ROUTER, KIND_REMOVE, KIND_BLOCK_RULES):
-                self._finish(m, tasks, Result("failed", error=f"unknown message kind {m.kind!r}", category="invalid"))
+                self._finish(
+                    m, tasks, Result("failed", error=f"unknown message kind {m.kind!r}", category="invalid")
+                )
                 continue
             if task is not None and int((task.result or {}).get("done_run", 0)) >= m.run:
                 self.results[m.message_id] = Result("skipped", summary={"duplicate": True})
@@ -173,35 +175,59 @@ class BatchRun:
                     self._run_step(session, gateway, step, tasks)
                 except RouterTrap as exc:
                     for m in step:
-                        self._finish(m, tasks, Result("failed", retry=True, error=str(exc), category=exc.category))
+                        self._finish(
+                            m, tasks, Result("failed", retry=True, error=str(exc), category=exc.category)
+                        )
                 except RouterError as exc:
                     # connection-level: this step and every later message of the router are retried
                     for m in pending:
                         if m.message_id not in self.results:
-                            self._finish(m, tasks, Result("failed", retry=True, error=exc.message,
-                                                          category=exc.category))
+                            self._finish(
+                                m,
+                                tasks,
+                                Result("failed", retry=True, error=exc.message, category=exc.category),
+                            )
                     break
         finally:
             session.close()
         self._after_group(gateway, msgs, tasks)
 
-    def _run_step(self, session: RouterSession, gateway: Gateway, step: list[Message],
-                  tasks: dict[str, ProvisioningTask]) -> None:
+    def _run_step(
+        self,
+        session: RouterSession,
+        gateway: Gateway,
+        step: list[Message],
+        tasks: dict[str, ProvisioningTask],
+    ) -> None:
         kind = step[0].kind
         session.client  # noqa: B018  connect first: an unreachable router costs no DynamoDB reads
         if kind == KIND_ROUTER:
             options = _options(step)
             router_services = services_for_router(gateway, self.rt.box)
-            outcome = session.reconcile_router(router_services, prune=options.get("prune", False),
-                                               adopt=options.get("adopt", False))
+            outcome = session.reconcile_router(
+                router_services, prune=options.get("prune", False), adopt=options.get("adopt", False)
+            )
             self._save_states(outcome, gateway)
-            summary = {**outcome.summary(), "issues_sample": [i.public() for i in outcome.plan.issues[:20]],
-                       "orphans": len(outcome.plan.orphans), "block_rules": outcome.plan.block_rules}
+            summary = {
+                **outcome.summary(),
+                "issues_sample": [i.public() for i in outcome.plan.issues[:20]],
+                "orphans": len(outcome.plan.orphans),
+                "block_rules": outcome.plan.block_rules,
+            }
             for m in step:
                 if outcome.result.traps:
                     first = outcome.result.traps[0][1]
-                    self._finish(m, tasks, Result("failed", retry=True, category="trap", summary=summary,
-                                                  error=f"{len(outcome.result.traps)} change(s) refused: {first}"))
+                    self._finish(
+                        m,
+                        tasks,
+                        Result(
+                            "failed",
+                            retry=True,
+                            category="trap",
+                            summary=summary,
+                            error=f"{len(outcome.result.traps)} change(s) refused: {first}",
+                        ),
+                    )
                 else:
                     self._finish(m, tasks, Result("succeeded", summary=summary))
             return
@@ -210,7 +236,9 @@ class BatchRun:
             for m in step:
                 errors = outcome.result.errors_for(None)
                 if errors:
-                    self._finish(m, tasks, Result("failed", retry=True, category="trap", error="; ".join(errors)))
+                    self._finish(
+                        m, tasks, Result("failed", retry=True, category="trap", error="; ".join(errors))
+                    )
                 else:
                     self._finish(m, tasks, Result("succeeded", summary=outcome.summary()))
             return
@@ -219,8 +247,9 @@ class BatchRun:
         services: dict[str, d.DesiredService] = {}
         subs: dict[str, Subscriber | None] = {}
         catalogue = repo.Catalogue()
-        found = repo.find_subscribers({m.subscriber_id: (m.body.get("identity") or {}).get("login")
-                                       for m in step if m.subscriber_id})
+        found = repo.find_subscribers(
+            {m.subscriber_id: (m.body.get("identity") or {}).get("login") for m in step if m.subscriber_id}
+        )
         for m in step:
             sub_id = m.subscriber_id or ""
             if sub_id in services:
@@ -229,8 +258,11 @@ class BatchRun:
             subs[sub_id] = sub
             if kind == KIND_REMOVE:
                 identity = m.body.get("identity") or {}
-                services[sub_id] = d.removal(sub_id, str(identity.get("username") or (sub.username if sub else "")),
-                                             "removal requested")
+                services[sub_id] = d.removal(
+                    sub_id,
+                    str(identity.get("username") or (sub.username if sub else "")),
+                    "removal requested",
+                )
             elif sub is None:
                 services[sub_id] = d.desired_service(None, sub_id, gateway, repo.Catalogue(), self.rt.box)
             else:
@@ -242,22 +274,41 @@ class BatchRun:
             svc = services[sub_id]
             errors = outcome.result.errors_for(sub_id)
             issues = outcome.plan.issues_for(sub_id)
-            summary = {"changes": [c.public() for c in outcome.plan.changes if c.subscriber_id == sub_id][:20]}
+            summary = {
+                "changes": [c.public() for c in outcome.plan.changes if c.subscriber_id == sub_id][:20]
+            }
             if svc.action == "ignore":
                 summary["note"] = svc.reason
             if errors:
-                self._finish(m, tasks, Result("failed", retry=True, category="trap", error="; ".join(errors),
-                                              summary=summary))
+                self._finish(
+                    m,
+                    tasks,
+                    Result("failed", retry=True, category="trap", error="; ".join(errors), summary=summary),
+                )
             elif issues:
                 kinds = {i.kind for i in issues}
-                self._finish(m, tasks, Result("failed", category="conflict" if "conflict" in kinds else "invalid",
-                                              error="; ".join(i.message for i in issues), summary=summary))
+                self._finish(
+                    m,
+                    tasks,
+                    Result(
+                        "failed",
+                        category="conflict" if "conflict" in kinds else "invalid",
+                        error="; ".join(i.message for i in issues),
+                        summary=summary,
+                    ),
+                )
             else:
                 self._finish(m, tasks, Result("succeeded", summary=summary))
         self._save_states(outcome, gateway, removed=kind == KIND_REMOVE, subs=subs)
 
-    def _save_states(self, outcome: Outcome, gateway: Gateway, *, removed: bool = False,
-                     subs: dict[str, Subscriber | None] | None = None) -> None:
+    def _save_states(
+        self,
+        outcome: Outcome,
+        gateway: Gateway,
+        *,
+        removed: bool = False,
+        subs: dict[str, Subscriber | None] | None = None,
+    ) -> None:
         """Remember in ``Subscriber.router_state`` what the router cannot tell back: a removal (so a
         later reconcile does not recreate a released service) and, for routers that hide passwords,
         a fingerprint of the password pushed. Nothing is written in the common case."""
@@ -276,8 +327,11 @@ class BatchRun:
                     state = new
             if state is None or state == svc.previous:
                 continue
-            sub = subs[svc.subscriber_id] if subs is not None and svc.subscriber_id in subs \
+            sub = (
+                subs[svc.subscriber_id]
+                if subs is not None and svc.subscriber_id in subs
                 else repo.find_subscriber(svc.subscriber_id)
+            )
             if sub is not None:
                 repo.set_router_state(sub, state)
 
@@ -289,20 +343,33 @@ class BatchRun:
     def _finish(self, m: Message, tasks: dict[str, ProvisioningTask], result: Result) -> None:
         final = result.retry and m.receive_count >= MAX_RECEIVE_COUNT
         status = "dead" if final else result.status
-        self.results[m.message_id] = Result(status, result.retry, result.error, result.category, result.summary)
+        self.results[m.message_id] = Result(
+            status, result.retry, result.error, result.category, result.summary
+        )
         task = tasks.get(m.task_id or "")
         if task is None:
             return
-        repo.finish_task(task, status=status, error=result.error, category=result.category, summary=result.summary,
-                         done_run=m.run if status == "succeeded" else None)
+        repo.finish_task(
+            task,
+            status=status,
+            error=result.error,
+            category=result.category,
+            summary=result.summary,
+            done_run=m.run if status == "succeeded" else None,
+        )
         self._dirty[task.id] = task
 
     def _after_group(self, gateway: Gateway, msgs: list[Message], tasks: dict[str, ProvisioningTask]) -> None:
-        dead = [tasks[m.task_id] for m in msgs
-                if m.task_id in tasks and self.results.get(m.message_id, Result("")).status == "dead"]
+        dead = [
+            tasks[m.task_id]
+            for m in msgs
+            if m.task_id in tasks and self.results.get(m.message_id, Result("")).status == "dead"
+        ]
         if dead:
-            log.warning("provisioning tasks exhausted their retries",
-                        extra={"gateway_id": gateway.id, "tasks": len(dead)})
+            log.warning(
+                "provisioning tasks exhausted their retries",
+                extra={"gateway_id": gateway.id, "tasks": len(dead)},
+            )
             if self._on_final_failure is not None:
                 try:
                     self._on_final_failure(self.rt, gateway, dead)
@@ -328,8 +395,11 @@ class BatchRun:
             if m.message_id not in failed_ids or not m.receipt_handle:
                 continue
             try:
-                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=m.receipt_handle,
-                                              VisibilityTimeout=int(group_delay.get(m.group, 0)))
+                sqs.change_message_visibility(
+                    QueueUrl=queue_url,
+                    ReceiptHandle=m.receipt_handle,
+                    VisibilityTimeout=int(group_delay.get(m.group, 0)),
+                )
             except Exception:  # the queue's own visibility timeout applies instead
                 log.warning("backoff not set", extra={"message_id": m.message_id})
 

@@ -64,7 +64,14 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     NAT: ("comment",),
 }
 RULE_FIELDS = (
-    "chain", "action", "src-address-list", "protocol", "dst-port", "to-ports", "in-interface", "src-address",
+    "chain",
+    "action",
+    "src-address-list",
+    "protocol",
+    "dst-port",
+    "to-ports",
+    "in-interface",
+    "src-address",
     "disabled",
 )
 
@@ -232,12 +239,22 @@ def desired_service(
 ) -> DesiredService:
     """The desired router objects of one subscriber service on ``gateway``."""
     if subscriber is None:
-        return DesiredService(subscriber_id, "", "ignore", reason="deleted from the system only: router objects are kept")
+        return DesiredService(
+            subscriber_id, "", "ignore", reason="deleted from the system only: router objects are kept"
+        )
     if subscriber.gateway_id != gateway.id:
-        return DesiredService(subscriber_id, subscriber.username, "ignore",
-                              reason="assigned to another router: entries here are kept (SPEC S4 migration)")
+        return DesiredService(
+            subscriber_id,
+            subscriber.username,
+            "ignore",
+            reason="assigned to another router: entries here are kept (SPEC S4 migration)",
+        )
     state = dict(subscriber.router_state or {})
-    if subscriber.status == Status.CANCELLED and state.get("removed") and state.get("gateway_id") == gateway.id:
+    if (
+        subscriber.status == Status.CANCELLED
+        and state.get("removed")
+        and state.get("gateway_id") == gateway.id
+    ):
         return removal(subscriber.id, subscriber.username, "cancelled with the IP released")
 
     product = catalogue.product(subscriber.product_id)
@@ -256,20 +273,41 @@ def desired_service(
 
     if ctype == ConnectionType.PPPOE:
         password = box.decrypt(subscriber.password_enc)
-        clear = tuple(k for k, v in (("remote-address", ip), ("local-address", subscriber.local_address)) if not v)
-        obj(PPP_SECRET, "", _attrs(
-            name=subscriber.username, password=password, service="pppoe", profile=profile,
-            remote_address=ip, local_address=subscriber.local_address or None,
-            disabled="true" if disable else "false",
-        ), clear)
+        clear = tuple(
+            k for k, v in (("remote-address", ip), ("local-address", subscriber.local_address)) if not v
+        )
+        obj(
+            PPP_SECRET,
+            "",
+            _attrs(
+                name=subscriber.username,
+                password=password,
+                service="pppoe",
+                profile=profile,
+                remote_address=ip,
+                local_address=subscriber.local_address or None,
+                disabled="true" if disable else "false",
+            ),
+            clear,
+        )
     elif ctype == ConnectionType.HOTSPOT:
         password = box.decrypt(subscriber.password_enc)
         mac = subscriber.mac or (subscriber.username if subscriber.mac_auth else None)
         clear = tuple(k for k, v in (("address", ip), ("mac-address", mac)) if not v)
-        obj(HOTSPOT_USER, "", _attrs(
-            name=subscriber.username, password=password, server=subscriber.hotspot_server or "all",
-            profile=profile, address=ip, mac_address=mac, disabled="true" if disable else "false",
-        ), clear)
+        obj(
+            HOTSPOT_USER,
+            "",
+            _attrs(
+                name=subscriber.username,
+                password=password,
+                server=subscriber.hotspot_server or "all",
+                profile=profile,
+                address=ip,
+                mac_address=mac,
+                disabled="true" if disable else "false",
+            ),
+            clear,
+        )
     elif ctype == ConnectionType.SIMPLE_QUEUE:
         if not ip:
             problems.append("a Simple Queue service needs an IP address")
@@ -277,16 +315,29 @@ def desired_service(
             down = int(policy.download_rate) if policy else 0
             up = int(policy.upload_rate) if policy else 0
             burst = _burst(policy.burst) if policy else None
-            burst_attrs = _attrs(
-                burst_limit=f"{format_rate(burst.upload_limit)}/{format_rate(burst.download_limit)}",
-                burst_threshold=f"{format_rate(burst.upload_threshold)}/{format_rate(burst.download_threshold)}",
-                burst_time=f"{burst.upload_time}s/{burst.download_time}s",
-            ) if burst else ()
-            obj(QUEUE, "", (
-                *_attrs(name=subscriber.username, target=f"{ip}/32", max_limit=f"{format_rate(up)}/{format_rate(down)}",
-                        disabled="false"),
-                *burst_attrs,
-            ), () if burst else ("burst-limit", "burst-threshold", "burst-time"))
+            burst_attrs = (
+                _attrs(
+                    burst_limit=f"{format_rate(burst.upload_limit)}/{format_rate(burst.download_limit)}",
+                    burst_threshold=f"{format_rate(burst.upload_threshold)}/{format_rate(burst.download_threshold)}",
+                    burst_time=f"{burst.upload_time}s/{burst.download_time}s",
+                )
+                if burst
+                else ()
+            )
+            obj(
+                QUEUE,
+                "",
+                (
+                    *_attrs(
+                        name=subscriber.username,
+                        target=f"{ip}/32",
+                        max_limit=f"{format_rate(up)}/{format_rate(down)}",
+                        disabled="false",
+                    ),
+                    *burst_attrs,
+                ),
+                () if burst else ("burst-limit", "burst-threshold", "burst-time"),
+            )
     elif ctype == ConnectionType.PCQ:
         plan_list = (policy.address_list if policy else None) or (product.address_list if product else None)
         if not ip:
@@ -298,11 +349,23 @@ def desired_service(
     else:
         problems.append(f"unknown connection type {ctype}")
 
-    if ctype in (ConnectionType.SIMPLE_QUEUE, ConnectionType.PCQ) and ip and subscriber.mac and gateway.lan_interface:
-        obj(ARP, "", _attrs(address=ip, mac_address=subscriber.mac, interface=gateway.lan_interface, disabled="false"))
+    if (
+        ctype in (ConnectionType.SIMPLE_QUEUE, ConnectionType.PCQ)
+        and ip
+        and subscriber.mac
+        and gateway.lan_interface
+    ):
+        obj(
+            ARP,
+            "",
+            _attrs(address=ip, mac_address=subscriber.mac, interface=gateway.lan_interface, disabled="false"),
+        )
     if blocked and ip:
-        obj(ADDRESS_LIST, gateway.blocked_address_list, _attrs(list=gateway.blocked_address_list, address=ip,
-                                                               disabled="false"))
+        obj(
+            ADDRESS_LIST,
+            gateway.blocked_address_list,
+            _attrs(list=gateway.blocked_address_list, address=ip, disabled="false"),
+        )
 
     return DesiredService(
         subscriber_id=subscriber.id,
@@ -339,11 +402,27 @@ def block_rules_for_list(lst: str) -> list[DesiredRule]:
     """Firewall rules that make the blocked list work (SPEC S4): blocked clients resolve names and see
     the notice page (port 80 goes to the router's web proxy), everything else they send is dropped."""
     return [
-        DesiredRule(FILTER, "dns-udp", _attrs(chain="forward", src_address_list=lst, protocol="udp", dst_port="53",
-                                              action="accept")),
-        DesiredRule(FILTER, "dns-tcp", _attrs(chain="forward", src_address_list=lst, protocol="tcp", dst_port="53",
-                                              action="accept")),
+        DesiredRule(
+            FILTER,
+            "dns-udp",
+            _attrs(chain="forward", src_address_list=lst, protocol="udp", dst_port="53", action="accept"),
+        ),
+        DesiredRule(
+            FILTER,
+            "dns-tcp",
+            _attrs(chain="forward", src_address_list=lst, protocol="tcp", dst_port="53", action="accept"),
+        ),
         DesiredRule(FILTER, "drop", _attrs(chain="forward", src_address_list=lst, action="drop")),
-        DesiredRule(NAT, "notice", _attrs(chain="dstnat", src_address_list=lst, protocol="tcp", dst_port="80",
-                                          action="redirect", to_ports=str(BLOCKED_NOTICE_PORT))),
+        DesiredRule(
+            NAT,
+            "notice",
+            _attrs(
+                chain="dstnat",
+                src_address_list=lst,
+                protocol="tcp",
+                dst_port="80",
+                action="redirect",
+                to_ports=str(BLOCKED_NOTICE_PORT),
+            ),
+        ),
     ]

@@ -20,8 +20,9 @@ from shared.runtime import Runtime, get_runtime
 log = get_logger("provisioner")
 
 
-def process_batch(rt: Runtime, event: dict[str, Any], context: Any = None,
-                  stats: ClientStats | None = None) -> dict[str, Any]:
+def process_batch(
+    rt: Runtime, event: dict[str, Any], context: Any = None, stats: ClientStats | None = None
+) -> dict[str, Any]:
     """Process one SQS event (Lambda or the local worker); returns ``{"batchItemFailures": [...]}``."""
     from services.provisioning import notify_final_failure
 

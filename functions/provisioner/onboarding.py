@@ -40,8 +40,9 @@ class WireguardKeys:
     @classmethod
     def generate(cls) -> WireguardKeys:
         key = X25519PrivateKey.generate()
-        raw_private = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                        serialization.NoEncryption())
+        raw_private = key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
         raw_public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return cls(base64.b64encode(raw_private).decode(), base64.b64encode(raw_public).decode())
 
@@ -69,8 +70,13 @@ class OnboardingInput:
 def quote(value: str) -> str:
     """A RouterOS script string literal."""
     out = (
-        value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("?", "\\?")
-        .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("$", "\\$")
+        .replace("?", "\\?")
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
     )
     return f'"{out}"'
 
@@ -84,10 +90,10 @@ def _guarded_add(menu: str, comment: str, attrs: Iterable[tuple[str, str]], *, o
     cmd = f"{menu} add {_kv(attrs)} comment={quote(comment)}"
     if on_top:
         top = f"{cmd} place-before=0"
-        add = f':if ([:len [{menu} find]] = 0) do={{ {cmd} }} else={{ {top} }}'
+        add = f":if ([:len [{menu} find]] = 0) do={{ {cmd} }} else={{ {top} }}"
     else:
         add = cmd
-    return f':if ([:len [{menu} find comment={quote(comment)}]] = 0) do={{ {add} }}'
+    return f":if ([:len [{menu} find comment={quote(comment)}]] = 0) do={{ {add} }}"
 
 
 def _split_endpoint(endpoint: str) -> tuple[str, str]:
@@ -107,16 +113,19 @@ def render_script(p: OnboardingInput) -> str:
         "# Paste into a terminal of the router or /import it. It contains secrets: delete the file afterwards.",
         "",
         "# 1. VPN: a WireGuard tunnel that the router dials out to the cloud hub (works behind NAT)",
-        f':if ([:len [/interface wireguard find name={quote(WG_INTERFACE)}]] = 0) do={{ /interface wireguard add '
-        f'name={quote(WG_INTERFACE)} private-key={quote(p.router_keys.private_key)} comment={quote(ONBOARDING_TAG)} }}'
-        f' else={{ /interface wireguard set [find name={quote(WG_INTERFACE)}] '
-        f'private-key={quote(p.router_keys.private_key)} }}',
+        f":if ([:len [/interface wireguard find name={quote(WG_INTERFACE)}]] = 0) do={{ /interface wireguard add "
+        f"name={quote(WG_INTERFACE)} private-key={quote(p.router_keys.private_key)} comment={quote(ONBOARDING_TAG)} }}"
+        f" else={{ /interface wireguard set [find name={quote(WG_INTERFACE)}] "
+        f"private-key={quote(p.router_keys.private_key)} }}",
         f"/interface wireguard peers remove [find interface={quote(WG_INTERFACE)}]",
         f"/interface wireguard peers add interface={quote(WG_INTERFACE)} public-key={quote(p.hub_public_key)} "
         f"endpoint-address={quote(host)} endpoint-port={port} allowed-address={quote(str(net))} "
         f"persistent-keepalive=25s comment={quote(ONBOARDING_TAG)}",
-        _guarded_add("/ip address", f"{ONBOARDING_TAG}:vpn", [
-            ("address", f"{p.router_vpn_address}/{net.prefixlen}"), ("interface", WG_INTERFACE)]),
+        _guarded_add(
+            "/ip address",
+            f"{ONBOARDING_TAG}:vpn",
+            [("address", f"{p.router_vpn_address}/{net.prefixlen}"), ("interface", WG_INTERFACE)],
+        ),
         "",
         "# 2. RADIUS through the tunnel; CoA / Disconnect accepted (port 3799)",
         f"/radius remove [find comment={quote(ONBOARDING_TAG + ':radius')}]",
@@ -130,27 +139,68 @@ def render_script(p: OnboardingInput) -> str:
         f"/ip hotspot profile set [find] use-radius=yes radius-accounting=yes radius-interim-update={INTERIM}",
         "",
         "# 4. API user for the provisioner, usable only from the cloud hub through the tunnel",
-        _guarded_add("/user group", ONBOARDING_TAG, [("name", API_GROUP), (
-            "policy", "read,write,api,sensitive,!ftp,!local,!telnet,!ssh,!reboot,!policy,!test,!winbox,!password,"
-                      "!web,!sniff,!romon")]),
+        _guarded_add(
+            "/user group",
+            ONBOARDING_TAG,
+            [
+                ("name", API_GROUP),
+                (
+                    "policy",
+                    "read,write,api,sensitive,!ftp,!local,!telnet,!ssh,!reboot,!policy,!test,!winbox,!password,"
+                    "!web,!sniff,!romon",
+                ),
+            ],
+        ),
         f"/user remove [find name={quote(p.api_username)}]",
         f"/user add name={quote(p.api_username)} group={API_GROUP} password={quote(p.api_password)} "
         f"address={hub32} comment={quote(ONBOARDING_TAG)}",
         f"/ip service set {api_service} disabled=no port={p.api_port} address={hub32}",
-        _guarded_add("/ip firewall filter", f"{ONBOARDING_TAG}:api", [
-            ("chain", "input"), ("in-interface", WG_INTERFACE), ("src-address", hub32), ("protocol", "tcp"),
-            ("dst-port", str(p.api_port)), ("action", "accept")], on_top=True),
-        _guarded_add("/ip firewall filter", f"{ONBOARDING_TAG}:coa", [
-            ("chain", "input"), ("in-interface", WG_INTERFACE), ("src-address", hub32), ("protocol", "udp"),
-            ("dst-port", "3799"), ("action", "accept")], on_top=True),
+        _guarded_add(
+            "/ip firewall filter",
+            f"{ONBOARDING_TAG}:api",
+            [
+                ("chain", "input"),
+                ("in-interface", WG_INTERFACE),
+                ("src-address", hub32),
+                ("protocol", "tcp"),
+                ("dst-port", str(p.api_port)),
+                ("action", "accept"),
+            ],
+            on_top=True,
+        ),
+        _guarded_add(
+            "/ip firewall filter",
+            f"{ONBOARDING_TAG}:coa",
+            [
+                ("chain", "input"),
+                ("in-interface", WG_INTERFACE),
+                ("src-address", hub32),
+                ("protocol", "udp"),
+                ("dst-port", "3799"),
+                ("action", "accept"),
+            ],
+            on_top=True,
+        ),
         "",
         f'# 5. Block rules: services in the "{lst}" address list resolve names and see the notice page only',
         f"/ip proxy set enabled=yes port={d.BLOCKED_NOTICE_PORT}",
-        _guarded_add("/ip proxy access", f"{ONBOARDING_TAG}:notice", [
-            ("action", "redirect"), ("action-data", p.notice_url)]),
-        _guarded_add("/ip firewall filter", f"{ONBOARDING_TAG}:proxy-others", [
-            ("chain", "input"), ("protocol", "tcp"), ("dst-port", str(d.BLOCKED_NOTICE_PORT)),
-            ("src-address-list", f"!{lst}"), ("action", "drop")], on_top=True),
+        _guarded_add(
+            "/ip proxy access",
+            f"{ONBOARDING_TAG}:notice",
+            [("action", "redirect"), ("action-data", p.notice_url)],
+        ),
+        _guarded_add(
+            "/ip firewall filter",
+            f"{ONBOARDING_TAG}:proxy-others",
+            [
+                ("chain", "input"),
+                ("protocol", "tcp"),
+                ("dst-port", str(d.BLOCKED_NOTICE_PORT)),
+                ("src-address-list", f"!{lst}"),
+                ("action", "drop"),
+            ],
+            on_top=True,
+        ),
     ]
     # each rule goes on top, so add them last-first to keep their order
     for rule in reversed(d.block_rules_for_list(lst)):
@@ -158,7 +208,7 @@ def render_script(p: OnboardingInput) -> str:
         lines.append(_guarded_add(menu, rule.comment, rule.attrs, on_top=True))
     lines += [
         "",
-        f'/system identity set name={quote(p.gateway_name)}',
+        f"/system identity set name={quote(p.gateway_name)}",
         ':put "WispCloud onboarding applied"',
         "",
     ]
@@ -182,6 +232,8 @@ def hub_peers(gateways: Iterable[object]) -> str:
         key = getattr(gw, "vpn_public_key", None)
         addr = getattr(gw, "vpn_address", None)
         if key and addr:
-            out.append(f"# {getattr(gw, 'id', '')} {getattr(gw, 'name', '')}\n[Peer]\nPublicKey = {key}\n"
-                       f"AllowedIPs = {addr}/32\n")
+            out.append(
+                f"# {getattr(gw, 'id', '')} {getattr(gw, 'name', '')}\n[Peer]\nPublicKey = {key}\n"
+                f"AllowedIPs = {addr}/32\n"
+            )
     return "\n".join(out)

@@ -54,7 +54,9 @@ def target_for(gateway: Gateway, box: SecretBox, timeout: float) -> RouterTarget
 def password_fingerprint(box: SecretBox, password: str) -> str:
     """Keyed fingerprint of a network password pushed to a router (routers whose API user cannot read
     passwords are still kept in line without storing the password twice)."""
-    return hmac.new(box.derive(b"wisp-router-password-v1"), password.encode(), hashlib.sha256).hexdigest()[:24]
+    return hmac.new(box.derive(b"wisp-router-password-v1"), password.encode(), hashlib.sha256).hexdigest()[
+        :24
+    ]
 
 
 # ---------------------------------------------------------------- actual state
@@ -95,8 +97,17 @@ def _service_proplist(menu: str) -> tuple[str, ...]:
 
 _ACTIVE_PROPS = {
     d.PPP_ACTIVE: (".id", "name", "service", "caller-id", "address", "uptime", "radius"),
-    d.HOTSPOT_ACTIVE: (".id", "server", "user", "address", "mac-address", "uptime", "bytes-in", "bytes-out",
-                       "radius"),
+    d.HOTSPOT_ACTIVE: (
+        ".id",
+        "server",
+        "user",
+        "address",
+        "mac-address",
+        "uptime",
+        "bytes-in",
+        "bytes-out",
+        "radius",
+    ),
 }
 _RULE_PROPS = (".id", "comment", *d.RULE_FIELDS)
 
@@ -123,11 +134,17 @@ def read_for_services(client: RouterClient, services: Sequence[d.DesiredService]
     menus: list[str] = []
     for menu, t in terms.items():
         if t:
-            commands.append(Command.of(f"{menu}/print", queries=_or_query(sorted(set(t))), proplist=_service_proplist(menu)))
+            commands.append(
+                Command.of(
+                    f"{menu}/print", queries=_or_query(sorted(set(t))), proplist=_service_proplist(menu)
+                )
+            )
             menus.append(menu)
     for menu, t in active_terms.items():
         if t:
-            commands.append(Command.of(f"{menu}/print", queries=_or_query(sorted(set(t))), proplist=_ACTIVE_PROPS[menu]))
+            commands.append(
+                Command.of(f"{menu}/print", queries=_or_query(sorted(set(t))), proplist=_ACTIVE_PROPS[menu])
+            )
             menus.append(menu)
     return _read(client, menus, commands)
 
@@ -179,7 +196,9 @@ class Change:
         if self.action == "set":
             return Command.of(f"{self.menu}/set", {".id": self.object_id or "", **dict(self.attrs)})
         if self.action == "unset":
-            return Command.of(f"{self.menu}/unset", {".id": self.object_id or "", "value-name": self.attrs[0][1]})
+            return Command.of(
+                f"{self.menu}/unset", {".id": self.object_id or "", "value-name": self.attrs[0][1]}
+            )
         return Command.of(f"{self.menu}/remove", {".id": self.object_id or ""})
 
     def public(self) -> dict[str, Any]:
@@ -206,7 +225,12 @@ class Issue:
     menu: str | None = None
 
     def public(self) -> dict[str, Any]:
-        return {"kind": self.kind, "subscriber_id": self.subscriber_id, "menu": self.menu, "message": self.message}
+        return {
+            "kind": self.kind,
+            "subscriber_id": self.subscriber_id,
+            "menu": self.menu,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -282,14 +306,21 @@ def plan_services(
             for row in rows:
                 slot = d.slot_of(menu, row)
                 if (menu, slot) not in wanted:
-                    plan.changes.append(Change("remove", menu, s.subscriber_id, row[".id"], detail=_describe(row)))
+                    plan.changes.append(
+                        Change("remove", menu, s.subscriber_id, row[".id"], detail=_describe(row))
+                    )
                 elif slot in seen_slots:  # a duplicate (e.g. written twice by hand): keep one
-                    plan.changes.append(Change("remove", menu, s.subscriber_id, row[".id"],
-                                               detail=f"duplicate {_describe(row)}"))
+                    plan.changes.append(
+                        Change(
+                            "remove", menu, s.subscriber_id, row[".id"], detail=f"duplicate {_describe(row)}"
+                        )
+                    )
                 seen_slots.add(slot)
         for (menu, slot), obj in wanted.items():
             rows = [r for r in tagged.get(menu, []) if d.slot_of(menu, r) == slot]
-            holders = [r for r in actual.holders.get((menu, obj.identity()), []) if not rows or r is not rows[0]]
+            holders = [
+                r for r in actual.holders.get((menu, obj.identity()), []) if not rows or r is not rows[0]
+            ]
             blocker = _blocker(holders, in_plan, s.subscriber_id)
             if rows:
                 sets, unsets = _diff(obj, rows[0], s, plan)
@@ -298,33 +329,79 @@ def plan_services(
                     continue
                 if sets:
                     changed = ", ".join(sorted(sets))
-                    plan.changes.append(Change("set", menu, s.subscriber_id, rows[0][".id"], tuple(sets.items()),
-                                               detail=f"{_describe(rows[0])}: {changed}"))
+                    plan.changes.append(
+                        Change(
+                            "set",
+                            menu,
+                            s.subscriber_id,
+                            rows[0][".id"],
+                            tuple(sets.items()),
+                            detail=f"{_describe(rows[0])}: {changed}",
+                        )
+                    )
                 for k in unsets:
-                    plan.changes.append(Change("unset", menu, s.subscriber_id, rows[0][".id"], (("value-name", k),),
-                                               detail=f"{_describe(rows[0])}: {k}"))
+                    plan.changes.append(
+                        Change(
+                            "unset",
+                            menu,
+                            s.subscriber_id,
+                            rows[0][".id"],
+                            (("value-name", k),),
+                            detail=f"{_describe(rows[0])}: {k}",
+                        )
+                    )
                 continue
             if blocker is not None:
                 if adopt and d.subscriber_of(blocker.get("comment")) is None:
-                    plan.changes.append(Change("set", menu, s.subscriber_id, blocker[".id"], obj.attrs,
-                                               detail=f"adopt {_describe(blocker)}"))
+                    plan.changes.append(
+                        Change(
+                            "set",
+                            menu,
+                            s.subscriber_id,
+                            blocker[".id"],
+                            obj.attrs,
+                            detail=f"adopt {_describe(blocker)}",
+                        )
+                    )
                 else:
                     plan.issues.append(_conflict(s, menu, obj, blocker))
                 continue
-            plan.changes.append(Change("add", menu, s.subscriber_id, None, obj.attrs,
-                                       detail=dict(obj.attrs).get("name") or dict(obj.attrs).get("address", "")))
+            plan.changes.append(
+                Change(
+                    "add",
+                    menu,
+                    s.subscriber_id,
+                    None,
+                    obj.attrs,
+                    detail=dict(obj.attrs).get("name") or dict(obj.attrs).get("address", ""),
+                )
+            )
         if s.kick and s.username:
             kicked_menus = {o.menu for o in s.objects if dict(o.attrs).get("disabled") == "true"}
             if s.action == "remove":
                 kicked_menus = set(tagged)
             if d.PPP_SECRET in kicked_menus:
                 for row in actual.active(d.PPP_ACTIVE, "name", s.username):
-                    plan.changes.append(Change("remove", d.PPP_ACTIVE, s.subscriber_id, row[".id"],
-                                               detail=f"end session of {s.username}"))
+                    plan.changes.append(
+                        Change(
+                            "remove",
+                            d.PPP_ACTIVE,
+                            s.subscriber_id,
+                            row[".id"],
+                            detail=f"end session of {s.username}",
+                        )
+                    )
             if d.HOTSPOT_USER in kicked_menus:
                 for row in actual.active(d.HOTSPOT_ACTIVE, "user", s.username):
-                    plan.changes.append(Change("remove", d.HOTSPOT_ACTIVE, s.subscriber_id, row[".id"],
-                                               detail=f"end session of {s.username}"))
+                    plan.changes.append(
+                        Change(
+                            "remove",
+                            d.HOTSPOT_ACTIVE,
+                            s.subscriber_id,
+                            row[".id"],
+                            detail=f"end session of {s.username}",
+                        )
+                    )
     if report_orphans or prune:
         known = {s.subscriber_id for s in services}
         for sub_id, menus in actual.tagged.items():
@@ -332,10 +409,18 @@ def plan_services(
                 continue
             for menu, rows in menus.items():
                 for row in rows:
-                    plan.orphans.append({"menu": menu, "object_id": row[".id"], "subscriber_id": sub_id,
-                                         "name": _describe(row)})
+                    plan.orphans.append(
+                        {
+                            "menu": menu,
+                            "object_id": row[".id"],
+                            "subscriber_id": sub_id,
+                            "name": _describe(row),
+                        }
+                    )
                     if prune:
-                        plan.changes.append(Change("remove", menu, sub_id, row[".id"], detail=f"orphan {_describe(row)}"))
+                        plan.changes.append(
+                            Change("remove", menu, sub_id, row[".id"], detail=f"orphan {_describe(row)}")
+                        )
     return plan
 
 
@@ -353,7 +438,9 @@ def _blocker(holders: list[dict[str, str]], in_plan: set[str], own: str) -> dict
 
 def _conflict(s: d.DesiredService, menu: str, obj: d.DesiredObject, blocker: dict[str, str]) -> Issue:
     owner = d.subscriber_of(blocker.get("comment"))
-    who = f"an object of subscriber {owner} (not managed here any more)" if owner else "an object made by hand"
+    who = (
+        f"an object of subscriber {owner} (not managed here any more)" if owner else "an object made by hand"
+    )
     what = " ".join(f"{k}={v}" for k, v in zip(d.IDENTITY[menu], obj.identity(), strict=True))
     return Issue("conflict", s.subscriber_id, f"{menu} {what} is held by {who} ({blocker.get('.id')})", menu)
 
@@ -370,9 +457,12 @@ def plan_block_rules(gateway: Gateway, actual: ActualState, *, ensure: bool) -> 
     in_line = 0
     for menu in (d.FILTER, d.NAT):
         rows = actual.rows.get(menu, [])
-        ours = {r.get("comment"): r for r in rows if (r.get("comment") or "").startswith(d.BLOCK_RULES_PREFIX)}
-        first_other = next((r[".id"] for r in rows if not (r.get("comment") or "").startswith(d.BLOCK_RULES_PREFIX)),
-                           None)
+        ours = {
+            r.get("comment"): r for r in rows if (r.get("comment") or "").startswith(d.BLOCK_RULES_PREFIX)
+        }
+        first_other = next(
+            (r[".id"] for r in rows if not (r.get("comment") or "").startswith(d.BLOCK_RULES_PREFIX)), None
+        )
         wanted = [r for r in rules if r.menu == menu]
         for rule in wanted:
             row = ours.pop(rule.comment, None)
@@ -383,9 +473,15 @@ def plan_block_rules(gateway: Gateway, actual: ActualState, *, ensure: bool) -> 
                 changes.append(Change("add", menu, None, None, attrs, detail=rule.comment))
                 continue
             present += 1
-            sets = {k: v for k, v in (*rule.attrs, ("disabled", "false")) if d.normalise(k, row.get(k)) != d.normalise(k, v)}
+            sets = {
+                k: v
+                for k, v in (*rule.attrs, ("disabled", "false"))
+                if d.normalise(k, row.get(k)) != d.normalise(k, v)
+            }
             if sets:
-                changes.append(Change("set", menu, None, row[".id"], tuple(sets.items()), detail=rule.comment))
+                changes.append(
+                    Change("set", menu, None, row[".id"], tuple(sets.items()), detail=rule.comment)
+                )
             else:
                 in_line += 1
         for comment, row in ours.items():  # rules of an older rule set
@@ -435,7 +531,9 @@ def apply_plan(client: RouterClient, changes: Sequence[Change]) -> ApplyResult:
 # ---------------------------------------------------------------- desired state from DynamoDB
 
 
-def services_for_router(gateway: Gateway, box: SecretBox, catalogue: repo.Catalogue | None = None) -> list[d.DesiredService]:
+def services_for_router(
+    gateway: Gateway, box: SecretBox, catalogue: repo.Catalogue | None = None
+) -> list[d.DesiredService]:
     """The desired state of every service assigned to a router."""
     subs = repo.gateway_subscribers(gateway)
     return services_for(subs, gateway, box, catalogue)
@@ -463,8 +561,17 @@ def with_password_state(svc: d.DesiredService, sub: Subscriber | None, box: Secr
     password = next((v for o in svc.objects for k, v in o.attrs if k == "password"), None)
     if password is not None:
         state["pw"] = password_fingerprint(box, password)
-    return d.DesiredService(svc.subscriber_id, svc.username, svc.action, svc.objects, svc.kick, svc.problems,
-                            state, svc.reason, previous)
+    return d.DesiredService(
+        svc.subscriber_id,
+        svc.username,
+        svc.action,
+        svc.objects,
+        svc.kick,
+        svc.problems,
+        state,
+        svc.reason,
+        previous,
+    )
 
 
 # ---------------------------------------------------------------- one router, one connection
@@ -477,14 +584,20 @@ class Outcome:
     services: list[d.DesiredService]
 
     def summary(self) -> dict[str, Any]:
-        return {"applied": self.result.applied, "changes": self.plan.counts(), "traps": len(self.result.traps),
-                "issues": len(self.plan.issues)}
+        return {
+            "applied": self.result.applied,
+            "changes": self.plan.counts(),
+            "traps": len(self.result.traps),
+            "issues": len(self.plan.issues),
+        }
 
 
 class RouterSession:
     """One connection to one router, opened on first use and shared by everything in a batch."""
 
-    def __init__(self, gateway: Gateway, box: SecretBox, timeout: float, stats: ClientStats | None = None) -> None:
+    def __init__(
+        self, gateway: Gateway, box: SecretBox, timeout: float, stats: ClientStats | None = None
+    ) -> None:
         self.gateway = gateway
         self._box = box
         self._timeout = timeout
@@ -508,8 +621,9 @@ class RouterSession:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def reconcile_services(self, services: Sequence[d.DesiredService], *, adopt: bool = False,
-                           dry_run: bool = False) -> Outcome:
+    def reconcile_services(
+        self, services: Sequence[d.DesiredService], *, adopt: bool = False, dry_run: bool = False
+    ) -> Outcome:
         """Bring the router objects of these services in line (a batch of subscriber triggers)."""
         active = [s for s in services if s.action != "ignore"]
         if not active:
@@ -534,7 +648,9 @@ class RouterSession:
         if any(s.kick for s in services):
             # accounts to disable: their open sessions are read in a second round trip
             extra = read_for_services(self.client, [s for s in services if s.kick])
-            actual.rows.update({m: extra.rows[m] for m in (d.PPP_ACTIVE, d.HOTSPOT_ACTIVE) if m in extra.rows})
+            actual.rows.update(
+                {m: extra.rows[m] for m in (d.PPP_ACTIVE, d.HOTSPOT_ACTIVE) if m in extra.rows}
+            )
             plan = plan_services(services, actual, adopt=adopt, prune=prune, report_orphans=True)
         rule_changes, status = plan_block_rules(self.gateway, actual, ensure=ensure_rules)
         plan.changes.extend(rule_changes)
@@ -543,8 +659,11 @@ class RouterSession:
         return Outcome(plan, result, list(services))
 
     def install_block_rules(self, *, dry_run: bool = False) -> Outcome:
-        actual = _read(self.client, [d.FILTER, d.NAT],
-                       [Command.of(f"{m}/print", proplist=_RULE_PROPS) for m in (d.FILTER, d.NAT)])
+        actual = _read(
+            self.client,
+            [d.FILTER, d.NAT],
+            [Command.of(f"{m}/print", proplist=_RULE_PROPS) for m in (d.FILTER, d.NAT)],
+        )
         changes, status = plan_block_rules(self.gateway, actual, ensure=True)
         plan = Plan(changes=changes, block_rules=status)
         result = ApplyResult() if dry_run else apply_plan(self.client, changes)
@@ -552,4 +671,3 @@ class RouterSession:
 
     def read_menu(self, menu: str, proplist: Sequence[str] = ()) -> list[dict[str, str]]:
         return self.client.print(menu, proplist=proplist)
-

@@ -157,7 +157,9 @@ class RouterClient:
         """One command, one round trip; a trap is raised as :class:`RouterTrap`."""
         return self.pipeline([command])[0].raise_for_trap()
 
-    def print(self, menu: str, queries: Sequence[str] = (), proplist: Sequence[str] = ()) -> list[dict[str, str]]:
+    def print(
+        self, menu: str, queries: Sequence[str] = (), proplist: Sequence[str] = ()
+    ) -> list[dict[str, str]]:
         return self.run(Command.of(f"{menu}/print", queries=queries, proplist=proplist)).rows
 
     def pipeline(self, commands: Sequence[Command], window: int = PIPELINE_WINDOW) -> list[Reply]:
@@ -200,7 +202,9 @@ class RouterClient:
                 elif reply_word == "!trap":
                     cat = attrs.get("category")
                     reply.trap = RouterTrap(
-                        attrs.get("message", "trap"), chunk[tags[got]].path, int(cat) if cat and cat.isdigit() else None
+                        attrs.get("message", "trap"),
+                        chunk[tags[got]].path,
+                        int(cat) if cat and cat.isdigit() else None,
                     )
                 elif reply_word == "!done":
                     reply.ret = attrs.get("ret")

@@ -83,7 +83,9 @@ def ensure_queues(rt: Runtime) -> tuple[str, str]:
     )["QueueUrl"]
     if s.provision_queue_url:
         return s.provision_queue_url, dlq_url
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)})
     queue_url = sqs.create_queue(
         QueueName=s.provision_queue_name,
@@ -161,7 +163,9 @@ def _enqueue(
         send_trigger(rt, task)
     except Exception as exc:  # the change is saved; the task shows the failure and the sweep repairs it
         log.exception("provisioning trigger not sent", extra={"task_id": task.id, "gateway_id": gateway.id})
-        repo.mark_finished(task, status="failed", error=f"queue unavailable: {type(exc).__name__}", category="queue")
+        repo.mark_finished(
+            task, status="failed", error=f"queue unavailable: {type(exc).__name__}", category="queue"
+        )
         return SyncRequest(
             "queued",
             task.id,
@@ -173,7 +177,9 @@ def _enqueue(
 
 
 # ---------------------------------------------------------------- public triggers
-def request_subscriber_sync(rt: Runtime, subscriber: Subscriber, reason: str, actor: str = "system") -> SyncRequest:
+def request_subscriber_sync(
+    rt: Runtime, subscriber: Subscriber, reason: str, actor: str = "system"
+) -> SyncRequest:
     """Ask the provisioner to bring the subscriber's router in line with the system (create, update,
     suspend, reactivate, rename, migrate to this router, cancel keeping the IP)."""
     gateway = repo.find_gateway(subscriber.gateway_id) if subscriber.gateway_id else None
@@ -182,7 +188,9 @@ def request_subscriber_sync(rt: Runtime, subscriber: Subscriber, reason: str, ac
     blocked = _not_provisionable(gateway)
     if blocked is not None:
         return blocked
-    return _enqueue(rt, gateway, KIND_SUBSCRIBER, subscriber.id, reason, actor, target={"login": subscriber.login})
+    return _enqueue(
+        rt, gateway, KIND_SUBSCRIBER, subscriber.id, reason, actor, target={"login": subscriber.login}
+    )
 
 
 def request_subscribers_sync(
@@ -205,8 +213,15 @@ def request_subscribers_sync(
         if blocked is not None:
             out.append(blocked)
             continue
-        task = repo.new_task(tenant_id=gateway.tenant_id, gateway_id=gateway.id, kind=KIND_SUBSCRIBER,
-                             subscriber_id=sub.id, reason=reason, actor=actor, target={"login": sub.login})
+        task = repo.new_task(
+            tenant_id=gateway.tenant_id,
+            gateway_id=gateway.id,
+            kind=KIND_SUBSCRIBER,
+            subscriber_id=sub.id,
+            reason=reason,
+            actor=actor,
+            target={"login": sub.login},
+        )
         tasks.append(task)
         out.append(SyncRequest("queued", task.id, gateway.id, None))
     repo.save_tasks(tasks)
@@ -216,11 +231,18 @@ def request_subscribers_sync(
     for start in range(0, len(tasks), 10):
         chunk = tasks[start : start + 10]
         try:
-            resp = sqs.send_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "MessageBody": json.dumps(message_body(t), separators=(",", ":")),
-                 "MessageGroupId": t.gateway_id, "MessageDeduplicationId": f"{t.id}-1"}
-                for i, t in enumerate(chunk)
-            ])
+            resp = sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "MessageBody": json.dumps(message_body(t), separators=(",", ":")),
+                        "MessageGroupId": t.gateway_id,
+                        "MessageDeduplicationId": f"{t.id}-1",
+                    }
+                    for i, t in enumerate(chunk)
+                ],
+            )
             failed.update(chunk[int(f["Id"])].id for f in resp.get("Failed") or [])
         except Exception:
             log.exception("provisioning triggers not sent", extra={"tasks": len(chunk)})
@@ -230,9 +252,13 @@ def request_subscribers_sync(
             if t.id in failed:
                 repo.finish_task(t, status="failed", error="queue unavailable", category="queue")
         repo.save_tasks([t for t in tasks if t.id in failed])
-        warning = ("The change was saved but could not be queued for the router; it is listed as a failed task "
-                   "and the next router sweep or a re-run applies it.")
-        out = [SyncRequest(r.status, r.task_id, r.gateway_id, warning) if r.task_id in failed else r for r in out]
+        warning = (
+            "The change was saved but could not be queued for the router; it is listed as a failed task "
+            "and the next router sweep or a re-run applies it."
+        )
+        out = [
+            SyncRequest(r.status, r.task_id, r.gateway_id, warning) if r.task_id in failed else r for r in out
+        ]
     return out
 
 
@@ -276,7 +302,7 @@ def request_export(
     adopt: bool = False,
     prune: bool = False,
 ) -> list[SyncRequest]:
-    """"Export clients to router" (SPEC S4): the whole router, or the chosen services of it.
+    """ "Export clients to router" (SPEC S4): the whole router, or the chosen services of it.
 
     ``adopt`` takes over objects made by hand that hold a service's name or address (they get the
     marker and the system's values); ``prune`` (whole router only) removes the provisioner's objects

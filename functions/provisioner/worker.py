@@ -62,7 +62,9 @@ def poll_once(rt: Runtime, wait_seconds: int = 0, stats: ClientStats | None = No
     messages = resp.get("Messages") or []
     if not messages:
         return 0
-    result = process_batch(rt, _lambda_event(messages, _queue_arn(rt, queue_url), rt.settings.region), stats=stats)
+    result = process_batch(
+        rt, _lambda_event(messages, _queue_arn(rt, queue_url), rt.settings.region), stats=stats
+    )
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     done = [m for m in messages if m["MessageId"] not in failed]
     for start in range(0, len(done), 10):

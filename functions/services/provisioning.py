@@ -38,7 +38,12 @@ RERUNNABLE = ("failed", "dead")
 
 
 def sync_view(req: SyncRequest) -> dict[str, Any]:
-    return {"status": req.status, "task_id": req.task_id, "gateway_id": req.gateway_id, "warning": req.warning}
+    return {
+        "status": req.status,
+        "task_id": req.task_id,
+        "gateway_id": req.gateway_id,
+        "warning": req.warning,
+    }
 
 
 def task_view(task: ProvisioningTask) -> dict[str, Any]:
@@ -81,15 +86,18 @@ def list_tasks(
     next_token: str | None = None,
 ) -> dict[str, Any]:
     """Tasks newest first, of one router or one tenant, optionally of one status (paginated)."""
-    page = repo.list_tasks(tenant_id=tenant_id, gateway_id=gateway_id, status=status, limit=limit,
-                           next_token=next_token)
+    page = repo.list_tasks(
+        tenant_id=tenant_id, gateway_id=gateway_id, status=status, limit=limit, next_token=next_token
+    )
     return {"items": [task_view(t) for t in page.items], "next_token": page.next_token}
 
 
 def rerun_task(rt: Runtime, task: ProvisioningTask, actor: str) -> dict[str, Any]:
     """Send a task to its router again (same task, next run)."""
     req = request_rerun(rt, task, actor)
-    record_audit(actor, "operator", task.tenant_id, "provisioning_task", task.id, "rerun", None, sync_view(req))
+    record_audit(
+        actor, "operator", task.tenant_id, "provisioning_task", task.id, "rerun", None, sync_view(req)
+    )
     return sync_view(req)
 
 
@@ -102,8 +110,16 @@ def rerun_failed(rt: Runtime, gateway: Gateway, actor: str) -> dict[str, Any]:
             req = request_rerun(rt, task, actor)
             if req.status == "queued":
                 rerun.append(task.id)
-    record_audit(actor, "operator", gateway.tenant_id, "gateway", gateway.id, "rerun_failed_tasks", None,
-                 {"tasks": len(rerun)})
+    record_audit(
+        actor,
+        "operator",
+        gateway.tenant_id,
+        "gateway",
+        gateway.id,
+        "rerun_failed_tasks",
+        None,
+        {"tasks": len(rerun)},
+    )
     return {"gateway_id": gateway.id, "requeued": len(rerun), "task_ids": rerun}
 
 
@@ -117,7 +133,7 @@ def export_to_router(
     adopt: bool = False,
     prune: bool = False,
 ) -> dict[str, Any]:
-    """"Export clients to router" (SPEC S4): the whole router or the chosen services, applied through
+    """ "Export clients to router" (SPEC S4): the whole router or the chosen services, applied through
     the queue. Chosen services must be assigned to this router."""
     _require_api(gateway)
     if subscriber_ids is not None:
@@ -129,22 +145,44 @@ def export_to_router(
             if sub is None or sub.tenant_id != gateway.tenant_id or sub.gateway_id != gateway.id:
                 wrong.append(sid)
         if wrong:
-            raise ValidationError(f"not assigned to this router: {', '.join(wrong[:20])}", field="subscriber_ids",
-                                  details={"subscriber_ids": wrong})
+            raise ValidationError(
+                f"not assigned to this router: {', '.join(wrong[:20])}",
+                field="subscriber_ids",
+                details={"subscriber_ids": wrong},
+            )
         subscriber_ids = list(dict.fromkeys(subscriber_ids))
     reqs = request_export(rt, gateway, subscriber_ids, actor, adopt=adopt, prune=prune)
-    record_audit(actor, "operator", gateway.tenant_id, "gateway", gateway.id, "export_to_router", None,
-                 {"subscribers": len(subscriber_ids) if subscriber_ids else "all", "adopt": adopt, "prune": prune})
-    return {"gateway_id": gateway.id, "queued": sum(1 for r in reqs if r.status == "queued"),
-            "tasks": [sync_view(r) for r in reqs]}
+    record_audit(
+        actor,
+        "operator",
+        gateway.tenant_id,
+        "gateway",
+        gateway.id,
+        "export_to_router",
+        None,
+        {"subscribers": len(subscriber_ids) if subscriber_ids else "all", "adopt": adopt, "prune": prune},
+    )
+    return {
+        "gateway_id": gateway.id,
+        "queued": sum(1 for r in reqs if r.status == "queued"),
+        "tasks": [sync_view(r) for r in reqs],
+    }
 
 
 def install_block_rules(rt: Runtime, gateway: Gateway, actor: str) -> dict[str, Any]:
     """Queue the installation of the blocked-list firewall filter + NAT rules on a router."""
     _require_api(gateway)
     req = request_block_rules(rt, gateway, actor)
-    record_audit(actor, "operator", gateway.tenant_id, "gateway", gateway.id, "install_block_rules", None,
-                 sync_view(req))
+    record_audit(
+        actor,
+        "operator",
+        gateway.tenant_id,
+        "gateway",
+        gateway.id,
+        "install_block_rules",
+        None,
+        sync_view(req),
+    )
     return sync_view(req)
 
 
@@ -179,16 +217,24 @@ def drift(rt: Runtime, gateway: Gateway) -> dict[str, Any]:
     for change in report["changes"]:
         if change.get("subscriber_id") in usernames:
             change["username"] = usernames[change["subscriber_id"]]
-    return {"gateway_id": gateway.id, "gateway_name": gateway.name, "checked_at": now_iso(),
-            "services": sum(1 for s in services if s.action == "apply"), **report}
+    return {
+        "gateway_id": gateway.id,
+        "gateway_name": gateway.name,
+        "checked_at": now_iso(),
+        "services": sum(1 for s in services if s.action == "apply"),
+        **report,
+    }
 
 
 def active_connections(rt: Runtime, gateway: Gateway) -> dict[str, Any]:
     """PPP and hotspot active connections read from the router now (SPEC S4)."""
     with _session(rt, gateway) as session:
-        replies = session.client.pipeline([
-            _print(d.PPP_ACTIVE), _print(d.HOTSPOT_ACTIVE),
-        ])
+        replies = session.client.pipeline(
+            [
+                _print(d.PPP_ACTIVE),
+                _print(d.HOTSPOT_ACTIVE),
+            ]
+        )
     ppp = [_strip(r) for r in replies[0].raise_for_trap().rows]
     hotspot = [_strip(r) for r in replies[1].raise_for_trap().rows]
     return {"gateway_id": gateway.id, "ppp": ppp, "hotspot": hotspot, "read_at": now_iso()}
@@ -209,7 +255,8 @@ def arp_table(rt: Runtime, gateway: Gateway) -> dict[str, Any]:
             entry["username"] = sub.username
             entry["subscriber_mac"] = sub.mac
             entry["mac_matches"] = bool(sub.mac) and d.normalise("mac-address", sub.mac) == d.normalise(
-                "mac-address", row.get("mac-address"))
+                "mac-address", row.get("mac-address")
+            )
         out.append(entry)
     return {"gateway_id": gateway.id, "entries": out, "read_at": now_iso()}
 
@@ -225,7 +272,9 @@ def _strip(row: dict[str, str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- onboarding
-def onboarding_script(rt: Runtime, gateway: Gateway, actor: str, *, rotate_api_password: bool = False) -> dict[str, Any]:
+def onboarding_script(
+    rt: Runtime, gateway: Gateway, actor: str, *, rotate_api_password: bool = False
+) -> dict[str, Any]:
     """The RouterOS script joining a router to the cloud (WireGuard, RADIUS, AAA, API user, block
     rules). Assigns the router's VPN address once, a new tunnel key pair each time (the private key
     is only in the script) and the API credentials the provisioner will use."""
@@ -247,20 +296,51 @@ def onboarding_script(rt: Runtime, gateway: Gateway, actor: str, *, rotate_api_p
     else:
         password = random_password(24)
     port = int(gateway.api_port or 0) or (8729 if gateway.api_tls else 8728)
-    script = render_script(OnboardingInput(
-        gateway_id=gateway.id, gateway_name=gateway.name, router_vpn_address=vpn_address, vpn_cidr=s.vpn_cidr,
-        hub_address=s.vpn_hub_address, hub_endpoint=s.vpn_endpoint, hub_public_key=s.vpn_hub_public_key,
-        router_keys=keys, radius_secret=rt.box.decrypt(gateway.radius_secret_enc), api_username=username,
-        api_password=password, api_tls=bool(gateway.api_tls), api_port=port,
-        blocked_address_list=gateway.blocked_address_list, notice_url=f"{s.public_base_url.rstrip('/')}/portal",
-        plan_type=gateway.plan_type,
-    ))
-    repo.save_onboarding(gateway, vpn_address=vpn_address, vpn_public_key=keys.public_key, api_username=username,
-                         api_password_enc=rt.box.encrypt(password), api_port=port)
-    record_audit(actor, "operator", gateway.tenant_id, "gateway", gateway.id, "onboarding_script", None,
-                 {"vpn_address": vpn_address, "vpn_public_key": keys.public_key, "api_username": username})
-    return {"gateway_id": gateway.id, "vpn_address": vpn_address, "vpn_public_key": keys.public_key,
-            "api_username": username, "script": script}
+    script = render_script(
+        OnboardingInput(
+            gateway_id=gateway.id,
+            gateway_name=gateway.name,
+            router_vpn_address=vpn_address,
+            vpn_cidr=s.vpn_cidr,
+            hub_address=s.vpn_hub_address,
+            hub_endpoint=s.vpn_endpoint,
+            hub_public_key=s.vpn_hub_public_key,
+            router_keys=keys,
+            radius_secret=rt.box.decrypt(gateway.radius_secret_enc),
+            api_username=username,
+            api_password=password,
+            api_tls=bool(gateway.api_tls),
+            api_port=port,
+            blocked_address_list=gateway.blocked_address_list,
+            notice_url=f"{s.public_base_url.rstrip('/')}/portal",
+            plan_type=gateway.plan_type,
+        )
+    )
+    repo.save_onboarding(
+        gateway,
+        vpn_address=vpn_address,
+        vpn_public_key=keys.public_key,
+        api_username=username,
+        api_password_enc=rt.box.encrypt(password),
+        api_port=port,
+    )
+    record_audit(
+        actor,
+        "operator",
+        gateway.tenant_id,
+        "gateway",
+        gateway.id,
+        "onboarding_script",
+        None,
+        {"vpn_address": vpn_address, "vpn_public_key": keys.public_key, "api_username": username},
+    )
+    return {
+        "gateway_id": gateway.id,
+        "vpn_address": vpn_address,
+        "vpn_public_key": keys.public_key,
+        "api_username": username,
+        "script": script,
+    }
 
 
 # ---------------------------------------------------------------- notifications
@@ -287,7 +367,9 @@ def notify_final_failure(rt: Runtime, gateway: Gateway | None, tasks: list[Provi
         "The system keeps the intended state: once the router is reachable again, re-run the failed tasks",
         "of this router (Tasks, 're-run failed') or wait for the periodic router sweep.",
     ]
-    rt.notifier.send_email(tenant.contact_email, f"Router {name}: changes could not be applied", "\n".join(lines))
+    rt.notifier.send_email(
+        tenant.contact_email, f"Router {name}: changes could not be applied", "\n".join(lines)
+    )
 
 
 def find_task_or_404(task_id: str) -> ProvisioningTask:

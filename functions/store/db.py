@@ -19,7 +19,7 @@ _session_lock = threading.RLock()
 _shared_session: botocore.session.Session | None = None
 
 
-def _shared_botocore_session() -> botocore.session.Session:
+def _shared_botocore_session(env_vars: object = None) -> botocore.session.Session:
     """One botocore session for every model's connection.
 
     pynamodb builds a new session (and reloads the service model, ~0.2 s) for each model class;
@@ -32,7 +32,7 @@ def _shared_botocore_session() -> botocore.session.Session:
         return _shared_session
 
 
-pynamodb_base.get_session = _shared_botocore_session  # type: ignore[attr-defined]
+pynamodb_base.get_session = _shared_botocore_session  # type: ignore[assignment]
 
 
 def configure(settings: Settings) -> None:

@@ -74,8 +74,16 @@ def create_task(
     options: dict[str, Any] | None = None,
 ) -> ProvisioningTask:
     """Record a new queued task (``result`` keeps what was asked: reason, actor, run number, options)."""
-    task = new_task(tenant_id=tenant_id, gateway_id=gateway_id, kind=kind, subscriber_id=subscriber_id,
-                    reason=reason, actor=actor, target=target, options=options)
+    task = new_task(
+        tenant_id=tenant_id,
+        gateway_id=gateway_id,
+        kind=kind,
+        subscriber_id=subscriber_id,
+        reason=reason,
+        actor=actor,
+        target=target,
+        options=options,
+    )
     task.save(condition=ProvisioningTask.id.does_not_exist())
     return task
 
@@ -118,7 +126,10 @@ def mark_finished(
     if error is None:
         actions += [ProvisioningTask.last_error.remove(), ProvisioningTask.error_category.remove()]
     else:
-        actions += [ProvisioningTask.last_error.set(error[:1000]), ProvisioningTask.error_category.set(category or "router")]
+        actions += [
+            ProvisioningTask.last_error.set(error[:1000]),
+            ProvisioningTask.error_category.set(category or "router"),
+        ]
     task.update(actions=actions)
 
 
@@ -272,7 +283,9 @@ def get_subscriber(subscriber_id: str) -> Subscriber:
 
 def gateway_subscribers(gateway: Gateway) -> list[Subscriber]:
     """Every subscriber service assigned to a router (tenant index, filtered by gateway)."""
-    return list(Subscriber.tenant_index.query(gateway.tenant_id, filter_condition=Subscriber.gateway_id == gateway.id))
+    return list(
+        Subscriber.tenant_index.query(gateway.tenant_id, filter_condition=Subscriber.gateway_id == gateway.id)
+    )
 
 
 def list_gateways(tenant_id: str | None = None) -> Iterator[Gateway]:
@@ -337,7 +350,6 @@ def set_router_state(subscriber: Subscriber, state: dict[str, Any]) -> None:
         return
 
 
-
 def next_counter(name: str) -> int:
     """Atomically increment a named counter and return the new value (VPN address allocation)."""
     counter = Counter(name=name)
@@ -346,7 +358,13 @@ def next_counter(name: str) -> int:
 
 
 def save_onboarding(
-    gateway: Gateway, *, vpn_address: str, vpn_public_key: str, api_username: str, api_password_enc: str, api_port: int
+    gateway: Gateway,
+    *,
+    vpn_address: str,
+    vpn_public_key: str,
+    api_username: str,
+    api_password_enc: str,
+    api_port: int,
 ) -> None:
     """Record what the onboarding script configures on the router (the tunnel's public key for the hub,
     the router's VPN address, the API credentials the provisioner uses there)."""

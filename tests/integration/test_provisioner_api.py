@@ -38,8 +38,11 @@ SECRET, ALIST, QUEUE = "/ppp/secret", "/ip/firewall/address-list", "/queue/simpl
 @pytest.fixture(scope="module")
 def world() -> Iterator[Runtime]:
     with mock_aws():
-        yield provisioning_runtime(vpn_hub_public_key=HUB_KEY, vpn_endpoint="vpn.example.net:51820",
-                                   public_base_url="https://portal.example.net")
+        yield provisioning_runtime(
+            vpn_hub_public_key=HUB_KEY,
+            vpn_endpoint="vpn.example.net:51820",
+            public_base_url="https://portal.example.net",
+        )
 
 
 rt = fixtures.rt
@@ -60,9 +63,17 @@ def client(rt) -> Iterator[Client]:
 def headers(rt: Runtime, role: str = "manager", tenant: str = TENANT) -> dict[str, str]:
     op_id = f"op_{role}_{tenant}_{secrets.token_hex(2)}"
     if Tenant.count(tenant) == 0:
-        Tenant(id=tenant, name=tenant, kind="manager", parent_id="-", ancestors=[], created_at=now_iso()).save()
-    Operator(id=op_id, tenant_id=tenant, email=f"{op_id}@x.example", role=role, password_hash="-",
-             created_at=now_iso()).save()
+        Tenant(
+            id=tenant, name=tenant, kind="manager", parent_id="-", ancestors=[], created_at=now_iso()
+        ).save()
+    Operator(
+        id=op_id,
+        tenant_id=tenant,
+        email=f"{op_id}@x.example",
+        role=role,
+        password_hash="-",
+        created_at=now_iso(),
+    ).save()
     token = issue_operator_token(rt.signer, op_id, tenant, role, 3600)
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
@@ -100,16 +111,25 @@ def test_export_drift_tasks_and_rerun(rt, client, router):
     status, drift = call(client, "get", f"/admin/gateways/{gw.id}/drift", h)
     assert drift["counts"] == {"set": 1}
     assert drift["changes"][0]["detail"] == "ana: max-limit" and drift["changes"][0]["fields"] == {
-        "max-limit": "2M/10M"}
-    assert drift["orphans"] == [{"menu": ALIST, "object_id": drift["orphans"][0]["object_id"],
-                                 "subscriber_id": "sub_gone", "name": "10.9.0.99"}]
+        "max-limit": "2M/10M"
+    }
+    assert drift["orphans"] == [
+        {
+            "menu": ALIST,
+            "object_id": drift["orphans"][0]["object_id"],
+            "subscriber_id": "sub_gone",
+            "name": "10.9.0.99",
+        }
+    ]
     call(client, "post", f"/admin/gateways/{gw.id}/export", h, {"prune": True})
     drain(rt)
     assert router.find(QUEUE, name="ana")[0]["max-limit"] == "2000000/10000000"
     assert router.find(ALIST, address="10.9.0.99") == [] and len(router.find(SECRET, name="tower")) == 1
 
     # Export of chosen services only; a service of another router is refused
-    status, out = call(client, "post", f"/admin/gateways/{gw.id}/export", h, {"subscriber_ids": [b.id, "sub_x"]})
+    status, out = call(
+        client, "post", f"/admin/gateways/{gw.id}/export", h, {"subscriber_ids": [b.id, "sub_x"]}
+    )
     assert status == 422 and out["error"]["field"] == "subscriber_ids"
     status, out = call(client, "post", f"/admin/gateways/{gw.id}/export", h, {"subscriber_ids": [a.id, b.id]})
     assert status == 202 and out["queued"] == 2
@@ -127,7 +147,9 @@ def test_export_drift_tasks_and_rerun(rt, client, router):
     assert failed["items"][0]["error_category"] == "unreachable" and failed["items"][0]["reason"]
     status, page1 = call(client, "get", f"/admin/tasks?gateway_id={gw.id}&limit=2", h)
     assert len(page1["items"]) == 2 and page1["next_token"]
-    status, page2 = call(client, "get", f"/admin/tasks?gateway_id={gw.id}&limit=2&next_token={page1['next_token']}", h)
+    status, page2 = call(
+        client, "get", f"/admin/tasks?gateway_id={gw.id}&limit=2&next_token={page1['next_token']}", h
+    )
     assert not {t["id"] for t in page1["items"]} & {t["id"] for t in page2["items"]}
     status, mine = call(client, "get", "/admin/tasks?status=succeeded", h)
     assert status == 200 and len(mine["items"]) == 4  # two router exports, two chosen services
@@ -147,26 +169,48 @@ def test_export_drift_tasks_and_rerun(rt, client, router):
 def test_block_rules_active_connections_and_arp(rt, client, router):
     h = headers(rt)
     gw = router_gateway(rt, router, plan_type="simple_queue", lan_interface="bridge1")
-    first = router.add_row("/ip/firewall/filter", chain="forward", action="accept", connection_state="established")
+    first = router.add_row(
+        "/ip/firewall/filter", chain="forward", action="accept", connection_state="established"
+    )
     status, out = call(client, "post", f"/admin/gateways/{gw.id}/block-rules", h)
     assert status == 202 and out["status"] == "queued"
     drain(rt)
     rules = router.rows("/ip/firewall/filter")
-    assert [r.get("comment") for r in rules] == ["wisp:block-rules:dns-udp", "wisp:block-rules:dns-tcp",
-                                                  "wisp:block-rules:drop", None]  # above the operator's rule
-    assert rules[-1][".id"] == first and rules[2]["action"] == "drop" and rules[2]["src-address-list"] == "morosos"
+    assert [r.get("comment") for r in rules] == [
+        "wisp:block-rules:dns-udp",
+        "wisp:block-rules:dns-tcp",
+        "wisp:block-rules:drop",
+        None,
+    ]  # above the operator's rule
+    assert (
+        rules[-1][".id"] == first
+        and rules[2]["action"] == "drop"
+        and rules[2]["src-address-list"] == "morosos"
+    )
     [nat] = router.rows("/ip/firewall/nat")
-    assert (nat["chain"], nat["action"], nat["dst-port"], nat["to-ports"]) == ("dstnat", "redirect", "80", "8082")
+    assert (nat["chain"], nat["action"], nat["dst-port"], nat["to-ports"]) == (
+        "dstnat",
+        "redirect",
+        "80",
+        "8082",
+    )
     # once installed, the router sweep keeps them in line
     router.set_row("/ip/firewall/filter", rules[2][".id"], disabled="yes")
     status, drift = call(client, "get", f"/admin/gateways/{gw.id}/drift", h)
     assert drift["block_rules"] == "partial" and drift["counts"] == {"set": 1}
 
-    sub = make_subscriber(rt, gw, "ana", connection_type="simple_queue", ip="192.168.1.20", mac="AA:AA:AA:00:00:01")
+    sub = make_subscriber(
+        rt, gw, "ana", connection_type="simple_queue", ip="192.168.1.20", mac="AA:AA:AA:00:00:01"
+    )
     router.add_row("/ppp/active", name="someone", address="10.0.0.9", service="pppoe", uptime="1h2m")
     router.add_row("/ip/hotspot/active", user="guest", address="172.16.0.5", mac_address="02:00:00:00:00:05")
-    router.add_row("/ip/arp", address="192.168.1.20", mac_address="AA:AA:AA:00:00:02", interface="bridge1",
-                   dynamic="true")
+    router.add_row(
+        "/ip/arp",
+        address="192.168.1.20",
+        mac_address="AA:AA:AA:00:00:02",
+        interface="bridge1",
+        dynamic="true",
+    )
     status, active = call(client, "get", f"/admin/gateways/{gw.id}/active-connections", h)
     assert status == 200 and active["ppp"][0]["name"] == "someone" and active["hotspot"][0]["user"] == "guest"
     status, arp = call(client, "get", f"/admin/gateways/{gw.id}/arp", h)
@@ -176,7 +220,9 @@ def test_block_rules_active_connections_and_arp(rt, client, router):
 
 def test_onboarding_script(rt, client, router):
     h = headers(rt)
-    gw = router_gateway(rt, router, name='Torre "Sur" $1', api_host=None, api_username=None, api_password_enc=None)
+    gw = router_gateway(
+        rt, router, name='Torre "Sur" $1', api_host=None, api_username=None, api_password_enc=None
+    )
     status, out = call(client, "post", f"/admin/gateways/{gw.id}/onboarding-script", h, {})
     assert status == 200
     script = out["script"]
@@ -185,15 +231,19 @@ def test_onboarding_script(rt, client, router):
     assert saved.vpn_public_key == out["vpn_public_key"] and len(out["vpn_public_key"]) == 44
     password = rt.box.decrypt(saved.api_password_enc)
     assert f'password="{password}" address=10.255.0.1/32' in script
-    for needle in ('/interface wireguard peers add interface="wg-wispcloud" public-key="' + HUB_KEY,
-                   'endpoint-address="vpn.example.net" endpoint-port=51820',
-                   '/radius add service=ppp,hotspot address=10.255.0.1 secret="testing123" src-address=10.255.0.2',
-                   "/radius incoming set accept=yes port=3799",
-                   "/ppp aaa set use-radius=yes accounting=yes interim-update=5m",
-                   "radius-interim-update=5m",
-                   "/ip service set api disabled=no port=", "policy=\"read,write,api,sensitive,",
-                   'comment="wisp:block-rules:drop"', 'action-data="https://portal.example.net/portal"',
-                   'name="Torre \\"Sur\\" \\$1"'):
+    for needle in (
+        '/interface wireguard peers add interface="wg-wispcloud" public-key="' + HUB_KEY,
+        'endpoint-address="vpn.example.net" endpoint-port=51820',
+        '/radius add service=ppp,hotspot address=10.255.0.1 secret="testing123" src-address=10.255.0.2',
+        "/radius incoming set accept=yes port=3799",
+        "/ppp aaa set use-radius=yes accounting=yes interim-update=5m",
+        "radius-interim-update=5m",
+        "/ip service set api disabled=no port=",
+        'policy="read,write,api,sensitive,',
+        'comment="wisp:block-rules:drop"',
+        'action-data="https://portal.example.net/portal"',
+        'name="Torre \\"Sur\\" \\$1"',
+    ):
         assert needle in script, needle
     # the block rules are added top-first in reverse so they end up in order
     assert script.index("wisp:block-rules:drop") < script.index("wisp:block-rules:dns-udp")
@@ -209,8 +259,11 @@ def test_onboarding_script(rt, client, router):
 def test_scope_roles_and_disabled_api(rt, client, router):
     gw = router_gateway(rt, router)
     outsider = headers(rt, "manager", tenant="ten_other")
-    for method, path in (("get", f"/admin/gateways/{gw.id}/drift"), ("post", f"/admin/gateways/{gw.id}/export"),
-                         ("get", f"/admin/gateways/{gw.id}/tasks")):
+    for method, path in (
+        ("get", f"/admin/gateways/{gw.id}/drift"),
+        ("post", f"/admin/gateways/{gw.id}/export"),
+        ("get", f"/admin/gateways/{gw.id}/tasks"),
+    ):
         status, out = call(client, method, path, outsider, {} if method == "post" else None)
         assert status == 404, (path, out)
     viewer = headers(rt, "read_only")

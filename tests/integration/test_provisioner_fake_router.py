@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Any
 
 import librouteros
 import pytest
@@ -30,8 +31,9 @@ def router():
 
 
 def api(router: FakeRouter, **kw):
-    return librouteros.connect(router.host, router.username, router.password, port=router.port, timeout=2,
-                               encoding="UTF-8", **kw)
+    return librouteros.connect(
+        router.host, router.username, router.password, port=router.port, timeout=2, encoding="UTF-8", **kw
+    )
 
 
 def test_librouteros_crud_queries_and_traps(router):
@@ -42,7 +44,10 @@ def test_librouteros_crud_queries_and_traps(router):
     secrets.add(name="ana", password="x")
     rows = list(secrets.select(Key(".id"), Key("name")).where(Key("name") == "josé"))
     assert rows == [{".id": new_id, "name": "josé"}]
-    assert [r["name"] for r in secrets.select(Key("name")).where(Key("name").In("ana", "josé"))] == ["josé", "ana"]
+    assert [r["name"] for r in secrets.select(Key("name")).where(Key("name").In("ana", "josé"))] == [
+        "josé",
+        "ana",
+    ]
     secrets.update(**{".id": new_id, "profile": "plan-10M"})
     assert router.find("/ppp/secret", name="josé")[0]["profile"] == "plan-10M"
     with pytest.raises(TrapError, match="same name already exists"):
@@ -93,8 +98,14 @@ def test_down_slow_fatal(router):
 
 
 def _target(router: FakeRouter, **kw) -> RouterTarget:
-    values = {"name": "r1", "host": router.host, "port": router.port, "username": router.username,
-              "password": router.password, "timeout": 1.0}
+    values: dict[str, Any] = {
+        "name": "r1",
+        "host": router.host,
+        "port": router.port,
+        "username": router.username,
+        "password": router.password,
+        "timeout": 1.0,
+    }
     values.update(kw)
     return RouterTarget(**values)
 
@@ -102,8 +113,10 @@ def _target(router: FakeRouter, **kw) -> RouterTarget:
 def test_adapter_pipelines_tagged_commands_in_one_round_trip(router):
     client = connect(_target(router))
     router.reset_stats()
-    cmds = [Command.of("/ip/firewall/address-list/add", {"list": "morosos", "address": f"10.0.0.{i}"})
-            for i in range(1, 151)]
+    cmds = [
+        Command.of("/ip/firewall/address-list/add", {"list": "morosos", "address": f"10.0.0.{i}"})
+        for i in range(1, 151)
+    ]
     cmds.append(Command.of("/ip/firewall/address-list/add", {"list": "morosos", "address": "10.0.0.1"}))
     replies = client.pipeline(cmds)
     assert all(r.ret and r.ret.startswith("*") for r in replies[:150])

@@ -56,10 +56,19 @@ def many_subscribers(rt: Runtime, gateway: Gateway, n: int, status: str = "activ
     with Subscriber.batch_write() as batch:
         for i in range(n):
             name = f"c{i:04d}"
-            sub = Subscriber(login=f"{TENANT}#{name}", id=f"sub_{name}", tenant_id=TENANT, username=name,
-                             password_enc=rt.box.encrypt(f"pw{i}"), status=status, connection_type="pppoe",
-                             gateway_id=gateway.id, product_id="prod_10", ip=f"10.{20 + i // 250}.{i % 250}.10",
-                             created_at=now)
+            sub = Subscriber(
+                login=f"{TENANT}#{name}",
+                id=f"sub_{name}",
+                tenant_id=TENANT,
+                username=name,
+                password_enc=rt.box.encrypt(f"pw{i}"),
+                status=status,
+                connection_type="pppoe",
+                gateway_id=gateway.id,
+                product_id="prod_10",
+                ip=f"10.{20 + i // 250}.{i % 250}.10",
+                created_at=now,
+            )
             batch.save(sub)
             subs.append(sub)
     return subs
@@ -102,8 +111,13 @@ def test_router_goes_down_in_the_middle_of_a_mass_suspension_of_500(rt, router):
     # after taking 200 of the changes, stays down for two more deliveries, then comes back
     subs = many_subscribers(rt, gw, 500, status="suspended")
     cut_at = subs[199].ip
-    router.trap_on("/ip/firewall/address-list/add", "router lost power", times=1, fatal=True,
-                   where=lambda attrs: attrs.get("address") == cut_at and (router.set_down(True) or True))
+    router.trap_on(
+        "/ip/firewall/address-list/add",
+        "router lost power",
+        times=1,
+        fatal=True,
+        where=lambda attrs: attrs.get("address") == cut_at and (router.set_down(True) or True),
+    )
     req = request_router_sync(rt, Gateway.get(gw.id), "cutoff")
     for _ in range(3):
         poll_once(rt, 0)
@@ -128,8 +142,18 @@ def test_router_down_during_mass_suspension_of_500_per_service_triggers(rt, rout
     # When an operator suspends all 500 (mass action: one trigger per service, 50 FIFO batches)
     subs = many_subscribers(rt, gw, 500, status="suspended")
     delivery = LambdaFifoDelivery(rt)
-    tasks = [repo.new_task(tenant_id=TENANT, gateway_id=gw.id, kind="reconcile_subscriber", subscriber_id=s.id,
-                           reason="mass suspension", actor="op_1", target={"login": s.login}) for s in subs]
+    tasks = [
+        repo.new_task(
+            tenant_id=TENANT,
+            gateway_id=gw.id,
+            kind="reconcile_subscriber",
+            subscriber_id=s.id,
+            reason="mass suspension",
+            actor="op_1",
+            target={"login": s.login},
+        )
+        for s in subs
+    ]
     repo.save_tasks(tasks)
     for t in tasks:
         delivery.send(t)
@@ -154,7 +178,7 @@ def test_retries_exhausted_go_to_dlq_notify_tenant_and_sweep_repairs(rt, router)
     gw = router_gateway(rt, router)
     subs = many_subscribers(rt, gw, 12)
     router.set_down(True)
-    task_ids = [r.task_id for r in request_subscribers_sync(rt, subs, "create")]
+    task_ids = [str(r.task_id) for r in request_subscribers_sync(rt, subs, "create")]
     emails_before = len(sent_emails())
     drain(rt)
 
@@ -215,8 +239,12 @@ def test_trap_fails_only_that_service_and_is_retried(rt, router):
     gw = router_gateway(rt, router)
     a = make_subscriber(rt, gw, "ana", ip="10.0.0.2", status="suspended")
     b = make_subscriber(rt, gw, "beto", ip="10.0.0.3", status="suspended")
-    router.trap_on("/ip/firewall/address-list/add", "failure: simulated", times=1,
-                   where=lambda attrs: attrs.get("address") == "10.0.0.2")
+    router.trap_on(
+        "/ip/firewall/address-list/add",
+        "failure: simulated",
+        times=1,
+        where=lambda attrs: attrs.get("address") == "10.0.0.2",
+    )
     ta = request_subscriber_sync(rt, a, "suspend").task_id
     tb = request_subscriber_sync(rt, b, "suspend").task_id
     poll_once(rt, 0)
@@ -263,8 +291,10 @@ def test_api_disabled_router_is_never_contacted(rt, router):
     sub = make_subscriber(rt, gw, "ana", ip="10.0.0.2")
     req = request_subscriber_sync(rt, sub, "create")
     assert req.status == "api_disabled" and req.task_id is None
-    assert req.warning == ("The router API is disabled for Torre Norte: the change was made only in the system; "
-                           "the router was not changed.")
+    assert req.warning == (
+        "The router API is disabled for Torre Norte: the change was made only in the system; "
+        "the router was not changed."
+    )
     # disabled after the trigger was queued: the task fails without contacting the router
     gw.update(actions=[Gateway.api_enabled.set(True)])
     req = request_subscriber_sync(rt, reload(sub), "create")
@@ -289,23 +319,42 @@ def _raw_messages(rt: Runtime) -> list[dict]:
     """Take every queued message out of SQS (as Lambda records) without processing them."""
     sqs = rt.aws.client("sqs")
     url = queue_urls(rt)[0]
-    out = []
+    out: list[dict] = []
     while True:
-        msgs = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                   MessageSystemAttributeNames=["All"]).get("Messages") or []
+        msgs = (
+            sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages")
+            or []
+        )
         if not msgs:
             return out
         for m in msgs:
-            out.append({"messageId": m["MessageId"], "receiptHandle": None, "body": m["Body"],
-                        "attributes": m["Attributes"], "messageAttributes": {}, "eventSource": "aws:sqs"})
-        sqs.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)])
+            out.append(
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": None,
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                }
+            )
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(msgs)],
+        )
 
 
 def _menus(router: FakeRouter) -> dict[str, list[tuple]]:
     out = {}
     for menu in (SECRET, ALIST, "/queue/simple", "/ip/hotspot/user"):
-        out[menu] = sorted(tuple(sorted((k, v) for k, v in r.items() if k != ".id")) for r in router.rows(menu))
+        out[menu] = sorted(
+            tuple(sorted((k, v) for k, v in r.items() if k != ".id")) for r in router.rows(menu)
+        )
     return out
 
 
@@ -344,8 +393,10 @@ def _scenario(rt: Runtime, gw: Gateway) -> list[dict]:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_duplicated_and_reordered_messages_reach_the_same_state(rt, seed):
-    with FakeRouter(username="wispcloud", password="pw") as in_order, \
-            FakeRouter(username="wispcloud", password="pw") as shuffled:
+    with (
+        FakeRouter(username="wispcloud", password="pw") as in_order,
+        FakeRouter(username="wispcloud", password="pw") as shuffled,
+    ):
         gw = router_gateway(rt, in_order)
         records = _scenario(rt, gw)  # the reference: each message in order, as the changes happened
         assert len(records) == 8 + 4 + 2 + 3 + 1
@@ -359,7 +410,9 @@ def test_duplicated_and_reordered_messages_reach_the_same_state(rt, seed):
             t.update(actions=[ProvisioningTask.result.set({**(t.result or {}), "done_run": 0})])
         gw.update(actions=[Gateway.api_port.set(shuffled.port)])
         rng = random.Random(seed)
-        noisy = [dict(r, messageId=f"{r['messageId']}-{k}") for r in records for k in range(rng.randint(1, 3))]
+        noisy = [
+            dict(r, messageId=f"{r['messageId']}-{k}") for r in records for k in range(rng.randint(1, 3))
+        ]
         rng.shuffle(noisy)
         stats = ClientStats()
         while noisy:

@@ -4,6 +4,7 @@ cancel and delete, with the router's menus asserted afterwards."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -24,7 +25,12 @@ from tests.fakes.routeros import FakeRouter
 
 world, rt = fixtures.world, fixtures.rt
 
-SECRET, HS_USER, HS_ACTIVE, PPP_ACTIVE = "/ppp/secret", "/ip/hotspot/user", "/ip/hotspot/active", "/ppp/active"
+SECRET, HS_USER, HS_ACTIVE, PPP_ACTIVE = (
+    "/ppp/secret",
+    "/ip/hotspot/user",
+    "/ip/hotspot/active",
+    "/ppp/active",
+)
 QUEUE, ALIST, ARP = "/queue/simple", "/ip/firewall/address-list", "/ip/arp"
 
 
@@ -79,7 +85,11 @@ def test_pppoe_lifecycle(rt, router_a, router_b):
     sync(rt, sub, "update")
     [updated] = router_a.find(SECRET, name="juan")
     assert updated[".id"] == secret[".id"]
-    assert (updated["password"], updated["profile"], updated["local-address"]) == ("n3w", "plan-20M", "10.10.0.1")
+    assert (updated["password"], updated["profile"], updated["local-address"]) == (
+        "n3w",
+        "plan-20M",
+        "10.10.0.1",
+    )
 
     # suspend: into the blocked list, the secret stays; reactivate: out again
     sub = update(sub, status="suspended")
@@ -160,12 +170,25 @@ def test_pppoe_suspend_without_ip_disables_and_ends_session(rt, router_a):
 def test_hotspot_lifecycle(rt, router_a, router_b):
     gw_a = router_gateway(rt, router_a, "gw_a", plan_type="hotspot")
     router_gateway(rt, router_b, "gw_b", plan_type="hotspot")
-    sub = make_subscriber(rt, gw_a, "maria", connection_type="hotspot", ip="172.16.0.20", mac="aa:bb:cc:00:11:22",
-                          hotspot_server="hs-lobby", password="hola")
+    sub = make_subscriber(
+        rt,
+        gw_a,
+        "maria",
+        connection_type="hotspot",
+        ip="172.16.0.20",
+        mac="aa:bb:cc:00:11:22",
+        hotspot_server="hs-lobby",
+        password="hola",
+    )
     sync(rt, sub, "create")
     [user] = router_a.find(HS_USER, name="maria")
     assert (user["server"], user["address"], user["mac-address"], user["profile"], user["password"]) == (
-        "hs-lobby", "172.16.0.20", "AA:BB:CC:00:11:22", "plan-10M", "hola")
+        "hs-lobby",
+        "172.16.0.20",
+        "AA:BB:CC:00:11:22",
+        "plan-10M",
+        "hola",
+    )
 
     sub = update(sub, ip=None, mac=None, hotspot_server="all", product_id="prod_20")
     sync(rt, sub, "update")
@@ -183,7 +206,10 @@ def test_hotspot_lifecycle(rt, router_a, router_b):
     assert router_a.find(HS_USER, name="maria")[0]["disabled"] == "false"
     sub = update(sub, status="suspended")
     sync(rt, sub, "suspend with ip")
-    assert blocked(router_a) == ["172.16.0.21"] and router_a.find(HS_USER, name="maria")[0]["disabled"] == "false"
+    assert (
+        blocked(router_a) == ["172.16.0.21"]
+        and router_a.find(HS_USER, name="maria")[0]["disabled"] == "false"
+    )
     sub = update(sub, status="active")
     sync(rt, sub, "reactivate")
     assert blocked(router_a) == []
@@ -210,8 +236,9 @@ def test_hotspot_lifecycle(rt, router_a, router_b):
 def test_simple_queue_lifecycle(rt, router_a, router_b):
     gw_a = router_gateway(rt, router_a, "gw_a", plan_type="simple_queue", lan_interface="bridge-lan")
     router_gateway(rt, router_b, "gw_b", plan_type="simple_queue", lan_interface="ether5")
-    sub = make_subscriber(rt, gw_a, "pedro", connection_type="simple_queue", ip="192.168.88.10",
-                          mac="00:11:22:33:44:55")
+    sub = make_subscriber(
+        rt, gw_a, "pedro", connection_type="simple_queue", ip="192.168.88.10", mac="00:11:22:33:44:55"
+    )
     sync(rt, sub, "create")
     [queue] = router_a.find(QUEUE, name="pedro")
     # RouterOS prints rates in bit/s: upload/download = 2M/10M
@@ -228,7 +255,10 @@ def test_simple_queue_lifecycle(rt, router_a, router_b):
     assert queue2[".id"] == queue[".id"] and queue2["target"] == "192.168.88.11/32"
     assert queue2["max-limit"] == "4000000/20000000"
     assert (queue2["burst-limit"], queue2["burst-threshold"], queue2["burst-time"]) == (
-        "6000000/30000000", "3000000/15000000", "10s/10s")
+        "6000000/30000000",
+        "3000000/15000000",
+        "10s/10s",
+    )
     assert [a["address"] for a in router_a.find(ARP)] == ["192.168.88.11"]
     assert {c["action"] for c in task.result["summary"]["changes"]} == {"set"}
 
@@ -279,7 +309,9 @@ def test_pcq_lifecycle(rt, router_a, router_b):
     sub = update(sub, status="suspended")
     sync(rt, sub, "suspend")
     assert sorted((r["list"], r["address"]) for r in router_a.find(ALIST)) == [
-        ("morosos", "10.50.0.3"), ("pcq-20M", "10.50.0.3")]
+        ("morosos", "10.50.0.3"),
+        ("pcq-20M", "10.50.0.3"),
+    ]
     sub = update(sub, status="active")
     sync(rt, sub, "reactivate")
     assert [r["list"] for r in router_a.find(ALIST)] == ["pcq-20M"]
@@ -310,3 +342,45 @@ def test_connection_type_change_replaces_objects(rt, router_a):
     sub = update(sub, connection_type="simple_queue")
     sync(rt, sub, "now a simple queue")
     assert router_a.find(SECRET) == [] and router_a.find(QUEUE)[0]["target"] == "10.10.0.30/32"
+
+
+def test_scheduled_sweep_and_lambda_entry_point(rt, router_a, router_b):
+    from provisioner.handler import handle_provision_batch, handle_sweep
+    from provisioner.triggers import queue_urls
+
+    gw_a = router_gateway(rt, router_a, "gw_a")
+    router_gateway(rt, router_b, "gw_b", api_enabled=False)
+    sub = make_subscriber(rt, gw_a, "rosa", ip="10.10.0.40")
+    router_a.add_row(
+        SECRET, name="rosa-old", comment="wisp:sub_rosa"
+    )  # drifted by hand: renamed on the router
+
+    # the schedule queues one reconcile per router whose API is enabled ...
+    assert handle_sweep({}, None) == {"queued": 1}
+    sqs = rt.aws.client("sqs")
+    msgs = sqs.receive_message(
+        QueueUrl=queue_urls(rt)[0],
+        MaxNumberOfMessages=10,
+        AttributeNames=["All"],
+        MessageSystemAttributeNames=["All"],
+    )["Messages"]
+    assert [json.loads(m["Body"])["kind"] for m in msgs] == ["reconcile_router"]
+    # ... and the Lambda handler applies it from the SQS event
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m["Attributes"],
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+            }
+            for m in msgs
+        ]
+    }
+    assert handle_provision_batch(event, None) == {"batchItemFailures": []}
+    assert [r["name"] for r in router_a.find(SECRET)] == ["rosa"]
+    assert router_a.find(SECRET)[0]["password"] == "pw-rosa"
+    assert router_b.stats.connections == 0
+    assert reload(sub).router_state == {}  # nothing the router cannot tell back

@@ -30,8 +30,10 @@ def test_length_prefix_matches_librouteros_and_round_trips(n):
     assert lib_decode_length(encoded) == n
 
 
-@pytest.mark.parametrize(("n", "size", "first"), [(0x7F, 1, 0x7F), (0x80, 2, 0x80), (0x4000, 3, 0xC0),
-                                                  (0x200000, 4, 0xE0), (0x10000000, 5, 0xF0)])
+@pytest.mark.parametrize(
+    ("n", "size", "first"),
+    [(0x7F, 1, 0x7F), (0x80, 2, 0x80), (0x4000, 3, 0xC0), (0x200000, 4, 0xE0), (0x10000000, 5, 0xF0)],
+)
 def test_length_prefix_sizes_and_control_bits(n, size, first):
     encoded = encode_length(n)
     assert len(encoded) == size and encoded[0] & 0xF0 == first & 0xF0
@@ -48,7 +50,7 @@ def test_five_byte_lengths_decode_and_reserved_bytes_fail():
 def test_sentences_decode_incrementally_whatever_the_chunking(sentences, chunk):
     wire = b"".join(encode_sentence(s) for s in sentences)
     reader = SentenceReader()
-    got = []
+    got: list[list[str]] = []
     for i in range(0, len(wire), chunk):
         reader.feed(wire[i : i + chunk])
         got.extend(reader.sentences())
@@ -75,21 +77,24 @@ def ids(words):
     return [r[".id"] for r in ROWS if pred(r)]
 
 
-@pytest.mark.parametrize(("words", "expected"), [
-    ([], ["*1", "*2", "*3"]),
-    (["?name=ana"], ["*1"]),
-    (["?=name=ana"], ["*1"]),  # the form librouteros' Key() writes
-    (["?comment"], ["*1", "*3"]),  # has the property
-    (["?-comment"], ["*2"]),  # lacks it
-    (["?>limit=10"], ["*2", "*3"]),  # numeric comparison, not text
-    (["?<limit=50"], ["*1"]),
-    (["?profile=plan-10M", "?name=carla"], ["*3"]),  # several results are ANDed
-    (["?name=ana", "?name=beto", "?#|"], ["*1", "*2"]),
-    (["?name=ana", "?name=beto", "?#|", "?#!"], ["*3"]),
-    (["?profile=plan-10M", "?comment=hand made", "?#&"], ["*3"]),
-    (["?name=ana", "?#."], ["*1"]),
-    (["?name=ana", "?name=beto", "?name=carla", "?#||"], ["*1", "*2", "*3"]),
-])
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ([], ["*1", "*2", "*3"]),
+        (["?name=ana"], ["*1"]),
+        (["?=name=ana"], ["*1"]),  # the form librouteros' Key() writes
+        (["?comment"], ["*1", "*3"]),  # has the property
+        (["?-comment"], ["*2"]),  # lacks it
+        (["?>limit=10"], ["*2", "*3"]),  # numeric comparison, not text
+        (["?<limit=50"], ["*1"]),
+        (["?profile=plan-10M", "?name=carla"], ["*3"]),  # several results are ANDed
+        (["?name=ana", "?name=beto", "?#|"], ["*1", "*2"]),
+        (["?name=ana", "?name=beto", "?#|", "?#!"], ["*3"]),
+        (["?profile=plan-10M", "?comment=hand made", "?#&"], ["*3"]),
+        (["?name=ana", "?#."], ["*1"]),
+        (["?name=ana", "?name=beto", "?name=carla", "?#||"], ["*1", "*2", "*3"]),
+    ],
+)
 def test_query_stack_semantics(words, expected):
     assert ids(words) == expected
 
@@ -99,8 +104,24 @@ def test_unknown_query_operation_is_rejected():
         compile_query(["?#x"])
 
 
-@given(st.lists(st.sampled_from(["?name=ana", "?name=beto", "?profile=plan-10M", "?comment=hand made", "?#|",
-                                 "?#&", "?#!", "?-comment", "?>limit=10"]), max_size=9))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "?name=ana",
+                "?name=beto",
+                "?profile=plan-10M",
+                "?comment=hand made",
+                "?#|",
+                "?#&",
+                "?#!",
+                "?-comment",
+                "?>limit=10",
+            ]
+        ),
+        max_size=9,
+    )
+)
 def test_fast_or_path_agrees_with_the_stack_machine(words):
     from tests.fakes import routeros
 
