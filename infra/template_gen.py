@@ -260,6 +260,10 @@ def _environment() -> dict[str, Any]:
         "WISP_PUBLIC_BASE_URL": _sub("https://${RestApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/v1"),
         "WISP_EMAIL_SENDER": _ref("EmailSender"),
         "WISP_DOCUMENTS_BUCKET": _ref("DocumentsBucket"),
+        "WISP_VPN_ENDPOINT": _sub("${VpnHubElasticIp}:51820"),
+        "WISP_VPN_HUB_PUBLIC_KEY": _ref("VpnHubPublicKey"),
+        "WISP_VPN_HUB_ADDRESS": _ref("VpnHubAddress"),
+        "WISP_VPN_CIDR": _ref("VpnCidr"),
         "POWERTOOLS_SERVICE_NAME": "wispcloud",
         "POWERTOOLS_METRICS_NAMESPACE": "WispCloud",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -342,8 +346,10 @@ def static_resources() -> dict[str, Any]:
             "Timeout": 29,
             "Policies": _data_policy(),
             # in the VPC: "disconnect user" sends RFC 5176 requests to routers through the VPN
-            "VpcConfig": {"SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
-                          "SecurityGroupIds": [_ref("LambdaSecurityGroup")]},
+            "VpcConfig": {
+                "SubnetIds": [_ref("PrivateSubnetA"), _ref("PrivateSubnetB")],
+                "SecurityGroupIds": [_ref("LambdaSecurityGroup")],
+            },
         },
     }
     r["ProvisionerFunction"] = {
@@ -458,6 +464,15 @@ def network_resources() -> dict[str, Any]:
             "NetworkInterfaceId": _ref("VpnHubInterface"),
         },
     }
+    # RADIUS tasks (public subnets) answer routers through the hub too
+    r["VpnRoutePublic"] = {
+        "Type": "AWS::EC2::Route",
+        "Properties": {
+            "RouteTableId": _ref("PublicRouteTable"),
+            "DestinationCidrBlock": _ref("VpnCidr"),
+            "NetworkInterfaceId": _ref("VpnHubInterface"),
+        },
+    }
     r["S3Endpoint"] = {
         "Type": "AWS::EC2::VPCEndpoint",
         "Properties": {
@@ -526,6 +541,10 @@ def network_resources() -> dict[str, Any]:
             "Description": "WireGuard hub interface (routes the VPN range)",
         },
     }
+    r["VpnHubElasticIp"] = {
+        "Type": "AWS::EC2::EIP",
+        "Properties": {"Domain": "vpc", "InstanceId": _ref("VpnHubInstance")},
+    }
     r["VpnHubInstance"] = {
         "Type": "AWS::EC2::Instance",
         "Properties": {
@@ -535,13 +554,18 @@ def network_resources() -> dict[str, Any]:
             "UserData": {
                 "Fn::Base64": _sub(
                     "#!/bin/bash\n"
-                    "dnf install -y wireguard-tools || apt-get install -y wireguard\n"
+                    "dnf install -y wireguard-tools iptables || apt-get install -y wireguard iptables\n"
                     "sysctl -w net.ipv4.ip_forward=1\n"
-                    "# peers (one per router) are added by the onboarding flow: see README, 'VPN'\n"
-                    "ip link add wg0 type wireguard && ip address add ${VpnHubAddress} dev wg0\n"
+                    "ip link add wg0 type wireguard && ip address add ${VpnHubAddress}/32 dev wg0\n"
                     "umask 077; wg genkey > /etc/wireguard/hub.key\n"
                     "wg set wg0 listen-port 51820 private-key /etc/wireguard/hub.key && ip link set wg0 up\n"
                     "ip route add ${VpnCidr} dev wg0\n"
+                    "# functions reach routers as the hub address (router API users only accept it)\n"
+                    "iptables -t nat -A POSTROUTING -o wg0 -j MASQUERADE\n"
+                    "# routers send RADIUS to the hub address: forward it to the internal load balancer\n"
+                    "NLB=$(getent hosts ${RadiusLoadBalancer.DNSName} | awk '{print $1}' | head -1)\n"
+                    "iptables -t nat -A PREROUTING -i wg0 -p udp --dport 1812:1813 -j DNAT --to-destination $NLB\n"
+                    "# router peers are written by the onboarding flow (docs/provisioner.md, VPN)\n"
                 )
             },
         },
@@ -651,7 +675,8 @@ def radius_resources() -> dict[str, Any]:
         "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
         "Properties": {
             "Type": "network",
-            "Scheme": "internet-facing",
+            # internal: routers reach RADIUS only through the VPN hub, so the NAS address is its tunnel address
+            "Scheme": "internal",
             "Subnets": [_ref("PublicSubnetA"), _ref("PublicSubnetB")],
         },
     }
@@ -737,7 +762,13 @@ def build_template() -> dict[str, Any]:
                 "Default": "10.99.0.0/16",
                 "Description": "Address range of the WireGuard tunnels to the routers",
             },
-            "VpnHubAddress": {"Type": "String", "Default": "10.99.0.1/16"},
+            "VpnHubAddress": {"Type": "String", "Default": "10.99.0.1"},
+            "VpnHubPublicKey": {
+                "Type": "String",
+                "Default": "",
+                "Description": "WireGuard public key of the hub (`wg show wg0 public-key` after the first deploy); "
+                "router onboarding scripts need it",
+            },
             "VpnHubImageId": {
                 "Type": "AWS::EC2::Image::Id",
                 "Default": "ami-0c02fb55956c7d316",

@@ -38,6 +38,7 @@ ROUTE_MODULES = (
     "api.routes.registration",
     "api.routes.imports",
     "api.routes.billing",
+    "api.routes.provisioning",
 )
 
 for _name in ROUTE_MODULES:

@@ -108,7 +108,9 @@ class TenantSnapshot:
     gateways: Sequence[CatalogItem] = ()
     usernames: set[str] = field(default_factory=set)  # lower-case
     ips: dict[str, str] = field(default_factory=dict)  # ip → lower-case username holding it
-    existing: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # update mode: lower username → row
+    existing: Mapping[str, Mapping[str, Any]] = field(
+        default_factory=dict
+    )  # update mode: lower username → row
 
     def __post_init__(self) -> None:
         self._products = _index(self.products)
@@ -128,7 +130,9 @@ class TenantSnapshot:
 def _index(items: Iterable[CatalogItem]) -> dict[str, list[CatalogItem]]:
     out: dict[str, list[CatalogItem]] = {}
     for item in items:
-        keys = {item.id.lower(), item.name.strip().lower()} | ({item.code.strip().lower()} if item.code else set())
+        keys = {item.id.lower(), item.name.strip().lower()} | (
+            {item.code.strip().lower()} if item.code else set()
+        )
         for k in keys:
             if item not in out.setdefault(k, []):
                 out[k].append(item)
@@ -161,8 +165,13 @@ class HeaderMap:
 def map_headers(headers: Sequence[Any]) -> HeaderMap:
     """Canonical column per cell index. A column given twice, or a missing username column, is an
     error of the whole file (raised as :class:`ValidationError` on ``file``)."""
+    headers = list(headers)
+    while headers and cell_text(headers[-1]) == "":  # sheets pad rows with empty cells
+        headers.pop()
     if len(headers) > MAX_COLUMNS:
-        raise ValidationError(f"the file has {len(headers)} columns; at most {MAX_COLUMNS} are read", field="file")
+        raise ValidationError(
+            f"the file has {len(headers)} columns; at most {MAX_COLUMNS} are read", field="file"
+        )
     columns: dict[int, str] = {}
     ignored: list[str] = []
     seen: dict[str, str] = {}
@@ -212,8 +221,9 @@ def is_blank(cells: Sequence[Any]) -> bool:
 
 
 # ---------------------------------------------------------------- checks
-def _check_fields(raw: Mapping[str, str], snap: TenantSnapshot, errors: list[RowError], *,
-                  present: Iterable[str]) -> dict[str, Any]:
+def _check_fields(
+    raw: Mapping[str, str], snap: TenantSnapshot, errors: list[RowError], *, present: Iterable[str]
+) -> dict[str, Any]:
     """Check the given columns of one row; returns the normalised values of those that are valid."""
     out: dict[str, Any] = {}
 
@@ -221,7 +231,7 @@ def _check_fields(raw: Mapping[str, str], snap: TenantSnapshot, errors: list[Row
         errors.append(RowError(col, reason))
 
     for col in present:
-        value = raw.get(col, "")
+        value = raw.get(col, "").strip()
         if len(value) > MAX_CELL_CHARS:
             fail(col, f"longer than {MAX_CELL_CHARS} characters")
             continue
@@ -292,8 +302,11 @@ def _check_fields(raw: Mapping[str, str], snap: TenantSnapshot, errors: list[Row
     return out
 
 
-def check_create_rows(rows: Sequence[tuple[int, Mapping[str, str]]], snap: TenantSnapshot,
-                      required: Sequence[str] = REQUIRED_FOR_CREATE) -> list[RowCheck]:
+def check_create_rows(
+    rows: Sequence[tuple[int, Mapping[str, str]]],
+    snap: TenantSnapshot,
+    required: Sequence[str] = REQUIRED_FOR_CREATE,
+) -> list[RowCheck]:
     """Check rows that create subscribers: required fields, every value, and uniqueness of usernames
     and IPs both inside the file and against the tenant. A duplicate in the file marks every later
     occurrence (naming the first row)."""
@@ -313,7 +326,9 @@ def check_create_rows(rows: Sequence[tuple[int, Mapping[str, str]]], snap: Tenan
                 errors.append(RowError("username", exc.message))
             key = username.lower()
             if key in first_user:
-                errors.append(RowError("username", f"duplicate username in the file (first on row {first_user[key]})"))
+                errors.append(
+                    RowError("username", f"duplicate username in the file (first on row {first_user[key]})")
+                )
             else:
                 first_user[key] = row_no
                 if key in snap.usernames:
@@ -332,11 +347,22 @@ def check_create_rows(rows: Sequence[tuple[int, Mapping[str, str]]], snap: Tenan
         product = values.pop("_product", None)
         gateway = values.pop("_gateway", None)
         if not values.get("connection_type"):
-            ct = (gateway.connection_type if gateway else None) or (product.connection_type if product else None)
+            ct = (gateway.connection_type if gateway else None) or (
+                product.connection_type if product else None
+            )
             values["connection_type"] = ct or ConnectionType.PPPOE.value
-        elif gateway is not None and gateway.connection_type and gateway.connection_type != values["connection_type"]:
-            errors.append(RowError("connection_type", f"router {gateway.name!r} serves {gateway.connection_type} "
-                                                      f"plans, not {values['connection_type']}"))
+        elif (
+            gateway is not None
+            and gateway.connection_type
+            and gateway.connection_type != values["connection_type"]
+        ):
+            errors.append(
+                RowError(
+                    "connection_type",
+                    f"router {gateway.name!r} serves {gateway.connection_type} "
+                    f"plans, not {values['connection_type']}",
+                )
+            )
         values = {k: v for k, v in values.items() if v is not None and k not in ("plan", "zone", "gateway")}
         values["username"] = username
         out.append(RowCheck(row_no, username, values, errors))
@@ -364,7 +390,11 @@ def check_update_rows(
         if not username:
             errors.append(RowError("username", "missing"))
         elif username.lower() in seen:
-            errors.append(RowError("username", f"duplicate username in the file (first on row {seen[username.lower()]})"))
+            errors.append(
+                RowError(
+                    "username", f"duplicate username in the file (first on row {seen[username.lower()]})"
+                )
+            )
         elif current is None:
             errors.append(RowError("username", "no subscriber with this username"))
         if username:
@@ -410,7 +440,12 @@ def check_update_rows(
                     changes[attr] = {"before": before, "after": after}
             # moving to a router of another zone moves the client to that zone too
             moved_zone = values.get("zone_id")
-            if "gateway_id" in changes and "zone" not in columns and moved_zone and moved_zone != current.get("zone_id"):
+            if (
+                "gateway_id" in changes
+                and "zone" not in columns
+                and moved_zone
+                and moved_zone != current.get("zone_id")
+            ):
                 new_values["zone_id"] = moved_zone
                 changes["zone_id"] = {"before": current.get("zone_id"), "after": moved_zone}
         out.append(RowCheck(row_no, username, {"username": username, **new_values}, errors, changes))

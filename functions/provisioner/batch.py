@@ -31,7 +31,7 @@ from provisioner.triggers import (
     KIND_SUBSCRIBER,
     MAX_RECEIVE_COUNT,
     api_disabled_warning,
-    queue_urls,
+    queue_url,
 )
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -127,7 +127,7 @@ class BatchRun:
         if msg.group not in self._groups_done:
             self._groups_done.add(msg.group)
             self._run_group(msg.group, [m for m in self.messages if m.group == msg.group])
-        result = self.results[message_id]
+        result = self.results.get(message_id) or Result("failed", retry=True, error="not processed")
         if result.retry:
             raise ProvisioningRetry(result.error or "retry")
         return result.status
@@ -188,6 +188,14 @@ class BatchRun:
                                 Result("failed", retry=True, error=exc.message, category=exc.category),
                             )
                     break
+                except Exception:  # a bug or a datastore error: logged, retried, never silently dropped
+                    log.exception("provisioning step failed", extra={"gateway_id": gateway.id})
+                    for m in step:
+                        self._finish(
+                            m,
+                            tasks,
+                            Result("failed", retry=True, error="internal error", category="internal"),
+                        )
         finally:
             session.close()
         self._after_group(gateway, msgs, tasks)
@@ -390,13 +398,13 @@ class BatchRun:
                 delay = min(MAX_BACKOFF_S, base * 2 ** max(0, m.receive_count - 1))
                 group_delay[m.group] = max(group_delay.get(m.group, 0), delay)
         sqs = self.rt.aws.client("sqs")
-        queue_url = queue_urls(self.rt)[0]
+        url = queue_url(self.rt)
         for m in self.messages:
             if m.message_id not in failed_ids or not m.receipt_handle:
                 continue
             try:
                 sqs.change_message_visibility(
-                    QueueUrl=queue_url,
+                    QueueUrl=url,
                     ReceiptHandle=m.receipt_handle,
                     VisibilityTimeout=int(group_delay.get(m.group, 0)),
                 )

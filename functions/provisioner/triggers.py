@@ -95,7 +95,7 @@ def ensure_queues(rt: Runtime) -> tuple[str, str]:
 
 
 def queue_urls(rt: Runtime) -> tuple[str, str]:
-    """The queue URLs, resolved once per runtime."""
+    """Both queue URLs (local stack and tests: the queues are created when missing)."""
     with _urls_lock:
         found = _urls.get(rt.aws)
         if found is None:
@@ -107,6 +107,12 @@ def queue_urls(rt: Runtime) -> tuple[str, str]:
                 found = ensure_queues(rt)
             _urls[rt.aws] = found
         return found
+
+
+def queue_url(rt: Runtime) -> str:
+    """The trigger queue's URL: from the settings in the cloud (no lookup, no access to the DLQ
+    needed), created on first use locally."""
+    return rt.settings.provision_queue_url or queue_urls(rt)[0]
 
 
 def message_body(task: ProvisioningTask, run: int = 1) -> dict[str, Any]:
@@ -132,7 +138,7 @@ def message_body(task: ProvisioningTask, run: int = 1) -> dict[str, Any]:
 def send_trigger(rt: Runtime, task: ProvisioningTask, run: int = 1) -> None:
     """Send the SQS message of a task (group = router, deduplication = task id and run)."""
     rt.aws.client("sqs").send_message(
-        QueueUrl=queue_urls(rt)[0],
+        QueueUrl=queue_url(rt),
         MessageBody=json.dumps(message_body(task, run), separators=(",", ":")),
         MessageGroupId=task.gateway_id,
         MessageDeduplicationId=f"{task.id}-{run}",
@@ -226,7 +232,7 @@ def request_subscribers_sync(
         out.append(SyncRequest("queued", task.id, gateway.id, None))
     repo.save_tasks(tasks)
     sqs = rt.aws.client("sqs")
-    url = queue_urls(rt)[0]
+    url = queue_url(rt)
     failed: set[str] = set()
     for start in range(0, len(tasks), 10):
         chunk = tasks[start : start + 10]

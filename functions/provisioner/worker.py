@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from provisioner import triggers
 from provisioner.handler import process_batch
 from provisioner.routeros import ClientStats
-from provisioner.triggers import queue_urls
 from shared.observability import get_logger
 from shared.runtime import Runtime
 
@@ -51,7 +51,7 @@ def _queue_arn(rt: Runtime, queue_url: str) -> str:
 def poll_once(rt: Runtime, wait_seconds: int = 0, stats: ClientStats | None = None) -> int:
     """Receive one batch and process it; returns how many messages were received."""
     sqs = rt.aws.client("sqs")
-    queue_url = queue_urls(rt)[0]
+    queue_url = triggers.queue_url(rt)
     resp = sqs.receive_message(
         QueueUrl=queue_url,
         MaxNumberOfMessages=10,

@@ -30,7 +30,15 @@ log = get_logger("card_pdf")
 
 # cards per page → (columns, rows) on A4 portrait
 LAYOUTS: dict[int, tuple[int, int]] = {
-    1: (1, 1), 2: (1, 2), 4: (2, 2), 6: (2, 3), 8: (2, 4), 10: (2, 5), 12: (3, 4), 15: (3, 5), 21: (3, 7)
+    1: (1, 1),
+    2: (1, 2),
+    4: (2, 2),
+    6: (2, 3),
+    8: (2, 4),
+    10: (2, 5),
+    12: (3, 4),
+    15: (3, 5),
+    21: (3, 7),
 }
 MAX_LOGO_BYTES = 512_000
 _MARGIN = 28.0
@@ -97,8 +105,9 @@ def _logo_reader(logo: bytes | None) -> ImageReader | None:
         return None
 
 
-def _draw_card(c: Canvas, card: Card, style: SheetStyle, logo: ImageReader | None, x: float, y: float,
-               w: float, h: float) -> None:
+def _draw_card(
+    c: Canvas, card: Card, style: SheetStyle, logo: ImageReader | None, x: float, y: float, w: float, h: float
+) -> None:
     c.setDash(3, 3)
     c.setStrokeColorRGB(0.6, 0.6, 0.6)
     c.rect(x, y, w, h, stroke=1, fill=0)
@@ -114,7 +123,9 @@ def _draw_card(c: Canvas, card: Card, style: SheetStyle, logo: ImageReader | Non
         lh = min(24.0 * scale + 6, h * 0.2)
         iw, ih = logo.getSize()
         lw = lh * iw / ih if ih else lh
-        c.drawImage(logo, tx, top - lh, width=min(lw, text_w), height=lh, preserveAspectRatio=True, mask="auto")
+        c.drawImage(
+            logo, tx, top - lh, width=min(lw, text_w), height=lh, preserveAspectRatio=True, mask="auto"
+        )
         top -= lh + 3
     c.setFillColorRGB(0, 0, 0)
     c.setFont("Helvetica-Bold", big)
@@ -129,8 +140,11 @@ def _draw_card(c: Canvas, card: Card, style: SheetStyle, logo: ImageReader | Non
         c.setFont("Helvetica", small)
         c.drawString(tx, top, f"{label}:")
         c.setFont("Courier-Bold", big)
-        c.drawString(tx + c.stringWidth("Password: ", "Helvetica", small), top,
-                     _fit(c, value, "Courier-Bold", big, text_w * 0.7))
+        c.drawString(
+            tx + c.stringWidth("Password: ", "Helvetica", small),
+            top,
+            _fit(c, value, "Courier-Bold", big, text_w * 0.7),
+        )
     c.setFont("Helvetica", small)
     for line in card.lines:
         top -= small + 2
@@ -185,7 +199,7 @@ def tenant_logo(rt: Runtime, tenant: Tenant | None) -> bytes | None:
     prefix = f"s3://{rt.settings.documents_bucket}/"
     if ref.startswith(prefix):
         try:
-            obj = rt.aws.client("s3").get_object(Bucket=rt.settings.documents_bucket, Key=ref[len(prefix):])
+            obj = rt.aws.client("s3").get_object(Bucket=rt.settings.documents_bucket, Key=ref[len(prefix) :])
             data = bytes(obj["Body"].read(MAX_LOGO_BYTES + 1))
         except Exception:
             log.warning("tenant logo could not be read from the documents bucket")
@@ -194,7 +208,9 @@ def tenant_logo(rt: Runtime, tenant: Tenant | None) -> bytes | None:
     return None
 
 
-def login_url(rt: Runtime, gateway: Gateway | None, tenant: Tenant | None, username: str, password: str) -> str:
+def login_url(
+    rt: Runtime, gateway: Gateway | None, tenant: Tenant | None, username: str, password: str
+) -> str:
     """What a card's QR code opens: the hotspot's login page with the credentials filled in.
 
     The page comes from the gateway's domain settings (``login_url``), else the tenant's portal settings
@@ -210,7 +226,14 @@ def login_url(rt: Runtime, gateway: Gateway | None, tenant: Tenant | None, usern
     if not base:
         base = f"{rt.settings.public_base_url.rstrip('/')}/portal/login"
     if "{{" in base:
-        return render_template(base, {"usuario": quote(username, safe=""), "contrasena": quote(password, safe=""),
-                                      "username": quote(username, safe=""), "password": quote(password, safe="")})
+        return render_template(
+            base,
+            {
+                "usuario": quote(username, safe=""),
+                "contrasena": quote(password, safe=""),
+                "username": quote(username, safe=""),
+                "password": quote(password, safe=""),
+            },
+        )
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}{urlencode({'username': username, 'password': password})}"

@@ -82,7 +82,9 @@ def template(tenant: Tenant | None, name: str) -> str:
 
 def _check_text(name: str, text: str) -> None:
     if name not in DEFAULT_TEMPLATES:
-        raise ValidationError(f"unknown template; known: {', '.join(TEMPLATE_NAMES)}", field=f"templates.{name}")
+        raise ValidationError(
+            f"unknown template; known: {', '.join(TEMPLATE_NAMES)}", field=f"templates.{name}"
+        )
     if len(text) > MAX_TEMPLATE_CHARS:
         raise ValidationError(f"at most {MAX_TEMPLATE_CHARS} characters", field=f"templates.{name}")
     unknown = sorted({p for p in placeholders_in(text) if p not in PLACEHOLDERS})
@@ -98,8 +100,14 @@ def check_template(name: str, text: str) -> None:
 
 
 SAMPLE = {
-    "empresa": "Demo WISP", "nombre": "Ana Pérez", "usuario": "ana.perez", "contrasena": "k7m2p9qa",
-    "producto": "Home 10M", "url_login": "http://wifi.example/login", "codigo": "482913", "minutos": "10",
+    "empresa": "Demo WISP",
+    "nombre": "Ana Pérez",
+    "usuario": "ana.perez",
+    "contrasena": "k7m2p9qa",
+    "producto": "Home 10M",
+    "url_login": "http://wifi.example/login",
+    "codigo": "482913",
+    "minutos": "10",
     "url_autologin": "https://portal.example/portal/auth/autologin?token=…",
 }
 
@@ -112,7 +120,9 @@ def templates_view(actor: Actor, tenant_id: str | None) -> dict[str, Any]:
     own = tenant_templates(tenant)
     return {
         "tenant_id": tid,
-        "templates": {n: {"text": own.get(n) or DEFAULT_TEMPLATES[n], "custom": n in own} for n in TEMPLATE_NAMES},
+        "templates": {
+            n: {"text": own.get(n) or DEFAULT_TEMPLATES[n], "custom": n in own} for n in TEMPLATE_NAMES
+        },
         "placeholders": PLACEHOLDERS,
     }
 
@@ -129,7 +139,9 @@ def save_templates(actor: Actor, tenant_id: str | None, changes: Mapping[str, st
         if text is not None:
             check_template(name, text)
         elif name not in DEFAULT_TEMPLATES:
-            raise ValidationError(f"unknown template; known: {', '.join(TEMPLATE_NAMES)}", field=f"templates.{name}")
+            raise ValidationError(
+                f"unknown template; known: {', '.join(TEMPLATE_NAMES)}", field=f"templates.{name}"
+            )
     settings = dict(tenant.settings or {})
     before = dict(settings.get("templates") or {})
     merged = dict(before)
@@ -158,12 +170,17 @@ def _company(tenant: Tenant | None) -> str:
     return (tenant.company_name or tenant.name) if tenant is not None else ""
 
 
-def context(rt: Runtime, sub: Subscriber, tenant: Tenant | None, password: str, *, autologin: bool = False) -> dict[str, Any]:
+def context(
+    rt: Runtime, sub: Subscriber, tenant: Tenant | None, password: str, *, autologin: bool = False
+) -> dict[str, Any]:
     prod = catalog_store.get(Product, sub.product_id) if sub.product_id else None
     gw = catalog_store.get(Gateway, sub.gateway_id) if sub.gateway_id else None
     return {
-        "empresa": _company(tenant), "nombre": sub.name or sub.username, "usuario": sub.username,
-        "contrasena": password, "producto": prod.name if prod else "",
+        "empresa": _company(tenant),
+        "nombre": sub.name or sub.username,
+        "usuario": sub.username,
+        "contrasena": password,
+        "producto": prod.name if prod else "",
         "url_login": card_pdf.login_url(rt, gw, tenant, sub.username, password).split("?", 1)[0],
         "url_autologin": issue_autologin_link(rt, sub) if autologin else "",
     }
@@ -226,7 +243,9 @@ def credential_messages(rt: Runtime, sub: Subscriber, channel: str | None) -> li
     if chosen == "sms" and not sub.phone:
         raise ValidationError("the subscriber has no phone number to send the SMS to", field="phone")
     if chosen == "email" and not sub.email:
-        raise ValidationError("the subscriber has no e-mail address to send the credentials to", field="email")
+        raise ValidationError(
+            "the subscriber has no e-mail address to send the credentials to", field="email"
+        )
     if chosen == "both" and not sub.phone and not sub.email:
         raise ValidationError("the subscriber has no phone number or e-mail address", field="phone")
     tenant = tenant_store.get_tenant(sub.tenant_id)
@@ -235,12 +254,20 @@ def credential_messages(rt: Runtime, sub: Subscriber, channel: str | None) -> li
     if chosen in ("sms", "both") and sub.phone:
         out.append(Message("sms", sub.phone, render_template(template(tenant, "credentials_sms"), ctx)))
     if chosen in ("email", "both") and sub.email:
-        out.append(Message("email", sub.email, render_template(template(tenant, "credentials_email"), ctx),
-                           render_template(template(tenant, "credentials_email_subject"), ctx)))
+        out.append(
+            Message(
+                "email",
+                sub.email,
+                render_template(template(tenant, "credentials_email"), ctx),
+                render_template(template(tenant, "credentials_email_subject"), ctx),
+            )
+        )
     return out
 
 
-def send_credentials(rt: Runtime, actor: Actor, subscriber_id: str, channel: str | None = None) -> dict[str, Any]:
+def send_credentials(
+    rt: Runtime, actor: Actor, subscriber_id: str, channel: str | None = None
+) -> dict[str, Any]:
     """Send the subscriber its network credentials by SMS and/or e-mail (SPEC S4)."""
     sub = subs.get_subscriber(actor, subscriber_id)
     messages = credential_messages(rt, sub, channel)
@@ -258,8 +285,13 @@ def welcome_message(rt: Runtime, sub: Subscriber) -> Message:
     tenant = tenant_store.get_tenant(sub.tenant_id)
     ctx = context(rt, sub, tenant, rt.box.decrypt(sub.password_enc), autologin=True)
     text = render_template(template(tenant, "welcome_email"), ctx)
-    return Message("email", sub.email, text, render_template(template(tenant, "welcome_email_subject"), ctx),
-                   _welcome_html(text, ctx["url_autologin"], ctx["empresa"]))
+    return Message(
+        "email",
+        sub.email,
+        text,
+        render_template(template(tenant, "welcome_email_subject"), ctx),
+        _welcome_html(text, ctx["url_autologin"], ctx["empresa"]),
+    )
 
 
 def send_welcome(rt: Runtime, actor: Actor, subscriber_id: str) -> dict[str, Any]:
@@ -270,8 +302,9 @@ def send_welcome(rt: Runtime, actor: Actor, subscriber_id: str) -> dict[str, Any
     return {"subscriber_id": sub.id, "sent": [sent]}
 
 
-def preview(rt: Runtime, actor: Actor, name: str, text: str | None, subscriber_id: str | None,
-            tenant_id: str | None) -> dict[str, Any]:
+def preview(
+    rt: Runtime, actor: Actor, name: str, text: str | None, subscriber_id: str | None, tenant_id: str | None
+) -> dict[str, Any]:
     """Render a template (the tenant's, or ``text`` being edited) with a subscriber's data, or sample
     data. The password is shown masked; the length check uses its real length."""
     if name not in DEFAULT_TEMPLATES:
@@ -284,8 +317,12 @@ def preview(rt: Runtime, actor: Actor, name: str, text: str | None, subscriber_i
         masked = "*" * len(rt.box.decrypt(sub.password_enc))
         # no live auto-login link is issued for a preview: a stand-in of the same shape is shown
         link = f"{rt.settings.public_base_url.rstrip('/')}/portal/auth/autologin?token=(issued-when-sent)"
-        ctx = {**context(rt, sub, tenant, masked), "url_autologin": link, "codigo": SAMPLE["codigo"],
-               "minutos": SAMPLE["minutos"]}
+        ctx = {
+            **context(rt, sub, tenant, masked),
+            "url_autologin": link,
+            "codigo": SAMPLE["codigo"],
+            "minutos": SAMPLE["minutos"],
+        }
     else:
         tid = tenant_id or actor.tenant_id
         actor.require_visible(tid, "tenant")
@@ -301,7 +338,9 @@ def preview(rt: Runtime, actor: Actor, name: str, text: str | None, subscriber_i
     if subject_name in DEFAULT_TEMPLATES:
         out["subject"] = render_template(template(tenant, subject_name), ctx)
     if name == "welcome_email":
-        out["html"] = _welcome_html(rendered, str(ctx.get("url_autologin") or ""), str(ctx.get("empresa") or ""))
+        out["html"] = _welcome_html(
+            rendered, str(ctx.get("url_autologin") or ""), str(ctx.get("empresa") or "")
+        )
     return out
 
 
@@ -312,25 +351,43 @@ def print_card(rt: Runtime, actor: Actor, subscriber_id: str) -> bytes:
     password = rt.box.decrypt(sub.password_enc)
     gw = catalog_store.get(Gateway, sub.gateway_id) if sub.gateway_id else None
     prod = catalog_store.get(Product, sub.product_id) if sub.product_id else None
-    lines = tuple(x for x in (sub.name or "", f"Valid until {sub.product_expires_at[:10]}" if sub.product_expires_at
-                              else "") if x)
-    card = card_pdf.Card(sub.username, password, card_pdf.login_url(rt, gw, tenant, sub.username, password),
-                         prod.name if prod else "", lines)
+    lines = tuple(
+        x
+        for x in (
+            sub.name or "",
+            f"Valid until {sub.product_expires_at[:10]}" if sub.product_expires_at else "",
+        )
+        if x
+    )
+    card = card_pdf.Card(
+        sub.username,
+        password,
+        card_pdf.login_url(rt, gw, tenant, sub.username, password),
+        prod.name if prod else "",
+        lines,
+    )
     name = _company(tenant) or sub.tenant_id
-    pdf = card_pdf.render_cards_pdf([card], card_pdf.SheetStyle(name, card_pdf.tenant_logo(rt, tenant), 4,
-                                                                f"{name} card {sub.username}"))
+    pdf = card_pdf.render_cards_pdf(
+        [card], card_pdf.SheetStyle(name, card_pdf.tenant_logo(rt, tenant), 4, f"{name} card {sub.username}")
+    )
     audit(actor, sub.tenant_id, "subscriber", sub.id, "print_card", None, None)
     return pdf
 
 
-def send_code(rt: Runtime, tenant: Tenant | None, channel: str, recipient: str, code: str, minutes: int) -> dict[str, str]:
+def send_code(
+    rt: Runtime, tenant: Tenant | None, channel: str, recipient: str, code: str, minutes: int
+) -> dict[str, str]:
     """Send a registration's one-time code (the code is only in the message, never logged)."""
     ctx = {"empresa": _company(tenant), "codigo": code, "minutos": str(minutes)}
     if channel == "sms":
         msg = Message("sms", recipient, render_template(template(tenant, "registration_code_sms"), ctx))
     else:
-        msg = Message("email", recipient, render_template(template(tenant, "registration_code_email"), ctx),
-                      render_template(template(tenant, "registration_code_email_subject"), ctx))
+        msg = Message(
+            "email",
+            recipient,
+            render_template(template(tenant, "registration_code_email"), ctx),
+            render_template(template(tenant, "registration_code_email_subject"), ctx),
+        )
     return _send(rt, msg)
 
 
@@ -341,6 +398,13 @@ def send_new_account(rt: Runtime, sub: Subscriber, channel: str, password: str) 
     if channel == "sms" and sub.phone:
         return _send(rt, Message("sms", sub.phone, render_template(template(tenant, "credentials_sms"), ctx)))
     if channel == "email" and sub.email:
-        return _send(rt, Message("email", sub.email, render_template(template(tenant, "credentials_email"), ctx),
-                                 render_template(template(tenant, "credentials_email_subject"), ctx)))
+        return _send(
+            rt,
+            Message(
+                "email",
+                sub.email,
+                render_template(template(tenant, "credentials_email"), ctx),
+                render_template(template(tenant, "credentials_email_subject"), ctx),
+            ),
+        )
     return None

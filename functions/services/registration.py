@@ -93,13 +93,17 @@ def domain_settings(gw: Gateway) -> DomainSettings:
     verify = raw.get("verify") if raw.get("verify") in ("sms", "email", "none") else "none"
     fields_ = tuple(f for f in FIELDS if f in (raw.get("fields") or FIELDS))
     required = tuple(f for f in FIELDS if f in (raw.get("required") or ()))
-    contact = {"sms": "phone", "email": "email"}.get(verify)
+    contact = {"sms": "phone", "email": "email"}.get(str(verify))
     if contact:
         fields_ = tuple(f for f in FIELDS if f in (*fields_, contact))
         required = tuple(f for f in FIELDS if f in (*required, contact))
     products = tuple(str(p) for p in (raw.get("products") or ()) if isinstance(p, str))
     return DomainSettings(
-        mode=str(mode), fields=fields_, required=required, verify=str(verify), products=products,
+        mode=str(mode),
+        fields=fields_,
+        required=required,
+        verify=str(verify),
+        products=products,
         allow_vouchers=bool(raw.get("allow_vouchers", True)),
         free_product_id=str(raw["free_product_id"]) if raw.get("free_product_id") else None,
         simple_password=str(raw["simple_password"]) if raw.get("simple_password") else None,
@@ -149,7 +153,9 @@ def normalise_phone(value: str) -> str:
     """``+52 (55) 1234-5678`` → ``+525512345678`` (E.164, what SMS delivery needs)."""
     phone = re.sub(r"[\s()\-.]", "", value or "")
     if not _PHONE.fullmatch(phone):
-        raise ValidationError("must be a phone number in international format, like +525512345678", field="phone")
+        raise ValidationError(
+            "must be a phone number in international format, like +525512345678", field="phone"
+        )
     return phone
 
 
@@ -174,8 +180,15 @@ def _contact_data(ds: DomainSettings, data: dict[str, Any]) -> dict[str, str]:
 
 
 def _product_view(p: Product, currency: str) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "description": p.description or "", "price": p.price, "currency": currency,
-            "free": _is_free(p), "validity_days": int(p.validity_days or 0)}
+    return {
+        "id": p.id,
+        "name": p.name,
+        "description": p.description or "",
+        "price": p.price,
+        "currency": currency,
+        "free": _is_free(p),
+        "validity_days": int(p.validity_days or 0),
+    }
 
 
 def _is_free(p: Product) -> bool:
@@ -201,16 +214,22 @@ def options(gateway_id: str) -> dict[str, Any]:
     gw, tenant = _gateway(gateway_id)
     ds = domain_settings(gw)
     return {
-        "gateway_id": gw.id, "company": tenant.company_name or tenant.name, "mode": ds.mode,
+        "gateway_id": gw.id,
+        "company": tenant.company_name or tenant.name,
+        "mode": ds.mode,
         "fields": list(ds.fields) if ds.mode == "register" else [],
         "required": list(ds.required) if ds.mode == "register" else [],
         "verify": ds.verify if ds.mode == "register" else "none",
-        "products": [_product_view(p, tenant.currency) for p in _offered(ds, tenant.id)] if ds.mode == "register" else [],
+        "products": [_product_view(p, tenant.currency) for p in _offered(ds, tenant.id)]
+        if ds.mode == "register"
+        else [],
         "allow_vouchers": ds.allow_vouchers and ds.mode == "register",
     }
 
 
-def start(rt: Runtime, gateway_id: str, data: dict[str, Any], source_ip: str | None, now: float | None = None) -> dict[str, Any]:
+def start(
+    rt: Runtime, gateway_id: str, data: dict[str, Any], source_ip: str | None, now: float | None = None
+) -> dict[str, Any]:
     """First step. ``register`` sends a one-time code (or, without verification, returns the token to
     complete with); ``click_connect`` and ``simple_password`` create the free user at once."""
     moment = time.time() if now is None else now
@@ -219,15 +238,26 @@ def start(rt: Runtime, gateway_id: str, data: dict[str, Any], source_ip: str | N
     if ds.mode == "disabled":
         raise ForbiddenError("registration is not offered on this network")
     address = source_ip or "unknown"
-    _limited("reg-ip", address, MAX_STARTS_PER_ADDRESS, moment, "too many registrations from this address; try later")
+    _limited(
+        "reg-ip",
+        address,
+        MAX_STARTS_PER_ADDRESS,
+        moment,
+        "too many registrations from this address; try later",
+    )
     mac = normalise_mac(str(data["mac"])) if data.get("mac") else None
     if ds.mode == "click_connect":
         return _free_user(rt, gw, ds, "cc", mac)
     if ds.mode == "simple_password":
         given = str(data.get("password") or "")
         if not ds.simple_password or not hmac.compare_digest(given.encode(), ds.simple_password.encode()):
-            _limited("reg-pw", f"{gw.id}#{address}", MAX_PASSWORD_FAILURES_PER_ADDRESS, moment,
-                     "too many wrong passwords from this address; try later")
+            _limited(
+                "reg-pw",
+                f"{gw.id}#{address}",
+                MAX_PASSWORD_FAILURES_PER_ADDRESS,
+                moment,
+                "too many wrong passwords from this address; try later",
+            )
             raise ValidationError("wrong password", field="password")
         return _free_user(rt, gw, ds, "sp", mac)
     contact = _contact_data(ds, data)
@@ -235,17 +265,32 @@ def start(rt: Runtime, gateway_id: str, data: dict[str, Any], source_ip: str | N
     record = {"gateway_id": gw.id, **contact, **({"mac": mac} if mac else {}), "channel": ds.verify}
     if ds.verify == "none":
         store.create(registration_id, tenant.id, record, COMPLETE_TTL_S, stage=store.VERIFIED)
-        return {"status": "verified", "registration_id": registration_id, **_token(rt, registration_id, tenant.id)}
+        return {
+            "status": "verified",
+            "registration_id": registration_id,
+            **_token(rt, registration_id, tenant.id),
+        }
     target = contact["phone"] if ds.verify == "sms" else contact["email"]
-    _limited("reg-contact", hashlib.sha256(target.encode()).hexdigest()[:32], MAX_CODES_PER_CONTACT, moment,
-             "too many codes sent to this contact; try later")
+    _limited(
+        "reg-contact",
+        hashlib.sha256(target.encode()).hexdigest()[:32],
+        MAX_CODES_PER_CONTACT,
+        moment,
+        "too many codes sent to this contact; try later",
+    )
     code = f"{secrets.randbelow(10**6):06d}"
     record["code_hash"] = _code_hash(rt, registration_id, code)
     store.create(registration_id, tenant.id, record, CODE_TTL_S)
     credentials.send_code(rt, tenant, ds.verify, target, code, CODE_TTL_S // 60)
     log.info("registration code sent", extra={"registration_id": registration_id, "channel": ds.verify})
-    return {"status": "code_sent", "registration_id": registration_id, "channel": ds.verify,
-            "sent_to": _masked(target), "expires_in": CODE_TTL_S, "attempts": MAX_VERIFY_ATTEMPTS}
+    return {
+        "status": "code_sent",
+        "registration_id": registration_id,
+        "channel": ds.verify,
+        "sent_to": _masked(target),
+        "expires_in": CODE_TTL_S,
+        "attempts": MAX_VERIFY_ATTEMPTS,
+    }
 
 
 def _token(rt: Runtime, registration_id: str, tenant_id: str) -> dict[str, Any]:
@@ -272,7 +317,11 @@ def verify(rt: Runtime, registration_id: str, code: str) -> dict[str, Any]:
         raise ValidationError("wrong code", field="code", details={"attempts_left": left})
     if not store.advance(rec, store.PENDING, store.VERIFIED, ttl_seconds=COMPLETE_TTL_S):
         raise InvalidStateError("this registration is already verified", field="registration_id")
-    return {"status": "verified", "registration_id": registration_id, **_token(rt, registration_id, str(rec.tenant_id))}
+    return {
+        "status": "verified",
+        "registration_id": registration_id,
+        **_token(rt, registration_id, str(rec.tenant_id)),
+    }
 
 
 def _username_for(contact: dict[str, Any]) -> str:
@@ -330,12 +379,24 @@ def complete(rt: Runtime, token: str, data: dict[str, Any]) -> dict[str, Any]:
     if not store.advance(rec, store.VERIFIED, store.COMPLETED):
         raise ConflictError("this registration already created an account", field="registration_token")
     try:
-        created = subs.create_subscriber(rt, actor, {
-            "tenant_id": tenant.id, "username": username, "password": password, "portal_password": password,
-            "name": contact.get("name"), "phone": contact.get("phone"), "email": contact.get("email"),
-            "mac": contact.get("mac"), "gateway_id": gw.id, "status": Status.NEW.value,
-            "product_id": None if voucher_code else (product.id if product else None), "created_via": "registration",
-        })
+        created = subs.create_subscriber(
+            rt,
+            actor,
+            {
+                "tenant_id": tenant.id,
+                "username": username,
+                "password": password,
+                "portal_password": password,
+                "name": contact.get("name"),
+                "phone": contact.get("phone"),
+                "email": contact.get("email"),
+                "mac": contact.get("mac"),
+                "gateway_id": gw.id,
+                "status": Status.NEW.value,
+                "product_id": None if voucher_code else (product.id if product else None),
+                "created_via": "registration",
+            },
+        )
     except DomainError:
         store.advance(rec, store.COMPLETED, store.VERIFIED)  # the person may retry (another username)
         raise
@@ -343,8 +404,14 @@ def complete(rt: Runtime, token: str, data: dict[str, Any]) -> dict[str, Any]:
     redeemed: dict[str, Any] | None = None
     if voucher_code:
         try:
-            redeemed = vouchers.redeem_voucher(rt, actor, sub.id, voucher_code, str(data.get("voucher_password") or ""),
-                                               require_password=True)
+            redeemed = vouchers.redeem_voucher(
+                rt,
+                actor,
+                sub.id,
+                voucher_code,
+                str(data.get("voucher_password") or ""),
+                require_password=True,
+            )
         except DomainError:
             # no account without its product: undo, and let the person retry with another voucher
             lifecycle.delete(rt, actor, sub.id, {"mode": "system"})
@@ -358,11 +425,17 @@ def complete(rt: Runtime, token: str, data: dict[str, Any]) -> dict[str, Any]:
             log.warning("credentials not sent after registration", extra={"error": exc.code})
     fresh = subscriber_store.get_by_id(sub.id) or sub
     return {
-        "status": "created", "subscriber_id": sub.id, "username": username, "password": password,
-        "product_id": fresh.product_id, "product_name": product.name if product else None,
-        "product_expires_at": fresh.product_expires_at, "voucher": voucher_code or None,
+        "status": "created",
+        "subscriber_id": sub.id,
+        "username": username,
+        "password": password,
+        "product_id": fresh.product_id,
+        "product_name": product.name if product else None,
+        "product_expires_at": fresh.product_expires_at,
+        "voucher": voucher_code or None,
         "login_url": card_pdf.login_url(rt, gw, tenant, username, password),
-        "autologin_url": issue_autologin_link(rt, fresh), "sent": [sent] if sent else [],
+        "autologin_url": issue_autologin_link(rt, fresh),
+        "sent": [sent] if sent else [],
         "warnings": list(created.warnings) + (list(redeemed.get("warnings") or []) if redeemed else []),
     }
 
@@ -373,16 +446,30 @@ def _free_user(rt: Runtime, gw: Gateway, ds: DomainSettings, prefix: str, mac: s
     tenant_id = gw.tenant_id
     username = f"{prefix}-{mac.replace(':', '').lower()}" if mac else f"{prefix}-{secrets.token_hex(5)}"
     existing = subscriber_store.get_by_login(tenant_id, username) if mac else None
-    if existing is not None and existing.free_user and existing.status in (Status.FREE, Status.NEW, Status.ACTIVE):
+    if (
+        existing is not None
+        and existing.free_user
+        and existing.status in (Status.FREE, Status.NEW, Status.ACTIVE)
+    ):
         return _free_result(rt, gw, existing, rt.box.decrypt(existing.password_enc), reused=True)
     if existing is not None:
         raise ForbiddenError("this device cannot connect on this network", field="mac")
     actor = _actor(tenant_id, f"{ds.mode}:{gw.id}")
     try:
-        created = subs.create_subscriber(rt, actor, {
-            "tenant_id": tenant_id, "username": username, "gateway_id": gw.id, "status": Status.FREE.value,
-            "free_user": True, "mac": mac, "product_id": ds.free_product_id, "created_via": "registration",
-        })
+        created = subs.create_subscriber(
+            rt,
+            actor,
+            {
+                "tenant_id": tenant_id,
+                "username": username,
+                "gateway_id": gw.id,
+                "status": Status.FREE.value,
+                "free_user": True,
+                "mac": mac,
+                "product_id": ds.free_product_id,
+                "created_via": "registration",
+            },
+        )
     except ConflictError:
         again: Subscriber | None = subscriber_store.get_by_login(tenant_id, username)
         if again is None or not again.free_user:
@@ -393,5 +480,12 @@ def _free_user(rt: Runtime, gw: Gateway, ds: DomainSettings, prefix: str, mac: s
 
 def _free_result(rt: Runtime, gw: Gateway, sub: Subscriber, password: str, reused: bool) -> dict[str, Any]:
     tenant = tenant_store.get_tenant(sub.tenant_id)
-    return {"status": "created", "subscriber_id": sub.id, "username": sub.username, "password": password,
-            "free_user": True, "reused": reused, "login_url": card_pdf.login_url(rt, gw, tenant, sub.username, password)}
+    return {
+        "status": "created",
+        "subscriber_id": sub.id,
+        "username": sub.username,
+        "password": password,
+        "free_user": True,
+        "reused": reused,
+        "login_url": card_pdf.login_url(rt, gw, tenant, sub.username, password),
+    }

@@ -34,10 +34,33 @@ log = get_logger("router_import")
 
 KINDS = {"pppoe": d.PPP_SECRET, "hotspot": d.HOTSPOT_USER}
 _PROPS = {
-    d.PPP_SECRET: (".id", "name", "password", "profile", "service", "remote-address", "local-address", "caller-id",
-                   "comment", "disabled"),
-    d.HOTSPOT_USER: (".id", "name", "password", "profile", "server", "address", "mac-address", "email", "comment",
-                     "disabled", "dynamic", "limit-uptime", "limit-bytes-total"),
+    d.PPP_SECRET: (
+        ".id",
+        "name",
+        "password",
+        "profile",
+        "service",
+        "remote-address",
+        "local-address",
+        "caller-id",
+        "comment",
+        "disabled",
+    ),
+    d.HOTSPOT_USER: (
+        ".id",
+        "name",
+        "password",
+        "profile",
+        "server",
+        "address",
+        "mac-address",
+        "email",
+        "comment",
+        "disabled",
+        "dynamic",
+        "limit-uptime",
+        "limit-bytes-total",
+    ),
 }
 _PPP_SERVICES = ("any", "pppoe")
 
@@ -58,17 +81,32 @@ def read_router(rt: Runtime, gateway: Gateway) -> dict[str, list[dict[str, str]]
         raise UnavailableError(exc.message, field="gateway_id", details={"category": exc.category}) from exc
 
 
-def _row_for(menu: str, r: dict[str, str], profiles: dict[str, str], default_product: str | None) -> dict[str, str]:
+def _row_for(
+    menu: str, r: dict[str, str], profiles: dict[str, str], default_product: str | None
+) -> dict[str, str]:
     """A router row as an import row (the same checks as a spreadsheet row)."""
     product = profiles.get(r.get("profile", "")) or default_product or ""
     if menu == d.PPP_SECRET:
         caller = r.get("caller-id", "")
-        return {"username": r.get("name", ""), "password": r.get("password", ""), "plan": product,
-                "ip": r.get("remote-address", ""), "local_address": r.get("local-address", ""),
-                "mac": caller if _is_mac(caller) else "", "connection_type": "pppoe"}
-    return {"username": r.get("name", ""), "password": r.get("password", ""), "plan": product,
-            "ip": r.get("address", ""), "mac": r.get("mac-address", ""), "email": r.get("email", ""),
-            "hotspot_server": r.get("server", "") or "all", "connection_type": "hotspot"}
+        return {
+            "username": r.get("name", ""),
+            "password": r.get("password", ""),
+            "plan": product,
+            "ip": r.get("remote-address", ""),
+            "local_address": r.get("local-address", ""),
+            "mac": caller if _is_mac(caller) else "",
+            "connection_type": "pppoe",
+        }
+    return {
+        "username": r.get("name", ""),
+        "password": r.get("password", ""),
+        "plan": product,
+        "ip": r.get("address", ""),
+        "mac": r.get("mac-address", ""),
+        "email": r.get("email", ""),
+        "hotspot_server": r.get("server", "") or "all",
+        "connection_type": "hotspot",
+    }
 
 
 def _is_mac(text: str) -> bool:
@@ -95,8 +133,14 @@ def _skip_reason(menu: str, r: dict[str, str], plan_type: str, include_disabled:
 
 
 def import_from_router(
-    rt: Runtime, actor: Actor, gateway_id: str, *, kinds: Sequence[str] = ("pppoe", "hotspot"),
-    default_product_id: str | None = None, include_disabled: bool = False, dry_run: bool = False,
+    rt: Runtime,
+    actor: Actor,
+    gateway_id: str,
+    *,
+    kinds: Sequence[str] = ("pppoe", "hotspot"),
+    default_product_id: str | None = None,
+    include_disabled: bool = False,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """Create a subscriber for each hotspot user / PPPoE secret made on the router by hand or by other
     tools; idempotent (existing names are skipped). ``dry_run`` reports without writing."""
@@ -109,7 +153,9 @@ def import_from_router(
     router = read_router(rt, gw)
     usable = [gw.tenant_id, *tenant_store.ancestor_ids(gw.tenant_id)]
     products = [p for p in catalog_store.list_for_tenants(Product, usable) if p.active]
-    profiles = {p.router_profile: p.id for p in sorted(products, key=lambda p: p.created_at) if p.router_profile}
+    profiles = {
+        p.router_profile: p.id for p in sorted(products, key=lambda p: p.created_at) if p.router_profile
+    }
     skipped: list[dict[str, Any]] = []
     rows: list[tuple[int, dict[str, str]]] = []
     n = 0
@@ -132,8 +178,15 @@ def import_from_router(
     checks = rules.check_create_rows(rows, imports.snapshot(gw.tenant_id, existing), required=())
     invalid = [c.as_dict() for c in checks if c.errors]
     result: dict[str, Any] = {
-        "gateway_id": gw.id, "read": n, "to_create": sum(1 for c in checks if c.ok), "skipped": skipped,
-        "invalid": invalid, "dry_run": dry_run, "created": 0, "subscriber_ids": [], "router": None,
+        "gateway_id": gw.id,
+        "read": n,
+        "to_create": sum(1 for c in checks if c.ok),
+        "skipped": skipped,
+        "invalid": invalid,
+        "dry_run": dry_run,
+        "created": 0,
+        "subscriber_ids": [],
+        "router": None,
     }
     if dry_run or not any(c.ok for c in checks):
         return result
@@ -145,8 +198,17 @@ def import_from_router(
         # the router entries are the imported services: the provisioner takes them over (marks them)
         req = request_export(rt, gw, None, actor.actor_id, adopt=True)[0]
         result["router"] = {"status": req.status, "task_id": req.task_id, "warning": req.warning}
-    audit(actor, gw.tenant_id, "gateway", gw.id, "import_from_router", None,
-          {k: result[k] for k in ("read", "created")} | {"skipped": len(skipped), "invalid": len(result["invalid"])})
-    log.info("router import", extra={"gateway_id": gw.id, "created": outcome["created"], "skipped": len(skipped)})
+    audit(
+        actor,
+        gw.tenant_id,
+        "gateway",
+        gw.id,
+        "import_from_router",
+        None,
+        {k: result[k] for k in ("read", "created")}
+        | {"skipped": len(skipped), "invalid": len(result["invalid"])},
+    )
+    log.info(
+        "router import", extra={"gateway_id": gw.id, "created": outcome["created"], "skipped": len(skipped)}
+    )
     return result
-

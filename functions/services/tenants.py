@@ -200,7 +200,8 @@ def delete_tenant(actor: Actor, tenant_id: str) -> None:
         raise ConflictError(f"the tenant still holds {what}; disable it instead", details={"holds": blockers})
     before = tenant_dict(t)
     t.delete()
-    audit(actor, t.id, "tenant", t.id, "delete", before, None)
+    # kept under the parent: the deleted tenant's own scope no longer exists
+    audit(actor, t.parent_id, "tenant", t.id, "delete", before, None)
 
 
 def reject_nulls(model: type[Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -54,8 +54,17 @@ MAX_BATCH = 5_000
 MIN_SPACE_FACTOR = 1_000
 MAX_ATTEMPTS_PER_CARD = 8
 WRITERS = 4
-CSV_COLUMNS = ("code", "password", "product", "price", "validity", "status", "valid_until", "redeemed_by",
-               "redeemed_at")
+CSV_COLUMNS = (
+    "code",
+    "password",
+    "product",
+    "price",
+    "validity",
+    "status",
+    "valid_until",
+    "redeemed_by",
+    "redeemed_at",
+)
 
 
 @dataclass(frozen=True)
@@ -76,18 +85,35 @@ class BatchRequest:
 
 def batch_dict(batch: VoucherBatch) -> dict[str, Any]:
     return {
-        "id": batch.id, "tenant_id": batch.tenant_id, "name": batch.name, "product_id": batch.product_id,
-        "count": int(batch.card_count), "prefix": batch.prefix, "price": batch.price,
-        "validity": batch.validity or {}, "status": batch.status, "options": batch.options or {},
-        "created_by": batch.created_by, "created_at": batch.created_at, "revoked_at": batch.revoked_at,
+        "id": batch.id,
+        "tenant_id": batch.tenant_id,
+        "name": batch.name,
+        "product_id": batch.product_id,
+        "count": int(batch.card_count),
+        "prefix": batch.prefix,
+        "price": batch.price,
+        "validity": batch.validity or {},
+        "status": batch.status,
+        "options": batch.options or {},
+        "created_by": batch.created_by,
+        "created_at": batch.created_at,
+        "revoked_at": batch.revoked_at,
     }
 
 
 def voucher_dict(v: Voucher) -> dict[str, Any]:
     """A voucher without its password."""
-    return {"code": v.code, "tenant_id": v.tenant_id, "batch_id": v.batch_id, "product_id": v.product_id,
-            "status": v.status, "valid_until": v.valid_until, "redeemed_by": v.redeemed_by,
-            "redeemed_at": v.redeemed_at, "created_at": v.created_at}
+    return {
+        "code": v.code,
+        "tenant_id": v.tenant_id,
+        "batch_id": v.batch_id,
+        "product_id": v.product_id,
+        "status": v.status,
+        "valid_until": v.valid_until,
+        "redeemed_by": v.redeemed_by,
+        "redeemed_at": v.redeemed_at,
+        "created_at": v.created_at,
+    }
 
 
 # ---------------------------------------------------------------- rules
@@ -150,7 +176,7 @@ def _check_request(req: BatchRequest) -> None:
             raise ValidationError("at most 16 characters", field="prefix")
         check_username(req.prefix + "x", field="prefix")
     distinct = len(set(ALPHABETS[req.username_alphabet].lower()))
-    if distinct ** req.username_length < MIN_SPACE_FACTOR * req.count:
+    if distinct**req.username_length < MIN_SPACE_FACTOR * req.count:
         raise ValidationError(
             f"{req.username_length} characters of {req.username_alphabet} give too few different codes for "
             f"{req.count} cards: use longer codes or a larger alphabet",
@@ -171,17 +197,32 @@ def create_batch(rt: Runtime, actor: Actor, req: BatchRequest) -> VoucherBatch:
     price = rules.check_money(req.price, "price") if req.price not in (None, "") else str(prod.price)
     now = now_iso()
     batch = VoucherBatch(
-        id=new_id("vb"), tenant_id=tid, product_id=prod.id, card_count=req.count, prefix=req.prefix, price=price,
-        validity=validity, status="generating", created_by=actor.actor_id, created_at=now, name=req.name,
-        options={"username_length": req.username_length, "password_length": req.password_length,
-                 "username_alphabet": req.username_alphabet, "password_alphabet": req.password_alphabet,
-                 "gateway_id": gw.id if gw else None},
+        id=new_id("vb"),
+        tenant_id=tid,
+        product_id=prod.id,
+        card_count=req.count,
+        prefix=req.prefix,
+        price=price,
+        validity=validity,
+        status="generating",
+        created_by=actor.actor_id,
+        created_at=now,
+        name=req.name,
+        options={
+            "username_length": req.username_length,
+            "password_length": req.password_length,
+            "username_alphabet": req.username_alphabet,
+            "password_alphabet": req.password_alphabet,
+            "gateway_id": gw.id if gw else None,
+        },
     )
     store.create_batch(batch)
     connection_type = (gw.plan_type if gw else None) or "hotspot"
+    expires_at: str | None
+    valid_until: str | None = None
     if validity.get("starts") == "date":
         assigned_at, expires_at = _date_window(validity)
-        valid_until: str | None = expires_at
+        valid_until = expires_at
     else:
         assigned_at, expires_at, valid_until = now, subs.expiry(prod, now), None
     if validity.get("starts") == "first_login":
@@ -193,20 +234,42 @@ def create_batch(rt: Runtime, actor: Actor, req: BatchRequest) -> VoucherBatch:
             password = _random(ALPHABETS[req.password_alphabet], req.password_length)
             enc = rt.box.encrypt(password)
             voucher = Voucher(
-                id=store.voucher_key(tid, code), tenant_id=tid, batch_id=batch.id, code=code, password_enc=enc,
-                product_id=prod.id, status="unused", valid_until=valid_until, created_at=now_iso(),
+                id=store.voucher_key(tid, code),
+                tenant_id=tid,
+                batch_id=batch.id,
+                code=code,
+                password_enc=enc,
+                product_id=prod.id,
+                status="unused",
+                valid_until=valid_until,
+                created_at=now_iso(),
             )
             login = Subscriber(
-                login=subscriber_store.login_key(tid, code), id=new_id("sub"), tenant_id=tid, username=code,
-                password_enc=enc, status="new", connection_type=connection_type, product_id=prod.id,
-                product_assigned_at=assigned_at, product_expires_at=expires_at,
-                expires_days_after_first_login=validity["days"] if validity.get("starts") == "first_login" else None,
-                gateway_id=gw.id if gw else None, zone_id=gw.zone_id if gw else None, voucher_id=voucher.id,
-                created_via="card", created_at=voucher.created_at, updated_at=voucher.created_at,
+                login=subscriber_store.login_key(tid, code),
+                id=new_id("sub"),
+                tenant_id=tid,
+                username=code,
+                password_enc=enc,
+                status="new",
+                connection_type=connection_type,
+                product_id=prod.id,
+                product_assigned_at=assigned_at,
+                product_expires_at=expires_at,
+                expires_days_after_first_login=validity["days"]
+                if validity.get("starts") == "first_login"
+                else None,
+                gateway_id=gw.id if gw else None,
+                zone_id=gw.zone_id if gw else None,
+                voucher_id=voucher.id,
+                created_via="card",
+                created_at=voucher.created_at,
+                updated_at=voucher.created_at,
             )
             if store.insert_card(voucher, login):
                 return
-        raise ConflictError("could not find free codes for the cards: use longer codes", field="username_length")
+        raise ConflictError(
+            "could not find free codes for the cards: use longer codes", field="username_length"
+        )
 
     try:
         with ThreadPoolExecutor(max_workers=WRITERS) as pool:
@@ -260,9 +323,17 @@ def _card_rows(rt: Runtime, batch: VoucherBatch, vouchers: list[Voucher]) -> lis
     prod = catalog_store.get(Product, batch.product_id)
     text = validity_text(batch.validity or {}, prod)
     return [
-        {"code": v.code, "password": rt.box.decrypt(v.password_enc), "product": prod.name if prod else v.product_id,
-         "price": batch.price, "validity": text, "status": v.status, "valid_until": v.valid_until or "",
-         "redeemed_by": v.redeemed_by or "", "redeemed_at": v.redeemed_at or ""}
+        {
+            "code": v.code,
+            "password": rt.box.decrypt(v.password_enc),
+            "product": prod.name if prod else v.product_id,
+            "price": batch.price,
+            "validity": text,
+            "status": v.status,
+            "valid_until": v.valid_until or "",
+            "redeemed_by": v.redeemed_by or "",
+            "redeemed_at": v.redeemed_at or "",
+        }
         for v in vouchers
     ]
 
@@ -279,7 +350,9 @@ def export_csv(rt: Runtime, actor: Actor, batch_id: str, status: str | None = No
     return buf.getvalue()
 
 
-def print_sheet(rt: Runtime, actor: Actor, batch_id: str, cards_per_page: int = 10, status: str | None = "unused") -> bytes:
+def print_sheet(
+    rt: Runtime, actor: Actor, batch_id: str, cards_per_page: int = 10, status: str | None = "unused"
+) -> bytes:
     """The print sheet of the batch's cards (unused ones by default) as a PDF."""
     batch = get_batch(actor, batch_id)
     vouchers = _vouchers(batch, status)
@@ -290,13 +363,27 @@ def print_sheet(rt: Runtime, actor: Actor, batch_id: str, cards_per_page: int = 
     gw = catalog_store.get(Gateway, gw_id) if gw_id else None
     cards = []
     for row in _card_rows(rt, batch, vouchers):
-        lines = tuple(x for x in (row["validity"], f"Price: {row['price']} {tenant.currency if tenant else ''}".strip()) if x)
-        cards.append(card_pdf.Card(row["code"], row["password"],
-                                   card_pdf.login_url(rt, gw, tenant, row["code"], row["password"]),
-                                   row["product"], lines))
+        lines = tuple(
+            x
+            for x in (row["validity"], f"Price: {row['price']} {tenant.currency if tenant else ''}".strip())
+            if x
+        )
+        cards.append(
+            card_pdf.Card(
+                row["code"],
+                row["password"],
+                card_pdf.login_url(rt, gw, tenant, row["code"], row["password"]),
+                row["product"],
+                lines,
+            )
+        )
     name = (tenant.company_name or tenant.name) if tenant else batch.tenant_id
-    pdf = card_pdf.render_cards_pdf(cards, card_pdf.SheetStyle(name, card_pdf.tenant_logo(rt, tenant), cards_per_page,
-                                                               f"{name} cards {batch.name or batch.id}"))
+    pdf = card_pdf.render_cards_pdf(
+        cards,
+        card_pdf.SheetStyle(
+            name, card_pdf.tenant_logo(rt, tenant), cards_per_page, f"{name} cards {batch.name or batch.id}"
+        ),
+    )
     audit(actor, batch.tenant_id, "voucher_batch", batch.id, "print_cards", None, {"cards": len(cards)})
     return pdf
 
@@ -321,12 +408,16 @@ def revoke_batch(actor: Actor, batch_id: str) -> dict[str, Any]:
         if not store.cancel_card_login(subscriber_store.login_key(v.tenant_id, v.code)):
             in_use += 1
     result = {"revoked": revoked, "in_use_kept": in_use}
-    audit(actor, batch.tenant_id, "voucher_batch", batch.id, "revoke", before, {**batch_dict(batch), **result})
+    audit(
+        actor, batch.tenant_id, "voucher_batch", batch.id, "revoke", before, {**batch_dict(batch), **result}
+    )
     return {**batch_dict(batch), **result}
 
 
 # ---------------------------------------------------------------- redeem
-def _find_voucher(rt: Runtime, tenant_id: str, code: str, password: str | None, require_password: bool) -> Voucher:
+def _find_voucher(
+    rt: Runtime, tenant_id: str, code: str, password: str | None, require_password: bool
+) -> Voucher:
     """The card with this code, checking its password when one is given or required. A wrong password
     answers like an unknown code, so codes cannot be probed."""
     code = code.strip()
@@ -340,8 +431,9 @@ def _find_voucher(rt: Runtime, tenant_id: str, code: str, password: str | None, 
     return v
 
 
-def _redeemable(rt: Runtime, tenant_id: str, code: str, password: str | None,
-                require_password: bool) -> tuple[Voucher, VoucherBatch]:
+def _redeemable(
+    rt: Runtime, tenant_id: str, code: str, password: str | None, require_password: bool
+) -> tuple[Voucher, VoucherBatch]:
     v = _find_voucher(rt, tenant_id, code, password, require_password)
     if v.status != "unused":
         raise ConflictError(f"this card is already {v.status}", field="code")
@@ -360,7 +452,12 @@ def find_redeemable(rt: Runtime, tenant_id: str, code: str, password: str) -> Vo
 
 
 def redeem_voucher(
-    rt: Runtime, actor: Actor, subscriber_id: str, code: str, password: str | None = None, *,
+    rt: Runtime,
+    actor: Actor,
+    subscriber_id: str,
+    code: str,
+    password: str | None = None,
+    *,
     require_password: bool = False,
 ) -> dict[str, Any]:
     """Redeem a card onto an existing subscriber: the card's product is assigned as a recharge (the
@@ -396,13 +493,31 @@ def redeem_voucher(
         if login_cancelled:
             store.restore_card_login(card_login)
         raise
-    audit(actor, v.tenant_id, "voucher", v.id, "redeem", {"status": "unused"},
-          {"status": "redeemed", "subscriber_id": sub.id, "product_id": v.product_id, "price": batch.price,
-           "batch_id": batch.id})
+    audit(
+        actor,
+        v.tenant_id,
+        "voucher",
+        v.id,
+        "redeem",
+        {"status": "unused"},
+        {
+            "status": "redeemed",
+            "subscriber_id": sub.id,
+            "product_id": v.product_id,
+            "price": batch.price,
+            "batch_id": batch.id,
+        },
+    )
     fresh = subscriber_store.get_by_id(sub.id) or sub
     return {
-        "code": v.code, "subscriber_id": sub.id, "username": sub.username, "product_id": v.product_id,
-        "product_expires_at": fresh.product_expires_at, "system": outcome.system,
-        "carried_time_min": outcome.data.get("carried_time_min"), "carried_data_mb": outcome.data.get("carried_data_mb"),
-        "router": outcome.router, "warnings": outcome.warnings,
+        "code": v.code,
+        "subscriber_id": sub.id,
+        "username": sub.username,
+        "product_id": v.product_id,
+        "product_expires_at": fresh.product_expires_at,
+        "system": outcome.system,
+        "carried_time_min": outcome.data.get("carried_time_min"),
+        "carried_data_mb": outcome.data.get("carried_data_mb"),
+        "router": outcome.router,
+        "warnings": outcome.warnings,
     }

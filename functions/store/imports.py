@@ -23,11 +23,19 @@ def append_audit_entries(
     n = 0
     with AuditEntry.batch_write() as batch:
         for e in entries:
-            batch.save(AuditEntry(
-                entity_id=e["entity_id"], ts_id=f"{now_iso()}#{secrets.token_hex(4)}", tenant_id=e["tenant_id"],
-                entity_type=e["entity_type"], action=e["action"], actor_id=actor_id or "system",
-                actor_kind=actor_kind or "system", before=e.get("before"), after=e.get("after"),
-                request_id=request_id,
-            ))
+            batch.save(
+                AuditEntry(
+                    entity_id=e["entity_id"],
+                    ts_id=f"{now_iso()}#{secrets.token_hex(4)}",
+                    tenant_id=e["tenant_id"],
+                    entity_type=e["entity_type"],
+                    action=e["action"],
+                    actor_id=actor_id or "system",
+                    actor_kind=actor_kind or "system",
+                    before=e.get("before"),
+                    after=e.get("after"),
+                    request_id=request_id,
+                )
+            )
             n += 1
     return n

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.expressions.update import Action
 
 from core.errors import ConflictError, NotFoundError
 from core.ids import new_id, now_iso
@@ -20,13 +21,27 @@ _FILE_PREFIX = "jobs"
 
 
 def create_job(
-    tenant_id: str, kind: str, *, total: int = 0, status: str = "pending", created_by: str | None = None,
+    tenant_id: str,
+    kind: str,
+    *,
+    total: int = 0,
+    status: str = "pending",
+    created_by: str | None = None,
     result: dict[str, Any] | None = None,
 ) -> Job:
     now = now_iso()
     job = Job(
-        id=new_id("job"), tenant_id=tenant_id, kind=kind, status=status, total=total, done=0, failed=0,
-        result=result or {}, created_by=created_by, created_at=now, updated_at=now,
+        id=new_id("job"),
+        tenant_id=tenant_id,
+        kind=kind,
+        status=status,
+        total=total,
+        done=0,
+        failed=0,
+        result=result or {},
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
     )
     job.save(condition=Job.id.does_not_exist())
     return job
@@ -42,12 +57,14 @@ def get_job(job_id: str) -> Job | None:
 def list_jobs(tenant_id: str, kind: str | None = None, limit: int = 50) -> list[Job]:
     """Newest first."""
     cond = (Job.kind == kind) if kind else None
-    return list(Job.tenant_index.query(tenant_id, scan_index_forward=False, limit=limit, filter_condition=cond))
+    return list(
+        Job.tenant_index.query(tenant_id, scan_index_forward=False, limit=limit, filter_condition=cond)
+    )
 
 
 def claim(job: Job, from_status: str, to_status: str, changes: dict[str, Any] | None = None) -> Job:
     """Move a job from one status to the next only if nobody else did (a job is committed once)."""
-    actions = [Job.status.set(to_status), Job.updated_at.set(now_iso())]
+    actions: list[Action] = [Job.status.set(to_status), Job.updated_at.set(now_iso())]
     for name, value in (changes or {}).items():
         actions.append(getattr(Job, name).set(value))
     try:
@@ -59,7 +76,7 @@ def claim(job: Job, from_status: str, to_status: str, changes: dict[str, Any] | 
 
 def add_progress(job: Job, done: int = 0, failed: int = 0) -> None:
     """Atomically add to the counters (visible at once to pollers)."""
-    actions = [Job.updated_at.set(now_iso())]
+    actions: list[Action] = [Job.updated_at.set(now_iso())]
     if done:
         actions.append(Job.done.add(done))
     if failed:

@@ -548,7 +548,7 @@ class ProvisioningTask(Model):
     status = UnicodeAttribute(default="queued")  # queued | running | succeeded | failed | dead
     attempts = NumberAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
-    error_category = UnicodeAttribute(null=True)  # unreachable | auth | timeout | trap | api_disabled
+    error_category = UnicodeAttribute(null=True)  # unreachable | auth | timeout | trap | api_disabled | conflict | invalid | internal | queue
     result = JSONAttribute(default=dict)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)

@@ -27,10 +27,17 @@ def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(int(epoch), tz=UTC)
 
 
-def create(registration_id: str, tenant_id: str, data: dict[str, Any], ttl_seconds: int, stage: str = PENDING) -> None:
+def create(
+    registration_id: str, tenant_id: str, data: dict[str, Any], ttl_seconds: int, stage: str = PENDING
+) -> None:
     TokenRecord(
-        _key(registration_id), kind=stage, tenant_id=tenant_id, data=data, attempts=0,
-        expires_at=_at(time.time() + ttl_seconds), created_at=now_iso(),
+        _key(registration_id),
+        kind=stage,
+        tenant_id=tenant_id,
+        data=data,
+        attempts=0,
+        expires_at=_at(time.time() + ttl_seconds),
+        created_at=now_iso(),
     ).save(condition=TokenRecord.id.does_not_exist())
 
 
@@ -60,8 +67,13 @@ def count_attempt(rec: TokenRecord, max_attempts: int) -> int | None:
     return int(rec.attempts or 0)
 
 
-def advance(rec: TokenRecord, from_stage: str, to_stage: str, ttl_seconds: int | None = None,
-            data: dict[str, Any] | None = None) -> bool:
+def advance(
+    rec: TokenRecord,
+    from_stage: str,
+    to_stage: str,
+    ttl_seconds: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> bool:
     """Move the registration to the next stage; True only for the one caller that did."""
     actions: list[Any] = [TokenRecord.kind.set(to_stage)]
     if ttl_seconds is not None:

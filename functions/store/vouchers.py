@@ -14,6 +14,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition, size
+from pynamodb.expressions.update import Action
 
 from core.errors import ConflictError
 from core.ids import now_iso
@@ -102,7 +103,11 @@ def vouchers_of_batch(batch_id: str) -> list[Voucher]:
 
 
 def set_voucher_status(
-    voucher: Voucher, from_status: str, to_status: str, *, redeemed_by: str | None = None,
+    voucher: Voucher,
+    from_status: str,
+    to_status: str,
+    *,
+    redeemed_by: str | None = None,
     expect_redeemed_by: str | None = None,
 ) -> bool:
     """Conditional status change: True for the one caller that moved it, False for everyone else.
@@ -110,7 +115,7 @@ def set_voucher_status(
     ``unused`` → ``redeemed`` is the gate of a redemption: of many concurrent attempts on one voucher
     exactly one passes."""
     now = now_iso()
-    actions = [Voucher.status.set(to_status)]
+    actions: list[Action] = [Voucher.status.set(to_status)]
     if to_status == "redeemed":
         actions += [Voucher.redeemed_by.set(redeemed_by or "-"), Voucher.redeemed_at.set(now)]
     elif from_status == "redeemed" and to_status == "unused":
@@ -142,8 +147,11 @@ def cancel_card_login(login: str) -> bool:
     now = now_iso()
     try:
         Subscriber(login=login).update(
-            actions=[Subscriber.status.set("cancelled"), Subscriber.cancelled_at.set(now),
-                     Subscriber.updated_at.set(now)],
+            actions=[
+                Subscriber.status.set("cancelled"),
+                Subscriber.cancelled_at.set(now),
+                Subscriber.updated_at.set(now),
+            ],
             condition=Subscriber.login.exists() & _card_unused(),
         )
     except UpdateError as exc:
@@ -157,7 +165,11 @@ def restore_card_login(login: str) -> None:
     """Undo :func:`cancel_card_login` (a redemption that could not complete)."""
     try:
         Subscriber(login=login).update(
-            actions=[Subscriber.status.set("new"), Subscriber.cancelled_at.remove(), Subscriber.updated_at.set(now_iso())],
+            actions=[
+                Subscriber.status.set("new"),
+                Subscriber.cancelled_at.remove(),
+                Subscriber.updated_at.set(now_iso()),
+            ],
             condition=Subscriber.login.exists() & (Subscriber.status == "cancelled"),
         )
     except UpdateError as exc:

@@ -80,18 +80,37 @@ class Http:
     def other_manager(self) -> dict[str, str]:
         """A manager of another tenant (a sibling of the demo tenant)."""
         now = now_iso()
-        Tenant(id="ten_other", name="Other WISP", kind="manager", parent_id=self.demo.reseller_id,
-               ancestors=[self.demo.system_id, self.demo.reseller_id], created_at=now).save()
-        Operator(id="op_other", tenant_id="ten_other", email="other@test.local", role="manager",
-                 password_hash="-", created_at=now).save()
+        Tenant(
+            id="ten_other",
+            name="Other WISP",
+            kind="manager",
+            parent_id=self.demo.reseller_id,
+            ancestors=[self.demo.system_id, self.demo.reseller_id],
+            created_at=now,
+        ).save()
+        Operator(
+            id="op_other",
+            tenant_id="ten_other",
+            email="other@test.local",
+            role="manager",
+            password_hash="-",
+            created_at=now,
+        ).save()
         return self.as_("op_other", "ten_other", "manager")
 
     def as_(self, operator_id: str, tenant_id: str, role: str) -> dict[str, str]:
         token = issue_operator_token(self.rt.signer, operator_id, tenant_id, role, 3600)
         return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
-    def call(self, method: str, path: str, who: dict[str, str] | None = None, body: Any = None,
-             raw: bytes | None = None, headers: dict[str, str] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        who: dict[str, str] | None = None,
+        body: Any = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
         h = dict(who or {"Content-Type": "application/json"})
         h.update(headers or {})
         data: Any = raw if raw is not None else (json.dumps(body) if body is not None else None)

@@ -28,12 +28,21 @@ pytestmark = pytest.mark.usefixtures("http")
 def test_send_credentials_by_sms_and_email_with_tenant_templates(http: Http) -> None:
     demo = http.demo
     # Given the tenant's own SMS template
-    put = http.put("/admin/credentials/templates", http.manager(), {"templates": {
-        "credentials_sms": "{{ empresa }} Wi-Fi: usuario {{ usuario }} clave {{ contrasena }}"}})
+    put = http.put(
+        "/admin/credentials/templates",
+        http.manager(),
+        {
+            "templates": {
+                "credentials_sms": "{{ empresa }} Wi-Fi: usuario {{ usuario }} clave {{ contrasena }}"
+            }
+        },
+    )
     assert put.status_code == 200, put.json_body
     assert put.json_body["templates"]["credentials_sms"]["custom"] is True
     # When the demo subscriber's credentials are sent on both channels
-    resp = http.post(f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "both"})
+    resp = http.post(
+        f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "both"}
+    )
     # Then SNS published the SMS from the tenant template and SES sent the default e-mail
     assert resp.status_code == 200, resp.json_body
     assert sorted(s["channel"] for s in resp.json_body["sent"]) == ["email", "sms"]
@@ -62,11 +71,17 @@ def test_channel_follows_the_domain_setting_and_missing_contacts_are_clear_error
     assert sub is not None
     subscriber_store.update_fields(sub, {"phone": None, "email": None})
     # Then each channel answers 422 naming the missing contact, and nothing is sent
-    sms = http.post(f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "sms"})
+    sms = http.post(
+        f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "sms"}
+    )
     assert sms.status_code == 422 and sms.json_body["error"]["field"] == "phone"
-    mail = http.post(f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "email"})
+    mail = http.post(
+        f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "email"}
+    )
     assert mail.status_code == 422 and mail.json_body["error"]["field"] == "email"
-    both = http.post(f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "both"})
+    both = http.post(
+        f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "both"}
+    )
     assert both.status_code == 422
     welcome = http.post(f"/admin/subscribers/{demo.subscriber_id}/welcome-email", http.manager())
     assert welcome.status_code == 422 and welcome.json_body["error"]["field"] == "email"
@@ -95,43 +110,72 @@ def test_welcome_email_has_a_working_autologin_button(http: Http) -> None:
 def test_preview_and_template_validation(http: Http) -> None:
     demo = http.demo
     # A preview with a subscriber masks the password but keeps its length
-    resp = http.post("/admin/credentials/preview", http.manager(),
-                     {"template": "credentials_sms", "subscriber_id": demo.subscriber_id})
+    resp = http.post(
+        "/admin/credentials/preview",
+        http.manager(),
+        {"template": "credentials_sms", "subscriber_id": demo.subscriber_id},
+    )
     assert resp.status_code == 200, resp.json_body
     assert resp.json_body["text"] == "Demo WISP: your user is demo and your password *******"
     assert resp.json_body["fits_sms"] is True
     # A text being edited that is too long for an SMS is reported, not refused
     long_text = "{{ empresa }} " + "x" * 170
-    resp = http.post("/admin/credentials/preview", http.manager(), {"template": "credentials_sms", "text": long_text})
+    resp = http.post(
+        "/admin/credentials/preview", http.manager(), {"template": "credentials_sms", "text": long_text}
+    )
     assert resp.status_code == 200 and resp.json_body["fits_sms"] is False and resp.json_body["length"] > 164
     # The welcome preview shows the HTML button without issuing a live link
-    resp = http.post("/admin/credentials/preview", http.manager(),
-                     {"template": "welcome_email", "subscriber_id": demo.subscriber_id})
+    resp = http.post(
+        "/admin/credentials/preview",
+        http.manager(),
+        {"template": "welcome_email", "subscriber_id": demo.subscriber_id},
+    )
     assert "Open my portal" in resp.json_body["html"] and "(issued-when-sent)" in resp.json_body["text"]
     # Saving an over-long SMS or an unknown placeholder is refused with the template's field
-    bad = http.put("/admin/credentials/templates", http.manager(), {"templates": {"credentials_sms": long_text}})
+    bad = http.put(
+        "/admin/credentials/templates", http.manager(), {"templates": {"credentials_sms": long_text}}
+    )
     assert bad.status_code == 422 and bad.json_body["error"]["field"] == "templates.credentials_sms"
-    bad = http.put("/admin/credentials/templates", http.manager(),
-                   {"templates": {"credentials_email": "Hi {{ apodo }}"}})
+    bad = http.put(
+        "/admin/credentials/templates", http.manager(), {"templates": {"credentials_email": "Hi {{ apodo }}"}}
+    )
     assert bad.status_code == 422 and "apodo" in bad.json_body["error"]["message"]
     # Staff with the operator role cannot edit templates; a manager resets one to the default
-    Operator(id="op_staff", tenant_id=demo.tenant_id, email="staff@demo.local", role="operator", password_hash="-",
-             created_at=now_iso()).save()
+    Operator(
+        id="op_staff",
+        tenant_id=demo.tenant_id,
+        email="staff@demo.local",
+        role="operator",
+        password_hash="-",
+        created_at=now_iso(),
+    ).save()
     staff = http.as_("op_staff", demo.tenant_id, "operator")
-    assert http.put("/admin/credentials/templates", staff, {"templates": {"credentials_sms": None}}).status_code == 403
-    assert http.put("/admin/credentials/templates", http.manager(),
-                    {"templates": {"credentials_sms": None}}).status_code == 200
+    assert (
+        http.put("/admin/credentials/templates", staff, {"templates": {"credentials_sms": None}}).status_code
+        == 403
+    )
+    assert (
+        http.put(
+            "/admin/credentials/templates", http.manager(), {"templates": {"credentials_sms": None}}
+        ).status_code
+        == 200
+    )
     got = http.get("/admin/credentials/templates", http.manager()).json_body
     assert got["templates"]["credentials_sms"]["custom"] is False and "contrasena" in got["placeholders"]
 
 
 def test_print_single_card(http: Http) -> None:
     demo = http.demo
-    resp = http.get(f"/admin/subscribers/{demo.subscriber_id}/card.pdf", http.manager(),
-                    headers={"Accept": "application/pdf"})
+    resp = http.get(
+        f"/admin/subscribers/{demo.subscriber_id}/card.pdf",
+        http.manager(),
+        headers={"Accept": "application/pdf"},
+    )
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/pdf"
     pages, text = pdf_text(resp.body)
     assert pages == 1
     assert "Demo WISP" in text and "demo123" in text and "Home 10M" in text and "Demo Subscriber" in text
     # another tenant's subscriber is not found
-    assert http.get(f"/admin/subscribers/{demo.subscriber_id}/card.pdf", http.other_manager()).status_code == 404
+    assert (
+        http.get(f"/admin/subscribers/{demo.subscriber_id}/card.pdf", http.other_manager()).status_code == 404
+    )

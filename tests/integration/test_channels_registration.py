@@ -29,14 +29,36 @@ pytestmark = pytest.mark.usefixtures("http")
 def _network(http: Http, registration: dict[str, Any]) -> str:
     """A hotspot of the demo tenant with these registration settings, a free and a paid product."""
     demo, now = http.demo, now_iso()
-    Product(id="prod_free", tenant_id=demo.tenant_id, name="Free 30 min", price="0", connection_type="hotspot",
-            time_credit_min=30, created_at=now).save()
-    Product(id="prod_day", tenant_id=demo.tenant_id, name="Day pass", price="3.00", connection_type="hotspot",
-            validity_days=1, created_at=now).save()
-    Gateway(id="gw_hs", tenant_id=demo.tenant_id, zone_id=demo.zone_id, name="Cafe hotspot", nas_ip="127.0.0.9",
-            radius_secret_enc=http.rt.box.encrypt("s3cret"), api_enabled=False, plan_type="hotspot",
-            domain_settings={"registration": registration, "login_url": "http://wifi.cafe/login"},
-            created_at=now).save()
+    Product(
+        id="prod_free",
+        tenant_id=demo.tenant_id,
+        name="Free 30 min",
+        price="0",
+        connection_type="hotspot",
+        time_credit_min=30,
+        created_at=now,
+    ).save()
+    Product(
+        id="prod_day",
+        tenant_id=demo.tenant_id,
+        name="Day pass",
+        price="3.00",
+        connection_type="hotspot",
+        validity_days=1,
+        created_at=now,
+    ).save()
+    Gateway(
+        id="gw_hs",
+        tenant_id=demo.tenant_id,
+        zone_id=demo.zone_id,
+        name="Cafe hotspot",
+        nas_ip="127.0.0.9",
+        radius_secret_enc=http.rt.box.encrypt("s3cret"),
+        api_enabled=False,
+        plan_type="hotspot",
+        domain_settings={"registration": registration, "login_url": "http://wifi.cafe/login"},
+        created_at=now,
+    ).save()
     return "gw_hs"
 
 
@@ -47,14 +69,24 @@ def _code(text: str) -> str:
 
 
 def test_register_with_sms_code_and_a_free_product(http: Http, capsys: pytest.CaptureFixture[str]) -> None:
-    gw = _network(http, {"mode": "register", "fields": ["name", "phone"], "required": ["name"], "verify": "sms",
-                         "products": ["prod_free", "prod_day"]})
+    gw = _network(
+        http,
+        {
+            "mode": "register",
+            "fields": ["name", "phone"],
+            "required": ["name"],
+            "verify": "sms",
+            "products": ["prod_free", "prod_day"],
+        },
+    )
     # The portal reads what the network offers
     opts = http.get(f"/portal/register/options?gateway_id={gw}").json_body
     assert opts["mode"] == "register" and opts["verify"] == "sms" and opts["required"] == ["name", "phone"]
     assert [(p["id"], p["free"]) for p in opts["products"]] == [("prod_free", True), ("prod_day", False)]
     # When a person starts with name and phone
-    start = http.post("/portal/register/start", body={"gateway_id": gw, "name": "Ana", "phone": "+52 55 1234 5678"})
+    start = http.post(
+        "/portal/register/start", body={"gateway_id": gw, "name": "Ana", "phone": "+52 55 1234 5678"}
+    )
     assert start.status_code == 200, start.json_body
     body = start.json_body
     assert body["status"] == "code_sent" and body["channel"] == "sms" and body["sent_to"] == "***5678"
@@ -66,60 +98,96 @@ def test_register_with_sms_code_and_a_free_product(http: Http, capsys: pytest.Ca
     record = TokenRecord.get(f"reg#{body['registration_id']}")
     assert code not in json.dumps(record.data) and "code_hash" in record.data
     # A wrong code is refused and counted
-    wrong = http.post("/portal/register/verify", body={"registration_id": body["registration_id"],
-                                                       "code": "000000" if code != "000000" else "111111"})
+    wrong = http.post(
+        "/portal/register/verify",
+        body={"registration_id": body["registration_id"], "code": "000000" if code != "000000" else "111111"},
+    )
     assert wrong.status_code == 422 and wrong.json_body["error"]["details"]["attempts_left"] == 4
     # The right code gives the token that completes the registration
     ok = http.post("/portal/register/verify", body={"registration_id": body["registration_id"], "code": code})
     assert ok.status_code == 200, ok.json_body
     token = ok.json_body["registration_token"]
     # A paid product needs a voucher
-    paid = http.post("/portal/register/complete", body={"registration_token": token, "product_id": "prod_day"})
+    paid = http.post(
+        "/portal/register/complete", body={"registration_token": token, "product_id": "prod_day"}
+    )
     assert paid.status_code == 422 and paid.json_body["error"]["field"] == "product_id"
-    done = http.post("/portal/register/complete", body={"registration_token": token, "product_id": "prod_free",
-                                                        "password": "ana-pass-1"})
+    done = http.post(
+        "/portal/register/complete",
+        body={"registration_token": token, "product_id": "prod_free", "password": "ana-pass-1"},
+    )
     assert done.status_code == 201, done.json_body
     acct = done.json_body
     assert acct["username"] == "525512345678" and acct["password"] == "ana-pass-1"
     assert acct["login_url"].startswith("http://wifi.cafe/login?username=525512345678")
     sub = subscriber_store.get_by_id(acct["subscriber_id"])
-    assert sub is not None and sub.product_id == "prod_free" and sub.name == "Ana" and sub.phone == "+525512345678"
+    assert (
+        sub is not None
+        and sub.product_id == "prod_free"
+        and sub.name == "Ana"
+        and sub.phone == "+525512345678"
+    )
     assert sub.created_via == "registration" and sub.connection_type == "hotspot" and sub.gateway_id == gw
     assert not sub.free_user
     # And the credentials went to the verified phone
     assert "525512345678" in sent_sms()[-1][1] and "ana-pass-1" in sent_sms()[-1][1]
     # And the portal password is the chosen one
-    signin = http.post("/portal/auth/login", body={"tenant_id": http.demo.tenant_id, "username": "525512345678",
-                                                   "password": "ana-pass-1"})
+    signin = http.post(
+        "/portal/auth/login",
+        body={"tenant_id": http.demo.tenant_id, "username": "525512345678", "password": "ana-pass-1"},
+    )
     assert signin.status_code == 200, signin.json_body
     # A verification creates one account only
-    again = http.post("/portal/register/complete", body={"registration_token": token, "product_id": "prod_free",
-                                                         "username": "ana2"})
+    again = http.post(
+        "/portal/register/complete",
+        body={"registration_token": token, "product_id": "prod_free", "username": "ana2"},
+    )
     assert again.status_code == 409
     # And the code was never logged
     assert code not in capsys.readouterr().out
 
 
 def test_register_by_email_paying_with_a_voucher(http: Http) -> None:
-    gw = _network(http, {"mode": "register", "fields": ["email"], "verify": "email", "products": ["prod_free"]})
-    batch = http.post("/admin/voucher-batches", http.manager(), {"product_id": "prod_day", "count": 2}).json_body
+    gw = _network(
+        http, {"mode": "register", "fields": ["email"], "verify": "email", "products": ["prod_free"]}
+    )
+    batch = http.post(
+        "/admin/voucher-batches", http.manager(), {"product_id": "prod_day", "count": 2}
+    ).json_body
     rows = http.get(f"/admin/voucher-batches/{batch['id']}/export", http.manager()).body.decode("utf-8-sig")
     card = rows.splitlines()[1].split(",")
     # Given a verified e-mail
-    start = http.post("/portal/register/start", body={"gateway_id": gw, "email": "Guest@Example.com"}).json_body
+    start = http.post(
+        "/portal/register/start", body={"gateway_id": gw, "email": "Guest@Example.com"}
+    ).json_body
     (mail,) = sent_emails()
     assert mail.destinations["ToAddresses"] == ["guest@example.com"]
     code = _code(mail.body)
     assert code not in mail.subject
-    token = http.post("/portal/register/verify", body={"registration_id": start["registration_id"],
-                                                       "code": code}).json_body["registration_token"]
+    token = http.post(
+        "/portal/register/verify", body={"registration_id": start["registration_id"], "code": code}
+    ).json_body["registration_token"]
     # A wrong card password is refused without creating anything
-    bad = http.post("/portal/register/complete", body={"registration_token": token, "voucher_code": card[0],
-                                                       "voucher_password": "wrong", "username": "guest1"})
+    bad = http.post(
+        "/portal/register/complete",
+        body={
+            "registration_token": token,
+            "voucher_code": card[0],
+            "voucher_password": "wrong",
+            "username": "guest1",
+        },
+    )
     assert bad.status_code == 404 and subscriber_store.get_by_login(http.demo.tenant_id, "guest1") is None
     # When the account is completed with the card
-    done = http.post("/portal/register/complete", body={"registration_token": token, "voucher_code": card[0],
-                                                        "voucher_password": card[1], "username": "guest1"})
+    done = http.post(
+        "/portal/register/complete",
+        body={
+            "registration_token": token,
+            "voucher_code": card[0],
+            "voucher_password": card[1],
+            "username": "guest1",
+        },
+    )
     # Then the account has the card's product and the card is spent
     assert done.status_code == 201, done.json_body
     assert done.json_body["product_id"] == "prod_day" and done.json_body["product_expires_at"]
@@ -140,17 +208,25 @@ def test_codes_expire_attempts_are_limited_and_sending_is_rate_limited(http: Htt
     first = start().json_body
     code = _code(sent_sms()[-1][1])
     wrong = "123456" if code != "123456" else "654321"
-    statuses = [http.post("/portal/register/verify", body={"registration_id": first["registration_id"],
-                                                           "code": wrong}).status_code for _ in range(5)]
+    statuses = [
+        http.post(
+            "/portal/register/verify", body={"registration_id": first["registration_id"], "code": wrong}
+        ).status_code
+        for _ in range(5)
+    ]
     assert statuses == [422, 422, 422, 422, 429]
-    late = http.post("/portal/register/verify", body={"registration_id": first["registration_id"], "code": code})
+    late = http.post(
+        "/portal/register/verify", body={"registration_id": first["registration_id"], "code": code}
+    )
     assert late.status_code == 429
     # An expired code is refused (the record's expiry has passed)
     second = start().json_body
     code2 = _code(sent_sms()[-1][1])
     rec = TokenRecord.get(f"reg#{second['registration_id']}")
     rec.update(actions=[TokenRecord.expires_at.set(rec.expires_at.replace(year=2020))])
-    expired = http.post("/portal/register/verify", body={"registration_id": second["registration_id"], "code": code2})
+    expired = http.post(
+        "/portal/register/verify", body={"registration_id": second["registration_id"], "code": code2}
+    )
     assert expired.status_code == 404
     # A third code to the same phone is allowed, the fourth is rate-limited
     assert start().status_code == 200
@@ -177,8 +253,13 @@ def test_click_connect_and_simple_password_create_free_users(http: Http) -> None
     assert sub.product_id == "prod_free"
     # Simple password: the venue's password is checked, wrong ones are rate-limited per address
     g = Gateway.get(gw)
-    g.update(actions=[Gateway.domain_settings.set({"registration": {"mode": "simple_password",
-                                                                    "simple_password": "cafe2026"}})])
+    g.update(
+        actions=[
+            Gateway.domain_settings.set(
+                {"registration": {"mode": "simple_password", "simple_password": "cafe2026"}}
+            )
+        ]
+    )
     bad = http.post("/portal/register/start", body={"gateway_id": gw, "password": "guess"})
     assert bad.status_code == 422 and bad.json_body["error"]["field"] == "password"
     good = http.post("/portal/register/start", body={"gateway_id": gw, "password": "cafe2026"})
@@ -186,8 +267,12 @@ def test_click_connect_and_simple_password_create_free_users(http: Http) -> None
     assert good.json_body["username"].startswith("sp-")
     for _ in range(reg.MAX_PASSWORD_FAILURES_PER_ADDRESS):
         http.post("/portal/register/start", body={"gateway_id": gw, "password": "guess"})
-    assert http.post("/portal/register/start", body={"gateway_id": gw, "password": "cafe2026"}).status_code in (200, 429)
-    assert http.post("/portal/register/start", body={"gateway_id": gw, "password": "guess"}).status_code == 429
+    assert http.post(
+        "/portal/register/start", body={"gateway_id": gw, "password": "cafe2026"}
+    ).status_code in (200, 429)
+    assert (
+        http.post("/portal/register/start", body={"gateway_id": gw, "password": "guess"}).status_code == 429
+    )
     # Disabled networks and unknown gateways
     g.update(actions=[Gateway.domain_settings.set({})])
     assert http.post("/portal/register/start", body={"gateway_id": gw}).status_code == 403

@@ -26,14 +26,30 @@ pytestmark = pytest.mark.usefixtures("http")
 
 
 def _card_product(tenant_id: str, time_credit_min: int = 60) -> str:
-    Product(id="prod_card", tenant_id=tenant_id, name="Wi-Fi 1 hour", policy_id="pol_demo", price="2.00",
-            connection_type="hotspot", time_credit_min=time_credit_min, created_at=now_iso()).save()
+    Product(
+        id="prod_card",
+        tenant_id=tenant_id,
+        name="Wi-Fi 1 hour",
+        policy_id="pol_demo",
+        price="2.00",
+        connection_type="hotspot",
+        time_credit_min=time_credit_min,
+        created_at=now_iso(),
+    ).save()
     return "prod_card"
 
 
 def _batch(http: Http, **extra: object) -> dict:
-    body = {"product_id": _card_product(http.demo.tenant_id), "count": 12, "prefix": "cafe-", "username_length": 6,
-            "username_alphabet": "digits", "password_length": 6, "name": "Saturday", **extra}
+    body = {
+        "product_id": _card_product(http.demo.tenant_id),
+        "count": 12,
+        "prefix": "cafe-",
+        "username_length": 6,
+        "username_alphabet": "digits",
+        "password_length": 6,
+        "name": "Saturday",
+        **extra,
+    }
     resp = http.post("/admin/voucher-batches", http.manager(), body)
     assert resp.status_code == 201, resp.json_body
     return resp.json_body
@@ -52,7 +68,9 @@ def test_batch_generates_cards_that_are_logins_and_exports_them(http: Http) -> N
     # Then the batch lists 12 unused cards
     detail = http.get(f"/admin/voucher-batches/{batch['id']}", http.manager()).json_body
     assert detail["count"] == 12 and detail["cards"] == {"unused": 12} and detail["status"] == "active"
-    assert [b["id"] for b in http.get("/admin/voucher-batches", http.manager()).json_body["items"]] == [batch["id"]]
+    assert [b["id"] for b in http.get("/admin/voucher-batches", http.manager()).json_body["items"]] == [
+        batch["id"]
+    ]
     # And the CSV export holds each code and password, in the requested shape
     rows = _cards(http, batch["id"])
     assert len(rows) == 12 and len({r["code"] for r in rows}) == 12
@@ -76,8 +94,11 @@ def test_print_sheet_is_a_pdf_with_every_card_and_its_qr(http: Http) -> None:
     batch = _batch(http)
     rows = _cards(http, batch["id"])
     # When the sheet is printed 10 cards per page
-    resp = http.get(f"/admin/voucher-batches/{batch['id']}/cards.pdf?cards_per_page=10", http.manager(),
-                    headers={"Accept": "application/pdf"})
+    resp = http.get(
+        f"/admin/voucher-batches/{batch['id']}/cards.pdf?cards_per_page=10",
+        http.manager(),
+        headers={"Accept": "application/pdf"},
+    )
     # Then it is a 2-page PDF with the tenant's name, each code and password
     assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/pdf"
     pages, text = pdf_text(resp.body)
@@ -86,8 +107,11 @@ def test_print_sheet_is_a_pdf_with_every_card_and_its_qr(http: Http) -> None:
     for r in rows:
         assert r["code"] in text and r["password"] in text
     # And 4 per page gives 3 pages
-    resp = http.get(f"/admin/voucher-batches/{batch['id']}/cards.pdf?cards_per_page=4", http.manager(),
-                    headers={"Accept": "application/pdf"})
+    resp = http.get(
+        f"/admin/voucher-batches/{batch['id']}/cards.pdf?cards_per_page=4",
+        http.manager(),
+        headers={"Accept": "application/pdf"},
+    )
     assert pdf_text(resp.body)[0] == 3
     # And an unsupported layout is a 422 naming the field
     bad = http.get(f"/admin/voucher-batches/{batch['id']}/cards.pdf?cards_per_page=7", http.manager())
@@ -105,8 +129,11 @@ def test_redeem_recharges_the_subscriber_keeping_residual_credit_and_only_once(h
     subscriber_store.update_fields(sub, {"product_id": "prod_card", "product_assigned_at": assigned})
     Subscriber(login=sub.login).update(actions=[Subscriber.usage.set({f"p:{assigned}:t": 30 * 60})])
     # When an operator redeems a card onto it
-    resp = http.post("/admin/vouchers/redeem", http.manager(),
-                     {"code": first["code"], "subscriber_id": demo.subscriber_id, "password": first["password"]})
+    resp = http.post(
+        "/admin/vouchers/redeem",
+        http.manager(),
+        {"code": first["code"], "subscriber_id": demo.subscriber_id, "password": first["password"]},
+    )
     # Then the product is assigned again and the residual 30 minutes are carried over
     assert resp.status_code == 200, resp.json_body
     body = resp.json_body
@@ -119,19 +146,26 @@ def test_redeem_recharges_the_subscriber_keeping_residual_credit_and_only_once(h
     card_login = subscriber_store.get_by_login(demo.tenant_id, first["code"])
     assert card_login is not None and card_login.status == "cancelled"
     # And a second redemption of the same card is refused
-    again = http.post("/admin/vouchers/redeem", http.manager(),
-                      {"code": first["code"], "subscriber_id": demo.subscriber_id})
+    again = http.post(
+        "/admin/vouchers/redeem", http.manager(), {"code": first["code"], "subscriber_id": demo.subscriber_id}
+    )
     assert again.status_code == 409 and again.json_body["error"]["field"] == "code"
     # And a wrong password answers like an unknown code
-    wrong = http.post("/admin/vouchers/redeem", http.manager(),
-                      {"code": second["code"], "subscriber_id": demo.subscriber_id, "password": "nope"})
+    wrong = http.post(
+        "/admin/vouchers/redeem",
+        http.manager(),
+        {"code": second["code"], "subscriber_id": demo.subscriber_id, "password": "nope"},
+    )
     assert wrong.status_code == 404
     # And a card already used to connect at the hotspot cannot be redeemed as well
     used = subscriber_store.get_by_login(demo.tenant_id, second["code"])
     assert used is not None
     subscriber_store.update_fields(used, {"last_seen_at": now_iso()})
-    spent = http.post("/admin/vouchers/redeem", http.manager(),
-                      {"code": second["code"], "subscriber_id": demo.subscriber_id})
+    spent = http.post(
+        "/admin/vouchers/redeem",
+        http.manager(),
+        {"code": second["code"], "subscriber_id": demo.subscriber_id},
+    )
     assert spent.status_code == 409
     assert http.get(f"/admin/vouchers/{second['code']}", http.manager()).json_body["status"] == "used"
 
@@ -141,8 +175,14 @@ def test_revoke_stops_unused_cards_and_keeps_used_ones(http: Http) -> None:
     demo = http.demo
     batch = _batch(http)
     rows = _cards(http, batch["id"])
-    assert http.post("/admin/vouchers/redeem", http.manager(),
-                     {"code": rows[0]["code"], "subscriber_id": demo.subscriber_id}).status_code == 200
+    assert (
+        http.post(
+            "/admin/vouchers/redeem",
+            http.manager(),
+            {"code": rows[0]["code"], "subscriber_id": demo.subscriber_id},
+        ).status_code
+        == 200
+    )
     in_use = subscriber_store.get_by_login(demo.tenant_id, rows[1]["code"])
     assert in_use is not None
     subscriber_store.update_fields(in_use, {"last_seen_at": now_iso()})
@@ -157,8 +197,11 @@ def test_revoke_stops_unused_cards_and_keeps_used_ones(http: Http) -> None:
     gone = subscriber_store.get_by_login(demo.tenant_id, rows[2]["code"])
     assert gone is not None and gone.status == "cancelled"
     # And a revoked card cannot be redeemed; revoking twice is refused
-    late = http.post("/admin/vouchers/redeem", http.manager(),
-                     {"code": rows[2]["code"], "subscriber_id": demo.subscriber_id})
+    late = http.post(
+        "/admin/vouchers/redeem",
+        http.manager(),
+        {"code": rows[2]["code"], "subscriber_id": demo.subscriber_id},
+    )
     assert late.status_code == 409
     assert http.post(f"/admin/voucher-batches/{batch['id']}/revoke", http.manager()).status_code == 409
 
@@ -167,8 +210,10 @@ def test_batch_input_is_checked(http: Http) -> None:
     demo = http.demo
     _card_product(demo.tenant_id)
     cases = [
-        ({"product_id": "prod_card", "count": 5000, "username_length": 4, "username_alphabet": "digits"},
-         "username_length"),
+        (
+            {"product_id": "prod_card", "count": 5000, "username_length": 4, "username_alphabet": "digits"},
+            "username_length",
+        ),
         ({"product_id": "nope", "count": 1}, "product_id"),
         ({"product_id": "prod_card", "count": 0}, "count"),
         ({"product_id": "prod_card", "count": 1, "validity": {"starts": "date", "days": 3}}, "validity.date"),
@@ -185,10 +230,17 @@ def test_batch_input_is_checked(http: Http) -> None:
     assert http.get("/admin/voucher-batches", other).json_body["items"] == []
     code = _cards(http, batch["id"])[0]["code"]
     assert http.get(f"/admin/vouchers/{code}", other).status_code == 404
-    assert http.post("/admin/vouchers/redeem", other, {"code": code, "subscriber_id": demo.subscriber_id}).status_code == 404
+    assert (
+        http.post(
+            "/admin/vouchers/redeem", other, {"code": code, "subscriber_id": demo.subscriber_id}
+        ).status_code
+        == 404
+    )
 
 
-def test_twenty_concurrent_redemptions_of_one_card_yield_one_success(http: Http, atomic_dynamodb: None) -> None:
+def test_twenty_concurrent_redemptions_of_one_card_yield_one_success(
+    http: Http, atomic_dynamodb: None
+) -> None:
     # Given one card and 20 subscribers
     demo = http.demo
     batch = _batch(http)
@@ -198,9 +250,16 @@ def test_twenty_concurrent_redemptions_of_one_card_yield_one_success(http: Http,
     actor = Principal(demo.operator_id, "operator", demo.tenant_id, "manager")
     ids = []
     for i in range(20):
-        s = Subscriber(login=subscriber_store.login_key(demo.tenant_id, f"guest{i}"), id=f"sub_guest{i}",
-                       tenant_id=demo.tenant_id, username=f"guest{i}", password_enc=http.rt.box.encrypt("x1234"),
-                       status="active", connection_type="hotspot", created_at=now_iso())
+        s = Subscriber(
+            login=subscriber_store.login_key(demo.tenant_id, f"guest{i}"),
+            id=f"sub_guest{i}",
+            tenant_id=demo.tenant_id,
+            username=f"guest{i}",
+            password_enc=http.rt.box.encrypt("x1234"),
+            status="active",
+            connection_type="hotspot",
+            created_at=now_iso(),
+        )
         subscriber_store.create(s)
         ids.append(s.id)
     # When 20 redemptions run at the same moment
@@ -225,7 +284,9 @@ def test_twenty_concurrent_redemptions_of_one_card_yield_one_success(http: Http,
         t.join(timeout=30)
     # Then exactly one succeeded and 19 were refused; one subscriber got the product
     assert sorted(results) == ["conflict"] * 19 + ["ok"]
-    winners = [sid for sid in ids if (subscriber_store.get_by_id(sid) or Subscriber()).product_id == "prod_card"]
+    winners = [
+        sid for sid in ids if (subscriber_store.get_by_id(sid) or Subscriber()).product_id == "prod_card"
+    ]
     assert len(winners) == 1
     v = http.get(f"/admin/vouchers/{card['code']}", http.manager()).json_body
     assert v["status"] == "redeemed" and v["redeemed_by"] == winners[0]

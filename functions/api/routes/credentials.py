@@ -15,8 +15,14 @@ from services import credentials as svc
 bp = Blueprint(__name__)
 
 TemplateName = Literal[
-    "credentials_sms", "credentials_email_subject", "credentials_email", "welcome_email_subject", "welcome_email",
-    "registration_code_sms", "registration_code_email_subject", "registration_code_email",
+    "credentials_sms",
+    "credentials_email_subject",
+    "credentials_email",
+    "welcome_email_subject",
+    "welcome_email",
+    "registration_code_sms",
+    "registration_code_email_subject",
+    "registration_code_email",
 ]
 TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=svc.MAX_TEMPLATE_CHARS)]
 
@@ -59,7 +65,9 @@ class TemplatesIn(In):
 class PreviewIn(In):
     template: TemplateName
     text: TemplateText | None = Field(default=None, description="text being edited (default: the saved one)")
-    subscriber_id: Id | None = Field(default=None, description="render with this subscriber (else sample data)")
+    subscriber_id: Id | None = Field(
+        default=None, description="render with this subscriber (else sample data)"
+    )
     tenant_id: Id | None = None
 
 
@@ -73,50 +81,103 @@ class PreviewOut(Out):
     fits_sms: bool | None = None
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}/credentials/send", "POST", summary="Send credentials by SMS/e-mail",
-       tags=["credentials"], body=SendIn, response=SentOut, min_role="operator",
-       description="422 naming phone or email when the subscriber lacks the contact the channel needs.")
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/credentials/send",
+    "POST",
+    summary="Send credentials by SMS/e-mail",
+    tags=["credentials"],
+    body=SendIn,
+    response=SentOut,
+    min_role="operator",
+    description="422 naming phone or email when the subscriber lacks the contact the channel needs.",
+)
 def handle_send_credentials(ctx: RequestContext, subscriber_id: str) -> SentOut:
     return SentOut.model_validate(svc.send_credentials(ctx.rt, ctx.p, subscriber_id, ctx.body.channel))
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}/welcome-email", "POST", summary="Send the welcome e-mail",
-       tags=["credentials"], response=SentOut, min_role="operator",
-       description="With the auto-login button to the customer portal; only for subscribers with an e-mail "
-       "address (422 on field email otherwise).")
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/welcome-email",
+    "POST",
+    summary="Send the welcome e-mail",
+    tags=["credentials"],
+    response=SentOut,
+    min_role="operator",
+    description="With the auto-login button to the customer portal; only for subscribers with an e-mail "
+    "address (422 on field email otherwise).",
+)
 def handle_send_welcome(ctx: RequestContext, subscriber_id: str) -> SentOut:
     return SentOut.model_validate(svc.send_welcome(ctx.rt, ctx.p, subscriber_id))
 
 
-@route(bp, "/admin/subscribers/{subscriber_id}/card.pdf", "GET", summary="Print the subscriber's card (PDF)",
-       tags=["credentials"], min_role="operator", content_type="application/pdf",
-       description="Credentials and the QR code of the login URL. Send Accept: application/pdf.")
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/card.pdf",
+    "GET",
+    summary="Print the subscriber's card (PDF)",
+    tags=["credentials"],
+    min_role="operator",
+    content_type="application/pdf",
+    description="Credentials and the QR code of the login URL. Send Accept: application/pdf.",
+)
 def handle_print_card(ctx: RequestContext, subscriber_id: str) -> Response:
-    return Response(body=svc.print_card(ctx.rt, ctx.p, subscriber_id), status_code=200, headers={
-        "Content-Type": "application/pdf", "Content-Disposition": f'attachment; filename="card-{subscriber_id}.pdf"',
-        "Cache-Control": "private, no-store"})
+    return Response(
+        body=svc.print_card(ctx.rt, ctx.p, subscriber_id),
+        status_code=200,
+        headers={
+            "Content-Type": "application/pdf",
+            "Content-Disposition": f'attachment; filename="card-{subscriber_id}.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
-@route(bp, "/admin/credentials/templates", "GET", summary="Credential message templates", tags=["credentials"],
-       query=TenantQuery, response=TemplatesOut)
+@route(
+    bp,
+    "/admin/credentials/templates",
+    "GET",
+    summary="Credential message templates",
+    tags=["credentials"],
+    query=TenantQuery,
+    response=TemplatesOut,
+)
 def handle_get_templates(ctx: RequestContext) -> TemplatesOut:
     return TemplatesOut.model_validate(svc.templates_view(ctx.p, ctx.query.tenant_id))
 
 
-@route(bp, "/admin/credentials/templates", "PUT", summary="Edit credential message templates",
-       tags=["credentials"], body=TemplatesIn, response=TemplatesOut, min_role="manager",
-       description="Placeholders: {{ empresa }}, {{ nombre }}, {{ usuario }}, {{ contrasena }}, {{ producto }}, "
-       "{{ url_login }}, {{ url_autologin }}, {{ codigo }}, {{ minutos }}. SMS templates must fit 164 characters.")
+@route(
+    bp,
+    "/admin/credentials/templates",
+    "PUT",
+    summary="Edit credential message templates",
+    tags=["credentials"],
+    body=TemplatesIn,
+    response=TemplatesOut,
+    min_role="manager",
+    description="Placeholders: {{ empresa }}, {{ nombre }}, {{ usuario }}, {{ contrasena }}, {{ producto }}, "
+    "{{ url_login }}, {{ url_autologin }}, {{ codigo }}, {{ minutos }}. SMS templates must fit 164 characters.",
+)
 def handle_put_templates(ctx: RequestContext) -> TemplatesOut:
     b = ctx.body
     changes: dict[str, Any] = dict(b.templates)
     return TemplatesOut.model_validate(svc.save_templates(ctx.p, b.tenant_id, changes))
 
 
-@route(bp, "/admin/credentials/preview", "POST", summary="Preview a credential message", tags=["credentials"],
-       body=PreviewIn, response=PreviewOut, min_role="operator",
-       description="Renders the saved template (or text being edited) with a subscriber's data (password "
-       "masked) or sample data, and says whether an SMS fits 164 characters.")
+@route(
+    bp,
+    "/admin/credentials/preview",
+    "POST",
+    summary="Preview a credential message",
+    tags=["credentials"],
+    body=PreviewIn,
+    response=PreviewOut,
+    min_role="operator",
+    description="Renders the saved template (or text being edited) with a subscriber's data (password "
+    "masked) or sample data, and says whether an SMS fits 164 characters.",
+)
 def handle_preview_template(ctx: RequestContext) -> PreviewOut:
     b = ctx.body
-    return PreviewOut.model_validate(svc.preview(ctx.rt, ctx.p, b.template, b.text, b.subscriber_id, b.tenant_id))
+    return PreviewOut.model_validate(
+        svc.preview(ctx.rt, ctx.p, b.template, b.text, b.subscriber_id, b.tenant_id)
+    )

@@ -85,7 +85,9 @@ class ReportOut(Out):
 class RouterImportIn(In):
     gateway_id: Id
     kinds: list[Literal["pppoe", "hotspot"]] = Field(default=["pppoe", "hotspot"], min_length=1, max_length=2)
-    default_product_id: Id | None = Field(default=None, description="for rows whose router profile maps to no product")
+    default_product_id: Id | None = Field(
+        default=None, description="for rows whose router profile maps to no product"
+    )
     include_disabled: bool = False
     dry_run: bool = False
 
@@ -102,51 +104,109 @@ class RouterImportOut(Out):
     router: dict[str, Any] | None = None
 
 
-@route(bp, "/admin/imports", "POST", summary="Upload a spreadsheet of subscribers (preview)", tags=["imports"],
-       query=UploadQuery, response=ImportOut, raw_body=True, min_role="operator", status=201,
-       description=f"Body: the .xlsx or .csv file (at most {rules.MAX_IMPORT_BYTES // 1000} kB and "
-       f"{rules.MAX_IMPORT_ROWS} rows). The first row names the columns (username, password, name, email, phone, "
-       "address, document_id, plan, zone, gateway, connection_type, ip, local_address, mac, status, "
-       "hotspot_server, installed_at; Spanish names accepted). Nothing is written until the job is committed.")
+@route(
+    bp,
+    "/admin/imports",
+    "POST",
+    summary="Upload a spreadsheet of subscribers (preview)",
+    tags=["imports"],
+    query=UploadQuery,
+    response=ImportOut,
+    raw_body=True,
+    min_role="operator",
+    status=201,
+    description=f"Body: the .xlsx or .csv file (at most {rules.MAX_IMPORT_BYTES // 1000} kB and "
+    f"{rules.MAX_IMPORT_ROWS} rows). The first row names the columns (username, password, name, email, phone, "
+    "address, document_id, plan, zone, gateway, connection_type, ip, local_address, mac, status, "
+    "hotspot_server, installed_at; Spanish names accepted). Nothing is written until the job is committed.",
+)
 def handle_upload_import(ctx: RequestContext) -> ImportOut:
     q = ctx.query
     columns = (q.columns or "").split(",") if q.columns else []
-    return ImportOut.model_validate(svc.upload(ctx.rt, ctx.p, ctx.raw_body, mode=q.mode, tenant_id=q.tenant_id,
-                                               columns=columns, filename=q.filename))
+    return ImportOut.model_validate(
+        svc.upload(
+            ctx.rt,
+            ctx.p,
+            ctx.raw_body,
+            mode=q.mode,
+            tenant_id=q.tenant_id,
+            columns=columns,
+            filename=q.filename,
+        )
+    )
 
 
-@route(bp, "/admin/imports", "GET", summary="Import jobs", tags=["imports"], query=TenantQuery, response=JobList)
+@route(
+    bp, "/admin/imports", "GET", summary="Import jobs", tags=["imports"], query=TenantQuery, response=JobList
+)
 def handle_list_imports(ctx: RequestContext) -> JobList:
     return JobList.model_validate({"items": svc.list_jobs(ctx.p, ctx.query.tenant_id)})
 
 
-@route(bp, "/admin/imports/{job_id}", "GET", summary="An import job and its progress", tags=["imports"],
-       response=JobOut)
+@route(
+    bp,
+    "/admin/imports/{job_id}",
+    "GET",
+    summary="An import job and its progress",
+    tags=["imports"],
+    response=JobOut,
+)
 def handle_get_import(ctx: RequestContext, job_id: str) -> JobOut:
     return JobOut.model_validate(svc.job_view(svc.get_job(ctx.p, job_id)))
 
 
-@route(bp, "/admin/imports/{job_id}/report", "GET", summary="The rows of an import's preview or result",
-       tags=["imports"], query=ReportQuery, response=ReportOut)
+@route(
+    bp,
+    "/admin/imports/{job_id}/report",
+    "GET",
+    summary="The rows of an import's preview or result",
+    tags=["imports"],
+    query=ReportQuery,
+    response=ReportOut,
+)
 def handle_import_report(ctx: RequestContext, job_id: str) -> ReportOut:
     q = ctx.query
     return ReportOut.model_validate(svc.report(ctx.rt, ctx.p, job_id, q.report, q.offset, q.limit))
 
 
-@route(bp, "/admin/imports/{job_id}/commit", "POST", summary="Write an uploaded import", tags=["imports"],
-       body=CommitIn, response=ImportOut, min_role="operator",
-       description="Re-checks the file against the system as it is now and writes every valid row; with "
-       "all_or_nothing a single bad row writes nothing (422 listing the bad rows). A job is committed once.")
+@route(
+    bp,
+    "/admin/imports/{job_id}/commit",
+    "POST",
+    summary="Write an uploaded import",
+    tags=["imports"],
+    body=CommitIn,
+    response=ImportOut,
+    min_role="operator",
+    description="Re-checks the file against the system as it is now and writes every valid row; with "
+    "all_or_nothing a single bad row writes nothing (422 listing the bad rows). A job is committed once.",
+)
 def handle_commit_import(ctx: RequestContext, job_id: str) -> ImportOut:
     return ImportOut.model_validate(svc.commit(ctx.rt, ctx.p, job_id, ctx.body.all_or_nothing))
 
 
-@route(bp, "/admin/imports/router", "POST", summary="Import the users created on a router", tags=["imports"],
-       body=RouterImportIn, response=RouterImportOut, min_role="operator",
-       description="Hotspot users and PPPoE secrets made on the MikroTik (ticket printers, other tools) become "
-       "subscribers; names that already exist are skipped, so running it again creates nothing twice.")
+@route(
+    bp,
+    "/admin/imports/router",
+    "POST",
+    summary="Import the users created on a router",
+    tags=["imports"],
+    body=RouterImportIn,
+    response=RouterImportOut,
+    min_role="operator",
+    description="Hotspot users and PPPoE secrets made on the MikroTik (ticket printers, other tools) become "
+    "subscribers; names that already exist are skipped, so running it again creates nothing twice.",
+)
 def handle_router_import(ctx: RequestContext) -> RouterImportOut:
     b = ctx.body
-    return RouterImportOut.model_validate(router_import.import_from_router(
-        ctx.rt, ctx.p, b.gateway_id, kinds=b.kinds, default_product_id=b.default_product_id,
-        include_disabled=b.include_disabled, dry_run=b.dry_run))
+    return RouterImportOut.model_validate(
+        router_import.import_from_router(
+            ctx.rt,
+            ctx.p,
+            b.gateway_id,
+            kinds=b.kinds,
+            default_product_id=b.default_product_id,
+            include_disabled=b.include_disabled,
+            dry_run=b.dry_run,
+        )
+    )

@@ -52,9 +52,12 @@ class StartIn(In):
     phone: Annotated[str, StringConstraints(max_length=32)] | None = None
     email: Short | None = None
     mac: Annotated[str, StringConstraints(max_length=32)] | None = Field(
-        default=None, description="the device's MAC as the hotspot reports it (Click & connect: one user per device)"
+        default=None,
+        description="the device's MAC as the hotspot reports it (Click & connect: one user per device)",
     )
-    password: Secret | None = Field(default=None, description="Simple password networks: the venue's password")
+    password: Secret | None = Field(
+        default=None, description="Simple password networks: the venue's password"
+    )
 
 
 class StartOut(Out):
@@ -74,7 +77,9 @@ class StartOut(Out):
 
 
 class VerifyIn(In):
-    registration_id: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+    registration_id: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")
+    ]
     code: Annotated[str, StringConstraints(min_length=1, max_length=12)]
 
 
@@ -90,7 +95,9 @@ class CompleteIn(In):
     username: Annotated[str, StringConstraints(max_length=64)] | None = Field(
         default=None, description="default: the phone number (or a name from the e-mail)"
     )
-    password: Annotated[str, StringConstraints(max_length=64)] | None = Field(default=None, description="default: random")
+    password: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        default=None, description="default: random"
+    )
     product_id: Id | None = Field(default=None, description="a free product offered on the network")
     voucher_code: Annotated[str, StringConstraints(max_length=64)] | None = None
     voucher_password: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -111,34 +118,67 @@ class CompleteOut(Out):
     warnings: list[str] = []
 
 
-@route(bp, "/portal/register/options", "GET", summary="What registration offers on a network", tags=["registration"],
-       query=OptionsQuery, response=OptionsOut, auth="public")
+@route(
+    bp,
+    "/portal/register/options",
+    "GET",
+    summary="What registration offers on a network",
+    tags=["registration"],
+    query=OptionsQuery,
+    response=OptionsOut,
+    auth="public",
+)
 def handle_registration_options(ctx: RequestContext) -> OptionsOut:
     return OptionsOut.model_validate(svc.options(ctx.query.gateway_id))
 
 
-@route(bp, "/portal/register/start", "POST", summary="Start a registration", tags=["registration"], body=StartIn,
-       response=StartOut, auth="public",
-       description="register: sends a one-time code by SMS or e-mail (rate-limited per contact and address). "
-       "Click & connect / Simple password: returns the free user's credentials.")
+@route(
+    bp,
+    "/portal/register/start",
+    "POST",
+    summary="Start a registration",
+    tags=["registration"],
+    body=StartIn,
+    response=StartOut,
+    auth="public",
+    description="register: sends a one-time code by SMS or e-mail (rate-limited per contact and address). "
+    "Click & connect / Simple password: returns the free user's credentials.",
+)
 def handle_registration_start(ctx: RequestContext) -> StartOut:
     data = ctx.body.model_dump(exclude_none=True)
     gateway_id = data.pop("gateway_id")
     return StartOut.model_validate(svc.start(ctx.rt, gateway_id, data, ctx.source_ip))
 
 
-@route(bp, "/portal/register/verify", "POST", summary="Verify the one-time code", tags=["registration"],
-       body=VerifyIn, response=VerifyOut, auth="public",
-       description=f"{svc.MAX_VERIFY_ATTEMPTS} attempts per code (422 with attempts_left, then 429); codes expire "
-       f"after {svc.CODE_TTL_S // 60} minutes.")
+@route(
+    bp,
+    "/portal/register/verify",
+    "POST",
+    summary="Verify the one-time code",
+    tags=["registration"],
+    body=VerifyIn,
+    response=VerifyOut,
+    auth="public",
+    description=f"{svc.MAX_VERIFY_ATTEMPTS} attempts per code (422 with attempts_left, then 429); codes expire "
+    f"after {svc.CODE_TTL_S // 60} minutes.",
+)
 def handle_registration_verify(ctx: RequestContext) -> VerifyOut:
     return VerifyOut.model_validate(svc.verify(ctx.rt, ctx.body.registration_id, ctx.body.code))
 
 
-@route(bp, "/portal/register/complete", "POST", summary="Create the account", tags=["registration"],
-       body=CompleteIn, response=CompleteOut, auth="public", status=201,
-       description="With a free product offered on the network, or a voucher (code + password) whose product "
-       "is assigned. The credentials are also sent to the verified contact.")
+@route(
+    bp,
+    "/portal/register/complete",
+    "POST",
+    summary="Create the account",
+    tags=["registration"],
+    body=CompleteIn,
+    response=CompleteOut,
+    auth="public",
+    status=201,
+    description="With a free product offered on the network, or a voucher (code + password) whose product "
+    "is assigned. The credentials are also sent to the verified contact.",
+)
 def handle_registration_complete(ctx: RequestContext) -> CompleteOut:
     data = ctx.body.model_dump(exclude_none=True)
     token = data.pop("registration_token")
