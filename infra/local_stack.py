@@ -10,6 +10,7 @@ WISP_RADIUS_ACCT_PORT (1813), WISP_LOCAL_DIR (.local), WISP_SCHEDULER_INTERVAL (
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -73,6 +74,7 @@ class LocalStack:
             "RADIUS accounting",
         )
 
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
         moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         moto.start()
         self.stoppers.append(moto.stop)
@@ -211,7 +213,7 @@ def main() -> int:
     print(f"  {'admin token':16} {info['admin_token']}")
     print(f"  {'manager token':16} {info['manager_token']}")
     print(
-        f"  try: curl -s {info['api']}/admin/subscribers -H 'Authorization: Bearer {info['manager_token'][:12]}…'"
+        f"  try: curl -s {info['api']}/admin/subscribers -H 'Authorization: Bearer {info['manager_token']}'"
     )
     print(f"  try: {info['radtest']}")
     sys.stdout.flush()

@@ -404,7 +404,7 @@ def check_update_rows(
             errors.append(RowError(c, "column not in the file"))
         values = _check_fields(raw, snap, errors, present=[c for c in columns if c in raw])
         values.pop("_product", None)
-        values.pop("_gateway", None)
+        new_gateway = values.pop("_gateway", None)
         if "plan" in columns and "plan" in raw and not raw.get("plan", "").strip():
             errors.append(RowError("plan", "missing"))
         ip = values.get("ip")
@@ -448,6 +448,21 @@ def check_update_rows(
             ):
                 new_values["zone_id"] = moved_zone
                 changes["zone_id"] = {"before": current.get("zone_id"), "after": moved_zone}
+            # a router serves one plan type: moving to another type changes connection_type too (S4)
+            ct = new_values.get("connection_type") or current.get("connection_type")
+            if (
+                isinstance(new_gateway, CatalogItem)
+                and new_gateway.connection_type
+                and ct
+                and (new_gateway.connection_type != ct)
+            ):
+                errors.append(
+                    RowError(
+                        "gateway",
+                        f"router {new_gateway.name!r} serves {new_gateway.connection_type} "
+                        f"plans: change connection_type in the same import",
+                    )
+                )
         out.append(RowCheck(row_no, username, {"username": username, **new_values}, errors, changes))
     return out
 

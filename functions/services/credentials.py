@@ -90,6 +90,9 @@ def _check_text(name: str, text: str) -> None:
     unknown = sorted({p for p in placeholders_in(text) if p not in PLACEHOLDERS})
     if unknown:
         raise ValidationError(f"unknown placeholder(s): {', '.join(unknown)}", field=f"templates.{name}")
+    if name.endswith("_subject") and {"codigo", "contrasena"} & set(placeholders_in(text)):
+        # subjects are logged when a message is sent: codes and passwords go in the body only
+        raise ValidationError("a subject cannot hold the code or the password", field=f"templates.{name}")
 
 
 def check_template(name: str, text: str) -> None:

@@ -152,7 +152,7 @@ def create_tenant(actor: Actor, data: dict[str, Any]) -> Tenant:
         **{k: v for k, v in data.items() if v is not None},
     )
     tenant_store.create_tenant(t)
-    audit(actor, t.id, "tenant", t.id, "create", None, tenant_dict(t))
+    audit(actor, parent.id, "tenant", t.id, "create", None, tenant_dict(t))  # a tenant belongs to its parent
     return t
 
 

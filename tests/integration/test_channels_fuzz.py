@@ -26,13 +26,15 @@ TAGS = {"vouchers", "credentials", "registration", "imports"}
 EXAMPLES = 400
 UPLOADS = st.one_of(
     st.binary(max_size=300),
-    st.sampled_from([
-        b"username,plan\nfz1,Home 10M\nfz2,nope\n",
-        b"usuario;plan;ip\nfz3;prod_demo;10.1.1.300\n",
-        b"PK\x03\x04garbage",
-        b"\xd0\xcf\x11\xe0old-xls",
-        b"",
-    ]),
+    st.sampled_from(
+        [
+            b"username,plan\nfz1,Home 10M\nfz2,nope\n",
+            b"usuario;plan;ip\nfz3;prod_demo;10.1.1.300\n",
+            b"PK\x03\x04garbage",
+            b"\xd0\xcf\x11\xe0old-xls",
+            b"",
+        ]
+    ),
 )
 
 
@@ -49,20 +51,46 @@ def _world(http: Http) -> list[str]:
     """Objects the fuzz can hit by id: a card batch and its codes, an import job, a hotspot with
     registration on, plus the demo ids and another tenant's."""
     demo, now = http.demo, now_iso()
-    Product(id="prod_card", tenant_id=demo.tenant_id, name="Card", price="1", connection_type="hotspot",
-            created_at=now).save()
-    Gateway(id="gw_fz", tenant_id=demo.tenant_id, name="Fuzz hotspot", nas_ip="10.77.0.1", plan_type="hotspot",
-            radius_secret_enc=http.rt.box.encrypt("x"), api_enabled=False,
-            domain_settings={"registration": {"mode": "register", "verify": "email", "products": ["prod_card"]}},
-            created_at=now).save()
+    Product(
+        id="prod_card",
+        tenant_id=demo.tenant_id,
+        name="Card",
+        price="1",
+        connection_type="hotspot",
+        created_at=now,
+    ).save()
+    Gateway(
+        id="gw_fz",
+        tenant_id=demo.tenant_id,
+        name="Fuzz hotspot",
+        nas_ip="10.77.0.1",
+        plan_type="hotspot",
+        radius_secret_enc=http.rt.box.encrypt("x"),
+        api_enabled=False,
+        domain_settings={"registration": {"mode": "register", "verify": "email", "products": ["prod_card"]}},
+        created_at=now,
+    ).save()
     m = http.manager()
     batch = http.post("/admin/voucher-batches", m, {"product_id": "prod_card", "count": 3}).json_body
-    codes = http.get(f"/admin/voucher-batches/{batch['id']}/export", m).body.decode("utf-8-sig").splitlines()[1:]
-    job = http.post("/admin/imports", m, raw=b"username,plan\nfzx,Home 10M\n",
-                    headers={"Content-Type": "text/csv"}).json_body["job"]
+    codes = (
+        http.get(f"/admin/voucher-batches/{batch['id']}/export", m).body.decode("utf-8-sig").splitlines()[1:]
+    )
+    job = http.post(
+        "/admin/imports", m, raw=b"username,plan\nfzx,Home 10M\n", headers={"Content-Type": "text/csv"}
+    ).json_body["job"]
     http.other_manager()
-    return [demo.subscriber_id, demo.tenant_id, demo.gateway_id, demo.product_id, batch["id"], job["id"],
-            codes[0].split(",")[0], "gw_fz", "ten_other", "sub_00000000000000000000"]
+    return [
+        demo.subscriber_id,
+        demo.tenant_id,
+        demo.gateway_id,
+        demo.product_id,
+        batch["id"],
+        job["id"],
+        codes[0].split(",")[0],
+        "gw_fz",
+        "ten_other",
+        "sub_00000000000000000000",
+    ]
 
 
 def test_fuzz_channel_routes_against_the_openapi_document(http: Http) -> None:
@@ -71,18 +99,29 @@ def test_fuzz_channel_routes_against_the_openapi_document(http: Http) -> None:
     ops = _operations(doc)
     assert len(ops) >= 20
     known = _world(http)
-    auths = [http.manager()] * 5 + [http.as_(http.demo.admin_id, http.demo.system_id, "system_admin"), {},
-                                    {"Authorization": "Bearer forged.token"}]
+    auths = [http.manager()] * 5 + [
+        http.as_(http.demo.admin_id, http.demo.system_id, "system_admin"),
+        {},
+        {"Authorization": "Bearer forged.token"},
+    ]
     by_status: dict[int, int] = {}
     started = time.monotonic()
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(st.data())
     def one_request(data: st.DataObject) -> None:
         path, method, op = data.draw(st.sampled_from(ops), label="operation")
         params = op.get("parameters", [])
-        values = {p["name"]: data.draw(path_value(known), label=p["name"]) for p in params if p["in"] == "path"}
+        values = {
+            p["name"]: data.draw(path_value(known), label=p["name"]) for p in params if p["in"] == "path"
+        }
         url = fill_path(path, values) + data.draw(query_string(sch, params), label="query")
         headers = dict(data.draw(st.sampled_from(auths), label="auth"))
         raw: bytes | None = None
@@ -101,8 +140,10 @@ def test_fuzz_channel_routes_against_the_openapi_document(http: Http) -> None:
         _check(sch, op, method, url, kind, resp)
 
     one_request()
-    print(f"channels fuzz: {sum(by_status.values())} requests in {time.monotonic() - started:.1f}s, "
-          f"statuses {sorted(by_status.items())}")
+    print(
+        f"channels fuzz: {sum(by_status.values())} requests in {time.monotonic() - started:.1f}s, "
+        f"statuses {sorted(by_status.items())}"
+    )
     assert sum(by_status.values()) >= EXAMPLES
     assert by_status.get(200, 0) + by_status.get(201, 0) >= 20
     assert by_status.get(422, 0) >= 40 and by_status.get(404, 0) >= 10

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import threading
 
 import pytest
+from PIL import Image
+from pypdf import PdfReader
 
 from core.errors import ConflictError
 from core.ids import now_iso
 from services import vouchers as svc
 from store import subscribers as subscriber_store
-from store.models import Product, Subscriber
+from store.models import Product, Subscriber, Tenant
 from tests.integration.channels_support import (  # noqa: F401
     Http,
     atomic_dynamodb_fixture,
@@ -106,6 +109,19 @@ def test_print_sheet_is_a_pdf_with_every_card_and_its_qr(http: Http) -> None:
     assert "Demo WISP" in text and "Wi-Fi 1 hour" in text
     for r in rows:
         assert r["code"] in text and r["password"] in text
+    # And with the tenant's logo, each page carries it as an image
+    logo = io.BytesIO()
+    Image.new("RGB", (60, 20), (10, 90, 200)).save(logo, format="PNG")
+    tenant = Tenant.get(http.demo.tenant_id)
+    tenant.update(
+        actions=[Tenant.logo_url.set("data:image/png;base64," + base64.b64encode(logo.getvalue()).decode())]
+    )
+    with_logo = http.get(
+        f"/admin/voucher-batches/{batch['id']}/cards.pdf",
+        http.manager(),
+        headers={"Accept": "application/pdf"},
+    )
+    assert all(len(page.images) >= 1 for page in PdfReader(io.BytesIO(with_logo.body)).pages)
     # And 4 per page gives 3 pages
     resp = http.get(
         f"/admin/voucher-batches/{batch['id']}/cards.pdf?cards_per_page=4",
