@@ -1,6 +1,6 @@
 """Admin API cost on moto: milliseconds and DynamoDB requests per call, for a tenant of N subscribers.
 
-    .venv/bin/python -m bench.api.run [--subscribers 2000] [--online 100] [--bulk 100]
+    .venv/bin/python -m bench.api.run [--subscribers 1000] [--online 100] [--bulk 100]
 
 Prints one JSON object per line. Requests are counted with a botocore ``before-call`` hook on every
 DynamoDB client the store uses; they do not depend on the machine, the milliseconds do (moto
@@ -11,6 +11,7 @@ set (filter, sort, keyset page), so their cost grows with N: the figures say by 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import secrets
@@ -67,7 +68,7 @@ def measure(counter: RequestCounter, fn: Callable[[], Any], repeat: int) -> tupl
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--subscribers", type=int, default=2000)
+    ap.add_argument("--subscribers", type=int, default=1000)
     ap.add_argument("--online", type=int, default=100)
     ap.add_argument("--bulk", type=int, default=100)
     args = ap.parse_args()
@@ -156,7 +157,7 @@ def main() -> None:
                 ("online list", "/admin/subscribers/online", 5),
                 ("export csv", "/admin/subscribers/export", 2),
             ):
-                ms, reqs = measure(counter, lambda p=path: get(p), repeat)
+                ms, reqs = measure(counter, functools.partial(get, path), repeat)
                 emit(
                     metric="api_call",
                     call=name,
@@ -216,9 +217,9 @@ def main() -> None:
         ]
         t = time.perf_counter()
         ordered = listing.sort_rows(rows, "name", True)
-        page, cursor = listing.paginate(ordered, "name", True, 50, None)
+        _page, cursor = listing.paginate(ordered, "name", True, 50, None)
         for _ in range(20):
-            page, cursor = listing.paginate(ordered, "name", True, 50, cursor)
+            _page, cursor = listing.paginate(ordered, "name", True, 50, cursor)
         emit(metric="core_listing", rows=10_000, pages=21, ms=round((time.perf_counter() - t) * 1000, 1))
     emit(metric="summary", seconds=round(time.monotonic() - started, 1))
 

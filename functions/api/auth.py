@@ -51,6 +51,10 @@ class Principal:
             self._ancestors = tuple(tenants.ancestor_ids(self.tenant_id))
         return self._ancestors
 
+    def tenant(self) -> Tenant | None:
+        """The caller's own tenant record (read once per request)."""
+        return self._tenant(self.tenant_id)
+
     def _tenant(self, tenant_id: str) -> Tenant | None:
         if tenant_id not in self._tenant_cache:
             self._tenant_cache[tenant_id] = tenants.get_tenant(tenant_id)
@@ -105,7 +109,7 @@ def authenticate_operator(rt: Runtime, headers: dict[str, str]) -> Principal:
             raise UnauthorizedError("operator no longer exists") from exc
         if not op.active:
             raise UnauthorizedError("operator is disabled")
-        principal = Principal(op.id, "operator", op.tenant_id, op.role)
+        principal = Principal(op.id, "operator", op.tenant_id, op.role, extra={"operator": op})
         _require_active_tenant(principal)
         return principal
     api_key = lower.get("x-api-key")

@@ -1,6 +1,6 @@
 """The local stack's billing schedule: the same operations the EventBridge rules trigger in the cloud.
 
-Every ``interval_s`` it runs the stale-session reaper (when the RADIUS side provides
+Once an hour it runs the rate-modulation run; every ``interval_s`` the stale-session reaper (when the RADIUS side provides
 ``billing_cron.reaper``); the billing runs (invoices, notices, cutoffs, promise expiry) run at start
 and then every ``billing_every_s`` — they are idempotent, so running them more often than daily only
 costs reads.
@@ -54,10 +54,20 @@ def run_scheduler(
     rt: Runtime, stop_event: threading.Event, interval_s: float = 60, billing_every_s: float = 900
 ) -> None:
     """Loop until ``stop_event`` is set (the local stack runs it in a thread)."""
+    from billing_cron.modulation import run_modulation_now
+
     reaper = _reaper()
     last_billing = float("-inf")
+    last_modulation_hour: str | None = None
     while not stop_event.is_set():
         now = utcnow()
+        hour = now.strftime("%Y%m%d%H")
+        if hour != last_modulation_hour:  # rate modulation acts at whole hours (activate/deactivate)
+            last_modulation_hour = hour
+            try:
+                run_modulation_now(rt, now)
+            except Exception:
+                log.exception("rate-modulation run failed")
         if reaper is not None:
             try:
                 reaper(rt, now)

@@ -1959,8 +1959,15 @@ def send_invoice(
     body = render_template(ctx.template("invoice_email"), values)
     lines = "\n".join(f"  {line['description']}: {line['amount']} {inv.currency}" for line in inv.lines or [])
     text = f"{body}\n\n{lines}\n  Tax: {inv.tax} {inv.currency}\n  Total: {inv.total} {inv.currency}\n"
+    from services.invoice_pdf import render_invoice_pdf
+
+    pdf = render_invoice_pdf(inv, ctx.tenant, sub)
+    name = f"invoice-{inv.number or inv.id.rsplit('#', 1)[-1]}.pdf"
     sent = rt.notifier.send_email(
-        recipient, render_template(ctx.template("invoice_email_subject"), values), text
+        recipient,
+        render_template(ctx.template("invoice_email_subject"), values),
+        text,
+        attachments=[(name, pdf, "application/pdf")],
     )
     stamp = now_iso()
     repo.update_invoice(inv, [Invoice.sent_at.set(stamp)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 from shared.aws import AwsClients
 from shared.observability import get_logger
@@ -25,7 +26,17 @@ class Notifier:
         self._sender = sender
         self._sms_sender_id = sms_sender_id
 
-    def send_email(self, to: str, subject: str, text: str, html: str | None = None) -> SentMessage:
+    def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        attachments: list[tuple[str, bytes, str]] | None = None,
+    ) -> SentMessage:
+        """Send an e-mail; ``attachments`` are (file name, content, MIME type) and go as a raw MIME message."""
+        if attachments:
+            return self._send_raw(to, subject, text, html, attachments)
         body: dict[str, dict[str, str]] = {"Text": {"Data": text, "Charset": "UTF-8"}}
         if html:
             body["Html"] = {"Data": html, "Charset": "UTF-8"}
@@ -36,6 +47,25 @@ class Notifier:
             Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body},
         )
         log.info("email sent", extra={"channel": "email", "subject": subject})
+        return SentMessage("email", to, resp["MessageId"])
+
+    def _send_raw(
+        self, to: str, subject: str, text: str, html: str | None, attachments: list[tuple[str, bytes, str]]
+    ) -> SentMessage:
+        msg = EmailMessage()
+        msg["Subject"], msg["From"], msg["To"] = subject, self._sender, to
+        msg.set_content(text)
+        if html:
+            msg.add_alternative(html, subtype="html")
+        for name, data, mime in attachments:
+            main, _, sub = mime.partition("/")
+            msg.add_attachment(data, maintype=main, subtype=sub or "octet-stream", filename=name)
+        resp = self._aws.client("ses").send_raw_email(
+            Source=self._sender, Destinations=[to], RawMessage={"Data": msg.as_bytes()}
+        )
+        log.info(
+            "email sent", extra={"channel": "email", "subject": subject, "attachments": len(attachments)}
+        )
         return SentMessage("email", to, resp["MessageId"])
 
     def send_sms(self, phone: str, text: str) -> SentMessage:

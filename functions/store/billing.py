@@ -449,10 +449,9 @@ def extras_of_subscriber(subscriber_id: str) -> list[ExtraProduct]:
 
 
 def active_extras(tenant_id: str) -> dict[str, list[ExtraProduct]]:
-    """Active extras of a tenant grouped by subscriber: one paged scan per run instead of a query per client."""
+    """Active extras of a tenant grouped by subscriber: one paged index query per run instead of one per client."""
     out: dict[str, list[ExtraProduct]] = {}
-    cond = (ExtraProduct.tenant_id == tenant_id) & (ExtraProduct.active == True)  # noqa: E712
-    for extra in ExtraProduct.scan(filter_condition=cond):
+    for extra in ExtraProduct.tenant_index.query(tenant_id, filter_condition=ExtraProduct.active == True):  # noqa: E712
         out.setdefault(extra.subscriber_id, []).append(extra)
     return out
 

@@ -294,8 +294,12 @@ class Subscriber(Model):
     balance = UnicodeAttribute(default="0")
     carry_over = JSONAttribute(default=dict)  # residual time/data kept on recharge
     advanced = JSONAttribute(default=dict)  # antenna model/password, Wi-Fi modem data
-    usage: MapAttribute[str, Any] = MapAttribute(default=dict)  # {"d:2026-11-22:t": seconds, "d:2026-11-22:b": bytes, ...}
-    open_sessions: MapAttribute[str, Any] = MapAttribute(default=dict)  # {session key: {nas, sid, start, ip, mac}}
+    usage: MapAttribute[str, Any] = MapAttribute(
+        default=dict
+    )  # {"d:2026-11-22:t": seconds, "d:2026-11-22:b": bytes, ...}
+    open_sessions: MapAttribute[str, Any] = MapAttribute(
+        default=dict
+    )  # {session key: {nas, sid, start, ip, mac}}
     devices: ListAttribute[Any] = ListAttribute(default=list)  # MACs since the product assignment
     devices_since = UnicodeAttribute(null=True)  # product_assigned_at the device list counts from
     installed_at = UnicodeAttribute(null=True)
@@ -509,6 +513,7 @@ class ExtraProduct(Model):
     updated_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     subscriber_index = SubscriberDateIndex()
+    tenant_index = TenantIndex()
 
 
 class Contract(Model):
@@ -548,7 +553,9 @@ class ProvisioningTask(Model):
     status = UnicodeAttribute(default="queued")  # queued | running | succeeded | failed | dead
     attempts = NumberAttribute(default=0)
     last_error = UnicodeAttribute(null=True)
-    error_category = UnicodeAttribute(null=True)  # unreachable | auth | timeout | trap | api_disabled | conflict | invalid | internal | queue
+    error_category = UnicodeAttribute(
+        null=True
+    )  # unreachable | auth | timeout | trap | api_disabled | conflict | invalid | internal | queue
     result = JSONAttribute(default=dict)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)

@@ -98,6 +98,13 @@ def test_invoice_payment_and_pdf_through_the_api(rt, client, w):
     assert missing.status_code == 422 and missing.json_body["error"]["field"] == "idempotency_key"
     sent = _post(client, w, f"/admin/invoices/{inv['path_id']}/send", {})
     assert sent.status_code == 200 and sent.json_body["to"] == "apiuser@example.com"
+    # the e-mail carries the invoice PDF as an attachment
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    raw = [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+           if sent.json_body["message_id"] == m.id]
+    assert raw and b"application/pdf" in raw[0].raw_data.encode() and b"invoice-" in raw[0].raw_data.encode()
 
 
 def test_pdf_without_logo_and_other_income(rt, client, w):

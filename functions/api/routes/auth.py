@@ -7,8 +7,6 @@ from chalice import Blueprint
 from api.routing import RequestContext, route
 from api.schemas.auth import LoginIn, LoginOut, MeOut, OperatorOut
 from services import auth as svc
-from store import operators as operator_store
-from store import tenants as tenant_store
 
 bp = Blueprint(__name__)
 
@@ -44,8 +42,8 @@ def handle_login(ctx: RequestContext) -> LoginOut:
 )
 def handle_get_me(ctx: RequestContext) -> MeOut:
     p = ctx.p
-    tenant = tenant_store.get_tenant(p.tenant_id)
-    op = operator_store.get_operator(p.actor_id) if p.actor_kind == "operator" else None
+    tenant = p.tenant()
+    op = p.extra.get("operator")
     return MeOut.model_validate(
         {
             "actor_id": p.actor_id,
