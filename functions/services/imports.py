@@ -176,7 +176,7 @@ def parse_rows(data: bytes) -> tuple[list[tuple[int, dict[str, str]]], list[str]
 def _check(
     tenant_id: str, rows: Sequence[tuple[int, dict[str, str]]], mode: str, columns: Sequence[str]
 ) -> tuple[list[rules.RowCheck], dict[str, Subscriber]]:
-    existing = subscriber_store.list_tenant(tenant_id)
+    existing = import_store.tenant_subscribers(tenant_id)
     snap = snapshot(tenant_id, existing)
     if mode == rules.MODE_CREATE:
         checks = rules.check_create_rows(rows, snap)

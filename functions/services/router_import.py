@@ -26,6 +26,7 @@ from services.tenants import Actor, audit
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import catalog as catalog_store
+from store import imports as import_store
 from store import subscribers as subscriber_store
 from store import tenants as tenant_store
 from store.models import Gateway, Product
@@ -174,7 +175,7 @@ def import_from_router(
             if r.get("disabled") == "true":
                 row["status"] = "suspended"
             rows.append((n, row))
-    existing = subscriber_store.list_tenant(gw.tenant_id)
+    existing = import_store.tenant_subscribers(gw.tenant_id)
     checks = rules.check_create_rows(rows, imports.snapshot(gw.tenant_id, existing), required=())
     invalid = [c.as_dict() for c in checks if c.errors]
     result: dict[str, Any] = {

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from core.ids import now_iso
-from store.models import AuditEntry
+from store.models import AuditEntry, Subscriber
 
 
 def append_audit_entries(
@@ -39,3 +39,31 @@ def append_audit_entries(
             )
             n += 1
     return n
+
+
+# What import rows are checked against: identity, uniqueness and the columns "update clients" changes.
+SNAPSHOT_ATTRIBUTES = (
+    "login",
+    "id",
+    "username",
+    "ip",
+    "product_id",
+    "zone_id",
+    "gateway_id",
+    "name",
+    "email",
+    "phone",
+    "address",
+    "document_id",
+    "connection_type",
+    "local_address",
+    "mac",
+    "hotspot_server",
+    "installed_at",
+)
+
+
+def tenant_subscribers(tenant_id: str) -> list[Subscriber]:
+    """The tenant's subscribers with only :data:`SNAPSHOT_ATTRIBUTES` (a projected read: usage counters
+    and sessions, the bulk of an item, are left on the server)."""
+    return list(Subscriber.tenant_index.query(tenant_id, attributes_to_get=list(SNAPSHOT_ATTRIBUTES)))
