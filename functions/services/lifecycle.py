@@ -8,6 +8,7 @@ system and what is pending on the router (task id), or why the router was not ch
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -21,7 +22,10 @@ from core.ip_rewrite import rewrite_released_ip
 from core.statuses import Status
 from provisioner.triggers import request_subscriber_removal
 from services import subscribers as subs
+from services.billing import cancel_pending_invoices
 from services.catalog import check_reference
+from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
+from services.dynauth import UdpDynAuthSender
 from services.subscribers import RouterEffect, router_effect
 from services.tenants import Actor, audit
 from shared.crypto import hash_password, random_password
@@ -31,8 +35,12 @@ from store import audit as audit_store
 from store import catalog as catalog_store
 from store import subscribers as store
 from store.models import Gateway, Product, Subscriber, Zone
+from store.radius_repo import DynamoRadiusStore
 
 MAX_BULK = 500
+# Disconnects wait for the gateways' answers: fewer per request, sent in parallel
+MAX_BULK_DISCONNECT = 50
+DISCONNECT_WORKERS = 10
 
 
 @dataclass
@@ -103,8 +111,6 @@ def set_free(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
 
 
 def _cancel_pending_invoices(rt: Runtime, actor: Actor, sub: Subscriber) -> int:
-    from services.billing import cancel_pending_invoices  # billing imports the provisioner: load on use
-
     return int(cancel_pending_invoices(rt, sub.tenant_id, sub.id, actor.actor_id))
 
 
@@ -150,8 +156,8 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
         system = f"Subscriber {sub.username} cancelled in the system."
         if old_gateway:
             warnings.append(
-                "The router was not changed: release the IP or suspend it on the router to stop the "
-                "service there."
+                "The router was not changed now; its next reconcile blocks the cancelled service there "
+                "(release the IP or keep it suspended to apply it at once)."
             )
     return _outcome("cancel", sub, system, effect, warnings, **data)
 
@@ -424,10 +430,6 @@ DYNAUTH_RETRIES = 1
 def disconnect(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
     """End the subscriber's sessions: Disconnect-Request to the gateway and closed in the RADIUS data.
     If the gateway is not reachable the sessions are still closed in the data, with the S4 warning."""
-    from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
-    from services.dynauth import UdpDynAuthSender
-    from store.radius_repo import DynamoRadiusStore
-
     sub = subs.get_subscriber(actor, subscriber_id)
     if not subs.open_sessions(sub):
         raise InvalidStateError("the subscriber is not connected", field="status")
@@ -510,25 +512,22 @@ def run_bulk(
         raise ValidationError("give at least one subscriber id", field="subscriber_ids")
     if len(ids) > MAX_BULK:
         raise ValidationError(f"at most {MAX_BULK} subscribers per request", field="subscriber_ids")
-    out = []
-    for sid in ids:
+    if action == "disconnect" and len(ids) > MAX_BULK_DISCONNECT:
+        raise ValidationError(
+            f"at most {MAX_BULK_DISCONNECT} subscribers per disconnect request", field="subscriber_ids"
+        )
+
+    def one(sid: str) -> Outcome:
         try:
-            out.append(run_action(rt, actor, action, sid, options))
+            return run_action(rt, actor, action, sid, options)
         except DomainError as exc:
-            out.append(
-                Outcome(
-                    sid,
-                    action,
-                    False,
-                    None,
-                    "Nothing was changed.",
-                    None,
-                    [],
-                    {},
-                    {"code": exc.code, "message": exc.message, "field": exc.field},
-                )
-            )
-    return out
+            error = {"code": exc.code, "message": exc.message, "field": exc.field}
+            return Outcome(sid, action, False, None, "Nothing was changed.", None, [], {}, error)
+
+    if action == "disconnect":
+        with ThreadPoolExecutor(max_workers=DISCONNECT_WORKERS) as pool:
+            return list(pool.map(one, ids))
+    return [one(sid) for sid in ids]
 
 
 # ---------------------------------------------------------------- reads: logs, dashboard, sales

@@ -193,6 +193,10 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
     tenant (conditional write); the network password is random unless given."""
     tid = target_tenant(actor, data.pop("tenant_id", None))
     username = lc.check_username(data.pop("username"))
+    if data.get("mac_auth"):
+        # complementary access: the user is named by its MAC address (S2)
+        username = lc.normalise_mac(username, "username")
+        data["mac"] = username
     password = data.pop("password", None) or random_password()
     lc.check_network_password(password)
     portal_password = data.pop("portal_password", None)

@@ -381,7 +381,7 @@ class VoucherBatch(Model):
     prefix = UnicodeAttribute(default="")
     price = UnicodeAttribute(default="0")
     validity = JSONAttribute(default=dict)  # {"starts": "first_login"|"date", "days": n, "date": ...}
-    status = UnicodeAttribute(default="active")  # active | revoked
+    status = UnicodeAttribute(default="active")  # generating | active | failed | revoked
     created_by = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     # Channels: label, generation options (code/password length and alphabet, gateway) and revocation
@@ -401,7 +401,7 @@ class Voucher(Model):
     code = UnicodeAttribute()
     password_enc = UnicodeAttribute()
     product_id = UnicodeAttribute()
-    status = UnicodeAttribute(default="unused")  # unused | redeemed | revoked | expired
+    status = UnicodeAttribute(default="unused")  # unused | redeemed | used (at the hotspot) | revoked | expired
     redeemed_by = UnicodeAttribute(null=True)
     redeemed_at = UnicodeAttribute(null=True)
     valid_until = UnicodeAttribute(null=True)

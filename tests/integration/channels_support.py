@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import secrets
 import threading
 from collections.abc import Iterator
@@ -151,6 +152,35 @@ def atomic_dynamodb_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
             return original(self)
 
     monkeypatch.setattr(DynamoHandler, "call_action", call_action)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.getMessage()} {record.__dict__}")
+
+
+@pytest.fixture(name="app_logs")
+def app_logs_fixture() -> Iterator[list[str]]:
+    """Every log record of the application (all levels, with its extra fields) while the test runs."""
+    root = logging.getLogger("wispcloud")
+    loggers = [root] + [
+        logging.getLogger(n) for n in list(logging.root.manager.loggerDict) if n.startswith("wispcloud.")
+    ]
+    levels = [lg.level for lg in loggers]
+    handler = _Collect()
+    root.addHandler(handler)
+    for lg in loggers:
+        lg.setLevel(logging.DEBUG)
+    try:
+        yield handler.lines
+    finally:
+        root.removeHandler(handler)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def sent_emails() -> list[Any]:

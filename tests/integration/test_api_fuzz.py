@@ -10,6 +10,7 @@ import re
 import time
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 
@@ -75,6 +76,7 @@ def _known_ids(api: Api, admin: dict[str, str], demo: Any) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_fuzz_admin_api_against_its_openapi_document(api: Api, admin, manager, demo):
     doc = ok(api.get("/openapi.json"))
     sch = SchemaStrategies(doc)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from store.models import Gateway, Operator, Policy, Product, Zone
 from tests.integration.api_support import (  # noqa: F401
     Api,
@@ -196,6 +198,7 @@ def _snapshot(objs: dict[str, str]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_another_tenants_objects_are_refused_everywhere(api: Api, admin, demo):
     world, tenants = _build(api, admin, demo)
     checked = 0

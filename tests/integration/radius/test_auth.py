@@ -386,5 +386,5 @@ def test_rate_modulation_by_traffic_lowers_the_rate_at_login(env):
     }
     acct = env.account(policy={"modulation": modulation})
     assert send(env, acct.username, acct.password)["Mikrotik-Rate-Limit"] == ["2M/10M"]
-    set_subscriber(acct.login, usage={"m:2026-11:o": 500_000_000})  # half the maximum traffic
+    set_subscriber(acct.login, usage={"m:2026-11:o": 500 * 1024 * 1024})  # half the maximum traffic (MiB)
     assert send(env, acct.username, acct.password)["Mikrotik-Rate-Limit"] == ["1250k/5500k"]
