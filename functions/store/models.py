@@ -401,7 +401,9 @@ class Voucher(Model):
     code = UnicodeAttribute()
     password_enc = UnicodeAttribute()
     product_id = UnicodeAttribute()
-    status = UnicodeAttribute(default="unused")  # unused | redeemed | used (at the hotspot) | revoked | expired
+    status = UnicodeAttribute(
+        default="unused"
+    )  # unused | redeemed | used (at the hotspot) | revoked | expired
     redeemed_by = UnicodeAttribute(null=True)
     redeemed_at = UnicodeAttribute(null=True)
     valid_until = UnicodeAttribute(null=True)

@@ -102,8 +102,11 @@ def test_invoice_payment_and_pdf_through_the_api(rt, client, w):
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.ses.models import ses_backends
 
-    raw = [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
-           if sent.json_body["message_id"] == m.id]
+    raw = [
+        m
+        for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+        if sent.json_body["message_id"] == m.id
+    ]
     assert raw and b"application/pdf" in raw[0].raw_data.encode() and b"invoice-" in raw[0].raw_data.encode()
 
 

@@ -70,7 +70,12 @@ def _s(**kw) -> ModulationSettings:
         # total: download + upload against the total maximum; both directions follow
         (_s(traffic_type=TrafficType.TOTAL, max_total_mb=1000), 400, 100, (6_000_000, 1_500_000)),
         # separate: each direction against its own maximum
-        (_s(traffic_type=TrafficType.SEPARATE, max_download_mb=1000, max_upload_mb=100), 500, 100, (6_000_000, 500_000)),
+        (
+            _s(traffic_type=TrafficType.SEPARATE, max_download_mb=1000, max_upload_mb=100),
+            500,
+            100,
+            (6_000_000, 500_000),
+        ),
         # download only: only the download rate moves
         (_s(traffic_type=TrafficType.DOWNLOAD, max_download_mb=1000), 1000, 900, (2_000_000, 2_500_000)),
         # upload only: only the upload rate moves
@@ -92,8 +97,10 @@ def test_traffic_types(settings, down_mb, up_mb, expected):
 def test_active_window(activate, deactivate, active_hours):
     s = _s(activate_hour=activate, deactivate_hour=deactivate)
     assert {h for h in range(24) if is_active(s, h)} == active_hours
-    assert not any(is_active(_s(algorithm=Algorithm.DISABLED, activate_hour=activate,
-                                deactivate_hour=deactivate), h) for h in range(24))
+    assert not any(
+        is_active(_s(algorithm=Algorithm.DISABLED, activate_hour=activate, deactivate_hour=deactivate), h)
+        for h in range(24)
+    )
 
 
 def _hourly(start_utc: datetime, hours: int, down_mb: int = 10, up_mb: int = 1) -> dict[str, int]:
@@ -116,7 +123,13 @@ def test_last_n_hours_window_crosses_local_midnight():
 def test_ignore_inactive_traffic_counts_only_active_local_hours():
     now = datetime(2026, 11, 22, 2, 30, tzinfo=MX)  # the last 6 hours are 21:00 … 02:00 local
     usage = _hourly(now.astimezone(UTC).replace(minute=0) - timedelta(hours=23), 24)
-    s = _s(period=PeriodType.HOURS, period_hours=6, activate_hour=22, deactivate_hour=6, ignore_inactive_traffic=True)
+    s = _s(
+        period=PeriodType.HOURS,
+        period_hours=6,
+        activate_hour=22,
+        deactivate_hour=6,
+        ignore_inactive_traffic=True,
+    )
     # 22, 23, 00, 01, 02 are active; 21 is not
     assert traffic_in_period(s, usage, now, MX) == (50 * MB, 5 * MB)
 
@@ -139,17 +152,30 @@ def test_current_month_with_ignored_inactive_traffic_sums_hours_from_the_local_f
 
 
 def test_burst_limit_and_threshold_scale_with_the_rate():
-    burst = Burst(download_limit=20_000_000, upload_limit=4_000_000, download_threshold=8_000_000,
-                  upload_threshold=1_600_000, download_time=10, upload_time=10)
+    burst = Burst(
+        download_limit=20_000_000,
+        upload_limit=4_000_000,
+        download_threshold=8_000_000,
+        upload_threshold=1_600_000,
+        download_time=10,
+        upload_time=10,
+    )
     scaled = scale_burst(burst, (10_000_000, 2_000_000), (5_000_000, 1_000_000))
     assert scaled == Burst(10_000_000, 2_000_000, 4_000_000, 800_000, 10, 10)
 
 
 def test_compute_outside_the_window_keeps_policy_rates_and_inside_modulates():
     usage = _hourly(datetime(2026, 11, 22, 0, tzinfo=UTC), 24, down_mb=50, up_mb=0)
-    mod = {"algorithm": "linear", "activate_hour": 8, "deactivate_hour": 20, "period": "hours",
-           "period_hours": 10, "traffic_type": "download", "max_download_mb": 1000,
-           "min_download_rate": 2_000_000}
+    mod = {
+        "algorithm": "linear",
+        "activate_hour": 8,
+        "deactivate_hour": 20,
+        "period": "hours",
+        "period_hours": 10,
+        "traffic_type": "download",
+        "max_download_mb": 1000,
+        "min_download_rate": 2_000_000,
+    }
     outside = compute(mod, BASE, 2_000_000, None, usage, datetime(2026, 11, 22, 21, tzinfo=MX), MX)
     assert (outside.download, outside.active) == (BASE, False)
     inside = compute(mod, BASE, 2_000_000, None, usage, datetime(2026, 11, 22, 12, tzinfo=MX), MX)
@@ -158,7 +184,9 @@ def test_compute_outside_the_window_keeps_policy_rates_and_inside_modulates():
 
 
 def test_validation_names_the_field_and_reason():
-    errors = dict(validate_settings(_s(traffic_type=TrafficType.SEPARATE, max_download_mb=10, activate_hour=24)))
+    errors = dict(
+        validate_settings(_s(traffic_type=TrafficType.SEPARATE, max_download_mb=10, activate_hour=24))
+    )
     assert errors["max_upload_mb"].startswith("must be greater than 0")
     assert "activate_hour" in errors
     assert validate_settings(_s(traffic_type=TrafficType.TOTAL, max_total_mb=10)) == []
