@@ -241,6 +241,7 @@ def subscriber_view(s: Subscriber) -> SubscriberView:
         product_id=s.product_id,
         product_assigned_at=s.product_assigned_at,
         product_expires_at=s.product_expires_at,
+        expires_days_after_first_login=int(s.expires_days_after_first_login or 0),
         ip=s.ip,
         mac=s.mac,
         mac_auth=bool(s.mac_auth),
@@ -358,6 +359,9 @@ class DynamoRadiusStore:
             actions.append(Subscriber.devices_since.set(write.devices_since))
         elif write.add_device:
             actions.append(Subscriber.devices.set((Subscriber.devices | []).append([write.add_device])))
+        if write.start_expiry_at is not None:
+            actions.append(Subscriber.product_expires_at.set(write.start_expiry_at))
+            condition &= Subscriber.product_expires_at.does_not_exist()  # the first session wins
         if write.activate:
             actions.append(Subscriber.status.set("active"))
             condition &= Subscriber.status == "new"  # never overwrite a status set meanwhile

@@ -220,6 +220,7 @@ class SubscriberWrite:
     create_usage_map: bool = False
     create_sessions_map: bool = False
     activate: bool = False  # first use of the service: status New becomes Active (SPEC S3)
+    start_expiry_at: str | None = None  # first use of a card valid N days from first login
 
 
 @dataclass(frozen=True)
@@ -339,8 +340,16 @@ def plan_update(
         create_usage_map=not sub.has_usage_map,
         create_sessions_map=not sub.has_sessions_map,
         activate=sub.status == "new",
+        start_expiry_at=_first_use_expiry(sub, prev, ev),
     )
     return write, change
+
+
+def _first_use_expiry(sub: SubscriberView, prev: OpenSession | None, ev: AccountingEvent) -> str | None:
+    """Cards whose validity starts at first login get their expiry on the first session's start."""
+    if prev is not None or sub.product_expires_at or sub.expires_days_after_first_login <= 0:
+        return None
+    return iso(ev.received_at + timedelta(days=sub.expires_days_after_first_login))
 
 
 def plan_close(sub: SubscriberView, key: str, closed_by: str, at: datetime) -> SubscriberWrite | None:

@@ -141,6 +141,7 @@ class SubscriberView:
     product_id: str | None = None
     product_assigned_at: str | None = None
     product_expires_at: str | None = None
+    expires_days_after_first_login: int = 0  # cards valid N days from first use (set on first Start)
     ip: str | None = None
     mac: str | None = None
     mac_auth: bool = False

@@ -221,3 +221,18 @@ def test_one_read_and_at_most_two_writes_per_accounting_request(env):
         )
         record_accounting(store, StoreCatalog(store), gateway, ev, {})
         assert store.calls["read"] == 1 and store.calls["write"] == expected[label], (label, store.calls)
+
+
+def test_card_valid_from_first_login_gets_its_expiry_on_the_first_session_only(env):
+    # Given a card-created subscriber valid 3 days from first use, never used
+    a = env.account(subscriber={"status": "new", "expires_days_after_first_login": 3})
+    assert Subscriber.get(a.login, consistent_read=True).product_expires_at is None
+    start = env.clock()
+    # When its first session starts
+    send(env, "Start", a.username, "CARD-1")
+    # Then the expiry is 3 days after that start, and a later session does not move it
+    first = Subscriber.get(a.login, consistent_read=True).product_expires_at
+    assert first is not None and first.startswith((start + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"))
+    env.clock.advance(hours=5)
+    send(env, "Start", a.username, "CARD-2")
+    assert Subscriber.get(a.login, consistent_read=True).product_expires_at == first
