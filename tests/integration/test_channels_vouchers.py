@@ -306,3 +306,33 @@ def test_twenty_concurrent_redemptions_of_one_card_yield_one_success(
     assert len(winners) == 1
     v = http.get(f"/admin/vouchers/{card['code']}", http.manager()).json_body
     assert v["status"] == "redeemed" and v["redeemed_by"] == winners[0]
+
+
+def test_subscriber_recharges_with_a_card_from_the_portal(http: Http) -> None:
+    # Given the demo subscriber signed in to the customer portal, and a batch of cards
+    demo = http.demo
+    batch = _batch(http)
+    card = _cards(http, batch["id"])[0]
+    login = http.post(
+        "/portal/auth/login",
+        {},
+        {"tenant_id": demo.tenant_id, "username": demo.username, "password": demo.password},
+    )
+    assert login.status_code == 200, login.json_body
+    portal = {"Authorization": f"Bearer {login.json_body['token']}"}
+    # When a wrong card password is given, nothing is spent
+    wrong = http.post("/portal/vouchers/redeem", portal, {"code": card["code"], "password": "nope"})
+    assert wrong.status_code == 404 and "error" in wrong.json_body  # no hint that the code exists
+    # Then with the right one the card's product is assigned to the signed-in subscriber
+    ok = http.post("/portal/vouchers/redeem", portal, {"code": card["code"], "password": card["password"]})
+    assert ok.status_code == 200, ok.json_body
+    assert ok.json_body["product_id"] == "prod_card"
+    after = subscriber_store.get_by_id(demo.subscriber_id)
+    assert after is not None and after.product_id == "prod_card"
+    # And the card cannot be used a second time; an operator token is not a portal session
+    again = http.post("/portal/vouchers/redeem", portal, {"code": card["code"], "password": card["password"]})
+    assert again.status_code == 409
+    assert (
+        http.post("/portal/vouchers/redeem", http.manager(), {"code": "x", "password": "y"}).status_code
+        == 401
+    )

@@ -47,6 +47,7 @@ from api.schemas.portal import (
     PortalPaymentSettingsQuery,
     PortalPdfIn,
     PortalPdfOut,
+    PortalRedeemIn,
     PortalReportConfirmIn,
     PortalReportListQuery,
     PortalReportRejectIn,
@@ -64,7 +65,7 @@ from core.errors import NotFoundError
 from services import contracts as contract_svc
 from services import payment_providers as pay
 from services import portal as portal_svc
-from services import portal_auth
+from services import portal_auth, vouchers
 from services.subscribers import get_subscriber as admin_get_subscriber
 from services.tenants import tenant_filter
 from store import portal as portal_store
@@ -933,3 +934,21 @@ def handle_put_payment_settings(ctx: RequestContext) -> PortalPaymentSettingsOut
     changes = b.model_dump(exclude={"tenant_id"}, exclude_unset=True)
     cfg = pay.configure_payments(ctx.rt, tenant, changes, ctx.p.actor_id, ctx.request_id)
     return _settings_out(ctx, tenant.id, cfg)
+
+
+# ---------------------------------------------------------------- cards
+@route(
+    bp,
+    "/portal/vouchers/redeem",
+    "POST",
+    summary="Recharge with a card: its product is assigned, residual time and traffic are kept",
+    tags=PORTAL,
+    body=PortalRedeemIn,
+    auth="subscriber",
+    description="A card can be used once; its code and password are both required here.",
+)
+def handle_portal_redeem_voucher(ctx: RequestContext) -> dict[str, Any]:
+    sub = _me(ctx)
+    return vouchers.redeem_voucher(
+        ctx.rt, ctx.p, sub.id, ctx.body.code.strip(), ctx.body.password, require_password=True
+    )

@@ -361,3 +361,9 @@ class PortalContactIn(In):
 
 class PortalOkOut(Out):
     ok: bool = True
+
+
+# ---------------------------------------------------------------- cards
+class PortalRedeemIn(In):
+    code: str = Field(min_length=1, max_length=64, description="the card's code (its username)")
+    password: str = Field(min_length=1, max_length=128, description="the card's password")
