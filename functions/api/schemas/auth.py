@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from api.schemas.common import Email, Id, In, Name, Out, Password, Role, ShortText
+from api.schemas.common import Email, Id, Name, Out, Password, Role, ShortText
+from api.schemas.common import StrictIn as In
 
 RoleName = Literal["read_only", "operator", "manager", "reseller", "system_admin"]
 

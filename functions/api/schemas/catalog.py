@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import Id, In, JsonObject, Money, Name, Out, Query, ShortText, Text, Timezone
+from api.schemas.common import Id, JsonObject, Money, Name, Out, Query, ShortText, Text, Timezone
+from api.schemas.common import StrictIn as In
 
 Day = Annotated[int, Field(ge=1, le=31)]
 Minutes = Annotated[int, Field(ge=0, le=5_270_400)]

@@ -38,6 +38,13 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class StrictIn(In):
+    """Request bodies of the admin API: JSON types are not coerced ("5" is not an integer, 1 is not a
+    string), so what the OpenAPI schema rejects the API rejects too."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
 class Query(BaseModel):
     """Query strings: unknown parameters are ignored (caches, tracing)."""
 

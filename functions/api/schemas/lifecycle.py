@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import Cursor, Id, In, Money, Out, Query, ShortText
+from api.schemas.common import Cursor, Id, Money, Out, Query, ShortText
+from api.schemas.common import StrictIn as In
 from api.schemas.subscribers import (
     Address,
     Mac,

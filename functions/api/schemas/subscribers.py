@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from api.schemas.catalog import ConnectionType
-from api.schemas.common import Cursor, Email, Id, In, JsonObject, Money, Out, Query, ShortText
+from api.schemas.common import Cursor, Email, Id, JsonObject, Money, Out, Query, ShortText
+from api.schemas.common import StrictIn as In
 
 Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+\-]*$")]
 NetworkPassword = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[!-~]+$")]

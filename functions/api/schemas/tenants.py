@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import Email, Id, In, JsonObject, Name, Out, Query, ShortText, Timezone
+from api.schemas.common import Email, Id, JsonObject, Name, Out, Query, ShortText, Timezone
+from api.schemas.common import StrictIn as In
 
 Currency = str
 
