@@ -58,6 +58,7 @@ def record_audit(
 
 
 def entry_dict(e: Any) -> dict[str, Any]:
+    """An audit entry as the API shows it."""
     return {
         "entity_id": e.entity_id,
         "entity_type": e.entity_type,

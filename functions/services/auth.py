@@ -92,6 +92,7 @@ OPERATOR_FIELDS = (
 
 
 def operator_dict(op: Operator) -> dict[str, Any]:
+    """The operator as the API shows it (no password hash)."""
     return {f: getattr(op, f) for f in OPERATOR_FIELDS}
 
 
@@ -107,6 +108,7 @@ def _check_role_grant(actor: Actor, role: str, tenant_id: str) -> None:
 
 
 def get_operator(actor: Actor, operator_id: str) -> Operator:
+    """An operator of the caller's subtree (404 otherwise)."""
     op = store.get_operator(operator_id)
     if op is None or not actor.can_see(op.tenant_id):
         raise NotFoundError("operator not found")
@@ -119,6 +121,7 @@ def _require_manageable(actor: Actor, op: Operator) -> None:
 
 
 def list_operators(actor: Actor, tenant_ids: list[str]) -> list[Operator]:
+    """Operators of the given tenants, by tenant and e-mail."""
     out: list[Operator] = []
     for tid in tenant_ids:
         out.extend(store.list_operators(tid))
@@ -126,6 +129,7 @@ def list_operators(actor: Actor, tenant_ids: list[str]) -> list[Operator]:
 
 
 def create_operator(actor: Actor, data: dict[str, Any]) -> Operator:
+    """Create an operator; its role is at most the caller's and must exist at the tenant's level."""
     tenant_id = target_tenant(actor, data.get("tenant_id"))
     _check_role_grant(actor, data["role"], tenant_id)
     now = now_iso()
@@ -147,6 +151,8 @@ def create_operator(actor: Actor, data: dict[str, Any]) -> Operator:
 
 
 def update_operator(actor: Actor, operator_id: str, changes: dict[str, Any]) -> Operator:
+    """Edit an operator (name, e-mail, role, password, active, permissions); nobody changes their own role
+    or disables themselves."""
     op = get_operator(actor, operator_id)
     _require_manageable(actor, op)
     if "role" in changes and changes["role"] is not None:
@@ -174,6 +180,7 @@ def update_operator(actor: Actor, operator_id: str, changes: dict[str, Any]) -> 
 
 
 def delete_operator(actor: Actor, operator_id: str) -> None:
+    """Delete an operator (never yourself, never one above your role); frees its e-mail."""
     op = get_operator(actor, operator_id)
     _require_manageable(actor, op)
     if op.id == actor.actor_id:
@@ -188,6 +195,7 @@ API_KEY_FIELDS = ("id", "tenant_id", "name", "role", "revoked", "last_used_at", 
 
 
 def api_key_dict(k: ApiKey) -> dict[str, Any]:
+    """The API key as the API shows it (never the secret or its hash)."""
     return {f: getattr(k, f) for f in API_KEY_FIELDS}
 
 
@@ -214,6 +222,7 @@ def create_api_key(actor: Actor, data: dict[str, Any]) -> tuple[ApiKey, str]:
 
 
 def get_api_key(actor: Actor, key_id: str) -> ApiKey:
+    """An API key of the caller's subtree (404 otherwise)."""
     key = store.get_api_key(key_id)
     if key is None or not actor.can_see(key.tenant_id):
         raise NotFoundError("API key not found")
@@ -221,6 +230,7 @@ def get_api_key(actor: Actor, key_id: str) -> ApiKey:
 
 
 def list_api_keys(actor: Actor, tenant_ids: list[str]) -> list[ApiKey]:
+    """API keys of the given tenants, newest first."""
     out: list[ApiKey] = []
     for tid in tenant_ids:
         out.extend(store.list_api_keys(tid))
@@ -228,6 +238,7 @@ def list_api_keys(actor: Actor, tenant_ids: list[str]) -> list[ApiKey]:
 
 
 def revoke_api_key(actor: Actor, key_id: str) -> ApiKey:
+    """Revoke an API key: it stops authenticating at once."""
     key = get_api_key(actor, key_id)
     if ROLE_RANK.get(key.role, 0) > ROLE_RANK.get(actor.role, -1):
         raise ForbiddenError("you cannot revoke a key with a higher role than yours")

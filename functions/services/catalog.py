@@ -159,6 +159,7 @@ def attribute_dictionary() -> dict[str, rules.AttributeType]:
 
 
 def item_dict(item: Model) -> dict[str, Any]:
+    """A catalogue object as the API shows it; gateway secrets only as has_* flags."""
     out = {f: getattr(item, f, None) for f in FIELDS[type(item)]}
     if isinstance(item, Gateway):
         out["has_radius_secret"] = bool(item.radius_secret_enc)
@@ -187,6 +188,8 @@ def get_item(actor: Actor, model: type[Model], item_id: str, *, for_change: bool
 def list_items(
     actor: Actor, model: type[Model], tenant_id: str | None, include_inherited: bool = True
 ) -> list[Any]:
+    """Objects of the caller's subtree (or one tenant of it); policies and products also from the tenants
+    above."""
     tenants = tenant_filter(actor, tenant_id)
     if model in INHERITED and include_inherited and not tenant_id:
         tenants = [*actor.ancestor_tenants, *tenants]
@@ -247,6 +250,7 @@ def _update(actor: Actor, item: Model, changes: dict[str, Any], before: dict[str
 
 # ---------------------------------------------------------------- zones
 def create_zone(actor: Actor, data: dict[str, Any]) -> Zone:
+    """Create a zone (billing calendar and time zone)."""
     tid = target_tenant(actor, data.pop("tenant_id", None))
     clean = rules.check_zone(data)
     now = now_iso()
@@ -254,6 +258,7 @@ def create_zone(actor: Actor, data: dict[str, Any]) -> Zone:
 
 
 def update_zone(actor: Actor, zone_id: str, changes: dict[str, Any]) -> Zone:
+    """Edit a zone; the merged record is validated."""
     zone = get_item(actor, Zone, zone_id, for_change=True)
     before = item_dict(zone)
     merged = rules.check_zone({**before, **changes})
@@ -261,6 +266,7 @@ def update_zone(actor: Actor, zone_id: str, changes: dict[str, Any]) -> Zone:
 
 
 def delete_zone(actor: Actor, zone_id: str) -> None:
+    """Delete a zone no router or subscriber uses."""
     _delete(actor, Zone, zone_id, "zone_id")
 
 
@@ -273,6 +279,7 @@ def _check_nas_ip(nas_ip: str, gateway_id: str | None) -> None:
 
 
 def create_gateway(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Gateway:
+    """Create a router / NAS; secrets are encrypted, the NAS address is unique."""
     tid = target_tenant(actor, data.pop("tenant_id", None))
     secret = data.pop("radius_secret")
     api_password = data.pop("api_password", None)
@@ -295,6 +302,7 @@ def create_gateway(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Gateway:
 
 
 def update_gateway(rt: Runtime, actor: Actor, gateway_id: str, changes: dict[str, Any]) -> Gateway:
+    """Edit a router; a new secret or API password replaces the stored one (never returned)."""
     gw = get_item(actor, Gateway, gateway_id, for_change=True)
     before = item_dict(gw)
     secret = changes.pop("radius_secret", None)
@@ -329,11 +337,13 @@ def update_gateway(rt: Runtime, actor: Actor, gateway_id: str, changes: dict[str
 
 
 def delete_gateway(actor: Actor, gateway_id: str) -> None:
+    """Delete a router no subscriber uses."""
     _delete(actor, Gateway, gateway_id, "gateway_id")
 
 
 # ---------------------------------------------------------------- policies
 def create_policy(actor: Actor, data: dict[str, Any]) -> Policy:
+    """Create a product policy validated against every S6 rule (interim normalised)."""
     tid = target_tenant(actor, data.pop("tenant_id", None))
     clean = rules.check_policy(data, attribute_dictionary())
     now = now_iso()
@@ -350,6 +360,7 @@ def create_policy(actor: Actor, data: dict[str, Any]) -> Policy:
 
 
 def update_policy(actor: Actor, policy_id: str, changes: dict[str, Any]) -> Policy:
+    """Edit a policy; the merged record is validated against every S6 rule."""
     pol = get_item(actor, Policy, policy_id, for_change=True)
     before = item_dict(pol)
     merged = rules.check_policy({**before, **changes}, attribute_dictionary())
@@ -358,11 +369,13 @@ def update_policy(actor: Actor, policy_id: str, changes: dict[str, Any]) -> Poli
 
 
 def delete_policy(actor: Actor, policy_id: str) -> None:
+    """Delete a policy no product uses."""
     _delete(actor, Policy, policy_id, "policy_id")
 
 
 # ---------------------------------------------------------------- products
 def create_product(actor: Actor, data: dict[str, Any]) -> Product:
+    """Create a product; its policy must be defined at its level or above."""
     tid = target_tenant(actor, data.pop("tenant_id", None))
     clean = rules.check_product(data)
     check_reference(actor, Policy, clean.get("policy_id"), tid, "policy_id")
@@ -380,6 +393,7 @@ def create_product(actor: Actor, data: dict[str, Any]) -> Product:
 
 
 def update_product(actor: Actor, product_id: str, changes: dict[str, Any]) -> Product:
+    """Edit a product; the merged record is validated."""
     prod = get_item(actor, Product, product_id, for_change=True)
     before = item_dict(prod)
     merged = rules.check_product({**before, **changes})
@@ -389,4 +403,5 @@ def update_product(actor: Actor, product_id: str, changes: dict[str, Any]) -> Pr
 
 
 def delete_product(actor: Actor, product_id: str) -> None:
+    """Delete a product no subscriber uses."""
     _delete(actor, Product, product_id, "product_id")

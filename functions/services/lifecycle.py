@@ -494,6 +494,7 @@ BULK_ACTIONS = ("activate", "suspend", "cancel", "delete", "free", "recharge", "
 def run_action(
     rt: Runtime, actor: Actor, action: str, subscriber_id: str, options: dict[str, Any]
 ) -> Outcome:
+    """Run one lifecycle action on one subscriber (raises the action's domain error)."""
     return ACTIONS[action](rt, actor, subscriber_id, options)
 
 
@@ -551,6 +552,7 @@ LOG_COLUMNS = (
 
 
 def log_row(s: Any) -> dict[str, Any]:
+    """A connection-log row (S4 fields) from an accounting session."""
     return {
         "connection_id": s.acct_session_id,
         "session_id": s.id,
@@ -595,6 +597,7 @@ def encode_key(rt: Runtime, key: dict[str, Any] | None, scope: str) -> str | Non
 
 
 def decode_key(rt: Runtime, cursor: str | None, scope: str) -> dict[str, Any] | None:
+    """The page key of a cursor made by :func:`encode_key` for the same list (422 otherwise)."""
     if not cursor:
         return None
     try:

@@ -76,6 +76,7 @@ def open_sessions(sub: Subscriber) -> dict[str, dict[str, Any]]:
 
 
 def usage_map(sub: Subscriber) -> dict[str, int]:
+    """The usage counters of the item as plain integers."""
     raw = sub.usage
     data = raw.as_dict() if hasattr(raw, "as_dict") else dict(raw or {})
     out = {}
@@ -88,6 +89,7 @@ def usage_map(sub: Subscriber) -> dict[str, int]:
 
 
 def subscriber_dict(sub: Subscriber) -> dict[str, Any]:
+    """The subscriber as the API shows it (no secrets, no counters), with its online state."""
     out = {f: getattr(sub, f, None) for f in PUBLIC_FIELDS}
     out["devices"] = list(sub.devices or [])
     count = len(open_sessions(sub))
@@ -115,6 +117,7 @@ class RouterEffect:
 
 
 def router_effect(req: SyncRequest | None, gateway_name: str | None = None) -> RouterEffect:
+    """Word a provisioning trigger's outcome for the caller (S4: pending task or warning)."""
     if req is None:
         return RouterEffect("not_needed", message="Nothing to change on the router.")
     where = f"router {gateway_name}" if gateway_name else "the router"
@@ -133,6 +136,7 @@ def router_effect(req: SyncRequest | None, gateway_name: str | None = None) -> R
 
 
 def gateway_name(gateway_id: str | None) -> str | None:
+    """The router's name, for messages."""
     if not gateway_id:
         return None
     gw = catalog_store.get(Gateway, gateway_id)
@@ -140,6 +144,7 @@ def gateway_name(gateway_id: str | None) -> str | None:
 
 
 def sync(rt: Runtime, actor: Actor, sub: Subscriber, reason: str) -> RouterEffect:
+    """Ask the provisioner to apply the subscriber's state on its router."""
     return router_effect(
         request_subscriber_sync(rt, sub, reason, actor.actor_id), gateway_name(sub.gateway_id)
     )
@@ -262,6 +267,7 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
 
 
 def expiry(prod: Product | None, now: str) -> str | None:
+    """When a product assigned at ``now`` expires (None without validity days)."""
     if prod is None or not prod.validity_days:
         return None
     return iso(parse_iso(now) + timedelta(days=int(prod.validity_days)))
@@ -340,6 +346,7 @@ class Catalogue:
 
 
 def service_price(sub: Subscriber, cat: Catalogue) -> str:
+    """The monthly price of the service: the override, else the product's price."""
     if sub.price_override not in (None, ""):
         return str(sub.price_override)
     prod = cat.product(sub.product_id)
@@ -347,6 +354,7 @@ def service_price(sub: Subscriber, cat: Catalogue) -> str:
 
 
 def list_row(sub: Subscriber, cat: Catalogue) -> dict[str, Any]:
+    """A row of the subscriber lists: the subscriber plus its plan name and price."""
     row = subscriber_dict(sub)
     prod = cat.product(sub.product_id)
     row["product_name"] = prod.name if prod else None
@@ -378,6 +386,7 @@ def list_subscribers(
     limit: int,
     cursor: str | None,
 ) -> Page:
+    """One page of the filtered, sorted subscriber list of the caller's subtree (or one tenant)."""
     field_name, desc = listing.parse_sort(sort)
     now = utcnow()
     rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
@@ -389,6 +398,7 @@ def list_subscribers(
 def export_subscribers(
     actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, sort: str | None
 ) -> str:
+    """The filtered, sorted subscriber list as CSV."""
     field_name, desc = listing.parse_sort(sort)
     now = utcnow()
     rows = listing.sort_rows(

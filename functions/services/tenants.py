@@ -107,10 +107,12 @@ TENANT_FIELDS = (
 
 
 def tenant_dict(t: Tenant) -> dict[str, Any]:
+    """The tenant as the API shows it."""
     return {f: getattr(t, f) for f in TENANT_FIELDS}
 
 
 def get_tenant(actor: Actor, tenant_id: str) -> Tenant:
+    """A tenant of the caller's subtree (404 otherwise)."""
     actor.require_visible(tenant_id, "tenant")
     t = tenant_store.get_tenant(tenant_id)
     if t is None:

@@ -213,6 +213,9 @@ def test_totals_per_status_with_service_sums(api: Api, manager, demo):
     assert float(st["active"]["services_total"]) == round(expected_active, 2)
     assert st["online"] == {"count": 1, "services_total": "25.00"}
     assert st["cancelled"]["count"] == 0
+    text = api.get("/admin/subscribers/totals/export", manager).body.decode("utf-8-sig")
+    rows = {r["status"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert rows["suspended"] == {"status": "suspended", "count": "1", "services_total": "25.00"}
 
 
 def test_online_list_from_accounting_and_csv_exports(api: Api, manager, demo):

@@ -126,6 +126,22 @@ def handle_subscriber_totals(ctx: RequestContext) -> TotalsOut:
 
 @route(
     bp,
+    "/admin/subscribers/totals/export",
+    "GET",
+    summary="Export the totals per status as CSV",
+    tags=["subscribers"],
+    query=TotalsQuery,
+    content_type="text/csv",
+)
+def handle_export_totals(ctx: RequestContext) -> Response:
+    q = ctx.query
+    totals = svc.subscriber_totals(ctx.p, _filter(q), q.tenant_id)
+    rows = [{"status": k, **v} for k, v in totals.items()]
+    return csv_response(to_csv(("status", "count", "services_total"), rows), "totals.csv")
+
+
+@route(
+    bp,
     "/admin/subscribers/online",
     "GET",
     summary="Sessions open now (from accounting)",
