@@ -52,8 +52,41 @@ def set_correlation_id(value: str | None) -> None:
     logger.set_correlation_id(value)
 
 
-def get_logger(component: str) -> Logger:
-    """A child logger tagged with the component name (api, radius, provisioner, billing)."""
-    child = Logger(service=SERVICE, child=True)
-    child.append_keys(component=component)
-    return child
+class ComponentLogger:
+    """The service logger with a ``component`` key (api, radius, provisioner, billing…) on every record.
+
+    A thin wrapper rather than a powertools child logger: child loggers fail when a module is
+    imported before the parent logger has its handler, which depends on import order.
+    """
+
+    def __init__(self, component: str) -> None:
+        self.component = component
+
+    def _log(self, level: str, msg: object, args: tuple[object, ...], kwargs: dict[str, Any]) -> None:
+        extra = dict(kwargs.pop("extra", None) or {})
+        extra.setdefault("component", self.component)
+        kwargs.setdefault("stacklevel", 4)  # the caller, not this wrapper
+        getattr(logger, level)(msg, *args, extra=extra, **kwargs)
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log("debug", msg, args, kwargs)
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log("info", msg, args, kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log("warning", msg, args, kwargs)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log("error", msg, args, kwargs)
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log("exception", msg, args, kwargs)
+
+    def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
+        self._log("critical", msg, args, kwargs)
+
+
+def get_logger(component: str) -> ComponentLogger:
+    """The logger for one component of the system."""
+    return ComponentLogger(component)
