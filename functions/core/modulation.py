@@ -184,11 +184,14 @@ def traffic_in_period(
 ) -> tuple[int, int]:
     """(download, upload) octets generated in the calculation period, from the hourly buckets
     (``h:<UTC hour>:o`` download, ``:i`` upload). Hours outside the active window are skipped when
-    ``ignore_inactive_traffic`` is set. For the current month, the monthly counters are used when
-    inactive traffic is not ignored (``m:YYYY-MM:o`` / ``:i`` in the gateway's zone)."""
-    if s.period is PeriodType.MONTH and not s.ignore_inactive_traffic:
+    ``ignore_inactive_traffic`` is set. For the current month (gateway's zone) the monthly counters are
+    used: ``m:YYYY-MM:o/i``, or ``a:YYYY-MM:o/i`` (traffic while modulation was active) when inactive
+    traffic is ignored."""
+    if s.period is PeriodType.MONTH:
+        # whole month, or only the traffic counted while modulation was active (``a:`` counters)
         month = now.astimezone(tz).strftime("%Y-%m")
-        return int(usage.get(f"m:{month}:o", 0)), int(usage.get(f"m:{month}:i", 0))
+        prefix = "a" if s.ignore_inactive_traffic else "m"
+        return int(usage.get(f"{prefix}:{month}:o", 0)), int(usage.get(f"{prefix}:{month}:i", 0))
     start = window_start(s, now, tz).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     end = now.astimezone(UTC)
     down = up = 0

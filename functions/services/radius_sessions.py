@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from core.errors import ConflictError
 from core.ids import iso, parse_iso
+from core.modulation import ModulationSettings, is_active
 from core.radius.accounting import (
     AccountingEvent,
     ClosedBy,
@@ -63,6 +65,18 @@ class StoreCatalog:
 def product_and_policy(catalog: Catalog, sub: SubscriberView) -> tuple[ProductView | None, PolicyView | None]:
     product = catalog.product(sub.product_id)
     return product, catalog.policy(product.policy_id if product else None)
+
+
+def _modulation_active_month(policy: PolicyView | None, at: datetime, tz: ZoneInfo) -> str | None:
+    """The local month while the policy's rate modulation is active at ``at``, else None."""
+    if policy is None or not modulation_enabled(policy):
+        return None
+    local = at.astimezone(tz)
+    return (
+        local.strftime("%Y-%m")
+        if is_active(ModulationSettings.from_mapping(policy.modulation), local.hour)
+        else None
+    )
 
 
 def modulation_enabled(policy: PolicyView | None) -> bool:
@@ -114,6 +128,7 @@ def record_accounting(
             first_day_of_week=week_start_day(policy, gateway),
             hourly=modulation_enabled(policy),
             nas_reboots=nas_reboots,
+            active_month=_modulation_active_month(policy, event.received_at, tz),
         )
         if plan is None:
             return AccountingResult(recorded=False, session=sub.open_sessions.get(event.key), subscriber=sub)

@@ -142,12 +142,16 @@ def test_current_month_uses_the_gateway_zone_month_across_a_month_end():
     assert traffic_in_period(s, usage, now, MX) == (700 * MB, 70 * MB)
 
 
-def test_current_month_with_ignored_inactive_traffic_sums_hours_from_the_local_first_of_month():
+def test_current_month_with_ignored_inactive_traffic_uses_the_active_hours_counters():
     now = datetime(2026, 12, 1, 2, 0, tzinfo=MX)  # 08:00 UTC on 1 December
-    start = datetime(2026, 11, 30, 20, 0, tzinfo=UTC)  # 14:00 local on 30 November
-    usage = _hourly(start, 13)  # 30 Nov 14:00 … 1 Dec 02:00 local
-    s = _s(period=PeriodType.MONTH, ignore_inactive_traffic=True, activate_hour=0, deactivate_hour=0)
-    # only the 3 buckets from local midnight on (00, 01, 02) are in December
+    usage = {
+        "m:2026-12:o": 900 * MB,
+        "m:2026-12:i": 90 * MB,
+        "a:2026-12:o": 30 * MB,
+        "a:2026-12:i": 3 * MB,
+        "a:2026-11:o": 500 * MB,
+    }
+    s = _s(period=PeriodType.MONTH, ignore_inactive_traffic=True, activate_hour=0, deactivate_hour=6)
     assert traffic_in_period(s, usage, now, MX) == (30 * MB, 3 * MB)
 
 

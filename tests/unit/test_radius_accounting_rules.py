@@ -227,3 +227,15 @@ def test_expired_tombstones_and_abandoned_sessions_leave_the_item():
     later = T0 + timedelta(days=2)
     assert expired_entries(sub.open_sessions, later, {}) == [ev(AcctStatus.STOP).key]
     assert expired_entries(sub.open_sessions, T0 + timedelta(hours=1), {}) == []
+
+
+def test_traffic_while_modulation_is_active_also_counts_in_the_active_month_counter():
+    from datetime import UTC, datetime
+
+    from core.radius.usage import usage_deltas
+
+    now = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    plain = usage_deltas([], now, 60, upload=10, download=20, hourly=True)
+    active = usage_deltas([], now, 60, upload=10, download=20, hourly=True, active_month="2026-11")
+    assert "a:2026-11:o" not in plain
+    assert active["a:2026-11:o"] == 20 and active["a:2026-11:i"] == 10

@@ -309,6 +309,7 @@ def plan_update(
     first_day_of_week: int,
     hourly: bool,
     nas_reboots: Mapping[str, str],
+    active_month: str | None = None,
 ) -> tuple[SubscriberWrite, SessionChange] | None:
     """The subscriber update for a Start/Interim/Stop; None when the packet changes nothing."""
     prev = sub.open_sessions.get(ev.key)
@@ -317,7 +318,7 @@ def plan_update(
         return None
     periods = current_periods(ev.received_at, tz, first_day_of_week, sub.product_assigned_at)
     add = usage_deltas(
-        periods.values(), ev.received_at, change.time_s, change.upload, change.download, hourly
+        periods.values(), ev.received_at, change.time_s, change.upload, change.download, hourly, active_month
     )
     remove = tuple(k for k in stale_keys(sub.usage.keys(), ev.received_at, tz, periods) if k not in add)
     expired = tuple(k for k in expired_entries(sub.open_sessions, ev.received_at, nas_reboots) if k != ev.key)

@@ -7,7 +7,8 @@ Each period has three counters: ``t`` seconds online, ``i`` octets from the clie
 
     d:2026-11-22:t   w:2026-11-16:o   m:2026-11:i   p:2026-11-22T10:00:00.000000Z:t   h:2026112210:o
 
-``h:`` keys are hourly (UTC) traffic buckets kept for rate modulation by traffic over the last hours;
+``a:YYYY-MM:i/o`` count the month's traffic while rate modulation was active (for "ignore traffic
+while inactive" over the current month). ``h:`` keys are hourly (UTC) traffic buckets kept for rate modulation by traffic over the last hours;
 they are written only for policies with modulation enabled and kept :data:`HOURLY_RETENTION_HOURS`.
 Old keys are removed by the accounting write that notices them, so the item stays small.
 """
@@ -124,9 +125,19 @@ def used_bytes(usage: Mapping[str, int], period: Period) -> int:
 
 
 def usage_deltas(
-    periods: Iterable[Period], now: datetime, time_s: int, upload: int, download: int, hourly: bool
+    periods: Iterable[Period],
+    now: datetime,
+    time_s: int,
+    upload: int,
+    download: int,
+    hourly: bool,
+    active_month: str | None = None,
 ) -> dict[str, int]:
-    """The counter increments for one accounting update (zero increments left out)."""
+    """The counter increments for one accounting update (zero increments left out).
+
+    ``active_month`` (``YYYY-MM`` in the gateway's zone) is set while rate modulation is active: the
+    traffic then also counts in ``a:<month>:i/o``, the month's traffic during active hours.
+    """
     out: dict[str, int] = {}
     for period in periods:
         for counter, value in (
@@ -142,6 +153,11 @@ def usage_deltas(
             out[f"{hk}:i"] = upload
         if download > 0:
             out[f"{hk}:o"] = download
+    if active_month:
+        if upload > 0:
+            out[f"a:{active_month}:i"] = upload
+        if download > 0:
+            out[f"a:{active_month}:o"] = download
     return out
 
 
@@ -167,7 +183,7 @@ def stale_keys(
         if (
             (kind == "d" and stamp < keep_day)
             or (kind == "w" and stamp < keep_week)
-            or (kind == "m" and stamp < keep_month)
+            or (kind in ("m", "a") and stamp < keep_month)
             or (kind == "h" and stamp < keep_hour)
             or (kind == "p" and (product is None or not key.startswith(product.key + ":")))
         ):

@@ -98,16 +98,22 @@ class RadiusEnv:
         ).save()
         return Account(username, password, f"sub_{uid}", login, f"pol_{uid}", f"prod_{uid}")
 
-    def gateway(self, **fields: Any) -> str:
-        """A gateway on a fresh loopback address (secret ``secret-<n>``); returns its address."""
-        self._next_ip += 1
-        ip = f"127.0.0.{self._next_ip}"
+    def gateway(self, octet: int | None = None, **fields: Any) -> str:
+        """A gateway on loopback address 127.0.0.<octet> (secret ``secret-<octet>``); returns its address.
+
+        Without ``octet`` the next free address from 11 up is used; tests that need a given address
+        (a fake NAS bound to it) pass one from 60 up, so the two never collide whatever the test order.
+        """
+        if octet is None:
+            self._next_ip += 1
+            octet = self._next_ip
+        ip = f"127.0.0.{octet}"
         Gateway(
-            id=f"gw_{self._next_ip}",
+            id=f"gw_{octet}",
             tenant_id=DEMO_TENANT,
-            name=f"Router {self._next_ip}",
+            name=f"Router {octet}",
             nas_ip=ip,
-            radius_secret_enc=self.runtime.box.encrypt(f"secret-{self._next_ip}"),
+            radius_secret_enc=self.runtime.box.encrypt(f"secret-{octet}"),
             timezone="America/Mexico_City",
             created_at=now_iso(),
             **fields,

@@ -28,8 +28,7 @@ SENDER = UdpDynAuthSender(DICTIONARY, timeout=0.3, retries=1)
 def connected(env: RadiusEnv, fake: FakeNas, **gateway_fields):
     """A gateway whose CoA port is the fake NAS, and a subscriber with a session open on it."""
     n = int(fake_ip(fake).rsplit(".", 1)[1])
-    env._next_ip = n - 1
-    ip = env.gateway(coa_port=fake.port, **gateway_fields)
+    ip = env.gateway(n, coa_port=fake.port, **gateway_fields)
     assert ip == fake_ip(fake)
     c = env.client(f"secret-{n}".encode(), source_ip=ip)
     a = env.account(policy={"daily_data_mb": 1})

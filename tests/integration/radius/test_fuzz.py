@@ -141,7 +141,7 @@ def hostile_packet(rng: random.Random, kind: str | None = None) -> tuple[str, by
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-def test_hostile_packets_never_crash_or_accept(server: RadiusHarness, seed: int, kinds: list[str]) -> None:
+def _hostile_batches(server: RadiusHarness, seed: int, kinds: list[str]) -> None:
     rng = random.Random(seed)
     batch = [hostile_packet(rng, rng.choice(kinds)) for _ in range(BATCH)]
     ports = {"auth": server.service.auth_port, "acct": server.service.acct_port}
@@ -149,7 +149,7 @@ def test_hostile_packets_never_crash_or_accept(server: RadiusHarness, seed: int,
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         for port, data in batch:
             s.sendto(data, ("127.0.0.1", ports[port]))
-        test_hostile_packets_never_crash_or_accept.sent += len(batch)  # type: ignore[attr-defined]
+        _SENT[0] += len(batch)
         # the server keeps answering a valid request...
         client = server.client(timeout=2, retries=2)
         assert client.SendPacket(pap_request(client, "demo", "demo123")).code == 2
@@ -163,11 +163,14 @@ def test_hostile_packets_never_crash_or_accept(server: RadiusHarness, seed: int,
             assert reply[:1] != b"\x02", "hostile packet accepted"
 
 
-test_hostile_packets_never_crash_or_accept.sent = 0  # type: ignore[attr-defined]
+_SENT = [0]
 
 
-def test_fuzzing_covered_at_least_ten_thousand_packets(server: RadiusHarness) -> None:
-    assert test_hostile_packets_never_crash_or_accept.sent >= 10_000  # type: ignore[attr-defined]
+def test_hostile_packets_never_crash_or_accept(server: RadiusHarness) -> None:
+    """At least 10,000 malformed, truncated, oversized or forged packets: no crash, no Accept, and the
+    server keeps answering valid requests (checked after every batch)."""
+    _SENT[0] = 0
+    _hostile_batches(server)
+    assert _SENT[0] >= 10_000
     counts = server.stats.counts
-    handled = sum(counts.values())
-    assert handled > 0 and counts["errors"] == 0
+    assert sum(counts.values()) > 0 and counts["errors"] == 0

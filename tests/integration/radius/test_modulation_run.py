@@ -48,8 +48,7 @@ def test_scheduled_run_sends_coa_with_the_lower_rate_and_next_login_gets_it(env:
     n = 131
     with FakeNas(f"secret-{n}".encode(), ip=f"127.0.0.{n}", mode="ack") as nas:
         # Given a MikroTik gateway whose CoA port is the fake NAS, and a subscriber on a modulated policy
-        env._next_ip = n - 1
-        ip = env.gateway(coa_port=nas.port)
+        ip = env.gateway(n, coa_port=nas.port)
         client = env.client(f"secret-{n}".encode(), source_ip=ip)
         acct = env.account(policy={"modulation": MODULATION})
         assert _login(env, client, acct) == ["2M/10M"]  # no traffic yet: the policy's rate
@@ -92,8 +91,7 @@ def test_scheduled_run_sends_coa_with_the_lower_rate_and_next_login_gets_it(env:
 def test_gateway_without_coa_support_gets_a_disconnect(env: RadiusEnv):
     n = 132
     with FakeNas(f"secret-{n}".encode(), ip=f"127.0.0.{n}", mode="ack") as nas:
-        env._next_ip = n - 1
-        ip = env.gateway(coa_port=nas.port, vendor="cisco_wlc")
+        ip = env.gateway(n, coa_port=nas.port, vendor="cisco_wlc")
         client = env.client(f"secret-{n}".encode(), source_ip=ip)
         acct = env.account(policy={"modulation": MODULATION})
         client.SendPacket(acct_request(client, "Start", acct.username, "MOD-2"))
