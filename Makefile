@@ -43,6 +43,7 @@ bench: venv
 
 template: venv
 	$(PY) -m infra.template_gen
+	$(PY) -m infra.api_index
 
 cfn-lint: venv
 	$(VENV)/bin/cfn-lint template.yaml

@@ -155,3 +155,9 @@ def test_stack_deploys_to_moto_with_the_tables_the_models_use(template, monkeypa
                 key=lambda g: g["IndexName"],
             )
             assert got_gsis == want.get("GlobalSecondaryIndexes", []), name
+
+
+def test_api_index_in_docs_is_current():
+    from infra import api_index
+
+    assert api_index.DOC_PATH.read_text() == api_index.render(), "run `make template`"
