@@ -59,7 +59,7 @@ SCHEDULED_FUNCTIONS: list[tuple[str, str, str, str]] = [
     ),
 ]
 
-API_HANDLER = "api.app.app"
+API_HANDLER = "api.app.handle_http"
 PROVISIONER_HANDLER = "provisioner.handler.handle_provision_batch"
 # moto's CloudFormation cannot create non-HTTP NLB listeners; the deploy test leaves out exactly these
 UDP_LISTENERS = ("RadiusAuthListener", "RadiusAcctListener")

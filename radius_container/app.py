@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aws_lambda_powertools.metrics import MetricUnit
 from pyrad.dictionary import Dictionary
 
 from core.ids import utcnow
@@ -29,7 +30,7 @@ from radius_container.server import RadiusServer
 from services.disconnect import disconnect_session
 from services.dynauth import DynAuthSender, UdpDynAuthSender
 from services.radius_sessions import AccountingResult, reap_stale_sessions
-from shared.observability import get_logger
+from shared.observability import get_logger, metrics
 from shared.runtime import Runtime
 from store.radius_repo import DynamoRadiusStore, RadiusStore
 
@@ -78,6 +79,7 @@ class RadiusService:
     clock: Callable[[], datetime]
     _jobs: list[asyncio.Task[None]] = field(default_factory=list)
     _health: asyncio.Server | None = None
+    _published: dict[str, int] = field(default_factory=dict)
 
     @property
     def auth_port(self) -> int:
@@ -131,7 +133,20 @@ class RadiusService:
         return reap_stale_sessions(self.store, self.clock())
 
     def _log_stats(self) -> None:
-        log.info("RADIUS counters", extra={"counters": dict(self.server.stats.counts)})
+        """Log the counters and publish what changed since the last time as CloudWatch metrics (EMF)."""
+        counts = dict(self.server.stats.counts)
+        log.info("RADIUS counters", extra={"counters": counts})
+        published = False
+        for name, value in counts.items():
+            delta = value - self._published.get(name, 0)
+            if delta > 0:
+                metrics.add_metric(
+                    name="".join(p.capitalize() for p in name.split("_")), unit=MetricUnit.Count, value=delta
+                )
+                published = True
+        self._published = counts
+        if published:
+            metrics.flush_metrics()
 
     async def _every(self, seconds: float, job: Callable[[], object]) -> None:
         loop = asyncio.get_running_loop()

@@ -7,8 +7,13 @@ operation and maps the result.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice
+
+from shared.observability import logger, metrics, tracer
 
 app = Chalice(app_name="wispcloud")
 app.api.binary_types.extend(
@@ -43,3 +48,15 @@ ROUTE_MODULES = (
 
 for _name in ROUTE_MODULES:
     app.register_blueprint(importlib.import_module(_name).bp)
+
+
+def _handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
+    return app(event, context)  # type: ignore[no-any-return]
+
+
+# The Lambda entry point: powertools logging (correlation id = API Gateway request id), tracing and
+# metrics around Chalice's own handler.
+handle_http = logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)(tracer.capture_lambda_handler(metrics.log_metrics(_handle_http)))

@@ -27,7 +27,7 @@ from services.disconnect import (
 )
 from services.dynauth import DynAuthSender, UdpDynAuthSender
 from services.radius_sessions import Catalog, StoreCatalog, modulation_enabled, product_and_policy
-from shared.observability import get_logger, metrics, tracer
+from shared.observability import get_logger, logger, metrics, tracer
 from shared.runtime import get_runtime
 from store.radius_repo import DynamoRadiusStore, RadiusStore, login_key
 
@@ -151,8 +151,9 @@ def run_modulation_now(
     )
 
 
-@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handle_modulation_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """EventBridge hourly schedule → rate-modulation run."""
     report = run_modulation_now(get_runtime())

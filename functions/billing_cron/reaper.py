@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from core.ids import utcnow
 from services.radius_sessions import reap_stale_sessions as reap
-from shared.observability import get_logger
+from shared.observability import get_logger, logger, metrics, tracer
 from shared.runtime import Runtime, get_runtime
 from store.radius_repo import DynamoRadiusStore
 
@@ -22,6 +24,11 @@ def reap_stale_sessions(rt: Runtime, now: datetime) -> int:
     return closed
 
 
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handle_reap_stale_sessions(event: dict[str, Any], context: Any) -> dict[str, int]:
     """EventBridge schedule (Lambda)."""
-    return {"closed": reap_stale_sessions(get_runtime(), utcnow())}
+    closed = reap_stale_sessions(get_runtime(), utcnow())
+    metrics.add_metric(name="StaleSessionsClosed", unit=MetricUnit.Count, value=closed)
+    return {"closed": closed}

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from provisioner.batch import BatchRun
 from provisioner.routeros import ClientStats
 from provisioner.triggers import sweep_routers
-from shared.observability import get_logger
+from shared.observability import get_logger, logger, metrics, tracer
 from shared.runtime import Runtime, get_runtime
 
 log = get_logger("provisioner")
@@ -39,10 +39,16 @@ def process_batch(
     return response
 
 
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handle_provision_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return process_batch(get_runtime(), event, context)
 
 
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def handle_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     requests = sweep_routers(get_runtime())
     queued = sum(1 for r in requests if r.status == "queued")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -344,6 +345,17 @@ def test_connection_type_change_replaces_objects(rt, router_a):
     assert router_a.find(SECRET) == [] and router_a.find(QUEUE)[0]["target"] == "10.10.0.30/32"
 
 
+@dataclass
+class _LambdaContext:
+    function_name: str = "wisp-provisioner"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:wisp-provisioner"
+    aws_request_id: str = "req-1"
+
+
+LAMBDA_CONTEXT = _LambdaContext()
+
+
 def test_scheduled_sweep_and_lambda_entry_point(rt, router_a, router_b):
     from provisioner.handler import handle_provision_batch, handle_sweep
     from provisioner.triggers import queue_urls
@@ -356,7 +368,7 @@ def test_scheduled_sweep_and_lambda_entry_point(rt, router_a, router_b):
     )  # drifted by hand: renamed on the router
 
     # the schedule queues one reconcile per router whose API is enabled ...
-    assert handle_sweep({}, None) == {"queued": 1}
+    assert handle_sweep({}, LAMBDA_CONTEXT) == {"queued": 1}
     sqs = rt.aws.client("sqs")
     msgs = sqs.receive_message(
         QueueUrl=queue_urls(rt)[0],
@@ -379,7 +391,7 @@ def test_scheduled_sweep_and_lambda_entry_point(rt, router_a, router_b):
             for m in msgs
         ]
     }
-    assert handle_provision_batch(event, None) == {"batchItemFailures": []}
+    assert handle_provision_batch(event, LAMBDA_CONTEXT) == {"batchItemFailures": []}
     assert [r["name"] for r in router_a.find(SECRET)] == ["rosa"]
     assert router_a.find(SECRET)[0]["password"] == "pw-rosa"
     assert router_b.stats.connections == 0
