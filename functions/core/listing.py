@@ -162,6 +162,40 @@ def totals(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, dict[s
     return {k: {"count": c, "services_total": str(total)} for k, (c, total) in buckets.items()}
 
 
+def _month_back(month: str, n: int) -> str:
+    y, m = int(month[:4]), int(month[5:7]) - n
+    while m < 1:
+        y, m = y - 1, m + 12
+    return f"{y:04d}-{m:02d}"
+
+
+def cancellations(rows: Iterable[Mapping[str, Any]], now: datetime, months: int) -> dict[str, Any]:
+    """Cancellation statistics (S4: cancelling sets the date and counts here): services cancelled per
+    month (UTC) over the last ``months`` months, with the monthly revenue they represented, and per zone."""
+    current = now.strftime("%Y-%m")
+    first = _month_back(current, months - 1)
+    per_month: dict[str, list[Any]] = {_month_back(current, i): [0, Decimal(0)] for i in range(months)}
+    per_zone: dict[str, int] = {}
+    for row in rows:
+        when = str(row.get("cancelled_at") or "")
+        if row.get("status") != Status.CANCELLED.value or len(when) < 7 or when[:7] < first:
+            continue
+        bucket = per_month.get(when[:7])
+        if bucket is None:  # cancelled after "now" (clock skew): not in the window
+            continue
+        bucket[0] += 1
+        bucket[1] += Decimal(str(row.get("price") or "0"))
+        zone = str(row.get("zone_id") or "none")
+        per_zone[zone] = per_zone.get(zone, 0) + 1
+    return {
+        "months": [
+            {"month": m, "cancelled": c, "services_total": str(t)} for m, (c, t) in sorted(per_month.items())
+        ],
+        "by_zone": dict(sorted(per_zone.items())),
+        "total": sum(c for c, _ in per_month.values()),
+    }
+
+
 # ---------------------------------------------------------------- CSV
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

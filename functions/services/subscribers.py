@@ -445,6 +445,16 @@ def subscriber_totals(actor: Actor, f: listing.SubscriberFilter, tenant_id: str 
     return listing.totals(rows, now)
 
 
+def cancellation_stats(
+    actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, months: int
+) -> dict[str, Any]:
+    """Services cancelled per month and per zone over the last ``months`` months (S4)."""
+    now = utcnow()
+    f = listing.SubscriberFilter(None, f.zone_id, f.gateway_id, f.product_id, f.connection_type, f.q)
+    rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
+    return listing.cancellations(rows, now, months)
+
+
 # ---------------------------------------------------------------- online list
 ONLINE_COLUMNS = (
     "subscriber_id",

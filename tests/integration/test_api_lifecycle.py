@@ -462,3 +462,21 @@ def test_connection_logs_dashboard_and_exports(api: Api, manager, demo):
     assert len(dash["traffic_per_day"]) == 7 and dash["totals"]["sessions"] == 8
     assert dash["totals"]["download_bytes"] == sum((i + 1) * 1_048_576 for i in range(7))
     assert dash["online"] is False and dash["sales"]["rows"] == []
+
+
+def test_cancelling_counts_in_the_cancellation_statistics(api: Api, manager, demo):
+    # Given two services, one cancelled this month through the cancel action
+    before = ok(api.get("/admin/subscribers/cancellations?months=3", manager))
+    stays = sub(api, manager, "stays")
+    leaves = sub(api, manager, "leaves")
+    ok(api.post(f"/admin/subscribers/{leaves['id']}/cancel", manager, {"ip_action": "keep_suspend"}))
+    # When the statistics are read
+    after = ok(api.get("/admin/subscribers/cancellations?months=3", manager))
+    # Then this month counts one more cancellation, and three months are reported
+    assert [m["month"] for m in after["months"]] == sorted(m["month"] for m in after["months"])
+    assert len(after["months"]) == 3
+    assert after["months"][-1]["cancelled"] == before["months"][-1]["cancelled"] + 1
+    assert after["total"] == before["total"] + 1
+    assert stored(stays["id"]).status != "cancelled"
+    # And bad input is a 422 naming the parameter
+    err(api.get("/admin/subscribers/cancellations?months=99", manager), 422, "query.months")

@@ -157,3 +157,29 @@ def test_totals_and_csv():
     assert t["online"]["count"] == 2 and t["all"]["count"] == 4
     text = listing.to_csv(["username", "price"], [{"username": "=cmd", "price": "-5"}])
     assert text.splitlines()[1] == "'=cmd,-5"
+
+
+def test_cancellation_statistics_per_month_across_a_year_end():
+    from datetime import UTC, datetime
+
+    from core.listing import cancellations
+
+    now = datetime(2027, 1, 15, tzinfo=UTC)
+    rows = [
+        {"status": "cancelled", "cancelled_at": "2027-01-02T10:00:00Z", "price": "25", "zone_id": "z1"},
+        {"status": "cancelled", "cancelled_at": "2026-12-31T23:00:00Z", "price": "10", "zone_id": "z2"},
+        {
+            "status": "cancelled",
+            "cancelled_at": "2026-10-01T00:00:00Z",
+            "price": "99",
+            "zone_id": "z1",
+        },  # too old
+        {"status": "active", "cancelled_at": "2027-01-03T00:00:00Z", "price": "7"},  # reactivated since
+    ]
+    out = cancellations(rows, now, months=3)
+    assert out["months"] == [
+        {"month": "2026-11", "cancelled": 0, "services_total": "0"},
+        {"month": "2026-12", "cancelled": 1, "services_total": "10"},
+        {"month": "2027-01", "cancelled": 1, "services_total": "25"},
+    ]
+    assert out["by_zone"] == {"z1": 1, "z2": 1} and out["total"] == 2

@@ -10,6 +10,8 @@ from chalice import Blueprint, Response
 from api.http import csv_response, patch_changes
 from api.routing import RequestContext, route
 from api.schemas.subscribers import (
+    CancellationQuery,
+    CancellationsOut,
     CredentialsOut,
     ExportQuery,
     OnlineOut,
@@ -122,6 +124,20 @@ def handle_export_subscribers(ctx: RequestContext) -> Response:
 def handle_subscriber_totals(ctx: RequestContext) -> TotalsOut:
     q = ctx.query
     return TotalsOut.model_validate({"statuses": svc.subscriber_totals(ctx.p, _filter(q), q.tenant_id)})
+
+
+@route(
+    bp,
+    "/admin/subscribers/cancellations",
+    "GET",
+    summary="Cancellation statistics: services cancelled per month and per zone",
+    tags=["subscribers"],
+    query=CancellationQuery,
+    response=CancellationsOut,
+)
+def handle_cancellation_stats(ctx: RequestContext) -> CancellationsOut:
+    q = ctx.query
+    return CancellationsOut.model_validate(svc.cancellation_stats(ctx.p, _filter(q), q.tenant_id, q.months))
 
 
 @route(

@@ -169,6 +169,22 @@ class TotalsQuery(Query):
     tenant_id: Id | None = None
 
 
+class CancellationQuery(TotalsQuery):
+    months: Annotated[int, Field(ge=1, le=36, description="how many months back, this one included")] = 12
+
+
+class CancellationMonth(Out):
+    month: str
+    cancelled: int
+    services_total: str
+
+
+class CancellationsOut(Out):
+    months: list[CancellationMonth]
+    by_zone: dict[str, int]
+    total: int
+
+
 class StatusTotal(Out):
     count: int
     services_total: str
