@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from billing_cron.inactivity import mark_inactive
 from core.ids import utcnow
 from services import billing
 from shared.observability import get_logger
@@ -40,6 +41,7 @@ def run_billing_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]
         ("notices", lambda: sum(r.emails + r.sms for r in billing.run_notices(rt, now))),
         ("cutoffs", lambda: sum(len(r.suspended) for r in billing.run_cutoffs(rt, now))),
         ("promise_expiry", lambda: sum(len(r.suspended) for r in billing.run_promise_expiry(rt, now))),
+        ("inactivity", lambda: mark_inactive(rt, now)),
     ]
     for name, step in steps:
         try:

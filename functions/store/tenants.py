@@ -61,3 +61,8 @@ def update_tenant(tenant: Tenant, changes: dict[str, object]) -> Tenant:
     if actions:
         tenant.update(actions=actions, condition=Tenant.id.exists())
     return tenant
+
+
+def all_tenants() -> list[Tenant]:
+    """Every tenant (scheduled runs walk them; a platform has hundreds, not millions)."""
+    return list(Tenant.scan())
