@@ -21,7 +21,7 @@ from core.ids import now_iso
 from core.templates import check_sms, placeholders_in, render_template
 from services import card_pdf
 from services import subscribers as subs
-from services.portal_auth import issue_autologin_link
+from services.portal_auth import issue_autologin_link, issue_short_autologin_link
 from services.tenants import Actor, audit
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -57,6 +57,7 @@ DEFAULT_TEMPLATES: dict[str, str] = {
         "{{ contrasena }}.\n\nYour customer portal shows your plan, your usage and your invoices; this link "
         "signs you in directly for the next six months:\n{{ url_autologin }}\n\n{{ empresa }}"
     ),
+    "autologin_sms": "{{ empresa }}: your customer portal, no password needed: {{ url_autologin }}",
     "registration_code_sms": "{{ empresa }}: your verification code is {{ codigo }} (valid {{ minutos }} min)",
     "registration_code_email_subject": "{{ empresa }}: your verification code",
     "registration_code_email": (
@@ -411,3 +412,57 @@ def send_new_account(rt: Runtime, sub: Subscriber, channel: str, password: str) 
             ),
         )
     return None
+
+
+MAX_BULK_SMS = 500
+
+
+def send_autologin_sms(
+    rt: Runtime, actor: Actor, subscriber_ids: list[str], text: str | None = None
+) -> dict[str, Any]:
+    """Send each subscriber an SMS with its auto-login link (SPEC S4: bulk, template with
+    ``{{ empresa }}`` and ``{{ url_autologin }}``, at most 164 characters). The template is checked
+    before anything is sent; the result says, per subscriber, sent or why not."""
+    if not 1 <= len(subscriber_ids) <= MAX_BULK_SMS:
+        raise ValidationError(f"give 1 to {MAX_BULK_SMS} subscribers", field="subscriber_ids")
+    if text is not None:
+        _check_text("autologin_sms", text)
+        if "url_autologin" not in placeholders_in(text):
+            raise ValidationError("the template must contain {{ url_autologin }}", field="template")
+    results: list[dict[str, Any]] = []
+    sent = 0
+    for sid in dict.fromkeys(subscriber_ids):  # each subscriber once, in the order given
+        try:
+            sub = subs.get_subscriber(actor, sid)
+        except NotFoundError:
+            results.append({"subscriber_id": sid, "result": "not_found"})
+            continue
+        if not sub.phone:
+            results.append({"subscriber_id": sid, "result": "no_phone"})
+            continue
+        tenant = tenant_store.get_tenant(sub.tenant_id)
+        values = {
+            "empresa": _company(tenant),
+            "nombre": sub.name or sub.username,
+            "usuario": sub.username,
+            "url_autologin": issue_short_autologin_link(rt, sub),
+        }
+        body = render_template(text if text is not None else template(tenant, "autologin_sms"), values)
+        try:
+            check_sms(body, field="template")
+            msg = _send(rt, Message("sms", sub.phone, body))
+        except (ValidationError, UnavailableError) as exc:
+            results.append({"subscriber_id": sid, "result": "failed", "reason": exc.message})
+            continue
+        sent += 1
+        results.append({"subscriber_id": sid, "result": "sent", "message_id": msg.get("message_id")})
+        audit(
+            actor,
+            sub.tenant_id,
+            "subscriber",
+            sub.id,
+            "send_autologin_sms",
+            None,
+            {"phone": _masked(sub.phone)},
+        )
+    return {"sent": sent, "results": results}

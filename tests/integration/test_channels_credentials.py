@@ -179,3 +179,39 @@ def test_print_single_card(http: Http) -> None:
     assert (
         http.get(f"/admin/subscribers/{demo.subscriber_id}/card.pdf", http.other_manager()).status_code == 404
     )
+
+
+def test_bulk_autologin_sms_with_a_result_per_subscriber(http: Http) -> None:
+    demo = http.demo
+    # Given a subscriber without a phone next to the demo subscriber (who has one)
+    sub = subscriber_store.get_by_id(demo.subscriber_id)
+    assert sub is not None
+    nophone = http.post("/admin/subscribers", http.manager(), {"username": "nophone", "status": "active"})
+    assert nophone.status_code == 201, nophone.json_body
+    nophone_id = nophone.json_body["subscriber"]["id"]
+    # A template without the link, or too long once rendered, is refused before anything is sent
+    bad = http.post(
+        "/admin/autologin-links/sms",
+        http.manager(),
+        {"subscriber_ids": [demo.subscriber_id], "template": "{{ empresa }} says hi"},
+    )
+    assert bad.status_code == 422 and bad.json_body["error"]["field"] == "template"
+    assert sent_sms() == []
+    # When links are sent to both (and an unknown id)
+    resp = http.post(
+        "/admin/autologin-links/sms",
+        http.manager(),
+        {
+            "subscriber_ids": [demo.subscriber_id, nophone_id, "sub_missing"],
+            "template": "{{ empresa }}: tu portal {{ url_autologin }}",
+        },
+    )
+    # Then one SMS went out with a short link that signs the subscriber in, and each result says why
+    assert resp.status_code == 200, resp.json_body
+    results = {r["subscriber_id"]: r["result"] for r in resp.json_body["results"]}
+    assert results == {demo.subscriber_id: "sent", nophone_id: "no_phone", "sub_missing": "not_found"}
+    ((phone, text),) = sent_sms()
+    assert phone == "+15555550100" and text.startswith("Demo WISP: tu portal http") and len(text) <= 164
+    link = re.search(r"https?://\S+", text).group(0)
+    session = http.get(urlsplit(link).path, {})
+    assert session.status_code == 200 and session.json_body["subscriber_id"] == demo.subscriber_id

@@ -181,3 +181,42 @@ def handle_preview_template(ctx: RequestContext) -> PreviewOut:
     return PreviewOut.model_validate(
         svc.preview(ctx.rt, ctx.p, b.template, b.text, b.subscriber_id, b.tenant_id)
     )
+
+
+class AutologinSmsIn(In):
+    subscriber_ids: list[Id] = Field(min_length=1, max_length=svc.MAX_BULK_SMS)
+    template: Annotated[str, StringConstraints(min_length=1, max_length=1000)] | None = Field(
+        default=None,
+        description="default: the tenant's autologin_sms template; must contain {{ url_autologin }} and "
+        "fit 164 characters once rendered",
+    )
+
+
+class AutologinSmsItem(Out):
+    subscriber_id: str
+    result: Literal["sent", "no_phone", "not_found", "failed"]
+    reason: str | None = None
+    message_id: str | None = None
+
+
+class AutologinSmsOut(Out):
+    sent: int
+    results: list[AutologinSmsItem]
+
+
+@route(
+    bp,
+    "/admin/autologin-links/sms",
+    "POST",
+    summary="Send auto-login links by SMS to many subscribers",
+    tags=["credentials"],
+    body=AutologinSmsIn,
+    response=AutologinSmsOut,
+    min_role="operator",
+    description="Each subscriber gets a short auto-login link (valid 6 months) in an SMS of at most 164 "
+    "characters; the result lists, per subscriber, sent or why not.",
+)
+def handle_send_autologin_sms(ctx: RequestContext) -> AutologinSmsOut:
+    return AutologinSmsOut.model_validate(
+        svc.send_autologin_sms(ctx.rt, ctx.p, list(ctx.body.subscriber_ids), ctx.body.template)
+    )
