@@ -71,6 +71,7 @@ GATEWAY_FIELDS = (
     "plan_type",
     "ip_pool",
     "domain_settings",
+    "location",
     "last_reboot_at",
     "vpn_address",
     "vpn_public_key",

@@ -586,6 +586,39 @@ def connection_log(
     return [log_row(s) for s in items], encode_key(rt, last, sub.id)
 
 
+def locate(actor: Actor, subscriber_id: str, connections: int = 50) -> dict[str, Any]:
+    """Locate on the Wi-Fi heatmap (S4): the gateways and access points (Called-Station-Id MAC and
+    SSID) of the subscriber's last Wi-Fi connections, most recent first, with the gateway's position."""
+    sub = subs.get_subscriber(actor, subscriber_id)
+    rows, _ = store.sessions_page(sub.id, connections, None, wifi_only=True)
+    points: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for s in rows:
+        key = (s.gateway_id or s.nas_ip, s.gateway_mac or "", s.ssid or "")
+        point = points.setdefault(
+            key,
+            {
+                "gateway_id": s.gateway_id,
+                "gateway_name": s.gateway_name,
+                "nas_ip": s.nas_ip,
+                "ap_mac": s.gateway_mac,
+                "ssid": s.ssid,
+                "connections": 0,
+                "last_seen": s.started_at,
+            },
+        )
+        point["connections"] += 1
+        point["last_seen"] = max(point["last_seen"], s.started_at)
+    gateways: dict[str, Gateway | None] = {}
+    for point in points.values():
+        gid = point["gateway_id"]
+        if gid and gid not in gateways:
+            gateways[gid] = catalog_store.get(Gateway, gid)
+        gw = gateways.get(gid) if gid else None
+        point["location"] = gw.location if gw is not None else None
+    ordered = sorted(points.values(), key=lambda p: p["last_seen"], reverse=True)
+    return {"subscriber_id": sub.id, "connections": len(rows), "points": ordered}
+
+
 CURSOR_TOKEN = "page-cursor"
 
 

@@ -171,6 +171,7 @@ class Gateway(Model):
     last_reboot_at = UnicodeAttribute(null=True)  # last Accounting-On
     vpn_address = UnicodeAttribute(null=True)
     vpn_public_key = UnicodeAttribute(null=True)
+    location = JSONAttribute(null=True)  # {"lat", "lon", "label"}: where it is on the Wi-Fi heatmap
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
     tenant_index = TenantIndex()

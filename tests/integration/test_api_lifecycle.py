@@ -480,3 +480,62 @@ def test_cancelling_counts_in_the_cancellation_statistics(api: Api, manager, dem
     assert stored(stays["id"]).status != "cancelled"
     # And bad input is a 422 naming the parameter
     err(api.get("/admin/subscribers/cancellations?months=99", manager), 422, "query.months")
+
+
+def test_locate_on_the_wifi_heatmap_groups_the_last_wifi_connections_by_access_point(api: Api, manager, demo):
+    # Given a gateway placed on the map and a subscriber with three Wi-Fi connections on two access points
+    gw = router(
+        api, manager, nas_ip="10.255.7.7", location={"lat": 19.4326, "lon": -99.1332, "label": "Lobby"}
+    )
+    assert gw["location"] == {"lat": 19.4326, "lon": -99.1332, "label": "Lobby"}
+    s = sub(api, manager, "traveller", gateway_id=gw["id"])
+    for n, (ap, minutes) in enumerate(
+        (("00-11-22-33-44-01", 300), ("00-11-22-33-44-02", 200), ("00-11-22-33-44-01", 100))
+    ):
+        Session(
+            id=f"loc-{n}",
+            tenant_id=demo.tenant_id,
+            subscriber_id=s["id"],
+            username="traveller",
+            acct_session_id=f"L-{n}",
+            gateway_id=gw["id"],
+            gateway_name=gw["name"],
+            nas_ip="10.255.7.7",
+            gateway_mac=ap,
+            ssid="Hotel-Guest",
+            started_at=f"2026-11-2{n}T10:00:00.000000Z",
+            last_update=f"2026-11-2{n}T10:00:00.000000Z",
+            ended_at=f"2026-11-2{n}T11:00:00.000000Z",
+            duration_s=minutes * 60,
+        ).save()
+    # a wired (PPPoE) session is not a Wi-Fi connection
+    Session(
+        id="loc-wired",
+        tenant_id=demo.tenant_id,
+        subscriber_id=s["id"],
+        username="traveller",
+        acct_session_id="L-w",
+        nas_ip="10.255.7.7",
+        started_at="2026-11-23T10:00:00.000000Z",
+        last_update="2026-11-23T10:00:00.000000Z",
+    ).save()
+    # When it is located
+    out = ok(api.get(f"/admin/subscribers/{s['id']}/locate?connections=10", manager))
+    # Then the two access points come back, most recent first, with the gateway's position
+    assert out["connections"] == 3
+    assert [(p["ap_mac"], p["connections"]) for p in out["points"]] == [
+        ("00-11-22-33-44-01", 2),
+        ("00-11-22-33-44-02", 1),
+    ]
+    assert out["points"][0]["last_seen"].startswith("2026-11-22")
+    assert out["points"][0]["location"]["label"] == "Lobby"
+    err(api.get(f"/admin/subscribers/{s['id']}/locate?connections=0", manager), 422, "query.connections")
+    err(
+        api.post(
+            "/admin/gateways",
+            manager,
+            {"name": "bad", "nas_ip": "10.255.7.8", "radius_secret": "x", "location": {"lat": 91, "lon": 0}},
+        ),
+        422,
+        "location.lat",
+    )

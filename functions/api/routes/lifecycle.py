@@ -10,10 +10,11 @@ from dataclasses import asdict
 from typing import Any
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.http import csv_response
 from api.routing import RequestContext, route
+from api.schemas.common import Query
 from api.schemas.lifecycle import (
     ActionResult,
     BindIpMacIn,
@@ -213,6 +214,22 @@ for _spec in SINGLE:
 def handle_connection_log(ctx: RequestContext, subscriber_id: str) -> ConnectionLog:
     rows, nxt = svc.connection_log(ctx.rt, ctx.p, subscriber_id, ctx.query.limit, ctx.query.cursor)
     return ConnectionLog.model_validate({"items": rows, "next_cursor": nxt})
+
+
+class LocateQuery(Query):
+    connections: int = Field(default=50, ge=1, le=200, description="how many recent Wi-Fi connections")
+
+
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/locate",
+    "GET",
+    summary="Locate on the Wi-Fi heatmap: gateways and access points of the last Wi-Fi connections",
+    tags=["lifecycle"],
+    query=LocateQuery,
+)
+def handle_locate_subscriber(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
+    return svc.locate(ctx.p, subscriber_id, ctx.query.connections)
 
 
 @route(

@@ -62,6 +62,12 @@ class ZoneOut(Out):
 
 
 # ---------------------------------------------------------------- gateways
+class GatewayLocation(In):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    label: ShortText | None = None
+
+
 class GatewayIn(In):
     name: Name
     nas_ip: Host
@@ -88,6 +94,7 @@ class GatewayIn(In):
     plan_type: ConnectionType = "pppoe"
     ip_pool: ShortText | None = None
     domain_settings: JsonObject = Field(default_factory=dict)
+    location: GatewayLocation | None = Field(default=None, description="for the Wi-Fi heatmap")
     tenant_id: Id | None = None
 
 
@@ -115,6 +122,7 @@ class GatewayPatch(In):
     plan_type: ConnectionType | None = None
     ip_pool: ShortText | None = None
     domain_settings: JsonObject | None = None
+    location: GatewayLocation | None = None
 
 
 class GatewayOut(Out):
@@ -141,6 +149,7 @@ class GatewayOut(Out):
     plan_type: str
     ip_pool: str | None = None
     domain_settings: dict[str, Any] = {}
+    location: dict[str, Any] | None = None
     last_reboot_at: str | None = None
     vpn_address: str | None = None
     has_radius_secret: bool
