@@ -358,8 +358,7 @@ def migrate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, An
 def bind_ip_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
     """IP/MAC binding: store the MAC (and interface) and make the router's ARP entry static."""
     sub = subs.get_subscriber(actor, subscriber_id)
-    mac = lc.normalise_mac(options["mac"])
-    changes: dict[str, Any] = {"mac": mac}
+    changes: dict[str, Any] = {}
     if options.get("ip"):
         ip = check_ip(options["ip"], "ip")
         if ip != sub.ip:
@@ -367,9 +366,17 @@ def bind_ip_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str
         changes["ip"] = ip
     if not (changes.get("ip") or sub.ip):
         raise ValidationError("the subscriber has no IP address to bind", field="ip")
+    interface = options.get("interface")
+    if options.get("from_arp"):
+        mac_text, arp_interface = _mac_from_arp(rt, sub, str(changes.get("ip") or sub.ip))
+        interface = interface or arp_interface
+    else:
+        mac_text = options["mac"]
+    mac = lc.normalise_mac(mac_text)
+    changes["mac"] = mac
     advanced = dict(sub.advanced or {})
     advanced["arp"] = {
-        "interface": options.get("interface"),
+        "interface": interface,
         "static": bool(options.get("make_static", True)),
     }
     changes["advanced"] = advanced
@@ -380,6 +387,21 @@ def bind_ip_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str
     return _outcome(
         "bind_ip_mac", sub, f"IP {sub.ip} bound to MAC {mac} in the system.", effect, mac=mac, ip=sub.ip
     )
+
+
+def _mac_from_arp(rt: Runtime, sub: Subscriber, ip: str) -> tuple[str, str | None]:
+    """MAC and interface of the router's ARP entry for the service's IP (S4: import MAC and interface)."""
+    from services.provisioning import arp_entry
+
+    gw = catalog_store.get(Gateway, sub.gateway_id) if sub.gateway_id else None
+    if gw is None:
+        raise ValidationError("the subscriber has no router to read the ARP table from", field="from_arp")
+    if not gw.api_enabled:
+        raise InvalidStateError("the router API is disabled: give the MAC instead", field="from_arp")
+    entry = arp_entry(rt, gw, ip)
+    if entry is None or not entry.get("mac-address"):
+        raise NotFoundError(f"the router has no ARP entry for {ip}", field="ip")
+    return entry["mac-address"], entry.get("interface")
 
 
 def disassociate_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:

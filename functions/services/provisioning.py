@@ -261,6 +261,16 @@ def arp_table(rt: Runtime, gateway: Gateway) -> dict[str, Any]:
     return {"gateway_id": gateway.id, "entries": out, "read_at": now_iso()}
 
 
+def arp_entry(rt: Runtime, gateway: Gateway, ip: str) -> dict[str, str] | None:
+    """The router's ARP entry for one IP (address, mac-address, interface…), or None."""
+    with _session(rt, gateway) as session:
+        rows = session.client.print(d.ARP)
+    for row in rows:
+        if row.get("address") == ip:
+            return _strip(row)
+    return None
+
+
 def _print(menu: str) -> Any:
     from provisioner.routeros import Command
 

@@ -216,6 +216,18 @@ def test_block_rules_active_connections_and_arp(rt, client, router):
     status, arp = call(client, "get", f"/admin/gateways/{gw.id}/arp", h)
     [entry] = arp["entries"]
     assert entry["subscriber_id"] == sub.id and entry["mac_matches"] is False and entry["dynamic"] == "true"
+    # IP/MAC binding imports the MAC and interface from that ARP entry (S4), then makes it static
+    status, bound = call(client, "post", f"/admin/subscribers/{sub.id}/bind-ip-mac", h, {"from_arp": True})
+    assert status == 200, bound
+    saved = reload(sub)
+    assert saved.mac.upper().replace("-", ":") == "AA:AA:AA:00:00:02"
+    assert saved.advanced["arp"]["interface"] == "bridge1"
+    drain(rt)
+    status, arp = call(client, "get", f"/admin/gateways/{gw.id}/arp", h)
+    assert any(e.get("subscriber_id") == sub.id and e["mac_matches"] for e in arp["entries"]), arp
+    # without a MAC and without from_arp the request names what is missing
+    status, bad = call(client, "post", f"/admin/subscribers/{sub.id}/bind-ip-mac", h, {})
+    assert status == 422 and "from_arp" in bad["error"]["message"]
 
 
 def test_onboarding_script(rt, client, router):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from api.schemas.common import Cursor, Id, Money, Out, Query, ShortText
 from api.schemas.common import StrictIn as In
@@ -60,10 +60,19 @@ class MigrateIn(In):
 
 
 class BindIpMacIn(In):
-    mac: Mac
+    mac: Mac | None = Field(default=None, description="the MAC to bind; or from_arp")
+    from_arp: bool = Field(
+        default=False, description="import the MAC and interface from the router's ARP entry for the IP"
+    )
     ip: Address | None = None
     interface: Annotated[str, Field(max_length=64)] | None = None
     make_static: bool = True
+
+    @model_validator(mode="after")
+    def _mac_or_arp(self) -> BindIpMacIn:
+        if self.mac is None and not self.from_arp:
+            raise ValueError("give mac, or from_arp: true to import it from the router's ARP table")
+        return self
 
 
 class MacIn(In):
