@@ -13,11 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from core import money
 from core.billing_calendar import (
@@ -522,17 +522,32 @@ def _create_with_rebuild(
             return
 
 
+R = TypeVar("R")
+
+
+def _each_tenant(
+    what: str,
+    run: Callable[[Runtime, str, datetime | None], R],
+    rt: Runtime,
+    now: datetime | None,
+    tenant_ids: Iterable[str] | None,
+) -> list[R]:
+    """Run a per-tenant operation over every tenant (or the given ones): one tenant's failure does not
+    stop the others; it is logged with its id."""
+    out = []
+    for tid in tenant_ids or repo.all_tenant_ids():
+        try:
+            out.append(run(rt, tid, now))
+        except Exception:
+            log.exception(f"{what} run failed for a tenant", extra={"tenant_id": tid})
+    return out
+
+
 def run_invoices(
     rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
 ) -> list[InvoiceRunResult]:
     """The scheduled invoice run over every tenant (or the given ones); a tenant's failure does not stop the others."""
-    out = []
-    for tid in tenant_ids or repo.all_tenant_ids():
-        try:
-            out.append(run_tenant_invoices(rt, tid, now))
-        except Exception:  # one tenant's failure must not stop the others; it is logged with its id
-            log.exception("invoice run failed for a tenant", extra={"tenant_id": tid})
-    return out
+    return _each_tenant("invoice", run_tenant_invoices, rt, now, tenant_ids)
 
 
 def _record_run(
@@ -929,13 +944,8 @@ def run_tenant_notices(rt: Runtime, tenant_id: str, now: datetime | None = None)
 def run_notices(
     rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
 ) -> list[NoticeRunResult]:
-    out = []
-    for tid in tenant_ids or repo.all_tenant_ids():
-        try:
-            out.append(run_tenant_notices(rt, tid, now))
-        except Exception:  # one tenant's failure must not stop the others; it is logged with its id
-            log.exception("notice run failed for a tenant", extra={"tenant_id": tid})
-    return out
+    """The scheduled notice run over every tenant (or the given ones)."""
+    return _each_tenant("notice", run_tenant_notices, rt, now, tenant_ids)
 
 
 # ---------------------------------------------------------------- cutoffs
@@ -1066,13 +1076,8 @@ def run_tenant_cutoffs(
 def run_cutoffs(
     rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
 ) -> list[CutoffRunResult]:
-    out = []
-    for tid in tenant_ids or repo.all_tenant_ids():
-        try:
-            out.append(run_tenant_cutoffs(rt, tid, now))
-        except Exception:  # one tenant's failure must not stop the others; it is logged with its id
-            log.exception("cutoff run failed for a tenant", extra={"tenant_id": tid})
-    return out
+    """The scheduled cutoff run over every tenant (or the given ones)."""
+    return _each_tenant("cutoff", run_tenant_cutoffs, rt, now, tenant_ids)
 
 
 def run_promise_expiry(
