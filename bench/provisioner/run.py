@@ -38,7 +38,6 @@ for _p in ("functions", "."):
 
 from moto import mock_aws  # noqa: E402
 
-from core.ids import now_iso  # noqa: E402
 from provisioner.handler import process_batch  # noqa: E402
 from provisioner.routeros import ClientStats, Command, RouterTarget, connect  # noqa: E402
 from provisioner.triggers import message_body, request_router_sync  # noqa: E402
@@ -46,7 +45,12 @@ from provisioner.worker import poll_once  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402
 from store import provisioning as repo  # noqa: E402
 from store.models import Gateway, ProvisioningTask, Subscriber  # noqa: E402
-from tests.fakes.provisioning import TENANT, provisioning_runtime, router_gateway  # noqa: E402
+from tests.fakes.provisioning import (  # noqa: E402
+    TENANT,
+    many_subscribers,
+    provisioning_runtime,
+    router_gateway,
+)
 from tests.fakes.routeros import FakeRouter  # noqa: E402
 
 ALIST = "/ip/firewall/address-list"
@@ -54,30 +58,6 @@ ALIST = "/ip/firewall/address-list"
 
 def emit(**row: Any) -> None:
     print(json.dumps({"bench": "provisioner", **row}), flush=True)
-
-
-def seed(rt: Runtime, gw: Gateway, n: int, status: str) -> list[Subscriber]:
-    now = now_iso()
-    subs = []
-    with Subscriber.batch_write() as batch:
-        for i in range(n):
-            name = f"c{i:05d}"
-            sub = Subscriber(
-                login=f"{TENANT}#{name}",
-                id=f"sub_{name}",
-                tenant_id=TENANT,
-                username=name,
-                password_enc=rt.box.encrypt(f"pw{i}"),
-                status=status,
-                connection_type="pppoe",
-                gateway_id=gw.id,
-                product_id="prod_10",
-                ip=f"10.{20 + i // 250}.{i % 250}.10",
-                created_at=now,
-            )
-            batch.save(sub)
-            subs.append(sub)
-    return subs
 
 
 def drain_queue(rt: Runtime, stats: ClientStats) -> int:
@@ -212,7 +192,7 @@ def main() -> None:
     with mock_aws(), FakeRouter(username="wispcloud", password="bench-pass") as router:
         rt = provisioning_runtime()
         gw = router_gateway(rt, router)
-        subs = seed(rt, gw, args.subscribers, "active")
+        subs = many_subscribers(rt, gw, args.subscribers, "active")
         started = time.perf_counter()
         request_router_sync(rt, gw, "initial export")
         drain_queue(rt, ClientStats())
@@ -223,7 +203,7 @@ def main() -> None:
             seconds=round(time.perf_counter() - started, 3),
         )
 
-        subs = seed(rt, gw, args.subscribers, "suspended")
+        subs = many_subscribers(rt, gw, args.subscribers, "suspended")
         router.latency = latency_ms / 1000
         unblock(router)
         batched = run_router_trigger(rt, gw, router, subs, latency_ms)

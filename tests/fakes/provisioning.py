@@ -267,3 +267,28 @@ class LambdaFifoDelivery:
     def drain(self, max_batches: int = 10_000) -> None:
         while self.pending and self.batches < max_batches:
             self.deliver_once()
+
+
+def many_subscribers(rt: Runtime, gateway: Gateway, n: int, status: str = "active") -> list[Subscriber]:
+    """``n`` PPPoE services on one router, written in batches (mass-action tests and the bench)."""
+    subs = []
+    now = now_iso()
+    with Subscriber.batch_write() as batch:
+        for i in range(n):
+            name = f"c{i:05d}"
+            sub = Subscriber(
+                login=f"{TENANT}#{name}",
+                id=f"sub_{name}",
+                tenant_id=TENANT,
+                username=name,
+                password_enc=rt.box.encrypt(f"pw{i}"),
+                status=status,
+                connection_type="pppoe",
+                gateway_id=gateway.id,
+                product_id="prod_10",
+                ip=f"10.{20 + i // 250}.{i % 250}.10",
+                created_at=now,
+            )
+            batch.save(sub)
+            subs.append(sub)
+    return subs

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import string
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -182,3 +183,52 @@ def fill_path(path: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         path = path.replace("{" + name + "}", quote(value, safe=""))
     return path
+
+
+@dataclass
+class DrawnRequest:
+    path: str
+    method: str
+    op: dict[str, Any]
+    url: str
+    headers: dict[str, str]
+    kind: str  # how the body was made: none, valid, wrong_type, invalid_json, upload…
+    raw: bytes | None
+
+
+def draw_request(
+    data: st.DataObject,
+    sch: SchemaStrategies,
+    ops: list[tuple[str, str, dict[str, Any]]],
+    known: list[str],
+    auths: list[dict[str, str]],
+    *,
+    json_content_types: tuple[str, ...] = ("application/json",),
+    uploads: st.SearchStrategy[bytes] | None = None,
+) -> DrawnRequest:
+    """One request for an operation of the document: path values (known ids or junk), a query string,
+    credentials, and a body that is valid or deliberately broken (or an upload for raw-body routes)."""
+    path, method, op = data.draw(st.sampled_from(ops), label="operation")
+    params = op.get("parameters", [])
+    values = {p["name"]: data.draw(path_value(known), label=p["name"]) for p in params if p["in"] == "path"}
+    url = fill_path(path, values) + data.draw(query_string(sch, params), label="query")
+    headers = dict(data.draw(st.sampled_from(auths), label="auth"))
+    kind, raw = "none", None
+    content = op.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        kind, raw = data.draw(request_body(sch, content["application/json"]["schema"]), label="body")
+        headers["Content-Type"] = data.draw(st.sampled_from(json_content_types), label="content type")
+    elif uploads is not None and "application/octet-stream" in content:
+        kind, raw = "upload", data.draw(uploads, label="upload")
+        headers["Content-Type"] = data.draw(st.sampled_from(["text/csv", "application/octet-stream"]))
+    return DrawnRequest(path, method, op, url, headers, kind, raw)
+
+
+def send(client: Any, req: DrawnRequest) -> Any:
+    """Send a drawn request through Chalice's test client."""
+    fn = getattr(client.http, req.method.lower())
+    return (
+        fn(req.url, headers=req.headers, body=req.raw)
+        if req.raw is not None
+        else fn(req.url, headers=req.headers)
+    )

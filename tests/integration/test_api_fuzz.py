@@ -24,7 +24,7 @@ from tests.integration.api_support import (  # noqa: F401
     manager_fixture,
     ok,
 )
-from tests.integration.openapi_fuzz import SchemaStrategies, fill_path, path_value, query_string, request_body
+from tests.integration.openapi_fuzz import SchemaStrategies, draw_request, send
 
 # The admin API of this issue (other teams' routes are fuzzed by their own suites)
 ADMIN_TAGS = {
@@ -103,26 +103,17 @@ def test_fuzz_admin_api_against_its_openapi_document(api: Api, admin, manager, d
     )
     @given(st.data())
     def one_request(data: st.DataObject) -> None:
-        path, method, op = data.draw(st.sampled_from(ops), label="operation")
-        params = op.get("parameters", [])
-        values = {
-            p["name"]: data.draw(path_value(known), label=p["name"]) for p in params if p["in"] == "path"
-        }
-        url = fill_path(path, values) + data.draw(query_string(sch, params), label="query")
-        headers = dict(data.draw(st.sampled_from(auths), label="auth"))
-        raw = None
-        kind = "none"
+        req = draw_request(
+            data, sch, ops, known, auths, json_content_types=("application/json",) * 9 + ("text/plain",)
+        )
         body_valid: bool | None = None
-        body_schema = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-        if body_schema is not None:
-            kind, raw = data.draw(request_body(sch, body_schema), label="body")
-            body_valid = _valid_json(sch, body_schema, raw)
-            headers["Content-Type"] = data.draw(st.sampled_from(["application/json"] * 9 + ["text/plain"]))
-        note(f"{method} {url} body={kind} {raw[:300] if raw else b''!r}")
-        fn = getattr(api.client.http, method.lower())
-        resp = fn(url, headers=headers, body=raw) if raw is not None else fn(url, headers=headers)
+        if req.raw is not None:
+            body_schema = req.op["requestBody"]["content"]["application/json"]["schema"]
+            body_valid = _valid_json(sch, body_schema, req.raw)
+        note(f"{req.method} {req.url} body={req.kind} {req.raw[:300] if req.raw else b''!r}")
+        resp = send(api.client, req)
         by_status[resp.status_code] = by_status.get(resp.status_code, 0) + 1
-        _check_response(sch, op, method, url, kind, resp, body_valid)
+        _check_response(sch, req.op, req.method, req.url, req.kind, resp, body_valid)
 
     one_request()
     elapsed = time.monotonic() - started

@@ -20,7 +20,7 @@ from tests.integration.channels_support import (  # noqa: F401
     channels_world_fixture,
     http_fixture,
 )
-from tests.integration.openapi_fuzz import SchemaStrategies, fill_path, path_value, query_string, request_body
+from tests.integration.openapi_fuzz import SchemaStrategies, draw_request, send
 
 TAGS = {"vouchers", "credentials", "registration", "imports"}
 EXAMPLES = 400
@@ -117,27 +117,11 @@ def test_fuzz_channel_routes_against_the_openapi_document(http: Http) -> None:
     )
     @given(st.data())
     def one_request(data: st.DataObject) -> None:
-        path, method, op = data.draw(st.sampled_from(ops), label="operation")
-        params = op.get("parameters", [])
-        values = {
-            p["name"]: data.draw(path_value(known), label=p["name"]) for p in params if p["in"] == "path"
-        }
-        url = fill_path(path, values) + data.draw(query_string(sch, params), label="query")
-        headers = dict(data.draw(st.sampled_from(auths), label="auth"))
-        raw: bytes | None = None
-        kind = "none"
-        content = op.get("requestBody", {}).get("content", {})
-        if "application/json" in content:
-            kind, raw = data.draw(request_body(sch, content["application/json"]["schema"]), label="body")
-            headers["Content-Type"] = "application/json"
-        elif "application/octet-stream" in content:
-            kind, raw = "upload", data.draw(UPLOADS, label="upload")
-            headers["Content-Type"] = data.draw(st.sampled_from(["text/csv", "application/octet-stream"]))
-        note(f"{method} {url} body={kind} {raw[:200] if raw else b''!r}")
-        fn = getattr(http.client.http, method.lower())
-        resp = fn(url, headers=headers, body=raw) if raw is not None else fn(url, headers=headers)
+        req = draw_request(data, sch, ops, known, auths, uploads=UPLOADS)
+        note(f"{req.method} {req.url} body={req.kind} {req.raw[:200] if req.raw else b''!r}")
+        resp = send(http.client, req)
         by_status[resp.status_code] = by_status.get(resp.status_code, 0) + 1
-        _check(sch, op, method, url, kind, resp)
+        _check(sch, req.op, req.method, req.url, req.kind, resp)
 
     one_request()
     print(

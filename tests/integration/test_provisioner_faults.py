@@ -12,7 +12,6 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from core.ids import now_iso
 from provisioner.handler import process_batch
 from provisioner.routeros import ClientStats
 from provisioner.triggers import (
@@ -32,6 +31,7 @@ from tests.fakes.provisioning import (
     LambdaFifoDelivery,
     drain,
     make_subscriber,
+    many_subscribers,
     queue_depth,
     reload,
     router_gateway,
@@ -48,30 +48,6 @@ SECRET, ALIST = "/ppp/secret", "/ip/firewall/address-list"
 def router() -> Iterator[FakeRouter]:
     with FakeRouter(username="wispcloud", password="pw") as r:
         yield r
-
-
-def many_subscribers(rt: Runtime, gateway: Gateway, n: int, status: str = "active") -> list[Subscriber]:
-    subs = []
-    now = now_iso()
-    with Subscriber.batch_write() as batch:
-        for i in range(n):
-            name = f"c{i:04d}"
-            sub = Subscriber(
-                login=f"{TENANT}#{name}",
-                id=f"sub_{name}",
-                tenant_id=TENANT,
-                username=name,
-                password_enc=rt.box.encrypt(f"pw{i}"),
-                status=status,
-                connection_type="pppoe",
-                gateway_id=gateway.id,
-                product_id="prod_10",
-                ip=f"10.{20 + i // 250}.{i % 250}.10",
-                created_at=now,
-            )
-            batch.save(sub)
-            subs.append(sub)
-    return subs
 
 
 def tasks_by_status(ids: list[str]) -> dict[str, int]:
