@@ -10,7 +10,7 @@ export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 export POWERTOOLS_TRACE_DISABLED ?= 1
 
-.PHONY: venv lint format test test-fast run bench template cfn-lint clean
+.PHONY: venv lint format test test-fast run bench template cfn-lint clean web web-e2e screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,16 +29,42 @@ format: venv
 	$(VENV)/bin/ruff format functions radius_container infra tests bench
 	$(VENV)/bin/ruff check --fix functions radius_container infra tests bench
 
-test: venv lint
+test: venv lint web
 	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: venv
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not e2e"
 
-run: venv
+run: venv web
 	$(PY) -m infra.local_stack
 
-bench: venv
+# The web console and subscriber pages (web/): npm packages from the registry, a typed client generated
+# from the API's OpenAPI description (a page using a path or field the API lacks does not compile).
+WEB_SRC := $(shell find web/src web/index.html web/vite.config.ts web/tsconfig.json -type f -not -name schema.d.ts 2>/dev/null)
+API_SRC := $(shell find functions/api -name '*.py' 2>/dev/null)
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+web/openapi.json: $(API_SRC) | $(STAMP)
+	$(PY) -m infra.local_web web/openapi.json
+
+web/src/api/schema.d.ts: web/openapi.json web/node_modules/.package-lock.json
+	cd web && npx openapi-typescript ./openapi.json -o src/api/schema.d.ts --default-non-nullable false >/dev/null
+
+web/dist/index.html: web/src/api/schema.d.ts $(WEB_SRC)
+	cd web && npx tsc -b && npx vite build --logLevel warn
+
+web: venv web/dist/index.html
+
+# Browser tests of the console and subscriber pages against `make run`'s stack (Debian chromium).
+web-e2e: venv web
+	$(PY) -m pytest tests/e2e/test_web.py -p no:xdist -q
+
+screenshots: venv web
+	WISP_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/e2e/test_web.py -p no:xdist -q -k screenshots
+
+bench: venv web
 	@for b in bench/*/run.py; do mod=$${b%.py}; mod=$${mod//\//.}; echo "# $$mod" >&2; $(PY) -m $$mod || exit 1; done
 
 template: venv

@@ -107,6 +107,7 @@ class LocalStack:
             rt.signer, demo.operator_id, demo.tenant_id, "manager", settings.token_ttl_seconds
         )
         self.info = {
+            "console": f"http://{settings.api_host}:{settings.api_port}/",
             "api": f"http://{settings.api_host}:{settings.api_port}",
             "health": f"http://{settings.api_host}:{settings.api_port}/health",
             "openapi": f"http://{settings.api_host}:{settings.api_port}/openapi.json",
@@ -129,12 +130,14 @@ class LocalStack:
         from chalice.local import LocalDevServer
 
         from api.app import app
+        from infra import local_web
 
         server = LocalDevServer(
             app,
             Config.create(chalice_stage="local", app_name="wispcloud"),
             settings.api_host,
             settings.api_port,
+            **local_web.server_kwargs(app, self.env),  # the web console for non-API paths
         )
         thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
         thread.start()
@@ -207,7 +210,16 @@ def main() -> int:
         stack.stop()
         return 2
     print("WispCloud local stack is running (Ctrl-C stops it)")
-    for key in ("api", "health", "openapi", "radius_auth", "radius_acct", "moto", "provision_queue"):
+    for key in (
+        "console",
+        "api",
+        "health",
+        "openapi",
+        "radius_auth",
+        "radius_acct",
+        "moto",
+        "provision_queue",
+    ):
         print(f"  {key:16} {info[key]}")
     print(f"  {'admin login':16} {info['admin_email']} / {info['admin_password']}")
     print(f"  {'admin token':16} {info['admin_token']}")

@@ -859,7 +859,7 @@ def _autologin_link(rt: Runtime, sub: Subscriber) -> str:
     try:
         from services.portal_auth import issue_autologin_link  # the portal owns auto-login links
     except ImportError:  # pragma: no cover - the portal is part of every deployment
-        return f"{rt.settings.public_base_url.rstrip('/')}/portal"
+        return f"{rt.settings.public_base_url.rstrip('/')}/my/"
     return issue_autologin_link(rt, sub)
 
 

@@ -41,7 +41,7 @@ log = get_logger("contracts")
 
 SIGN_TOKEN = "contract-sign"
 SIGN_LINK_TTL_SECONDS = 30 * 24 * 3600
-SIGN_PATH = "/portal/contract-signing"
+SIGN_PATH = "/my/sign"  # the signing page; it calls GET/POST /portal/contract-signing
 
 MAX_CONTENT_CHARS = 100_000
 MAX_SIGNATURE_BYTES = 200_000

@@ -112,7 +112,7 @@ SAMPLE = {
     "url_login": "http://wifi.example/login",
     "codigo": "482913",
     "minutos": "10",
-    "url_autologin": "https://portal.example/portal/auth/autologin?token=…",
+    "url_autologin": "https://portal.example/my/autologin?token=…",
 }
 
 
@@ -320,7 +320,7 @@ def preview(
         tenant = tenant_store.get_tenant(sub.tenant_id)
         masked = "*" * len(rt.box.decrypt(sub.password_enc))
         # no live auto-login link is issued for a preview: a stand-in of the same shape is shown
-        link = f"{rt.settings.public_base_url.rstrip('/')}/portal/auth/autologin?token=(issued-when-sent)"
+        link = f"{rt.settings.public_base_url.rstrip('/')}/my/autologin?token=(issued-when-sent)"
         ctx = {
             **context(rt, sub, tenant, masked),
             "url_autologin": link,

@@ -298,7 +298,7 @@ def start_checkout(rt: Runtime, sub: Subscriber, invoice: Invoice) -> CheckoutSe
         currency=currency,
         description=f"Invoice {invoice.number or invoice.id}",
         notify_url=webhook_url(rt, sub.tenant_id, provider.name),
-        return_url=f"{base}/portal/payments/checkouts/{reference}",
+        return_url=f"{base}/my/checkout?ref={reference}",  # the page shows the checkout's status
     )
     session = provider.create_checkout(rt, cfg, request)
     portal_store.put_record_once(

@@ -34,8 +34,10 @@ log = get_logger("portal")
 PORTAL_TOKEN = "portal"
 AUTOLOGIN_TOKEN = "autologin"
 AUTOLOGIN_TTL_SECONDS = 183 * 24 * 3600  # six months (SPEC S4)
-AUTOLOGIN_PATH = "/portal/auth/autologin"
-SHORT_LINK_PATH = "/portal/a/"
+# The pages the links open (the web app under /my/); they call POST /portal/auth/autologin and
+# GET /portal/a/{code}, which keep working for API clients.
+AUTOLOGIN_PATH = "/my/autologin"
+SHORT_LINK_PATH = "/my/a/"
 
 # Login rate limits: fixed windows; the current and the previous window are added up, so a burst at
 # a window boundary cannot double the allowance.

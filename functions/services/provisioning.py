@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from core.errors import InvalidStateError, NotFoundError, UnavailableError, ValidationError
 from core.ids import now_iso
@@ -35,6 +36,12 @@ from store.models import Gateway, ProvisioningTask
 log = get_logger("provisioner")
 
 RERUNNABLE = ("failed", "dead")
+
+
+def notice_url(public_base_url: str, tenant_id: str) -> str:
+    """The suspended-customer notice page the router's proxy redirects blocked clients to: the amount
+    due and a pay button, signed in to the tenant's portal."""
+    return f"{public_base_url.rstrip('/')}/my/notice?t={quote(tenant_id, safe='')}"
 
 
 def sync_view(req: SyncRequest) -> dict[str, Any]:
@@ -322,7 +329,7 @@ def onboarding_script(
             api_tls=bool(gateway.api_tls),
             api_port=port,
             blocked_address_list=gateway.blocked_address_list,
-            notice_url=f"{s.public_base_url.rstrip('/')}/portal",
+            notice_url=notice_url(s.public_base_url, gateway.tenant_id),
             plan_type=gateway.plan_type,
         )
     )

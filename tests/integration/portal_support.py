@@ -194,8 +194,15 @@ def query_of(url: str) -> dict[str, str]:
 
 
 def path_of(url: str) -> str:
+    """The API request a link's page makes: /my/autologin?token= → GET /portal/auth/autologin?token=,
+    /my/a/<code> → GET /portal/a/<code>; any other link as it is."""
     parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+    path = parts.path
+    if path == "/my/autologin":
+        path = "/portal/auth/autologin"
+    elif path.startswith("/my/a/"):
+        path = "/portal/a/" + path.removeprefix("/my/a/")
+    return f"{path}?{parts.query}" if parts.query else path
 
 
 def enc(value: str) -> str:

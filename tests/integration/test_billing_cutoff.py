@@ -129,7 +129,7 @@ def test_notices_on_the_notice_day_never_to_free_clients(rt):
 
     sms = [text for _, text in sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values()]
     mine = [t for t in sms if t.startswith(f"WISP {w.suffix}:")]
-    assert len(mine) == 1 and len(mine[0]) <= 164 and "/portal/auth/autologin?token=" in mine[0]
+    assert len(mine) == 1 and len(mine[0]) <= 164 and "/my/autologin?token=" in mine[0]
     mails = [
         m
         for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages

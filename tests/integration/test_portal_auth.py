@@ -90,7 +90,7 @@ def _issue_link(portal: Portal, operator: dict[str, str], sub_id: str = "sub_dem
 def test_auto_login_link_signs_the_subscriber_in(portal: Portal):
     # Given an operator issues an auto-login link
     url = _issue_link(portal, portal.operator(role="operator"))
-    assert url.startswith(portal.rt.settings.public_base_url + "/portal/auth/autologin?token=")
+    assert url.startswith(portal.rt.settings.public_base_url + "/my/autologin?token=")
     # When the customer opens it
     resp = portal.get(path_of(url))
     # Then a portal session for that subscriber only

@@ -34,9 +34,7 @@ def _contract(portal: Portal, sub_id: str, operator: dict[str, str], **extra: ob
 def _signing_token(portal: Portal, contract_id: str, operator: dict[str, str]) -> str:
     r = portal.post(f"/admin/contracts/{contract_id}/signing-link", operator)
     assert r.status_code == 200, r.body
-    assert r.json_body["url"].startswith(
-        portal.rt.settings.public_base_url + "/portal/contract-signing?token="
-    )
+    assert r.json_body["url"].startswith(portal.rt.settings.public_base_url + "/my/sign?token=")
     return query_of(r.json_body["url"])["token"]
 
 

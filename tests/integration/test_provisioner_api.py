@@ -253,7 +253,7 @@ def test_onboarding_script(rt, client, router):
         "/ip service set api disabled=no port=",
         'policy="read,write,api,sensitive,',
         'comment="wisp:block-rules:drop"',
-        'action-data="https://portal.example.net/portal"',
+        'action-data="https://portal.example.net/my/notice\\?t=',
         'name="Torre \\"Sur\\" \\$1"',
     ):
         assert needle in script, needle

@@ -1,0 +1,232 @@
+import { Alert, Button, Group, Modal, NumberInput, Select, SimpleGrid, Stack, Text, TextInput } from '@mantine/core';
+import { useState, type FormEvent } from 'react';
+import { Link, useParams } from 'react-router-dom';
+import { admin, download, errorText, ok, rowsOf, session } from '../api/client';
+import { DataTable, Loading, PageTitle, StatusBadge, useLoad } from '../ui/common';
+import { when } from '../ui/format';
+import { TaskTable } from './Catalogue';
+
+const tenant_id = () => session.tenant();
+type Obj = Record<string, unknown>;
+const s = (x: unknown) => (x === null || x === undefined || x === '' ? '—' : String(x));
+
+export function Invoices() {
+  const [status, setStatus] = useState<string | null>(null);
+  const list = useLoad(() => ok(admin.GET('/admin/invoices', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as 'paid' } } })), [status]);
+  return (
+    <>
+      <PageTitle>Invoices</PageTitle>
+      <Group mb="sm">
+        <Select label="Status" data={['unpaid', 'partial', 'paid', 'overdue', 'cancelled']} value={status} onChange={setStatus} clearable w={180} />
+      </Group>
+      <Loading loading={list.loading && !list.data} error={list.error} />
+      <DataTable
+        caption="Invoices"
+        rows={list.data === undefined ? undefined : rowsOf(list.data)}
+        rowKey={(r) => String(r.id)}
+        columns={[
+          { key: 'number', label: 'Number' },
+          { key: 'subscriber_id', label: 'Client', render: (r) => <Link to={`/subscribers/${s(r.subscriber_id)}`}>{s(r.subscriber_name ?? r.subscriber_id)}</Link> },
+          { key: 'period', label: 'Period' },
+          { key: 'issue_date', label: 'Issued' },
+          { key: 'due_date', label: 'Due' },
+          { key: 'total', label: 'Total', align: 'right' },
+          { key: 'paid', label: 'Paid', align: 'right' },
+          { key: 'status', label: 'Status', render: (r) => <StatusBadge status={s(r.status)} /> },
+          {
+            key: 'pdf',
+            label: 'PDF',
+            render: (r) => (
+              <Button size="compact-xs" variant="default" onClick={() => download(`/admin/invoices/${s(r.id)}/pdf`, `invoice-${s(r.number)}.pdf`).catch((e: Error) => alert(e.message))}>
+                PDF
+              </Button>
+            ),
+          },
+        ]}
+      />
+    </>
+  );
+}
+
+function PaymentForm({ promise, onClose, onDone }: { promise?: boolean; onClose: () => void; onDone: () => void }) {
+  const [v, setV] = useState<Obj>({ method: 'cash' });
+  const [error, setError] = useState<string | null>(null);
+  const subs = useLoad(() => ok(admin.GET('/admin/subscribers', { params: { query: { limit: 500, tenant_id: tenant_id() } } })), []);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    const res = promise
+      ? await admin.POST('/admin/subscribers/{subscriber_id}/payment-promise', {
+          params: { path: { subscriber_id: String(v.subscriber_id ?? '') } },
+          body: { until: String(v.until ?? ''), activate: true },
+        })
+      : await admin.POST('/admin/payments', {
+          body: { subscriber_id: String(v.subscriber_id ?? ''), amount: String(v.amount ?? ''), method: String(v.method), reference: (v.reference as string) || undefined, activate: true },
+          headers: { 'Idempotency-Key': crypto.randomUUID() },
+        });
+    if (res.error !== undefined) return setError(errorText(res.error));
+    onDone();
+    onClose();
+  }
+  return (
+    <Modal opened onClose={onClose} title={promise ? 'Payment promise' : 'Register a payment'}>
+      <form onSubmit={submit}>
+        <Stack gap="xs">
+          <Select
+            label="Client"
+            searchable
+            required
+            data={(subs.data?.items ?? []).map((x) => ({ value: x.id, label: `${x.username}${x.name ? ` — ${x.name}` : ''}` }))}
+            value={(v.subscriber_id as string) ?? null}
+            onChange={(x) => setV((o) => ({ ...o, subscriber_id: x }))}
+          />
+          {promise ? (
+            <TextInput label="No cutoff until (YYYY-MM-DD)" required value={String(v.until ?? '')} onChange={(e) => setV((o) => ({ ...o, until: e.currentTarget.value }))} />
+          ) : (
+            <SimpleGrid cols={2}>
+              <NumberInput label="Amount" required decimalScale={2} value={(v.amount as number) ?? ''} onChange={(x) => setV((o) => ({ ...o, amount: x }))} />
+              <Select label="Method" data={['cash', 'transfer', 'card', 'deposit']} value={String(v.method)} onChange={(x) => setV((o) => ({ ...o, method: x ?? 'cash' }))} />
+              <TextInput label="Reference" value={String(v.reference ?? '')} onChange={(e) => setV((o) => ({ ...o, reference: e.currentTarget.value }))} />
+            </SimpleGrid>
+          )}
+          {error && (
+            <Alert color="red" role="alert">
+              {error}
+            </Alert>
+          )}
+          <Button type="submit">Save</Button>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
+export function Payments() {
+  const list = useLoad(() => ok(admin.GET('/admin/payments', { params: { query: { tenant_id: tenant_id() } } })), []);
+  const [form, setForm] = useState<null | 'payment' | 'promise'>(null);
+  return (
+    <>
+      <PageTitle
+        right={
+          <Group>
+            <Button variant="default" onClick={() => setForm('promise')}>
+              Payment promise
+            </Button>
+            <Button onClick={() => setForm('payment')}>Register payment</Button>
+          </Group>
+        }
+      >
+        Payments
+      </PageTitle>
+      <Loading loading={list.loading && !list.data} error={list.error} />
+      <DataTable
+        caption="Payments and promises"
+        rows={list.data === undefined ? undefined : rowsOf(list.data)}
+        rowKey={(r) => String(r.id)}
+        columns={[
+          { key: 'paid_on', label: 'Date', render: (r) => s(r.paid_on ?? r.created_at) },
+          { key: 'subscriber_id', label: 'Client', render: (r) => <Link to={`/subscribers/${s(r.subscriber_id)}`}>{s(r.subscriber_id)}</Link> },
+          { key: 'kind', label: 'Kind' },
+          { key: 'amount', label: 'Amount', align: 'right' },
+          { key: 'method', label: 'Method' },
+          { key: 'reference', label: 'Reference' },
+          { key: 'status', label: 'Status' },
+        ]}
+      />
+      {form && <PaymentForm promise={form === 'promise'} onClose={() => setForm(null)} onDone={list.reload} />}
+    </>
+  );
+}
+
+export function Runs() {
+  const list = useLoad(() => ok(admin.GET('/admin/billing/runs', { params: { query: { tenant_id: tenant_id() } } })), []);
+  const [kind, setKind] = useState<string | null>('invoices');
+  const [msg, setMsg] = useState<string | null>(null);
+  async function run() {
+    const res = await admin.POST('/admin/billing/runs', { body: { kind: kind as 'invoices', tenant_id: tenant_id() } });
+    setMsg(res.error !== undefined ? errorText(res.error) : 'Run finished');
+    list.reload();
+  }
+  return (
+    <>
+      <PageTitle
+        right={
+          <Group align="end">
+            <Select aria-label="Run kind" data={['invoices', 'notices', 'cutoff', 'promise_expiry']} value={kind} onChange={setKind} allowDeselect={false} w={170} />
+            <Button onClick={run}>Run now</Button>
+          </Group>
+        }
+      >
+        Billing runs
+      </PageTitle>
+      {msg && (
+        <Alert mb="sm" role="status">
+          {msg}
+        </Alert>
+      )}
+      <Loading loading={list.loading && !list.data} error={list.error} />
+      <DataTable
+        caption="Billing runs"
+        rows={list.data === undefined ? undefined : rowsOf(list.data)}
+        rowKey={(r) => String(r.id)}
+        columns={[
+          { key: 'id', label: 'Run', render: (r) => <Link to={`/runs/${s(r.id)}`}>{s(r.id)}</Link> },
+          { key: 'kind', label: 'Kind' },
+          { key: 'status', label: 'Status' },
+          { key: 'started_at', label: 'Started', render: (r) => when(s(r.started_at ?? r.created_at)) },
+          { key: 'summary', label: 'Summary', render: (r) => <code style={{ fontSize: 11 }}>{JSON.stringify(r.summary ?? r.counts ?? {})}</code> },
+        ]}
+      />
+    </>
+  );
+}
+
+export function RunDetail() {
+  const { id = '' } = useParams();
+  const run = useLoad(() => ok(admin.GET('/admin/billing/runs/{run_id}', { params: { path: { run_id: id } } })), [id]);
+  const [msg, setMsg] = useState<string | null>(null);
+  if (!run.data) return <Loading loading={run.loading} error={run.error} />;
+  const d = run.data as Obj;
+  async function rerun(gateway_id?: string) {
+    const res = await admin.POST('/admin/billing/runs/{run_id}/rerun', { params: { path: { run_id: id } }, body: { gateway_id, only_failed: !gateway_id } });
+    setMsg(res.error !== undefined ? errorText(res.error) : 'Re-run queued');
+    run.reload();
+  }
+  const logs = (d.routers ?? d.gateways ?? d.per_router ?? []) as Obj[];
+  return (
+    <>
+      <PageTitle right={<Button onClick={() => rerun()}>Re-run failed router tasks</Button>}>Run {id}</PageTitle>
+      {msg && <Alert mb="sm">{msg}</Alert>}
+      <Text size="sm" mb="sm">
+        {s(d.kind)} · {s(d.status)}
+      </Text>
+      {Array.isArray(logs) && logs.length > 0 && (
+        <DataTable
+          caption="Per-router log"
+          rows={logs}
+          rowKey={(r) => s(r.gateway_id)}
+          columns={[
+            { key: 'gateway_id', label: 'Router' },
+            { key: 'status', label: 'Status' },
+            { key: 'summary', label: 'Log', render: (r) => <code style={{ fontSize: 11 }}>{JSON.stringify(r)}</code> },
+            { key: 'rerun', label: 'Re-run', render: (r) => <Button size="compact-xs" onClick={() => rerun(s(r.gateway_id))}>Re-run</Button> },
+          ]}
+        />
+      )}
+      <TaskTable data={d.tasks ?? []} />
+    </>
+  );
+}
+
+export function SalesReport() {
+  const [groupBy, setGroupBy] = useState<string | null>('product');
+  const rep = useLoad(() => ok(admin.GET('/admin/reports/sales', { params: { query: { tenant_id: tenant_id(), group_by: groupBy as 'product' } } })), [groupBy]);
+  const rows = rowsOf((rep.data as Obj | undefined)?.rows ?? rep.data);
+  return (
+    <>
+      <PageTitle right={<Select aria-label="Group by" data={['product', 'manager']} value={groupBy} onChange={setGroupBy} allowDeselect={false} />}>Sales report</PageTitle>
+      <Loading loading={rep.loading && !rep.data} error={rep.error} />
+      <DataTable caption="Sales" rows={rep.data === undefined ? undefined : rows} rowKey={(r) => JSON.stringify(r)} columns={Object.keys(rows[0] ?? { name: '', total: '' }).map((k) => ({ key: k, label: k.replace(/_/g, ' '), render: (r: Obj) => s(r[k]) }))} />
+    </>
+  );
+}
