@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { admin, download, errorText, ok, rowsOf, session } from '../api/client';
 import { DataTable, Loading, PageTitle, useLoad } from '../ui/common';
 import { when } from '../ui/format';
-import { TaskTable } from './Catalogue';
+import { TaskTable } from './TaskTable';
 
 const tenant_id = () => session.tenant();
 

@@ -4,7 +4,7 @@ import { Link, useParams } from 'react-router-dom';
 import { admin, download, errorText, ok, rowsOf, session } from '../api/client';
 import { DataTable, Loading, PageTitle, StatusBadge, useLoad } from '../ui/common';
 import { when } from '../ui/format';
-import { TaskTable } from './Catalogue';
+import { TaskTable } from './TaskTable';
 
 const tenant_id = () => session.tenant();
 type Obj = Record<string, unknown>;

@@ -24,7 +24,7 @@ import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { admin, errorText, ok, rowsOf, session, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, useLoad, type Column } from '../ui/common';
-import { when } from '../ui/format';
+import { TaskTable } from './TaskTable';
 
 const tenant_id = () => session.tenant();
 
@@ -277,25 +277,6 @@ export function GatewayDetail() {
         </Tabs.Panel>
       </Tabs>
     </>
-  );
-}
-
-export function TaskTable({ data }: { data: unknown }) {
-  return (
-    <DataTable
-      caption="Router tasks"
-      rows={data === undefined ? undefined : rowsOf(data)}
-      rowKey={(r) => String(r.id)}
-      columns={[
-        { key: 'created_at', label: 'Created', render: (r) => when(String(r.created_at ?? '')) },
-        { key: 'kind', label: 'Kind' },
-        { key: 'status', label: 'Status' },
-        { key: 'gateway_id', label: 'Router' },
-        { key: 'subscriber_id', label: 'Subscriber' },
-        { key: 'attempts', label: 'Attempts', align: 'right' },
-        { key: 'error', label: 'Error', render: (r) => String(r.error ?? r.last_error ?? '') },
-      ]}
-    />
   );
 }
 

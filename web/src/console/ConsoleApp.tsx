@@ -1,17 +1,25 @@
 import { AppShell, Burger, Button, Group, NavLink, ScrollArea, Select, Text, Title, VisuallyHidden } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
-import { useEffect, useState } from 'react';
+import { lazy, Suspense, useEffect, useState } from 'react';
 import { Link, Navigate, Route, Routes, useLocation } from 'react-router-dom';
 import { admin, ok, rowsOf, session, type Schemas } from '../api/client';
 import { useLoad } from '../ui/common';
 import { ApiKeys, Audit, Tasks } from './Admin';
 import { Invoices, Payments, Runs, RunDetail, SalesReport } from './Billing';
-import { Gateways, GatewayDetail, Policies, PolicyEditor, Products, Zones } from './Catalogue';
 import { Batches, Imports } from './Channels';
 import { Login } from './Login';
 import { Online } from './Online';
-import { SubscriberPage } from './SubscriberPage';
 import { Subscribers } from './Subscribers';
+
+// Pages with charts load on demand: the subscriber list does not wait for the chart library.
+const SubscriberPage = lazy(() => import('./SubscriberPage').then((m) => ({ default: m.SubscriberPage })));
+const catalogue = () => import('./Catalogue');
+const Zones = lazy(() => catalogue().then((m) => ({ default: m.Zones })));
+const Gateways = lazy(() => catalogue().then((m) => ({ default: m.Gateways })));
+const GatewayDetail = lazy(() => catalogue().then((m) => ({ default: m.GatewayDetail })));
+const Policies = lazy(() => catalogue().then((m) => ({ default: m.Policies })));
+const PolicyEditor = lazy(() => catalogue().then((m) => ({ default: m.PolicyEditor })));
+const Products = lazy(() => catalogue().then((m) => ({ default: m.Products })));
 
 const NAV: { to: string; label: string; group?: string }[] = [
   { to: '/', label: 'Subscribers' },
@@ -124,6 +132,7 @@ export default function ConsoleApp() {
           <a href="#main">Skip to content</a>
         </VisuallyHidden>
         <main id="main">
+          <Suspense fallback={null}>
           <Routes>
             <Route path="/" element={<Subscribers />} />
             <Route path="/subscribers" element={<Subscribers />} />
@@ -148,6 +157,7 @@ export default function ConsoleApp() {
             <Route path="/login" element={<Navigate to="/" replace />} />
             <Route path="*" element={<Text>Page not found</Text>} />
           </Routes>
+          </Suspense>
         </main>
       </AppShell.Main>
     </AppShell>

@@ -157,7 +157,7 @@ export function Checkout() {
         {error}
       </Alert>
     );
-  if (!status) return <Loader aria-label="Checking the payment" />;
+  if (!status) return <Loader role="status" aria-label="Checking the payment" />;
   return (
     <Card withBorder mt="md">
       <Title order={1} size="h3">

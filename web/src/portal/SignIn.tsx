@@ -92,7 +92,7 @@ function Exchange({ run }: { run: () => Promise<{ data?: Schemas['PortalSessionO
           <SignInForm />
         </Stack>
       ) : (
-        <Loader aria-label="Signing you in" />
+        <Loader role="status" aria-label="Signing you in" />
       )}
     </Center>
   );

@@ -32,7 +32,7 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[]) {
 
 export function StatusBadge({ status }: { status: string }) {
   return (
-    <Badge color={STATUS_COLORS[status] ?? 'gray'} variant="filled" data-status={status}>
+    <Badge color={STATUS_COLORS[status] ?? 'gray'} data-status={status}>
       {STATUS_LABELS[status] ?? status}
     </Badge>
   );
@@ -61,7 +61,7 @@ export function DataTable<T>({
   rowProps?: (row: T) => Record<string, unknown>;
 }) {
   return (
-    <ScrollArea type="auto">
+    <ScrollArea type="auto" viewportProps={{ tabIndex: 0, role: 'region', 'aria-label': caption } as Record<string, unknown>}>
       <Table striped highlightOnHover withTableBorder aria-label={caption} verticalSpacing="xs">
         <Table.Thead>
           <Table.Tr>
@@ -85,7 +85,7 @@ export function DataTable<T>({
           {rows && rows.length === 0 && (
             <Table.Tr>
               <Table.Td colSpan={columns.length}>
-                <Text c="dimmed" ta="center">
+                <Text c="dark.4" ta="center">
                   {empty}
                 </Text>
               </Table.Td>
@@ -107,7 +107,7 @@ export function Loading({ loading, error }: { loading: boolean; error: string | 
   if (loading)
     return (
       <Center p="md">
-        <Loader size="sm" aria-label="Loading" />
+        <Loader size="sm" role="status" aria-label="Loading" />
       </Center>
     );
   return null;

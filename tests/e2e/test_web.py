@@ -1,0 +1,67 @@
+"""The web console and the subscriber pages in headless Chromium (Debian's chromium, playwright-core)
+against `make run`'s stack: the Node test suite in web/e2e/ drives the browser, audits accessibility
+with axe-core on every screen it visits, and (with WISP_SCREENSHOTS) saves the README screenshots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.stack_process import ROOT, StackProcess, start_stack
+
+pytestmark = pytest.mark.e2e
+WEB = ROOT / "web"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is missing (Debian package chromium; .ci/run installs it)"
+    if shutil.which("node") is None or not (WEB / "node_modules" / "playwright-core").is_dir():
+        return "node and web/node_modules are needed (make web)"
+    if not (WEB / "dist" / "index.html").exists():
+        return "web/dist is missing (make web)"
+    if shutil.which("radclient") is None:
+        return "radclient is missing (Debian package freeradius-utils)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing)  # CI installs all of it: a gap there is a failure, not a skip
+        pytest.skip(missing)
+    proc = start_stack(tmp_path_factory.mktemp("local"))
+    yield proc
+    proc.stop()
+
+
+def test_console_and_subscriber_pages_in_chromium(stack: StackProcess) -> None:
+    env = dict(
+        os.environ,
+        WISP_BASE_URL=stack.base_url,
+        WISP_MANAGER_TOKEN=stack.printed("manager token"),
+        WISP_RADIUS_ACCT_PORT=stack.env["WISP_RADIUS_ACCT_PORT"],
+        CHROMIUM=CHROMIUM,
+    )
+    screenshots = os.environ.get("WISP_SCREENSHOTS")
+    if screenshots:
+        env["WISP_SCREENSHOTS"] = str((ROOT / screenshots).resolve())
+    run = subprocess.run(
+        ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", "e2e/"],
+        cwd=WEB,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-20000:]
+    assert "# fail 0" in out or "ℹ fail 0" in out, out[-5000:]

@@ -1,0 +1,195 @@
+// End to end in headless Chromium against `make run`'s stack: the operator console and the subscriber pages.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { api, audit, BASE, DESKTOP, launch, PHONE, radiusSession, shot } from './lib.mjs';
+
+const OPERATOR = { email: 'manager@demo.local', password: process.env.WISP_DEMO_ADMIN_PASSWORD ?? 'admin-demo-123' };
+const RUN = Date.now();
+const USERNAME = `ana-${RUN.toString(36)}`;
+const IP = `10.${20 + (RUN % 200)}.${(RUN >> 8) % 250}.${1 + ((RUN >> 16) % 250)}`;
+const TIMEOUT = 20_000; // generous ceilings: 2 shared cores
+
+let browser;
+let operator; // one signed-in operator page through the whole story
+const state = {};
+
+describe('operator console and subscriber pages', { concurrency: false }, () => {
+  before(async () => {
+    // The router API of the demo router is on, so router changes become pending tasks; a plan with
+    // allowances to show; online payments enabled so the portal reaches the payment step.
+    await api('PATCH', '/admin/gateways/gw_demo', { api_enabled: true, api_host: '127.0.0.1', api_port: 9, api_username: 'wisp', api_password: 'router-pass-1' });
+    const policy = await api('POST', '/admin/policies', { code: `limits-${USERNAME}`, description: 'Daily and monthly limits', download_rate: 10_000_000, upload_rate: 2_000_000, daily_time_min: 240, monthly_data_mb: 50_000 });
+    const product = await api('POST', '/admin/products', { name: `Plan 10M ${USERNAME}`, price: '25.00', policy_id: policy.id, connection_type: 'pppoe' });
+    state.product = product;
+    await api('PUT', '/admin/payment-settings', { enabled: true, provider: 'hosted', checkout_url: 'https://pay.example.test/checkout', merchant_id: 'demo-merchant' });
+    browser = await launch();
+    const ctx = await browser.newContext({ viewport: DESKTOP });
+    ctx.setDefaultTimeout(TIMEOUT);
+    operator = await ctx.newPage();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('an operator signs in', async () => {
+    await operator.goto(BASE + '/');
+    await operator.getByRole('heading', { name: 'WispCloud console' }).waitFor();
+    await audit(operator, 'sign-in');
+    await shot(operator, 'console-sign-in');
+    await operator.getByLabel('E-mail').fill(OPERATOR.email);
+    await operator.getByLabel('Password').fill(OPERATOR.password);
+    await operator.getByRole('button', { name: 'Sign in' }).click();
+    await operator.getByRole('table', { name: 'Subscribers' }).locator('tbody tr[data-status]').first().waitFor();
+  });
+
+  test('creates a subscriber and sees it in the coloured list and in the totals', async () => {
+    const newCount = operator.getByTestId('total-new-count');
+    await newCount.waitFor();
+    const before = Number(await newCount.textContent());
+    await operator.getByRole('button', { name: 'New subscriber' }).click();
+    const form = operator.getByRole('form', { name: 'New subscriber' });
+    await form.getByLabel('Login (username)').fill(USERNAME);
+    await form.getByLabel('Name', { exact: true }).fill('Ana García');
+    await form.getByLabel('Phone').fill('+52 55 1234 5678');
+    await form.getByLabel('IP address').fill(IP);
+    await form.getByRole('textbox', { name: 'Router' }).click();
+    await operator.getByRole('option', { name: 'Demo router' }).click();
+    await form.getByRole('textbox', { name: 'Plan' }).click();
+    await operator.getByRole('option', { name: state.product.name }).click();
+    await audit(operator, 'new subscriber form');
+    await form.getByRole('button', { name: 'Create' }).click();
+    await operator.getByTestId('new-password').or(form.getByRole('alert')).waitFor();
+    assert.equal(await form.getByRole('alert').count(), 0, await form.getByRole('alert').textContent().catch(() => ''));
+    const effect = operator.getByTestId('router-effect');
+    assert.match(await effect.textContent(), /Router: queued/);
+    await operator.getByRole('button', { name: 'Close', exact: true }).click();
+    // the list and the totals are read again: one more New subscriber
+    await operator.waitForFunction((n) => Number(document.querySelector('[data-testid="total-new-count"]')?.textContent) === n, before + 1, { timeout: TIMEOUT });
+    await operator.getByLabel('Search').fill(USERNAME);
+    const row = operator.locator(`tbody tr[data-status="new"]`, { hasText: USERNAME });
+    await row.waitFor();
+    // rows are coloured by status; the colour toggle turns it off
+    const colored = await row.evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert.notEqual(colored, 'rgba(0, 0, 0, 0)');
+    await operator.getByLabel('Colour rows by status').click();
+    assert.equal(await row.evaluate((el) => getComputedStyle(el).backgroundColor), 'rgba(0, 0, 0, 0)');
+    await operator.getByLabel('Colour rows by status').click();
+    await operator.getByLabel('Search').fill('');
+    await operator.locator('tbody tr[data-status]').nth(1).waitFor();
+    await audit(operator, 'subscriber list');
+    await operator.getByLabel('Search').fill(USERNAME);
+    await row.getByRole('link', { name: USERNAME, exact: true }).click();
+    await operator.getByRole('tab', { name: 'Dashboard' }).waitFor();
+    state.subscriberId = operator.url().split('/subscribers/')[1];
+    assert.ok(state.subscriberId);
+  });
+
+  test('suspends it and sees the change made in the system and pending on the router', async () => {
+    await operator.getByRole('button', { name: 'Suspend', exact: true }).click();
+    const effect = operator.getByTestId('router-effect');
+    await effect.waitFor();
+    assert.equal(await effect.getAttribute('data-router-status'), 'queued');
+    assert.match(await effect.textContent(), /Pending on router Demo router: provisioning task/);
+    await operator.locator('h1 [data-status="suspended"]').waitFor();
+    const sub = await api('GET', `/admin/subscribers/${state.subscriberId}`);
+    assert.equal(sub.status, 'suspended');
+    await audit(operator, 'subscriber page');
+  });
+
+  test('opens its connection log after a RADIUS session', async () => {
+    radiusSession({ username: USERNAME, sessionId: `e2e-${USERNAME}`, ip: IP, mac: 'AA:BB:CC:DD:EE:01', inputOctets: 3_000_000, outputOctets: 12_000_000, seconds: 3725 });
+    await operator.getByRole('tab', { name: 'Connection log' }).click();
+    const log = operator.getByRole('table', { name: 'Connection log' });
+    const row = log.locator('tbody tr', { hasText: `e2e-${USERNAME}` });
+    await row.waitFor();
+    const text = await row.textContent();
+    assert.match(text, /1:02:05/); // duration h:m:s
+    assert.match(text, /AA:BB:CC:DD:EE:01/);
+    assert.match(text, /Demo router/);
+    assert.match(text, /User-Request/);
+    await audit(operator, 'connection log');
+  });
+
+  // the RADIUS session above used 1:02:05 of the plan's 4 hours a day
+  test('a subscriber opens the auto-login link and sees the remaining allowances', async () => {
+    await operator.getByRole('button', { name: 'More actions' }).click();
+    await operator.getByRole('menuitem', { name: 'Auto-login link' }).click();
+    await operator.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+    const url = await operator.getByTestId('autologin-url').inputValue();
+    assert.match(url, /\/my\/autologin\?token=/);
+    await operator.keyboard.press('Escape');
+    // an invoice to pay
+    const inv = await api('POST', '/admin/invoices', { subscriber_id: state.subscriberId, kind: 'other', lines: [{ description: 'Installation', quantity: '1', unit_price: '40.00' }] });
+    state.invoice = inv.invoice ?? inv;
+    const ctx = await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true });
+    ctx.setDefaultTimeout(TIMEOUT);
+    const phone = await ctx.newPage();
+    state.phone = phone;
+    await phone.goto(url.replace(/^https?:\/\/[^/]+/, BASE));
+    await phone.waitForURL(/\/my\/service$/);
+    const daily = phone.getByTestId('allowance-daily-time');
+    await daily.waitFor();
+    assert.match(await daily.textContent(), /2:57:55 left of 4:00:00/);
+    assert.match(await phone.getByTestId('allowance-monthly-data').textContent(), /left of 48\.8 GB/);
+    assert.doesNotMatch(phone.url(), /token=/);
+    await audit(phone, 'my service');
+  });
+
+  test('opens an invoice and reaches the payment step', async () => {
+    const phone = state.phone;
+    await phone.getByRole('link', { name: 'Invoices' }).click();
+    await phone.getByTestId('portal-invoice').first().click();
+    await phone.getByTestId('invoice-due').waitFor();
+    assert.match(await phone.getByTestId('invoice-due').textContent(), /40\.00/);
+    await audit(phone, 'invoice');
+    await phone.getByRole('button', { name: /Pay 40\.00/ }).click();
+    const checkout = phone.getByTestId('checkout');
+    await checkout.waitFor();
+    const href = await checkout.getByRole('link', { name: 'Continue to payment' }).getAttribute('href');
+    assert.match(href, /^https:\/\/pay\.example\.test\/checkout/);
+    await phone.context().close();
+  });
+
+  test('a contract is signed by link without signing in', async () => {
+    const contract = await api('POST', `/admin/subscribers/${state.subscriberId}/contracts`, { content: 'Service contract\n\nMonthly fee: 25.00 USD. Minimum term: 12 months.', visible_to_customer: true });
+    const link = await api('POST', `/admin/contracts/${contract.id}/signing-link`);
+    assert.match(link.url, /\/my\/sign\?token=/);
+    const ctx = await browser.newContext({ viewport: PHONE, isMobile: true, hasTouch: true });
+    ctx.setDefaultTimeout(TIMEOUT);
+    const page = await ctx.newPage();
+    await page.goto(link.url.replace(/^https?:\/\/[^/]+/, BASE));
+    await page.getByText('Minimum term: 12 months.').waitFor();
+    await audit(page, 'contract signing');
+    await page.getByLabel('Full name').fill('Ana García');
+    await page.getByRole('button', { name: 'Sign the contract' }).click();
+    await page.getByTestId('contract-signed').waitFor();
+    await shot(page, 'portal-contract-signed-phone');
+    const after = await api('GET', `/admin/contracts/${contract.id}`);
+    assert.equal(after.signed, true);
+    assert.equal(after.signature.typed_name ?? after.signature.name ?? 'Ana García', 'Ana García');
+    await ctx.close();
+  });
+
+  test('keyboard: the sign-in form works with the keyboard alone', async () => {
+    const ctx = await browser.newContext({ viewport: DESKTOP });
+    ctx.setDefaultTimeout(TIMEOUT);
+    const page = await ctx.newPage();
+    await page.goto(BASE + '/');
+    await page.getByLabel('E-mail').waitFor();
+    const active = () => page.evaluate(() => document.activeElement?.getAttribute('type') ?? document.activeElement?.tagName);
+    await page.keyboard.press('Tab');
+    assert.equal(await active(), 'email');
+    await page.keyboard.type(OPERATOR.email);
+    await page.keyboard.press('Tab');
+    assert.equal(await active(), 'password');
+    await page.keyboard.type(OPERATOR.password);
+    await page.keyboard.press('Enter');
+    await page.getByRole('table', { name: 'Subscribers' }).waitFor();
+    // the first link of the main navigation takes the focus from the keyboard too
+    await page.getByRole('link', { name: 'Online' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: /Online/ }).waitFor();
+    await audit(page, 'online list');
+    await ctx.close();
+  });
+});
