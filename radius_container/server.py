@@ -55,6 +55,7 @@ from core.radius.accounting import (
 from radius_container.authorize import AccessResult, Authorizer
 from radius_container.codec import MAX_PACKET, ReplyEncoder
 from radius_container.nas import NasClient, NasRegistry
+from radius_container.reuseport import steer_by_identifier
 from services.radius_sessions import AccountingResult, Catalog, close_nas_sessions, record_accounting
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -310,8 +311,13 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         enable_auth: bool = False,
         enable_coa: bool = False,
         addresses: Sequence[str] | None = None,
+        workers: int = 1,
     ) -> None:
-        """Open the sockets (port 0 picks a free port; the chosen one is stored back)."""
+        """Open the sockets (port 0 picks a free port; the chosen one is stored back).
+
+        ``workers`` > 1: this process is one of that many sharing the ports (``SO_REUSEPORT``),
+        packets being steered to a worker by their identifier (see :mod:`radius_container.reuseport`).
+        """
         loop = asyncio.get_running_loop()
         if self.workers is None:
             self.workers = RequestWorkers(loop, self.request_workers, self._finish)
@@ -326,11 +332,15 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
                 protocol = NasProtocol(
                     addr, port, self.logger, self, server_type, self.hosts, self.__request_handler__
                 )
-                transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=(addr, port))
+                transport, _ = await loop.create_datagram_endpoint(
+                    protocol, local_addr=(addr, port), reuse_port=workers > 1 or None
+                )
                 # a large buffer absorbs bursts (every NAS of a region re-authenticating after an outage)
                 sock = transport.get_extra_info("socket")
                 if sock is not None:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                    if workers > 1:
+                        steer_by_identifier(sock, workers)
                 bound = transport.get_extra_info("sockname")[1]
                 protocol.port = bound
                 if server_type == ServerType.Auth:
