@@ -89,16 +89,16 @@ class RadiusService:
     def acct_port(self) -> int:
         return self.server.acct_port
 
-    async def start(self, bind: str, health_port: int = 0, workers: int = 1) -> None:
-        """Serve on ``bind``; ``workers`` > 1: as one of that many processes sharing the ports."""
+    async def start(self, bind: str, health_port: int = 0, processes: int | None = None) -> None:
+        """Serve on ``bind``; with ``processes``: as one of that many processes sharing the ports."""
         loop = asyncio.get_running_loop()
         count = await loop.run_in_executor(self.executor, self.registry.reload)
         await self.server.initialize_transports(
-            enable_auth=True, enable_acct=True, addresses=[bind], workers=workers
+            enable_auth=True, enable_acct=True, addresses=[bind], processes=processes
         )
         if health_port:
             self._health = await asyncio.start_server(
-                self._health_check, bind, health_port, reuse_port=workers > 1 or None
+                self._health_check, bind, health_port, reuse_port=processes is not None or None
             )
         log.info(
             "RADIUS service listening",
