@@ -106,7 +106,7 @@ def decode_packet(pkt: Packet, packet: bytes) -> None:
 class RequestPacket:
     """Mixin: a received request decoded by :func:`decode_packet`."""
 
-    def DecodePacket(self, packet: bytes) -> None:  # noqa: N802 - pyrad's name
+    def DecodePacket(self, packet: bytes) -> None:  # pyrad calls it by this name
         decode_packet(self, packet)  # type: ignore[arg-type]
 
 
