@@ -167,7 +167,9 @@ def accounting_file(path: Path, users: list[tuple[str, str]], sessions: int, tag
     starts, interims, stops = [], [], []
     for i in range(sessions):
         user, sid = users[i % len(users)][0], f"{tag}-{i}"
-        common = f'User-Name = "{user}"\nNAS-IP-Address = 127.0.0.1\nNAS-Port = {i}\nAcct-Session-Id = "{sid}"\n'
+        common = (
+            f'User-Name = "{user}"\nNAS-IP-Address = 127.0.0.1\nNAS-Port = {i}\nAcct-Session-Id = "{sid}"\n'
+        )
         starts.append(f"{common}Acct-Status-Type = Start\n")
         interims.append(
             f"{common}Acct-Status-Type = Interim-Update\n"
@@ -210,7 +212,9 @@ class WispCloud:
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": "functions:.", "POWERTOOLS_LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
+        )
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -319,7 +323,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds, the servers taking turns")
     parser.add_argument("--parallel", type=int, default=100, help="requests in flight (radclient -p)")
     parser.add_argument("--latency-ms", type=float, default=3.0, help="datastore double latency per call")
-    parser.add_argument("--sessions", type=int, default=1000, help="accounting sessions per round (3 packets)")
+    parser.add_argument(
+        "--sessions", type=int, default=1000, help="accounting sessions per round (3 packets)"
+    )
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=0, help="WispCloud worker processes (0: one per CPU)")
     args = parser.parse_args()
@@ -336,9 +342,11 @@ def main() -> None:
         access = access_requests_file(work / "access", users)
         probe = access_requests_file(work / "probe", users[:1])
         ours = WispCloud(users_csv(work / "users.csv", users), args.latency_ms, args.workers)
-        peers = {"freeradius-users-file": FreeRadiusFiles(work, SECRET, users)}
-        peers["freeradius-postgresql"] = FreeRadiusSql(work, SECRET, users)
-        running: dict[str, Any] = {}
+        peers: dict[str, FreeRadiusFiles | FreeRadiusSql] = {
+            "freeradius-users-file": FreeRadiusFiles(work, SECRET, users),
+            "freeradius-postgresql": FreeRadiusSql(work, SECRET, users),
+        }
+        running: dict[str, FreeRadiusFiles | FreeRadiusSql] = {}
         try:
             ours.start()
             for name, peer in peers.items():
@@ -357,10 +365,13 @@ def main() -> None:
             for _ in range(args.rounds):
                 auth.run(lambda: radclient(ours.auth_port, "auth", access, args.parallel, count))
                 for name, peer in running.items():
-                    theirs[name].append(radclient(peer.auth_port, "auth", access, args.parallel, count).summary())
+                    theirs[name].append(
+                        radclient(peer.auth_port, "auth", access, args.parallel, count).summary()
+                    )
 
             acct = Measured(ours)
             sql = running.get("freeradius-postgresql")
+            assert sql is None or isinstance(sql, FreeRadiusSql)
             their_acct: list[dict[str, Any]] = []
             for r in range(args.rounds):
                 ours_file = accounting_file(work / f"acct-w{r}", users, args.sessions, f"W{r}")
@@ -390,7 +401,13 @@ def main() -> None:
             final = ours.stop()
 
     auth_report = auth.report()
-    emit(bench="radius", step="access_requests", server="wispcloud", workers=ours.ready.get("workers"), **auth_report)
+    emit(
+        bench="radius",
+        step="access_requests",
+        server="wispcloud",
+        workers=ours.ready.get("workers"),
+        **auth_report,
+    )
     their_auth = {name: _median_round(rounds) for name, rounds in theirs.items()}
     for name, mid in their_auth.items():
         emit(
@@ -424,13 +441,18 @@ def main() -> None:
             + (expected - (peer_exact or 0)),
             **their_acct_mid,
         )
-    files, sqlmid = their_auth.get("freeradius-users-file"), their_auth.get("freeradius-postgresql")
+
+    def rate(report: dict[str, Any] | None) -> float | None:
+        return report["per_second"] if report else None
+
     ratios = {
-        "access_vs_freeradius_users_file": _ratio(auth_report["per_second"], files and files["per_second"]),
-        "access_vs_freeradius_postgresql": _ratio(auth_report["per_second"], sqlmid and sqlmid["per_second"]),
-        "accounting_vs_freeradius_postgresql": _ratio(
-            acct_report["per_second"], their_acct_mid and their_acct_mid["per_second"]
+        "access_vs_freeradius_users_file": _ratio(
+            auth_report["per_second"], rate(their_auth.get("freeradius-users-file"))
         ),
+        "access_vs_freeradius_postgresql": _ratio(
+            auth_report["per_second"], rate(their_auth.get("freeradius-postgresql"))
+        ),
+        "accounting_vs_freeradius_postgresql": _ratio(acct_report["per_second"], rate(their_acct_mid)),
     }
     lost = (3 * expected - sum(r["answered"] for r in acct.rounds)) + (expected - exact)
     targets = {
@@ -455,7 +477,7 @@ def main() -> None:
         access_datastore_calls_per_request=auth_report["datastore_calls_per_request"],
         accounting_datastore_calls_per_request=acct_report["datastore_calls_per_request"],
         targets_met=targets,
-        load_average_1m_during_wispcloud_rounds=auth.load + acct.load,
+        load_average_1m_during_wispcloud_rounds=[round(x, 2) for x in auth.load + acct.load],
         load_average_end=[round(x, 2) for x in os.getloadavg()],
         server_counters=final.get("counters"),
         seconds=round(time.monotonic() - started, 1),

@@ -108,6 +108,7 @@ def _request_bytes(**attrs: object) -> bytes:
         + b"\x1a\x06\x00\x00\x00\x09"
         + b"\x00" * 5,
     ],
+    ids=["rfc2865", "pap", "vendor-and-proxy-state", "short-vsa-and-padding"],
 )
 def test_request_decoder_matches_pyrad(raw):
     ours = AuthRequest(secret=SECRET, dict=DICTIONARY, packet=raw)
