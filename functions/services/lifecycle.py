@@ -118,7 +118,8 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
     """The right way to end a service (S4): keeps the history, sets the cancellation date.
 
     Options: ``cancel_pending_invoices``; ``ip_action`` = ``release`` (rewrite the IP with the S4 table and
-    remove the router entry), ``keep_suspend`` (keep the IP, blocked list on the router) or ``none``."""
+    remove the router entry), ``keep_suspend`` (keep the IP, blocked list on the router) or ``none``. In
+    every case the service can no longer log in: its router account is disabled or removed."""
     sub = subs.get_subscriber(actor, subscriber_id)
     ip_action = options.get("ip_action") or "none"
     lc.require_transition("cancel", sub.status)
@@ -152,13 +153,9 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
         effect = subs.sync(rt, actor, sub, "cancel_keep_ip_suspend")
         system = f"Subscriber {sub.username} cancelled; IP {old_ip or '-'} kept and suspended on the router."
     else:
-        effect = router_effect(None)
-        system = f"Subscriber {sub.username} cancelled in the system."
-        if old_gateway:
-            warnings.append(
-                "The router was not changed now; its next reconcile blocks the cancelled service there "
-                "(release the IP or keep it suspended to apply it at once)."
-            )
+        # the router's local account is disabled at once: RouterOS checks it before RADIUS
+        effect = subs.sync(rt, actor, sub, "cancel")
+        system = f"Subscriber {sub.username} cancelled; its router account is disabled."
     return _outcome("cancel", sub, system, effect, warnings, **data)
 
 

@@ -146,10 +146,11 @@ def test_cancel_keeping_the_ip_suspends_on_the_router_and_cancels_invoices(api: 
     assert stored(s["id"]).ip == "10.1.2.3"
     assert Invoice.get(f"inv#{s['id']}#2026-01").status == "cancelled"
     assert Invoice.get(f"inv#{s['id']}#2026-02").status == "paid"
-    # cancel with no option: only the status, and the response says the router kept the service
+    # cancel with no option: the router account is disabled at once (a task is queued)
     s2 = sub(api, manager, "plain-cancel", gateway_id=gw["id"])
     res = ok(api.post(f"/admin/subscribers/{s2['id']}/cancel", manager))
-    assert res["router"]["status"] == "not_needed" and "router was not changed now" in res["warnings"][0]
+    assert res["router"]["status"] == "queued" and "router account is disabled" in res["system"]
+    assert task(res["router"]["task_id"]).kind == "reconcile_subscriber"
     err(api.post(f"/admin/subscribers/{s2['id']}/cancel", manager), 409, "status")
     # a cancelled client can come back (written to the router again)
     res = ok(api.post(f"/admin/subscribers/{s2['id']}/activate", manager))
