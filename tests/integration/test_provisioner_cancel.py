@@ -21,7 +21,12 @@ from tests.fakes.routeros import FakeRouter
 
 world, rt = fixtures.world, fixtures.rt
 
-SECRET, HS_USER, PPP_ACTIVE, HS_ACTIVE = "/ppp/secret", "/ip/hotspot/user", "/ppp/active", "/ip/hotspot/active"
+SECRET, HS_USER, PPP_ACTIVE, HS_ACTIVE = (
+    "/ppp/secret",
+    "/ip/hotspot/user",
+    "/ppp/active",
+    "/ip/hotspot/active",
+)
 ALIST = "/ip/firewall/address-list"
 
 
