@@ -40,7 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 SNAPSHOT = "state.pickle"
-COMPACT_AFTER = 20_000
+COMPACT_AFTER = 2_000
 
 # DynamoDB operations that never change state (everything else is journaled).
 _DYNAMODB_READS = frozenset(

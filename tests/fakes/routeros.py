@@ -4,5 +4,6 @@ the demo gateway's router); this name stays importable, as the very same module 
 import sys
 
 from infra.local import routeros_sim
+from infra.local.routeros_sim import *  # noqa: F403 - the names, for type checkers
 
 sys.modules[__name__] = routeros_sim
