@@ -3,6 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# `make run` installs only what running needs (requirements.txt); the test tool chain comes with `make test`.
+RUN_STAMP := $(VENV)/.run-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 export PYTHONPATH := functions:.
 export AWS_ACCESS_KEY_ID ?= testing
@@ -10,12 +12,19 @@ export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 export POWERTOOLS_TRACE_DISABLED ?= 1
 
-.PHONY: venv lint format test test-fast run bench template cfn-lint clean web web-e2e screenshots
+.PHONY: venv venv-run lint format test test-fast run reset router-state bench template cfn-lint clean \
+	web web-e2e screenshots
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(RUN_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.run-* && touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP) requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+venv-run: $(RUN_STAMP)
 
 venv: $(STAMP)
 
@@ -35,8 +44,14 @@ test: venv lint web
 test-fast: venv
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not e2e"
 
-run: venv web
+run: venv-run web
 	$(PY) -m infra.local_stack
+
+reset: venv-run
+	$(PY) -m infra.local_stack --reset
+
+router-state: venv-run
+	$(PY) -m infra.local.router show
 
 # The web console and subscriber pages (web/): npm packages from the registry, a typed client generated
 # from the API's OpenAPI description (a page using a path or field the API lacks does not compile).
@@ -46,7 +61,7 @@ API_SRC := $(shell find functions/api -name '*.py' 2>/dev/null)
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 
-web/openapi.json: $(API_SRC) | $(STAMP)
+web/openapi.json: $(API_SRC) | $(RUN_STAMP)
 	$(PY) -m infra.local_web web/openapi.json
 
 web/src/api/schema.d.ts: web/openapi.json web/node_modules/.package-lock.json
@@ -55,14 +70,15 @@ web/src/api/schema.d.ts: web/openapi.json web/node_modules/.package-lock.json
 web/dist/index.html: web/src/api/schema.d.ts $(WEB_SRC)
 	cd web && npx tsc -b && npx vite build --logLevel warn
 
-web: venv web/dist/index.html
+web: venv-run web/dist/index.html
 
 # Browser tests of the console and subscriber pages against `make run`'s stack (Debian chromium).
 web-e2e: venv web
 	$(PY) -m pytest tests/e2e/test_web.py -p no:xdist -q
 
+# README screenshots (docs/screenshots/) at desktop and phone widths, from the same browser run.
 screenshots: venv web
-	WISP_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/e2e/test_web.py -p no:xdist -q -k screenshots
+	WISP_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/e2e/test_web.py -p no:xdist -q
 
 bench: venv web
 	@for b in bench/*/run.py; do mod=$${b%.py}; mod=$${mod//\//.}; echo "# $$mod" >&2; $(PY) -m $$mod || exit 1; done

@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.stack_process import ROOT, StackProcess, start_stack
+from tests.e2e.local_stack_support import ROOT, Stack, start_stack
+from tests.e2e.test_web import web_stack_env
 
 DIST = ROOT / "web" / "dist"
 
@@ -49,14 +50,11 @@ def bundle(loaded: list[str]) -> dict[str, Any]:
     }
 
 
-def seed(stack: StackProcess, n: int) -> None:
+def seed(stack: Stack, n: int) -> None:
     """N subscribers of the demo tenant written straight into the stack's tables (batch writes)."""
-    for key in ("WISP_AWS_ENDPOINT_URL", "WISP_DATA_KEY_FILE", "WISP_STAGE", "WISP_LOCAL_DIR"):
-        if key in stack.env:
-            os.environ[key] = stack.env[key]
-    os.environ.setdefault("WISP_AWS_ENDPOINT_URL", f"http://127.0.0.1:{stack.env['WISP_MOTO_PORT']}")
-    os.environ.setdefault("WISP_STAGE", "local")
-    os.environ.setdefault("WISP_DATA_KEY_FILE", str(Path(stack.env["WISP_LOCAL_DIR"]) / "data.key"))
+    os.environ["WISP_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{stack.env['WISP_MOTO_PORT']}"
+    os.environ["WISP_STAGE"] = "local"
+    os.environ["WISP_DATA_KEY_FILE"] = str(Path(stack.env["WISP_LOCAL_DIR"]) / "data.key")
     from core.ids import now_iso
     from shared.runtime import init_runtime
     from shared.settings import Settings
@@ -97,13 +95,13 @@ def main() -> int:
         print("web/dist is missing: run `make web`", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
-        stack = start_stack(Path(tmp) / "local")
+        stack = start_stack(web_stack_env(Path(tmp) / "local"))
         try:
             seed(stack, args.subscribers)
             env = dict(
                 os.environ,
-                WISP_BASE_URL=stack.base_url,
-                WISP_MANAGER_TOKEN=stack.printed("manager token"),
+                WISP_BASE_URL=stack.api,
+                WISP_MANAGER_TOKEN=stack.token("manager"),
                 WISP_BENCH_RUNS=str(args.runs),
             )
             run = subprocess.run(
@@ -119,7 +117,7 @@ def main() -> int:
                 return 1
             result = json.loads(run.stdout.strip().splitlines()[-1])
         finally:
-            stack.stop()
+            stack.ensure_stopped()
     loaded = [r["name"] for r in result.pop("resources")]
     emit(bench="web", metric="bundle", **bundle(loaded))
     emit(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack_process import ROOT, StackProcess, start_stack
+from tests.e2e.local_stack_support import ROOT, Stack, stack_env, start_stack
 
 pytestmark = pytest.mark.e2e
 WEB = ROOT / "web"
@@ -32,22 +32,29 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackProcess]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     missing = _missing()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(missing)  # CI installs all of it: a gap there is a failure, not a skip
         pytest.skip(missing)
-    proc = start_stack(tmp_path_factory.mktemp("local"))
-    yield proc
-    proc.stop()
+    stack = start_stack(web_stack_env(tmp_path_factory.mktemp("local")))
+    yield stack
+    stack.ensure_stopped()
 
 
-def test_console_and_subscriber_pages_in_chromium(stack: StackProcess) -> None:
+def web_stack_env(local_dir: Path) -> dict[str, str]:
+    """The stack on free ports; the links it builds (auto-login, signing) point at its own API port."""
+    env = stack_env(local_dir)
+    env["WISP_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{env['WISP_API_PORT']}"
+    return env
+
+
+def test_console_and_subscriber_pages_in_chromium(stack: Stack) -> None:
     env = dict(
         os.environ,
-        WISP_BASE_URL=stack.base_url,
-        WISP_MANAGER_TOKEN=stack.printed("manager token"),
+        WISP_BASE_URL=stack.api,
+        WISP_MANAGER_TOKEN=stack.token("manager"),
         WISP_RADIUS_ACCT_PORT=stack.env["WISP_RADIUS_ACCT_PORT"],
         CHROMIUM=CHROMIUM,
     )
