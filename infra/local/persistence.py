@@ -165,6 +165,9 @@ class Journal:
         self._entries = replayed + failed
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         _fsync_dir(self.dir)
+        if self._entries:  # fold the replayed journal in: the next start does not replay it again
+            with self.write_lock:
+                self.compact()
         return LoadReport(self.generation, size, replayed, failed, torn, time.monotonic() - started)
 
     # ------------------------------------------------------------ writing
