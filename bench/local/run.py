@@ -20,6 +20,7 @@ Steps (one JSON object per line):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -99,7 +100,7 @@ class Run:
         return next((m.group(1) for m in (re.search(pattern, x) for x in self.lines) if m), None)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):  # the whole group, even with the supervisor gone
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=60)
 
@@ -360,6 +361,7 @@ def first_start(work: Path, ceiling: float) -> None:
             start_seconds=run.seconds,
             seconds=total,
             target_seconds=90,
+            load_average=round(os.getloadavg()[0], 1),
         )
     finally:
         run.stop()
@@ -415,6 +417,7 @@ def main() -> int:
                 after="kill -9 of every process",
                 journal_entries=entries,
                 seconds=run.seconds,
+                load_average=round(os.getloadavg()[0], 1),
                 moto=run.line(r"\[moto\] moto ready .*\((generation .*)\)$"),
             )
         finally:
