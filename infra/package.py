@@ -200,23 +200,25 @@ def requirement_lines(third_party: Iterable[str]) -> list[str]:
     names = set(third_party)
     for top in list(names):
         names.update(IMPLIED.get(top, ()))
-    chosen: set[str] = set()
+    dists: set[str] = set()
     for top in sorted(names - set(VENDORED)):
-        dists = _dists_of_import().get(top)
-        if not dists:
+        found = _dists_of_import().get(top)
+        if not found:
             raise LookupError(f"{top} is imported but no installed distribution provides it")
-        dist = dists[0]
-        if dist in pinned:
-            chosen.add(dist)
-            continue
+        dists.add(found[0])
+    chosen = {d for d in dists if d in pinned}
+    for dist in sorted(dists - chosen):
+        if any(dist in dependency_closure(c, frozenset(pinned[c].extras)) for c in chosen):
+            continue  # already pulled in by an imported requirement (botocore by boto3)
         providers = [
             name
             for name, req in pinned.items()
             if name not in VENDORED and dist in dependency_closure(name, frozenset(req.extras))
         ]
         if not providers:
-            raise LookupError(f"{top} ({dist}) is imported but requirements.txt does not provide it")
-        chosen.add(sorted(providers)[0])
+            raise LookupError(f"{dist} is imported but requirements.txt does not provide it")
+        # the requirement that brings the least besides it
+        chosen.add(min(providers, key=lambda n: (len(dependency_closure(n, frozenset(pinned[n].extras))), n)))
     return sorted(str(pinned[d]) for d in chosen)
 
 
