@@ -185,6 +185,7 @@ def local_env(base: dict[str, str] | None = None) -> tuple[dict[str, str], int]:
     env.setdefault("WISP_STAGE", "local")
     env.setdefault("WISP_AWS_ENDPOINT_URL", f"http://127.0.0.1:{moto_port}")
     env.setdefault("WISP_DATA_KEY_FILE", str(local_dir / "data.key"))
+    env.setdefault("WISP_LOG_LEVEL", "WARNING")  # a quiet console; the cloud logs at INFO
     for key, value in (
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -475,7 +475,7 @@ def run_tenant_invoices(
             total=result.due_today,
             done=result.created,
         )
-    log.info("invoice run", extra={"tenant_id": tenant_id, **result.as_dict()})
+    log.info("invoice run", extra={"tenant_id": tenant_id, "result": result.as_dict()})
     return result
 
 

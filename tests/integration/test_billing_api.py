@@ -271,3 +271,32 @@ def test_invoice_list_pages_with_a_cursor(rt, client, w):
         url = f"/admin/invoices?limit=2&status=pending&cursor={page['next_cursor']}"
     assert sorted(seen) == sorted(w.inv_id(f"pg{i}", "2026-06") for i in range(5))
     assert client.http.get("/admin/invoices?status=paid", headers=_h(w)).json_body["items"] == []
+
+
+@pytest.fixture
+def info_logs() -> Iterator[None]:
+    """The cloud's log level: INFO records are built, so every field a log call passes is checked."""
+    from shared.observability import logger
+
+    before = logger.log_level
+    logger.setLevel("INFO")
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def test_invoice_run_answers_at_the_clouds_info_log_level(rt, client, w, info_logs, caplog):
+    # Given a billable client and the logger at INFO (WISP_LOG_LEVEL=INFO, as deployed)
+    w.sub("infolog")
+    # When an operator runs the invoices for the issue day
+    run = _post(
+        client, w, "/admin/billing/runs", {"kind": "invoices", "tenant_id": w.tenant_id, "on_date": "2026-05-28"}
+    )
+    # Then the run answers with the invoice created, and the run is logged with its counts
+    assert run.status_code == 200, run.body
+    assert run.json_body["results"][0]["created"] == 1
+    logged = [r for r in caplog.records if r.getMessage() == "invoice run"]
+    assert logged and logged[-1].__dict__["result"]["created"] == 1
+    # And the scheduled run over every tenant reports no tenant failed
+    assert [r.tenant_id for r in billing.run_invoices(rt, NOW, [w.tenant_id])] == [w.tenant_id]
