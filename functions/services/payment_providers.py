@@ -46,6 +46,7 @@ from core.errors import (
     ValidationError,
 )
 from core.ids import new_id, now_iso
+from core.invoice_ids import from_path
 from core.money import quantize, to_decimal
 from services.audit import record_audit
 from shared.observability import get_logger
@@ -516,7 +517,8 @@ def report_payment(
     tenant = _tenant(sub.tenant_id)
     currency = tenant.currency or "USD"
     if invoice_id:
-        inv = portal_store.find_invoice(invoice_id)
+        stored = from_path(invoice_id)
+        inv = portal_store.find_invoice(stored) if stored is not None else None
         if inv is None or inv.subscriber_id != sub.id:
             raise NotFoundError("invoice not found", field="invoice_id")
         if inv.status not in UNPAID:

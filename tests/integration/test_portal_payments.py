@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 import pytest
 
 from core.ids import new_id
 from provisioner.triggers import queue_urls
+from services import billing
 from store import billing as billing_store
-from store.models import Gateway, ProvisioningTask
+from store.models import Gateway, Invoice, ProvisioningTask
 from store.radius_repo import DynamoRadiusStore
 from tests.fakes.radius import Clock, RadiusHarness, pap_request
 from tests.integration.portal_support import (  # noqa: F401
@@ -268,3 +270,44 @@ def test_rejected_report_applies_nothing(paying: Portal):
     assert r.json_body["status"] == "rejected"
     assert portal.post(f"/admin/payment-reports/{report['id']}/confirm", operator).status_code == 409
     assert payments_of(sub.id) == []
+
+
+def test_subscriber_opens_downloads_and_pays_a_monthly_invoice(paying: Portal):
+    portal = paying
+    sub = portal.new_subscriber()
+    # Given the subscriber's monthly internet invoice
+    inv = billing.create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2027-03", "op_test")
+    headers = portal.login_as(sub)
+    listed = portal.get("/portal/invoices", headers).json_body["items"]
+    row = next(i for i in listed if i["kind"] == "internet")
+    assert row["id"] == inv.id and row["period"] == "2027-03"
+    # its id is safe in a URL path as it is (no encoding needed)
+    assert quote(row["path_id"], safe="") == row["path_id"]
+    for path in (row["path_id"], enc(row["id"])):
+        # When the subscriber opens it and downloads the PDF
+        opened = portal.get(f"/portal/invoices/{path}", headers)
+        assert opened.status_code == 200, opened.body
+        assert (opened.json_body["id"], opened.json_body["due"]) == (inv.id, inv.total)
+        pdf = portal.get(f"/portal/invoices/{path}/pdf", {**headers, "Accept": "application/pdf"})
+        assert pdf.status_code == 200 and pdf.body.startswith(b"%PDF")
+    # And pays it online
+    chk = _checkout(portal, headers, row["path_id"])
+    assert portal.webhook(completed_event(chk["checkout_id"], inv.total)).json_body["status"] == "applied"
+    assert _invoice_status(inv.id) == "paid"
+
+
+def test_invoices_with_ids_from_before_url_safe_ids_stay_readable(portal: Portal):
+    sub = portal.new_subscriber()
+    old = billing.create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2027-04", "op_test")
+    legacy_id = f"inv#{sub.id}#2027-04"
+    Invoice(**{**old.attribute_values, "id": legacy_id}).save()
+    old.delete()
+    headers = portal.login_as(sub)
+    row = next(i for i in portal.get("/portal/invoices", headers).json_body["items"] if i["id"] == legacy_id)
+    assert row["path_id"] == legacy_id.replace("#", "~")
+    for path in (row["path_id"], enc(legacy_id)):
+        assert portal.get(f"/portal/invoices/{path}", headers).json_body["id"] == legacy_id
+        admin = portal.get(f"/admin/invoices/{path}", portal.operator())
+        assert admin.status_code == 200 and admin.json_body["id"] == legacy_id
+    # a path that cannot name an invoice is a 404, not an error
+    assert portal.get("/portal/invoices/%25%00bad", headers).status_code == 404

@@ -142,6 +142,7 @@ class PortalDevicesOut(Out):
 # ---------------------------------------------------------------- invoices and payments
 class PortalInvoiceOut(Out):
     id: str
+    path_id: str = Field(description="the id as it goes in a URL path (the id itself for current invoices)")
     number: int | None = None
     kind: str
     period: str | None = None
