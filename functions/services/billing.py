@@ -1328,12 +1328,14 @@ class PaymentResult:
     sync: dict[str, Any] | None = None
     billing_dates: dict[str, Any] | None = None
     fees: list[dict[str, Any]] = field(default_factory=list)
+    reconnection: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "payment": payment_dict(self.payment),
             "replayed": self.replayed,
             "reactivated": self.reactivated,
+            "reconnection": self.reconnection,
             "sync": self.sync,
             "billing_dates": self.billing_dates,
             "fees": self.fees,
@@ -1380,6 +1382,36 @@ def _unpaid_oldest_first(subscriber_id: str) -> list[Invoice]:
     return sorted(invoices, key=lambda i: (i.due_date or i.issue_date, int(i.number or 0), i.created_at))
 
 
+def _payment_order(unpaid: list[Invoice], target: Invoice | None) -> list[Invoice]:
+    """The invoices a payment pays, in order: the one it was made for, then the oldest unpaid."""
+    if target is None or target.status not in UNPAID:
+        return unpaid
+    return [target, *(i for i in unpaid if i.id != target.id)]
+
+
+def _owed(inv: Invoice) -> Decimal:
+    return max(money.to_decimal(inv.total) - money.to_decimal(inv.paid), money.ZERO)
+
+
+def _overdue(invoices: Iterable[Invoice], today: date) -> list[Invoice]:
+    """Unpaid internet invoices past their payment date (what a cutoff suspends for), oldest first."""
+    return [
+        i
+        for i in invoices
+        if i.kind == "internet" and i.status in UNPAID and i.due_date and i.due_date < today.isoformat()
+    ]
+
+
+RECONNECT_RULES = ("nothing_overdue", "any_payment")
+
+
+def reconnect_rule(ctx: TenantContext) -> str:
+    """When a payment reconnects a suspended client: ``nothing_overdue`` (default: only once no overdue
+    internet invoice remains) or ``any_payment`` (tenant setting ``billing.reconnect_rule``)."""
+    rule = str(ctx.options.get("reconnect_rule") or RECONNECT_RULES[0])
+    return rule if rule in RECONNECT_RULES else RECONNECT_RULES[0]
+
+
 def _replay(payment_id: str, fingerprint: str) -> PaymentResult:
     existing = repo.get_payment(payment_id)
     if existing is None:
@@ -1397,6 +1429,7 @@ def _replay(payment_id: str, fingerprint: str) -> PaymentResult:
         effects.get("sync"),
         effects.get("billing_dates"),
         list(effects.get("fees") or []),
+        effects.get("reconnection"),
     )
 
 
@@ -1436,15 +1469,23 @@ def register_payment(
     paid_on: date | None = None,
     notes: str | None = None,
     source: str = "operator",
+    invoice_id: str | None = None,
 ) -> PaymentResult:
-    """Register a payment (full or partial) once per idempotency key (SPEC S5).
+    """Register a payment (full or partial) once per idempotency key (SPEC S5). This is the one
+    operation that applies money to invoices: operators, online checkouts (any provider) and confirmed
+    transfer reports all come through it.
 
-    The amount pays the client's unpaid invoices oldest first; what is left stays as balance in favour
-    (used by the next invoices). In one transaction with the payment: the invoices, the balance, the
-    recharge-type date move (payment day = day paid, issue/notice/cutoff by the configured offsets),
-    the late fee (paying an internet invoice after its payment date) and the reconnection fee (when
-    the payment reactivates a suspended client) — fees only for clients with those options on, added
-    to the next invoice. ``activate`` reactivates a suspended client at once (status + router task).
+    The amount pays ``invoice_id`` first when given (the invoice a checkout or report was for), then the
+    client's other unpaid invoices oldest first; what is left stays as balance in favour (used by the
+    next invoices). In one transaction with the payment: the invoices, the balance, the recharge-type
+    date move (payment day = day paid, issue/notice/cutoff by the configured offsets), the late fee
+    (paying an internet invoice after its payment date; once per invoice) and the reconnection fee
+    (when the payment reactivates a suspended client; once per overdue period, keyed by the oldest
+    overdue invoice) — fees only for clients with those options on, added to the next invoice.
+
+    ``activate`` reactivates a suspended client (status + router task) when the tenant's reconnection
+    rule allows it (:func:`reconnect_rule`): by default only once nothing overdue remains; the result's
+    ``reconnection`` states the rule, the decision and what is still overdue.
     """
     money.require_positive(amount)
     pid = payment_id_for(tenant_id, idempotency_key)
@@ -1455,8 +1496,14 @@ def register_payment(
     )
     if repo.get_payment(pid) is not None:
         return _replay(pid, fingerprint)
+    target_id = from_path(invoice_id) if invoice_id else None
+    if invoice_id and target_id is None:
+        raise NotFoundError("invoice not found", field="invoice_id")
     for _attempt in range(6):
         sub = _require_subscriber(tenant_id, subscriber_id)
+        target = repo.get_invoice(target_id) if target_id else None
+        if target_id and (target is None or target.subscriber_id != sub.id):
+            raise NotFoundError("invoice not found", field="invoice_id")
         opts = _options(sub)
         today = paid_on or local_date(utcnow(), ctx.tz(sub.zone_id))
         remaining = amount
@@ -1465,7 +1512,9 @@ def register_payment(
         late_invoices: list[Invoice] = []
         now = now_iso()
         unpaid = _unpaid_oldest_first(sub.id)
-        for inv in unpaid[:90]:
+        overdue_before = _overdue(unpaid, today)
+        still_owed = {i.id: _owed(i) for i in unpaid}
+        for inv in _payment_order(unpaid, target)[:90]:
             if remaining <= 0:
                 break
             due_amt = money.to_decimal(inv.total) - money.to_decimal(inv.paid)
@@ -1473,6 +1522,7 @@ def register_payment(
                 continue
             take = min(due_amt, remaining)
             remaining -= take
+            still_owed[inv.id] = due_amt - take
             new_paid = money.to_decimal(inv.paid) + take
             status = "paid" if new_paid >= money.to_decimal(inv.total) else "partial"
             actions = [
@@ -1518,14 +1568,33 @@ def register_payment(
                     )
                     ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
                     fees.append({"extra_id": xid, "kind": "late_fee", "amount": extra.price})
-        reactivate = activate and sub.status == Status.SUSPENDED.value
+        reconnection: dict[str, Any] | None = None
+        reactivate = False
+        if activate and sub.status == Status.SUSPENDED.value:
+            overdue_left = sum((still_owed[i.id] for i in overdue_before), money.ZERO)
+            rule = reconnect_rule(ctx)
+            reactivate = overdue_left <= 0 or rule == "any_payment"
+            reconnection = {
+                "rule": rule,
+                "reactivated": reactivate,
+                "overdue_left": money.fmt(overdue_left, ctx.currency),
+            }
         if reactivate and opts.reconnection_fee and ctx.fee("reconnection_fee") > 0:
-            xid = "xp_reconn_" + pid[4:28]
-            extra = _fee_extra(
-                ctx, sub, xid, "Reconnection fee", ctx.fee("reconnection_fee"), "reconnection_fee", actor_id
-            )
-            ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
-            fees.append({"extra_id": xid, "kind": "reconnection_fee", "amount": extra.price})
+            # one fee per overdue period: keyed by the invoice whose lateness cut the client off
+            period_key = overdue_before[0].id if overdue_before else pid
+            xid = "xp_reconn_" + hashlib.sha256(f"{sub.id}|{period_key}".encode()).hexdigest()[:24]
+            if repo.get_extra(xid) is None:
+                extra = _fee_extra(
+                    ctx,
+                    sub,
+                    xid,
+                    "Reconnection fee",
+                    ctx.fee("reconnection_fee"),
+                    "reconnection_fee",
+                    actor_id,
+                )
+                ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
+                fees.append({"extra_id": xid, "kind": "reconnection_fee", "amount": extra.price})
         billing = dict(sub.billing or {})
         moved: dict[str, Any] | None = None
         if opts.recharge and opts.own_days is not None:
@@ -1573,6 +1642,8 @@ def register_payment(
             notes=notes,
             effects={
                 "reactivated": reactivate,
+                "reconnection": reconnection,
+                "invoice_id": target_id,
                 "fees": fees,
                 "billing_dates": moved,
                 "paid_on": today.isoformat(),
@@ -1589,7 +1660,7 @@ def register_payment(
         break
     else:
         raise ConflictError("the client's invoices kept changing; try again")
-    result = PaymentResult(payment, False, applied, reactivate, None, moved, fees)
+    result = PaymentResult(payment, False, applied, reactivate, None, moved, fees, reconnection)
     record_audit(actor_id, actor_kind, tenant_id, "payment", pid, "create", None, payment_dict(payment))
     if reactivate or moved:
         record_audit(

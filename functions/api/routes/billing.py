@@ -74,9 +74,16 @@ class PaymentIn(In):
     method: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "cash"
     reference: ShortText | None = None
     idempotency_key: IdemKey | None = Field(None, description="or the Idempotency-Key header")
-    activate: bool = Field(True, description="reactivate a suspended client at once")
+    activate: bool = Field(
+        True,
+        description="reactivate a suspended client when the tenant's rule allows it "
+        "(default: once nothing overdue remains; the response's 'reconnection' says why)",
+    )
     paid_on: date | None = None
     notes: Text | None = None
+    invoice_id: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = Field(
+        None, description="the invoice this payment is for: paid first (its id or path_id)"
+    )
 
 
 class PromiseIn(In):
@@ -313,8 +320,8 @@ def handle_list_payments(ctx: RequestContext) -> dict[str, Any]:
     bp,
     "/admin/payments",
     "POST",
-    summary="Register a payment (once per idempotency key; oldest invoices first; "
-    "balance in favour; optional reactivation)",
+    summary="Register a payment (once per idempotency key; the given invoice first, then the oldest; "
+    "balance in favour; reactivation by the tenant's reconnection rule)",
     tags=["billing"],
     body=PaymentIn,
     min_role="operator",
@@ -336,6 +343,7 @@ def handle_register_payment(ctx: RequestContext) -> dict[str, Any]:
         activate=b.activate,
         paid_on=b.paid_on,
         notes=b.notes,
+        invoice_id=b.invoice_id,
     )
     return result.as_dict()
 

@@ -181,6 +181,11 @@ class PortalCheckoutStatusOut(Out):
     expires_at: int | None = None
     payment_id: str | None = None
     paid_at: str | None = None
+    reconnection: dict[str, Any] | None = Field(
+        None,
+        description="for a suspended subscriber: the reconnection rule, whether the payment reconnected "
+        "and what is still overdue",
+    )
 
 
 class PortalPaymentReportIn(In):
