@@ -542,3 +542,25 @@ def test_mercadopago_payment_first_seen_refunded_nets_to_what_was_kept(
     assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("partial", "30.00")
     assert [p.amount for p in payments_of(sub.id)] == ["50.00"]
     assert [p.amount for p in _reversals(sub.id)] == ["20.00"]
+
+
+@pytest.mark.parametrize("provider", ["stripe", "mercadopago"])
+def test_a_provider_payment_for_invoice_x_lands_on_invoice_x(
+    connected: Portal, double: ProviderDouble, provider: str
+):
+    portal = connected
+    sub = portal.new_subscriber()
+    older = portal.invoice("10.00", sub.id)  # unpaid and older: the oldest-first rule would pick it
+    target = portal.invoice("25.00", sub.id)
+    chk = _checkout(portal, sub, target.id, provider)
+    if provider == "stripe":
+        session = double.stripe_complete(_session_id(double, chk["checkout_id"]))
+        answer = _stripe_webhook(portal, double.stripe_event("checkout.session.completed", session))
+    else:
+        payment = double.mp_pay(_preference_id(double, chk["checkout_id"]))
+        answer = _mp_webhook(portal, payment["id"])
+    assert answer.json_body["status"] == "applied", answer.body
+    assert (_invoice(target.id).status, _invoice(target.id).paid) == ("paid", "25.00")
+    assert (_invoice(older.id).status, _invoice(older.id).paid) == ("pending", "0")
+    [recorded] = payments_of(sub.id)
+    assert [a["invoice_id"] for a in recorded.applied] == [target.id]

@@ -70,6 +70,7 @@ from api.schemas.portal import (
     PortalWebhookQuery,
 )
 from core.errors import NotFoundError
+from core.invoice_ids import path_id
 from services import contracts as contract_svc
 from services import payment_providers as pay
 from services import portal as portal_svc
@@ -270,6 +271,7 @@ def _invoice_out(inv: Invoice) -> PortalInvoiceOut:
     currency = inv.currency or "USD"
     return PortalInvoiceOut(
         id=inv.id,
+        path_id=path_id(inv.id),
         number=int(inv.number) if inv.number is not None else None,
         kind=inv.kind,
         period=inv.period,
