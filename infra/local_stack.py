@@ -402,6 +402,9 @@ def supervise(argv: list[str]) -> int:
         sup.say(f"error: {exc}; stopping")
         sup.stop()
         return 1
+    except BaseException:  # an unexpected failure: no child outlives the supervisor
+        sup.stop()
+        raise
     print_banner(sup, info)
     code = 0
     while not done.wait(0.5):
