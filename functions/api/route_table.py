@@ -176,6 +176,13 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
         "GET": "api.routes.portal",
         "PUT": "api.routes.portal",
     },
+    "/admin/payment-settings/accounts/{provider}": {
+        "DELETE": "api.routes.portal",
+        "PUT": "api.routes.portal",
+    },
+    "/admin/payment-settings/accounts/{provider}/test": {
+        "POST": "api.routes.portal",
+    },
     "/admin/payments": {
         "GET": "api.routes.billing",
         "POST": "api.routes.billing",
@@ -470,6 +477,9 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
         "GET": "api.routes.portal",
     },
     "/portal/payments/checkouts/{checkout_id}": {
+        "GET": "api.routes.portal",
+    },
+    "/portal/payments/providers": {
         "GET": "api.routes.portal",
     },
     "/portal/payments/reports": {
