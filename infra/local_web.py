@@ -108,8 +108,10 @@ def write_openapi(path: Path) -> None:
     """Write the API description the console's typed client is generated from (``make web``)."""
     import json
 
-    import api.app  # noqa: F401 (registers every route)
+    from api.app import load_all_routes
     from api.openapi import build_openapi
+
+    load_all_routes()  # every route module registered, as the local server has them
 
     text = json.dumps(build_openapi(), indent=1, sort_keys=True) + "\n"
     if not path.exists() or path.read_text() != text:  # unchanged: keep the mtime, skip the rebuild

@@ -1,6 +1,6 @@
 import { Alert, Anchor, Badge, Button, Card, Group, Loader, Stack, Table, Text, Title } from '@mantine/core';
 import { useEffect, useState } from 'react';
-import { Link, useParams, useSearchParams } from 'react-router-dom';
+import { Link, useParams } from 'react-router-dom';
 import { download, errorText, ok, portal, type Schemas } from '../api/client';
 import { Loading, useLoad } from '../ui/common';
 
@@ -49,7 +49,7 @@ export function InvoiceDetail() {
   async function pay() {
     setBusy(true);
     setError(null);
-    const { data, error: err } = await portal.POST('/portal/invoices/{invoice_id}/checkout', { params: { path: { invoice_id: id } } });
+    const { data, error: err } = await portal.POST('/portal/invoices/{invoice_id}/checkout', { params: { path: { invoice_id: id } }, body: {} });
     setBusy(false);
     if (!data) return setError(errorText(err));
     setCheckout(data);
@@ -132,8 +132,7 @@ export function InvoiceDetail() {
 
 /** Where the payment provider sends the customer back: the checkout's status, until it is settled. */
 export function Checkout() {
-  const [params] = useSearchParams();
-  const ref = params.get('ref') ?? '';
+  const { ref = '' } = useParams();
   const [status, setStatus] = useState<Schemas['PortalCheckoutStatusOut'] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -144,7 +143,7 @@ export function Checkout() {
       if (stop) return;
       if (!data) return setError(errorText(err));
       setStatus(data);
-      if (data.status === 'pending' && n++ < 60) setTimeout(poll, 3000);
+      if (['open', 'pending'].includes(data.status ?? '') && n++ < 60) setTimeout(poll, 3000);
     };
     poll();
     return () => {

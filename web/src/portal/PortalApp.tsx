@@ -68,7 +68,7 @@ export default function PortalApp() {
         <Route path="sign" element={<SignContract />} />
         <Route path="register" element={<Register />} />
         <Route path="notice" element={<Notice />} />
-        <Route path="checkout" element={<Checkout />} />
+        <Route path="checkout/:ref" element={<Checkout />} />
         <Route path="service" element={<Private><Service /></Private>} />
         <Route path="invoices" element={<Private><Invoices /></Private>} />
         <Route path="invoices/:id" element={<Private><InvoiceDetail /></Private>} />
