@@ -38,8 +38,10 @@ format: venv
 	$(VENV)/bin/ruff format functions radius_container infra tests bench
 	$(VENV)/bin/ruff check --fix functions radius_container infra tests bench
 
+# The browser tests run after the rest, alone: Chromium beside the UDP/TCP timing tests would slow them.
 test: venv lint web
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --ignore=tests/e2e/test_web.py
+	$(PY) -m pytest tests/e2e/test_web.py -p no:xdist -q
 
 test-fast: venv
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow and not e2e"
