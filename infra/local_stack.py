@@ -10,6 +10,7 @@ WISP_RADIUS_ACCT_PORT (1813), WISP_LOCAL_DIR (.local), WISP_SCHEDULER_INTERVAL (
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -135,6 +136,7 @@ class LocalStack:
             Config.create(chalice_stage="local", app_name="wispcloud"),
             settings.api_host,
             settings.api_port,
+            handler_cls=api_request_handler(),
         )
         thread = threading.Thread(target=server.server.serve_forever, name="api", daemon=True)
         thread.start()
@@ -176,6 +178,23 @@ class LocalStack:
             except Exception as exc:  # keep stopping the rest
                 print(f"while stopping: {exc}", file=sys.stderr)
         self.stoppers.clear()
+
+
+def api_request_handler() -> Any:
+    """Chalice's local request handler, answering a path no route serves with the API's 404 JSON error
+    (Chalice mimics API Gateway's 403 "Missing Authentication Token" there)."""
+    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
+
+    class ApiRequestHandler(ChaliceRequestHandler):
+        def _send_error_response(self, error: LocalGatewayException) -> None:
+            if not isinstance(error, ForbiddenError):  # the app has no authorizers: only unknown paths
+                super()._send_error_response(error)
+                return
+            path = self.path.split("?", 1)[0]
+            body = {"error": {"code": "not_found", "message": f"no such path: {self.command} {path}"}}
+            self._send_http_response(404, {"Content-Type": "application/json"}, json.dumps(body))
+
+    return ApiRequestHandler
 
 
 def local_env(base: dict[str, str] | None = None) -> tuple[dict[str, str], int]:
