@@ -1,20 +1,41 @@
 """One place for powertools Logger, Metrics and Tracer.
 
 Logs are structured JSON with a correlation id; a filter removes any key that looks like a secret
-so passwords and keys never reach the logs even by mistake.
+so passwords and keys never reach the logs even by mistake. Fields a log call passes whose names
+Python's ``LogRecord`` reserves (``created``, ``name``, ``module``…) would make the call raise at the
+levels where the record is built; :class:`ComponentLogger` renames them (``created`` → ``created_``)
+so no log call can fail a request at any level.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.tracing.tracer import Tracer
 
 SERVICE = "wispcloud"
 NAMESPACE = "WispCloud"
 
 _SECRET_MARKERS = ("password", "secret", "token", "key", "authorization", "otp", "code_plain")
+# Attribute names of every LogRecord plus the two the formatter adds: ``extra`` may not use them.
+RESERVED_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def safe_fields(extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` with every reserved LogRecord name renamed (``created`` → ``created_``)."""
+    if RESERVED_FIELDS.isdisjoint(extra):
+        return extra
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        name = key
+        while name in RESERVED_FIELDS or (name != key and name in extra):
+            name += "_"
+        out[name] = value
+    return out
 
 
 def _redact(value: Any) -> Any:
@@ -45,7 +66,53 @@ class _RedactingFilter(logging.Filter):
 logger = Logger(service=SERVICE)
 logger.addFilter(_RedactingFilter())
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+
+
+class LazyTracer:
+    """powertools' Tracer, built on first use: building it imports the X-Ray SDK (about a fifth of the
+    API's cold start). Where tracing is disabled (``POWERTOOLS_TRACE_DISABLED``, outside Lambda) the
+    SDK is never imported: ``capture_lambda_handler`` then calls the handler as it is."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._tracer: Tracer | None = None
+
+    def get(self) -> Tracer:
+        if self._tracer is None:
+            self._tracer = Tracer(service=self.service)
+        return self._tracer
+
+    @staticmethod
+    def disabled() -> bool:
+        return bool(Tracer._is_tracer_disabled())
+
+    def capture_lambda_handler(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        traced: list[Callable[..., Any]] = []
+
+        @functools.wraps(handler)
+        def wrapper(event: Any, context: Any) -> Any:
+            if self.disabled():
+                return handler(event, context)
+            if not traced:
+                traced.append(self.get().capture_lambda_handler(handler))
+            return traced[0](event, context)
+
+        return wrapper
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+tracer = LazyTracer(SERVICE)
+
+
+def set_log_level(level: str) -> None:
+    """Apply the configured level (``WISP_LOG_LEVEL``); an unknown name keeps INFO, the cloud's level."""
+    try:
+        logger.setLevel(level.upper())
+    except (ValueError, TypeError):
+        logger.setLevel("INFO")
+        logger.warning("unknown log level; using INFO", extra={"configured_level": level})
 
 
 def set_correlation_id(value: str | None) -> None:
@@ -63,7 +130,7 @@ class ComponentLogger:
         self.component = component
 
     def _log(self, level: str, msg: object, args: tuple[object, ...], kwargs: dict[str, Any]) -> None:
-        extra = dict(kwargs.pop("extra", None) or {})
+        extra = safe_fields(dict(kwargs.pop("extra", None) or {}))
         extra.setdefault("component", self.component)
         kwargs.setdefault("stacklevel", 4)  # the caller, not this wrapper
         getattr(logger, level)(msg, *args, extra=extra, **kwargs)

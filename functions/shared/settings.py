@@ -51,6 +51,8 @@ class Settings:
     router_api_timeout_s: int = 10
     vpn_endpoint: str = "vpn.wispcloud.local:51820"
     vpn_hub_public_key: str | None = None
+    # SSM parameter where the hub publishes its public key (read when vpn_hub_public_key is not set)
+    vpn_hub_key_parameter: str | None = None
     vpn_hub_address: str = "10.255.0.1"
     vpn_cidr: str = "10.255.0.0/16"
     # Encryption at rest: a local key file, or a KMS key wrapping a data key kept in SSM
@@ -100,6 +102,7 @@ class Settings:
             router_api_timeout_s=_int(e, "WISP_ROUTER_API_TIMEOUT_S", 10),
             vpn_endpoint=e.get("WISP_VPN_ENDPOINT", "vpn.wispcloud.local:51820"),
             vpn_hub_public_key=e.get("WISP_VPN_HUB_PUBLIC_KEY") or None,
+            vpn_hub_key_parameter=e.get("WISP_VPN_HUB_KEY_PARAMETER") or None,
             vpn_hub_address=e.get("WISP_VPN_HUB_ADDRESS", "10.255.0.1"),
             vpn_cidr=e.get("WISP_VPN_CIDR", "10.255.0.0/16"),
             data_key_file=e.get("WISP_DATA_KEY_FILE") or None,
