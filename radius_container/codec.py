@@ -24,6 +24,20 @@ _MESSAGE_AUTHENTICATOR = 80
 _PROXY_STATE = 33
 
 
+def attributes_fit(data: bytes) -> bool:
+    """Whether the packet's attributes tile its Length exactly (RFC 2865 §5): none shorter than its
+    header, none running past the end. pyrad would silently truncate an attribute that overruns."""
+    end = int.from_bytes(data[2:4], "big")
+    if end < 20 or end > len(data):
+        return False
+    i = 20
+    while i < end:
+        if i + 2 > end or data[i + 1] < 2:
+            return False
+        i += data[i + 1]
+    return i == end
+
+
 def _xor16(a: bytes, b: bytes) -> bytes:
     return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(16, "big")
 

@@ -26,7 +26,13 @@ from services.disconnect import (
     disconnect_session,
 )
 from services.dynauth import DynAuthSender, UdpDynAuthSender
-from services.radius_sessions import Catalog, StoreCatalog, modulation_enabled, product_and_policy
+from services.radius_sessions import (
+    Catalog,
+    StoreCatalog,
+    modulation_enabled,
+    modulation_settings,
+    product_and_policy,
+)
 from shared.observability import get_logger, logger, metrics, tracer
 from shared.runtime import get_runtime
 from store.radius_repo import DynamoRadiusStore, RadiusStore, login_key
@@ -43,6 +49,7 @@ class ModulationRunReport:
     changed_by_coa: int = 0
     disconnected: int = 0
     unreachable: int = 0
+    invalid_settings: int = 0  # subscribers whose policy has a modulation setting this version cannot read
     actions: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -101,7 +108,11 @@ def run_modulation(
             _, policy = product_and_policy(catalog, sub)
             if policy is None or not modulation_enabled(policy):
                 continue
-            if not _transition(ModulationSettings.from_mapping(policy.modulation), local_hour):
+            settings = modulation_settings(policy)
+            if settings is None:
+                report.invalid_settings += 1
+                continue
+            if not _transition(settings, local_hour):
                 continue
             report.checked += 1
             new = _rates(policy, sub, now, gateway)

@@ -7,15 +7,13 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-import pytest
-from pyrad.client import Timeout
 from pyrad.packet import AccessAccept, AccessReject
 
 from core.radius.accounting import AccountingEvent, AcctStatus, session_key
 from services.radius_sessions import StoreCatalog, reap_stale_sessions, record_accounting
 from store.models import Session, Subscriber
 from store.radius_repo import DynamoRadiusStore
-from tests.fakes.radius import pap_request
+from tests.fakes.radius import ANSWER_TIMEOUT_S, pap_request
 
 from .conftest import NOW, RadiusEnv
 
@@ -109,7 +107,7 @@ def test_retransmissions_and_duplicates_change_nothing(env):
     )
     raw = interim.RequestPacket()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(2)
+        s.settimeout(ANSWER_TIMEOUT_S)
         for _ in range(3):  # the NAS retransmits the very same packet
             s.sendto(raw, ("127.0.0.1", env.harness.service.acct_port))
             assert s.recv(4096)[0] == 5
@@ -137,11 +135,9 @@ def test_the_response_comes_after_the_write_is_durable(env):
 
 def test_accounting_with_a_wrong_secret_is_dropped(env):
     a = env.account()
-    c = env.client(b"wrong", timeout=0.3, retries=1)
+    c = env.client(b"wrong")
     req = c.CreateAcctPacket(User_Name=a.username, Acct_Status_Type="Start", Acct_Session_Id="S-400")
-    with pytest.raises(Timeout):
-        c.SendPacket(req)
-    assert env.harness.stats["dropped_bad_authenticator"] >= 1
+    env.harness.expect_dropped(req.RequestPacket(), "dropped_bad_authenticator", acct=True)
 
 
 def test_accounting_on_closes_every_session_of_that_nas(env):
