@@ -48,8 +48,9 @@ SCHEDULED_FUNCTIONS: list[tuple[str, str, str, str]] = [
     (
         "ModulationRunFunction",
         "billing_cron.modulation.handle_modulation_run",
-        "cron(0 * * * ? *)",
-        "Hourly: dynamic rate modulation windows (disconnect/CoA users whose rate changes)",
+        "cron(0/15 * * * ? *)",
+        "Every quarter-hour: dynamic rate modulation windows where a gateway's local hour starts "
+        "(disconnect/CoA users whose rate changes)",
     ),
     (
         "RouterSweepFunction",

@@ -239,6 +239,8 @@ def accounting_event(
         ssid=ssid,
         nas_identifier=_raw_str(pkt, 32),
         terminate_cause=cause_name,
+        input_gigawords=dict.__contains__(pkt, 52),
+        output_gigawords=dict.__contains__(pkt, 53),
     )
 
 

@@ -2,6 +2,10 @@
 time zone, the online subscribers whose rate changes get a CoA-Request with the new
 Mikrotik-Rate-Limit (MikroTik gateways) or a Disconnect-Request so they log in again with the rate
 the RADIUS service now computes. Not real time, per the spec: it acts only at those hours.
+
+The run fires every quarter-hour and acts on the gateways whose local hour starts in that
+quarter-hour, so half- and quarter-hour zones (Asia/Kolkata, Asia/Kathmandu) are served on time and
+every gateway exactly once per local hour.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from core.modulation import ModulationSettings, compute
+from core.modulation import ModulationSettings, compute, local_hour_starting
 from core.radius.model import GatewayView, OpenSession, PolicyView, SubscriberView
 from core.radius.usage import zone
 from core.rates import mikrotik_rate_limit
@@ -101,7 +105,9 @@ def run_modulation(
     """Apply the rate changes due at this hour; returns what was done per subscriber."""
     report = ModulationRunReport()
     for gateway in store.list_gateways():
-        local_hour = now.astimezone(zone(gateway.timezone)).hour
+        local_hour = local_hour_starting(now, zone(gateway.timezone))
+        if local_hour is None:
+            continue  # this gateway's local hour starts at another quarter-hour run
         for sub, sessions in _online(store, gateway).values():
             if sub.status not in SERVICE_STATUSES:
                 continue
@@ -166,7 +172,7 @@ def run_modulation_now(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_modulation_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """EventBridge hourly schedule → rate-modulation run."""
+    """EventBridge quarter-hourly schedule → rate-modulation run."""
     report = run_modulation_now(get_runtime())
     metrics.add_metric(name="ModulationCoA", unit=MetricUnit.Count, value=report.changed_by_coa)
     metrics.add_metric(name="ModulationDisconnects", unit=MetricUnit.Count, value=report.disconnected)

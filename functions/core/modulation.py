@@ -198,6 +198,24 @@ def is_active(s: ModulationSettings, local_hour: int) -> bool:
     return local_hour >= a or local_hour < d  # the window crosses midnight
 
 
+# The scheduled run fires every quarter-hour: every time zone's offset from UTC is a whole number of
+# quarter-hours (Asia/Kolkata +5:30, Asia/Kathmandu +5:45, America/St_Johns -3:30), so each gateway's
+# local hour starts at one of these runs
+RUN_EVERY_MINUTES = 15
+
+
+def run_slot(now: datetime) -> datetime:
+    """The start of the quarter-hour a run at ``now`` belongs to (a late trigger keeps its slot)."""
+    utc = now.astimezone(UTC)
+    return utc.replace(minute=utc.minute - utc.minute % RUN_EVERY_MINUTES, second=0, microsecond=0)
+
+
+def local_hour_starting(now: datetime, tz: ZoneInfo) -> int | None:
+    """The local hour that starts in the zone during this run's quarter-hour, else None."""
+    local = run_slot(now).astimezone(tz)
+    return local.hour if local.minute == 0 else None
+
+
 def hour_key(hour_utc: datetime) -> str:
     """Usage-map key prefix of an hourly bucket: ``h:YYYYMMDDHH`` (UTC)."""
     return "h:" + hour_utc.astimezone(UTC).strftime("%Y%m%d%H")

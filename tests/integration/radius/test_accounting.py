@@ -125,6 +125,31 @@ def test_retransmissions_and_duplicates_change_nothing(env):
     assert usage(a.login)["d:2026-11-18:o"] == 900 and usage(a.login)["d:2026-11-18:t"] == 300
 
 
+def test_32_bit_counters_without_gigawords_wrap_instead_of_stopping(env):
+    # Given a NAS that sends 32-bit octet counters and no gigawords
+    a = env.account()
+    send(env, "Start", a.username, "S-WRAP")
+    send(env, "Interim-Update", a.username, "S-WRAP", Acct_Session_Time=300, Acct_Output_Octets=4_000_000_000)
+    # When the download counter passes 4 GiB it starts again from 0 while the session time goes on
+    send(env, "Interim-Update", a.username, "S-WRAP", Acct_Session_Time=600, Acct_Output_Octets=100_000_000)
+    send(env, "Interim-Update", a.username, "S-WRAP", Acct_Session_Time=900, Acct_Output_Octets=300_000_000)
+    # Then the wrap is counted: 4 GiB + 300 MB downloaded
+    assert usage(a.login)["d:2026-11-18:o"] == GIB + 300_000_000
+    # And a late copy of an older packet (lower time, lower counter) changes nothing
+    send(env, "Interim-Update", a.username, "S-WRAP", Acct_Session_Time=600, Acct_Output_Octets=100_000_000)
+    assert usage(a.login)["d:2026-11-18:o"] == GIB + 300_000_000
+    row = Session.get(session_key("127.0.0.1", "S-WRAP", a.username))
+    assert row.output_octets == GIB + 300_000_000
+
+
+def test_accounting_of_a_windows_domain_user_name_is_recorded(env):
+    a = env.account(subscriber={"connection_type": "pppoe"})
+    reply = send(
+        env, "Interim-Update", f"CORP\\{a.username}", "S-DOM", Acct_Session_Time=60, Acct_Output_Octets=5
+    )
+    assert reply.code == 5 and usage(a.login)["d:2026-11-18:o"] == 5
+
+
 def test_the_response_comes_after_the_write_is_durable(env):
     a = env.account()
     send(env, "Interim-Update", a.username, "S-300", Acct_Session_Time=120, Acct_Output_Octets=42)

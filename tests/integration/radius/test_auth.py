@@ -90,6 +90,18 @@ def test_mschapv2_success_and_mppe_keys(env):
     assert reply["MS-MPPE-Encryption-Policy"] == [1]
 
 
+def test_mschapv2_with_a_windows_domain_prefix(env):
+    # Windows PPP clients send DOMAIN\user; RFC 2759 hashes the challenge without the domain
+    acct = env.account(subscriber={"connection_type": "pppoe"})
+    c = env.client()
+    exchange = mschapv2_request(c, f"CORP\\{acct.username}", acct.password)
+    reply = c.SendPacket(exchange.request)
+    assert reply.code == AccessAccept, reply.get("Reply-Message")
+    assert reply["MS-CHAP2-Success"][0][1:].decode() == exchange.expected_success()
+    wrong = c.SendPacket(mschapv2_request(c, f"CORP\\{acct.username}", "not-it").request)
+    assert wrong.code == AccessReject
+
+
 def test_mschapv2_wrong_password_gets_ms_chap_error(env):
     c = env.client()
     reply = c.SendPacket(mschapv2_request(c, "demo", "bad-password").request)
