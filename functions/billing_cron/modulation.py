@@ -30,6 +30,7 @@ from services.disconnect import (
     disconnect_session,
 )
 from services.dynauth import DynAuthSender, UdpDynAuthSender
+from services.live_sessions import COA_VENDORS
 from services.radius_sessions import (
     Catalog,
     StoreCatalog,
@@ -42,8 +43,6 @@ from shared.runtime import get_runtime
 from store.radius_repo import DynamoRadiusStore, RadiusStore, login_key
 
 log = get_logger("modulation")
-
-COA_VENDORS = frozenset({"mikrotik"})  # a CoA with Mikrotik-Rate-Limit changes a live session's rate
 
 
 @dataclass

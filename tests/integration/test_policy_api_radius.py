@@ -16,10 +16,11 @@ import pytest
 from pyrad.packet import AccessAccept, AccessReject
 
 from core.radius.accounting import session_key
+from services.disconnect import NOT_REACHABLE_WARNING
 from shared.runtime import Runtime
 from store.models import Policy, Session, Subscriber
 from store.radius_repo import DynamoRadiusStore
-from tests.fakes.radius import Clock, RadiusHarness, acct_request, pap_request
+from tests.fakes.radius import Clock, FakeNas, RadiusHarness, acct_request, pap_request
 from tests.integration.api_support import (  # noqa: F401
     Api,
     api_fixture,
@@ -54,6 +55,7 @@ class Made:
     password: str
     login: str  # the subscriber item's key
     policy_id: str
+    id: str
 
 
 def subscriber_on(api: Api, who: dict[str, str], policy: dict[str, Any]) -> Made:
@@ -71,7 +73,7 @@ def subscriber_on(api: Api, who: dict[str, str], policy: dict[str, Any]) -> Made
         "product_id": prod["id"],
     }
     sub = ok(api.post("/admin/subscribers", who, body), 201)["subscriber"]
-    return Made(username, password, f"{sub['tenant_id']}#{username}", pol["id"])
+    return Made(username, password, f"{sub['tenant_id']}#{username}", pol["id"], sub["id"])
 
 
 def login(radius: RadiusHarness, username: str, password: str, **attrs: Any) -> Any:
@@ -237,3 +239,75 @@ def test_a_catastrophic_pattern_does_not_stall_the_service(api: Api, manager, ra
     assert reply.code == AccessReject and "NAS-Identifier" in reply["Reply-Message"][0]
     assert login(radius, other.username, other.password).code == AccessAccept
     assert login(radius, made.username, made.password, NAS_Identifier="a" * 60).code == AccessAccept
+
+
+# ---------------------------------------------------------------- issue 12 item 6: live sessions
+def online(radius: RadiusHarness, made: Made, session_id: str) -> None:
+    client = radius.client(timeout=10, retries=3)
+    start = acct_request(client, "Start", made.username, session_id, Framed_IP_Address="10.9.9.7")
+    assert client.SendPacket(start).code == 5
+
+
+def session_row(made: Made, session_id: str) -> Session:
+    return Session.get(session_key("127.0.0.1", session_id, made.username), consistent_read=True)
+
+
+def test_plan_change_suspend_and_cancel_reach_the_live_session(api: Api, manager, radius, demo):
+    with FakeNas(b"testing123", ip="127.0.0.1", mode="ack") as nas:
+        # Given an online subscriber on the demo MikroTik gateway (restricted mode, list "morosos")
+        ok(api.patch(f"/admin/gateways/{demo.gateway_id}", manager, {"coa_port": nas.port}))
+        made = subscriber_on(api, manager, {})
+        faster = subscriber_on(api, manager, {"download_rate": 20_000_000, "upload_rate": 5_000_000})
+        faster_product = Subscriber.get(faster.login).product_id
+        online(radius, made, "LIVE-1")
+
+        # When the operator changes its product, the live session gets the new rate by CoA
+        res = ok(api.post(f"/admin/subscribers/{made.id}/recharge", manager, {"product_id": faster_product}))
+        assert [(p.code, p["Mikrotik-Rate-Limit"]) for p in nas.received] == [(43, ["5M/20M"])]
+        assert nas.received[-1]["Acct-Session-Id"] == ["LIVE-1"]
+        assert res["data"]["live_sessions"][0] | {"session_id": ""} == {
+            "session_id": "",
+            "nas_ip": "127.0.0.1",
+            "acct_session_id": "LIVE-1",
+            "action": "coa",
+            "result": "changed",
+        }
+
+        # When it is suspended, the session moves into the gateway's blocked address list by CoA
+        res = ok(api.post(f"/admin/subscribers/{made.id}/suspend", manager))
+        assert nas.received[-1].code == 43 and nas.received[-1]["Mikrotik-Address-List"] == ["morosos"]
+        assert res["warnings"] == [] and session_row(made, "LIVE-1").ended_at is None
+
+        # When it is cancelled, the session is disconnected and closed in the RADIUS data
+        res = ok(api.post(f"/admin/subscribers/{made.id}/cancel", manager))
+        assert nas.received[-1].code == 40 and nas.received[-1]["User-Name"] == [made.username]
+        assert res["data"]["live_sessions"][0]["action"] == "disconnect"
+        assert session_row(made, "LIVE-1").closed_by == "admin"
+        assert len(nas.received) == 3
+
+
+def test_a_gateway_without_coa_gets_a_disconnect_and_an_unreachable_one_the_warning(
+    api: Api, manager, radius, demo
+):
+    with FakeNas(b"testing123", ip="127.0.0.1", mode="ack") as nas:
+        ok(
+            api.patch(
+                f"/admin/gateways/{demo.gateway_id}", manager, {"coa_port": nas.port, "vendor": "unifi"}
+            )
+        )
+        made = subscriber_on(api, manager, {})
+        online(radius, made, "LIVE-2")
+        ok(api.post(f"/admin/subscribers/{made.id}/suspend", manager))
+        assert [p.code for p in nas.received] == [40]  # no CoA on this vendor: Disconnect
+    with FakeNas(b"testing123", ip="127.0.0.1", mode="silent") as nas:
+        ok(
+            api.patch(
+                f"/admin/gateways/{demo.gateway_id}", manager, {"coa_port": nas.port, "vendor": "mikrotik"}
+            )
+        )
+        made = subscriber_on(api, manager, {})
+        online(radius, made, "LIVE-3")
+        res = ok(api.post(f"/admin/subscribers/{made.id}/suspend", manager))
+        assert res["warnings"] == [NOT_REACHABLE_WARNING]
+        assert res["data"]["live_sessions"][0]["result"] == "unreachable"
+        assert session_row(made, "LIVE-3").closed_by == "admin"  # closed in the RADIUS data anyway
