@@ -12,7 +12,7 @@ export AWS_SECRET_ACCESS_KEY ?= testing
 export AWS_DEFAULT_REGION ?= us-east-1
 export POWERTOOLS_TRACE_DISABLED ?= 1
 
-.PHONY: venv venv-run lint format test test-fast run reset router-state bench template cfn-lint clean
+.PHONY: venv venv-run lint format test test-fast run reset router-state bench template cfn-lint deploy clean
 
 $(RUN_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,11 +56,18 @@ bench: venv
 	@for b in bench/*/run.py; do mod=$${b%.py}; mod=$${mod//\//.}; echo "# $$mod" >&2; $(PY) -m $$mod || exit 1; done
 
 template: venv
+	$(PY) -m infra.package
 	$(PY) -m infra.template_gen
 	$(PY) -m infra.api_index
+
+# Deploy to the AWS account of the current credentials (README: Deploying to AWS).
+#   make deploy STACK=wispcloud REGION=eu-west-1 PARAMS="EmailSender=billing@example.com AlarmEmail=ops@example.com"
+STACK ?= wispcloud
+deploy: venv
+	$(PY) -m infra.deploy --stack $(STACK) $(if $(REGION),--region $(REGION)) $(if $(IMAGE_TAG),--image-tag $(IMAGE_TAG)) $(PARAMS)
 
 cfn-lint: venv
 	$(VENV)/bin/cfn-lint template.yaml
 
 clean:
-	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache build .aws-sam

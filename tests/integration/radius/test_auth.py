@@ -177,7 +177,7 @@ def test_an_attribute_running_past_the_packet_end_is_dropped(env):
     while last + raw[last + 1] < len(raw):
         last += raw[last + 1]
     raw[last + 1] += 4
-    env.harness.expect_dropped(bytes(raw), "dropped_bad_attribute_length", source_ip=ip)
+    env.harness.expect_dropped(bytes(raw), "dropped_malformed", source_ip=ip)
     # the same request well formed is answered
     assert c.SendPacket(req).code == AccessAccept
 
