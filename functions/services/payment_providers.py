@@ -17,7 +17,9 @@ keep order. Each event id is recorded (conditional write) and a processed event 
 idempotency key ``checkout:<reference>``, so two *different* events for the same checkout (completed
 twice, or a retry of a half-processed event) still record one payment. An ``expired`` event never
 undoes a payment, and a ``completed`` event that arrives after ``expired`` is still applied: a
-customer who paid is never left cut off. The billing operation reactivates a suspended subscriber.
+customer who paid is never left cut off. The billing operation pays the checkout's invoice first and
+reactivates a suspended subscriber once nothing overdue remains (or as the tenant's reconnection rule
+says; the checkout status states the decision).
 
 **Bank transfers.** The customer reports a payment (amount, reference, date); an operator confirms it
 (applied through the same billing operation, key ``report:<id>``) or rejects it.
@@ -46,6 +48,7 @@ from core.errors import (
     ValidationError,
 )
 from core.ids import new_id, now_iso
+from core.invoice_ids import from_path
 from core.money import quantize, to_decimal
 from services.audit import record_audit
 from shared.observability import get_logger
@@ -331,7 +334,16 @@ def checkout_status(sub: Subscriber, reference: str) -> dict[str, Any]:
         "checkout_id": reference,
         **{
             k: data.get(k)
-            for k in ("status", "invoice_id", "amount", "currency", "expires_at", "payment_id", "paid_at")
+            for k in (
+                "status",
+                "invoice_id",
+                "amount",
+                "currency",
+                "expires_at",
+                "payment_id",
+                "paid_at",
+                "reconnection",
+            )
         },
     }
 
@@ -355,6 +367,7 @@ class AppliedPayment:
     payment_id: str
     duplicate: bool
     reactivated: bool
+    reconnection: dict[str, Any] | None = None  # the rule applied to a suspended subscriber, and why
 
 
 def apply_confirmed_payment(
@@ -371,10 +384,13 @@ def apply_confirmed_payment(
     actor_id: str,
     actor_kind: str,
     paid_on: date | None = None,
+    invoice_id: str | None = None,
 ) -> AppliedPayment:
-    """Record a confirmed payment through the billing payment operation: once per idempotency key,
-    paying the oldest unpaid invoices first, and reactivating a suspended subscriber at once (status +
-    router task)."""
+    """Record a payment a provider (or an operator checking a transfer) confirmed, through the billing
+    payment operation (:func:`services.billing.register_payment`): once per idempotency key, paying
+    ``invoice_id`` (the invoice the checkout or report was for) first and then the oldest unpaid, and
+    reactivating a suspended subscriber when the tenant's reconnection rule allows it (status + router
+    task). Every provider adapter applies money through this function."""
     from services import billing
 
     result = billing.register_payment(
@@ -391,8 +407,11 @@ def apply_confirmed_payment(
         paid_on=paid_on,
         notes=notes,
         source=source,
+        invoice_id=invoice_id,
     )
-    return AppliedPayment(str(result.payment.id), bool(result.replayed), bool(result.reactivated))
+    return AppliedPayment(
+        str(result.payment.id), bool(result.replayed), bool(result.reactivated), result.reconnection
+    )
 
 
 @dataclass(frozen=True)
@@ -485,10 +504,16 @@ def _process_event(rt: Runtime, tenant_id: str, provider: str, event: WebhookEve
         source="webhook",
         actor_id=f"provider:{provider}",
         actor_kind="system",
+        invoice_id=str(invoice_id) if invoice_id else None,
     )
     _set_checkout(
         event.reference,
-        {"status": "paid", "payment_id": applied.payment_id, "paid_at": now_iso()},
+        {
+            "status": "paid",
+            "payment_id": applied.payment_id,
+            "paid_at": now_iso(),
+            "reconnection": applied.reconnection,
+        },
         only_from=("open", "expired"),
     )
     log.info(
@@ -516,7 +541,8 @@ def report_payment(
     tenant = _tenant(sub.tenant_id)
     currency = tenant.currency or "USD"
     if invoice_id:
-        inv = portal_store.find_invoice(invoice_id)
+        stored = from_path(invoice_id)
+        inv = portal_store.find_invoice(stored) if stored is not None else None
         if inv is None or inv.subscriber_id != sub.id:
             raise NotFoundError("invoice not found", field="invoice_id")
         if inv.status not in UNPAID:
@@ -600,6 +626,7 @@ def confirm_report(
         actor_id=actor_id,
         actor_kind=actor_kind,
         paid_on=paid_on,
+        invoice_id=info.get("invoice_id"),
     )
     effects = {
         **(report.effects or {}),

@@ -423,8 +423,9 @@ class SubscriberDateIndex(GlobalSecondaryIndex[Any]):
 class Invoice(Model):
     """Internet-service or other-income invoice. Lines are embedded (``lines``).
 
-    Internet invoices have the deterministic id ``inv#<subscriber_id>#<period>`` and are written with
-    ``attribute_not_exists(id)``: at most one per client per period, whatever runs concurrently.
+    Internet invoices have the deterministic id ``inv_<subscriber_id>_<issue month>`` (URL-safe; see
+    ``core.invoice_ids``) and are written with ``attribute_not_exists(id)``: at most one per client per
+    month by issue date, whatever runs concurrently.
     """
 
     Meta = _meta("invoices")

@@ -26,7 +26,11 @@ from core.radius.model import (
 )
 from core.radius.mschap import strip_domain
 from core.rates import Burst
+from shared.observability import get_logger
 from store.models import Gateway, Policy, Product, Session, Subscriber
+from store.vouchers import mark_card_used
+
+log = get_logger("radius")
 
 _BURST_FIELDS = (
     "download_limit",
@@ -369,11 +373,25 @@ class DynamoRadiusStore:
             actions.append(Subscriber.status.set("active"))
             condition &= Subscriber.status == "new"  # never overwrite a status set meanwhile
         try:
-            Subscriber._get_connection().update_item(write.login, actions=actions, condition=condition)
+            out = Subscriber._get_connection().update_item(
+                write.login,
+                actions=actions,
+                condition=condition,
+                # the first session of a login: its card (if it is one) is spent
+                return_values="ALL_NEW" if write.activate else None,
+            )
         except UpdateError as exc:
             if _condition_failed(exc):
                 return False
             raise
+        if write.activate:
+            item = (out or {}).get("Attributes") or {}
+            voucher_id = (item.get("voucher_id") or {}).get("S")
+            if voucher_id:
+                try:
+                    mark_card_used(voucher_id, (item.get("id") or {}).get("S") or write.login)
+                except Exception:  # the session is recorded; the card record is only informative
+                    log.exception("could not mark a card used", extra={"voucher_id": voucher_id})
         return True
 
     def put_session_log(self, log: SessionLog) -> None:

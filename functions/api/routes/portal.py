@@ -62,6 +62,7 @@ from api.schemas.portal import (
     PortalWebhookOut,
 )
 from core.errors import NotFoundError
+from core.invoice_ids import path_id
 from services import contracts as contract_svc
 from services import payment_providers as pay
 from services import portal as portal_svc
@@ -262,6 +263,7 @@ def _invoice_out(inv: Invoice) -> PortalInvoiceOut:
     currency = inv.currency or "USD"
     return PortalInvoiceOut(
         id=inv.id,
+        path_id=path_id(inv.id),
         number=int(inv.number) if inv.number is not None else None,
         kind=inv.kind,
         period=inv.period,

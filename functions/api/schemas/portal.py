@@ -142,6 +142,7 @@ class PortalDevicesOut(Out):
 # ---------------------------------------------------------------- invoices and payments
 class PortalInvoiceOut(Out):
     id: str
+    path_id: str = Field(description="the id as it goes in a URL path (the id itself for current invoices)")
     number: int | None = None
     kind: str
     period: str | None = None
@@ -180,6 +181,11 @@ class PortalCheckoutStatusOut(Out):
     expires_at: int | None = None
     payment_id: str | None = None
     paid_at: str | None = None
+    reconnection: dict[str, Any] | None = Field(
+        None,
+        description="for a suspended subscriber: the reconnection rule, whether the payment reconnected "
+        "and what is still overdue",
+    )
 
 
 class PortalPaymentReportIn(In):
