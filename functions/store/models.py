@@ -479,8 +479,9 @@ class Payment(Model):
     currency = UnicodeAttribute(default="USD")
     method = UnicodeAttribute(default="cash")
     reference = UnicodeAttribute(null=True)
-    kind = UnicodeAttribute(default="payment")  # payment | promise | reported
-    status = UnicodeAttribute(default="applied")  # applied | pending_confirmation | rejected
+    kind = UnicodeAttribute(default="payment")  # payment | promise | reported | reversal
+    # applied | partially_reversed | reversed | pending_confirmation | rejected
+    status = UnicodeAttribute(default="applied")
     source = UnicodeAttribute(default="operator")  # operator | portal | webhook
     applied = JSONAttribute(default=list)  # [{"invoice_id", "amount"}]
     balance_after = UnicodeAttribute(null=True)
@@ -490,6 +491,10 @@ class Payment(Model):
     request_fingerprint = UnicodeAttribute(null=True)
     notes = UnicodeAttribute(null=True)
     effects = JSONAttribute(default=dict)  # {"reactivated", "fees", "dates_moved", "sync"}
+    # Refunds and charge-backs taken back from this payment: cumulative per kind ({"refund": "5.00"})
+    # and their sum, the version the reversal's conditional write checks
+    reversals = JSONAttribute(null=True)
+    reversed_amount = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     subscriber_index = SubscriberDateIndex()
     tenant_index = TenantIndex()
