@@ -51,11 +51,14 @@ def _read(path: Path, mtime: float) -> bytes:  # mtime in the key: a rebuild is 
     return path.read_bytes()
 
 
-def handler_class(app: Chalice, dist: Path) -> type[ChaliceRequestHandler]:
-    """A request handler that serves the console for non-API paths and hands the rest to Chalice."""
+def handler_class(
+    app: Chalice, dist: Path, base: type[ChaliceRequestHandler] = ChaliceRequestHandler
+) -> type[ChaliceRequestHandler]:
+    """A request handler that serves the console for non-API paths and hands the rest to ``base``
+    (Chalice's local handler, or the local stack's own)."""
     owned = api_segments(app)
 
-    class Handler(ChaliceRequestHandler):
+    class Handler(base):  # type: ignore[valid-type,misc]
         def _is_api(self) -> bool:
             first = urlsplit(self.path).path.strip("/").split("/", 1)[0]
             return first in owned
@@ -99,9 +102,11 @@ def handler_class(app: Chalice, dist: Path) -> type[ChaliceRequestHandler]:
     return Handler
 
 
-def server_kwargs(app: Chalice, env: dict[str, str] | None = None) -> dict[str, Any]:
+def server_kwargs(
+    app: Chalice, env: dict[str, str] | None = None, base: type[ChaliceRequestHandler] | None = None
+) -> dict[str, Any]:
     """Keyword arguments for ``chalice.local.LocalDevServer`` that add the console."""
-    return {"handler_cls": handler_class(app, dist_dir(env))}
+    return {"handler_cls": handler_class(app, dist_dir(env), base or ChaliceRequestHandler)}
 
 
 def write_openapi(path: Path) -> None:

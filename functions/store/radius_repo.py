@@ -24,6 +24,7 @@ from core.radius.model import (
     ProductView,
     SubscriberView,
 )
+from core.radius.mschap import strip_domain
 from core.rates import Burst
 from shared.observability import get_logger
 from store.models import Gateway, Policy, Product, Session, Subscriber
@@ -42,8 +43,10 @@ _BURST_FIELDS = (
 
 
 def login_key(tenant_id: str, username: str) -> str:
-    """The subscriber item key: ``<tenant_id>#<lower-case username>``."""
-    return f"{tenant_id}#{username.strip().lower()}"
+    """The subscriber item key: ``<tenant_id>#<lower-case username>``. A ``DOMAIN\\`` prefix (Windows
+    PPP clients send ``DOMAIN\\user``) is not part of it, as RFC 2759 leaves it out of the challenge
+    hash; network usernames never contain a backslash."""
+    return f"{tenant_id}#{strip_domain(username.strip()).lower()}"
 
 
 class RadiusStore(Protocol):

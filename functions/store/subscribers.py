@@ -7,6 +7,7 @@ PutItem of the whole record), guarded by a condition on the status the decision 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -14,8 +15,8 @@ from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWri
 from pynamodb.transactions import TransactWrite
 
 from core.errors import ConflictError, NotFoundError
-from core.ids import now_iso
-from store.models import Invoice, Session, Subscriber
+from core.ids import iso, now_iso, utcnow
+from store.models import Invoice, Session, Subscriber, TokenRecord
 
 _COPY_SKIP = {"login", "username"}
 
@@ -134,3 +135,29 @@ def open_sessions(subscriber_id: str) -> list[Session]:
 
 def invoices_for(subscriber_id: str) -> list[Invoice]:
     return list(Invoice.subscriber_index.query(subscriber_id))
+
+
+# ---------------------------------------------------------------- address reservations
+IP_RESERVATION_S = 600
+
+
+def reserve_ip(tenant_id: str, ip: str, holder: str, seconds: int = IP_RESERVATION_S) -> bool:
+    """Reserve ``ip`` in the tenant for a service being created (conditional write): True for the one
+    caller that got it. Reservations expire on their own: they only cover the time until the new
+    service is written and visible to the tenant's address reads."""
+    now = utcnow()
+    record = TokenRecord(
+        id=f"ip#{tenant_id}#{ip}",
+        kind="ip_reservation",
+        tenant_id=tenant_id,
+        data={"holder": holder},
+        expires_at=now + timedelta(seconds=seconds),
+        created_at=iso(now),
+    )
+    try:
+        record.save(condition=TokenRecord.id.does_not_exist() | (TokenRecord.expires_at < now))
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

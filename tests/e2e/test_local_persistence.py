@@ -26,7 +26,7 @@ def _radius(stack) -> Client:
         acctport=stack.port("WISP_RADIUS_ACCT_PORT"),
         secret=b"testing123",
         dict=DICTIONARY,
-        timeout=5,
+        timeout=10,  # a ceiling per try (three tries): a busy machine must pass
         retries=3,
     )
 

@@ -6,7 +6,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import Id, JsonObject, Money, Name, Out, Query, ShortText, Text, Timezone
+from api.schemas.common import (
+    Id,
+    JsonObject,
+    Money,
+    Name,
+    NotNull,
+    Out,
+    Query,
+    ShortText,
+    Text,
+    Timezone,
+    not_null,
+)
 from api.schemas.common import StrictIn as In
 
 Day = Annotated[int, Field(ge=1, le=31)]
@@ -36,7 +48,7 @@ class ZoneIn(In):
 
 
 class ZonePatch(In):
-    name: Name | None = None
+    name: Name | NotNull = not_null()
     timezone: Timezone | None = None
     issue_day: Day | None = None
     notice_day: Day | None = None
@@ -99,8 +111,8 @@ class GatewayIn(In):
 
 
 class GatewayPatch(In):
-    name: Name | None = None
-    nas_ip: Host | None = None
+    name: Name | NotNull = not_null()
+    nas_ip: Host | NotNull = not_null()
     radius_secret: str | None = Field(default=None, min_length=1, max_length=128)
     zone_id: Id | None = None
     vendor: Vendor | None = None
@@ -176,8 +188,8 @@ class ModulationIn(In):
     algorithm: Literal["disabled", "very_low", "low", "linear", "medium", "high", "min_at_max"] = "disabled"
     activate_hour: Hour = 0
     deactivate_hour: Hour = 0
-    period: Literal["hours", "current_month"] = "current_month"
-    period_hours: Annotated[int, Field(ge=1, le=744)] | None = None
+    period: Literal["hours", "current_month"] = "current_month"  # core.modulation.PeriodType
+    period_hours: Annotated[int, Field(ge=1, le=168)] | None = None  # core.modulation.MAX_PERIOD_HOURS
     traffic_type: Literal["total", "separate", "download", "upload"] = "total"
     max_total_mb: Megabytes | None = None
     max_download_mb: Megabytes | None = None
@@ -188,9 +200,14 @@ class ModulationIn(In):
 
 
 class CheckAttributeIn(In):
+    """FreeRADIUS operators: ``=~``/``!~`` take an RE2 regular expression; ``=*``/``!*`` (present/absent)
+    need no value; ``:=`` compares nothing (``Simultaneous-Use := N`` caps concurrent sessions)."""
+
     name: Annotated[str, Field(min_length=1, max_length=64)]
     op: Literal["==", ":=", "!=", ">", ">=", "<", "<=", "=~", "!~", "=*", "!*"] = "=="
-    value: Annotated[str, Field(max_length=253)] | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
+    value: Annotated[str, Field(max_length=253)] | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | None = (
+        None
+    )
 
 
 class ReplyAttributeIn(In):
@@ -241,7 +258,7 @@ class PolicyIn(PolicyFields):
 
 
 class PolicyPatch(PolicyFields):
-    code: Name | None = None
+    code: Name | NotNull = not_null()
 
 
 class PolicyOut(Out):
@@ -304,7 +321,7 @@ class ProductIn(ProductFields):
 
 
 class ProductPatch(ProductFields):
-    name: Name | None = None
+    name: Name | NotNull = not_null()
 
 
 class ProductOut(Out):

@@ -273,17 +273,26 @@ export function Subscribers() {
         right={
           <Group>
             <Switch label="Colour rows by status" checked={colored} onChange={(e) => setColored(e.currentTarget.checked)} />
-            <Button
-              variant="default"
-              onClick={() =>
-                download(
-                  `/admin/subscribers/export?${new URLSearchParams({ sort, ...(status ? { status } : {}), ...(q ? { q } : {}), ...(session.tenant() ? { tenant_id: session.tenant()! } : {}) })}`,
-                  'subscribers.csv',
-                ).catch((e: Error) => alert(e.message))
-              }
-            >
-              Export CSV
-            </Button>
+            <Menu>
+              <Menu.Target>
+                <Button variant="default">Export</Button>
+              </Menu.Target>
+              <Menu.Dropdown>
+                {(['csv', 'xlsx'] as const).map((format) => (
+                  <Menu.Item
+                    key={format}
+                    onClick={() =>
+                      download(
+                        `/admin/subscribers/export?${new URLSearchParams({ sort, format, ...(status ? { status } : {}), ...(q ? { q } : {}), ...(session.tenant() ? { tenant_id: session.tenant()! } : {}) })}`,
+                        `subscribers.${format}`,
+                      ).catch((e: Error) => alert(e.message))
+                    }
+                  >
+                    {format.toUpperCase()}
+                  </Menu.Item>
+                ))}
+              </Menu.Dropdown>
+            </Menu>
             <Button onClick={() => setCreating(true)}>New subscriber</Button>
           </Group>
         }
