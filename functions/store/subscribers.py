@@ -7,6 +7,7 @@ PutItem of the whole record), guarded by a condition on the status the decision 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -25,10 +26,29 @@ def login_key(tenant_id: str, username: str) -> str:
     return f"{tenant_id}#{username.lower()}"
 
 
-def get_by_id(subscriber_id: str) -> Subscriber | None:
-    for sub in Subscriber.id_index.query(subscriber_id, limit=1):
-        return sub
+def login_of(subscriber_id: str) -> str | None:
+    """The item key of a subscriber id (the id index holds keys only)."""
+    for row in Subscriber.id_index.query(subscriber_id, limit=1):
+        return str(row.login)
     return None
+
+
+def get_by_id(subscriber_id: str, consistent: bool = False) -> Subscriber | None:
+    login = login_of(subscriber_id)
+    if login is None:
+        return None
+    try:
+        sub = Subscriber.get(login, consistent_read=consistent)
+    except DoesNotExist:
+        return None
+    return sub if sub.id == subscriber_id else None
+
+
+def by_logins(logins: Iterable[str]) -> list[Subscriber]:
+    """Items by key, in the order of ``logins`` (missing ones left out); 100 keys per request."""
+    wanted = list(dict.fromkeys(k for k in logins if k))
+    found = {s.login: s for s in Subscriber.batch_get(wanted)} if wanted else {}
+    return [found[k] for k in wanted if k in found]
 
 
 def get_by_login(tenant_id: str, username: str) -> Subscriber | None:
@@ -98,11 +118,19 @@ def delete(sub: Subscriber) -> None:
 
 
 def list_tenant(tenant_id: str) -> list[Subscriber]:
-    return list(Subscriber.tenant_index.query(tenant_id))
+    """Every subscriber item of a tenant (whole-tenant batch runs only, never an admin page)."""
+    return by_logins(r.login for r in Subscriber.tenant_index.query(tenant_id, attributes_to_get=["login"]))
 
 
 def ips_in_tenant(tenant_id: str) -> set[str]:
     return {s.ip for s in Subscriber.tenant_index.query(tenant_id, attributes_to_get=["ip", "login"]) if s.ip}
+
+
+def session_rows(keys: Iterable[Session]) -> list[Session]:
+    """Connection-log rows for index results (keys only), in the index order."""
+    ids = [k.id for k in keys]
+    found = {r.id: r for r in Session.batch_get(ids)} if ids else {}
+    return [found[i] for i in ids if i in found]
 
 
 # ---------------------------------------------------------------- accounting rows
@@ -110,26 +138,45 @@ def sessions_page(
     subscriber_id: str, limit: int, start_key: dict[str, Any] | None, wifi_only: bool = False
 ) -> tuple[list[Session], dict[str, Any] | None]:
     """Connection log rows, newest first."""
-    cond = Session.ssid.exists() if wifi_only else None
-    res = Session.subscriber_index.query(
-        subscriber_id,
-        scan_index_forward=False,
-        limit=limit,
-        last_evaluated_key=start_key,
-        filter_condition=cond,
-    )
-    items = list(res)
-    return items, res.last_evaluated_key
+    if not wifi_only:
+        res = Session.subscriber_index.query(
+            subscriber_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
+        )
+        keys = list(res)
+        return session_rows(keys), res.last_evaluated_key
+    # Wi-Fi rows (with an SSID) only: the index holds keys, so rows are read a page at a time
+    out: list[Session] = []
+    last = start_key
+    while True:
+        res = Session.subscriber_index.query(
+            subscriber_id, scan_index_forward=False, limit=limit, last_evaluated_key=last
+        )
+        for row in session_rows(list(res)):
+            if row.ssid:
+                out.append(row)
+                if len(out) == limit:
+                    return out, _row_key(row)
+        last = res.last_evaluated_key
+        if last is None:
+            return out, None
+
+
+def _row_key(row: Session) -> dict[str, Any]:
+    """The index position of a row, as a query's start key."""
+    return {
+        "id": {"S": row.id},
+        "subscriber_id": {"S": row.subscriber_id},
+        "started_at": {"S": row.started_at},
+    }
 
 
 def sessions_since(subscriber_id: str, since_iso: str) -> list[Session]:
-    return list(Session.subscriber_index.query(subscriber_id, Session.started_at >= since_iso))
+    return session_rows(Session.subscriber_index.query(subscriber_id, Session.started_at >= since_iso))
 
 
 def open_sessions(subscriber_id: str) -> list[Session]:
-    return list(
-        Session.subscriber_index.query(subscriber_id, filter_condition=Session.ended_at.does_not_exist())
-    )
+    rows = session_rows(Session.subscriber_index.query(subscriber_id))
+    return [r for r in rows if r.ended_at is None]
 
 
 def invoices_for(subscriber_id: str) -> list[Invoice]:
