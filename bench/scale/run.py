@@ -2,7 +2,7 @@
 packet (table and every index, from the real item sizes) and requests / read units per admin page at
 1k, 10k and 100k subscribers in one tenant, and per single-router reconcile.
 
-    .venv/bin/python -m bench.scale.run
+    .venv/bin/python -m bench.scale.run [--sizes 1000,10000,100000] [--routers 300] [--online-share 0.1]
 
 Prints one JSON object per line. Units are computed by :mod:`bench.dynamo_units` (DynamoDB's sizing
 rules) over the requests the real code makes: RADIUS packets over UDP to the real service on a moto
@@ -32,6 +32,7 @@ for _p in ("functions", "."):
 from moto import mock_aws  # noqa: E402
 
 from bench.dynamo_units import CapacityMeter  # noqa: E402
+from core.ids import now_iso  # noqa: E402
 
 NOW = datetime(2026, 11, 18, 17, 2, tzinfo=UTC)  # Wednesday 11:02 in Mexico City
 MIB = 1024 * 1024
@@ -141,7 +142,7 @@ def radius_writes() -> None:
         clock = Clock(NOW)
         store = DynamoRadiusStore()
         with RadiusHarness(store, rt.box.decrypt, clock=clock) as harness:
-            client = harness.client(b"testing123")
+            client = harness.client(b"testing123", timeout=30.0)
             common = {
                 "Framed_IP_Address": "10.20.30.40",
                 "Calling_Station_Id": "AA-BB-CC-DD-EE-01",
@@ -219,10 +220,159 @@ def radius_writes() -> None:
             )
 
 
+# ---------------------------------------------------------------- admin reads per page
+def _subscriber(i: int, tenant_id: str, product_id: str, gateways: list[str], enc: str, online: bool) -> Any:
+    from store.models import Subscriber
+    from store.subscribers import search_fields
+
+    name, phone = f"Customer {i}", f"+52 55 {i:08d}"
+    keys = search_fields(name, phone)
+    sessions = (
+        {
+            f"s{i}": {
+                "nas": "127.0.0.1",
+                "sid": f"a{i}",
+                "st": "2026-11-18T16:00:00.000000Z",
+                "v": 1,
+                "i": 1000 * i,
+            }
+        }
+        if online
+        else {}
+    )
+    return Subscriber(
+        login=f"{tenant_id}#bench{i:06d}",
+        id=f"sub_bench{i:06d}",
+        tenant_id=tenant_id,
+        username=f"bench{i:06d}",
+        password_enc=enc,
+        status="active" if i % 10 else "suspended",
+        name=name,
+        phone=phone,
+        product_id=product_id,
+        gateway_id=gateways[i % len(gateways)],
+        ip=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
+        open_sessions=sessions,
+        online_t=tenant_id if online else None,
+        created_at=f"2026-01-01T00:00:00.{i:06d}Z",
+        name_lc=keys["name_lc"],
+        phone_n=keys["phone_n"],
+    )
+
+
+def _moto_table(name: str) -> Any:
+    """moto's in-memory table (writing to it directly seeds 100k items in seconds, not minutes)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].get_table(name)
+
+
+def admin_reads(sizes: list[int], routers: int, online_share: float) -> None:
+    from chalice.test import Client
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    from api.app import app
+    from provisioner.reconcile import services_for_router
+    from shared.crypto import StaticKeyProvider
+    from shared.runtime import init_runtime
+    from shared.settings import Settings
+    from shared.tokens import issue_operator_token
+    from store import db, tallies
+    from store.demo import seed_demo
+    from store.models import ALL_MODELS, Gateway, Subscriber
+
+    with mock_aws():
+        rt = init_runtime(
+            Settings(stage="bench", table_prefix=f"bench-{secrets.token_hex(3)}-"),
+            StaticKeyProvider(secrets.token_bytes(32)),
+        )
+        db.create_tables()
+        demo = seed_demo(rt.box)
+        tid = demo.tenant_id
+        gateways = [f"gw_bench{g:03d}" for g in range(routers)]
+        with Gateway.batch_write() as batch:
+            for g, gid in enumerate(gateways):
+                batch.save(
+                    Gateway(
+                        id=gid,
+                        tenant_id=tid,
+                        name=f"Torre {g}",
+                        nas_ip=f"10.250.{g >> 8}.{g & 255}",
+                        radius_secret_enc=rt.box.encrypt("s"),
+                        api_enabled=False,
+                        created_at=now_iso(),
+                    )
+                )
+        enc = rt.box.encrypt("bench-pass")
+        meter = CapacityMeter()
+        meter.install(ALL_MODELS)
+        token = issue_operator_token(rt.signer, demo.operator_id, tid, "manager", 3600)
+        h = {"Authorization": f"Bearer {token}"}
+        seeded = 0
+        counts: dict[Any, int] = {}
+        with Client(app) as client:
+            for size in sizes:
+                t0 = time.monotonic()
+                meter.enabled = False
+                table = _moto_table(Subscriber.Meta.table_name)
+                size_check = LimitedSizeDict.__setitem__
+                LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[method-assign]  # seeding only
+                for i in range(seeded, size):
+                    sub = _subscriber(i, tid, demo.product_id, gateways, enc, i % int(1 / online_share) == 0)
+                    table.put_item(sub.serialize())  # straight into moto's table: seeding only
+                    b = tallies.bucket_for(sub)
+                    for k in [b, b.with_status(tallies.ONLINE)] if sub.online_t else [b]:
+                        counts[k] = counts.get(k, 0) + 1
+                LimitedSizeDict.__setitem__ = size_check  # type: ignore[method-assign]
+                seeded = size
+                demo_bucket = tallies.bucket_of("active", demo.product_id, None)  # the demo subscriber
+                tallies.replace_all(tid, {**counts, demo_bucket: counts.get(demo_bucket, 0) + 1})
+                meter.enabled = True
+                emit(metric="admin_seed", subscribers=size + 1, seconds=round(time.monotonic() - t0, 1))
+                first = client.http.get("/admin/subscribers?limit=50", headers=h).json_body
+                for call, path in (
+                    ("list page 50", "/admin/subscribers?limit=50"),
+                    ("list next page", f"/admin/subscribers?limit=50&cursor={first['next_cursor']}"),
+                    ("list status=suspended", "/admin/subscribers?limit=50&status=suspended"),
+                    ("list status=online", "/admin/subscribers?limit=50&status=online"),
+                    ("search q=bench0000", "/admin/subscribers?limit=50&q=bench0000"),
+                    ("search q=+52 55 0000001 (phone)", "/admin/subscribers?limit=50&q=%2B52%2055%200000001"),
+                    ("totals", "/admin/subscribers/totals"),
+                    ("online list page 50", "/admin/subscribers/online?limit=50"),
+                ):
+                    meter.reset()
+                    resp = client.http.get(path, headers=h)
+                    assert resp.status_code == 200, resp.body[:300]
+                    emit(
+                        metric="admin_page",
+                        call=call,
+                        subscribers=size + 1,
+                        dynamodb_requests=meter.request_count,
+                        read_units=round(meter.rcu, 1),
+                    )
+                meter.reset()
+                gw = Gateway.get(gateways[0])
+                services = services_for_router(gw, rt.box)
+                emit(
+                    metric="router_reconcile_reads",
+                    subscribers=size + 1,
+                    routers=routers,
+                    router_services=len(services),
+                    dynamodb_requests=meter.request_count,
+                    read_units=round(meter.rcu, 1),
+                )
+
+
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args()
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="1000,10000,100000", help="subscribers in the tenant, ascending")
+    ap.add_argument("--routers", type=int, default=300)
+    ap.add_argument("--online-share", type=float, default=0.1)
+    args = ap.parse_args()
     started = time.monotonic()
     radius_writes()
+    admin_reads([int(x) for x in args.sizes.split(",")], args.routers, args.online_share)
     emit(metric="summary", seconds=round(time.monotonic() - started, 1))
 
 

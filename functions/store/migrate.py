@@ -19,8 +19,11 @@ from typing import Any
 
 from pynamodb.models import Model
 
+from core.ids import utcnow
+from store import tallies
 from store.db import table_schema
-from store.models import ALL_MODELS, Session
+from store.models import ALL_MODELS, Session, Subscriber, Tenant
+from store.subscribers import search_fields
 
 
 @dataclass
@@ -102,7 +105,36 @@ def _open_hour() -> Iterator[int]:
         yield 1
 
 
-BACKFILLS: dict[str, Callable[[], Iterator[int]]] = {"sessions.open_hour": _open_hour}
+def _subscriber_keys() -> Iterator[int]:
+    """Subscribers get the attributes the name, phone and online indexes are keyed on."""
+    for sub in Subscriber.scan():
+        want: dict[str, Any] = search_fields(sub.name, sub.phone)
+        want["online_t"] = sub.tenant_id if tallies._has_open_session(sub) else None
+        changed = {k: v for k, v in want.items() if getattr(sub, k) != v}
+        if not changed:
+            continue
+        actions = [
+            getattr(Subscriber, k).remove() if v is None else getattr(Subscriber, k).set(v)
+            for k, v in changed.items()
+        ]
+        sub.update(actions=actions, condition=Subscriber.login.exists())
+        yield 1
+
+
+def _tenant_counters() -> Iterator[int]:
+    """Every tenant never counted gets its totals counters."""
+    now = utcnow()
+    for tenant in Tenant.scan(attributes_to_get=["id"]):
+        if not tallies.counted(tenant.id):
+            tallies.recount(tenant.id, now)
+            yield 1
+
+
+BACKFILLS: dict[str, Callable[[], Iterator[int]]] = {
+    "sessions.open_hour": _open_hour,
+    "subscribers.index_keys": _subscriber_keys,
+    "tallies.tenants": _tenant_counters,
+}
 
 
 def migrate(wait: bool = True) -> MigrationReport:

@@ -249,6 +249,8 @@ class Product(Model):
 # Attributes RADIUS accounting changes on the subscriber item: no index projects them, so an
 # Interim-Update rewrites the item only (docs/data-model.md "Write cost").
 SUBSCRIBER_HOT_ATTRIBUTES = ("usage", "open_sessions", "devices", "devices_since", "last_seen_at", "hist")
+# Index keys RADIUS changes: ``online_t`` when a subscriber's first session opens or its last closes,
+# ``status`` on the first use of a New service. An Interim-Update changes neither.
 
 # What the tenant index carries: what the billing runs and the import checks read of every subscriber
 # (store.billing.BILLING_ATTRIBUTES, store.imports.SNAPSHOT_ATTRIBUTES), never an accounting counter.
@@ -290,6 +292,41 @@ class SubscriberGatewayIndex(GlobalSecondaryIndex["Subscriber"]):
     Meta = _index("gateway-index", KeysOnlyProjection())
     gateway_id = UnicodeAttribute(hash_key=True)
     login = UnicodeAttribute(range_key=True)
+
+
+def _subscriber_keys_index(name: str, hash_name: str, range_name: str, doc: str) -> Any:
+    """A keys-only index of subscribers: the admin lists query it for a page of logins, then read the
+    page's items by key (BatchGetItem)."""
+    attrs = {
+        "Meta": _index(name, KeysOnlyProjection()),
+        hash_name: UnicodeAttribute(hash_key=True),
+        range_name: UnicodeAttribute(range_key=True),
+        "__doc__": doc,
+    }
+    return type(f"Subscriber_{name.replace('-', '_')}", (GlobalSecondaryIndex,), attrs)
+
+
+SubscriberUserIndex = _subscriber_keys_index(
+    "user-index", "tenant_id", "login", "A tenant's subscribers in username order; username prefix search."
+)
+SubscriberStatusIndex = _subscriber_keys_index(
+    "status-index",
+    "status",
+    "login",
+    "Subscribers of a status; ``begins_with(login, '<tenant>#')`` keeps one tenant, in username order.",
+)
+SubscriberOnlineIndex = _subscriber_keys_index(
+    "online-index", "online_t", "login", "Sparse: subscribers with an open session (``online_t`` = tenant)."
+)
+SubscriberNameIndex = _subscriber_keys_index(
+    "name-index", "tenant_id", "name_lc", "Name prefix search (lower-case name)."
+)
+SubscriberPhoneIndex = _subscriber_keys_index(
+    "phone-index", "tenant_id", "phone_n", "Phone prefix search (digits of the phone)."
+)
+SubscriberIpIndex = _subscriber_keys_index(
+    "ip-index", "tenant_id", "ip", "IP uniqueness and IP prefix search."
+)
 
 
 class SubscriberTenantIndex(GlobalSecondaryIndex["Subscriber"]):
@@ -355,11 +392,20 @@ class Subscriber(Model):
     last_seen_at = UnicodeAttribute(null=True)
     router_state = JSONAttribute(default=dict)  # what was last pushed to the router, for renames
     hist = BooleanAttribute(null=True)  # rate modulation keeps hourly traffic in ``usage_hours``
+    online_t = UnicodeAttribute(null=True)  # the tenant id while a session is open (online-index)
+    name_lc = UnicodeAttribute(null=True)  # lower-case name (name-index)
+    phone_n = UnicodeAttribute(null=True)  # digits of the phone (phone-index)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
     id_index = SubscriberIdIndex()
     tenant_index = SubscriberTenantIndex()
     gateway_index = SubscriberGatewayIndex()
+    user_index = SubscriberUserIndex()
+    status_index = SubscriberStatusIndex()
+    online_index = SubscriberOnlineIndex()
+    name_index = SubscriberNameIndex()
+    phone_index = SubscriberPhoneIndex()
+    ip_index = SubscriberIpIndex()
 
 
 class SubscriberStartIndex(GlobalSecondaryIndex["Session"]):
@@ -380,12 +426,6 @@ class OpenSessionIndex(GlobalSecondaryIndex["Session"]):
     Meta = _index("open-hour-index", KeysOnlyProjection())
     open_nas = UnicodeAttribute(hash_key=True)
     open_hour = UnicodeAttribute(range_key=True)
-
-
-class SessionTenantIndex(GlobalSecondaryIndex["Session"]):
-    Meta = _index("tenant-index", KeysOnlyProjection())
-    tenant_id = UnicodeAttribute(hash_key=True)
-    started_at = UnicodeAttribute(range_key=True)
 
 
 class Session(Model):
@@ -420,7 +460,6 @@ class Session(Model):
     expires_at = TTLAttribute(null=True)  # closed rows: end + the tenant's connection-log retention
     subscriber_index = SubscriberStartIndex()
     open_index = OpenSessionIndex()
-    tenant_index = SessionTenantIndex()
 
 
 # ---------------------------------------------------------------- cards and vouchers
@@ -662,6 +701,16 @@ class UsageHour(Model):
     expires_at = TTLAttribute(null=True)
 
 
+class Tally(Model):
+    """Subscriber counts of a tenant per status and service price (``store.tallies``)."""
+
+    Meta = _meta("tallies")
+    tenant_id = UnicodeAttribute(hash_key=True)
+    bucket = UnicodeAttribute(range_key=True)  # "<status>|p|<product_id>" | "<status>|o|<price>"
+    n = NumberAttribute(default=0)
+    at = UnicodeAttribute(null=True)  # the recount marker row: when
+
+
 class Counter(Model):
     """Named atomic counters (invoice numbers per tenant, rate-limit windows)."""
 
@@ -728,6 +777,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Contract,
     ProvisioningTask,
     AuditEntry,
+    Tally,
     Counter,
     TokenRecord,
     Job,

@@ -30,8 +30,11 @@ from core.radius.model import (
 )
 from core.rates import Burst
 from core.retention import USAGE_HOURS_DAYS, connection_log_days, expiry_epoch
+from shared.observability import get_logger
+from store import tallies
 from store.models import Gateway, Policy, Product, Session, Subscriber, Tenant, UsageHour
 
+log = get_logger("radius")
 HOUR_PREFIX = "h:"
 TENANT_SETTINGS_TTL_S = 300.0
 
@@ -411,6 +414,11 @@ class DynamoRadiusStore:
             actions.extend(Subscriber.usage[k].remove() for k in remove_usage)
         if hours:
             actions.append(Subscriber.hist.set(True))
+        tenant_id = write.login.split("#", 1)[0]
+        if write.online is True:
+            actions.append(Subscriber.online_t.set(tenant_id))  # unchanged on an interim: no index write
+        elif write.online is False:
+            actions.append(Subscriber.online_t.remove())
         if write.devices_since is not None:
             actions.append(Subscriber.devices.set([write.add_device] if write.add_device else []))
             actions.append(Subscriber.devices_since.set(write.devices_since))
@@ -423,14 +431,40 @@ class DynamoRadiusStore:
             actions.append(Subscriber.status.set("active"))
             condition &= Subscriber.status == "new"  # never overwrite a status set meanwhile
         try:
-            Subscriber._get_connection().update_item(write.login, actions=actions, condition=condition)
+            # the old item comes back at no capacity cost: it says which counters the change moves
+            old = Subscriber._get_connection().update_item(
+                write.login, actions=actions, condition=condition, return_values="ALL_OLD"
+            )
         except UpdateError as exc:
             if _condition_failed(exc):
                 return False
             raise
         if hours:
             self._add_hours(write.login, hours)
+        try:
+            self._move_tallies(tenant_id, write, old.get("Attributes") or {})
+        except Exception:  # the accounting is recorded; the totals counters are repaired by a recount
+            log.warning("totals counter not moved", extra={"login": write.login}, exc_info=True)
         return True
+
+    @staticmethod
+    def _move_tallies(tenant_id: str, write: SubscriberWrite, old: Mapping[str, Any]) -> None:
+        """Totals counters: the first use of a New service, the first open and the last closed session."""
+
+        def s(name: str) -> str | None:
+            value = old.get(name) or {}
+            return value.get("S") if isinstance(value, Mapping) else None
+
+        bucket = tallies.bucket_of(s("status"), s("product_id"), s("price_override"))
+        if write.activate and s("status") == "new":
+            tallies.move(tenant_id, bucket, bucket.with_status("active"))
+        was_online = s("online_t") is not None
+        if write.online is not None and write.online != was_online:
+            online = bucket.with_status(tallies.ONLINE)
+            if write.online:
+                tallies.move(tenant_id, None, online)
+            else:
+                tallies.move(tenant_id, online, None)
 
     def put_session_log(self, log: SessionLog) -> None:
         values: dict[str, Any] = {

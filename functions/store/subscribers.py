@@ -11,11 +11,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from core.errors import ConflictError, NotFoundError
 from core.ids import now_iso
+from core.listing import is_phone_search
+from store import tallies
 from store.models import Invoice, Session, Subscriber
 
 _COPY_SKIP = {"login", "username"}
@@ -58,12 +61,49 @@ def get_by_login(tenant_id: str, username: str) -> Subscriber | None:
         return None
 
 
+_TALLIED = ("status", "product_id", "price_override")
+_SEARCHED = ("name", "phone")
+
+
+def search_fields(name: str | None, phone: str | None) -> dict[str, str | None]:
+    """The derived attributes the name and phone prefix indexes are keyed on."""
+    digits = "".join(c for c in (phone or "") if c.isdigit())
+    lowered = (name or "").strip().lower()
+    return {"name_lc": lowered[:256] or None, "phone_n": digits[:64] or None}
+
+
+def with_search_fields(sub: Subscriber) -> Subscriber:
+    for k, v in search_fields(sub.name, sub.phone).items():
+        setattr(sub, k, v)
+    return sub
+
+
+def _tx() -> TransactWrite:
+    meta: Any = Subscriber.Meta
+    return TransactWrite(connection=Connection(region=meta.region, host=meta.host))
+
+
+def _as_seen(sub: Subscriber) -> Condition:
+    """The item still has the status, product and override price the caller read (its totals bucket)."""
+    cond = Subscriber.status == sub.status
+    for attr, value in (
+        (Subscriber.product_id, sub.product_id),
+        (Subscriber.price_override, sub.price_override),
+    ):
+        cond &= attr.does_not_exist() if value is None else (attr == value)
+    return cond
+
+
 def create(sub: Subscriber) -> Subscriber:
-    """Insert; a username already taken in the tenant raises :class:`ConflictError` (conditional write)."""
+    """Insert; a username already taken in the tenant raises :class:`ConflictError` (conditional write).
+    The tenant's totals count it in the same transaction."""
     sub.login = login_key(sub.tenant_id, sub.username)
+    with_search_fields(sub)
     try:
-        sub.save(condition=Subscriber.login.does_not_exist())
-    except PutError as exc:
+        with _tx() as tx:
+            tx.save(sub, condition=Subscriber.login.does_not_exist())
+            tallies.add_to_transaction(tx, sub.tenant_id, None, tallies.bucket_for(sub))
+    except TransactWriteError as exc:
         raise ConflictError(
             f"username {sub.username!r} is already used in this tenant", field="username"
         ) from exc
@@ -73,6 +113,9 @@ def create(sub: Subscriber) -> Subscriber:
 def update_fields(sub: Subscriber, changes: dict[str, Any], expect_status: str | None = None) -> Subscriber:
     """Set/remove the given attributes. ``expect_status`` makes the write conditional on the status the
     caller saw, so two concurrent lifecycle actions cannot both apply."""
+    changes = dict(changes)
+    if any(k in changes for k in _SEARCHED):
+        changes.update(search_fields(changes.get("name", sub.name), changes.get("phone", sub.phone)))
     actions = []
     for name, value in changes.items():
         attr = getattr(Subscriber, name)
@@ -81,12 +124,28 @@ def update_fields(sub: Subscriber, changes: dict[str, Any], expect_status: str |
     cond = Subscriber.login.exists()
     if expect_status is not None:
         cond = cond & (Subscriber.status == expect_status)
+    before = tallies.bucket_for(sub)
+    after = tallies.bucket_of(*(changes[k] if k in changes else getattr(sub, k) for k in _TALLIED))
     try:
-        sub.update(actions=actions, condition=cond)
-    except UpdateError as exc:
+        if before == after:
+            sub.update(actions=actions, condition=cond)
+            return sub
+        # the totals counters move with the change, in one transaction
+        with _tx() as tx:
+            tx.update(sub, actions=actions, condition=cond & _as_seen(sub))
+            tallies.add_to_transaction(tx, sub.tenant_id, before, after)
+            if sub.online_t and (before.kind, before.ref) != (after.kind, after.ref):
+                online = tallies.ONLINE
+                tallies.add_to_transaction(
+                    tx, sub.tenant_id, before.with_status(online), after.with_status(online)
+                )
+    except (UpdateError, TransactWriteError) as exc:
         if get_by_login(sub.tenant_id, sub.username) is None:
             raise NotFoundError("subscriber not found") from exc
         raise ConflictError("the subscriber changed meanwhile; reload and retry", field="status") from exc
+    for name, value in changes.items():
+        setattr(sub, name, value)
+    sub.updated_at = now_iso()
     return sub
 
 
@@ -95,12 +154,14 @@ def rename(sub: Subscriber, new_username: str, changes: dict[str, Any]) -> Subsc
     data = {k: v for k, v in sub.attribute_values.items() if k not in _COPY_SKIP}
     data.update(changes)
     data["updated_at"] = now_iso()
-    new = Subscriber(login=login_key(sub.tenant_id, new_username), username=new_username, **data)
-    meta: Any = Subscriber.Meta
+    new = with_search_fields(
+        Subscriber(login=login_key(sub.tenant_id, new_username), username=new_username, **data)
+    )
     try:
-        with TransactWrite(connection=Connection(region=meta.region, host=meta.host)) as tx:
+        with _tx() as tx:
             tx.save(new, condition=Subscriber.login.does_not_exist())
-            tx.delete(sub, condition=Subscriber.login.exists() & (Subscriber.status == sub.status))
+            tx.delete(sub, condition=Subscriber.login.exists() & _as_seen(sub))
+            tallies.add_to_transaction(tx, sub.tenant_id, tallies.bucket_for(sub), tallies.bucket_for(new))
     except TransactWriteError as exc:
         if get_by_login(sub.tenant_id, new_username) is not None:
             raise ConflictError(
@@ -112,9 +173,17 @@ def rename(sub: Subscriber, new_username: str, changes: dict[str, Any]) -> Subsc
 
 def delete(sub: Subscriber) -> None:
     try:
-        sub.delete(condition=Subscriber.login.exists())
-    except DeleteError as exc:
-        raise NotFoundError("subscriber not found") from exc
+        with _tx() as tx:
+            tx.delete(sub, condition=Subscriber.login.exists() & _as_seen(sub))
+            tallies.add_to_transaction(tx, sub.tenant_id, tallies.bucket_for(sub), None)
+            if sub.online_t:
+                tallies.add_to_transaction(
+                    tx, sub.tenant_id, tallies.bucket_for(sub).with_status(tallies.ONLINE), None
+                )
+    except TransactWriteError as exc:
+        if get_by_login(sub.tenant_id, sub.username) is None:
+            raise NotFoundError("subscriber not found") from exc
+        raise ConflictError("the subscriber changed meanwhile; reload and retry") from exc
 
 
 def list_tenant(tenant_id: str) -> list[Subscriber]:
@@ -181,3 +250,98 @@ def open_sessions(subscriber_id: str) -> list[Session]:
 
 def invoices_for(subscriber_id: str) -> list[Invoice]:
     return list(Invoice.subscriber_index.query(subscriber_id))
+
+
+# ---------------------------------------------------------------- admin list indexes (keys only)
+# Index key of the row after/before which a page starts: "<tenant>#<username lower>" (the login).
+_END = "\uffff"
+
+
+def _login_range(tenant_id: str, after: str | None, desc: bool) -> tuple[str, str]:
+    """Bounds (inclusive) of a tenant's logins strictly past ``after`` in the walking direction; the
+    row equal to ``after`` itself is dropped by the caller."""
+    low, high = f"{tenant_id}#", f"{tenant_id}#{_END}"
+    if after is not None:
+        if desc:
+            high = after
+        else:
+            low = after
+    return low, high
+
+
+def _walk(index: Any, hash_key: str, tenant_id: str, after: str | None, desc: bool, limit: int) -> list[str]:
+    low, high = _login_range(tenant_id, after, desc)
+    rows = index.query(
+        hash_key,
+        Subscriber.login.between(low, high),
+        scan_index_forward=not desc,
+        limit=limit + 1,
+        page_size=limit + 1,
+    )
+    out: list[str] = []
+    for row in rows:
+        if row.login != after:
+            out.append(row.login)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def logins_page(
+    tenant_id: str,
+    *,
+    status: str | None = None,
+    online: bool = False,
+    gateway_id: str | None = None,
+    after: str | None = None,
+    desc: bool = False,
+    limit: int = 50,
+) -> list[str]:
+    """Up to ``limit`` logins of one tenant in username order after ``after``, from the index that
+    serves the filter: reads proportional to the page, whatever the size of the tenant."""
+    if online:
+        return _walk(Subscriber.online_index, tenant_id, tenant_id, after, desc, limit)
+    if status:
+        return _walk(Subscriber.status_index, status, tenant_id, after, desc, limit)
+    if gateway_id:
+        return _walk(Subscriber.gateway_index, gateway_id, tenant_id, after, desc, limit)
+    return _walk(Subscriber.user_index, tenant_id, tenant_id, after, desc, limit)
+
+
+def count_on_gateway(gateway_id: str) -> int:
+    return int(Subscriber.gateway_index.count(gateway_id))
+
+
+SEARCH_CAP = 2000  # matches read per index for one search
+
+
+def search_logins(tenant_id: str, q: str) -> set[str]:
+    """Logins whose username, name, phone or IP starts with ``q`` (case-insensitive)."""
+    needle = q.strip().lower()
+    if not needle:
+        return set()
+    found: set[str] = set()
+    queries: list[Any] = [
+        Subscriber.user_index.query(
+            tenant_id, Subscriber.login.startswith(f"{tenant_id}#{needle}"), limit=SEARCH_CAP
+        ),
+        Subscriber.name_index.query(tenant_id, Subscriber.name_lc.startswith(needle), limit=SEARCH_CAP),
+        Subscriber.ip_index.query(tenant_id, Subscriber.ip.startswith(needle), limit=SEARCH_CAP),
+    ]
+    digits = "".join(c for c in needle if c.isdigit())
+    if is_phone_search(needle):
+        queries.append(
+            Subscriber.phone_index.query(tenant_id, Subscriber.phone_n.startswith(digits), limit=SEARCH_CAP)
+        )
+    for rows in queries:
+        found.update(r.login for r in rows)
+    return found
+
+
+def login_with_ip(tenant_id: str, ip: str) -> list[str]:
+    """Logins of the tenant holding this exact IP (ip-index)."""
+    return [r.login for r in Subscriber.ip_index.query(tenant_id, Subscriber.ip == ip)]
+
+
+def any_in_tenant(tenant_id: str) -> bool:
+    return any(True for _ in Subscriber.user_index.query(tenant_id, limit=1))

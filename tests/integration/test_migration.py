@@ -10,10 +10,10 @@ from moto import mock_aws
 
 from shared.crypto import StaticKeyProvider
 from shared.runtime import init_runtime
-from store import db
+from store import db, tallies
 from store.db import table_schema
 from store.migrate import migrate
-from store.models import ALL_MODELS, Session, Subscriber
+from store.models import ALL_MODELS, Session, Subscriber, Tenant
 from tests.conftest import make_settings
 
 
@@ -84,6 +84,26 @@ def test_migration_of_a_previous_release_is_complete_and_safe_to_run_twice():
                 "last_update": {"S": "2026-11-18T10:35:00.000000Z"},
             },
         )
+        client.put_item(
+            TableName=Subscriber.Meta.table_name,
+            Item={
+                "login": {"S": "t#ana"},
+                "id": {"S": "sub_ana"},
+                "tenant_id": {"S": "t"},
+                "username": {"S": "ana"},
+                "password_enc": {"S": "x"},
+                "status": {"S": "active"},
+                "name": {"S": "Ana Pérez"},
+                "phone": {"S": "+52 (55) 1234-5678"},
+                "price_override": {"S": "30"},
+                "open_sessions": {"M": {"k": {"M": {"nas": {"S": "10.0.0.1"}, "v": {"N": "1"}}}}},
+                "created_at": {"S": "2026-01-01T00:00:00.000000Z"},
+            },
+        )
+        client.put_item(
+            TableName=Tenant.Meta.table_name,
+            Item={"id": {"S": "t"}, "name": {"S": "T"}, "kind": {"S": "manager"}, "created_at": {"S": "x"}},
+        )
         assert "open-index" in _indexes(Session, client)
         # When the migration runs
         first = migrate(wait=False)
@@ -102,6 +122,22 @@ def test_migration_of_a_previous_release_is_complete_and_safe_to_run_twice():
         assert first.backfilled["sessions.open_hour"] == 1
         assert [r.id for r in Session.open_index.query("10.0.0.1")] == ["s1"]
         assert Session.get("s1").open_hour == "2026-11-18T10"
+        # And the subscriber is in the name, phone and online indexes, and counted in the totals
+        assert first.backfilled["subscribers.index_keys"] == 1
+        assert [
+            r.login for r in Subscriber.name_index.query("t", Subscriber.name_lc.startswith("ana p"))
+        ] == ["t#ana"]
+        assert [
+            r.login for r in Subscriber.phone_index.query("t", Subscriber.phone_n.startswith("5255"))
+        ] == ["t#ana"]
+        assert [r.login for r in Subscriber.online_index.query("t")] == ["t#ana"]
+        counts, at = tallies.read("t")
+        assert at is not None
+        assert {b.key: n for b, n in counts.items()} == {
+            "active|o|30": 1,
+            "online|o|30": 1,
+            "online_24h|o|30": 1,
+        }
         # And a second run finds nothing to do
         second = migrate(wait=False)
         assert second.indexes_created == [] and second.indexes_deleted == []
