@@ -1,15 +1,20 @@
 """Entry point: ``python -m radius_container`` (container, local stack).
 
-Reads the settings, binds the store to DynamoDB and serves until SIGTERM/SIGINT.
+Reads the settings, binds the store to DynamoDB and serves until SIGTERM/SIGINT: with
+``WISP_RADIUS_WORKERS`` worker processes sharing the ports (default: one per CPU of the task), or
+in this process when that is 1.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 
 from radius_container.app import service_for
+from radius_container.pool import RadiusPool, WorkerSpec, default_workers
 from shared.runtime import get_runtime
+from shared.settings import get_settings
 
 
 async def serve() -> None:
@@ -25,8 +30,29 @@ async def serve() -> None:
     await service.stop()
 
 
+def serve_pool(workers: int) -> None:
+    settings = get_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    pool = RadiusPool(
+        WorkerSpec("radius_container.app:worker_service"),
+        workers=workers,
+        bind=settings.radius_bind,
+        auth_port=settings.radius_auth_port,
+        acct_port=settings.radius_acct_port,
+        health_port=settings.radius_health_port,
+    )
+    with pool:
+        stop.wait()
+
+
 def main() -> None:
-    asyncio.run(serve())
+    workers = get_settings().radius_workers or default_workers()
+    if workers == 1:
+        asyncio.run(serve())
+    else:
+        serve_pool(workers)
 
 
 if __name__ == "__main__":

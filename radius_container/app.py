@@ -31,7 +31,7 @@ from services.disconnect import disconnect_session
 from services.dynauth import DynAuthSender, UdpDynAuthSender
 from services.radius_sessions import AccountingResult, reap_stale_sessions
 from shared.observability import get_logger, metrics
-from shared.runtime import Runtime
+from shared.runtime import Runtime, get_runtime
 from store.radius_repo import DynamoRadiusStore, RadiusStore
 
 log = get_logger("radius")
@@ -89,12 +89,17 @@ class RadiusService:
     def acct_port(self) -> int:
         return self.server.acct_port
 
-    async def start(self, bind: str, health_port: int = 0) -> None:
+    async def start(self, bind: str, health_port: int = 0, processes: int | None = None) -> None:
+        """Serve on ``bind``; with ``processes``: as one of that many processes sharing the ports."""
         loop = asyncio.get_running_loop()
         count = await loop.run_in_executor(self.executor, self.registry.reload)
-        await self.server.initialize_transports(enable_auth=True, enable_acct=True, addresses=[bind])
+        await self.server.initialize_transports(
+            enable_auth=True, enable_acct=True, addresses=[bind], processes=processes
+        )
         if health_port:
-            self._health = await asyncio.start_server(self._health_check, bind, health_port)
+            self._health = await asyncio.start_server(
+                self._health_check, bind, health_port, reuse_port=processes is not None or None
+            )
         log.info(
             "RADIUS service listening",
             extra={
@@ -262,14 +267,23 @@ def start_in_thread(service: RadiusService, bind: str, health_port: int = 0) -> 
     return RadiusThread(service, loop, thread)
 
 
-def service_for(runtime: Runtime) -> RadiusService:
+def service_for(
+    runtime: Runtime, *, auth_port: int | None = None, acct_port: int | None = None, reaper: bool = True
+) -> RadiusService:
     """The production wiring: DynamoDB store, the runtime's key, the settings' ports and cache TTL."""
     settings = runtime.settings
     return build_service(
         DynamoRadiusStore(pool_connections=REQUEST_WORKERS),
         runtime.box.decrypt,
-        auth_port=settings.radius_auth_port,
-        acct_port=settings.radius_acct_port,
+        auth_port=settings.radius_auth_port if auth_port is None else auth_port,
+        acct_port=settings.radius_acct_port if acct_port is None else acct_port,
         cache_ttl=settings.radius_cache_ttl,
         modulator=load_modulator(),
+        reaper_s=REAPER_INTERVAL_S if reaper else None,
     )
+
+
+def worker_service(*, index: int, auth_port: int, acct_port: int) -> RadiusService:
+    """One process of the production pool (:mod:`radius_container.pool`): the settings' wiring on the
+    ports the supervisor holds; only worker 0 runs the stale-session reaper."""
+    return service_for(get_runtime(), auth_port=auth_port, acct_port=acct_port, reaper=index == 0)

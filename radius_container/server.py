@@ -53,8 +53,9 @@ from core.radius.accounting import (
     normalize_mac,
 )
 from radius_container.authorize import AccessResult, Authorizer
-from radius_container.codec import MAX_PACKET, ReplyEncoder
+from radius_container.codec import MAX_PACKET, AcctRequest, AuthRequest, ReplyEncoder
 from radius_container.nas import NasClient, NasRegistry
+from radius_container.reuseport import steer_by_identifier
 from services.radius_sessions import AccountingResult, Catalog, close_nas_sessions, record_accounting
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -310,8 +311,13 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         enable_auth: bool = False,
         enable_coa: bool = False,
         addresses: Sequence[str] | None = None,
+        processes: int | None = None,
     ) -> None:
-        """Open the sockets (port 0 picks a free port; the chosen one is stored back)."""
+        """Open the sockets (port 0 picks a free port; the chosen one is stored back).
+
+        ``processes``: this process is one of that many sharing the ports (``SO_REUSEPORT``), packets
+        being steered to a worker by their identifier (see :mod:`radius_container.reuseport`).
+        """
         loop = asyncio.get_running_loop()
         if self.workers is None:
             self.workers = RequestWorkers(loop, self.request_workers, self._finish)
@@ -326,11 +332,15 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
                 protocol = NasProtocol(
                     addr, port, self.logger, self, server_type, self.hosts, self.__request_handler__
                 )
-                transport, _ = await loop.create_datagram_endpoint(protocol, local_addr=(addr, port))
+                transport, _ = await loop.create_datagram_endpoint(
+                    protocol, local_addr=(addr, port), reuse_port=processes is not None or None
+                )
                 # a large buffer absorbs bursts (every NAS of a region re-authenticating after an outage)
                 sock = transport.get_extra_info("socket")
                 if sock is not None:
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+                    if processes is not None:
+                        steer_by_identifier(sock, processes)
                 bound = transport.get_extra_info("sockname")[1]
                 protocol.port = bound
                 if server_type == ServerType.Auth:
@@ -354,12 +364,12 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
                 if data[0] != AccessRequest:
                     raise ValueError("not an Access-Request")
                 self._auth_packet(
-                    protocol, nas, AuthPacket(secret=nas.secret, dict=self.dict, packet=data), addr
+                    protocol, nas, AuthRequest(secret=nas.secret, dict=self.dict, packet=data), addr
                 )
             else:
                 if data[0] != AccountingRequest:
                     raise ValueError("not an Accounting-Request")
-                acct = AcctPacket(secret=nas.secret, dict=self.dict, packet=data)
+                acct = AcctRequest(secret=nas.secret, dict=self.dict, packet=data)
                 if not acct.VerifyAcctRequest():
                     self.stats.add("dropped_bad_authenticator")
                     return

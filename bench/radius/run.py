@@ -1,31 +1,46 @@
-"""Access-Request throughput and latency over loopback with ``radclient``, DynamoDB calls per request,
-accounting without loss, and the same load against FreeRADIUS (plain users file) for a ratio.
+"""RADIUS side by side with the C servers: Access-Request and accounting throughput, p99, CPU per
+request and datastore calls per request, with ratios.
 
-    .venv/bin/python -m bench.radius.run [--requests 12000] [--parallel 96] [--latency-ms 3]
+    .venv/bin/python -m bench.radius.run [--requests 10000] [--rounds 3] [--parallel 100] \\
+        [--latency-ms 3] [--sessions 1000] [--workers 0]
 
-The server runs its real code path (packet checks, credentials, policy evaluation, accounting
-rules) in its own process on a datastore double that sleeps ``--latency-ms`` per call, like a
-DynamoDB round trip. Latency is measured on radclient's own packet log (``-x``): the time between
-the "Sent" and "Received" lines of each packet, read with a timestamp as radclient prints them.
-Prints one JSON object per line.
+Servers, all on loopback ports of this machine, fed the same radclient request files:
+
+* WispCloud as deployed: ``python -m bench.radius.serve`` (every worker process, real code path)
+  on the in-memory datastore double answering each call after ``--latency-ms`` (a DynamoDB round
+  trip), loaded with the bench users and a policy with Simultaneous-Use 1, daily time 240 min,
+  monthly traffic 4 GB, Session-Timeout 86400 and rate 5M/5M;
+* FreeRADIUS 3 with a plain users file (C, no policy);
+* FreeRADIUS 3 + PostgreSQL with the same limits (rlm_sql, sqlcounter for daily time and monthly
+  traffic, Simultaneous-Use, radacct accounting) (:mod:`bench.radius.peers`).
+
+The servers take turns, round by round, so background load on the machine hits them alike; the
+median round of each is reported. Latency is read from radclient's packet log (``-x``). CPU per
+request is the CPU time of the WispCloud worker processes (from ``/proc``) over the requests they
+answered, immune to other load; the datastore double's own CPU is reported apart. Every accounting
+round uses new sessions (Start, Interim-Update, Stop for each); afterwards every session must be
+closed with exact 64-bit counters in both WispCloud's store and PostgreSQL's radacct.
+Prints one JSON object per line; the last one is the summary with the ratios and targets.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
+import queue
 import re
+import shlex
 import shutil
-import socket
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -33,94 +48,18 @@ for _p in ("functions", "."):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+from bench.radius.peers import FreeRadiusFiles, FreeRadiusSql  # noqa: E402
+from bench.radius.shared_store import RemoteRadiusStore  # noqa: E402
 
 SECRET = "testing123"
-USERS = 2000
+STOP_OCTETS = (2000, (1 << 32) + 7, 600)  # input, output (with Acct-Output-Gigawords), seconds
 _SENT = re.compile(r"^Sent \S+ Id (\d+) from [\d.]+:(\d+) ")
 _RECEIVED = re.compile(r"^Received (\S+) Id (\d+) from [\d.:]+ to [\d.]+:(\d+) ")
+_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def emit(**fields: Any) -> None:
     print(json.dumps(fields, sort_keys=True), flush=True)
-
-
-# ---------------------------------------------------------------- the server process
-def _serve(conn: Connection, latency_s: float) -> None:
-    from core.radius.model import Allowances, GatewayView, PolicyView, ProductView, SubscriberView
-    from core.rates import Burst
-    from radius_container.app import build_service, start_in_thread
-    from shared.crypto import SecretBox, StaticKeyProvider
-    from tests.fakes.radius_store import InMemoryRadiusStore
-
-    box = SecretBox(StaticKeyProvider(b"b" * 32))
-    store = InMemoryRadiusStore(latency_s=latency_s)
-    store.gateways["127.0.0.1"] = GatewayView(
-        id="gw",
-        tenant_id="t",
-        name="Bench",
-        nas_ip="127.0.0.1",
-        secret_enc=box.encrypt(SECRET),
-        timezone="America/Mexico_City",
-    )
-    store.policies["pol"] = PolicyView(
-        id="pol",
-        download_rate=10_000_000,
-        upload_rate=2_000_000,
-        session_timeout_min=240,
-        idle_timeout_min=15,
-        allowances=Allowances(daily_time_min=600, monthly_data_mb=20_000),
-        max_devices=3,
-        concurrent_connections=2,
-        burst=Burst(20_000_000, 4_000_000, 8_000_000, 1_500_000, 16, 16),
-        address_list="clients",
-    )
-    store.products["prod"] = ProductView(id="prod", policy_id="pol")
-    for i in range(USERS):
-        store.subscribers[f"t#bench{i}"] = SubscriberView(
-            login=f"t#bench{i}",
-            id=f"sub{i}",
-            tenant_id="t",
-            username=f"bench{i}",
-            password_enc=box.encrypt(f"pw{i}"),
-            product_id="prod",
-            product_assigned_at="2026-11-01T06:00:00.000000Z",
-        )
-    service = build_service(store, box.decrypt, auth_port=0, acct_port=0, workers=48, reaper_s=None)
-    running = start_in_thread(service, "127.0.0.1")
-    conn.send({"auth_port": service.auth_port, "acct_port": service.acct_port})
-    while True:
-        command = conn.recv()
-        if command == "reset":
-            store.calls.clear()
-            service.server.stats.counts.clear()
-            conn.send("ok")
-        elif command == "cpu":
-            times = os.times()
-            conn.send(times.user + times.system)
-        elif command == "stats":
-            sessions = [
-                {
-                    "id": s.id,
-                    "closed_by": s.closed_by,
-                    "in": s.input_octets,
-                    "out": s.output_octets,
-                    "t": s.duration_s,
-                }
-                for s in store.sessions.values()
-            ]
-            conn.send(
-                {
-                    "calls": dict(store.calls),
-                    "server": dict(service.server.stats.counts),
-                    "sessions": sessions,
-                }
-            )
-        else:
-            running.stop()
-            conn.send("stopped")
-            return
 
 
 # ---------------------------------------------------------------- radclient load
@@ -203,149 +142,135 @@ def radclient(
     return LoadResult(sent, received, lost, (last - first) if last else 0.0, latencies, replies)
 
 
-def access_requests_file(path: Path, users: int) -> Path:
+def answers(port: int, probe: Path) -> bool:
+    return radclient(port, "auth", probe, 1, 1, timeout_s=0.5).received > 0
+
+
+# ---------------------------------------------------------------- request files (the same for every server)
+def users_csv(path: Path, users: list[tuple[str, str]]) -> Path:
+    path.write_text("username,password\n" + "".join(f"{u},{p}\n" for u, p in users))
+    return path
+
+
+def access_requests_file(path: Path, users: list[tuple[str, str]]) -> Path:
     blocks = [
-        f'User-Name = "bench{i}"\nUser-Password = "pw{i}"\nMessage-Authenticator = 0x00\n'
+        f'User-Name = "{name}"\nUser-Password = "{password}"\nNAS-IP-Address = 127.0.0.1\n'
         f'NAS-Port-Type = Ethernet\nCalling-Station-Id = "02-00-00-{i >> 16 & 255:02X}-{i >> 8 & 255:02X}-{i & 255:02X}"\n'
-        for i in range(users)
+        for i, (name, password) in enumerate(users)
     ]
     path.write_text("\n".join(blocks))
     return path
 
 
-def accounting_file(path: Path, sessions: int) -> Path:
+def accounting_file(path: Path, users: list[tuple[str, str]], sessions: int, tag: str) -> Path:
     """Start, Interim-Update and Stop for each session, in that order (as a NAS spreads them in time)."""
     starts, interims, stops = [], [], []
     for i in range(sessions):
-        user, sid = f"bench{i}", f"B-{i}"
-        starts.append(f'User-Name = "{user}"\nAcct-Status-Type = Start\nAcct-Session-Id = "{sid}"\n')
+        user, sid = users[i % len(users)][0], f"{tag}-{i}"
+        common = (
+            f'User-Name = "{user}"\nNAS-IP-Address = 127.0.0.1\nNAS-Port = {i}\nAcct-Session-Id = "{sid}"\n'
+        )
+        starts.append(f"{common}Acct-Status-Type = Start\n")
         interims.append(
-            f'User-Name = "{user}"\nAcct-Status-Type = Interim-Update\nAcct-Session-Id = "{sid}"\n'
+            f"{common}Acct-Status-Type = Interim-Update\n"
             f"Acct-Session-Time = 300\nAcct-Input-Octets = 1000\nAcct-Output-Octets = 5000\n"
         )
         stops.append(
-            f'User-Name = "{user}"\nAcct-Status-Type = Stop\nAcct-Session-Id = "{sid}"\n'
-            f"Acct-Session-Time = 600\nAcct-Input-Octets = 2000\nAcct-Output-Octets = 7\n"
+            f"{common}Acct-Status-Type = Stop\n"
+            f"Acct-Session-Time = {STOP_OCTETS[2]}\nAcct-Input-Octets = {STOP_OCTETS[0]}\nAcct-Output-Octets = 7\n"
             f"Acct-Output-Gigawords = 1\nAcct-Terminate-Cause = User-Request\n"
         )
     path.write_text("\n".join(starts + interims + stops))
     return path
 
 
-# ---------------------------------------------------------------- FreeRADIUS with a plain users file
-FREERADIUS_CONF = """
-prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-logdir = {dir}
-raddbdir = {dir}
-radacctdir = {dir}
-name = freeradius
-confdir = {dir}
-modconfdir = {dir}
-run_dir = {dir}
-db_dir = {dir}
-libdir = /usr/lib/freeradius
-pidfile = {dir}/radiusd.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 65536
-hostname_lookups = no
-log {{
-    destination = files
-    file = {dir}/radius.log
-    auth = no
-}}
-security {{
-    allow_core_dumps = no
-    max_attributes = 200
-    reject_delay = 0
-    status_server = no
-}}
-thread pool {{
-    start_servers = 8
-    max_servers = 32
-    min_spare_servers = 4
-    max_spare_servers = 16
-    max_requests_per_server = 0
-}}
-client bench {{
-    ipaddr = 127.0.0.1
-    secret = {secret}
-}}
-modules {{
-    files {{
-        filename = {dir}/users
-    }}
-    pap {{
-    }}
-}}
-server default {{
-    listen {{
-        type = auth
-        ipaddr = 127.0.0.1
-        port = {port}
-    }}
-    authorize {{
-        files
-        pap
-    }}
-    authenticate {{
-        Auth-Type PAP {{
-            pap
-        }}
-    }}
-}}
-"""
+# ---------------------------------------------------------------- WispCloud as deployed
+class WispCloud:
+    """``python -m bench.radius.serve`` in its own process group, on free ports."""
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class FreeRadius:
-    """FreeRADIUS (``freeradius -f``) with a users file holding the same subscribers, on a free port."""
-
-    def __init__(self, work: Path) -> None:
-        self.binary = shutil.which("freeradius") or shutil.which("radiusd")
-        self.conf = work / "freeradius"
-        self.port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> str | None:
-        """Start it; returns why it cannot run, or None."""
-        if self.binary is None:
-            return "freeradius is not installed"
-        self.conf.mkdir()
-        (self.conf / "radiusd.conf").write_text(
-            FREERADIUS_CONF.format(dir=self.conf, secret=SECRET, port=self.port)
-        )
-        users = [
-            f'bench{i} Cleartext-Password := "pw{i}"\n\tMikrotik-Rate-Limit = "2M/10M", Acct-Interim-Interval = 300\n'
-            for i in range(USERS)
+    def __init__(self, users_csv: Path, latency_ms: float, workers: int) -> None:
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "bench.radius.serve",
+            "--users-csv",
+            str(users_csv),
+            "--auth-port",
+            "0",
+            "--acct-port",
+            "0",
+            "--secret",
+            SECRET,
+            "--latency-ms",
+            str(latency_ms),
+            "--workers",
+            str(workers),
         ]
-        (self.conf / "users").write_text("".join(users))
-        self.proc = subprocess.Popen(
-            [self.binary, "-f", "-d", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        probe = access_requests_file(self.conf / "probe", 1)
-        for _ in range(100):
-            if self.proc.poll() is not None:
-                error = self.proc.stderr.read().decode()[-300:] if self.proc.stderr else ""
-                return f"freeradius did not start: {error}"
-            if radclient(self.port, "auth", probe, 1, 1, timeout_s=0.2).received:
-                return None
-            time.sleep(0.1)
-        return "freeradius did not answer"
+        self.proc: subprocess.Popen[str] | None = None
+        self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.ready: dict[str, Any] = {}
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": "functions:.", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=subprocess.PIPE, text=True, env=env, start_new_session=True
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("bench.radius.serve exited before it was ready") from None
+                continue
+            if line.get("serve") == "ready":
+                self.ready = line
+                self.store = RemoteRadiusStore(line["store_socket"])
+                return
+        raise RuntimeError("bench.radius.serve did not get ready")
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                self.lines.put(json.loads(raw))
+            except ValueError:
+                continue
+
+    @property
+    def auth_port(self) -> int:
+        return int(self.ready["auth_port"])
+
+    @property
+    def acct_port(self) -> int:
+        return int(self.ready["acct_port"])
+
+    def cpu_s(self) -> tuple[float, float]:
+        """(CPU seconds of the workers, of the supervisor holding the datastore double)."""
+        assert self.proc is not None
+        workers = sum(_proc_cpu(pid) for pid in self.ready["worker_pids"])
+        return workers, _proc_cpu(self.proc.pid)
+
+    def stop(self) -> dict[str, Any]:
+        if self.proc is None or self.proc.poll() is not None:
+            return {}
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        while not self.lines.empty():
+            line = self.lines.get()
+            if line.get("serve") == "stopped":
+                return line
+        return {}
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
 
 
 # ---------------------------------------------------------------- main
@@ -353,128 +278,210 @@ def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(rounds, key=lambda r: r["per_second"])[len(rounds) // 2]
 
 
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+class Measured:
+    """Our rounds with the CPU and datastore calls they cost."""
+
+    def __init__(self, server: WispCloud) -> None:
+        self.server = server
+        self.rounds: list[dict[str, Any]] = []
+        self.cpu_s = self.store_cpu_s = 0.0
+        self.calls: dict[str, int] = {}
+        self.load: list[float] = []
+
+    def run(self, load: Callable[[], LoadResult]) -> None:
+        self.server.store.call("reset_calls")
+        cpu, store_cpu = self.server.cpu_s()
+        result = load()
+        cpu_after, store_cpu_after = self.server.cpu_s()
+        self.cpu_s += cpu_after - cpu
+        self.store_cpu_s += store_cpu_after - store_cpu
+        for name, n in self.server.store.call("calls").items():
+            self.calls[name] = self.calls.get(name, 0) + n
+        self.load.append(os.getloadavg()[0])
+        self.rounds.append(result.summary())
+
+    def report(self) -> dict[str, Any]:
+        answered = max(1, sum(r["answered"] for r in self.rounds))
+        return {
+            **_median_round(self.rounds),
+            "rounds_per_second": [r["per_second"] for r in self.rounds],
+            "cpu_us_per_request": round(1e6 * self.cpu_s / answered, 1),
+            "datastore_double_cpu_us_per_request": round(1e6 * self.store_cpu_s / answered, 1),
+            "datastore_calls_per_request": round(sum(self.calls.values()) / answered, 3),
+            "datastore_calls": self.calls,
+            "load_average_1m": [round(x, 2) for x in self.load],
+        }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=10_000, help="Access-Requests per measured round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds, alternating with FreeRADIUS")
-    parser.add_argument("--parallel", type=int, default=32, help="requests in flight (radclient -p)")
+    parser.add_argument("--requests", type=int, default=10_000, help="Access-Requests per round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, the servers taking turns")
+    parser.add_argument("--parallel", type=int, default=100, help="requests in flight (radclient -p)")
     parser.add_argument("--latency-ms", type=float, default=3.0, help="datastore double latency per call")
-    parser.add_argument("--sessions", type=int, default=1000, help="accounting sessions (3 packets each)")
+    parser.add_argument(
+        "--sessions", type=int, default=1000, help="accounting sessions per round (3 packets)"
+    )
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=0, help="WispCloud worker processes (0: one per CPU)")
     args = parser.parse_args()
+    command = "python -m bench.radius.run " + shlex.join(sys.argv[1:])
     if shutil.which("radclient") is None:
         emit(bench="radius", skipped="radclient is not installed (freeradius-utils)")
         return
-    count = max(1, args.requests // USERS)
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    server = ctx.Process(target=_serve, args=(child, args.latency_ms / 1000), daemon=True)
-    server.start()
-    ports = parent.recv()
-
-    def command(name: str) -> Any:
-        parent.send(name)
-        return parent.recv()
-
-    with tempfile.TemporaryDirectory() as tmp:
+    users = [(f"bench{i}", f"pw{i}") for i in range(args.users)]
+    count = max(1, args.requests // len(users))
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="wisp-radius-bench-") as tmp:
         work = Path(tmp)
-        requests = access_requests_file(work / "access", USERS)
-        freeradius = FreeRadius(work)
-        why_not = freeradius.start()
-        if why_not:
-            emit(bench="radius", step="freeradius", skipped=why_not)
+        work.chmod(0o755)  # PostgreSQL runs as its own user and reads its directory below this one
+        access = access_requests_file(work / "access", users)
+        probe = access_requests_file(work / "probe", users[:1])
+        ours = WispCloud(users_csv(work / "users.csv", users), args.latency_ms, args.workers)
+        peers: dict[str, FreeRadiusFiles | FreeRadiusSql] = {
+            "freeradius-users-file": FreeRadiusFiles(work, SECRET, users),
+            "freeradius-postgresql": FreeRadiusSql(work, SECRET, users),
+        }
+        running: dict[str, FreeRadiusFiles | FreeRadiusSql] = {}
         try:
-            radclient(ports["auth_port"], "auth", requests, args.parallel, 1)  # warm-up: caches, NAS, threads
-            if not why_not:
-                radclient(freeradius.port, "auth", requests, args.parallel, 1)
-            command("reset")
-            ours: list[dict[str, Any]] = []
-            theirs: list[dict[str, Any]] = []
-            cpu_s = 0.0
-            # alternate the two servers so background load on the machine hits both alike
+            ours.start()
+            for name, peer in peers.items():
+                why_not = peer.start(lambda port: answers(port, probe))
+                if why_not:
+                    emit(bench="radius", step="peer", server=name, skipped=why_not)
+                else:
+                    running[name] = peer
+            # warm-up: caches, NAS registry, threads, connection pools
+            radclient(ours.auth_port, "auth", access, args.parallel, 1)
+            for peer in running.values():
+                radclient(peer.auth_port, "auth", access, args.parallel, 1)
+
+            auth = Measured(ours)
+            theirs: dict[str, list[dict[str, Any]]] = {name: [] for name in running}
             for _ in range(args.rounds):
-                before = command("cpu")
-                ours.append(radclient(ports["auth_port"], "auth", requests, args.parallel, count).summary())
-                cpu_s += command("cpu") - before
-                if not why_not:
-                    theirs.append(
-                        radclient(freeradius.port, "auth", requests, args.parallel, count).summary()
+                auth.run(lambda: radclient(ours.auth_port, "auth", access, args.parallel, count))
+                for name, peer in running.items():
+                    theirs[name].append(
+                        radclient(peer.auth_port, "auth", access, args.parallel, count).summary()
                     )
+
+            acct = Measured(ours)
+            sql = running.get("freeradius-postgresql")
+            assert sql is None or isinstance(sql, FreeRadiusSql)
+            their_acct: list[dict[str, Any]] = []
+            for r in range(args.rounds):
+                ours_file = accounting_file(work / f"acct-w{r}", users, args.sessions, f"W{r}")
+                acct.run(lambda f=ours_file: radclient(ours.acct_port, "acct", f, args.parallel, 1))  # type: ignore[misc]
+                if sql is not None:
+                    peer_file = accounting_file(work / f"acct-f{r}", users, args.sessions, f"F{r}")
+                    their_acct.append(radclient(sql.acct_port, "acct", peer_file, args.parallel, 1).summary())
+
+            sessions = ours.store.call("sessions")
+            exact = sum(
+                1
+                for s in sessions
+                if s.closed_by == "stop" and (s.input_octets, s.output_octets, s.duration_s) == STOP_OCTETS
+            )
+            peer_exact = None
+            if sql is not None:
+                peer_exact = int(
+                    sql.db.psql(
+                        "SELECT count(*) FROM radacct WHERE acctstoptime IS NOT NULL "
+                        f"AND acctinputoctets = {STOP_OCTETS[0]} AND acctoutputoctets = {STOP_OCTETS[1]} "
+                        f"AND acctsessiontime = {STOP_OCTETS[2]}"
+                    ).strip()
+                )
         finally:
-            freeradius.stop()
-        calls = command("stats")["calls"]
-        answered = max(1, sum(r["answered"] for r in ours))
-        mid = _median_round(ours)
-        cpu_ms = 1000 * cpu_s / answered  # CPU the server process spent per request: immune to other load
+            for peer in peers.values():
+                peer.stop()
+            final = ours.stop()
+
+    auth_report = auth.report()
+    emit(
+        bench="radius",
+        step="access_requests",
+        server="wispcloud",
+        workers=ours.ready.get("workers"),
+        **auth_report,
+    )
+    their_auth = {name: _median_round(rounds) for name, rounds in theirs.items()}
+    for name, mid in their_auth.items():
         emit(
             bench="radius",
             step="access_requests",
-            server="wispcloud",
-            datastore_latency_ms=args.latency_ms,
-            parallel=args.parallel,
-            rounds_per_second=[r["per_second"] for r in ours],
-            server_cpu_ms_per_request=round(cpu_ms, 3),
-            one_core_capacity_per_second=round(1000 / cpu_ms) if cpu_ms else None,
+            server=name,
+            rounds_per_second=[r["per_second"] for r in theirs[name]],
             **mid,
         )
-        emit(
-            bench="radius",
-            step="datastore_calls_per_access_request",
-            subscriber_reads=round(calls.get("get_subscriber", 0) / answered, 3),
-            all_calls=round(sum(calls.values()) / answered, 3),
-            calls=calls,
-        )
-        if theirs:
-            their_mid = _median_round(theirs)
-            emit(
-                bench="radius",
-                step="access_requests",
-                server="freeradius-users-file",
-                parallel=args.parallel,
-                rounds_per_second=[r["per_second"] for r in theirs],
-                **their_mid,
-            )
-
-        command("reset")
-        acct = radclient(
-            ports["acct_port"], "acct", accounting_file(work / "acct", args.sessions), args.parallel, 1
-        )
-        stats = command("stats")
-        calls = stats["calls"]
-        packets = max(1, acct.received)
-        exact = [
-            s
-            for s in stats["sessions"]
-            if s["closed_by"] == "stop" and (s["in"], s["out"], s["t"]) == (2000, (1 << 32) + 7, 600)
-        ]
-        writes = calls.get("apply_subscriber_write", 0) + calls.get("put_session_log", 0)
+    acct_report = acct.report()
+    expected = args.sessions * args.rounds
+    emit(
+        bench="radius",
+        step="accounting_requests",
+        server="wispcloud",
+        sessions=expected,
+        sessions_closed_with_exact_counters=exact,
+        lost_accounting=(3 * expected - sum(r["answered"] for r in acct.rounds)) + (expected - exact),
+        **acct_report,
+    )
+    their_acct_mid = _median_round(their_acct) if their_acct else None
+    if their_acct_mid is not None:
         emit(
             bench="radius",
             step="accounting_requests",
-            **acct.summary(),
-            writes_per_request=round(writes / packets, 3),
-            reads_per_request=round(calls.get("get_subscriber", 0) / packets, 3),
-            sessions=args.sessions,
-            sessions_closed_with_exact_counters=len(exact),
-            lost_accounting=(args.sessions * 3 - acct.received) + (args.sessions - len(exact)),
+            server="freeradius-postgresql",
+            rounds_per_second=[r["per_second"] for r in their_acct],
+            sessions=expected,
+            sessions_closed_with_exact_counters=peer_exact,
+            lost_accounting=(3 * expected - sum(r["answered"] for r in their_acct))
+            + (expected - (peer_exact or 0)),
+            **their_acct_mid,
         )
-        command("stop")
-        server.join(10)
-        if theirs:
-            emit(
-                bench="radius",
-                step="summary",
-                throughput_ratio_wispcloud_over_freeradius=round(
-                    mid["per_second"] / max(1, their_mid["per_second"]), 3
-                ),
-                wispcloud_per_second=mid["per_second"],
-                freeradius_per_second=their_mid["per_second"],
-                wispcloud_p99_ms=mid["p99_ms"],
-                freeradius_p99_ms=their_mid["p99_ms"],
-                target_per_second=3000,
-                target_p99_ms=20,
-                cpus=os.cpu_count(),
-                load_average=[round(x, 2) for x in os.getloadavg()],
-            )
+
+    def rate(report: dict[str, Any] | None) -> float | None:
+        return report["per_second"] if report else None
+
+    ratios = {
+        "access_vs_freeradius_users_file": _ratio(
+            auth_report["per_second"], rate(their_auth.get("freeradius-users-file"))
+        ),
+        "access_vs_freeradius_postgresql": _ratio(
+            auth_report["per_second"], rate(their_auth.get("freeradius-postgresql"))
+        ),
+        "accounting_vs_freeradius_postgresql": _ratio(acct_report["per_second"], rate(their_acct_mid)),
+    }
+    lost = (3 * expected - sum(r["answered"] for r in acct.rounds)) + (expected - exact)
+    targets = {
+        "access_vs_freeradius_users_file>=0.5": (ratios["access_vs_freeradius_users_file"] or 0) >= 0.5,
+        "access_vs_freeradius_postgresql>=10": (ratios["access_vs_freeradius_postgresql"] or 0) >= 10,
+        "access_p99_ms<=10": (auth_report["p99_ms"] or 1e9) <= 10,
+        "accounting_vs_freeradius_postgresql>=3": (ratios["accounting_vs_freeradius_postgresql"] or 0) >= 3,
+        "accounting_lost==0_counters_exact": lost == 0,
+    }
+    emit(
+        bench="radius",
+        step="summary",
+        command=command,
+        cpus=os.cpu_count(),
+        workers=ours.ready.get("workers"),
+        datastore_latency_ms=args.latency_ms,
+        parallel=args.parallel,
+        ratios=ratios,
+        access_p99_ms=auth_report["p99_ms"],
+        access_cpu_us_per_request=auth_report["cpu_us_per_request"],
+        accounting_cpu_us_per_request=acct_report["cpu_us_per_request"],
+        access_datastore_calls_per_request=auth_report["datastore_calls_per_request"],
+        accounting_datastore_calls_per_request=acct_report["datastore_calls_per_request"],
+        targets_met=targets,
+        load_average_1m_during_wispcloud_rounds=[round(x, 2) for x in auth.load + acct.load],
+        load_average_end=[round(x, 2) for x in os.getloadavg()],
+        server_counters=final.get("counters"),
+        seconds=round(time.monotonic() - started, 1),
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice
 
+from api.proxy import RouteIndex, not_found, route_event
 from shared.observability import logger, metrics, tracer
 
 app = Chalice(app_name="wispcloud")
@@ -50,9 +51,15 @@ for _name in ROUTE_MODULES:
     app.register_blueprint(importlib.import_module(_name).bp)
 
 
+_routes = RouteIndex(app.routes)
+
+
 def _handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
-    return app(event, context)  # type: ignore[no-any-return]
+    routed = route_event(event, _routes)  # API Gateway's {proxy+} resource → the Chalice route
+    if routed is None:
+        return not_found(str(event.get("path")))
+    return app(routed, context)  # type: ignore[no-any-return]
 
 
 # The Lambda entry point: powertools logging (correlation id = API Gateway request id), tracing and

@@ -23,6 +23,18 @@ from shared.runtime import Runtime
 
 log = get_logger("billing")
 
+# The same jobs in the cloud: one scheduled function each (infra/template_gen.py). A test runs this
+# scheduler and compares its jobs with this table and with template.yaml.
+CLOUD_HANDLERS: dict[str, str] = {
+    "modulation": "billing_cron.modulation.handle_modulation_run",
+    "reaper": "billing_cron.reaper.handle_reap_stale_sessions",
+    "invoices": "billing_cron.handlers.handle_invoice_run",
+    "notices": "billing_cron.handlers.handle_notice_run",
+    "cutoffs": "billing_cron.handlers.handle_cutoff_run",
+    "promise_expiry": "billing_cron.handlers.handle_promise_expiry",
+    "inactivity": "billing_cron.inactivity.handle_inactivity_run",
+}
+
 
 def _reaper() -> Callable[[Runtime, datetime], Any] | None:
     try:

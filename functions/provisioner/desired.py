@@ -15,7 +15,8 @@ Per connection type of the service:
 A suspended (blocked) service keeps its objects and its IP goes into the router's blocked list
 (``gateway.blocked_address_list``, "morosos" by default) that the block rules act on; a blocked
 service without a fixed IP cannot be listed, so its secret / hotspot user is disabled and its open
-session is ended instead. Every object the provisioner creates carries the comment
+session is ended instead. A cancelled service's secret / hotspot user is always disabled (and its
+session ended), whatever its IP. Every object the provisioner creates carries the comment
 ``wisp:<subscriber id>``: objects without that marker were made by hand and are never touched.
 """
 
@@ -266,7 +267,9 @@ def desired_service(
     mark = marker(subscriber.id)
     objects: list[DesiredObject] = []
     problems: list[str] = []
-    disable = blocked and not ip  # without an IP the blocked list cannot hold it
+    # Without an IP the blocked list cannot hold a blocked service; a cancelled one never logs in again
+    # (RouterOS checks its local secrets and hotspot users before RADIUS)
+    disable = (blocked and not ip) or subscriber.status == Status.CANCELLED
 
     def obj(menu: str, slot: str, attrs: tuple[tuple[str, str], ...], clear: tuple[str, ...] = ()) -> None:
         objects.append(DesiredObject(menu, slot, (*attrs, ("comment", mark)), clear))

@@ -11,7 +11,7 @@ RADIUS incoming (CoA / Disconnect) port.
 The script is idempotent (every object is looked up by its ``wisp:`` comment before it is added)
 and contains secrets (the tunnel's private key, the RADIUS secret and the API password): it is shown
 once to the operator and never stored; only the tunnel's public key is kept on the gateway so the
-hub can accept the peer (:func:`hub_peers`).
+hub can accept the peer (:mod:`provisioner.vpn_hub`).
 """
 
 from __future__ import annotations
@@ -223,17 +223,3 @@ def vpn_address_for(cidr: str, hub_address: str, index: int) -> str:
     if n < 1 or n > net.num_addresses - 2:
         raise ValueError(f"the VPN range {cidr} has no free address left")
     return str(net.network_address + n)
-
-
-def hub_peers(gateways: Iterable[object]) -> str:
-    """``[Peer]`` sections for the hub's ``wg syncconf``: one per onboarded router."""
-    out = []
-    for gw in gateways:
-        key = getattr(gw, "vpn_public_key", None)
-        addr = getattr(gw, "vpn_address", None)
-        if key and addr:
-            out.append(
-                f"# {getattr(gw, 'id', '')} {getattr(gw, 'name', '')}\n[Peer]\nPublicKey = {key}\n"
-                f"AllowedIPs = {addr}/32\n"
-            )
-    return "\n".join(out)

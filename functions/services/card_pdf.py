@@ -12,19 +12,18 @@ import binascii
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
-
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.utils import ImageReader
-from reportlab.pdfgen.canvas import Canvas
 
 from core.errors import ValidationError
 from core.templates import render_template
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store.models import Gateway, Tenant
+
+if TYPE_CHECKING:  # reportlab and qrcode are imported when a sheet is printed (API cold start)
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen.canvas import Canvas
 
 log = get_logger("card_pdf")
 
@@ -62,6 +61,9 @@ class SheetStyle:
 
 
 def _qr_matrix(text: str) -> list[list[bool]]:
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0)
     qr.add_data(text)
     qr.make(fit=True)
@@ -96,6 +98,8 @@ def _fit(c: Canvas, text: str, font: str, size: float, width: float) -> str:
 
 
 def _logo_reader(logo: bytes | None) -> ImageReader | None:
+    from reportlab.lib.utils import ImageReader
+
     if not logo:
         return None
     try:
@@ -156,6 +160,9 @@ def _draw_card(
 
 def render_cards_pdf(cards: Sequence[Card], style: SheetStyle) -> bytes:
     """The print sheet: ``style.cards_per_page`` cards per A4 page, in order."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen.canvas import Canvas
+
     if style.cards_per_page not in LAYOUTS:
         raise ValidationError(
             f"cards per page must be one of {', '.join(str(k) for k in LAYOUTS)}", field="cards_per_page"

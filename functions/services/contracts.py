@@ -20,14 +20,6 @@ from typing import Any
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from PIL import Image as PILImage
-from PIL import UnidentifiedImageError
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
-from reportlab.lib.units import mm
-from reportlab.lib.utils import ImageReader
-from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
-
 from core.errors import ConflictError, InvalidStateError, NotFoundError, UnauthorizedError, ValidationError
 from core.ids import new_id, now_iso
 from services.audit import record_audit
@@ -233,6 +225,9 @@ def contract_for_token(rt: Runtime, token: str) -> Contract:
 # ---------------------------------------------------------------- signature
 def _check_png(data: bytes, max_bytes: int, max_pixels: int, field: str) -> tuple[int, int]:
     """A real PNG of bounded size (the header is read before any pixel is decoded)."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
     if len(data) > max_bytes:
         raise ValidationError(f"the image is larger than {max_bytes} bytes", field=field)
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -387,6 +382,12 @@ def attachment_file(rt: Runtime, contract: Contract, attachment_id: str) -> tupl
 # ---------------------------------------------------------------- PDF
 def render_pdf(rt: Runtime, contract: Contract) -> bytes:
     """The signed contract as a PDF: content, dates and the signature block."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.lib.units import mm
+    from reportlab.lib.utils import ImageReader
+    from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer
+
     sig = dict(contract.signature or {})
     styles = getSampleStyleSheet()
     story: list[Any] = [Paragraph(f"Service contract {escape(contract.id)}", styles["Title"])]

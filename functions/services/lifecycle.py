@@ -18,7 +18,7 @@ from core import lifecycle as lc
 from core.catalog_rules import check_ip, check_money
 from core.errors import DomainError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, now_iso, parse_iso, utcnow
-from core.ip_rewrite import rewrite_released_ip
+from core.ip_rewrite import is_placeholder, rewrite_released_ip, rewrite_targets
 from core.statuses import Status
 from provisioner.triggers import request_subscriber_removal
 from services import subscribers as subs
@@ -82,14 +82,61 @@ def _set_status(actor: Actor, sub: Subscriber, action: str, changes: dict[str, A
 
 # ---------------------------------------------------------------- status actions
 def activate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
-    """Active again: off the router's blocked list (or written back to it after a cancellation)."""
+    """Active again: off the router's blocked list (or written back to it after a cancellation, with
+    the address the cancellation released when it is still free)."""
     sub = subs.get_subscriber(actor, subscriber_id)
     changes: dict[str, Any] = {"status": Status.ACTIVE.value}
+    warnings: list[str] = []
+    data: dict[str, Any] = {}
     if sub.status == Status.CANCELLED:
         changes["cancelled_at"] = None
+        if sub.released_ip or is_placeholder(sub.ip):
+            ip, warning = _restored_ip(sub)
+            changes.update(ip=ip, released_ip=None)
+            data.update(previous_ip=sub.ip, ip=ip)
+            warnings += [warning] if warning else []
     _set_status(actor, sub, "activate", changes)
     effect = subs.sync(rt, actor, sub, "activate")
-    return _outcome("activate", sub, f"Subscriber {sub.username} activated in the system.", effect)
+    return _outcome(
+        "activate", sub, f"Subscriber {sub.username} activated in the system.", effect, warnings, **data
+    )
+
+
+def _ip_holder(sub: Subscriber, ip: str) -> Subscriber | None:
+    """Another service of the tenant using ``ip``."""
+    holders = store.by_logins(store.login_with_ip(sub.tenant_id, ip))  # the IP index: no tenant read
+    return next((o for o in holders if o.ip == ip and o.id != sub.id), None)
+
+
+def _released_ip(sub: Subscriber, ip: str) -> tuple[str | None, str | None]:
+    """The placeholder for a released IP (S4 rewrite) and, when both candidates are taken, None with
+    the warning asking the operator to set one by hand (never a duplicate)."""
+    try:
+        new_ip = rewrite_released_ip(ip, store.ips_in_tenant(sub.tenant_id))
+    except ValueError:
+        return ip, None  # not an IPv4 address: nothing to rewrite
+    if new_ip is not None:
+        return new_ip, None
+    first, second = rewrite_targets(ip)
+    return None, (
+        f"The released IP {ip} was not rewritten: {first} and {second} are already assigned. "
+        "The service has no IP now; set an IP by hand if it needs one."
+    )
+
+
+def _restored_ip(sub: Subscriber) -> tuple[str | None, str | None]:
+    """The address for a cancelled service coming back: the one its cancellation released when still
+    free, else none (with the reason) — never the release placeholder."""
+    released = sub.released_ip
+    if not released:
+        return None, f"The placeholder IP {sub.ip} was removed; set an IP by hand if the service needs one."
+    holder = _ip_holder(sub, released)
+    if holder is None:
+        return released, None
+    return None, (
+        f"The IP {released} released at the cancellation is now assigned to {holder.username}; the "
+        f"placeholder {sub.ip or '-'} was removed. Set an IP by hand if the service needs one."
+    )
 
 
 def suspend(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
@@ -118,26 +165,24 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
     """The right way to end a service (S4): keeps the history, sets the cancellation date.
 
     Options: ``cancel_pending_invoices``; ``ip_action`` = ``release`` (rewrite the IP with the S4 table and
-    remove the router entry), ``keep_suspend`` (keep the IP, blocked list on the router) or ``none``."""
+    remove the router entry), ``keep_suspend`` (keep the IP, blocked list on the router) or ``none``. In
+    every case the service can no longer log in: its router account is disabled or removed."""
     sub = subs.get_subscriber(actor, subscriber_id)
     ip_action = options.get("ip_action") or "none"
     lc.require_transition("cancel", sub.status)
     snapshot = sub.to_simple_dict()
     old_ip, old_gateway = sub.ip, sub.gateway_id
     changes: dict[str, Any] = {"status": Status.CANCELLED.value, "cancelled_at": now_iso()}
-    new_ip = None
-    if ip_action == "release" and old_ip:
-        try:
-            new_ip = rewrite_released_ip(old_ip, store.ips_in_tenant(sub.tenant_id))
-        except ValueError:
-            new_ip = None  # not an IPv4 address: nothing to rewrite
-        if new_ip:
-            changes["ip"] = new_ip
-    _set_status(actor, sub, "cancel", changes)
     warnings: list[str] = []
     data: dict[str, Any] = {"ip_action": ip_action}
-    if new_ip:
-        data.update(previous_ip=old_ip, ip=new_ip)
+    new_ip = None
+    if ip_action == "release" and old_ip:
+        new_ip, warning = _released_ip(sub, old_ip)
+        if new_ip != old_ip:
+            changes.update(ip=new_ip, released_ip=old_ip)
+            data.update(previous_ip=old_ip, ip=new_ip)
+        warnings += [warning] if warning else []
+    _set_status(actor, sub, "cancel", changes)
     if options.get("cancel_pending_invoices"):
         data["invoices_cancelled"] = _cancel_pending_invoices(rt, actor, sub)
     if ip_action == "release":
@@ -146,19 +191,15 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
             subs.gateway_name(old_gateway),
         )
         system = f"Subscriber {sub.username} cancelled; IP released" + (
-            f" ({old_ip} → {new_ip})." if new_ip else "."
+            f" ({old_ip} → {new_ip})." if new_ip and new_ip != old_ip else "."
         )
     elif ip_action == "keep_suspend":
         effect = subs.sync(rt, actor, sub, "cancel_keep_ip_suspend")
         system = f"Subscriber {sub.username} cancelled; IP {old_ip or '-'} kept and suspended on the router."
     else:
-        effect = router_effect(None)
-        system = f"Subscriber {sub.username} cancelled in the system."
-        if old_gateway:
-            warnings.append(
-                "The router was not changed now; its next reconcile blocks the cancelled service there "
-                "(release the IP or keep it suspended to apply it at once)."
-            )
+        # the router's local account is disabled at once: RouterOS checks it before RADIUS
+        effect = subs.sync(rt, actor, sub, "cancel")
+        system = f"Subscriber {sub.username} cancelled; its router account is disabled."
     return _outcome("cancel", sub, system, effect, warnings, **data)
 
 

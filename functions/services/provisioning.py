@@ -282,6 +282,26 @@ def _strip(row: dict[str, str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- onboarding
+def hub_public_key(rt: Runtime) -> str:
+    """The VPN hub's WireGuard public key: set in the configuration, or as the hub publishes it in
+    its SSM parameter when it starts (the cloud stack)."""
+    s = rt.settings
+    if s.vpn_hub_public_key:
+        return s.vpn_hub_public_key
+    if s.vpn_hub_key_parameter:
+        ssm = rt.aws.client("ssm")
+        try:
+            value = str(ssm.get_parameter(Name=s.vpn_hub_key_parameter)["Parameter"]["Value"]).strip()
+        except ssm.exceptions.ParameterNotFound:
+            value = ""
+        if value:
+            return value
+        raise InvalidStateError(
+            "the VPN hub has not published its public key yet (it does when it starts)", field="gateway_id"
+        )
+    raise InvalidStateError("the VPN hub is not configured (WISP_VPN_HUB_PUBLIC_KEY)", field="gateway_id")
+
+
 def onboarding_script(
     rt: Runtime, gateway: Gateway, actor: str, *, rotate_api_password: bool = False
 ) -> dict[str, Any]:
@@ -289,8 +309,7 @@ def onboarding_script(
     rules). Assigns the router's VPN address once, a new tunnel key pair each time (the private key
     is only in the script) and the API credentials the provisioner will use."""
     s = rt.settings
-    if not s.vpn_hub_public_key:
-        raise InvalidStateError("the VPN hub is not configured (WISP_VPN_HUB_PUBLIC_KEY)", field="gateway_id")
+    hub_key = hub_public_key(rt)
     if (gateway.vendor or "mikrotik") != "mikrotik":
         raise InvalidStateError(f"{gateway.name} is not a MikroTik router", field="gateway_id")
     vpn_address = gateway.vpn_address
@@ -314,7 +333,7 @@ def onboarding_script(
             vpn_cidr=s.vpn_cidr,
             hub_address=s.vpn_hub_address,
             hub_endpoint=s.vpn_endpoint,
-            hub_public_key=s.vpn_hub_public_key,
+            hub_public_key=hub_key,
             router_keys=keys,
             radius_secret=rt.box.decrypt(gateway.radius_secret_enc),
             api_username=username,

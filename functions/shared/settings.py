@@ -51,6 +51,8 @@ class Settings:
     router_api_timeout_s: int = 10
     vpn_endpoint: str = "vpn.wispcloud.local:51820"
     vpn_hub_public_key: str | None = None
+    # SSM parameter where the hub publishes its public key (read when vpn_hub_public_key is not set)
+    vpn_hub_key_parameter: str | None = None
     vpn_hub_address: str = "10.255.0.1"
     vpn_cidr: str = "10.255.0.0/16"
     # Encryption at rest: a local key file, or a KMS key wrapping a data key kept in SSM
@@ -68,6 +70,7 @@ class Settings:
     radius_coa_port: int = 3799
     radius_cache_ttl: int = 30
     radius_health_port: int = 0  # HTTP GET /health for the load balancer; 0 = off
+    radius_workers: int = 0  # worker processes sharing the ports; 0 = one per CPU of the task
     # HTTP API (local server)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -99,6 +102,7 @@ class Settings:
             router_api_timeout_s=_int(e, "WISP_ROUTER_API_TIMEOUT_S", 10),
             vpn_endpoint=e.get("WISP_VPN_ENDPOINT", "vpn.wispcloud.local:51820"),
             vpn_hub_public_key=e.get("WISP_VPN_HUB_PUBLIC_KEY") or None,
+            vpn_hub_key_parameter=e.get("WISP_VPN_HUB_KEY_PARAMETER") or None,
             vpn_hub_address=e.get("WISP_VPN_HUB_ADDRESS", "10.255.0.1"),
             vpn_cidr=e.get("WISP_VPN_CIDR", "10.255.0.0/16"),
             data_key_file=e.get("WISP_DATA_KEY_FILE") or None,
@@ -112,6 +116,7 @@ class Settings:
             radius_coa_port=_int(e, "WISP_RADIUS_COA_PORT", 3799),
             radius_cache_ttl=_int(e, "WISP_RADIUS_CACHE_TTL", 30),
             radius_health_port=_int(e, "WISP_RADIUS_HEALTH_PORT", 0),
+            radius_workers=_int(e, "WISP_RADIUS_WORKERS", 0),
             api_host=e.get("WISP_API_HOST", "127.0.0.1"),
             api_port=_int(e, "WISP_API_PORT", 8000),
             public_base_url=e.get("WISP_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),

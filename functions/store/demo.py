@@ -11,6 +11,9 @@ from store.models import Gateway, Operator, Policy, Product, Subscriber, Tenant,
 DEMO_TENANT = "ten_demo"
 DEMO_RESELLER = "ten_demo_reseller"
 DEMO_SYSTEM = "ten_system"
+DEMO_GATEWAY = "gw_demo"
+DEMO_ROUTER_USERNAME = "wispcloud"
+DEMO_ROUTER_PASSWORD = "router-demo-pass"
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,17 @@ class DemoData:
     password: str
 
 
-def seed_demo(box: SecretBox, nas_ip: str = "127.0.0.1", admin_password: str = "admin-demo-123") -> DemoData:  # noqa: S107
-    """Create (or overwrite) the demo tenant tree, zone, gateway, policy, product and subscriber."""
+def seed_demo(
+    box: SecretBox,
+    nas_ip: str = "127.0.0.1",
+    admin_password: str = "admin-demo-123",  # noqa: S107
+    router_api_port: int | None = None,
+) -> DemoData:
+    """Create (or overwrite) the demo tenant tree, zone, gateway, policy, product and subscriber.
+
+    With ``router_api_port`` the demo gateway's router API is enabled at ``nas_ip:router_api_port``
+    (the local stack's simulated router), reached directly: its VPN address is ``nas_ip`` too, so
+    rendering the onboarding script keeps it where it is."""
     now = now_iso()
     Tenant(
         id=DEMO_SYSTEM, name="WispCloud", kind="system", parent_id="-", ancestors=[], created_at=now
@@ -63,7 +75,7 @@ def seed_demo(box: SecretBox, nas_ip: str = "127.0.0.1", admin_password: str = "
         id="zone_demo", tenant_id=DEMO_TENANT, name="Centro", timezone="America/Mexico_City", created_at=now
     ).save()
     Gateway(
-        id="gw_demo",
+        id=DEMO_GATEWAY,
         tenant_id=DEMO_TENANT,
         zone_id="zone_demo",
         name="Demo router",
@@ -71,11 +83,12 @@ def seed_demo(box: SecretBox, nas_ip: str = "127.0.0.1", admin_password: str = "
         nas_identifier="demo-router",
         radius_secret_enc=box.encrypt("testing123"),
         require_message_authenticator=True,
-        api_enabled=False,
+        api_enabled=router_api_port is not None,
         api_host=nas_ip,
-        api_port=8728,
-        api_username="wispcloud",
-        api_password_enc=box.encrypt("router-demo-pass"),
+        api_port=router_api_port or 8728,
+        api_username=DEMO_ROUTER_USERNAME,
+        api_password_enc=box.encrypt(DEMO_ROUTER_PASSWORD),
+        vpn_address=nas_ip if router_api_port is not None else None,
         timezone="America/Mexico_City",
         plan_type="pppoe",
         created_at=now,
@@ -136,12 +149,17 @@ def seed_demo(box: SecretBox, nas_ip: str = "127.0.0.1", admin_password: str = "
         password_hash=hash_password(admin_password),
         created_at=now,
     ).save()
+    return demo_data(admin_password)
+
+
+def demo_data(admin_password: str = "admin-demo-123") -> DemoData:  # noqa: S107
+    """The demo's identifiers and credentials (what :func:`seed_demo` writes)."""
     return DemoData(
         system_id=DEMO_SYSTEM,
         reseller_id=DEMO_RESELLER,
         tenant_id=DEMO_TENANT,
         zone_id="zone_demo",
-        gateway_id="gw_demo",
+        gateway_id=DEMO_GATEWAY,
         policy_id="pol_demo",
         product_id="prod_demo",
         subscriber_id="sub_demo",

@@ -389,6 +389,7 @@ class Subscriber(Model):
     devices_since = UnicodeAttribute(null=True)  # product_assigned_at the device list counts from
     installed_at = UnicodeAttribute(null=True)
     cancelled_at = UnicodeAttribute(null=True)
+    released_ip = UnicodeAttribute(null=True)  # the address a cancellation released (restored on activate)
     last_seen_at = UnicodeAttribute(null=True)
     router_state = JSONAttribute(default=dict)  # what was last pushed to the router, for renames
     hist = BooleanAttribute(null=True)  # rate modulation keeps hourly traffic in ``usage_hours``

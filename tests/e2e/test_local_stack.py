@@ -1,91 +1,64 @@
-"""The local stack as `make run` starts it: /health, radtest against the demo subscriber, clean stop."""
+"""The local stack as `make run` starts it: /health, radtest against the demo subscriber, the simulated
+router following the system, the onboarding script, busy ports, a clean stop with Ctrl-C."""
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from infra.local.router import read_state
+from store.demo import DEMO_ROUTER_PASSWORD, DEMO_ROUTER_USERNAME
+from tests.e2e.local_stack_support import ROOT, free_port, stack_env, start_stack
+
 pytestmark = pytest.mark.e2e
-
-
-def _free_port(kind: int) -> int:
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    ports = {
-        "WISP_MOTO_PORT": _free_port(socket.SOCK_STREAM),
-        "WISP_API_PORT": _free_port(socket.SOCK_STREAM),
-        "WISP_RADIUS_AUTH_PORT": _free_port(socket.SOCK_DGRAM),
-        "WISP_RADIUS_ACCT_PORT": _free_port(socket.SOCK_DGRAM),
-    }
-    env = dict(
-        os.environ,
-        PYTHONPATH="functions:.",
-        WISP_LOCAL_DIR=str(tmp_path_factory.mktemp("local")),
-        WISP_SCHEDULER_INTERVAL="3600",
-        **{k: str(v) for k, v in ports.items()},
+    stack = start_stack(stack_env(tmp_path_factory.mktemp("local")))
+    yield stack
+    stack.ensure_stopped()
+
+
+def _router(stack) -> dict:
+    return read_state(
+        "127.0.0.1", stack.port("WISP_ROUTER_API_PORT"), DEMO_ROUTER_USERNAME, DEMO_ROUTER_PASSWORD
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.local_stack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    deadline = time.time() + 60
-    assert proc.stdout is not None
-    while time.time() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "try: radtest" in line:
-            break
-    text = "".join(lines)
-    if proc.poll() is not None or "try: radtest" not in text:
-        proc.kill()
-        pytest.fail("local stack did not start:\n" + text)
-    yield {"proc": proc, "output": text, **ports}
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+
+
+def _wait_router(stack, predicate, ceiling: float = 60.0) -> dict:
+    deadline = time.monotonic() + ceiling
+    state = _router(stack)
+    while not predicate(state) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        state = _router(stack)
+    return state
+
+
+def test_processes_are_separate_and_the_data_directory_is_announced(stack):
+    out = stack.output
+    for name in ("moto", "router", "api", "workers"):
+        assert f"[{name}]" in out, out
+    assert f"data: {stack.env['WISP_LOCAL_DIR']}" in out
+    assert "new: demo data seeded" in out
 
 
 def test_health_answers_with_versions(stack):
-    with urllib.request.urlopen(f"http://127.0.0.1:{stack['WISP_API_PORT']}/health", timeout=10) as resp:
+    with urllib.request.urlopen(f"{stack.api}/health", timeout=10) as resp:
         body = json.loads(resp.read())
         assert resp.status == 200
     assert body["datastore"] == "ok" and body["versions"]["pyrad"] != "missing"
 
 
 def test_printed_admin_token_is_accepted(stack):
-    token = re.search(r"admin token\s+(\S+)", stack["output"]).group(1)
     req = urllib.request.Request(
-        f"http://127.0.0.1:{stack['WISP_API_PORT']}/openapi.json",
-        headers={"Authorization": f"Bearer {token}"},
+        f"{stack.api}/openapi.json", headers={"Authorization": f"Bearer {stack.token('admin')}"}
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200 and "paths" in json.loads(resp.read())
@@ -93,7 +66,7 @@ def test_printed_admin_token_is_accepted(stack):
 
 @pytest.mark.skipif(shutil.which("radtest") is None, reason="radtest (freeradius-utils) not installed")
 def test_radtest_demo_gets_accept_with_the_policy_rate_and_wrong_password_reject(stack):
-    port = stack["WISP_RADIUS_AUTH_PORT"]
+    port = stack.port("WISP_RADIUS_AUTH_PORT")
     ok = subprocess.run(
         ["radtest", "demo", "demo123", f"127.0.0.1:{port}", "0", "testing123"],
         capture_output=True,
@@ -111,12 +84,64 @@ def test_radtest_demo_gets_accept_with_the_policy_rate_and_wrong_password_reject
     assert "Received Access-Reject" in bad.stdout, bad.stdout + bad.stderr
 
 
+def test_the_simulated_router_holds_the_demo_subscriber_and_the_block_rules(stack):
+    state = _wait_router(
+        stack,
+        lambda s: (
+            any(r.get("name") == "demo" for r in s["/ppp/secret"]) and len(s["/ip/firewall/filter"]) >= 3
+        ),
+    )
+    assert [r["name"] for r in state["/ppp/secret"]] == ["demo"], state["/ppp/secret"]
+    assert {r.get("src-address-list") for r in state["/ip/firewall/filter"]} == {"morosos"}
+    assert state["/ip/firewall/address-list"] == []
+
+
+def test_suspending_the_demo_subscriber_puts_it_on_the_routers_blocked_list(stack):
+    status, body = stack.call("POST", "/admin/subscribers/sub_demo/suspend", {})
+    assert status == 200 and body["status"] == "suspended", body
+    assert body["router"]["status"] == "queued", body
+    state = _wait_router(stack, lambda s: bool(s["/ip/firewall/address-list"]))
+    assert [(r["list"], r["address"], r["comment"]) for r in state["/ip/firewall/address-list"]] == [
+        ("morosos", "10.10.0.10", "wisp:sub_demo")
+    ]
+    # and the router-state command shows it
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra.local.router",
+            "show",
+            "--port",
+            str(stack.port("WISP_ROUTER_API_PORT")),
+        ],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "list=morosos address=10.10.0.10" in shown.stdout and "router-demo-pass" not in shown.stdout
+    # activating takes it off again
+    status, body = stack.call("POST", "/admin/subscribers/sub_demo/activate", {})
+    assert status == 200, body
+    state = _wait_router(stack, lambda s: not s["/ip/firewall/address-list"])
+    assert state["/ip/firewall/address-list"] == []
+
+
+def test_the_onboarding_script_renders_with_the_local_vpn_defaults(stack):
+    status, body = stack.call("POST", "/admin/gateways/gw_demo/onboarding-script", {})
+    assert status == 200, body
+    script = body["script"]
+    assert "/interface wireguard peers add" in script and "public-key=" in script
+    # the demo router stays reachable where it is
+    status, gateway = stack.call("GET", "/admin/gateways/gw_demo")
+    assert status == 200 and gateway["api_host"] == "127.0.0.1", gateway
+
+
 def test_busy_port_gives_a_one_line_error_naming_the_setting(stack):
     env = dict(
-        os.environ,
-        PYTHONPATH="functions:.",
-        WISP_MOTO_PORT=str(_free_port(socket.SOCK_STREAM)),
-        WISP_API_PORT=str(stack["WISP_API_PORT"]),
+        stack.env, WISP_MOTO_PORT=str(free_port()), WISP_LOCAL_DIR=stack.env["WISP_LOCAL_DIR"] + "-other"
     )
     proc = subprocess.run(
         [sys.executable, "-m", "infra.local_stack"],
@@ -128,12 +153,10 @@ def test_busy_port_gives_a_one_line_error_naming_the_setting(stack):
     )
     assert proc.returncode == 2
     err = proc.stderr.strip().splitlines()
-    assert len(err) == 1 and "WISP_API_PORT" in err[0] and str(stack["WISP_API_PORT"]) in err[0]
+    assert len(err) == 1 and "WISP_API_PORT" in err[0] and stack.env["WISP_API_PORT"] in err[0]
 
 
 def test_ctrl_c_stops_everything_cleanly(stack):
-    proc = stack["proc"]
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
-    assert "stopped" in out
+    assert stack.interrupt() == 0, stack.output
+    assert "stopped; data kept in" in stack.output
+    assert "moto stopped; data saved" in stack.output

@@ -146,10 +146,11 @@ def test_cancel_keeping_the_ip_suspends_on_the_router_and_cancels_invoices(api: 
     assert stored(s["id"]).ip == "10.1.2.3"
     assert Invoice.get(f"inv#{s['id']}#2026-01").status == "cancelled"
     assert Invoice.get(f"inv#{s['id']}#2026-02").status == "paid"
-    # cancel with no option: only the status, and the response says the router kept the service
+    # cancel with no option: the router account is disabled at once (a task is queued)
     s2 = sub(api, manager, "plain-cancel", gateway_id=gw["id"])
     res = ok(api.post(f"/admin/subscribers/{s2['id']}/cancel", manager))
-    assert res["router"]["status"] == "not_needed" and "router was not changed now" in res["warnings"][0]
+    assert res["router"]["status"] == "queued" and "router account is disabled" in res["system"]
+    assert task(res["router"]["task_id"]).kind == "reconcile_subscriber"
     err(api.post(f"/admin/subscribers/{s2['id']}/cancel", manager), 409, "status")
     # a cancelled client can come back (written to the router again)
     res = ok(api.post(f"/admin/subscribers/{s2['id']}/activate", manager))
@@ -539,3 +540,42 @@ def test_locate_on_the_wifi_heatmap_groups_the_last_wifi_connections_by_access_p
         422,
         "location.lat",
     )
+
+
+def test_cancel_release_never_assigns_a_duplicate_ip(api: Api, manager):
+    # Given both rewrite targets of 10.0.5.6 already taken (127.0.5.6 and 100.64.5.6)
+    gw = router(api, manager)
+    sub(api, manager, "holder-a", ip="127.0.5.6")
+    sub(api, manager, "holder-b", ip="100.64.5.6")
+    s = sub(api, manager, "leaving", gateway_id=gw["id"], ip="10.0.5.6")
+    # When the service is cancelled releasing its IP
+    res = ok(api.post(f"/admin/subscribers/{s['id']}/cancel", manager, {"ip_action": "release"}))
+    # Then it is cancelled and removed from the router, without an IP, and the response says why
+    assert res["status"] == "cancelled" and res["router"]["status"] == "queued"
+    assert res["data"]["previous_ip"] == "10.0.5.6" and res["data"]["ip"] is None
+    assert any("127.0.5.6" in w and "100.64.5.6" in w and "set an IP" in w for w in res["warnings"]), res
+    assert stored(s["id"]).ip is None
+    ips = [r["ip"] for r in ok(api.get("/admin/subscribers?limit=200", manager))["items"] if r["ip"]]
+    assert len(ips) == len(set(ips)), ips
+    # And the operator can fix it by hand
+    ok(api.patch(f"/admin/subscribers/{s['id']}", manager, {"ip": "127.1.5.6"}))
+    assert stored(s["id"]).ip == "127.1.5.6"
+
+
+def test_reactivating_a_released_service_restores_its_ip_or_says_it_has_none(api: Api, manager):
+    gw = router(api, manager)
+    back = sub(api, manager, "comes-back", gateway_id=gw["id"], ip="10.0.7.1")
+    ok(api.post(f"/admin/subscribers/{back['id']}/cancel", manager, {"ip_action": "release"}))
+    assert stored(back["id"]).ip == "127.0.7.1"
+    # the address it had is still free: reactivation gives it back (not the placeholder)
+    res = ok(api.post(f"/admin/subscribers/{back['id']}/activate", manager))
+    assert res["data"]["ip"] == "10.0.7.1" and res["data"]["previous_ip"] == "127.0.7.1"
+    assert stored(back["id"]).ip == "10.0.7.1"
+
+    gone = sub(api, manager, "comes-back-late", gateway_id=gw["id"], ip="10.0.8.1")
+    ok(api.post(f"/admin/subscribers/{gone['id']}/cancel", manager, {"ip_action": "release"}))
+    sub(api, manager, "newcomer", ip="10.0.8.1")  # its old address went to someone else meanwhile
+    res = ok(api.post(f"/admin/subscribers/{gone['id']}/activate", manager))
+    assert res["status"] == "active" and res["data"]["ip"] is None
+    assert any("10.0.8.1" in w and "newcomer" in w for w in res["warnings"]), res
+    assert stored(gone["id"]).ip is None  # never the placeholder 127.0.8.1

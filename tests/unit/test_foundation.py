@@ -108,6 +108,7 @@ def test_mikrotik_rate_limit_is_upload_first():
         ("172.16.1.2", (), "168.0.1.2"),
         ("45.6.7.8", (), "168.0.7.8"),
         ("10.20.30.40", ("127.0.30.40",), "100.64.30.40"),
+        ("10.20.30.40", ("127.0.30.40", "100.64.30.40"), None),  # never a duplicate
     ],
 )
 def test_released_ip_rewrite_table(ip, taken, expected):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pyrad.packet import AccessAccept, AuthPacket
+from pyrad.packet import AccessAccept, AuthPacket, PacketError
 
-from radius_container.codec import ReplyEncoder, salt_encrypt, unhide_password
+from radius_container.codec import AuthRequest, ReplyEncoder, salt_encrypt, unhide_password
 from tests.fakes.radius import DICTIONARY
 from tests.unit.test_radius_protocol_vectors import RFC2865_ACCEPT, RFC2865_REQUEST
 
@@ -79,3 +79,53 @@ def test_salt_encryption_roundtrip_with_pyrad():
 def test_values_too_long_are_refused():
     with pytest.raises(ValueError):
         ReplyEncoder(DICTIONARY).attribute("Mikrotik-Rate-Limit", "x" * 250, SECRET, b"\x00" * 16)
+
+
+def _request_bytes(**attrs: object) -> bytes:
+    req = AuthPacket(secret=SECRET, dict=DICTIONARY, User_Name="ana")
+    req["User-Password"] = req.PwCrypt("secret")
+    for name, value in attrs.items():
+        req.AddAttribute(name.replace("_", "-"), value)
+    req.add_message_authenticator()
+    return bytes(req.RequestPacket())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        RFC2865_REQUEST,
+        _request_bytes(),
+        _request_bytes(
+            Calling_Station_Id="02-00-00-00-00-01",
+            Mikrotik_Realm="home",
+            MS_CHAP_Challenge=b"c" * 16,
+            Proxy_State=b"p1",
+        ),
+        # a Vendor-Specific attribute too short for the RFC 2865 form, and padding past Length
+        RFC2865_REQUEST[:2]
+        + (len(RFC2865_REQUEST) + 6).to_bytes(2, "big")
+        + RFC2865_REQUEST[4:]
+        + b"\x1a\x06\x00\x00\x00\x09"
+        + b"\x00" * 5,
+    ],
+    ids=["rfc2865", "pap", "vendor-and-proxy-state", "short-vsa-and-padding"],
+)
+def test_request_decoder_matches_pyrad(raw):
+    ours = AuthRequest(secret=SECRET, dict=DICTIONARY, packet=raw)
+    theirs = AuthPacket(secret=SECRET, dict=DICTIONARY, packet=raw)
+    assert dict(ours) == dict(theirs)
+    assert list(ours.keys()) == list(theirs.keys())
+    assert (ours.code, ours.id, ours.authenticator, ours.raw_packet) == (
+        theirs.code,
+        theirs.id,
+        theirs.authenticator,
+        theirs.raw_packet,
+    )
+    assert bool(ours.message_authenticator) == bool(theirs.message_authenticator)
+
+
+def test_request_decoder_refuses_an_attribute_running_past_the_packet():
+    raw = bytearray(_request_bytes())
+    raw[20 + 1] = 200  # User-Name claims more octets than the packet has
+    with pytest.raises(PacketError):
+        AuthRequest(secret=SECRET, dict=DICTIONARY, packet=bytes(raw))

@@ -35,24 +35,24 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_small_json)]
 class In(BaseModel):
     """Request bodies: unknown fields are refused so typos surface as 422 with the field name."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class StrictIn(In):
     """Request bodies of the admin API: JSON types are not coerced ("5" is not an integer, 1 is not a
     string), so what the OpenAPI schema rejects the API rejects too."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class Query(BaseModel):
     """Query strings: unknown parameters are ignored (caches, tracing)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class Deleted(Out):
