@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
@@ -96,17 +96,16 @@ def _as_seen(sub: Subscriber) -> Condition:
 
 def create(sub: Subscriber) -> Subscriber:
     """Insert; a username already taken in the tenant raises :class:`ConflictError` (conditional write).
-    The tenant's totals count it in the same transaction."""
+    The tenant's totals count it once the write succeeded."""
     sub.login = login_key(sub.tenant_id, sub.username)
     with_search_fields(sub)
     try:
-        with _tx() as tx:
-            tx.save(sub, condition=Subscriber.login.does_not_exist())
-            tallies.add_to_transaction(tx, sub.tenant_id, None, tallies.bucket_for(sub))
-    except TransactWriteError as exc:
+        sub.save(condition=Subscriber.login.does_not_exist())
+    except PutError as exc:
         raise ConflictError(
             f"username {sub.username!r} is already used in this tenant", field="username"
         ) from exc
+    tallies.move(sub.tenant_id, None, tallies.bucket_for(sub))
     return sub
 
 
@@ -126,26 +125,20 @@ def update_fields(sub: Subscriber, changes: dict[str, Any], expect_status: str |
         cond = cond & (Subscriber.status == expect_status)
     before = tallies.bucket_for(sub)
     after = tallies.bucket_of(*(changes[k] if k in changes else getattr(sub, k) for k in _TALLIED))
+    if before != after:  # the write is conditional on the bucket it leaves
+        cond = cond & _as_seen(sub)
+    online = bool(sub.online_t)
     try:
-        if before == after:
-            sub.update(actions=actions, condition=cond)
-            return sub
-        # the totals counters move with the change, in one transaction
-        with _tx() as tx:
-            tx.update(sub, actions=actions, condition=cond & _as_seen(sub))
-            tallies.add_to_transaction(tx, sub.tenant_id, before, after)
-            if sub.online_t and (before.kind, before.ref) != (after.kind, after.ref):
-                online = tallies.ONLINE
-                tallies.add_to_transaction(
-                    tx, sub.tenant_id, before.with_status(online), after.with_status(online)
-                )
-    except (UpdateError, TransactWriteError) as exc:
+        sub.update(actions=actions, condition=cond)
+    except UpdateError as exc:
         if get_by_login(sub.tenant_id, sub.username) is None:
             raise NotFoundError("subscriber not found") from exc
         raise ConflictError("the subscriber changed meanwhile; reload and retry", field="status") from exc
-    for name, value in changes.items():
-        setattr(sub, name, value)
-    sub.updated_at = now_iso()
+    if before != after:
+        # the totals counters move once the conditional write made the change
+        tallies.move(sub.tenant_id, before, after)
+        if online and (before.kind, before.ref) != (after.kind, after.ref):
+            tallies.move(sub.tenant_id, before.with_status(tallies.ONLINE), after.with_status(tallies.ONLINE))
     return sub
 
 
@@ -172,18 +165,16 @@ def rename(sub: Subscriber, new_username: str, changes: dict[str, Any]) -> Subsc
 
 
 def delete(sub: Subscriber) -> None:
+    bucket = tallies.bucket_for(sub)
     try:
-        with _tx() as tx:
-            tx.delete(sub, condition=Subscriber.login.exists() & _as_seen(sub))
-            tallies.add_to_transaction(tx, sub.tenant_id, tallies.bucket_for(sub), None)
-            if sub.online_t:
-                tallies.add_to_transaction(
-                    tx, sub.tenant_id, tallies.bucket_for(sub).with_status(tallies.ONLINE), None
-                )
-    except TransactWriteError as exc:
+        sub.delete(condition=Subscriber.login.exists() & _as_seen(sub))
+    except DeleteError as exc:
         if get_by_login(sub.tenant_id, sub.username) is None:
             raise NotFoundError("subscriber not found") from exc
         raise ConflictError("the subscriber changed meanwhile; reload and retry") from exc
+    tallies.move(sub.tenant_id, bucket, None)
+    if sub.online_t:
+        tallies.move(sub.tenant_id, bucket.with_status(tallies.ONLINE), None)
 
 
 def list_tenant(tenant_id: str) -> list[Subscriber]:

@@ -7,7 +7,9 @@ recount) or its own override price (``o``)::
     active|p|prod_1   suspended|o|99.90   online|p|prod_1   online_24h|p|prod_1
 
 Every write that changes a subscriber's status, product or override price moves it between buckets
-with :func:`move` (an ``ADD`` of -1 and +1; in a transaction with the change where the store can).
+with :func:`move` (an ``ADD`` of -1 and +1) once the conditional write that made the change succeeded
+(in the same transaction where the change is one already: renames, payments). A process dying between
+the two leaves a counter off by one until the daily recount.
 ``online`` buckets move when RADIUS opens the first or closes the last session of a subscriber.
 :func:`recount` recomputes every bucket of a tenant from the items (the repair job, and the first
 read of a tenant never counted); ``online_24h`` is only counted there (it changes with time alone).
