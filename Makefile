@@ -57,6 +57,7 @@ bench: venv
 
 template: venv
 	$(PY) -m infra.package
+	$(PY) -m infra.route_table
 	$(PY) -m infra.template_gen
 	$(PY) -m infra.api_index
 

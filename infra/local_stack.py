@@ -213,6 +213,7 @@ def local_env(base: dict[str, str] | None = None) -> LocalConfig:
     env.setdefault("WISP_STAGE", "local")
     env.setdefault("WISP_AWS_ENDPOINT_URL", f"http://127.0.0.1:{moto_port}")
     env.setdefault("WISP_DATA_KEY_FILE", str(local_dir / "data.key"))
+    env.setdefault("WISP_LOG_LEVEL", "WARNING")  # a quiet console; the cloud logs at INFO
     if not env.get("WISP_RADIUS_HEALTH_PORT"):
         env["WISP_RADIUS_HEALTH_PORT"] = str(_free_tcp_port())
     for key, value in (
@@ -401,6 +402,9 @@ def supervise(argv: list[str]) -> int:
         sup.say(f"error: {exc}; stopping")
         sup.stop()
         return 1
+    except BaseException:  # an unexpected failure: no child outlives the supervisor
+        sup.stop()
+        raise
     print_banner(sup, info)
     code = 0
     while not done.wait(0.5):

@@ -100,8 +100,9 @@ FUNCTIONS: tuple[Function, ...] = (
     Function(
         "ModulationRunFunction",
         "billing_cron.modulation.handle_modulation_run",
-        "Hourly: dynamic rate modulation windows (disconnect/CoA users whose rate changes)",
-        "cron(0 * * * ? *)",
+        "Every quarter-hour: dynamic rate modulation windows where a gateway's local hour starts "
+        "(disconnect/CoA users whose rate changes)",
+        "cron(0/15 * * * ? *)",
         vpc=True,
     ),
     Function(

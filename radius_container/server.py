@@ -5,7 +5,9 @@ run in a thread pool. Security checks happen before any operation (BlastRADIUS, 
 
 * packets from addresses that are not a known gateway are dropped and counted;
 * a Message-Authenticator present in an Access-Request must verify; gateways flagged so must send
-  one; from the others, an Access-Request with Proxy-State but no Message-Authenticator is dropped;
+  one; from the others, an Access-Request with Proxy-State or EAP-Message (RFC 3579) but no
+  Message-Authenticator is dropped;
+* a packet whose attributes do not tile its Length (one running past the end) is dropped;
 * every Access-Accept/Reject carries a Message-Authenticator as its first attribute;
 * Accounting-Requests must carry a valid Request Authenticator.
 
@@ -68,6 +70,7 @@ DUPLICATE_WINDOW_S = 10.0
 MAX_DELAY_S = 24 * 3600  # Acct-Delay-Time beyond a day is not believed
 _MESSAGE_AUTHENTICATOR = 80
 _PROXY_STATE = 33
+_EAP_MESSAGE = 79
 
 
 @dataclass
@@ -237,6 +240,8 @@ def accounting_event(
         ssid=ssid,
         nas_identifier=_raw_str(pkt, 32),
         terminate_cause=cause_name,
+        input_gigawords=dict.__contains__(pkt, 52),
+        output_gigawords=dict.__contains__(pkt, 53),
     )
 
 
@@ -404,6 +409,10 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         elif nas.gateway.require_message_authenticator:
             self.stats.add("dropped_missing_message_authenticator")
             return
+        elif dict.__contains__(pkt, _EAP_MESSAGE):
+            # RFC 3579 §3.2: an EAP-Message without Message-Authenticator is silently discarded
+            self.stats.add("dropped_eap_without_message_authenticator")
+            return
         elif dict.__contains__(pkt, _PROXY_STATE):
             self.stats.add("dropped_proxy_state_without_message_authenticator")
             return
@@ -511,6 +520,8 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         self.stats.add("accounting_responses")
         if result is not None and result.unknown_subscriber:
             self.stats.add("accounting_unknown_subscriber")
+        if result is not None and result.invalid_modulation:
+            self.stats.add("modulation_setting_invalid")
         if result is not None and result.enforce is not None and self.on_enforce is not None:
             self.on_enforce(nas, result)
         # only now, the write being durable, is the Accounting-Response sent

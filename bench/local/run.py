@@ -20,6 +20,7 @@ Steps (one JSON object per line):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,13 @@ for _p in (str(ROOT / "functions"), str(ROOT)):
         sys.path.insert(0, _p)
 
 from bench.radius.run import radclient  # noqa: E402
+
+for _k, _v in (
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+):
+    os.environ.setdefault(_k, _v)  # moto's
 
 SECRET = "testing123"
 READY = "try: radtest"
@@ -91,7 +100,7 @@ class Run:
         return next((m.group(1) for m in (re.search(pattern, x) for x in self.lines) if m), None)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):  # the whole group, even with the supervisor gone
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=60)
 
@@ -135,22 +144,91 @@ def wait_free(port: int, ceiling: float = 30.0) -> None:
 
 
 # ---------------------------------------------------------------- RADIUS load
+def moto_requests(env: dict[str, str]) -> dict[str, int]:
+    url = f"http://127.0.0.1:{env['WISP_MOTO_PORT']}/_local/stats"
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        return dict(json.loads(resp.read())["requests"])
+
+
+def per_request(before: dict[str, int], after: dict[str, int], answered: int) -> dict[str, float]:
+    """moto calls per answered RADIUS request, by operation (the datastore work behind one packet)."""
+    n = max(1, answered)
+    return {
+        op: round((after.get(op, 0) - before.get(op, 0)) / n, 2)
+        for op in after
+        if after[op] != before.get(op, 0)
+    }
+
+
+def seed_subscribers(env: dict[str, str], count: int) -> list[str]:
+    """``count`` active PPPoE subscribers of the demo gateway (``lb<i>`` / ``pw-lb<i>``), written
+    straight into the stack's tables with its key: different subscribers, as a NAS's load has."""
+    from core.ids import now_iso
+    from shared.runtime import init_runtime
+    from shared.settings import Settings
+    from store.demo import DEMO_GATEWAY, DEMO_TENANT
+    from store.models import Subscriber
+
+    local = Path(env["WISP_LOCAL_DIR"])
+    settings = Settings.from_env(
+        {
+            **env,
+            "WISP_AWS_ENDPOINT_URL": f"http://127.0.0.1:{env['WISP_MOTO_PORT']}",
+            "WISP_DATA_KEY_FILE": str(local / "data.key"),
+        }
+    )
+    rt = init_runtime(settings)
+    names = [f"lb{i}" for i in range(count)]
+    with Subscriber.batch_write() as batch:
+        for i, name in enumerate(names):
+            batch.save(
+                Subscriber(
+                    login=f"{DEMO_TENANT}#{name}",
+                    id=f"sub_lb{i}",
+                    tenant_id=DEMO_TENANT,
+                    username=name,
+                    password_enc=rt.box.encrypt(f"pw-{name}"),
+                    status="active",
+                    connection_type="pppoe",
+                    name=f"Load {i}",
+                    zone_id="zone_demo",
+                    gateway_id=DEMO_GATEWAY,
+                    product_id="prod_demo",
+                    product_assigned_at=now_iso(),
+                    created_at=now_iso(),
+                )
+            )
+    return names
+
+
 def radius_load(env: dict[str, str], work: Path, auth: int, sessions: int, parallel: int) -> None:
+    users = seed_subscribers(env, 64)
     access = work / "access"
     access.write_text(
         "\n".join(
-            'User-Name = "demo"\nUser-Password = "demo123"\nMessage-Authenticator = 0x00\n' for _ in range(64)
+            f'User-Name = "{u}"\nUser-Password = "pw-{u}"\nMessage-Authenticator = 0x00\n' for u in users
         )
     )
     port = int(env["WISP_RADIUS_AUTH_PORT"])
     radclient(port, "auth", access, parallel, 1)  # warm-up: caches, connections, threads
+    before = moto_requests(env)
     result = radclient(port, "auth", access, parallel, max(1, auth // 64))
-    emit(bench="local", step="radius_access", parallel=parallel, target_per_second=200, **result.summary())
+    calls = per_request(before, moto_requests(env), result.received)
+    emit(
+        bench="local",
+        step="radius_access",
+        users=len(users),
+        parallel=parallel,
+        target_per_second=200,
+        moto_calls_per_request=calls,
+        load_average=round(os.getloadavg()[0], 1),
+        **result.summary(),
+    )
 
     starts, interims, stops = [], [], []
     for i in range(sessions):
         sid = f"L-{os.getpid()}-{i}"
-        head = f'User-Name = "demo"\nAcct-Session-Id = "{sid}"\nFramed-IP-Address = 10.10.0.10\n'
+        head = f'User-Name = "{users[i % len(users)]}"\nAcct-Session-Id = "{sid}"\n'
         starts.append(head + "Acct-Status-Type = Start\n")
         interims.append(
             head + "Acct-Status-Type = Interim-Update\nAcct-Session-Time = 300\n"
@@ -162,13 +240,17 @@ def radius_load(env: dict[str, str], work: Path, auth: int, sessions: int, paral
         )
     acct = work / "acct"
     acct.write_text("\n".join(starts + interims + stops))
+    before = moto_requests(env)
     result = radclient(int(env["WISP_RADIUS_ACCT_PORT"]), "acct", acct, parallel, 1)
+    calls = per_request(before, moto_requests(env), result.received)
     emit(
         bench="local",
         step="radius_accounting",
         parallel=parallel,
         sessions=sessions,
         target_per_second=100,
+        moto_calls_per_request=calls,
+        load_average=round(os.getloadavg()[0], 1),
         **result.summary(),
     )
 
@@ -279,6 +361,7 @@ def first_start(work: Path, ceiling: float) -> None:
             start_seconds=run.seconds,
             seconds=total,
             target_seconds=90,
+            load_average=round(os.getloadavg()[0], 1),
         )
     finally:
         run.stop()
@@ -334,6 +417,7 @@ def main() -> int:
                 after="kill -9 of every process",
                 journal_entries=entries,
                 seconds=run.seconds,
+                load_average=round(os.getloadavg()[0], 1),
                 moto=run.line(r"\[moto\] moto ready .*\((generation .*)\)$"),
             )
         finally:

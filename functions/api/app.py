@@ -1,12 +1,16 @@
 """Chalice application: the admin API (/admin/*), the customer portal (/portal/*) and /health.
 
 Thin entry point: it only registers blueprints; each route module parses input, calls one domain
-operation and maps the result.
+operation and maps the result. A Lambda request registers only the route module(s) serving its
+route (``api.route_table``, generated), so a cold start does not import every schema and service;
+``app`` (this module's attribute) and ``load_all_routes()`` give the app with every route, for the
+local server, the test client and the generated documents.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -14,10 +18,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalice import Chalice
 
 from api.proxy import RouteIndex, not_found, route_event
+from api.route_table import ALWAYS_LOADED, ROUTE_MODULES, ROUTE_TABLE
 from shared.observability import logger, metrics, tracer
 
-app = Chalice(app_name="wispcloud")
-app.api.binary_types.extend(
+_app = Chalice(app_name="wispcloud")
+_app.api.binary_types.extend(
     [
         "application/pdf",
         "application/octet-stream",
@@ -26,32 +31,31 @@ app.api.binary_types.extend(
     ]
 )
 
-# Route modules, each a Blueprint named ``bp``.
-ROUTE_MODULES = (
-    "api.routes.health",
-    "api.routes.meta",
-    "api.routes.auth",
-    "api.routes.operators",
-    "api.routes.tenants",
-    "api.routes.catalog",
-    "api.routes.subscribers",
-    "api.routes.lifecycle",
-    "api.routes.audit",
-    "api.routes.errors",
-    "api.routes.portal",
-    "api.routes.vouchers",
-    "api.routes.credentials",
-    "api.routes.registration",
-    "api.routes.imports",
-    "api.routes.billing",
-    "api.routes.provisioning",
-)
-
-for _name in ROUTE_MODULES:
-    app.register_blueprint(importlib.import_module(_name).bp)
+_registered: set[str] = set()
 
 
-_routes = RouteIndex(app.routes)
+def _register(modules: Iterable[str]) -> None:
+    for name in modules:
+        if name not in _registered:
+            _app.register_blueprint(importlib.import_module(name).bp)
+            _registered.add(name)
+
+
+def load_all_routes() -> Chalice:
+    """The app with every route module registered."""
+    _register(ROUTE_MODULES)
+    return _app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # ``from api.app import app``: the whole API
+        globals()["app"] = load_all_routes()
+        return _app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_register(ALWAYS_LOADED)
+_routes = RouteIndex(ROUTE_TABLE)
 
 
 def _handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -59,7 +63,10 @@ def _handle_http(event: dict[str, Any], context: Any) -> dict[str, Any]:
     routed = route_event(event, _routes)  # API Gateway's {proxy+} resource → the Chalice route
     if routed is None:
         return not_found(str(event.get("path")))
-    return app(routed, context)  # type: ignore[no-any-return]
+    # Every module serving this route template (all its methods, so a wrong method is still a 405).
+    resource = (routed.get("requestContext") or {}).get("resourcePath") or routed.get("resource") or ""
+    _register(ROUTE_TABLE.get(resource, {}).values())
+    return _app(routed, context)  # type: ignore[no-any-return]
 
 
 # The Lambda entry point: powertools logging (correlation id = API Gateway request id), tracing and

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from typing import Any
 
 from pydantic import BaseModel
 
+from api.route_table import ROUTE_MODULES
 from api.routing import ROUTES, RouteSpec
 from shared.settings import VERSION
 
@@ -135,6 +137,8 @@ STATIC_PATHS: dict[str, dict[str, Any]] = {
 
 
 def build_openapi() -> dict[str, Any]:
+    for name in ROUTE_MODULES:  # each route module declares its routes in ROUTES when imported
+        importlib.import_module(name)
     components: dict[str, Any] = {"Error": ERROR_SCHEMA}
     paths: dict[str, dict[str, Any]] = {}
     for spec in ROUTES:

@@ -2,6 +2,10 @@
 time zone, the online subscribers whose rate changes get a CoA-Request with the new
 Mikrotik-Rate-Limit (MikroTik gateways) or a Disconnect-Request so they log in again with the rate
 the RADIUS service now computes. Not real time, per the spec: it acts only at those hours.
+
+The run fires every quarter-hour and acts on the gateways whose local hour starts in that
+quarter-hour, so half- and quarter-hour zones (Asia/Kolkata, Asia/Kathmandu) are served on time and
+every gateway exactly once per local hour.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from core.modulation import ModulationSettings, compute
+from core.modulation import ModulationSettings, compute, local_hour_starting
 from core.radius.model import GatewayView, OpenSession, PolicyView, SubscriberView
 from core.radius.usage import zone
 from core.rates import mikrotik_rate_limit
@@ -26,14 +30,19 @@ from services.disconnect import (
     disconnect_session,
 )
 from services.dynauth import DynAuthSender, UdpDynAuthSender
-from services.radius_sessions import Catalog, StoreCatalog, modulation_enabled, product_and_policy
+from services.live_sessions import COA_VENDORS
+from services.radius_sessions import (
+    Catalog,
+    StoreCatalog,
+    modulation_enabled,
+    modulation_settings,
+    product_and_policy,
+)
 from shared.observability import get_logger, logger, metrics, tracer
 from shared.runtime import get_runtime
 from store.radius_repo import DynamoRadiusStore, RadiusStore, login_key
 
 log = get_logger("modulation")
-
-COA_VENDORS = frozenset({"mikrotik"})  # a CoA with Mikrotik-Rate-Limit changes a live session's rate
 
 
 @dataclass
@@ -43,6 +52,7 @@ class ModulationRunReport:
     changed_by_coa: int = 0
     disconnected: int = 0
     unreachable: int = 0
+    invalid_settings: int = 0  # subscribers whose policy has a modulation setting this version cannot read
     actions: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -94,14 +104,20 @@ def run_modulation(
     """Apply the rate changes due at this hour; returns what was done per subscriber."""
     report = ModulationRunReport()
     for gateway in store.list_gateways():
-        local_hour = now.astimezone(zone(gateway.timezone)).hour
+        local_hour = local_hour_starting(now, zone(gateway.timezone))
+        if local_hour is None:
+            continue  # this gateway's local hour starts at another quarter-hour run
         for sub, sessions in _online(store, gateway).values():
             if sub.status not in SERVICE_STATUSES:
                 continue
             _, policy = product_and_policy(catalog, sub)
             if policy is None or not modulation_enabled(policy):
                 continue
-            if not _transition(ModulationSettings.from_mapping(policy.modulation), local_hour):
+            settings = modulation_settings(policy)
+            if settings is None:
+                report.invalid_settings += 1
+                continue
+            if not _transition(settings, local_hour):
                 continue
             report.checked += 1
             new = _rates(policy, sub, now, gateway)
@@ -155,7 +171,7 @@ def run_modulation_now(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_modulation_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """EventBridge hourly schedule → rate-modulation run."""
+    """EventBridge quarter-hourly schedule → rate-modulation run."""
     report = run_modulation_now(get_runtime())
     metrics.add_metric(name="ModulationCoA", unit=MetricUnit.Count, value=report.changed_by_coa)
     metrics.add_metric(name="ModulationDisconnects", unit=MetricUnit.Count, value=report.disconnected)

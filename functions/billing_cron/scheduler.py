@@ -1,6 +1,6 @@
 """The local stack's billing schedule: the same operations the EventBridge rules trigger in the cloud.
 
-Once an hour it runs the rate-modulation run; every ``interval_s`` the stale-session reaper (when the RADIUS side provides
+Every quarter-hour it runs the rate-modulation run (it acts where a gateway's local hour starts); every ``interval_s`` the stale-session reaper (when the RADIUS side provides
 ``billing_cron.reaper``); the billing runs (invoices, notices, cutoffs, promise expiry) run at start
 and then every ``billing_every_s`` — they are idempotent, so running them more often than daily only
 costs reads.
@@ -17,6 +17,7 @@ from typing import Any
 
 from billing_cron.inactivity import mark_inactive
 from core.ids import utcnow
+from core.modulation import run_slot
 from services import billing
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -72,12 +73,12 @@ def run_scheduler(
 
     reaper = _reaper()
     last_billing = float("-inf")
-    last_modulation_hour: str | None = None
+    last_modulation_slot: datetime | None = None
     while not stop_event.is_set():
         now = utcnow()
-        hour = now.strftime("%Y%m%d%H")
-        if hour != last_modulation_hour:  # rate modulation acts at whole hours (activate/deactivate)
-            last_modulation_hour = hour
+        slot = run_slot(now)
+        if slot != last_modulation_slot:  # modulation acts where a gateway's local hour starts
+            last_modulation_slot = slot
             try:
                 run_modulation_now(rt, now)
             except Exception:

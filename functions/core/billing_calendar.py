@@ -7,8 +7,10 @@ for service from 1 June, due 1 June, cut 5 June). A day beyond a month's length 
 28/29 February).
 
 The service period of a cycle runs from its payment date to the day before the next cycle's payment
-date, and the invoice *period* is the month of the payment date (``"2026-06"``): one internet invoice
-per client per period.
+date, and the invoice *period* is the month of the payment date (``"2026-06"``). An internet invoice is
+identified by its issue month (SPEC S5: at most one per client per month by issue date); when a client's
+days move, the next invoice starts the day after the previous one ends (``core.proration``), so the
+invoices of a client tile time with no gap and no overlap.
 
 Clients may have their own dates ("facturación propia"), kept in ``Subscriber.billing``:
 

@@ -18,6 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.errors import ValidationError
+from core.modulation import DEFAULT_PERIOD, LEGACY_PERIODS, MAX_PERIOD_HOURS, PeriodType
+from core.radius.checks import PRESENCE_OPS, REGEX_OPS, pattern_error
 
 INTERIM_MIN_S = 300  # lower values are raised to 300 (seed: "Lower values will be automatically converted")
 MIN_SPLIT_TIME_MIN = 5
@@ -35,7 +37,7 @@ BURST_FIELDS = (
     "upload_time",
 )
 MODULATION_ALGORITHMS = ("disabled", "very_low", "low", "linear", "medium", "high", "min_at_max")
-MODULATION_PERIODS = ("hours", "current_month")
+MODULATION_PERIODS = tuple(p.value for p in PeriodType)
 MODULATION_TRAFFIC = ("total", "separate", "download", "upload")
 CHECK_OPS = ("==", ":=", "!=", ">", ">=", "<", "<=", "=~", "!~", "=*", "!*")
 REPLY_OPS = ("=", ":=", "+=")
@@ -252,10 +254,18 @@ def check_custom_attributes(
         if op not in ops:
             raise ValidationError(f"operator must be one of {' '.join(ops)}", field=f"{where}.op")
         value = item.get("value")
+        if op in PRESENCE_OPS and value is None:
+            value = ""  # presence tests compare no value
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValidationError("must be a string or an integer", field=f"{where}.value")
         text = str(value)
-        reason = check_attribute_value(attr, text)
+        if op in REGEX_OPS:
+            problem = pattern_error(text)
+            reason = f"is not a usable regular expression: {problem}" if problem else None
+        elif op in PRESENCE_OPS:
+            reason = None
+        else:
+            reason = check_attribute_value(attr, text)
         if reason:
             raise ValidationError(f"{attr.name} ({attr.type}) {reason}", field=f"{where}.value")
         out.append({"name": attr.name, "op": op, "value": text})
@@ -359,15 +369,17 @@ def check_modulation(mod: Any, download_rate: int, upload_rate: int) -> dict[str
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 23:
             raise ValidationError("must be an hour between 0 and 23", field=f"modulation.{name}")
         out[name] = v
-    period = mod.get("period", "current_month")
+    period = mod.get("period", DEFAULT_PERIOD.value)
+    period = LEGACY_PERIODS[period].value if period in LEGACY_PERIODS else period  # a stored legacy name
     if period not in MODULATION_PERIODS:
         raise ValidationError(f"must be one of {', '.join(MODULATION_PERIODS)}", field="modulation.period")
     out["period"] = period
-    if period == "hours":
+    if period == PeriodType.HOURS:
         h = mod.get("period_hours")
-        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= 24 * 31:
+        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_PERIOD_HOURS:
             raise ValidationError(
-                "required with period=hours: 1 to 744 hours", field="modulation.period_hours"
+                f"required with period=hours: 1 to {MAX_PERIOD_HOURS} hours (hourly traffic is kept a week)",
+                field="modulation.period_hours",
             )
         out["period_hours"] = h
     traffic = mod.get("traffic_type", "total")

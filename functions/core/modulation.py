@@ -58,8 +58,37 @@ class TrafficType(StrEnum):
 
 
 class PeriodType(StrEnum):
+    """The calculation period: the one vocabulary of the API, the stored policy and the RADIUS side."""
+
     HOURS = "hours"
-    MONTH = "month"
+    CURRENT_MONTH = "current_month"
+
+
+# Values older versions stored, read as their current name
+LEGACY_PERIODS = {"month": PeriodType.CURRENT_MONTH}
+
+
+class ModulationSettingError(ValueError):
+    """A stored modulation setting this version does not know (the policy is used without modulation)."""
+
+    def __init__(self, field: str, value: object) -> None:
+        super().__init__(f"unknown modulation {field}: {value!r}")
+        self.field = field
+        self.value = value
+
+
+def _enum(kind: type[StrEnum], field: str, value: object) -> Any:
+    if isinstance(value, str) and value in kind._value2member_map_:
+        return kind(value)
+    raise ModulationSettingError(field, value)
+
+
+def period_type(value: object) -> PeriodType:
+    """The period named by a stored or submitted value (legacy names included)."""
+    if isinstance(value, str) and value in LEGACY_PERIODS:
+        return LEGACY_PERIODS[value]
+    result: PeriodType = _enum(PeriodType, "period", value)
+    return result
 
 
 def degradation(algorithm: Algorithm | str, ratio: float) -> float:
@@ -89,6 +118,9 @@ def modulate_rate(base: int, minimum: int, algorithm: Algorithm | str, ratio: fl
     return round(base - (base - floor) * degradation(algorithm, ratio))
 
 
+DEFAULT_PERIOD = PeriodType.CURRENT_MONTH  # what the API stores when no period is given
+
+
 @dataclass(frozen=True)
 class ModulationSettings:
     algorithm: Algorithm = Algorithm.DISABLED
@@ -106,15 +138,16 @@ class ModulationSettings:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any] | None) -> ModulationSettings:
+        """The settings of a stored policy; raises :class:`ModulationSettingError` for an unknown value."""
         if not data:
             return cls()
         return cls(
-            algorithm=Algorithm(data.get("algorithm", "disabled")),
+            algorithm=_enum(Algorithm, "algorithm", data.get("algorithm", "disabled")),
             activate_hour=int(data.get("activate_hour", 0)),
             deactivate_hour=int(data.get("deactivate_hour", 0)),
-            period=PeriodType(data.get("period", "hours")),
+            period=period_type(data.get("period", DEFAULT_PERIOD)),
             period_hours=int(data.get("period_hours", 24)),
-            traffic_type=TrafficType(data.get("traffic_type", "total")),
+            traffic_type=_enum(TrafficType, "traffic_type", data.get("traffic_type", "total")),
             max_total_mb=int(data.get("max_total_mb", 0)),
             max_download_mb=int(data.get("max_download_mb", 0)),
             max_upload_mb=int(data.get("max_upload_mb", 0)),
@@ -165,6 +198,24 @@ def is_active(s: ModulationSettings, local_hour: int) -> bool:
     return local_hour >= a or local_hour < d  # the window crosses midnight
 
 
+# The scheduled run fires every quarter-hour: every time zone's offset from UTC is a whole number of
+# quarter-hours (Asia/Kolkata +5:30, Asia/Kathmandu +5:45, America/St_Johns -3:30), so each gateway's
+# local hour starts at one of these runs
+RUN_EVERY_MINUTES = 15
+
+
+def run_slot(now: datetime) -> datetime:
+    """The start of the quarter-hour a run at ``now`` belongs to (a late trigger keeps its slot)."""
+    utc = now.astimezone(UTC)
+    return utc.replace(minute=utc.minute - utc.minute % RUN_EVERY_MINUTES, second=0, microsecond=0)
+
+
+def local_hour_starting(now: datetime, tz: ZoneInfo) -> int | None:
+    """The local hour that starts in the zone during this run's quarter-hour, else None."""
+    local = run_slot(now).astimezone(tz)
+    return local.hour if local.minute == 0 else None
+
+
 def hour_key(hour_utc: datetime) -> str:
     """Usage-map key prefix of an hourly bucket: ``h:YYYYMMDDHH`` (UTC)."""
     return "h:" + hour_utc.astimezone(UTC).strftime("%Y%m%d%H")
@@ -172,7 +223,7 @@ def hour_key(hour_utc: datetime) -> str:
 
 def window_start(s: ModulationSettings, now: datetime, tz: ZoneInfo) -> datetime:
     """Start (aware) of the calculation period that ends now."""
-    if s.period is PeriodType.MONTH:
+    if s.period is PeriodType.CURRENT_MONTH:
         local = now.astimezone(tz)
         return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     current_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
@@ -187,7 +238,7 @@ def traffic_in_period(
     ``ignore_inactive_traffic`` is set. For the current month (gateway's zone) the monthly counters are
     used: ``m:YYYY-MM:o/i``, or ``a:YYYY-MM:o/i`` (traffic while modulation was active) when inactive
     traffic is ignored."""
-    if s.period is PeriodType.MONTH:
+    if s.period is PeriodType.CURRENT_MONTH:
         # whole month, or only the traffic counted while modulation was active (``a:`` counters)
         month = now.astimezone(tz).strftime("%Y-%m")
         prefix = "a" if s.ignore_inactive_traffic else "m"

@@ -30,6 +30,7 @@ from core.billing_calendar import (
     local_date,
     next_issue_date,
     parse_date,
+    period_of,
     previous_cycle,
     recharge_days,
     with_own_days,
@@ -37,6 +38,7 @@ from core.billing_calendar import (
 from core.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, new_id, now_iso, utcnow
 from core.installments import ExtraTerms, charge_for, validate_terms
+from core.invoice_ids import from_path, internet_invoice_id, legacy_internet_invoice_id, path_id
 from core.proration import service_charges
 from core.statuses import Status
 from core.templates import DEFAULT_TEMPLATES, fit_sms, render_template
@@ -149,9 +151,68 @@ def _local_day(value: str | None, tz: str) -> date | None:
         return None
 
 
-def invoice_id(subscriber_id: str, period: str) -> str:
-    """The one id an internet invoice of this client and period can have."""
-    return f"inv#{subscriber_id}#{period}"
+def invoice_id(subscriber_id: str, cycle: Cycle) -> str:
+    """The one id the internet invoice of this client and cycle can have (keyed by the issue month)."""
+    return internet_invoice_id(subscriber_id, period_of(cycle.issue_date))
+
+
+def legacy_invoice_id(subscriber_id: str, cycle: Cycle) -> str:
+    """The id the same invoice had before URL-safe ids: a client billed then must not be billed twice."""
+    return legacy_internet_invoice_id(subscriber_id, cycle.period)
+
+
+def _exists_from(sub: Subscriber, tz: str) -> date | None:
+    """The first day of the client's service: its installation, or else the day it was created."""
+    return _local_day(sub.installed_at, tz) or _local_day(sub.created_at, tz)
+
+
+def _created_after(sub: Subscriber, day: date, tz: str) -> bool:
+    """The client's record did not exist yet on ``day`` (a run back-dated to before its creation)."""
+    created = _local_day(sub.created_at, tz)
+    return created is not None and created > day
+
+
+@dataclass(frozen=True)
+class PriorInvoices:
+    """What a client's earlier internet invoices say about the cycle about to be invoiced."""
+
+    same_month: bool = False  # an invoice issued in this cycle's issue month exists (an old-form id)
+    previous_invoiced: bool = False  # the previous cycle has an invoice (any status)
+    billed_through: date | None = None  # the last day the previous invoice covers (not cancelled)
+
+
+def prior_invoices(items: Sequence[tuple[Subscriber, Cycle, BillingDays]]) -> dict[str, PriorInvoices]:
+    """For each (client, cycle, days): the client's invoice of the previous cycle, in one batched read.
+
+    Invoices are keyed by issue month, so the previous cycle's invoice is found even when the billing
+    days moved since (it was issued the month before). Invoices with old-form ids (keyed by the month
+    of the payment date) are looked up too, for the previous and for this cycle, so clients invoiced
+    before URL-safe ids are neither invoiced twice nor left with a gap.
+    """
+    keys: dict[str, tuple[str, ...]] = {}
+    for sub, cycle, days in items:
+        prev = previous_cycle(cycle, days)
+        keys[sub.id] = (
+            invoice_id(sub.id, prev),
+            legacy_invoice_id(sub.id, prev),
+            legacy_invoice_id(sub.id, cycle),
+        )
+    found = {i.id: i for i in repo.invoice_heads(k for ks in keys.values() for k in ks)}
+    out: dict[str, PriorInvoices] = {}
+    for sub, cycle, _ in items:
+        month = period_of(cycle.issue_date)
+        earlier: list[Invoice] = []
+        same_month = False
+        for inv in (found[k] for k in keys[sub.id] if k in found):
+            if inv.kind != "internet":
+                continue
+            if (inv.issue_date or "")[:7] == month:
+                same_month = True
+            else:
+                earlier.append(inv)
+        ends = [parse_date(i.service_end) for i in earlier if i.status != "cancelled" and i.service_end]
+        out[sub.id] = PriorInvoices(same_month, bool(earlier), max(ends) if ends else None)
+    return out
 
 
 def _snapshot(inv: Invoice) -> dict[str, Any]:
@@ -172,6 +233,7 @@ def invoice_dict(inv: Invoice) -> dict[str, Any]:
     paid = money.to_decimal(inv.paid)
     return {
         "id": inv.id,
+        "path_id": path_id(inv.id),
         "tenant_id": inv.tenant_id,
         "subscriber_id": inv.subscriber_id,
         "subscriber_name": inv.subscriber_name,
@@ -322,22 +384,30 @@ def build_internet_draft(
     cycle: Cycle,
     days: BillingDays,
     extras: Sequence[ExtraProduct],
-    previous_invoiced: bool,
+    prior: PriorInvoices,
     actor: str,
 ) -> Draft | None:
-    """The internet invoice of ``cycle`` for one client: service (prorated on the first invoice),
-    extras due on the issue date, tax, and the balance in favour used; None when nothing is due yet."""
+    """The internet invoice of ``cycle`` for one client: service (prorated on the first invoice, and
+    from the day after the previous invoice ends), extras due on the issue date, tax, and the balance in
+    favour used; None when nothing is due yet."""
     if product is None:
         return None
     tz = ctx.tz(sub.zone_id)
     price = money.to_decimal(sub.price_override or product.price, "price")
     installed = _local_day(sub.installed_at, tz)
     charges = service_charges(
-        price, cycle, previous_cycle(cycle, days), installed, ctx.currency, previous_invoiced
+        price,
+        cycle,
+        previous_cycle(cycle, days),
+        installed,
+        ctx.currency,
+        prior.previous_invoiced,
+        prior.billed_through,
+        _exists_from(sub, tz),
     )
     if not charges:
         return None
-    inv_id = invoice_id(sub.id, cycle.period)
+    inv_id = invoice_id(sub.id, cycle)
     lines = []
     for ch in charges:
         label = f"{product.name} {ch.start.isoformat()} – {ch.end.isoformat()}"
@@ -384,6 +454,7 @@ def build_internet_draft(
             )
         )
     inv = _new_invoice(ctx, sub, inv_id, "internet", lines, cycle.issue_date, actor, cycle)
+    inv.service_start = min(ch.start for ch in charges).isoformat()  # what this invoice covers
     ops.extend(_apply_credit(ctx, sub, inv))
     return Draft(InvoiceWrite(inv, ops), sub)
 
@@ -397,6 +468,7 @@ class InvoiceRunResult:
     created: int = 0
     existing: int = 0
     skipped: int = 0
+    not_yet: int = 0  # clients whose service did not exist yet on the run's day
     failed: int = 0
     invoice_ids: list[str] = field(default_factory=list)
     requests: int = 0
@@ -433,24 +505,24 @@ def run_tenant_invoices(
         if opts.own_days is None and not ctx.auto_invoicing(sub.zone_id):
             continue
         days = opts.days(ctx.zone_days(sub.zone_id))
-        cycle = cycle_issued_on(days, local_date(now, ctx.tz(sub.zone_id)))
-        if cycle is not None:
-            due.append((sub, cycle, days))
+        today = local_date(now, ctx.tz(sub.zone_id))
+        cycle = cycle_issued_on(days, today)
+        if cycle is None:
+            continue
+        if _created_after(sub, today, ctx.tz(sub.zone_id)):
+            result.not_yet += 1  # a back-dated run: the service did not exist on that day
+            continue
+        due.append((sub, cycle, days))
     result.due_today = len(due)
     if due:
         products = repo.get_products(s.product_id for s, _, _ in due if s.product_id)
         extras = repo.active_extras(tenant_id)
-        # Only clients installed after the previous issue date may owe uncovered days; check whether
-        # that previous period was invoiced by hand (one batched read for those few).
-        maybe_new = {}
-        for sub, cycle, days in due:
-            installed = _local_day(sub.installed_at, ctx.tz(sub.zone_id))
-            prev = previous_cycle(cycle, days)
-            if installed is not None and installed >= prev.issue_date and installed <= cycle.service_start:
-                maybe_new[sub.id] = invoice_id(sub.id, prev.period)
-        invoiced_before = repo.existing_invoice_ids(maybe_new.values())
+        prior = prior_invoices(due)  # one batched read: where each client's previous invoice ends
         writes = []
         for sub, cycle, days in due:
+            if prior[sub.id].same_month:
+                result.existing += 1
+                continue
             draft = build_internet_draft(
                 ctx,
                 sub,
@@ -458,7 +530,7 @@ def run_tenant_invoices(
                 cycle,
                 days,
                 extras.get(sub.id, []),
-                maybe_new.get(sub.id) in invoiced_before,
+                prior[sub.id],
                 actor,
             )
             if draft is None:
@@ -475,7 +547,7 @@ def run_tenant_invoices(
             total=result.due_today,
             done=result.created,
         )
-    log.info("invoice run", extra={"tenant_id": tenant_id, **result.as_dict()})
+    log.info("invoice run", extra={"tenant_id": tenant_id, "result": result.as_dict()})
     return result
 
 
@@ -488,7 +560,7 @@ def _create_with_rebuild(
     result: InvoiceRunResult,
 ) -> None:
     """Create the invoices; drafts whose extras or balance changed meanwhile are rebuilt from fresh data."""
-    by_id = {invoice_id(s.id, c.period): (s, c, d) for s, c, d in due}
+    by_id = {invoice_id(s.id, c): (s, c, d) for s, c, d in due}
     for attempt in range(3):
         outcome = repo.create_numbered_invoices(ctx.tenant.id, writes)
         result.requests += outcome.requests
@@ -505,7 +577,6 @@ def _create_with_rebuild(
                 result.failed += 1 if attempt == 2 else 0
                 continue
             extras = [e for e in repo.extras_of_subscriber(fresh.id) if e.active]
-            prev_id = invoice_id(fresh.id, previous_cycle(cycle, days).period)
             draft = build_internet_draft(
                 ctx,
                 fresh,
@@ -513,7 +584,7 @@ def _create_with_rebuild(
                 cycle,
                 days,
                 extras,
-                bool(repo.existing_invoice_ids([prev_id])),
+                prior_invoices([(fresh, cycle, days)])[fresh.id],
                 actor,
             )
             if draft is not None:
@@ -616,7 +687,16 @@ def create_internet_invoice(
     sub = _require_subscriber(tenant_id, subscriber_id)
     days = _client_days(ctx, sub)
     cycle = cycle_for_period(days, period)
-    inv_id = invoice_id(sub.id, cycle.period)
+    inv_id = invoice_id(sub.id, cycle)
+    prior = prior_invoices([(sub, cycle, days)])[sub.id]
+    if prior.same_month:
+        raise ConflictError(f"the client already has an internet invoice for {cycle.period}", field="period")
+    exists_from = _exists_from(sub, ctx.tz(sub.zone_id))
+    if exists_from is not None and exists_from > cycle.service_end:
+        raise InvalidStateError(
+            f"the client's service began on {exists_from.isoformat()}, after the period {cycle.period}",
+            field="period",
+        )
     if amount is not None:
         money.require_non_negative(amount)
         label = "Free month" if amount == 0 else "Internet service"
@@ -634,16 +714,8 @@ def create_internet_invoice(
     else:
         products = repo.get_products([sub.product_id or ""])
         extras = [e for e in repo.extras_of_subscriber(sub.id) if e.active]
-        prev_id = invoice_id(sub.id, previous_cycle(cycle, days).period)
         draft = build_internet_draft(
-            ctx,
-            sub,
-            products.get(sub.product_id or ""),
-            cycle,
-            days,
-            extras,
-            bool(repo.existing_invoice_ids([prev_id])),
-            actor_id,
+            ctx, sub, products.get(sub.product_id or ""), cycle, days, extras, prior, actor_id
         )
         if draft is None:
             raise InvalidStateError(
@@ -709,8 +781,14 @@ def create_other_invoice(
 
 
 # ---------------------------------------------------------------- list, view, cancel
+def find_invoice(invoice_id_: str) -> Invoice | None:
+    """The invoice an id names, in any form a URL path carries it (:mod:`core.invoice_ids`)."""
+    stored = from_path(invoice_id_)
+    return repo.get_invoice(stored) if stored is not None else None
+
+
 def get_invoice(invoice_id_: str, visible: frozenset[str] | set[str] | None = None) -> Invoice:
-    inv = repo.get_invoice(invoice_id_)
+    inv = find_invoice(invoice_id_)
     if inv is None or (visible is not None and inv.tenant_id not in visible):
         raise NotFoundError("invoice not found")
     return inv
@@ -789,7 +867,7 @@ def list_invoices(
 def cancel_invoice(rt: Runtime, invoice_id_: str, actor_id: str, actor_kind: str = "operator") -> Invoice:
     """Cancel an unpaid or partly paid invoice. It keeps its number (no gaps) and its period stays
     taken; what was already paid on it goes to the client's balance in favour."""
-    inv = repo.get_invoice(invoice_id_)
+    inv = find_invoice(invoice_id_)
     if inv is None:
         raise NotFoundError("invoice not found")
     if inv.status not in UNPAID:
@@ -1011,6 +1089,14 @@ def run_tenant_cutoffs(
             continue
         opts = _options(sub)
         today = local_date(now, ctx.tz(sub.zone_id))
+        exists_from = _exists_from(sub, ctx.tz(sub.zone_id))
+        if _created_after(sub, today, ctx.tz(sub.zone_id)) or (
+            exists_from is not None
+            and all(exists_from > parse_date(i.service_end or i.issue_date) for i in invoices)
+        ):
+            # a back-dated run, or only invoices for periods before the service existed: never a cutoff
+            result.skipped_other += 1
+            continue
         if opts.promise_active(today):
             result.skipped_promise += 1
             continue
@@ -1245,12 +1331,14 @@ class PaymentResult:
     sync: dict[str, Any] | None = None
     billing_dates: dict[str, Any] | None = None
     fees: list[dict[str, Any]] = field(default_factory=list)
+    reconnection: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "payment": payment_dict(self.payment),
             "replayed": self.replayed,
             "reactivated": self.reactivated,
+            "reconnection": self.reconnection,
             "sync": self.sync,
             "billing_dates": self.billing_dates,
             "fees": self.fees,
@@ -1297,6 +1385,36 @@ def _unpaid_oldest_first(subscriber_id: str) -> list[Invoice]:
     return sorted(invoices, key=lambda i: (i.due_date or i.issue_date, int(i.number or 0), i.created_at))
 
 
+def _payment_order(unpaid: list[Invoice], target: Invoice | None) -> list[Invoice]:
+    """The invoices a payment pays, in order: the one it was made for, then the oldest unpaid."""
+    if target is None or target.status not in UNPAID:
+        return unpaid
+    return [target, *(i for i in unpaid if i.id != target.id)]
+
+
+def _owed(inv: Invoice) -> Decimal:
+    return max(money.to_decimal(inv.total) - money.to_decimal(inv.paid), money.ZERO)
+
+
+def _overdue(invoices: Iterable[Invoice], today: date) -> list[Invoice]:
+    """Unpaid internet invoices past their payment date (what a cutoff suspends for), oldest first."""
+    return [
+        i
+        for i in invoices
+        if i.kind == "internet" and i.status in UNPAID and i.due_date and i.due_date < today.isoformat()
+    ]
+
+
+RECONNECT_RULES = ("nothing_overdue", "any_payment")
+
+
+def reconnect_rule(ctx: TenantContext) -> str:
+    """When a payment reconnects a suspended client: ``nothing_overdue`` (default: only once no overdue
+    internet invoice remains) or ``any_payment`` (tenant setting ``billing.reconnect_rule``)."""
+    rule = str(ctx.options.get("reconnect_rule") or RECONNECT_RULES[0])
+    return rule if rule in RECONNECT_RULES else RECONNECT_RULES[0]
+
+
 def _replay(payment_id: str, fingerprint: str) -> PaymentResult:
     existing = repo.get_payment(payment_id)
     if existing is None:
@@ -1314,6 +1432,7 @@ def _replay(payment_id: str, fingerprint: str) -> PaymentResult:
         effects.get("sync"),
         effects.get("billing_dates"),
         list(effects.get("fees") or []),
+        effects.get("reconnection"),
     )
 
 
@@ -1353,15 +1472,23 @@ def register_payment(
     paid_on: date | None = None,
     notes: str | None = None,
     source: str = "operator",
+    invoice_id: str | None = None,
 ) -> PaymentResult:
-    """Register a payment (full or partial) once per idempotency key (SPEC S5).
+    """Register a payment (full or partial) once per idempotency key (SPEC S5). This is the one
+    operation that applies money to invoices: operators, online checkouts (any provider) and confirmed
+    transfer reports all come through it.
 
-    The amount pays the client's unpaid invoices oldest first; what is left stays as balance in favour
-    (used by the next invoices). In one transaction with the payment: the invoices, the balance, the
-    recharge-type date move (payment day = day paid, issue/notice/cutoff by the configured offsets),
-    the late fee (paying an internet invoice after its payment date) and the reconnection fee (when
-    the payment reactivates a suspended client) — fees only for clients with those options on, added
-    to the next invoice. ``activate`` reactivates a suspended client at once (status + router task).
+    The amount pays ``invoice_id`` first when given (the invoice a checkout or report was for), then the
+    client's other unpaid invoices oldest first; what is left stays as balance in favour (used by the
+    next invoices). In one transaction with the payment: the invoices, the balance, the recharge-type
+    date move (payment day = day paid, issue/notice/cutoff by the configured offsets), the late fee
+    (paying an internet invoice after its payment date; once per invoice) and the reconnection fee
+    (when the payment reactivates a suspended client; once per overdue period, keyed by the oldest
+    overdue invoice) — fees only for clients with those options on, added to the next invoice.
+
+    ``activate`` reactivates a suspended client (status + router task) when the tenant's reconnection
+    rule allows it (:func:`reconnect_rule`): by default only once nothing overdue remains; the result's
+    ``reconnection`` states the rule, the decision and what is still overdue.
     """
     money.require_positive(amount)
     pid = payment_id_for(tenant_id, idempotency_key)
@@ -1372,8 +1499,14 @@ def register_payment(
     )
     if repo.get_payment(pid) is not None:
         return _replay(pid, fingerprint)
+    target_id = from_path(invoice_id) if invoice_id else None
+    if invoice_id and target_id is None:
+        raise NotFoundError("invoice not found", field="invoice_id")
     for _attempt in range(6):
         sub = _require_subscriber(tenant_id, subscriber_id)
+        target = repo.get_invoice(target_id) if target_id else None
+        if target_id and (target is None or target.subscriber_id != sub.id):
+            raise NotFoundError("invoice not found", field="invoice_id")
         opts = _options(sub)
         today = paid_on or local_date(utcnow(), ctx.tz(sub.zone_id))
         remaining = amount
@@ -1382,7 +1515,9 @@ def register_payment(
         late_invoices: list[Invoice] = []
         now = now_iso()
         unpaid = _unpaid_oldest_first(sub.id)
-        for inv in unpaid[:90]:
+        overdue_before = _overdue(unpaid, today)
+        still_owed = {i.id: _owed(i) for i in unpaid}
+        for inv in _payment_order(unpaid, target)[:90]:
             if remaining <= 0:
                 break
             due_amt = money.to_decimal(inv.total) - money.to_decimal(inv.paid)
@@ -1390,6 +1525,7 @@ def register_payment(
                 continue
             take = min(due_amt, remaining)
             remaining -= take
+            still_owed[inv.id] = due_amt - take
             new_paid = money.to_decimal(inv.paid) + take
             status = "paid" if new_paid >= money.to_decimal(inv.total) else "partial"
             actions = [
@@ -1435,14 +1571,33 @@ def register_payment(
                     )
                     ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
                     fees.append({"extra_id": xid, "kind": "late_fee", "amount": extra.price})
-        reactivate = activate and sub.status == Status.SUSPENDED.value
+        reconnection: dict[str, Any] | None = None
+        reactivate = False
+        if activate and sub.status == Status.SUSPENDED.value:
+            overdue_left = sum((still_owed[i.id] for i in overdue_before), money.ZERO)
+            rule = reconnect_rule(ctx)
+            reactivate = overdue_left <= 0 or rule == "any_payment"
+            reconnection = {
+                "rule": rule,
+                "reactivated": reactivate,
+                "overdue_left": money.fmt(overdue_left, ctx.currency),
+            }
         if reactivate and opts.reconnection_fee and ctx.fee("reconnection_fee") > 0:
-            xid = "xp_reconn_" + pid[4:28]
-            extra = _fee_extra(
-                ctx, sub, xid, "Reconnection fee", ctx.fee("reconnection_fee"), "reconnection_fee", actor_id
-            )
-            ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
-            fees.append({"extra_id": xid, "kind": "reconnection_fee", "amount": extra.price})
+            # one fee per overdue period: keyed by the invoice whose lateness cut the client off
+            period_key = overdue_before[0].id if overdue_before else pid
+            xid = "xp_reconn_" + hashlib.sha256(f"{sub.id}|{period_key}".encode()).hexdigest()[:24]
+            if repo.get_extra(xid) is None:
+                extra = _fee_extra(
+                    ctx,
+                    sub,
+                    xid,
+                    "Reconnection fee",
+                    ctx.fee("reconnection_fee"),
+                    "reconnection_fee",
+                    actor_id,
+                )
+                ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
+                fees.append({"extra_id": xid, "kind": "reconnection_fee", "amount": extra.price})
         billing = dict(sub.billing or {})
         moved: dict[str, Any] | None = None
         if opts.recharge and opts.own_days is not None:
@@ -1492,6 +1647,8 @@ def register_payment(
             notes=notes,
             effects={
                 "reactivated": reactivate,
+                "reconnection": reconnection,
+                "invoice_id": target_id,
                 "fees": fees,
                 "billing_dates": moved,
                 "paid_on": today.isoformat(),
@@ -1508,7 +1665,7 @@ def register_payment(
         break
     else:
         raise ConflictError("the client's invoices kept changing; try again")
-    result = PaymentResult(payment, False, applied, reactivate, None, moved, fees)
+    result = PaymentResult(payment, False, applied, reactivate, None, moved, fees, reconnection)
     record_audit(actor_id, actor_kind, tenant_id, "payment", pid, "create", None, payment_dict(payment))
     if reactivate or moved:
         record_audit(
@@ -1973,7 +2130,7 @@ def send_invoice(
     from services.invoice_pdf import render_invoice_pdf
 
     pdf = render_invoice_pdf(inv, ctx.tenant, sub)
-    name = f"invoice-{inv.number or inv.id.rsplit('#', 1)[-1]}.pdf"
+    name = f"invoice-{inv.number or path_id(inv.id)}.pdf"
     sent = rt.notifier.send_email(
         recipient,
         render_template(ctx.template("invoice_email_subject"), values),
@@ -2000,9 +2157,5 @@ def invoice_pdf(invoice_id_: str, visible: Iterable[str]) -> tuple[bytes, str]:
         if inv.subscriber_login
         else repo.get_subscriber_by_id(inv.subscriber_id)
     )
-    name = (
-        f"invoice-{int(inv.number)}.pdf"
-        if inv.number is not None
-        else f"invoice-{inv.id.replace('#', '-')}.pdf"
-    )
+    name = f"invoice-{int(inv.number)}.pdf" if inv.number is not None else f"invoice-{path_id(inv.id)}.pdf"
     return render_invoice_pdf(inv, tenant, sub), name

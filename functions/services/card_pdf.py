@@ -1,8 +1,10 @@
 """Printable cards (SPEC S2 "From card", S4 "Print card"): a PDF sheet of login cards.
 
 Each card shows the tenant's name (and logo when it has one), the product, the username and password
-and a QR code of the login URL, so a guest can scan it instead of typing. Cards are laid out in a grid
-with cut marks, ``cards_per_page`` to an A4 page.
+and a QR code of the card's page (``<public base URL>/my/card?u=<username>``: the guest opens it by
+scanning; the password is never in the URL). Cards are laid out in a grid with cut marks,
+``cards_per_page`` to an A4 page. Credentials are never cut: a long one is printed smaller, and wraps
+onto a second line when even the smallest size does not fit.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ _MARGIN = 28.0
 class Card:
     username: str
     password: str
-    login_url: str
+    qr_url: str  # what the QR code opens (:func:`card_url`)
     product: str = ""
     lines: tuple[str, ...] = ()  # e.g. validity and price
 
@@ -89,12 +91,28 @@ def _draw_qr(c: Canvas, text: str, x: float, y: float, size: float) -> None:
 
 
 def _fit(c: Canvas, text: str, font: str, size: float, width: float) -> str:
-    """Cut a line so it fits the card (names and URLs can be long)."""
+    """Cut a decorative line so it fits the card (tenant and product names); never credentials."""
     if c.stringWidth(text, font, size) <= width:
         return text
     while text and c.stringWidth(text + "…", font, size) > width:
         text = text[:-1]
     return text + "…"
+
+
+MIN_CREDENTIAL_SIZE = 6.0
+
+
+def fit_credential(
+    c: Canvas, text: str, font: str, size: float, width: float, min_size: float = MIN_CREDENTIAL_SIZE
+) -> tuple[float, list[str]]:
+    """The font size and lines to print a credential whole in ``width``: the given size when it fits,
+    else the largest size down to ``min_size`` that fits, else ``min_size`` wrapped onto lines."""
+    while size > min_size and c.stringWidth(text, font, size) > width:
+        size = max(min_size, size - 0.5)
+    if c.stringWidth(text, font, size) <= width:
+        return size, [text]
+    per_line = max(1, int(width // c.stringWidth("M", font, size)))  # the credential fonts are monospaced
+    return size, [text[i : i + per_line] for i in range(0, len(text), per_line)]
 
 
 def _logo_reader(logo: bytes | None) -> ImageReader | None:
@@ -139,23 +157,25 @@ def _draw_card(
         c.setFont("Helvetica", small)
         top -= small + 3
         c.drawString(tx, top, _fit(c, card.product, "Helvetica", small, text_w))
+    value_x = tx + c.stringWidth("Password: ", "Helvetica", small)
+    value_w = max(12.0, text_w - (value_x - tx))
     for label, value in (("User", card.username), ("Password", card.password)):
-        top -= big + 4
+        size, lines = fit_credential(c, value, "Courier-Bold", big, value_w)
+        top -= size + 4
         c.setFont("Helvetica", small)
         c.drawString(tx, top, f"{label}:")
-        c.setFont("Courier-Bold", big)
-        c.drawString(
-            tx + c.stringWidth("Password: ", "Helvetica", small),
-            top,
-            _fit(c, value, "Courier-Bold", big, text_w * 0.7),
-        )
+        c.setFont("Courier-Bold", size)
+        for n, part in enumerate(lines):
+            if n:
+                top -= size + 1
+            c.drawString(value_x, top, part)
     c.setFont("Helvetica", small)
     for line in card.lines:
         top -= small + 2
         if top < y + pad:
             break
         c.drawString(tx, top, _fit(c, line, "Helvetica", small, text_w))
-    _draw_qr(c, card.login_url, x + w - pad - qr_size, y + (h - qr_size) / 2, qr_size)
+    _draw_qr(c, card.qr_url, x + w - pad - qr_size, y + (h - qr_size) / 2, qr_size)
 
 
 def render_cards_pdf(cards: Sequence[Card], style: SheetStyle) -> bytes:
@@ -215,10 +235,18 @@ def tenant_logo(rt: Runtime, tenant: Tenant | None) -> bytes | None:
     return None
 
 
+def card_url(rt: Runtime, username: str) -> str:
+    """What a card's QR code opens: the card's page on the public site, ``/my/card?u=<username>``
+    (balance, validity and how to connect). Only the username: a photo of the QR code gives nothing
+    that lets someone else connect."""
+    return f"{rt.settings.public_base_url.rstrip('/')}/my/card?{urlencode({'u': username})}"
+
+
 def login_url(
     rt: Runtime, gateway: Gateway | None, tenant: Tenant | None, username: str, password: str
 ) -> str:
-    """What a card's QR code opens: the hotspot's login page with the credentials filled in.
+    """The hotspot's login page with the credentials filled in (sent to a subscriber who just
+    registered, never printed).
 
     The page comes from the gateway's domain settings (``login_url``), else the tenant's portal settings
     (``Tenant.settings["portal"]["login_url"]``), else the customer portal's sign-in page. A URL with

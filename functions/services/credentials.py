@@ -353,7 +353,6 @@ def print_card(rt: Runtime, actor: Actor, subscriber_id: str) -> bytes:
     sub = subs.get_subscriber(actor, subscriber_id)
     tenant = tenant_store.get_tenant(sub.tenant_id)
     password = rt.box.decrypt(sub.password_enc)
-    gw = catalog_store.get(Gateway, sub.gateway_id) if sub.gateway_id else None
     prod = catalog_store.get(Product, sub.product_id) if sub.product_id else None
     lines = tuple(
         x
@@ -366,7 +365,7 @@ def print_card(rt: Runtime, actor: Actor, subscriber_id: str) -> bytes:
     card = card_pdf.Card(
         sub.username,
         password,
-        card_pdf.login_url(rt, gw, tenant, sub.username, password),
+        card_pdf.card_url(rt, sub.username),
         prod.name if prod else "",
         lines,
     )

@@ -9,7 +9,7 @@ session at a traffic limit themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -145,20 +145,21 @@ def disconnect_subscriber(
     return DynAuthReport(sub.id, outcomes)
 
 
-def change_session_rate(
+def change_session(
     sender: DynAuthSender,
     gateways: GatewayDirectory,
     sub: SubscriberView,
     session: OpenSession,
-    rate_limit: str,
+    attributes: Sequence[tuple[str, str | int]],
 ) -> SessionOutcome:
-    """CoA-Request with a new Mikrotik-Rate-Limit for a live session (the data is not changed)."""
+    """CoA-Request with new attributes for a live session (the RADIUS data is not changed)."""
     found = gateways.for_nas(session.nas_ip)
     result, cause = SessionResult.UNREACHABLE, None
     if found is not None and found[0].send_disconnect_requests:
         gateway, secret = found
-        attrs = [*_identify(sub, session), ("Mikrotik-Rate-Limit", rate_limit)]
-        reply = sender.send(gateway.nas_ip, gateway.coa_port, secret, COA_REQUEST, attrs)
+        reply = sender.send(
+            gateway.nas_ip, gateway.coa_port, secret, COA_REQUEST, [*_identify(sub, session), *attributes]
+        )
         cause = reply.error_cause
         if reply.outcome == DynAuthOutcome.ACK:
             result = SessionResult.CHANGED
@@ -167,6 +168,17 @@ def change_session_rate(
                 SessionResult.NOT_ON_GATEWAY if cause == SESSION_CONTEXT_NOT_FOUND else SessionResult.REFUSED
             )
     return SessionOutcome(session.key, session.nas_ip, session.acct_session_id, result, cause)
+
+
+def change_session_rate(
+    sender: DynAuthSender,
+    gateways: GatewayDirectory,
+    sub: SubscriberView,
+    session: OpenSession,
+    rate_limit: str,
+) -> SessionOutcome:
+    """CoA-Request with a new Mikrotik-Rate-Limit for a live session (the data is not changed)."""
+    return change_session(sender, gateways, sub, session, [("Mikrotik-Rate-Limit", rate_limit)])
 
 
 def change_subscriber_rate(

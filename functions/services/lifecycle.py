@@ -26,6 +26,7 @@ from services.billing import cancel_pending_invoices
 from services.catalog import check_reference
 from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
 from services.dynauth import UdpDynAuthSender
+from services.live_sessions import LiveChange, apply_change_now
 from services.subscribers import RouterEffect, router_effect
 from services.tenants import Actor, audit
 from shared.crypto import hash_password, random_password
@@ -80,6 +81,19 @@ def _set_status(actor: Actor, sub: Subscriber, action: str, changes: dict[str, A
     return before
 
 
+def _live_sessions(rt: Runtime, sub: Subscriber, change: LiveChange) -> tuple[dict[str, Any], list[str]]:
+    """Apply a change to the subscriber's open RADIUS sessions at once (CoA or Disconnect); the data
+    (``live_sessions``) and the S4 warning when a gateway does not answer. Nothing when offline."""
+    if not subs.open_sessions(sub):
+        return {}, []
+    report = apply_change_now(rt, sub.tenant_id, sub.username, change)
+    if report is None:
+        return {}, []
+    return {"live_sessions": [s.as_dict() for s in report.sessions]}, [
+        report.warning
+    ] if report.warning else []
+
+
 # ---------------------------------------------------------------- status actions
 def activate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
     """Active again: off the router's blocked list (or written back to it after a cancellation, with
@@ -88,6 +102,7 @@ def activate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
     changes: dict[str, Any] = {"status": Status.ACTIVE.value}
     warnings: list[str] = []
     data: dict[str, Any] = {}
+    was_suspended = sub.status == Status.SUSPENDED
     if sub.status == Status.CANCELLED:
         changes["cancelled_at"] = None
         if sub.released_ip or is_placeholder(sub.ip):
@@ -97,6 +112,10 @@ def activate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
             warnings += [warning] if warning else []
     _set_status(actor, sub, "activate", changes)
     effect = subs.sync(rt, actor, sub, "activate")
+    if was_suspended:  # online in the restricted list: it reconnects with full service
+        live, live_warnings = _live_sessions(rt, sub, LiveChange.RESTORE)
+        data.update(live)
+        warnings += live_warnings
     return _outcome(
         "activate", sub, f"Subscriber {sub.username} activated in the system.", effect, warnings, **data
     )
@@ -144,7 +163,10 @@ def suspend(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, An
     sub = subs.get_subscriber(actor, subscriber_id)
     _set_status(actor, sub, "suspend", {"status": Status.SUSPENDED.value})
     effect = subs.sync(rt, actor, sub, "suspend")
-    return _outcome("suspend", sub, f"Subscriber {sub.username} suspended in the system.", effect)
+    live, warnings = _live_sessions(rt, sub, LiveChange.SUSPEND)
+    return _outcome(
+        "suspend", sub, f"Subscriber {sub.username} suspended in the system.", effect, warnings, **live
+    )
 
 
 def set_free(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
@@ -200,7 +222,9 @@ def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any
         # the router's local account is disabled at once: RouterOS checks it before RADIUS
         effect = subs.sync(rt, actor, sub, "cancel")
         system = f"Subscriber {sub.username} cancelled; its router account is disabled."
-    return _outcome("cancel", sub, system, effect, warnings, **data)
+    live, live_warnings = _live_sessions(rt, sub, LiveChange.CANCEL)
+    data.update(live)
+    return _outcome("cancel", sub, system, effect, warnings + live_warnings, **data)
 
 
 def delete(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:
@@ -329,6 +353,7 @@ def recharge(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
     }
     if options.get("price_override") is not None:
         changes["price_override"] = check_money(options["price_override"], "price_override")
+    live_change = LiveChange.RESTORE if sub.status == Status.SUSPENDED else LiveChange.PLAN
     if sub.status in (Status.NEW, Status.SUSPENDED, Status.INACTIVE):
         changes["status"] = Status.ACTIVE.value
     before = subs.audit_snapshot(sub)
@@ -347,11 +372,14 @@ def recharge(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
         },
     )
     effect = subs.sync(rt, actor, sub, "recharge")
+    live, live_warnings = _live_sessions(rt, sub, live_change)
     return _outcome(
         "recharge",
         sub,
         f"Product {prod.name} assigned to {sub.username}; residual credit kept.",
         effect,
+        live_warnings,
+        **live,
         product_id=prod.id,
         carried_time_min=residual.time_min,
         carried_data_mb=residual.data_mb,

@@ -17,7 +17,9 @@ keep order. Each event id is recorded (conditional write) and a processed event 
 idempotency key ``checkout:<reference>``, so two *different* events for the same checkout (completed
 twice, or a retry of a half-processed event) still record one payment. An ``expired`` event never
 undoes a payment, and a ``completed`` event that arrives after ``expired`` is still applied: a
-customer who paid is never left cut off. The billing operation reactivates a suspended subscriber.
+customer who paid is never left cut off. The billing operation pays the checkout's invoice first and
+reactivates a suspended subscriber once nothing overdue remains (or as the tenant's reconnection rule
+says; the checkout status states the decision).
 
 **Bank transfers.** The customer reports a payment (amount, reference, date); an operator confirms it
 (applied through the same billing operation, key ``report:<id>``) or rejects it.
@@ -32,10 +34,10 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from core.errors import (
@@ -43,11 +45,33 @@ from core.errors import (
     InvalidStateError,
     NotFoundError,
     UnauthorizedError,
+    UnavailableError,
     ValidationError,
 )
 from core.ids import new_id, now_iso
+from core.invoice_ids import from_path
 from core.money import quantize, to_decimal
+from services import payment_reversals
 from services.audit import record_audit
+from services.payment_gateway import (
+    CHARGED_BACK,
+    EXPIRED,
+    MODES,
+    PAID,
+    PENDING,
+    REFUNDED,
+    CheckoutRequest,
+    CheckoutSession,
+    ConnectionCheck,
+    PaymentProvider,
+    ProviderAccount,
+    ProviderCallError,
+    WebhookEvent,
+    WebhookRequest,
+)
+from services.payment_mercadopago import MercadoPagoProvider
+from services.payment_stripe import StripeProvider
+from shared.crypto import CryptoError
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import portal as portal_store
@@ -63,56 +87,6 @@ CHECKOUT_RECORD_TTL_S = 120 * 24 * 3600  # kept long after: late webhooks still 
 EVENT_RECORD_TTL_S = 120 * 24 * 3600
 UNPAID = ("pending", "partial")
 REPORT_METHODS = ("bank_transfer", "deposit", "cash", "other")
-
-
-# ---------------------------------------------------------------- provider interface
-@dataclass(frozen=True)
-class CheckoutRequest:
-    reference: str  # our checkout id: the provider echoes it in every event
-    tenant_id: str
-    subscriber_id: str
-    invoice_id: str
-    amount: Decimal
-    currency: str
-    description: str
-    notify_url: str
-    return_url: str
-
-
-@dataclass(frozen=True)
-class CheckoutSession:
-    reference: str
-    provider: str
-    url: str
-    expires_at: int
-
-
-@dataclass(frozen=True)
-class WebhookEvent:
-    id: str
-    type: str  # checkout.completed | checkout.expired | anything else (ignored)
-    created: int
-    reference: str | None
-    provider_payment_id: str | None
-    amount: Decimal | None
-    currency: str | None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-class PaymentProvider(Protocol):
-    name: str
-
-    def create_checkout(
-        self, rt: Runtime, config: dict[str, Any], request: CheckoutRequest
-    ) -> CheckoutSession:
-        """Open a hosted checkout for the request; returns where to send the customer."""
-        ...
-
-    def parse_webhook(
-        self, rt: Runtime, tenant_id: str, headers: dict[str, str], body: bytes, now: float
-    ) -> WebhookEvent:
-        """Verify the request came from the provider (signature, freshness) and parse it."""
-        ...
 
 
 def webhook_secret(rt: Runtime, tenant_id: str) -> str:
@@ -151,17 +125,19 @@ def _money(value: Any, currency: str, what: str) -> Decimal:
 
 
 class HostedCheckoutProvider:
-    """A redirect (hosted page) gateway with HMAC-signed webhooks."""
+    """The local/demo provider: a redirect (hosted page) gateway with HMAC-signed webhooks. It needs
+    no account anywhere, so ``make run`` completes a payment end to end."""
 
     name = "hosted"
+    keyed_by_payment = False  # its events name the checkout; one payment per checkout
     default_checkout_url = "https://checkout.wisppay.example/pay"
 
     def create_checkout(
-        self, rt: Runtime, config: dict[str, Any], request: CheckoutRequest
+        self, rt: Runtime, account: ProviderAccount, request: CheckoutRequest
     ) -> CheckoutSession:
         expires = int(time.time()) + CHECKOUT_TTL_S
         params = {
-            "merchant": str(config.get("merchant_id") or request.tenant_id),
+            "merchant": account.api_key or request.tenant_id,
             "reference": request.reference,
             "amount": str(request.amount),
             "currency": request.currency,
@@ -175,24 +151,25 @@ class HostedCheckoutProvider:
         }
         canonical = "&".join(f"{k}={params[k]}" for k in sorted(params))
         params["signature"] = hmac.new(
-            webhook_secret(rt, request.tenant_id).encode(), canonical.encode(), hashlib.sha256
+            account.webhook_secret.encode(), canonical.encode(), hashlib.sha256
         ).hexdigest()
-        base = str(config.get("checkout_url") or self.default_checkout_url)
+        base = str(account.options.get("checkout_url") or self.default_checkout_url)
         return CheckoutSession(request.reference, self.name, f"{base}?{urlencode(params)}", expires)
 
     def parse_webhook(
-        self, rt: Runtime, tenant_id: str, headers: dict[str, str], body: bytes, now: float
+        self, rt: Runtime, tenant_id: str, account: ProviderAccount, request: WebhookRequest
     ) -> WebhookEvent:
-        lower = {k.lower(): v for k, v in headers.items()}
-        header = lower.get(SIGNATURE_HEADER)
+        header = request.headers.get(SIGNATURE_HEADER)
         if not header:
             raise UnauthorizedError("missing Wisp-Signature header")
         timestamp, macs = _parse_signature_header(header)
-        secret = webhook_secret(rt, tenant_id).encode()
-        expected = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+        body = request.body
+        expected = hmac.new(
+            account.webhook_secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256
+        ).hexdigest()
         if not any(hmac.compare_digest(expected, m) for m in macs):
             raise UnauthorizedError("webhook signature does not match")
-        if abs(now - timestamp) > SIGNATURE_TOLERANCE_S:
+        if abs(request.now - timestamp) > SIGNATURE_TOLERANCE_S:
             raise UnauthorizedError("webhook timestamp outside the tolerance window (possible replay)")
         try:
             payload = json.loads(body)
@@ -207,9 +184,12 @@ class HostedCheckoutProvider:
             raise ValidationError("event type is required", field="type")
         data = payload["data"]
         currency = str(data.get("currency") or "").upper() or None
-        amount = None
-        if data.get("amount") is not None:
-            amount = _money(str(data["amount"]), currency or "USD", "data.amount")
+
+        def amount(key: str) -> Decimal | None:
+            if data.get(key) is None:
+                return None
+            return _money(str(data[key]), currency or "USD", f"data.{key}")
+
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
         created = payload.get("created")
         return WebhookEvent(
@@ -218,13 +198,24 @@ class HostedCheckoutProvider:
             created=int(created) if isinstance(created, int) else timestamp,
             reference=str(data["reference"]) if data.get("reference") else None,
             provider_payment_id=str(data["payment_id"]) if data.get("payment_id") else None,
-            amount=amount,
+            amount=amount("amount"),
             currency=currency,
             metadata={str(k): str(v) for k, v in metadata.items()},
+            reversed_total=amount("amount_reversed"),
+            reversal_id=str(data["reversal_id"]) if data.get("reversal_id") else None,
+        )
+
+    def test_connection(self, rt: Runtime, account: ProviderAccount) -> ConnectionCheck:
+        return ConnectionCheck(
+            True, account.mode, False, account.api_key or None, "the local checkout needs no account"
         )
 
 
-PROVIDERS: dict[str, PaymentProvider] = {HostedCheckoutProvider.name: HostedCheckoutProvider()}
+PROVIDERS: dict[str, PaymentProvider] = {
+    p.name: p for p in (HostedCheckoutProvider(), StripeProvider(), MercadoPagoProvider())
+}
+# the providers that need a tenant's own account (keys entered by the operator)
+ACCOUNT_PROVIDERS = (StripeProvider.name, MercadoPagoProvider.name)
 
 
 def payment_config(tenant: Tenant) -> dict[str, Any]:
@@ -233,14 +224,56 @@ def payment_config(tenant: Tenant) -> dict[str, Any]:
     return dict(cfg) if isinstance(cfg, dict) else {}
 
 
-def provider_for(tenant: Tenant) -> tuple[PaymentProvider, dict[str, Any]]:
+def _accounts(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    accounts = cfg.get("accounts")
+    return (
+        {k: dict(v) for k, v in accounts.items() if isinstance(v, dict)} if isinstance(accounts, dict) else {}
+    )
+
+
+def provider_account(rt: Runtime, tenant: Tenant, provider: str) -> ProviderAccount:
+    """The tenant's credentials for ``provider``, decrypted (the hosted one derives its secret)."""
+    cfg = payment_config(tenant)
+    if provider == HostedCheckoutProvider.name:
+        return ProviderAccount(
+            provider,
+            "test",
+            str(cfg.get("merchant_id") or tenant.id),
+            webhook_secret(rt, tenant.id),
+            {"checkout_url": cfg.get("checkout_url")},
+        )
+    acct = _accounts(cfg).get(provider)
+    if not acct or not acct.get("api_key_enc"):
+        raise InvalidStateError(f"no {provider} account is connected", field="provider")
+    try:
+        api_key = rt.box.decrypt(str(acct["api_key_enc"]))
+        secret = rt.box.decrypt(str(acct["webhook_secret_enc"])) if acct.get("webhook_secret_enc") else ""
+    except CryptoError as exc:
+        raise InvalidStateError(
+            f"the {provider} keys cannot be read; enter them again", field="provider"
+        ) from exc
+    return ProviderAccount(provider, str(acct.get("mode") or "test"), api_key, secret)
+
+
+def enabled_providers(tenant: Tenant) -> list[str]:
+    """The providers a subscriber of the tenant can pay with, the default first."""
     cfg = payment_config(tenant)
     if not cfg.get("enabled"):
+        return []
+    default = str(cfg.get("provider") or HostedCheckoutProvider.name)
+    accounts = _accounts(cfg)
+    names = [default] + [p for p in ACCOUNT_PROVIDERS if p != default and accounts.get(p, {}).get("enabled")]
+    return [n for n in names if n == HostedCheckoutProvider.name or accounts.get(n, {}).get("api_key_enc")]
+
+
+def provider_for(tenant: Tenant, requested: str | None = None) -> PaymentProvider:
+    names = enabled_providers(tenant)
+    if not names:
         raise InvalidStateError("online payments are not enabled by your provider", field="payments")
-    provider = PROVIDERS.get(str(cfg.get("provider") or HostedCheckoutProvider.name))
-    if provider is None:
-        raise InvalidStateError("the configured payment provider is not available", field="payments")
-    return provider, cfg
+    name = requested or names[0]
+    if name not in names or name not in PROVIDERS:
+        raise ValidationError(f"provider must be one of {', '.join(names)}", field="provider")
+    return PROVIDERS[name]
 
 
 def _tenant(tenant_id: str) -> Tenant:
@@ -250,26 +283,207 @@ def _tenant(tenant_id: str) -> Tenant:
     return tenant
 
 
+def tenant_of(sub: Subscriber) -> Tenant:
+    return _tenant(sub.tenant_id)
+
+
 def webhook_url(rt: Runtime, tenant_id: str, provider: str = HostedCheckoutProvider.name) -> str:
     """Where the provider sends its events for this tenant."""
     return f"{rt.settings.public_base_url.rstrip('/')}/portal/payments/webhooks/{provider}/{tenant_id}"
 
 
-def configure_payments(
-    rt: Runtime, tenant: Tenant, changes: dict[str, Any], actor_id: str, request_id: str | None = None
-) -> dict[str, Any]:
-    """Enable/disable online payments for a tenant and set the provider's checkout URL and merchant id."""
-    before = payment_config(tenant)
-    after = {**before, **{k: v for k, v in changes.items() if v is not None}}
-    if "provider" in after and after["provider"] not in PROVIDERS:
-        raise ValidationError(f"provider must be one of {', '.join(PROVIDERS)}", field="provider")
+def _save_config(
+    tenant: Tenant,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    actor_id: str,
+    action: str,
+    request_id: str | None,
+) -> None:
     settings = dict(tenant.settings or {})
     settings["payments"] = after
     tenant_store.update_tenant(tenant, {"settings": settings})
     record_audit(
-        actor_id, "operator", tenant.id, "tenant", tenant.id, "configure_payments", before, after, request_id
+        actor_id,
+        "operator",
+        tenant.id,
+        "tenant",
+        tenant.id,
+        action,
+        _redacted(before),
+        _redacted(after),
+        request_id,
     )
+
+
+def _redacted(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Settings as the audit log keeps them: no key material, not even encrypted."""
+    out = {k: v for k, v in cfg.items() if k != "accounts"}
+    out["accounts"] = {p: account_view_fields(a) for p, a in _accounts(cfg).items()}
+    return out
+
+
+def configure_payments(
+    rt: Runtime, tenant: Tenant, changes: dict[str, Any], actor_id: str, request_id: str | None = None
+) -> dict[str, Any]:
+    """Enable/disable online payments for a tenant, choose the default provider, and set the local
+    checkout's URL and merchant id."""
+    before = payment_config(tenant)
+    after = {**before, **{k: v for k, v in changes.items() if v is not None}}
+    provider = after.get("provider")
+    if provider is not None and provider not in PROVIDERS:
+        raise ValidationError(f"provider must be one of {', '.join(PROVIDERS)}", field="provider")
+    if provider in ACCOUNT_PROVIDERS and not _accounts(after).get(str(provider), {}).get("api_key_enc"):
+        raise ValidationError(
+            f"connect a {provider} account first (PUT /admin/payment-settings/accounts/{provider})",
+            field="provider",
+        )
+    _save_config(tenant, before, after, actor_id, "configure_payments", request_id)
     return after
+
+
+# ---------------------------------------------------------------- provider accounts
+KEY_PREFIXES: dict[str, dict[str, tuple[str, ...]]] = {
+    # provider: {mode: accepted secret-key prefixes}
+    "stripe": {"test": ("sk_test_", "rk_test_"), "live": ("sk_live_", "rk_live_")},
+    "mercadopago": {"test": ("TEST-",), "live": ("APP_USR-",)},
+}
+
+
+def _hint(value: str) -> str:
+    return "…" + value[-4:] if len(value) >= 12 else "…"
+
+
+def account_view_fields(acct: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "mode": acct.get("mode") or "test",
+        "enabled": bool(acct.get("enabled")),
+        "configured": bool(acct.get("api_key_enc")),
+        "key_hint": acct.get("key_hint"),
+        "webhook_secret_set": bool(acct.get("webhook_secret_enc")),
+        "updated_at": acct.get("updated_at"),
+        "last_check": acct.get("last_check"),
+    }
+
+
+def account_views(rt: Runtime, tenant: Tenant) -> list[dict[str, Any]]:
+    """What the operator sees of each provider account: never a key, only whether one is set."""
+    accounts = _accounts(payment_config(tenant))
+    return [
+        {
+            "provider": name,
+            **account_view_fields(accounts.get(name, {})),
+            "webhook_url": webhook_url(rt, tenant.id, name),
+        }
+        for name in ACCOUNT_PROVIDERS
+    ]
+
+
+def configure_account(
+    rt: Runtime,
+    tenant: Tenant,
+    provider: str,
+    changes: dict[str, Any],
+    actor_id: str,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Connect or update a tenant's Stripe / Mercado Pago account. Keys are encrypted at rest and
+    write-only: nothing returns them. The key must belong to the chosen mode (test or live)."""
+    if provider not in ACCOUNT_PROVIDERS:
+        raise NotFoundError(f"provider must be one of {', '.join(ACCOUNT_PROVIDERS)}", field="provider")
+    before = payment_config(tenant)
+    accounts = _accounts(before)
+    acct = dict(accounts.get(provider, {}))
+    mode = str(changes.get("mode") or acct.get("mode") or "test")
+    if mode not in MODES:
+        raise ValidationError("mode must be test or live", field="mode")
+    api_key = changes.get("api_key")
+    if api_key is None and acct.get("api_key_enc") and mode != acct.get("mode"):
+        raise ValidationError(f"a {mode} key is needed to switch to {mode} mode", field="api_key")
+    if api_key is not None:
+        api_key = str(api_key).strip()
+        if not api_key.startswith(KEY_PREFIXES[provider][mode]):
+            raise ValidationError(
+                f"a {provider} {mode} key starts with {' or '.join(KEY_PREFIXES[provider][mode])}",
+                field="api_key",
+            )
+        acct["api_key_enc"] = rt.box.encrypt(api_key)
+        acct["key_hint"] = _hint(api_key)
+    secret = changes.get("webhook_secret")
+    if secret is not None:
+        secret = str(secret).strip()
+        if provider == "stripe" and not secret.startswith("whsec_"):
+            raise ValidationError("a Stripe signing secret starts with whsec_", field="webhook_secret")
+        acct["webhook_secret_enc"] = rt.box.encrypt(secret)
+    if not acct.get("api_key_enc"):
+        raise ValidationError("api_key is required to connect an account", field="api_key")
+    acct["mode"] = mode
+    if changes.get("enabled") is not None:
+        acct["enabled"] = bool(changes["enabled"])
+    else:
+        acct.setdefault("enabled", True)
+    acct["updated_at"] = now_iso()
+    after = {**before, "accounts": {**accounts, provider: acct}}
+    if not acct["enabled"] and after.get("provider") == provider:
+        after["provider"] = HostedCheckoutProvider.name  # the default cannot be a disabled account
+    _save_config(tenant, before, after, actor_id, "configure_payment_account", request_id)
+    return {
+        "provider": provider,
+        **account_view_fields(acct),
+        "webhook_url": webhook_url(rt, tenant.id, provider),
+    }
+
+
+def remove_account(tenant: Tenant, provider: str, actor_id: str, request_id: str | None = None) -> None:
+    """Disconnect a provider account (its keys are deleted). Checkouts already open stay payable:
+    their webhooks are refused until an account is connected again, and the provider retries."""
+    if provider not in ACCOUNT_PROVIDERS:
+        raise NotFoundError(f"provider must be one of {', '.join(ACCOUNT_PROVIDERS)}", field="provider")
+    before = payment_config(tenant)
+    accounts = _accounts(before)
+    if provider not in accounts:
+        raise NotFoundError(f"no {provider} account is connected", field="provider")
+    accounts.pop(provider)
+    after = {**before, "accounts": accounts}
+    if after.get("provider") == provider:
+        after["provider"] = HostedCheckoutProvider.name
+    _save_config(tenant, before, after, actor_id, "remove_payment_account", request_id)
+
+
+def check_account(rt: Runtime, tenant: Tenant, provider: str, actor_id: str) -> dict[str, Any]:
+    """ "Test connection": one harmless authenticated call to the provider with the stored keys; the
+    result is kept on the account (shown with the settings)."""
+    if provider not in PROVIDERS:
+        raise NotFoundError(f"provider must be one of {', '.join(PROVIDERS)}", field="provider")
+    account = provider_account(rt, tenant, provider)
+    check = PROVIDERS[provider].test_connection(rt, account)
+    if check.ok and check.livemode is not None and check.livemode != (account.mode == "live"):
+        check = ConnectionCheck(
+            False, check.mode, check.livemode, check.account, f"the key is not a {account.mode}-mode key"
+        )
+    out = {
+        "provider": provider,
+        "ok": check.ok,
+        "mode": check.mode,
+        "livemode": check.livemode,
+        "account": check.account,
+        "detail": check.detail,
+        "webhook_url": webhook_url(rt, tenant.id, provider),
+        "webhook_secret_set": bool(account.webhook_secret),
+        "checked_at": now_iso(),
+    }
+    if provider in ACCOUNT_PROVIDERS:
+        cfg = payment_config(tenant)
+        accounts = _accounts(cfg)
+        accounts[provider] = {
+            **accounts.get(provider, {}),
+            "last_check": {k: out[k] for k in ("ok", "detail", "checked_at")},
+        }
+        settings = dict(tenant.settings or {})
+        settings["payments"] = {**cfg, "accounts": accounts}
+        tenant_store.update_tenant(tenant, {"settings": settings})
+    log.info("payment account checked", extra={"provider": provider, "ok": check.ok, "actor_id": actor_id})
+    return out
 
 
 # ---------------------------------------------------------------- checkout
@@ -277,8 +491,11 @@ def _checkout_key(reference: str) -> str:
     return f"checkout#{reference}"
 
 
-def start_checkout(rt: Runtime, sub: Subscriber, invoice: Invoice) -> CheckoutSession:
-    """Open a hosted checkout for what is still owed on one of the subscriber's invoices."""
+def start_checkout(
+    rt: Runtime, sub: Subscriber, invoice: Invoice, provider_name: str | None = None
+) -> CheckoutSession:
+    """Open a hosted checkout for what is still owed on one of the subscriber's invoices, with the
+    tenant's default provider or the one the subscriber chose among those enabled."""
     if invoice.status not in UNPAID:
         raise InvalidStateError(f"the invoice is {invoice.status}; nothing to pay", field="invoice_id")
     currency = invoice.currency or "USD"
@@ -286,7 +503,8 @@ def start_checkout(rt: Runtime, sub: Subscriber, invoice: Invoice) -> CheckoutSe
     if due <= 0:
         raise InvalidStateError("nothing is owed on this invoice", field="invoice_id")
     tenant = _tenant(sub.tenant_id)
-    provider, cfg = provider_for(tenant)
+    provider = provider_for(tenant, provider_name)
+    account = provider_account(rt, tenant, provider.name)
     reference = new_id("chk")
     base = rt.settings.public_base_url.rstrip("/")
     request = CheckoutRequest(
@@ -299,26 +517,43 @@ def start_checkout(rt: Runtime, sub: Subscriber, invoice: Invoice) -> CheckoutSe
         description=f"Invoice {invoice.number or invoice.id}",
         notify_url=webhook_url(rt, sub.tenant_id, provider.name),
         return_url=f"{base}/portal/payments/checkouts/{reference}",
+        customer_email=sub.email or None,
     )
-    session = provider.create_checkout(rt, cfg, request)
+    # recorded before the provider is called: its webhook may come back before this call returns
+    record = {
+        "provider": provider.name,
+        "tenant_id": sub.tenant_id,
+        "subscriber_id": sub.id,
+        "invoice_id": invoice.id,
+        "amount": str(due),
+        "currency": currency,
+        "status": "open",
+        "expires_at": int(time.time()) + CHECKOUT_TTL_S,
+        "created_at": now_iso(),
+    }
     portal_store.put_record_once(
-        _checkout_key(reference),
-        "checkout",
-        {
-            "provider": provider.name,
-            "tenant_id": sub.tenant_id,
-            "subscriber_id": sub.id,
-            "invoice_id": invoice.id,
-            "amount": str(due),
-            "currency": currency,
-            "status": "open",
-            "expires_at": session.expires_at,
-            "created_at": now_iso(),
-        },
-        CHECKOUT_RECORD_TTL_S,
-        tenant_id=sub.tenant_id,
+        _checkout_key(reference), "checkout", record, CHECKOUT_RECORD_TTL_S, tenant_id=sub.tenant_id
     )
-    log.info("checkout opened", extra={"reference": reference, "invoice_id": invoice.id})
+    try:
+        session = provider.create_checkout(rt, account, request)
+    except ProviderCallError as exc:
+        _set_checkout(reference, {"status": "failed"}, only_from=("open",))
+        log.warning("checkout could not be opened", extra={"provider": provider.name, "error": str(exc)})
+        if exc.refused:
+            raise InvalidStateError(
+                f"the payment provider refused the checkout; the operator must check the {provider.name} "
+                "account",
+                field="provider",
+            ) from exc
+        raise UnavailableError("the payment provider cannot be reached; try again", field="provider") from exc
+    _set_checkout(
+        reference,
+        {"expires_at": session.expires_at, "provider_checkout_id": session.provider_checkout_id},
+        only_from=("open",),
+    )
+    log.info(
+        "checkout opened", extra={"reference": reference, "invoice_id": invoice.id, "provider": provider.name}
+    )
     return session
 
 
@@ -331,7 +566,16 @@ def checkout_status(sub: Subscriber, reference: str) -> dict[str, Any]:
         "checkout_id": reference,
         **{
             k: data.get(k)
-            for k in ("status", "invoice_id", "amount", "currency", "expires_at", "payment_id", "paid_at")
+            for k in (
+                "status",
+                "invoice_id",
+                "amount",
+                "currency",
+                "expires_at",
+                "payment_id",
+                "paid_at",
+                "reconnection",
+            )
         },
     }
 
@@ -355,6 +599,7 @@ class AppliedPayment:
     payment_id: str
     duplicate: bool
     reactivated: bool
+    reconnection: dict[str, Any] | None = None  # the rule applied to a suspended subscriber, and why
 
 
 def apply_confirmed_payment(
@@ -371,10 +616,13 @@ def apply_confirmed_payment(
     actor_id: str,
     actor_kind: str,
     paid_on: date | None = None,
+    invoice_id: str | None = None,
 ) -> AppliedPayment:
-    """Record a confirmed payment through the billing payment operation: once per idempotency key,
-    paying the oldest unpaid invoices first, and reactivating a suspended subscriber at once (status +
-    router task)."""
+    """Record a payment a provider (or an operator checking a transfer) confirmed, through the billing
+    payment operation (:func:`services.billing.register_payment`): once per idempotency key, paying
+    ``invoice_id`` (the invoice the checkout or report was for) first and then the oldest unpaid, and
+    reactivating a suspended subscriber when the tenant's reconnection rule allows it (status + router
+    task). Every provider adapter applies money through this function."""
     from services import billing
 
     result = billing.register_payment(
@@ -391,13 +639,16 @@ def apply_confirmed_payment(
         paid_on=paid_on,
         notes=notes,
         source=source,
+        invoice_id=invoice_id,
     )
-    return AppliedPayment(str(result.payment.id), bool(result.replayed), bool(result.reactivated))
+    return AppliedPayment(
+        str(result.payment.id), bool(result.replayed), bool(result.reactivated), result.reconnection
+    )
 
 
 @dataclass(frozen=True)
 class WebhookOutcome:
-    status: str  # applied | duplicate | ignored | expired
+    status: str  # applied | duplicate | ignored | expired | pending | reversed | deferred
     event_id: str
     payment_id: str | None = None
 
@@ -409,13 +660,27 @@ def handle_webhook(
     headers: dict[str, str],
     body: bytes,
     now: float | None = None,
+    query: dict[str, str] | None = None,
 ) -> WebhookOutcome:
     """Verify and process one provider callback. Safe to receive twice, late or out of order."""
     provider = PROVIDERS.get(provider_name)
     if provider is None:
         raise NotFoundError("unknown payment provider", field="provider")
-    _tenant(tenant_id)
-    event = provider.parse_webhook(rt, tenant_id, headers, body, time.time() if now is None else now)
+    tenant = _tenant(tenant_id)
+    try:
+        account = provider_account(rt, tenant, provider.name)
+    except InvalidStateError as exc:
+        raise UnauthorizedError(f"no {provider.name} account is connected for this tenant") from exc
+    request = WebhookRequest(
+        {k.lower(): v for k, v in headers.items()},
+        dict(query or {}),
+        body,
+        time.time() if now is None else now,
+    )
+    try:
+        event = provider.parse_webhook(rt, tenant_id, account, request)
+    except ProviderCallError as exc:  # the provider retries a delivery we could not confirm
+        raise UnavailableError(f"the payment could not be confirmed with {provider.name}; retry") from exc
     marker = f"whevt#{tenant_id}#{provider.name}#{event.id}"
     if not portal_store.put_record_once(
         marker,
@@ -428,8 +693,8 @@ def handle_webhook(
         if rec is not None and (rec.data or {}).get("status") == "done":
             log.info("webhook event already processed", extra={"event_id": event.id})
             return WebhookOutcome("duplicate", event.id, (rec.data or {}).get("payment_id"))
-        # a delivery that failed half-way: process again (the payment key keeps it single)
-    outcome = _process_event(rt, tenant_id, provider.name, event)
+        # a delivery that failed half-way, or one running now: process (the payment key keeps it single)
+    outcome = _process_event(rt, tenant_id, provider, event)
     rec = portal_store.get_record(marker)
     if rec is not None:
         portal_store.set_record_data(
@@ -444,17 +709,46 @@ def handle_webhook(
     return outcome
 
 
-def _process_event(rt: Runtime, tenant_id: str, provider: str, event: WebhookEvent) -> WebhookOutcome:
-    if event.type == "checkout.expired":
-        if event.reference:
-            _set_checkout(event.reference, {"status": "expired"}, only_from=("open",))
-        return WebhookOutcome("expired", event.id)
-    if event.type != "checkout.completed":
-        return WebhookOutcome("ignored", event.id)
+def _payment_key(provider: PaymentProvider, event: WebhookEvent) -> str:
+    """The idempotency key of the payment an event is about: the provider's payment id (one payment
+    per money movement, whatever the number of events), or our checkout for the local provider."""
+    if provider.keyed_by_payment:
+        if not event.provider_payment_id:
+            raise ValidationError("the event names no payment", field="data.payment_id")
+        return f"{provider.name}:{event.provider_payment_id}"
     if not event.reference:
         raise ValidationError("data.reference is required", field="data.reference")
-    rec = portal_store.get_record(_checkout_key(event.reference))
+    return f"checkout:{event.reference}"
+
+
+def _process_event(
+    rt: Runtime, tenant_id: str, provider: PaymentProvider, event: WebhookEvent
+) -> WebhookOutcome:
+    if event.type == EXPIRED:
+        if event.reference:
+            _set_checkout(event.reference, {"status": "expired"}, only_from=("open", "pending"))
+        return WebhookOutcome("expired", event.id)
+    if event.type == PENDING:
+        if event.reference:
+            _set_checkout(event.reference, {"status": "pending"}, only_from=("open", "expired"))
+        return WebhookOutcome("pending", event.id)
+    if event.type in (REFUNDED, CHARGED_BACK):
+        return _process_reversal(rt, tenant_id, provider, event)
+    if event.type != PAID:
+        return WebhookOutcome("ignored", event.id)
+    return _apply_paid(rt, tenant_id, provider, event)
+
+
+def _apply_paid(
+    rt: Runtime, tenant_id: str, provider: PaymentProvider, event: WebhookEvent
+) -> WebhookOutcome:
+    rec = portal_store.get_record(_checkout_key(event.reference)) if event.reference else None
     data = dict(rec.data or {}) if rec is not None else {}
+    if not data and not event.metadata.get("subscriber_id") and provider.keyed_by_payment:
+        # an account shared with other sales: a payment that is not one of our checkouts
+        log.info("payment of no checkout ignored", extra={"event_id": event.id, "provider": provider.name})
+        return WebhookOutcome("ignored", event.id)
+    key = _payment_key(provider, event)
     # The checkout record is authoritative; a very late event falls back to the signed metadata.
     subscriber_id = data.get("subscriber_id") or event.metadata.get("subscriber_id")
     invoice_id = data.get("invoice_id") or event.metadata.get("invoice_id")
@@ -471,31 +765,112 @@ def _process_event(rt: Runtime, tenant_id: str, provider: str, event: WebhookEve
     amount = event.amount if event.amount is not None else to_decimal(data.get("amount"))
     if amount <= 0:
         raise ValidationError("the event has no amount", field="data.amount")
-    # The reference is the checkout (stable across the provider's events): the billing operation sees
-    # every event of one checkout as the same request.
     applied = apply_confirmed_payment(
         rt,
         tenant_id=tenant_id,
         subscriber_id=sub.id,
         amount=amount,
-        idempotency_key=f"checkout:{event.reference}",
-        method=f"online:{provider}",
-        reference=event.reference,
+        idempotency_key=key,
+        method=f"online:{provider.name}",
+        reference=event.reference or event.provider_payment_id,
         notes=f"invoice {invoice_id}" if invoice_id else None,
         source="webhook",
-        actor_id=f"provider:{provider}",
+        actor_id=f"provider:{provider.name}",
         actor_kind="system",
+        invoice_id=str(invoice_id) if invoice_id else None,
     )
-    _set_checkout(
-        event.reference,
-        {"status": "paid", "payment_id": applied.payment_id, "paid_at": now_iso()},
-        only_from=("open", "expired"),
-    )
+    if event.reference:
+        _set_checkout(
+            event.reference,
+            {
+                "status": "paid",
+                "payment_id": applied.payment_id,
+                "paid_at": now_iso(),
+                "reconnection": applied.reconnection,
+            },
+            only_from=("open", "pending", "expired", "failed"),
+        )
     log.info(
         "online payment applied",
         extra={"event_id": event.id, "payment_id": applied.payment_id, "duplicate": applied.duplicate},
     )
+    _apply_remembered_reversals(rt, tenant_id, provider, key, applied.payment_id)
     return WebhookOutcome("duplicate" if applied.duplicate else "applied", event.id, applied.payment_id)
+
+
+# ---------------------------------------------------------------- refunds and charge-backs
+def _reversal_key(tenant_id: str, payment_key: str) -> str:
+    return f"prerev#{tenant_id}#{payment_key}"
+
+
+def _remember_reversal(tenant_id: str, payment_key: str, kind: str, total: Decimal) -> None:
+    """A refund reported before its payment: kept (highest total per kind) until the payment lands."""
+    key = _reversal_key(tenant_id, payment_key)
+    if portal_store.put_record_once(
+        key, "payment-reversal", {kind: str(total)}, EVENT_RECORD_TTL_S, tenant_id
+    ):
+        return
+    for _ in range(5):
+        rec = portal_store.get_record(key)
+        if rec is None:
+            return
+        data = dict(rec.data or {})
+        if to_decimal(data.get(kind)) >= total or portal_store.set_record_data(
+            rec, {**data, kind: str(total)}
+        ):
+            return
+
+
+def _apply_remembered_reversals(
+    rt: Runtime, tenant_id: str, provider: PaymentProvider, payment_key: str, payment_id: str
+) -> None:
+    rec = portal_store.get_record(_reversal_key(tenant_id, payment_key))
+    for kind, total in sorted(dict(rec.data or {}).items() if rec is not None else []):
+        payment_reversals.reverse_payment(
+            rt, tenant_id, payment_id, kind, to_decimal(total), None, f"provider:{provider.name}"
+        )
+
+
+def _process_reversal(
+    rt: Runtime, tenant_id: str, provider: PaymentProvider, event: WebhookEvent
+) -> WebhookOutcome:
+    from services import billing
+
+    key = _payment_key(provider, event)
+    kind = "chargeback" if event.type == CHARGED_BACK else "refund"
+    if event.reversed_total is None:
+        raise ValidationError("the event does not say how much was taken back", field="data.amount_reversed")
+    payment_id = billing.payment_id_for(tenant_id, key)
+    if portal_store.find_payment(payment_id) is None:
+        # reported before the payment itself: remembered, and applied right after the payment lands
+        _remember_reversal(tenant_id, key, kind, event.reversed_total)
+        if event.captured:
+            paid = _apply_paid(rt, tenant_id, provider, event)
+            if paid.status != "ignored":
+                return WebhookOutcome("reversed", event.id, paid.payment_id)
+        return WebhookOutcome("deferred", event.id, None)
+    result = payment_reversals.reverse_payment(
+        rt, tenant_id, payment_id, kind, event.reversed_total, event.reversal_id, f"provider:{provider.name}"
+    )
+    if event.reference and not result.duplicate:
+        _set_checkout(
+            event.reference,
+            {
+                "status": "reversed" if kind == "refund" else "charged_back",
+                "reversed_total": result.reversed_total,
+            },
+            only_from=("paid", "reversed", "charged_back"),
+        )
+    return WebhookOutcome("duplicate" if result.duplicate else "reversed", event.id, payment_id)
+
+
+def reverse_online_payment(
+    rt: Runtime, tenant_id: str, payment_id: str, kind: str, cumulative: Decimal, actor_id: str
+) -> payment_reversals.ReversalResult:
+    """An operator records a refund or charge-back the provider's webhook did not bring."""
+    return payment_reversals.reverse_payment(
+        rt, tenant_id, payment_id, kind, cumulative, None, actor_id, "operator"
+    )
 
 
 # ---------------------------------------------------------------- bank-transfer reports
@@ -516,7 +891,8 @@ def report_payment(
     tenant = _tenant(sub.tenant_id)
     currency = tenant.currency or "USD"
     if invoice_id:
-        inv = portal_store.find_invoice(invoice_id)
+        stored = from_path(invoice_id)
+        inv = portal_store.find_invoice(stored) if stored is not None else None
         if inv is None or inv.subscriber_id != sub.id:
             raise NotFoundError("invoice not found", field="invoice_id")
         if inv.status not in UNPAID:
@@ -600,6 +976,7 @@ def confirm_report(
         actor_id=actor_id,
         actor_kind=actor_kind,
         paid_on=paid_on,
+        invoice_id=info.get("invoice_id"),
     )
     effects = {
         **(report.effects or {}),

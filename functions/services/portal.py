@@ -19,6 +19,7 @@ from typing import Any
 
 from core.errors import NotFoundError, ValidationError
 from core.ids import parse_iso, utcnow
+from core.invoice_ids import from_path
 from core.money import quantize, to_decimal
 from core.radius import schedule as sched
 from core.radius.model import BYTES_PER_MB
@@ -376,7 +377,8 @@ def devices(sub: Subscriber) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- invoices
 def _invoice_of(sub: Subscriber, invoice_id: str) -> Invoice:
-    inv = portal_store.find_invoice(invoice_id)
+    stored = from_path(invoice_id)  # the one codec of invoice ids in paths
+    inv = portal_store.find_invoice(stored) if stored is not None else None
     # another subscriber's invoice answers exactly like a missing one
     if inv is None or inv.subscriber_id != sub.id or inv.tenant_id != sub.tenant_id:
         raise NotFoundError("invoice not found", field="invoice_id")

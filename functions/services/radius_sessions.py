@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from core.errors import ConflictError
 from core.ids import iso, parse_iso
-from core.modulation import ModulationSettings, is_active
+from core.modulation import ModulationSettingError, ModulationSettings, is_active
 from core.radius.accounting import (
     AccountingEvent,
     ClosedBy,
@@ -36,7 +36,10 @@ from core.radius.policy import (
     week_start_day,
 )
 from core.radius.usage import zone
+from shared.observability import get_logger
 from store.radius_repo import RadiusStore, login_key
+
+log = get_logger("radius")
 
 _WRITE_ATTEMPTS = 4
 
@@ -67,16 +70,27 @@ def product_and_policy(catalog: Catalog, sub: SubscriberView) -> tuple[ProductVi
     return product, catalog.policy(product.policy_id if product else None)
 
 
-def _modulation_active_month(policy: PolicyView | None, at: datetime, tz: ZoneInfo) -> str | None:
-    """The local month while the policy's rate modulation is active at ``at``, else None."""
-    if policy is None or not modulation_enabled(policy):
+def modulation_settings(policy: PolicyView) -> ModulationSettings | None:
+    """The policy's modulation settings; None (logged) when a stored value is unknown to this version.
+
+    A bad setting must never stop accounting or a login: the policy is then used without modulation.
+    """
+    try:
+        return ModulationSettings.from_mapping(policy.modulation)
+    except (ModulationSettingError, TypeError, ValueError) as exc:
+        log.warning(
+            "unknown modulation setting; the policy is used without modulation",
+            extra={"policy_id": policy.id, "setting": getattr(exc, "field", None), "error": str(exc)},
+        )
+        return None
+
+
+def _modulation_active_month(settings: ModulationSettings | None, at: datetime, tz: ZoneInfo) -> str | None:
+    """The local month while rate modulation is active at ``at``, else None."""
+    if settings is None:
         return None
     local = at.astimezone(tz)
-    return (
-        local.strftime("%Y-%m")
-        if is_active(ModulationSettings.from_mapping(policy.modulation), local.hour)
-        else None
-    )
+    return local.strftime("%Y-%m") if is_active(settings, local.hour) else None
 
 
 def modulation_enabled(policy: PolicyView | None) -> bool:
@@ -91,6 +105,8 @@ class AccountingResult:
     unknown_subscriber: bool = False
     # set when the gateway cannot cut the session itself and an allowance is now used up
     enforce: Decision | None = None
+    # the policy's stored modulation settings could not be read (the packet was accounted all the same)
+    invalid_modulation: bool = False
 
 
 def _with_usage(sub: SubscriberView, write: SubscriberWrite) -> SubscriberView:
@@ -119,6 +135,10 @@ def record_accounting(
         return AccountingResult(recorded=False, unknown_subscriber=True)
     product, policy = product_and_policy(catalog, sub)
     tz = zone(gateway.timezone)
+    modulated = modulation_enabled(policy)
+    settings = modulation_settings(policy) if policy is not None and modulated else None
+    invalid_modulation = modulated and settings is None
+    active_month = _modulation_active_month(settings, event.received_at, tz)
     for _ in range(_WRITE_ATTEMPTS):
         plan = plan_update(
             sub,
@@ -126,12 +146,17 @@ def record_accounting(
             interim_s=interim_interval(policy),
             tz=tz,
             first_day_of_week=week_start_day(policy, gateway),
-            hourly=modulation_enabled(policy),
+            hourly=modulated,
             nas_reboots=nas_reboots,
-            active_month=_modulation_active_month(policy, event.received_at, tz),
+            active_month=active_month,
         )
         if plan is None:
-            return AccountingResult(recorded=False, session=sub.open_sessions.get(event.key), subscriber=sub)
+            return AccountingResult(
+                recorded=False,
+                session=sub.open_sessions.get(event.key),
+                subscriber=sub,
+                invalid_modulation=invalid_modulation,
+            )
         write, change = plan
         if store.apply_subscriber_write(write, iso(event.received_at)):
             break
@@ -158,7 +183,13 @@ def record_accounting(
     enforce = None
     if change.entry.is_open and not gateway.enforces_traffic_limits and gateway.send_disconnect_requests:
         enforce = allowance_refusal(updated, product, policy, gateway, event.received_at)
-    return AccountingResult(recorded=True, session=change.entry, subscriber=updated, enforce=enforce)
+    return AccountingResult(
+        recorded=True,
+        session=change.entry,
+        subscriber=updated,
+        enforce=enforce,
+        invalid_modulation=invalid_modulation,
+    )
 
 
 def close_session(

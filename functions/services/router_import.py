@@ -210,6 +210,7 @@ def import_from_router(
         | {"skipped": len(skipped), "invalid": len(result["invalid"])},
     )
     log.info(
-        "router import", extra={"gateway_id": gw.id, "created": outcome["created"], "skipped": len(skipped)}
+        "router import",
+        extra={"gateway_id": gw.id, "subscribers_created": outcome["created"], "skipped": len(skipped)},
     )
     return result

@@ -359,8 +359,6 @@ def print_sheet(
     if not vouchers:
         raise InvalidStateError("the batch has no cards in that status to print", field="status")
     tenant = tenant_store.get_tenant(batch.tenant_id)
-    gw_id = (batch.options or {}).get("gateway_id")
-    gw = catalog_store.get(Gateway, gw_id) if gw_id else None
     cards = []
     for row in _card_rows(rt, batch, vouchers):
         lines = tuple(
@@ -372,7 +370,7 @@ def print_sheet(
             card_pdf.Card(
                 row["code"],
                 row["password"],
-                card_pdf.login_url(rt, gw, tenant, row["code"], row["password"]),
+                card_pdf.card_url(rt, row["code"]),
                 row["product"],
                 lines,
             )

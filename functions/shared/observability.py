@@ -1,7 +1,10 @@
 """One place for powertools Logger, Metrics and Tracer.
 
 Logs are structured JSON with a correlation id; a filter removes any key that looks like a secret
-so passwords and keys never reach the logs even by mistake.
+so passwords and keys never reach the logs even by mistake. Fields a log call passes whose names
+Python's ``LogRecord`` reserves (``created``, ``name``, ``module``…) would make the call raise at the
+levels where the record is built; :class:`ComponentLogger` renames them (``created`` → ``created_``)
+so no log call can fail a request at any level.
 """
 
 from __future__ import annotations
@@ -18,6 +21,21 @@ SERVICE = "wispcloud"
 NAMESPACE = "WispCloud"
 
 _SECRET_MARKERS = ("password", "secret", "token", "key", "authorization", "otp", "code_plain")
+# Attribute names of every LogRecord plus the two the formatter adds: ``extra`` may not use them.
+RESERVED_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def safe_fields(extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` with every reserved LogRecord name renamed (``created`` → ``created_``)."""
+    if RESERVED_FIELDS.isdisjoint(extra):
+        return extra
+    out: dict[str, Any] = {}
+    for key, value in extra.items():
+        name = key
+        while name in RESERVED_FIELDS or (name != key and name in extra):
+            name += "_"
+        out[name] = value
+    return out
 
 
 def _redact(value: Any) -> Any:
@@ -88,6 +106,15 @@ class LazyTracer:
 tracer = LazyTracer(SERVICE)
 
 
+def set_log_level(level: str) -> None:
+    """Apply the configured level (``WISP_LOG_LEVEL``); an unknown name keeps INFO, the cloud's level."""
+    try:
+        logger.setLevel(level.upper())
+    except (ValueError, TypeError):
+        logger.setLevel("INFO")
+        logger.warning("unknown log level; using INFO", extra={"configured_level": level})
+
+
 def set_correlation_id(value: str | None) -> None:
     logger.set_correlation_id(value)
 
@@ -103,7 +130,7 @@ class ComponentLogger:
         self.component = component
 
     def _log(self, level: str, msg: object, args: tuple[object, ...], kwargs: dict[str, Any]) -> None:
-        extra = dict(kwargs.pop("extra", None) or {})
+        extra = safe_fields(dict(kwargs.pop("extra", None) or {}))
         extra.setdefault("component", self.component)
         kwargs.setdefault("stacklevel", 4)  # the caller, not this wrapper
         getattr(logger, level)(msg, *args, extra=extra, **kwargs)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from shared.aws import AwsClients
 from shared.crypto import FileKeyProvider, KeyProvider, KmsKeyProvider, SecretBox
 from shared.notifier import Notifier
+from shared.observability import set_log_level
 from shared.settings import Settings, SettingsError, get_settings, set_settings
 from shared.tokens import TokenSigner
 from store import db
@@ -46,6 +47,7 @@ _lock = threading.Lock()
 def init_runtime(settings: Settings, key_provider: KeyProvider | None = None) -> Runtime:
     global _runtime
     set_settings(settings)
+    set_log_level(settings.log_level)
     db.configure(settings)
     aws = AwsClients(settings)
     box = SecretBox(key_provider or _key_provider(settings, aws))

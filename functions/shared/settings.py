@@ -83,6 +83,11 @@ class Settings:
     recharge_notice_offset_days: int = 4
     recharge_cutoff_offset_days: int = 6
     log_level: str = "INFO"
+    # Online-payment providers: API base URLs (None = the provider's own; a local double in tests) and
+    # the timeout of one call to a provider (s)
+    stripe_api_base: str | None = None
+    mercadopago_api_base: str | None = None
+    payment_provider_timeout_s: int = 20
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -126,6 +131,9 @@ class Settings:
             recharge_notice_offset_days=_int(e, "WISP_RECHARGE_NOTICE_OFFSET_DAYS", 4),
             recharge_cutoff_offset_days=_int(e, "WISP_RECHARGE_CUTOFF_OFFSET_DAYS", 6),
             log_level=e.get("WISP_LOG_LEVEL", "INFO"),
+            stripe_api_base=e.get("WISP_STRIPE_API_BASE") or None,
+            mercadopago_api_base=e.get("WISP_MERCADOPAGO_API_BASE") or None,
+            payment_provider_timeout_s=_int(e, "WISP_PAYMENT_PROVIDER_TIMEOUT_S", 20),
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -243,11 +243,13 @@ def get_invoice(invoice_id: str) -> Invoice | None:
         return None
 
 
-def existing_invoice_ids(invoice_ids: Iterable[str]) -> set[str]:
+def invoice_heads(invoice_ids: Iterable[str]) -> list[Invoice]:
+    """The dates and status of the given invoices (those that exist), in batches, without their lines."""
     ids = sorted(set(invoice_ids))
     if not ids:
-        return set()
-    return {i.id for i in Invoice.batch_get(ids, attributes_to_get=["id"])}
+        return []
+    attrs = ["id", "kind", "status", "issue_date", "service_start", "service_end"]
+    return list(Invoice.batch_get(ids, attributes_to_get=attrs))
 
 
 def invoices_current(invoice_ids: Iterable[str]) -> list[Invoice]:

@@ -519,8 +519,9 @@ class SubscriberDateIndex(GlobalSecondaryIndex[Any]):
 class Invoice(Model):
     """Internet-service or other-income invoice. Lines are embedded (``lines``).
 
-    Internet invoices have the deterministic id ``inv#<subscriber_id>#<period>`` and are written with
-    ``attribute_not_exists(id)``: at most one per client per period, whatever runs concurrently.
+    Internet invoices have the deterministic id ``inv_<subscriber_id>_<issue month>`` (URL-safe; see
+    ``core.invoice_ids``) and are written with ``attribute_not_exists(id)``: at most one per client per
+    month by issue date, whatever runs concurrently.
     """
 
     Meta = _meta("invoices")
@@ -574,8 +575,9 @@ class Payment(Model):
     currency = UnicodeAttribute(default="USD")
     method = UnicodeAttribute(default="cash")
     reference = UnicodeAttribute(null=True)
-    kind = UnicodeAttribute(default="payment")  # payment | promise | reported
-    status = UnicodeAttribute(default="applied")  # applied | pending_confirmation | rejected
+    kind = UnicodeAttribute(default="payment")  # payment | promise | reported | reversal
+    # applied | partially_reversed | reversed | pending_confirmation | rejected
+    status = UnicodeAttribute(default="applied")
     source = UnicodeAttribute(default="operator")  # operator | portal | webhook
     applied = JSONAttribute(default=list)  # [{"invoice_id", "amount"}]
     balance_after = UnicodeAttribute(null=True)
@@ -585,6 +587,10 @@ class Payment(Model):
     request_fingerprint = UnicodeAttribute(null=True)
     notes = UnicodeAttribute(null=True)
     effects = JSONAttribute(default=dict)  # {"reactivated", "fees", "dates_moved", "sync"}
+    # Refunds and charge-backs taken back from this payment: cumulative per kind ({"refund": "5.00"})
+    # and their sum, the version the reversal's conditional write checks
+    reversals = JSONAttribute(null=True)
+    reversed_amount = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     subscriber_index = SubscriberDateIndex()
     tenant_index = TenantIndex()

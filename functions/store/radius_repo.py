@@ -28,11 +28,13 @@ from core.radius.model import (
     ProductView,
     SubscriberView,
 )
+from core.radius.mschap import strip_domain
 from core.rates import Burst
 from core.retention import USAGE_HOURS_DAYS, connection_log_days, expiry_epoch
 from shared.observability import get_logger
 from store import tallies
 from store.models import Gateway, Policy, Product, Session, Subscriber, Tenant, UsageHour
+from store.vouchers import mark_card_used
 
 log = get_logger("radius")
 HOUR_PREFIX = "h:"
@@ -49,8 +51,10 @@ _BURST_FIELDS = (
 
 
 def login_key(tenant_id: str, username: str) -> str:
-    """The subscriber item key: ``<tenant_id>#<lower-case username>``."""
-    return f"{tenant_id}#{username.strip().lower()}"
+    """The subscriber item key: ``<tenant_id>#<lower-case username>``. A ``DOMAIN\\`` prefix (Windows
+    PPP clients send ``DOMAIN\\user``) is not part of it, as RFC 2759 leaves it out of the challenge
+    hash; network usernames never contain a backslash."""
+    return f"{tenant_id}#{strip_domain(username.strip()).lower()}"
 
 
 class RadiusStore(Protocol):
@@ -432,6 +436,7 @@ class DynamoRadiusStore:
             condition &= Subscriber.status == "new"  # never overwrite a status set meanwhile
         try:
             # the old item comes back at no capacity cost: it says which counters the change moves
+            # (and, on the first session of a login, which card it spends)
             old = Subscriber._get_connection().update_item(
                 write.login, actions=actions, condition=condition, return_values="ALL_OLD"
             )
@@ -441,10 +446,18 @@ class DynamoRadiusStore:
             raise
         if hours:
             self._add_hours(write.login, hours)
+        item = old.get("Attributes") or {}
         try:
-            self._move_tallies(tenant_id, write, old.get("Attributes") or {})
+            self._move_tallies(tenant_id, write, item)
         except Exception:  # the accounting is recorded; the totals counters are repaired by a recount
             log.warning("totals counter not moved", extra={"login": write.login}, exc_info=True)
+        if write.activate:
+            voucher_id = (item.get("voucher_id") or {}).get("S")
+            if voucher_id:
+                try:
+                    mark_card_used(voucher_id, (item.get("id") or {}).get("S") or write.login)
+                except Exception:  # the session is recorded; the card record is only informative
+                    log.exception("could not mark a card used", extra={"voucher_id": voucher_id})
         return True
 
     @staticmethod

@@ -134,6 +134,26 @@ def set_voucher_status(
     return True
 
 
+def mark_card_used(voucher_id: str, login_subscriber_id: str) -> bool:
+    """The card's login connected at the gateway: the card is ``used`` (once; a card redeemed or
+    revoked meanwhile keeps that status). ``redeemed_by`` is the card's own login, ``redeemed_at``
+    the first use."""
+    try:
+        Voucher(id=voucher_id).update(
+            actions=[
+                Voucher.status.set("used"),
+                Voucher.redeemed_by.set(login_subscriber_id),
+                Voucher.redeemed_at.set(now_iso()),
+            ],
+            condition=Voucher.id.exists() & (Voucher.status == "unused"),
+        )
+    except UpdateError as exc:
+        if _conditional(exc):
+            return False
+        raise
+    return True
+
+
 def _card_unused() -> Condition:
     """The card login has never been used: still new, no usage, no open session, never seen."""
     return (

@@ -33,6 +33,7 @@ import os
 import pickle
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,9 @@ class Journal:
         self._entries = replayed + failed
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         _fsync_dir(self.dir)
+        if self._entries:  # fold the replayed journal in: the next start does not replay it again
+            with self.write_lock:
+                self.compact()
         return LoadReport(self.generation, size, replayed, failed, torn, time.monotonic() - started)
 
     # ------------------------------------------------------------ writing
@@ -297,14 +301,36 @@ def _replay(app: WsgiApp, entry: dict[str, Any]) -> bool:
     return bool(status) and status[0][:1] == "2"
 
 
+STATS_PATH = "/_local/stats"
+
+
+def _operation(environ: dict[str, Any]) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET") or ""
+    if target:
+        return target.split(".", 1)[-1]
+    service = _signing_service(environ) or "other"
+    return f"{service}:{environ.get('REQUEST_METHOD', '?')}"
+
+
 class PersistentApp:
-    """WSGI middleware around moto's app: durable writes are serialised, journaled and fsynced."""
+    """WSGI middleware around moto's app: durable writes are serialised, journaled and fsynced.
+
+    ``GET /_local/stats`` answers the requests served per operation and the journal's counters (the
+    benchmark's calls-per-RADIUS-request figures come from there)."""
 
     def __init__(self, app: WsgiApp, journal: Journal) -> None:
         self.app = app
         self.journal = journal
+        self.requests: Counter[str] = Counter()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == STATS_PATH and environ.get("REQUEST_METHOD") == "GET":
+            body = json.dumps({"requests": dict(self.requests), "journal": self.journal.stats}).encode()
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        self.requests[_operation(environ)] += 1
         if not is_durable_write(environ):
             return self.app(environ, start_response)
         body = _read_body(environ)

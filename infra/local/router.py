@@ -20,6 +20,7 @@ import sys
 import threading
 from typing import Any
 
+from infra.local.procs import die_with_parent
 from infra.local.routeros_sim import FakeRouter
 
 DEFAULT_PORT = 8728
@@ -56,6 +57,7 @@ class LoggingRouter(FakeRouter):
 
 
 def serve(host: str, port: int, username: str, password: str) -> int:
+    die_with_parent()
     router = LoggingRouter(username, password, identity=IDENTITY)
     router.host, router.port = host, port
     router.start()

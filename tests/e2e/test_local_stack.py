@@ -50,7 +50,7 @@ def test_processes_are_separate_and_the_data_directory_is_announced(stack):
 
 
 def test_health_answers_with_versions(stack):
-    with urllib.request.urlopen(f"{stack.api}/health", timeout=10) as resp:
+    with urllib.request.urlopen(f"{stack.api}/health", timeout=30) as resp:
         body = json.loads(resp.read())
         assert resp.status == 200
     assert body["datastore"] == "ok" and body["versions"]["pyrad"] != "missing"
@@ -60,7 +60,7 @@ def test_printed_admin_token_is_accepted(stack):
     req = urllib.request.Request(
         f"{stack.api}/openapi.json", headers={"Authorization": f"Bearer {stack.token('admin')}"}
     )
-    with urllib.request.urlopen(req, timeout=10) as resp:
+    with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200 and "paths" in json.loads(resp.read())
 
 

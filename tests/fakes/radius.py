@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,22 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)
+
+
+# Ceilings for waiting on the service: generous, so a busy machine cannot fail a test. A wait ends as
+# soon as its condition holds; only a broken service ever waits this long.
+ANSWER_TIMEOUT_S = 10.0
+ANSWER_RETRIES = 2
+CONDITION_CEILING_S = 60.0
+
+
+def wait_for(condition: Callable[[], object], what: str, ceiling: float = CONDITION_CEILING_S) -> None:
+    """Poll until ``condition()`` is true; fail with ``what`` after the ceiling."""
+    deadline = time.monotonic() + ceiling
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {ceiling:.0f} s")
+        time.sleep(0.01)
 
 
 class RadiusHarness:
@@ -88,7 +105,27 @@ class RadiusHarness:
     def reload_nas(self) -> None:
         self.service.registry.reload()
 
-    def client(self, secret: bytes = b"testing123", timeout: float = 2.0, retries: int = 1) -> Client:
+    def expect_dropped(
+        self, raw: bytes, counter: str, *, source_ip: str = "127.0.0.1", acct: bool = False
+    ) -> None:
+        """Send ``raw`` from ``source_ip``; the service must drop it: wait until ``counter`` grows
+        (dropping is decided on arrival, before any answer), then check that nothing was answered."""
+        before = self.stats[counter]
+        port = self.service.acct_port if acct else self.service.auth_port
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((source_ip, 0))
+            sock.sendto(raw, ("127.0.0.1", port))
+            wait_for(lambda: self.stats[counter] > before, f"{counter} counted")
+            sock.setblocking(False)
+            try:
+                answer = sock.recv(4096)
+            except BlockingIOError:
+                return
+            raise AssertionError(f"a dropped packet was answered: {answer[:20].hex()}")
+
+    def client(
+        self, secret: bytes = b"testing123", timeout: float = ANSWER_TIMEOUT_S, retries: int = ANSWER_RETRIES
+    ) -> Client:
         return Client(
             server="127.0.0.1",
             authport=self.service.auth_port,

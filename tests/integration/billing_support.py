@@ -22,11 +22,13 @@ from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime, init_runtime
 from shared.settings import Settings
 from store import db
-from store.models import Gateway, Operator, Product, Subscriber, Tenant, Zone
+from store.models import Gateway, Invoice, Operator, Product, Subscriber, Tenant, Zone
 
 # 28 May 2026, noon in Mexico City (the worlds' time zone)
 NOW = datetime(2026, 5, 28, 18, 0, tzinfo=UTC)
 TZ = "America/Mexico_City"
+# when the worlds' clients were created: before every day the tests run billing on
+CREATED = "2026-01-05T12:00:00.000000Z"
 
 
 def module_runtime() -> Iterator[Runtime]:
@@ -64,6 +66,7 @@ class World:
             "email": f"{name}@example.com",
             "phone": "+15555550101",
             "name": name.title(),
+            "created_at": CREATED,
         }
         values.update(kw)
         sub = Subscriber(
@@ -74,7 +77,6 @@ class World:
             password_enc=self.rt.box.encrypt("pw-" + name),
             status=status,
             connection_type="pppoe",
-            created_at=now_iso(),
             **values,
         )
         sub.save()
@@ -84,7 +86,11 @@ class World:
         return f"sub_{self.suffix}_{name}"
 
     def inv_id(self, name: str, period: str) -> str:
-        return f"inv#{self.sub_id(name)}#{period}"
+        """The id of the client's internet invoice for ``period`` (month of the payment date)."""
+        for inv in Invoice.subscriber_index.query(self.sub_id(name)):
+            if inv.kind == "internet" and inv.period == period:
+                return str(inv.id)
+        return f"no internet invoice of {name} for {period}"
 
     def set_zone(self, issue: int, notice: int, payment: int, cutoff: int) -> None:
         Zone.get(self.zone_id).update(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from pypdf import PdfReader
 from services import billing
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
-from store.models import Payment, Tenant
+from store.models import Invoice, Payment, Tenant
 from tests.integration.billing_support import NOW, World, module_runtime, new_world, reload
 
 # 1×1 PNG
@@ -129,7 +131,7 @@ def test_other_tenants_see_nothing(rt, client, w):
     sub = w.sub("hidden")
     billing.run_tenant_invoices(rt, w.tenant_id, NOW)
     other = new_world(rt)
-    path = w.inv_id("hidden", "2026-06").replace("#", "~")
+    path = w.inv_id("hidden", "2026-06")
     assert client.http.get(f"/admin/invoices/{path}", headers=_h(other)).status_code == 404
     assert (
         client.http.get(
@@ -271,3 +273,157 @@ def test_invoice_list_pages_with_a_cursor(rt, client, w):
         url = f"/admin/invoices?limit=2&status=pending&cursor={page['next_cursor']}"
     assert sorted(seen) == sorted(w.inv_id(f"pg{i}", "2026-06") for i in range(5))
     assert client.http.get("/admin/invoices?status=paid", headers=_h(w)).json_body["items"] == []
+
+
+@pytest.fixture
+def info_logs() -> Iterator[None]:
+    """The cloud's log level: INFO records are built, so every field a log call passes is checked."""
+    from shared.observability import logger
+
+    before = logger.log_level
+    logger.setLevel("INFO")
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def test_invoice_run_answers_at_the_clouds_info_log_level(rt, client, w, info_logs, caplog):
+    # Given a billable client and the logger at INFO (WISP_LOG_LEVEL=INFO, as deployed)
+    w.sub("infolog")
+    # When an operator runs the invoices for the issue day
+    run = _post(
+        client,
+        w,
+        "/admin/billing/runs",
+        {"kind": "invoices", "tenant_id": w.tenant_id, "on_date": "2026-05-28"},
+    )
+    # Then the run answers with the invoice created, and the run is logged with its counts
+    assert run.status_code == 200, run.body
+    assert run.json_body["results"][0]["created"] == 1
+    logged = [r for r in caplog.records if r.getMessage() == "invoice run"]
+    assert logged and logged[-1].__dict__["result"]["created"] == 1
+    # And the scheduled run over every tenant reports no tenant failed
+    assert [r.tenant_id for r in billing.run_invoices(rt, NOW, [w.tenant_id])] == [w.tenant_id]
+
+
+def _run(client: Client, w: World, kind: str, on_date: str) -> dict[str, Any]:
+    resp = _post(
+        client, w, "/admin/billing/runs", {"kind": kind, "tenant_id": w.tenant_id, "on_date": on_date}
+    )
+    assert resp.status_code == 200, resp.body
+    return dict(resp.json_body["results"][0])
+
+
+def _internet_invoices(client: Client, w: World, sub_id: str) -> list[dict[str, Any]]:
+    items = client.http.get(f"/admin/invoices?subscriber_id={sub_id}&limit=50", headers=_h(w)).json_body[
+        "items"
+    ]
+    return sorted((i for i in items if i["kind"] == "internet"), key=lambda i: i["issue_date"])
+
+
+def test_recharge_client_invoices_tile_time_after_the_payment_moves_the_dates(rt, client, w):
+    # Given the seed's recharge-type client: dates 26/26/1/8, invoiced on 26 April for 1–31 May
+    days = {"issue_day": 26, "notice_day": 26, "payment_day": 1, "cutoff_day": 8}
+    sub = w.sub("recharge", billing={"own_dates": True, "recharge": True, **days})
+    assert _run(client, w, "invoices", "2026-04-26")["created"] == 1
+    april = _internet_invoices(client, w, sub.id)[0]
+    assert (april["service_start"], april["service_end"]) == ("2026-05-01", "2026-05-31")
+    # When the client pays it on 28 April: the dates become 22/24/28/4
+    paid = _post(
+        client,
+        w,
+        "/admin/payments",
+        {
+            "subscriber_id": sub.id,
+            "amount": april["total"],
+            "idempotency_key": "recharge-28apr",
+            "paid_on": "2026-04-28",
+        },
+    )
+    assert paid.status_code in (200, 201), paid.body
+    assert paid.json_body["billing_dates"]["next_issue_date"] == "2026-05-22"
+    # Then the run of 22 May creates the next invoice, from the day after May is covered
+    assert _run(client, w, "invoices", "2026-05-22")["created"] == 1
+    assert _run(client, w, "invoices", "2026-06-22")["created"] == 1
+    invoices = _internet_invoices(client, w, sub.id)
+    assert [(i["issue_date"], i["due_date"], i["service_start"], i["service_end"]) for i in invoices] == [
+        ("2026-04-26", "2026-05-01", "2026-05-01", "2026-05-31"),
+        ("2026-05-22", "2026-05-28", "2026-06-01", "2026-06-27"),
+        ("2026-06-22", "2026-06-28", "2026-06-28", "2026-07-27"),
+    ]
+    # 1–27 June is 27 of the 31 days of the 28 May – 27 June period
+    assert [(line["kind"], line["days"], line["amount"]) for line in invoices[1]["lines"]] == [
+        ("prorated", 27, "21.77")
+    ]
+    assert len({i["path_id"] for i in invoices}) == 3
+    # And running a day again creates nothing
+    assert _run(client, w, "invoices", "2026-05-22") | {"created": 0} == _run(
+        client, w, "invoices", "2026-05-22"
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "moved_to"),
+    [
+        # a zone moving its calendar later, then earlier in the month: still no gap, no overlap
+        ((28, 28, 1, 5), (10, 10, 15, 20)),
+        ((10, 10, 15, 20), (28, 28, 1, 5)),
+    ],
+)
+def test_zone_calendar_change_keeps_periods_tiled(rt, client, w, first, moved_to):
+    w.set_zone(*first)
+    sub = w.sub("tiled")
+    for on in ("2026-03-28", "2026-03-10"):
+        _run(client, w, "invoices", on)
+    w.set_zone(*moved_to)
+    for on in ("2026-04-10", "2026-04-28", "2026-05-10", "2026-05-28"):
+        _run(client, w, "invoices", on)
+    invoices = _internet_invoices(client, w, sub.id)
+    spans = [(date.fromisoformat(i["service_start"]), date.fromisoformat(i["service_end"])) for i in invoices]
+    assert len(spans) >= 3
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start == end + timedelta(days=1), spans
+
+
+def test_back_dated_runs_never_invoice_or_cut_off_a_service_created_later(rt, client, w):
+    # Given a client since January and one created on 2 June
+    old = w.sub("since_january")
+    new = w.sub("since_june", created_at="2026-06-02T15:00:00.000000Z")
+    # When the run of 28 May (missed) is made on a later day
+    run = _run(client, w, "invoices", "2026-05-28")
+    # Then only the client that existed on 28 May is invoiced
+    assert run["created"] == 1 and run["invoice_ids"] == [_internet_invoices(client, w, old.id)[0]["id"]]
+    assert _internet_invoices(client, w, new.id) == []
+    # nor can an operator invoice the newer client for a period that ended before it existed
+    by_hand = _post(
+        client, w, "/admin/invoices", {"subscriber_id": new.id, "kind": "internet", "period": "2026-05"}
+    )
+    assert by_hand.status_code == 409 and by_hand.json_body["error"]["field"] == "period"
+    # And an unpaid invoice for a period before the service existed (made before this rule) never cuts it off
+    ghost = billing.create_internet_invoice(rt, w.tenant_id, old.id, "2026-04", "op_test")
+    Invoice(
+        **{
+            **ghost.attribute_values,
+            "id": "inv_" + new.id + "_2026-03",
+            "subscriber_id": new.id,
+            "subscriber_login": new.login,
+        }
+    ).save()
+    cut = _run(client, w, "cutoff", "2026-06-05")
+    assert old.id in cut["suspended"] and new.id not in cut["suspended"]
+    assert reload(new).status == "active"
+    # nor does a cutoff run back-dated to before the client existed
+    newest = w.sub("since_july", created_at="2026-07-02T15:00:00.000000Z")
+    Invoice(
+        **{
+            **ghost.attribute_values,
+            "id": "inv_" + newest.id + "_2026-06",
+            "subscriber_id": newest.id,
+            "subscriber_login": newest.login,
+            "service_end": "2026-07-31",
+            "cutoff_date": "2026-06-20",
+        }
+    ).save()
+    assert newest.id not in _run(client, w, "cutoff", "2026-06-25")["suspended"]
+    assert reload(newest).status == "active"

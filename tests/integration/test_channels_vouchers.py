@@ -5,17 +5,26 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import itertools
+import re
 import threading
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+import qrcode
 from PIL import Image
 from pypdf import PdfReader
+from pypdf.generic import ContentStream
+from qrcode.constants import ERROR_CORRECT_M
 
 from core.errors import ConflictError
 from core.ids import now_iso
 from services import vouchers as svc
 from store import subscribers as subscriber_store
 from store.models import Product, Subscriber, Tenant
+from store.radius_repo import DynamoRadiusStore
+from tests.fakes.radius import Clock, RadiusHarness, acct_request, pap_request
 from tests.integration.channels_support import (  # noqa: F401
     Http,
     atomic_dynamodb_fixture,
@@ -336,3 +345,95 @@ def test_subscriber_recharges_with_a_card_from_the_portal(http: Http) -> None:
         http.post("/portal/vouchers/redeem", http.manager(), {"code": "x", "password": "y"}).status_code
         == 401
     )
+
+
+def _qr_matrix_on_page(page: Any) -> list[list[bool]]:
+    """The QR code a card page draws (filled rectangles, one per run of dark modules), as a matrix."""
+    ops = ContentStream(page.get_contents(), page.pdf).operations
+    rects = [
+        tuple(float(v) for v in operands)
+        for (operands, op), (_, nxt) in itertools.pairwise(ops)
+        if op == b"re" and nxt in (b"f", b"f*")
+    ]
+    cell = min(h for _, _, _, h in rects)
+    left, top = min(x for x, _, _, _ in rects), max(y + h for _, y, _, h in rects)
+    n = round((max(x + w for x, _, w, _ in rects) - left) / cell)
+    matrix = [[False] * n for _ in range(n)]
+    for x, y, w, _h in rects:
+        row = round((top - y) / cell) - 1
+        for col in range(round((x - left) / cell), round((x + w - left) / cell)):
+            matrix[row][col] = True
+    return matrix
+
+
+def _qr_of(text: str) -> list[list[bool]]:
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=0)
+    qr.add_data(text)
+    qr.make(fit=True)
+    return [list(r) for r in qr.get_matrix()]
+
+
+def test_long_card_names_print_whole_and_the_qr_opens_the_card_page(http: Http) -> None:
+    # Given a hotel's cards: 19-character user names
+    batch = _batch(http, count=3, prefix="HOTELPLAZA-", username_length=8, name="Hotel")
+    rows = _cards(http, batch["id"])
+    for per_page in (1, 10, 21):
+        # When the sheet is printed in any layout
+        resp = http.get(
+            f"/admin/voucher-batches/{batch['id']}/cards.pdf?cards_per_page={per_page}",
+            http.manager(),
+            headers={"Accept": "application/pdf"},
+        )
+        assert resp.status_code == 200
+        # Then every user name and password is printed whole (smaller, or wrapped on the smallest cards)
+        text = re.sub(r"\s", "", pdf_text(resp.body)[1])
+        assert "…" not in text
+        for r in rows:
+            assert r["code"] in text and r["password"] in text
+    # And each card's QR code opens the card's page with the user name only
+    one_per_page = http.get(
+        f"/admin/voucher-batches/{batch['id']}/cards.pdf?cards_per_page=1",
+        http.manager(),
+        headers={"Accept": "application/pdf"},
+    )
+    base = http.rt.settings.public_base_url.rstrip("/")
+    for page in PdfReader(io.BytesIO(one_per_page.body)).pages:
+        code = next(r["code"] for r in rows if r["code"] in re.sub(r"\s", "", page.extract_text()))
+        assert _qr_matrix_on_page(page) == _qr_of(f"{base}/my/card?u={code}")
+
+
+def test_card_used_at_the_gateway_is_used_in_its_record_counts_and_csv(http: Http) -> None:
+    # Given a batch of hotspot cards
+    batch = _batch(http, count=3)
+    card = _cards(http, batch["id"])[0]
+    harness = RadiusHarness(DynamoRadiusStore(), http.rt.box.decrypt, clock=Clock(datetime.now(UTC)))
+    with harness:
+        client = harness.client(timeout=10.0, retries=3)  # generous: the machine may be busy
+        # When a guest logs in with the card at the gateway and the session starts
+        login = client.SendPacket(
+            pap_request(client, card["code"], card["password"], NAS_IP_Address="127.0.0.1")
+        )
+        assert login.code == 2  # Access-Accept
+        start = acct_request(
+            client,
+            "Start",
+            card["code"],
+            "S-card-1",
+            NAS_IP_Address="127.0.0.1",
+            Framed_IP_Address="10.5.0.9",
+        )
+        assert client.SendPacket(start).code == 5
+    # Then the card is used: in its record, in the batch counts and in the CSV
+    voucher = http.get(f"/admin/vouchers/{card['code']}", http.manager()).json_body
+    assert voucher["status"] == "used" and voucher["redeemed_at"]
+    detail = http.get(f"/admin/voucher-batches/{batch['id']}", http.manager()).json_body
+    assert detail["cards"] == {"unused": 2, "used": 1}
+    assert [r["status"] for r in _cards(http, batch["id"]) if r["code"] == card["code"]] == ["used"]
+    assert card["code"] not in {r["code"] for r in _cards(http, batch["id"], "unused")}
+    # And it can no longer be redeemed onto another account
+    again = http.post(
+        "/admin/vouchers/redeem",
+        http.manager(),
+        {"code": card["code"], "subscriber_id": http.demo.subscriber_id},
+    )
+    assert again.status_code == 409

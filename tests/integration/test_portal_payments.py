@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
+from urllib.parse import quote
 
 import pytest
 
 from core.ids import new_id
 from provisioner.triggers import queue_urls
+from services import billing
 from store import billing as billing_store
-from store.models import Gateway, ProvisioningTask
+from store.models import ExtraProduct, Gateway, Invoice, ProvisioningTask, Subscriber, Tenant
 from store.radius_repo import DynamoRadiusStore
 from tests.fakes.radius import Clock, RadiusHarness, pap_request
 from tests.integration.portal_support import (  # noqa: F401
@@ -268,3 +271,139 @@ def test_rejected_report_applies_nothing(paying: Portal):
     assert r.json_body["status"] == "rejected"
     assert portal.post(f"/admin/payment-reports/{report['id']}/confirm", operator).status_code == 409
     assert payments_of(sub.id) == []
+
+
+def test_subscriber_opens_downloads_and_pays_a_monthly_invoice(paying: Portal):
+    portal = paying
+    sub = portal.new_subscriber()
+    # Given the subscriber's monthly internet invoice
+    inv = billing.create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2027-03", "op_test")
+    headers = portal.login_as(sub)
+    listed = portal.get("/portal/invoices", headers).json_body["items"]
+    row = next(i for i in listed if i["kind"] == "internet")
+    assert row["id"] == inv.id and row["period"] == "2027-03"
+    # its id is safe in a URL path as it is (no encoding needed)
+    assert quote(row["path_id"], safe="") == row["path_id"]
+    for path in (row["path_id"], enc(row["id"])):
+        # When the subscriber opens it and downloads the PDF
+        opened = portal.get(f"/portal/invoices/{path}", headers)
+        assert opened.status_code == 200, opened.body
+        assert (opened.json_body["id"], opened.json_body["due"]) == (inv.id, inv.total)
+        pdf = portal.get(f"/portal/invoices/{path}/pdf", {**headers, "Accept": "application/pdf"})
+        assert pdf.status_code == 200 and pdf.body.startswith(b"%PDF")
+    # And pays it online
+    chk = _checkout(portal, headers, row["path_id"])
+    assert portal.webhook(completed_event(chk["checkout_id"], inv.total)).json_body["status"] == "applied"
+    assert _invoice_status(inv.id) == "paid"
+
+
+def test_invoices_with_ids_from_before_url_safe_ids_stay_readable(portal: Portal):
+    sub = portal.new_subscriber()
+    old = billing.create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2027-04", "op_test")
+    legacy_id = f"inv#{sub.id}#2027-04"
+    Invoice(**{**old.attribute_values, "id": legacy_id}).save()
+    old.delete()
+    headers = portal.login_as(sub)
+    row = next(i for i in portal.get("/portal/invoices", headers).json_body["items"] if i["id"] == legacy_id)
+    assert row["path_id"] == legacy_id.replace("#", "~")
+    for path in (row["path_id"], enc(legacy_id)):
+        assert portal.get(f"/portal/invoices/{path}", headers).json_body["id"] == legacy_id
+        admin = portal.get(f"/admin/invoices/{path}", portal.operator())
+        assert admin.status_code == 200 and admin.json_body["id"] == legacy_id
+    # a path that cannot name an invoice is a 404, not an error
+    assert portal.get("/portal/invoices/%25%00bad", headers).status_code == 404
+
+
+def _monthly(portal: Portal, sub_id: str, period: str) -> Invoice:
+    return billing.create_internet_invoice(portal.rt, portal.demo.tenant_id, sub_id, period, "op_test")
+
+
+def test_checkout_pays_its_own_invoice_and_reconnects_only_when_nothing_is_overdue(paying: Portal):
+    portal = paying
+    # Given a suspended subscriber owing an overdue October invoice and a January one not yet due
+    sub = portal.new_subscriber(status="suspended", created_at="2026-01-05T12:00:00.000000Z")
+    overdue = _monthly(portal, sub.id, "2026-10")
+    current = _monthly(portal, sub.id, "2027-01")
+    headers = portal.login_as(sub)
+    # When they pay January's invoice online
+    chk = _checkout(portal, headers, current.id)
+    assert portal.webhook(completed_event(chk["checkout_id"], current.total)).json_body["status"] == "applied"
+    # Then January's invoice is the one paid, October's still owed
+    assert (_invoice_status(current.id), _invoice_status(overdue.id)) == ("paid", "pending")
+    # and the subscriber stays suspended, the checkout saying why
+    status = portal.get(f"/portal/payments/checkouts/{chk['checkout_id']}", headers).json_body
+    assert status["reconnection"] == {
+        "rule": "nothing_overdue",
+        "reactivated": False,
+        "overdue_left": overdue.total,
+    }
+    assert portal.get("/portal/me", headers).json_body["status"] == "suspended"
+    # When October is paid too, nothing overdue remains: reconnected
+    chk2 = _checkout(portal, headers, overdue.id)
+    portal.webhook(completed_event(chk2["checkout_id"], overdue.total))
+    status = portal.get(f"/portal/payments/checkouts/{chk2['checkout_id']}", headers).json_body
+    assert status["reconnection"] == {"rule": "nothing_overdue", "reactivated": True, "overdue_left": "0.00"}
+    assert portal.get("/portal/me", headers).json_body["status"] == "active"
+
+
+def test_partial_payments_add_late_and_reconnection_fees_once_per_overdue_period(paying: Portal):
+    portal = paying
+    op = portal.operator()
+    tenant = Tenant.get(portal.demo.tenant_id)
+    settings = dict(tenant.settings or {})
+    billing_options = dict(settings.get("billing") or {})
+    try:
+        tenant.update(
+            actions=[
+                Tenant.settings.set(
+                    {**settings, "billing": {**billing_options, "late_fee": "20", "reconnection_fee": "50"}}
+                )
+            ]
+        )
+        sub = portal.new_subscriber(
+            status="suspended",
+            created_at="2026-01-05T12:00:00.000000Z",
+            billing={"late_fee": True, "reconnection_fee": True},
+        )
+        overdue = _monthly(portal, sub.id, "2026-10")
+        owed = Decimal(overdue.total)
+
+        def pay(amount: Decimal, key: str) -> dict:
+            body = {"subscriber_id": sub.id, "amount": str(amount), "idempotency_key": key}
+            resp = portal.post("/admin/payments", op, body)
+            assert resp.status_code == 201, resp.body
+            return dict(resp.json_body)
+
+        # When the client pays part of the overdue invoice
+        first = pay(owed - Decimal("10"), f"part-1-{sub.id}")
+        # Then they stay suspended (10.00 still overdue), with one late fee for that invoice
+        assert first["reconnection"] == {
+            "rule": "nothing_overdue",
+            "reactivated": False,
+            "overdue_left": "10.00",
+        }
+        assert Subscriber.get(sub.login).status == "suspended"
+        # When they pay the rest: reconnected, with one reconnection fee; no second late fee
+        second = pay(Decimal("10"), f"part-2-{sub.id}")
+        assert second["reactivated"] and second["reconnection"]["overdue_left"] == "0.00"
+        fees = sorted(e.source for e in ExtraProduct.subscriber_index.query(sub.id))
+        assert fees == ["late_fee", "reconnection_fee"]
+        # And with the tenant's rule "any payment", a partial payment reconnects and says so
+        tenant.update(
+            actions=[
+                Tenant.settings.set(
+                    {**settings, "billing": {**billing_options, "reconnect_rule": "any_payment"}}
+                )
+            ]
+        )
+        other = portal.new_subscriber(status="suspended", created_at="2026-01-05T12:00:00.000000Z")
+        late = _monthly(portal, other.id, "2026-10")
+        body = {"subscriber_id": other.id, "amount": "1", "idempotency_key": f"part-{other.id}"}
+        resp = portal.post("/admin/payments", op, body).json_body
+        assert resp["reconnection"] == {
+            "rule": "any_payment",
+            "reactivated": True,
+            "overdue_left": str(Decimal(late.total) - 1),
+        }
+    finally:
+        tenant.update(actions=[Tenant.settings.set(settings)])

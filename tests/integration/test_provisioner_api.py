@@ -12,7 +12,6 @@ from chalice.test import Client
 from moto import mock_aws
 
 import api.app as api_app
-from api.routes import provisioning as provisioning_routes
 from core.ids import now_iso
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
@@ -27,9 +26,6 @@ from tests.fakes.provisioning import (
     router_gateway,
 )
 from tests.fakes.routeros import FakeRouter
-
-if "api.routes.provisioning" not in api_app.ROUTE_MODULES:  # until app.py registers the blueprint
-    api_app.app.register_blueprint(provisioning_routes.bp)
 
 HUB_KEY = "hubPublicKeyBase64hubPublicKeyBase64hubPubl="
 SECRET, ALIST, QUEUE = "/ppp/secret", "/ip/firewall/address-list", "/queue/simple"

@@ -23,6 +23,8 @@ from provisioner.routeros import (
 )
 from tests.fakes.routeros import FakeRouter
 
+ANSWER_TIMEOUT_S = 30.0  # a ceiling on waiting for the router, not an expected time: a busy machine must pass
+
 
 @pytest.fixture
 def router():
@@ -32,7 +34,13 @@ def router():
 
 def api(router: FakeRouter, **kw):
     return librouteros.connect(
-        router.host, router.username, router.password, port=router.port, timeout=2, encoding="UTF-8", **kw
+        router.host,
+        router.username,
+        router.password,
+        port=router.port,
+        timeout=ANSWER_TIMEOUT_S,
+        encoding="UTF-8",
+        **kw,
     )
 
 
@@ -71,8 +79,8 @@ def test_login_methods_and_failures(router):
         assert next(iter(a.path("system", "resource")))["version"].startswith("7.")
         a.close()
     with pytest.raises(TrapError, match="invalid user name or password"):
-        librouteros.connect(router.host, "admin", "wrong", port=router.port, timeout=2)
-    raw = socket.create_connection((router.host, router.port), timeout=2)
+        librouteros.connect(router.host, "admin", "wrong", port=router.port, timeout=ANSWER_TIMEOUT_S)
+    raw = socket.create_connection((router.host, router.port), timeout=ANSWER_TIMEOUT_S)
     raw.close()
     assert router.stats.failed_logins == 1
 

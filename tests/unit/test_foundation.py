@@ -120,3 +120,21 @@ def test_settings_read_from_environment_with_clear_errors():
     assert s.table_prefix == "wisp-prod-" and s.radius_auth_port == 11812
     with pytest.raises(SettingsError, match="WISP_API_PORT"):
         Settings.from_env({"WISP_API_PORT": "eighty"})
+
+
+def test_log_fields_with_reserved_logrecord_names_never_fail_a_call(caplog):
+    from shared.observability import RESERVED_FIELDS, get_logger, logger, set_log_level
+
+    log = get_logger("test")
+    before = logger.log_level
+    set_log_level("DEBUG")
+    try:
+        for name in sorted(RESERVED_FIELDS):
+            log.info("reserved field", extra={name: 7, f"{name}_": 8, "password": "hunter2"})
+    finally:
+        logger.setLevel(before)
+    records = [r for r in caplog.records if r.getMessage() == "reserved field"]
+    assert len(records) == len(RESERVED_FIELDS)
+    for name, record in zip(sorted(RESERVED_FIELDS), records, strict=True):
+        kept = record.__dict__
+        assert (kept[f"{name}_"], kept[f"{name}__"], kept["password"]) == (8, 7, "***")

@@ -138,7 +138,7 @@ def test_current_month_uses_the_gateway_zone_month_across_a_month_end():
     # 2026-12-01 03:00 UTC is still 30 November in Mexico City
     now = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
     usage = {"m:2026-11:o": 700 * MB, "m:2026-11:i": 70 * MB, "m:2026-12:o": 5 * MB}
-    s = _s(period=PeriodType.MONTH)
+    s = _s(period=PeriodType.CURRENT_MONTH)
     assert traffic_in_period(s, usage, now, MX) == (700 * MB, 70 * MB)
 
 
@@ -151,7 +151,7 @@ def test_current_month_with_ignored_inactive_traffic_uses_the_active_hours_count
         "a:2026-12:i": 3 * MB,
         "a:2026-11:o": 500 * MB,
     }
-    s = _s(period=PeriodType.MONTH, ignore_inactive_traffic=True, activate_hour=0, deactivate_hour=6)
+    s = _s(period=PeriodType.CURRENT_MONTH, ignore_inactive_traffic=True, activate_hour=0, deactivate_hour=6)
     assert traffic_in_period(s, usage, now, MX) == (30 * MB, 3 * MB)
 
 

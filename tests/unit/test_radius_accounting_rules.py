@@ -239,3 +239,21 @@ def test_traffic_while_modulation_is_active_also_counts_in_the_active_month_coun
     active = usage_deltas([], now, 60, upload=10, download=20, hourly=True, active_month="2026-11")
     assert "a:2026-11:o" not in plain
     assert active["a:2026-11:o"] == 20 and active["a:2026-11:i"] == 10
+
+
+def test_32_bit_counters_without_gigawords_wrap():
+    g = 1 << 32
+    no_gw = {"input_gigawords": False, "output_gigawords": False}
+    first = apply_event(None, ev(AcctStatus.INTERIM, t=300, o=4_000_000_000, **no_gw), 300)
+    assert first is not None
+    wrapped = apply_event(first.entry, ev(AcctStatus.INTERIM, t=600, o=100, i=5, **no_gw), 300)
+    assert wrapped is not None and wrapped.entry.output_octets == g + 100
+    assert wrapped.download == g + 100 - 4_000_000_000 and wrapped.upload == 5
+    # later packets stay in the new 4 GiB turn
+    on = apply_event(wrapped.entry, ev(AcctStatus.INTERIM, t=900, o=200, i=5, **no_gw), 300)
+    assert on is not None and on.entry.output_octets == g + 200 and on.download == 100
+    # an older packet arriving late (lower time and counter) is not a wrap
+    assert apply_event(on.entry, ev(AcctStatus.INTERIM, t=600, o=100, i=5, **no_gw), 300) is None
+    # with gigawords the 64-bit value is taken as it is: a lower one is an old packet
+    assert apply_event(first.entry, ev(AcctStatus.INTERIM, t=600, o=100), 300) is not None
+    assert apply_event(first.entry, ev(AcctStatus.INTERIM, t=600, o=100), 300).download == 0

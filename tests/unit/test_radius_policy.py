@@ -373,6 +373,20 @@ def test_address_list_policy_beats_product():
         (CustomAttribute("Called-Station-Id", r"^AA-BB", "=~"), ("AA-BB-CC-00-00-01:Lobby",), True),
         (CustomAttribute("NAS-Port", "10", ">="), ("7",), False),
         (CustomAttribute("Called-Station-Id", "([unclosed", "=~"), ("x",), False),
+        # FreeRADIUS semantics: an absent attribute fails every operator but !* and :=
+        (CustomAttribute("NAS-Port-Type", "Wireless-802.11", "!="), (), False),
+        (CustomAttribute("NAS-Port-Type", "Ethernet", "!="), ("Ethernet", "Virtual"), True),
+        (CustomAttribute("Called-Station-Id", "^AA", "!~"), ("BB-00",), True),
+        (CustomAttribute("Called-Station-Id", "^AA", "!~"), (), False),
+        (CustomAttribute("NAS-Identifier", "", "=*"), ("demo-router",), True),
+        (CustomAttribute("NAS-Identifier", "", "=*"), (), False),
+        (CustomAttribute("NAS-Identifier", "", "!*"), (), True),
+        (CustomAttribute("NAS-Identifier", "", "!*"), ("demo-router",), False),
+        (CustomAttribute("Framed-Protocol", "PPP", ":="), (), True),
+        (CustomAttribute("Simultaneous-Use", "2", ":="), (), True),
+        (CustomAttribute("Simultaneous-Use", "2", "=="), (), True),
+        # a catastrophic pattern for a backtracking engine answers at once (RE2, linear time)
+        (CustomAttribute("NAS-Identifier", "^(a+)+$", "=~"), ("a" * 26 + "!",), False),
     ],
 )
 def test_custom_check_attributes_must_match(check, values, ok):
@@ -381,6 +395,29 @@ def test_custom_check_attributes_must_match(check, values, ok):
     assert d.accept is ok
     if not ok:
         assert d.reason == RejectReason.CHECK_ATTRIBUTE and check.name in d.message
+
+
+def test_simultaneous_use_caps_concurrent_sessions_like_concurrent_connections():
+    sessions = {k: _session(k, f"AA:00:00:00:00:0{i}") for i, k in enumerate(("s1", "s2"))}
+    sub = replace(SUB, open_sessions=sessions)
+    two = (CustomAttribute("Simultaneous-Use", "2", ":="),)
+    assert rejected(decide(sub=sub, policy=pol(check_attributes=two)), RejectReason.TOO_MANY_SESSIONS)
+    three = (CustomAttribute("Simultaneous-Use", "3", ":="),)
+    assert decide(sub=sub, policy=pol(check_attributes=three)).accept
+
+
+def test_reply_operators_set_or_add():
+    extra = (
+        CustomAttribute("Mikrotik-Address-List", "vip", "+="),
+        CustomAttribute("Filter-Id", "a", "="),
+        CustomAttribute("Filter-Id", "b", "="),
+        CustomAttribute("Reply-Message", "x", "="),
+        CustomAttribute("Reply-Message", "y", ":="),
+    )
+    d = decide(product=replace(PRODUCT, address_list="clients"), policy=pol(reply_attributes=extra))
+    assert [v for n, v in d.reply if n == "Mikrotik-Address-List"] == ["clients", "vip"]
+    assert [v for n, v in d.reply if n == "Filter-Id"] == ["a", "b"]
+    assert [v for n, v in d.reply if n == "Reply-Message"] == ["y"]
 
 
 def test_custom_reply_attributes_are_added_and_override():

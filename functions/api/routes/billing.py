@@ -1,7 +1,7 @@
 """Billing routes (SPEC S5): invoices, payments, promises, extras, sales reports, billing runs.
 
-Invoice ids contain ``#`` (``inv#<subscriber_id>#<period>``): in a path send it URL-encoded (``%23``)
-or with ``~`` in place of ``#`` (every invoice carries that form as ``path_id``).
+Invoice ids are URL-safe (``inv_<subscriber_id>_<issue month>``, ``oth_<hex>``); every invoice carries
+the form to put in a path as ``path_id`` (the id itself, or ``~`` for ``#`` in ids written before).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
 
 from chalice import Blueprint, Response
 from pydantic import Field, StringConstraints
@@ -75,9 +74,16 @@ class PaymentIn(In):
     method: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "cash"
     reference: ShortText | None = None
     idempotency_key: IdemKey | None = Field(None, description="or the Idempotency-Key header")
-    activate: bool = Field(True, description="reactivate a suspended client at once")
+    activate: bool = Field(
+        True,
+        description="reactivate a suspended client when the tenant's rule allows it "
+        "(default: once nothing overdue remains; the response's 'reconnection' says why)",
+    )
     paid_on: date | None = None
     notes: Text | None = None
+    invoice_id: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = Field(
+        None, description="the invoice this payment is for: paid first (its id or path_id)"
+    )
 
 
 class PromiseIn(In):
@@ -140,14 +146,8 @@ def _tenants(ctx: RequestContext, tenant_id: str | None) -> frozenset[str]:
     return ctx.p.visible_tenants
 
 
-def _invoice_id(raw: str) -> str:
-    return unquote(raw).replace("~", "#")
-
-
 def _invoice_out(inv: Any) -> dict[str, Any]:
-    out = svc.invoice_dict(inv)
-    out["path_id"] = inv.id.replace("#", "~")
-    return out
+    return svc.invoice_dict(inv)
 
 
 def _subscriber(ctx: RequestContext, subscriber_id: str) -> Subscriber:
@@ -238,7 +238,7 @@ def handle_create_invoice(ctx: RequestContext) -> dict[str, Any]:
 
 @route(bp, "/admin/invoices/{invoice_id}", "GET", summary="View an invoice", tags=["billing"])
 def handle_get_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
-    return _invoice_out(svc.get_invoice(_invoice_id(invoice_id), ctx.p.visible_tenants))
+    return _invoice_out(svc.get_invoice(invoice_id, ctx.p.visible_tenants))
 
 
 @route(
@@ -250,7 +250,7 @@ def handle_get_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
     min_role="operator",
 )
 def handle_cancel_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
-    inv = svc.get_invoice(_invoice_id(invoice_id), ctx.p.visible_tenants)
+    inv = svc.get_invoice(invoice_id, ctx.p.visible_tenants)
     return _invoice_out(svc.cancel_invoice(ctx.rt, inv.id, ctx.p.actor_id, ctx.p.actor_kind))
 
 
@@ -264,7 +264,7 @@ def handle_cancel_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any
     description="Send Accept: application/pdf.",
 )
 def handle_invoice_pdf(ctx: RequestContext, invoice_id: str) -> Response:
-    data, name = svc.invoice_pdf(_invoice_id(invoice_id), ctx.p.visible_tenants)
+    data, name = svc.invoice_pdf(invoice_id, ctx.p.visible_tenants)
     return Response(
         body=data,
         status_code=200,
@@ -287,7 +287,7 @@ def handle_invoice_pdf(ctx: RequestContext, invoice_id: str) -> Response:
 )
 def handle_send_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
     return svc.send_invoice(
-        ctx.rt, _invoice_id(invoice_id), ctx.p.visible_tenants, ctx.p.actor_id, ctx.body.to, ctx.p.actor_kind
+        ctx.rt, invoice_id, ctx.p.visible_tenants, ctx.p.actor_id, ctx.body.to, ctx.p.actor_kind
     )
 
 
@@ -320,8 +320,8 @@ def handle_list_payments(ctx: RequestContext) -> dict[str, Any]:
     bp,
     "/admin/payments",
     "POST",
-    summary="Register a payment (once per idempotency key; oldest invoices first; "
-    "balance in favour; optional reactivation)",
+    summary="Register a payment (once per idempotency key; the given invoice first, then the oldest; "
+    "balance in favour; reactivation by the tenant's reconnection rule)",
     tags=["billing"],
     body=PaymentIn,
     min_role="operator",
@@ -343,6 +343,7 @@ def handle_register_payment(ctx: RequestContext) -> dict[str, Any]:
         activate=b.activate,
         paid_on=b.paid_on,
         notes=b.notes,
+        invoice_id=b.invoice_id,
     )
     return result.as_dict()
 

@@ -16,6 +16,11 @@ from chalice import Blueprint, Response
 from api.http import patch_changes
 from api.routing import RequestContext, route
 from api.schemas.portal import (
+    PaymentAccountCheckOut,
+    PaymentAccountIn,
+    PaymentAccountOut,
+    PaymentAccountQuery,
+    PaymentAccountTestIn,
     PortalActivatedOut,
     PortalAttachmentOut,
     PortalAttachmentQuery,
@@ -23,6 +28,7 @@ from api.schemas.portal import (
     PortalAutologinLinkOut,
     PortalAutologinQuery,
     PortalAutologinRevokedOut,
+    PortalCheckoutIn,
     PortalCheckoutOut,
     PortalCheckoutStatusOut,
     PortalConfirmedOut,
@@ -47,6 +53,7 @@ from api.schemas.portal import (
     PortalPaymentSettingsQuery,
     PortalPdfIn,
     PortalPdfOut,
+    PortalProvidersOut,
     PortalRedeemIn,
     PortalReportConfirmIn,
     PortalReportListQuery,
@@ -60,8 +67,10 @@ from api.schemas.portal import (
     PortalUsageOut,
     PortalUsageQuery,
     PortalWebhookOut,
+    PortalWebhookQuery,
 )
 from core.errors import NotFoundError
+from core.invoice_ids import path_id
 from services import contracts as contract_svc
 from services import payment_providers as pay
 from services import portal as portal_svc
@@ -70,7 +79,7 @@ from services.subscribers import get_subscriber as admin_get_subscriber
 from services.tenants import tenant_filter
 from store import portal as portal_store
 from store import tenants as tenant_store
-from store.models import Contract, Invoice, Payment, Subscriber
+from store.models import Contract, Invoice, Payment, Subscriber, Tenant
 
 bp = Blueprint(__name__)
 
@@ -262,6 +271,7 @@ def _invoice_out(inv: Invoice) -> PortalInvoiceOut:
     currency = inv.currency or "USD"
     return PortalInvoiceOut(
         id=inv.id,
+        path_id=path_id(inv.id),
         number=int(inv.number) if inv.number is not None else None,
         kind=inv.kind,
         period=inv.period,
@@ -330,21 +340,39 @@ def handle_portal_invoice_pdf(ctx: RequestContext, invoice_id: str) -> Response:
     "POST",
     summary="Pay an invoice online (hosted checkout)",
     tags=PORTAL_PAY,
+    body=PortalCheckoutIn,
     response=PortalCheckoutOut,
     auth="subscriber",
     status=201,
     description="Returns the provider page to send the customer to; the payment is applied when the "
-    "provider's signed webhook arrives.",
+    "provider's signed webhook arrives. The body is optional: `provider` picks one of "
+    "GET /portal/payments/providers (default: the operator's default provider).",
 )
 def handle_portal_checkout(ctx: RequestContext, invoice_id: str) -> PortalCheckoutOut:
     sub = _me(ctx)
-    session = pay.start_checkout(ctx.rt, sub, portal_svc.get_invoice(sub, invoice_id))
+    session = pay.start_checkout(
+        ctx.rt, sub, portal_svc.get_invoice(sub, invoice_id), ctx.body.provider if ctx.body else None
+    )
     return PortalCheckoutOut(
         checkout_id=session.reference,
         provider=session.provider,
         url=session.url,
         expires_at=session.expires_at,
     )
+
+
+@route(
+    bp,
+    "/portal/payments/providers",
+    "GET",
+    summary="The online-payment providers I can pay with (the default first)",
+    tags=PORTAL_PAY,
+    response=PortalProvidersOut,
+    auth="subscriber",
+)
+def handle_portal_payment_providers(ctx: RequestContext) -> PortalProvidersOut:
+    names = pay.enabled_providers(pay.tenant_of(_me(ctx)))
+    return PortalProvidersOut(providers=names, default=names[0] if names else None)
 
 
 @route(
@@ -424,14 +452,25 @@ def handle_portal_report_payment(ctx: RequestContext) -> PortalPaymentOut:
     "POST",
     summary="Payment provider webhook",
     tags=PORTAL_PAY,
+    query=PortalWebhookQuery,
     response=PortalWebhookOut,
     auth="public",
     raw_body=True,
-    description="Signed with Wisp-Signature: t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'> using the "
-    "tenant's webhook secret; refused outside a 5-minute window. Duplicates answer status=duplicate.",
+    description="`provider` is hosted, stripe or mercadopago; each signs with its own scheme. hosted: "
+    "Wisp-Signature: t=<unix>,v1=<hex HMAC-SHA256 of '<t>.<body>'> with the tenant's webhook secret. "
+    "stripe: Stripe-Signature (same form) with the endpoint's signing secret. mercadopago: "
+    "x-signature ts=<unix>,v1=<HMAC-SHA256 of 'id:<data.id>;request-id:<x-request-id>;ts:<ts>;'> with the "
+    "application's secret signature, then the payment is fetched from Mercado Pago. Refused (401) outside "
+    "a 5-minute window. Duplicates answer status=duplicate.",
 )
 def handle_payment_webhook(ctx: RequestContext, provider: str, tenant_id: str) -> PortalWebhookOut:
-    outcome = pay.handle_webhook(ctx.rt, tenant_id, provider, ctx.headers, ctx.raw_body)
+    q: PortalWebhookQuery = ctx.query
+    query = {
+        k: v
+        for k, v in (("data.id", q.data_id), ("type", q.type), ("topic", q.topic), ("id", q.id))
+        if v is not None
+    }
+    outcome = pay.handle_webhook(ctx.rt, tenant_id, provider, ctx.headers, ctx.raw_body, query=query)
     return PortalWebhookOut(status=outcome.status, event_id=outcome.event_id, payment_id=outcome.payment_id)
 
 
@@ -882,7 +921,8 @@ def handle_reject_payment_report(ctx: RequestContext, payment_id: str) -> Portal
     )
 
 
-def _settings_out(ctx: RequestContext, tenant_id: str, cfg: dict[str, Any]) -> PortalPaymentSettingsOut:
+def _settings_out(ctx: RequestContext, tenant: Tenant) -> PortalPaymentSettingsOut:
+    tenant_id, cfg = tenant.id, pay.payment_config(tenant)
     return PortalPaymentSettingsOut(
         tenant_id=tenant_id,
         enabled=bool(cfg.get("enabled")),
@@ -891,6 +931,8 @@ def _settings_out(ctx: RequestContext, tenant_id: str, cfg: dict[str, Any]) -> P
         merchant_id=cfg.get("merchant_id"),
         webhook_url=pay.webhook_url(ctx.rt, tenant_id, str(cfg.get("provider") or "hosted")),
         webhook_secret=pay.webhook_secret(ctx.rt, tenant_id),
+        providers=pay.enabled_providers(tenant),
+        accounts=[PaymentAccountOut.model_validate(a) for a in pay.account_views(ctx.rt, tenant)],
     )
 
 
@@ -914,8 +956,7 @@ def _admin_tenant(ctx: RequestContext, tenant_id: str | None) -> Any:
     min_role="manager",
 )
 def handle_get_payment_settings(ctx: RequestContext) -> PortalPaymentSettingsOut:
-    tenant = _admin_tenant(ctx, ctx.query.tenant_id)
-    return _settings_out(ctx, tenant.id, pay.payment_config(tenant))
+    return _settings_out(ctx, _admin_tenant(ctx, ctx.query.tenant_id))
 
 
 @route(
@@ -932,8 +973,59 @@ def handle_put_payment_settings(ctx: RequestContext) -> PortalPaymentSettingsOut
     b: PortalPaymentSettingsIn = ctx.body
     tenant = _admin_tenant(ctx, b.tenant_id)
     changes = b.model_dump(exclude={"tenant_id"}, exclude_unset=True)
-    cfg = pay.configure_payments(ctx.rt, tenant, changes, ctx.p.actor_id, ctx.request_id)
-    return _settings_out(ctx, tenant.id, cfg)
+    pay.configure_payments(ctx.rt, tenant, changes, ctx.p.actor_id, ctx.request_id)
+    return _settings_out(ctx, tenant)
+
+
+@route(
+    bp,
+    "/admin/payment-settings/accounts/{provider}",
+    "PUT",
+    summary="Connect a Stripe or Mercado Pago account (keys are write-only)",
+    tags=ADMIN_PORTAL,
+    body=PaymentAccountIn,
+    response=PaymentAccountOut,
+    min_role="manager",
+    description="provider is stripe or mercadopago. The keys are stored encrypted and never returned; "
+    "the answer shows the webhook URL to enter in the provider's dashboard. A key must match the mode.",
+)
+def handle_put_payment_account(ctx: RequestContext, provider: str) -> PaymentAccountOut:
+    b: PaymentAccountIn = ctx.body
+    tenant = _admin_tenant(ctx, b.tenant_id)
+    changes = b.model_dump(exclude={"tenant_id"}, exclude_unset=True)
+    view = pay.configure_account(ctx.rt, tenant, provider, changes, ctx.p.actor_id, ctx.request_id)
+    return PaymentAccountOut.model_validate(view)
+
+
+@route(
+    bp,
+    "/admin/payment-settings/accounts/{provider}",
+    "DELETE",
+    summary="Disconnect a Stripe or Mercado Pago account (its keys are deleted)",
+    tags=ADMIN_PORTAL,
+    query=PaymentAccountQuery,
+    response=PortalOkOut,
+    min_role="manager",
+)
+def handle_delete_payment_account(ctx: RequestContext, provider: str) -> PortalOkOut:
+    tenant = _admin_tenant(ctx, ctx.query.tenant_id)
+    pay.remove_account(tenant, provider, ctx.p.actor_id, ctx.request_id)
+    return PortalOkOut()
+
+
+@route(
+    bp,
+    "/admin/payment-settings/accounts/{provider}/test",
+    "POST",
+    summary="Test connection: one harmless call to the provider with the stored keys",
+    tags=ADMIN_PORTAL,
+    body=PaymentAccountTestIn,
+    response=PaymentAccountCheckOut,
+    min_role="manager",
+)
+def handle_test_payment_account(ctx: RequestContext, provider: str) -> PaymentAccountCheckOut:
+    tenant = _admin_tenant(ctx, ctx.body.tenant_id)
+    return PaymentAccountCheckOut.model_validate(pay.check_account(ctx.rt, tenant, provider, ctx.p.actor_id))
 
 
 # ---------------------------------------------------------------- cards

@@ -176,8 +176,8 @@ class ModulationIn(In):
     algorithm: Literal["disabled", "very_low", "low", "linear", "medium", "high", "min_at_max"] = "disabled"
     activate_hour: Hour = 0
     deactivate_hour: Hour = 0
-    period: Literal["hours", "current_month"] = "current_month"
-    period_hours: Annotated[int, Field(ge=1, le=744)] | None = None
+    period: Literal["hours", "current_month"] = "current_month"  # core.modulation.PeriodType
+    period_hours: Annotated[int, Field(ge=1, le=168)] | None = None  # core.modulation.MAX_PERIOD_HOURS
     traffic_type: Literal["total", "separate", "download", "upload"] = "total"
     max_total_mb: Megabytes | None = None
     max_download_mb: Megabytes | None = None
@@ -188,9 +188,14 @@ class ModulationIn(In):
 
 
 class CheckAttributeIn(In):
+    """FreeRADIUS operators: ``=~``/``!~`` take an RE2 regular expression; ``=*``/``!*`` (present/absent)
+    need no value; ``:=`` compares nothing (``Simultaneous-Use := N`` caps concurrent sessions)."""
+
     name: Annotated[str, Field(min_length=1, max_length=64)]
     op: Literal["==", ":=", "!=", ">", ">=", "<", "<=", "=~", "!~", "=*", "!*"] = "=="
-    value: Annotated[str, Field(max_length=253)] | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
+    value: Annotated[str, Field(max_length=253)] | Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | None = (
+        None
+    )
 
 
 class ReplyAttributeIn(In):

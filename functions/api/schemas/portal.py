@@ -142,6 +142,7 @@ class PortalDevicesOut(Out):
 # ---------------------------------------------------------------- invoices and payments
 class PortalInvoiceOut(Out):
     id: str
+    path_id: str = Field(description="the id as it goes in a URL path (the id itself for current invoices)")
     number: int | None = None
     kind: str
     period: str | None = None
@@ -180,6 +181,11 @@ class PortalCheckoutStatusOut(Out):
     expires_at: int | None = None
     payment_id: str | None = None
     paid_at: str | None = None
+    reconnection: dict[str, Any] | None = Field(
+        None,
+        description="for a suspended subscriber: the reconnection rule, whether the payment reconnected "
+        "and what is still overdue",
+    )
 
 
 class PortalPaymentReportIn(In):
@@ -241,10 +247,16 @@ class PortalPaymentSettingsQuery(Query):
     tenant_id: Id | None = None
 
 
+ProviderName = Annotated[str, Field(pattern=r"^(hosted|stripe|mercadopago)$")]
+AccountProvider = Annotated[str, Field(pattern=r"^(stripe|mercadopago)$")]
+
+
 class PortalPaymentSettingsIn(In):
     tenant_id: Id | None = None
     enabled: bool | None = None
-    provider: Annotated[str, Field(pattern=r"^hosted$")] | None = None
+    provider: ProviderName | None = Field(
+        default=None, description="the default provider of checkouts (stripe/mercadopago: connect it first)"
+    )
     checkout_url: Annotated[str, StringConstraints(max_length=500, pattern=r"^https://[^\s]+$")] | None = None
     merchant_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
 
@@ -257,6 +269,82 @@ class PortalPaymentSettingsOut(Out):
     merchant_id: str | None = None
     webhook_url: str
     webhook_secret: str = Field(description="enter it in the provider's dashboard to sign webhooks")
+    providers: list[str] = Field(
+        default_factory=list, description="what subscribers can pay with now, the default first"
+    )
+    accounts: list[PaymentAccountOut] = Field(
+        default_factory=list, description="the Stripe and Mercado Pago accounts (keys are never shown)"
+    )
+
+
+class PaymentAccountIn(In):
+    tenant_id: Id | None = None
+    mode: Annotated[str, Field(pattern=r"^(test|live)$")] | None = None
+    api_key: Annotated[str, StringConstraints(min_length=8, max_length=500)] | None = Field(
+        default=None,
+        description="write-only: Stripe secret key (sk_test_/sk_live_, or a restricted rk_ key) or "
+        "Mercado Pago access token (TEST-/APP_USR-); stored encrypted, never returned",
+    )
+    webhook_secret: Annotated[str, StringConstraints(min_length=8, max_length=500)] | None = Field(
+        default=None,
+        description="write-only: Stripe endpoint signing secret (whsec_…) or Mercado Pago secret signature",
+    )
+    enabled: bool | None = Field(default=None, description="offer this provider to subscribers")
+
+
+class PaymentAccountQuery(Query):
+    tenant_id: Id | None = None
+
+
+class PaymentAccountTestIn(In):
+    tenant_id: Id | None = None
+
+
+class PaymentAccountOut(Out):
+    provider: str
+    mode: str
+    enabled: bool
+    configured: bool
+    key_hint: str | None = Field(default=None, description="the key's last 4 characters")
+    webhook_secret_set: bool
+    webhook_url: str = Field(description="enter it in the provider's dashboard as the webhook endpoint")
+    updated_at: str | None = None
+    last_check: dict[str, Any] | None = None
+
+
+class PaymentAccountCheckOut(Out):
+    provider: str
+    ok: bool
+    mode: str
+    livemode: bool | None = None
+    account: str | None = None
+    detail: str
+    webhook_url: str
+    webhook_secret_set: bool
+    checked_at: str
+
+
+class PortalCheckoutIn(In):
+    provider: ProviderName | None = Field(
+        default=None, description="one of GET /portal/payments/providers; default: the operator's default"
+    )
+
+
+class PortalProvidersOut(Out):
+    providers: list[str]
+    default: str | None = None
+
+
+class PortalWebhookQuery(Query):
+    """What providers put in the notification URL (Mercado Pago: ``data.id`` and ``type``)."""
+
+    data_id: Annotated[str, StringConstraints(max_length=200)] | None = Field(default=None, alias="data.id")
+    type: Annotated[str, StringConstraints(max_length=100)] | None = None
+    topic: Annotated[str, StringConstraints(max_length=100)] | None = None
+    id: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+PortalPaymentSettingsOut.model_rebuild()
 
 
 # ---------------------------------------------------------------- contracts

@@ -81,6 +81,13 @@ def combine(octets: int | None, gigawords: int | None) -> int:
     return ((int(gigawords or 0) & 0xFFFFFFFF) << 32) | (int(octets or 0) & 0xFFFFFFFF)
 
 
+def unwrap_32bit(previous: int, reported: int) -> int:
+    """The 64-bit counter from a NAS that sends only the low 32 bits (no gigawords): the reported
+    value in the same 4 GiB turn as the previous one, or in the next turn when it went down."""
+    turn, low = previous >> 32, previous & 0xFFFFFFFF
+    return ((turn + (reported < low)) << 32) | (reported & 0xFFFFFFFF)
+
+
 def session_key(nas_ip: str, acct_session_id: str, username: str) -> str:
     """Stable id of an accounting session (the Session row id and the key in ``open_sessions``)."""
     raw = f"{nas_ip}|{acct_session_id}|{username.lower()}".encode()
@@ -105,6 +112,10 @@ class AccountingEvent:
     ssid: str | None = None
     nas_identifier: str | None = None
     terminate_cause: str | None = None
+    # whether the NAS sent Acct-Input/Output-Gigawords: without them the octets are 32-bit counters
+    # that wrap at 4 GiB (see :func:`apply_event`)
+    input_gigawords: bool = True
+    output_gigawords: bool = True
 
     @property
     def key(self) -> str:
@@ -153,8 +164,16 @@ def apply_event(prev: OpenSession | None, ev: AccountingEvent, interim_s: int) -
         return SessionChange(entry, ev.session_time, ev.input_octets, ev.output_octets, closed=stopped)
 
     time_s = max(prev.time_s, ev.session_time)
-    up = max(prev.input_octets, ev.input_octets)
-    down = max(prev.output_octets, ev.output_octets)
+    reported_up, reported_down = ev.input_octets, ev.output_octets
+    # 32-bit counters without gigawords: read them in the 4 GiB turn of the previous value; one that
+    # went down while the session time went up has wrapped (a reordered older packet has not)
+    later = ev.session_time > prev.time_s
+    if not ev.input_gigawords:
+        reported_up = _unwrap(prev.input_octets, ev.input_octets, later)
+    if not ev.output_gigawords:
+        reported_down = _unwrap(prev.output_octets, ev.output_octets, later)
+    up = max(prev.input_octets, reported_up)
+    down = max(prev.output_octets, reported_down)
     d_time, d_up, d_down = time_s - prev.time_s, up - prev.input_octets, down - prev.output_octets
     closed_by, ended_at, reopened, closed = prev.closed_by, prev.ended_at, False, False
     if ev.status == AcctStatus.STOP and prev.closed_by != ClosedBy.STOP:
@@ -176,6 +195,14 @@ def apply_event(prev: OpenSession | None, ev: AccountingEvent, interim_s: int) -
         ended_at=ended_at,
     )
     return SessionChange(entry, d_time, d_up, d_down, reopened=reopened, closed=closed)
+
+
+def _unwrap(previous: int, reported: int, later: bool) -> int:
+    if reported >= 1 << 32:
+        return reported
+    if later or reported >= previous & 0xFFFFFFFF:
+        return unwrap_32bit(previous, reported)
+    return reported  # an older packet arriving late: below the previous value, so it counts nothing
 
 
 def close_entry(prev: OpenSession, closed_by: str, at: datetime) -> OpenSession | None:

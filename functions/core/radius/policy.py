@@ -9,9 +9,8 @@ Every reject carries a Reply-Message saying why, in words a subscriber understan
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from core.ids import parse_iso
 from core.radius import schedule as sched
+from core.radius.checks import check_holds, simultaneous_use
 from core.radius.model import (
     BYTES_PER_MB,
     CustomAttribute,
@@ -174,34 +174,6 @@ def expiry(sub: SubscriberView, product: ProductView) -> datetime | None:
 def _pick(policy_value: int, product_value: int) -> int:
     """SPEC S6: 0 = unlimited; when both set a value, the policy's wins."""
     return policy_value if policy_value > 0 else max(product_value, 0)
-
-
-def _check_matches(check: CustomAttribute, values: tuple[str, ...]) -> bool:
-    op, want = check.op or "==", check.value
-    if op in ("!=", "!~"):
-        return not _check_matches(replace(check, op="==" if op == "!=" else "=~"), values)
-    for got in values:
-        if op == "==" and got == want:
-            return True
-        if op == "=~":
-            try:
-                if re.search(want, got):
-                    return True
-            except re.error:
-                return False  # a malformed pattern matches nothing
-        if op in (">", ">=", "<", "<="):
-            try:
-                g, w = int(got), int(want)
-            except ValueError:
-                continue
-            if (
-                (op == ">" and g > w)
-                or (op == ">=" and g >= w)
-                or (op == "<" and g < w)
-                or (op == "<=" and g <= w)
-            ):
-                return True
-    return False
 
 
 @dataclass
@@ -367,9 +339,9 @@ def evaluate(
     if expires is not None:
         caps.time(seconds_until(expires, now))
 
-    # -- custom check attributes: every one must match the request
+    # -- custom check attributes: every one must hold for the request (FreeRADIUS operators)
     for check in pol.check_attributes:
-        if not _check_matches(check, request.attributes.get(check.name, ())):
+        if not check_holds(check, request.attributes.get(check.name, ())):
             return reject(
                 RejectReason.CHECK_ATTRIBUTE, f"Login not allowed here ({check.name} does not match)."
             )
@@ -392,18 +364,21 @@ def evaluate(
                 f"Too many devices: your plan allows {pol.max_devices} device(s) and all are registered.",
             )
 
-    # -- concurrent connections; stale sessions and the same device reconnecting do not count
-    if pol.concurrent_connections > 0:
+    # -- concurrent connections (and a Simultaneous-Use check attribute, whichever is smaller);
+    # stale sessions and the same device reconnecting do not count
+    limits = [n for n in (pol.concurrent_connections, simultaneous_use(pol.check_attributes)) if n]
+    concurrent = min(limits) if limits else 0
+    if concurrent > 0:
         live = [
             s
             for s in sub.open_sessions.values()
             if is_live(s, now, request.nas_reboots)
             and not (request.mac and s.mac == request.mac and s.nas_ip == request.nas_ip)
         ]
-        if len(live) >= pol.concurrent_connections:
+        if len(live) >= concurrent:
             return reject(
                 RejectReason.TOO_MANY_SESSIONS,
-                f"Too many connections: your plan allows {pol.concurrent_connections} at the same time.",
+                f"Too many connections: your plan allows {concurrent} at the same time.",
             )
 
     # -- time and data allowances and credits (free auto-generated users are exempt)
@@ -439,13 +414,26 @@ def evaluate(
             reply.append(("Mikrotik-Group", profile))
     if sub.ip and sub.connection_type == "pppoe":
         reply.append(("Framed-IP-Address", sub.ip))
-    # custom reply attributes are added; one named like a computed attribute replaces it
-    custom: list[tuple[str, ReplyValue]] = [(a.name, a.value) for a in pol.reply_attributes]
-    names = {name for name, _ in custom}
-    final = tuple([item for item in reply if item[0] not in names] + custom)
+    final = with_custom_replies(reply, pol.reply_attributes)
     return Decision(
         accept=True, reply=final, session_timeout=caps.time_s, data_limit=caps.data_b, rates=rates
     )
+
+
+def with_custom_replies(computed: list[tuple[str, ReplyValue]], custom: tuple[CustomAttribute, ...]) -> Reply:
+    """The reply with the policy's custom reply attributes, by their operator:
+
+    ``=`` and ``:=`` set the attribute: the computed value(s) of that name are replaced (``:=`` also
+    replaces an earlier custom value of the name); ``+=`` adds a value next to those already there.
+    """
+    out = list(computed)
+    replaced: set[str] = set()
+    for attr in custom:
+        if attr.op != "+=" and (attr.name not in replaced or attr.op == ":="):
+            out = [item for item in out if item[0] != attr.name]
+            replaced.add(attr.name)
+        out.append((attr.name, attr.value))
+    return tuple(out)
 
 
 def _periods(

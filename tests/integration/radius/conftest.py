@@ -125,9 +125,8 @@ class RadiusEnv:
             name=f"Router {octet}",
             nas_ip=ip,
             radius_secret_enc=self.runtime.box.encrypt(f"secret-{octet}"),
-            timezone="America/Mexico_City",
             created_at=now_iso(),
-            **fields,
+            **{"timezone": "America/Mexico_City", **fields},
         ).save()
         self.harness.reload_nas()
         return ip

@@ -3,13 +3,19 @@ activation hour sends a CoA with the lower rate to the NAS on loopback; the next
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from cfnlint.decode import cfn_yaml
 from pyrad.packet import AccessAccept
 
 from billing_cron.modulation import run_modulation
 from services.disconnect import StoreGatewayDirectory
 from services.dynauth import UdpDynAuthSender
 from services.radius_sessions import StoreCatalog
-from tests.fakes.radius import DICTIONARY, FakeNas, acct_request, pap_request
+from tests.fakes.radius import ANSWER_TIMEOUT_S, DICTIONARY, FakeNas, acct_request, pap_request
 
 from .conftest import NOW, RadiusEnv
 
@@ -28,7 +34,7 @@ MODULATION = {
 
 
 def _run(env: RadiusEnv, now):
-    sender = UdpDynAuthSender(DICTIONARY, timeout=0.5, retries=1)
+    sender = UdpDynAuthSender(DICTIONARY, timeout=ANSWER_TIMEOUT_S, retries=1)
     return run_modulation(
         env.store,
         StoreCatalog(env.store),
@@ -82,8 +88,6 @@ def test_scheduled_run_sends_coa_with_the_lower_rate_and_next_login_gets_it(env:
         assert _login(env, client, acct) == ["1175k/5050k"]
 
         # An hour later is not a transition hour: nothing is sent again
-        from datetime import timedelta
-
         assert _run(env, NOW + timedelta(hours=1)).checked == 0
         assert len(nas.received) == 1
 
@@ -108,3 +112,59 @@ def test_gateway_without_coa_support_gets_a_disconnect(env: RadiusEnv):
         report = _run(env, NOW)
         assert report.disconnected == 1 and report.changed_by_coa == 0
         assert [p.code for p in nas.received] == [40]  # Disconnect-Request
+
+
+@pytest.mark.parametrize(
+    ("octet", "tz", "hour_start_utc"),
+    [(133, "Asia/Kolkata", "05:30"), (134, "Asia/Kathmandu", "05:15")],  # 11:00 local
+)
+def test_half_and_quarter_hour_zones_get_the_change_when_their_local_hour_starts(
+    env: RadiusEnv, octet: int, tz: str, hour_start_utc: str
+):
+    with FakeNas(f"secret-{octet}".encode(), ip=f"127.0.0.{octet}", mode="ack") as nas:
+        # Given a gateway in a zone whose hours start at a half or quarter past the UTC hour
+        ip = env.gateway(octet, coa_port=nas.port, timezone=tz)
+        client = env.client(f"secret-{octet}".encode(), source_ip=ip)
+        acct = env.account(policy={"modulation": MODULATION})  # activates at 11:00 local
+        client.SendPacket(acct_request(client, "Start", acct.username, f"MOD-{octet}"))
+        client.SendPacket(
+            acct_request(
+                client,
+                "Interim-Update",
+                acct.username,
+                f"MOD-{octet}",
+                Acct_Output_Octets=550 * MIB,
+                Acct_Session_Time=600,
+            )
+        )
+        # When the scheduled run fires at each quarter-hour of that UTC hour (each a little late)
+        sent = {}
+        for minute in (0, 15, 30, 45):
+            at = datetime(2026, 11, 19, 5, minute, 40, tzinfo=UTC)
+            before = len(nas.received)
+            _run(env, at)
+            sent[f"05:{minute:02d}"] = len(nas.received) - before
+        # Then the CoA goes out exactly once, at the quarter-hour the local hour 11 starts
+        assert sent == {k: (1 if k == hour_start_utc else 0) for k in sent}
+        assert nas.received[-1]["Mikrotik-Rate-Limit"] == ["1175k/5050k"]
+
+
+def _cron_minutes(expression: str) -> set[int]:
+    minutes = expression.removeprefix("cron(").split()[0]
+    if minutes == "*":
+        return set(range(60))
+    if "/" in minutes:
+        start, step = minutes.split("/")
+        return set(range(int(start), 60, int(step)))
+    return {int(m) for m in minutes.split(",")}
+
+
+def test_the_deployed_schedule_fires_when_every_zone_s_local_hour_starts():
+    template = cfn_yaml.load(str(Path(__file__).resolve().parents[3] / "template.yaml"))
+    function = template["Resources"]["ModulationRunFunction"]["Properties"]
+    (event,) = function["Events"].values()
+    minutes = _cron_minutes(event["Properties"]["Schedule"])
+    zones = ("America/Mexico_City", "Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns", "Australia/Eucla")
+    for name in zones:
+        local_start = datetime(2026, 11, 19, 11, 0, tzinfo=ZoneInfo(name))
+        assert local_start.astimezone(UTC).minute in minutes, name

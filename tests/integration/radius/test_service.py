@@ -9,7 +9,7 @@ from dataclasses import replace
 from pyrad.packet import AccessAccept
 
 from radius_container.server import start_in_thread
-from tests.fakes.radius import DICTIONARY, pap_request
+from tests.fakes.radius import ANSWER_RETRIES, ANSWER_TIMEOUT_S, DICTIONARY, pap_request
 
 from .conftest import RadiusEnv
 
@@ -35,11 +35,11 @@ def test_service_from_settings_answers_and_reports_health(env: RadiusEnv):
             acctport=handle.acct_port,
             secret=b"testing123",
             dict=DICTIONARY,
-            timeout=2,
-            retries=1,
+            timeout=ANSWER_TIMEOUT_S,
+            retries=ANSWER_RETRIES,
         )
         assert client.SendPacket(pap_request(client, "demo", "demo123")).code == AccessAccept
-        conn = http.client.HTTPConnection("127.0.0.1", health_port, timeout=2)
+        conn = http.client.HTTPConnection("127.0.0.1", health_port, timeout=ANSWER_TIMEOUT_S)
         conn.request("GET", "/health")
         response = conn.getresponse()
         assert response.status == 200 and b'"status": "ok"' in response.read()
