@@ -25,6 +25,7 @@ WISP_API_PORT (8000), WISP_RADIUS_AUTH_PORT (1812), WISP_RADIUS_ACCT_PORT (1813)
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -86,7 +87,25 @@ def api_server(settings: Any) -> Any:
         Config.create(chalice_stage="local", app_name="wispcloud"),
         settings.api_host,
         settings.api_port,
+        handler_cls=api_request_handler(),
     )
+
+
+def api_request_handler() -> Any:
+    """Chalice's local request handler, answering a path no route serves with the API's 404 JSON error
+    (Chalice mimics API Gateway's 403 "Missing Authentication Token" there)."""
+    from chalice.local import ChaliceRequestHandler, ForbiddenError, LocalGatewayException
+
+    class ApiRequestHandler(ChaliceRequestHandler):
+        def _send_error_response(self, error: LocalGatewayException) -> None:
+            if not isinstance(error, ForbiddenError):  # the app has no authorizers: only unknown paths
+                super()._send_error_response(error)
+                return
+            path = self.path.split("?", 1)[0]
+            body = {"error": {"code": "not_found", "message": f"no such path: {self.command} {path}"}}
+            self._send_http_response(404, {"Content-Type": "application/json"}, json.dumps(body))
+
+    return ApiRequestHandler
 
 
 def serve_api() -> int:

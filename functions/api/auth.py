@@ -109,6 +109,8 @@ def authenticate_operator(rt: Runtime, headers: dict[str, str]) -> Principal:
             raise UnauthorizedError("operator no longer exists") from exc
         if not op.active:
             raise UnauthorizedError("operator is disabled")
+        if int(claims.get("ep", 0) or 0) != int(op.token_epoch or 0):
+            raise UnauthorizedError("token revoked: the password was changed; log in again")
         principal = Principal(op.id, "operator", op.tenant_id, op.role, extra={"operator": op})
         _require_active_tenant(principal)
         return principal

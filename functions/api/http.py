@@ -25,6 +25,7 @@ from core.errors import (
     UnavailableError,
     ValidationError,
 )
+from services.spreadsheet import XLSX_CONTENT_TYPE, csv_to_xlsx
 from shared.observability import get_logger
 
 log = get_logger("api")
@@ -81,22 +82,60 @@ def raw_body(app: Chalice) -> bytes:
     return data
 
 
-def parse_json(app: Chalice) -> Any:
-    body = raw_body(app)
+# No request body of this API nests deeper; deeper documents are refused before they are decoded
+MAX_JSON_DEPTH = 32
+
+
+def _json_depth_exceeded(data: bytes, limit: int) -> bool:
+    """True when brackets outside strings nest deeper than ``limit`` (a linear scan, no recursion)."""
+    depth = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return False
+
+
+def load_json(body: bytes) -> Any:
+    """Decode a JSON request body; malformed or too deeply nested → 422 naming the body."""
     if not body.strip():
         return {}
+    if _json_depth_exceeded(body, MAX_JSON_DEPTH):
+        raise ValidationError(f"body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ValidationError(f"body is not valid JSON: {exc}", field="body") from exc
+
+
+def load_json_object(body: bytes) -> dict[str, Any]:
+    """:func:`load_json` for bodies that must be a JSON object."""
+    data = load_json(body)
+    if not isinstance(data, dict):
+        raise ValidationError("body must be a JSON object", field="body")
+    return data
+
+
+def parse_json(app: Chalice) -> Any:
+    return load_json(raw_body(app))
 
 
 def parse_model(app: Chalice, model: type[M]) -> M:
     """Validate the JSON body against a pydantic model; the first error names its field."""
-    data = parse_json(app)
-    if not isinstance(data, dict):
-        raise ValidationError("body must be a JSON object", field="body")
-    return validate(model, data)
+    return validate(model, load_json_object(raw_body(app)))
 
 
 def validate(model: type[M], data: dict[str, Any], where: str = "") -> M:
@@ -146,6 +185,20 @@ def csv_response(text: str, filename: str) -> Response:
             "Content-Disposition": f'attachment; filename="{filename}"',
         },
     )
+
+
+def export_response(text: str, name: str, fmt: str = "csv") -> Response:
+    """A list export as CSV, or as an XLSX workbook (``fmt="xlsx"``) with the same header and rows."""
+    if fmt == "xlsx":
+        return Response(
+            body=csv_to_xlsx(text, name),
+            status_code=200,
+            headers={
+                "Content-Type": XLSX_CONTENT_TYPE,
+                "Content-Disposition": f'attachment; filename="{name}.xlsx"',
+            },
+        )
+    return csv_response(text, f"{name}.csv")
 
 
 def patch_changes(body: BaseModel) -> dict[str, Any]:

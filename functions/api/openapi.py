@@ -10,6 +10,8 @@ from pydantic import BaseModel
 
 from api.route_table import ROUTE_MODULES
 from api.routing import ROUTES, RouteSpec
+from api.schemas.common import ExportQuery
+from services.spreadsheet import XLSX_CONTENT_TYPE
 from shared.settings import VERSION
 
 _PARAM = re.compile(r"{([^}]+)}")
@@ -80,6 +82,8 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
             ok["content"] = {"application/json": {"schema": {}}}
     else:
         ok["content"] = {spec.content_type: {"schema": {"type": "string", "format": "binary"}}}
+        if spec.query is not None and issubclass(spec.query, ExportQuery):
+            ok["content"][XLSX_CONTENT_TYPE] = {"schema": {"type": "string", "format": "binary"}}
     err = {
         "description": "Error",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

@@ -9,7 +9,6 @@ a dict/list (serialized as JSON), or a Chalice ``Response`` (files, custom statu
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from chalice import Blueprint, Response
 from pydantic import BaseModel
 
 from api.auth import AUTHENTICATORS, ROLE_RANK, Principal
-from api.http import domain_error_response, error_response, json_response, log, validate
+from api.http import domain_error_response, error_response, json_response, load_json_object, log, validate
 from core.errors import DomainError, ValidationError
 from shared.observability import set_correlation_id
 from shared.runtime import Runtime, get_runtime
@@ -153,13 +152,10 @@ def route(
                     )
                 parsed_body: Any = None
                 if body is not None and not raw_body:
-                    try:
-                        payload = json.loads(data) if data.strip() else {}
-                    except (ValueError, UnicodeDecodeError) as exc:
-                        raise ValidationError(f"body is not valid JSON: {exc}", field="body") from exc
-                    if not isinstance(payload, dict):
-                        raise ValidationError("body must be a JSON object", field="body")
+                    payload = load_json_object(data)
                     parsed_body = validate(body, payload)
+                    if method.upper() == "PATCH" and not parsed_body.model_fields_set:
+                        raise ValidationError("give at least one field to change", field="body")
                 parsed_query: Any = None
                 if query is not None:
                     parsed_query = validate(query, dict(request.query_params or {}), where="query")

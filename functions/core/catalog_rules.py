@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -502,6 +502,38 @@ def check_product(data: Mapping[str, Any]) -> dict[str, Any]:
         out[name] = _int_field(out, name, 0, MAX_MB)
     out["address_list"] = check_address_list(out.get("address_list"))
     return out
+
+
+# Services the router knows only by their address (a queue or an address-list entry, no login)
+IP_REQUIRED_TYPES = frozenset({"simple_queue", "pcq"})
+IP_REQUIRED_NAMES = {"simple_queue": "A Simple Queue", "pcq": "A PCQ"}
+
+
+def check_pcq_address_list(connection_type: Any, product_list: Any, policy_list: Any, field: str) -> None:
+    """A PCQ plan puts its services in a MikroTik address list: the product or its policy names one."""
+    if connection_type == "pcq" and not (product_list or policy_list):
+        raise ValidationError(
+            "a PCQ plan needs a MikroTik address list: set address_list on the product or its policy",
+            field=field,
+        )
+
+
+def require_service_ip(connection_type: Any, ip: Any, pool_hint: str = "") -> None:
+    """Simple Queue and PCQ services need a fixed IP (422 naming ``ip`` otherwise)."""
+    if connection_type in IP_REQUIRED_TYPES and not ip:
+        raise ValidationError(
+            f"{IP_REQUIRED_NAMES[connection_type]} service needs an IP address: give one{pool_hint}",
+            field="ip",
+        )
+
+
+def pool_hosts(pool: str, limit: int = 65_536) -> Iterator[str]:
+    """The host addresses of an address pool (CIDR), in order, at most ``limit``."""
+    net = ipaddress.ip_network(pool, strict=False)
+    for i, host in enumerate(net.hosts()):
+        if i >= limit:
+            return
+        yield str(host)
 
 
 def check_timezone(value: Any, field: str = "timezone") -> str:

@@ -401,9 +401,10 @@ def block_rules(gateway: Gateway) -> list[DesiredRule]:
     return block_rules_for_list(gateway.blocked_address_list)
 
 
-def block_rules_for_list(lst: str) -> list[DesiredRule]:
+def block_rules_for_list(lst: str, portal_list: str | None = None) -> list[DesiredRule]:
     """Firewall rules that make the blocked list work (SPEC S4): blocked clients resolve names and see
-    the notice page (port 80 goes to the router's web proxy), everything else they send is dropped."""
+    the notice page (port 80 goes to the router's web proxy), everything else they send is dropped.
+    ``portal_list`` names the address list of the notice / portal host, which the redirect skips."""
     return [
         DesiredRule(
             FILTER,
@@ -424,6 +425,7 @@ def block_rules_for_list(lst: str) -> list[DesiredRule]:
                 src_address_list=lst,
                 protocol="tcp",
                 dst_port="80",
+                dst_address_list=f"!{portal_list}" if portal_list else None,
                 action="redirect",
                 to_ports=str(BLOCKED_NOTICE_PORT),
             ),

@@ -20,6 +20,7 @@ import base64
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -28,6 +29,10 @@ from provisioner import desired as d
 
 WG_INTERFACE = "wg-wispcloud"
 API_GROUP = "wispcloud-api"
+API_CERTIFICATE = "wispcloud-api"
+PORTAL_LIST = "wispcloud-portal"  # the notice / portal host: blocked subscribers may reach it
+PLAIN_API_PORT = 8728
+TLS_API_PORT = 8729
 ONBOARDING_TAG = "wisp:onboarding"
 INTERIM = "5m"  # accounting interim update (SPEC S6: at least 300 s)
 
@@ -65,6 +70,9 @@ class OnboardingInput:
     blocked_address_list: str
     notice_url: str
     plan_type: str
+    # True when the API password is the operator's (an existing router user may carry it); False when
+    # the cloud generated it, so only a user the script creates or created before can hold it
+    api_password_known: bool = False
 
 
 def quote(value: str) -> str:
@@ -101,17 +109,117 @@ def _split_endpoint(endpoint: str) -> tuple[str, str]:
     return (host or endpoint), (port or "51820")
 
 
+def api_service_port(api_tls: bool, port: int) -> int:
+    """The port of the router's API service: api-ssl never on the plain API port."""
+    if api_tls:
+        return TLS_API_PORT if port in (0, PLAIN_API_PORT) else port
+    return port or PLAIN_API_PORT
+
+
+def _api_user(p: OnboardingInput, hub32: str) -> list[str]:
+    """The provisioner's API user: created by the script, or updated when the script created it before.
+    A user of that name made by hand is never changed (nor removed)."""
+    name = quote(p.api_username)
+    ours = f"[/user find name={name} comment={quote(ONBOARDING_TAG)}]"
+    attrs = f"group={API_GROUP} password={quote(p.api_password)} address={hub32}"
+    if p.api_password_known:
+        foreign = (
+            f':put "User {p.api_username} was not created by WispCloud: left unchanged (the provisioner '
+            'logs in with the API password stored for this gateway)"'
+        )
+    else:
+        foreign = ":nothing"  # refused at the top of the script, before any change
+    return [
+        f":if ([:len [/user find name={name}]] = 0) do={{ /user add name={name} {attrs} "
+        f"comment={quote(ONBOARDING_TAG)} }} else={{ :if ([:len {ours}] > 0) do={{ /user set {ours} {attrs} }} "
+        f"else={{ {foreign} }} }}"
+    ]
+
+
+def _foreign_user_guard(p: OnboardingInput) -> list[str]:
+    """Stop before changing anything when a hand-made user has the name the provisioner needs and the
+    password is one the cloud generated (that user would never log in with it)."""
+    if p.api_password_known:
+        return []
+    name = quote(p.api_username)
+    message = (
+        f"User {p.api_username} exists and was not created by WispCloud: nothing was changed. Give the "
+        "gateway another API user name, or its existing password, and generate the script again."
+    )
+    return [
+        f":if (([:len [/user find name={name}]] > 0) && ([:len [/user find name={name} "
+        f"comment={quote(ONBOARDING_TAG)}]] = 0)) do={{ :error {quote(message)} }}",
+        "",
+    ]
+
+
+def _api_service(p: OnboardingInput, hub32: str) -> list[str]:
+    """The API service, reachable only from the hub; api-ssl gets a certificate of its own first."""
+    port = api_service_port(p.api_tls, p.api_port)
+    if not p.api_tls:
+        return [f"/ip service set api disabled=no port={port} address={hub32}"]
+    cert = quote(API_CERTIFICATE)
+    return [
+        f":if ([:len [/certificate find name={cert}]] = 0) do={{ /certificate add name={cert} "
+        f"common-name={quote(p.router_vpn_address)} subject-alt-name={quote('IP:' + p.router_vpn_address)} "
+        f"key-usage=digital-signature,key-encipherment,tls-server days-valid=3650; /certificate sign {cert} }}",
+        f"/ip service set api-ssl disabled=no port={port} address={hub32} certificate={cert}",
+    ]
+
+
+def _walled_garden(p: OnboardingInput, hub32: str) -> list[str]:
+    """Blocked subscribers reach the notice page and the portal: its host is in an address list that the
+    block rules let through (ports 80 and 443) and that the notice redirect skips (no redirect loop); a
+    hotspot lets it through before login too."""
+    host = urlsplit(p.notice_url).hostname or ""
+    if not host:
+        return []
+    lst = p.blocked_address_list
+    lines = [
+        _guarded_add(
+            ADDRESS_LIST_MENU, f"{ONBOARDING_TAG}:portal", [("list", PORTAL_LIST), ("address", host)]
+        ),
+        _guarded_add(
+            "/ip firewall filter",
+            f"{ONBOARDING_TAG}:portal",
+            [
+                ("chain", "forward"),
+                ("src-address-list", lst),
+                ("dst-address-list", PORTAL_LIST),
+                ("protocol", "tcp"),
+                ("dst-port", "80,443"),
+                ("action", "accept"),
+            ],
+            on_top=True,
+        ),
+    ]
+    if p.plan_type == "hotspot":
+        lines += [
+            _guarded_add("/ip hotspot walled-garden", f"{ONBOARDING_TAG}:portal", [("dst-host", host)]),
+            _guarded_add(
+                "/ip hotspot walled-garden ip",
+                f"{ONBOARDING_TAG}:portal",
+                [("dst-address-list", PORTAL_LIST), ("action", "accept")],
+            ),
+        ]
+    return lines
+
+
+ADDRESS_LIST_MENU = "/ip firewall address-list"
+
+
 def render_script(p: OnboardingInput) -> str:
     """The onboarding script for one router."""
     net = ipaddress.IPv4Network(p.vpn_cidr, strict=False)
     host, port = _split_endpoint(p.hub_endpoint)
     hub32 = f"{p.hub_address}/32"
     lst = p.blocked_address_list
-    api_service = "api-ssl" if p.api_tls else "api"
+    api_port = api_service_port(p.api_tls, p.api_port)
     lines = [
         f"# WispCloud onboarding for {p.gateway_name} ({p.gateway_id}) - RouterOS 7",
         "# Paste into a terminal of the router or /import it. It contains secrets: delete the file afterwards.",
         "",
+        *_foreign_user_guard(p),
         "# 1. VPN: a WireGuard tunnel that the router dials out to the cloud hub (works behind NAT)",
         f":if ([:len [/interface wireguard find name={quote(WG_INTERFACE)}]] = 0) do={{ /interface wireguard add "
         f"name={quote(WG_INTERFACE)} private-key={quote(p.router_keys.private_key)} comment={quote(ONBOARDING_TAG)} }}"
@@ -151,10 +259,8 @@ def render_script(p: OnboardingInput) -> str:
                 ),
             ],
         ),
-        f"/user remove [find name={quote(p.api_username)}]",
-        f"/user add name={quote(p.api_username)} group={API_GROUP} password={quote(p.api_password)} "
-        f"address={hub32} comment={quote(ONBOARDING_TAG)}",
-        f"/ip service set {api_service} disabled=no port={p.api_port} address={hub32}",
+        *_api_user(p, hub32),
+        *_api_service(p, hub32),
         _guarded_add(
             "/ip firewall filter",
             f"{ONBOARDING_TAG}:api",
@@ -163,7 +269,7 @@ def render_script(p: OnboardingInput) -> str:
                 ("in-interface", WG_INTERFACE),
                 ("src-address", hub32),
                 ("protocol", "tcp"),
-                ("dst-port", str(p.api_port)),
+                ("dst-port", str(api_port)),
                 ("action", "accept"),
             ],
             on_top=True,
@@ -202,10 +308,12 @@ def render_script(p: OnboardingInput) -> str:
             on_top=True,
         ),
     ]
-    # each rule goes on top, so add them last-first to keep their order
-    for rule in reversed(d.block_rules_for_list(lst)):
+    # each rule goes on top, so add them last-first to keep their order (the portal rule, added after
+    # them, ends up first)
+    for rule in reversed(d.block_rules_for_list(lst, PORTAL_LIST)):
         menu = "/ip firewall filter" if rule.menu == d.FILTER else "/ip firewall nat"
         lines.append(_guarded_add(menu, rule.comment, rule.attrs, on_top=True))
+    lines += _walled_garden(p, hub32)
     lines += [
         "",
         f"/system identity set name={quote(p.gateway_name)}",

@@ -11,7 +11,7 @@ from typing import Any
 
 from core.errors import ForbiddenError, NotFoundError, RateLimitedError, UnauthorizedError, ValidationError
 from core.ids import iso, new_id, now_iso
-from services.tenants import ROLE_RANK, Actor, audit, target_tenant
+from services.tenants import ROLE_RANK, Actor, audit, reject_nulls, target_tenant
 from shared.crypto import hash_password, verify_password
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
@@ -72,7 +72,7 @@ def login(rt: Runtime, email: str, password: str) -> LoginResult:
     if tenant is None or not tenant.active:
         raise UnauthorizedError("the tenant of this operator is disabled")
     ttl = rt.settings.token_ttl_seconds
-    token = issue_operator_token(rt.signer, op.id, op.tenant_id, op.role, ttl)
+    token = issue_operator_token(rt.signer, op.id, op.tenant_id, op.role, ttl, int(op.token_epoch or 0))
     store.touch_login(op)
     return LoginResult(token, iso(datetime.fromtimestamp(time.time() + ttl, UTC)), op)
 
@@ -162,17 +162,21 @@ def update_operator(actor: Actor, operator_id: str, changes: dict[str, Any]) -> 
     if op.id == actor.actor_id and changes.get("active") is False:
         raise ForbiddenError("you cannot disable yourself", field="active")
     before = operator_dict(op)
+    if "password" in changes and changes["password"] is None:
+        raise ValidationError("cannot be null: give the new password", field="password")
     password = changes.pop("password", None)
-    clean = {k: v for k, v in changes.items() if v is not None}
+    clean = reject_nulls(Operator, dict(changes))
     if password:
         clean["password_hash"] = hash_password(password)
+        # every token issued with the old password stops working (the caller's own included)
+        clean["token_epoch"] = int(op.token_epoch or 0) + 1
     store.update_operator(op, clean)
     audit(
         actor,
         op.tenant_id,
         "operator",
         op.id,
-        "change_password" if password and len(clean) == 1 else "update",
+        "change_password" if password and len(clean) == 2 else "update",
         before,
         operator_dict(op),
     )

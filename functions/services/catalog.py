@@ -379,7 +379,13 @@ def create_product(actor: Actor, data: dict[str, Any]) -> Product:
     """Create a product; its policy must be defined at its level or above."""
     tid = target_tenant(actor, data.pop("tenant_id", None))
     clean = rules.check_product(data)
-    check_reference(actor, Policy, clean.get("policy_id"), tid, "policy_id")
+    policy = check_reference(actor, Policy, clean.get("policy_id"), tid, "policy_id")
+    rules.check_pcq_address_list(
+        clean.get("connection_type"),
+        clean.get("address_list"),
+        policy.address_list if policy else None,
+        "address_list",
+    )
     now = now_iso()
     return _create(
         actor,
@@ -399,7 +405,15 @@ def update_product(actor: Actor, product_id: str, changes: dict[str, Any]) -> Pr
     before = item_dict(prod)
     merged = rules.check_product({**before, **changes})
     if changes.get("policy_id"):
-        check_reference(actor, Policy, changes["policy_id"], prod.tenant_id, "policy_id")
+        policy = check_reference(actor, Policy, changes["policy_id"], prod.tenant_id, "policy_id")
+    else:
+        policy = store.get(Policy, merged["policy_id"]) if merged.get("policy_id") else None
+    rules.check_pcq_address_list(
+        merged.get("connection_type"),
+        merged.get("address_list"),
+        policy.address_list if policy else None,
+        "address_list",
+    )
     return _update(actor, prod, {k: merged[k] for k in changes}, before)
 
 

@@ -173,7 +173,7 @@ class HostedCheckoutProvider:
             raise UnauthorizedError("webhook timestamp outside the tolerance window (possible replay)")
         try:
             payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise ValidationError("webhook body is not JSON", field="body") from exc
         if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
             raise ValidationError("webhook body must be an object with data", field="data")

@@ -15,7 +15,13 @@ from typing import Any
 from core.errors import InvalidStateError, NotFoundError, UnavailableError, ValidationError
 from core.ids import now_iso
 from provisioner import desired as d
-from provisioner.onboarding import OnboardingInput, WireguardKeys, render_script, vpn_address_for
+from provisioner.onboarding import (
+    OnboardingInput,
+    WireguardKeys,
+    api_service_port,
+    render_script,
+    vpn_address_for,
+)
 from provisioner.reconcile import RouterSession, services_for_router
 from provisioner.routeros import RouterError
 from provisioner.triggers import (
@@ -29,6 +35,7 @@ from services.audit import record_audit
 from shared.crypto import random_password
 from shared.observability import get_logger
 from shared.runtime import Runtime
+from store import catalog as catalog_store
 from store import provisioning as repo
 from store.models import Gateway, ProvisioningTask
 
@@ -320,11 +327,13 @@ def onboarding_script(
             raise InvalidStateError(str(exc)) from exc
     keys = WireguardKeys.generate()
     username = gateway.api_username or "wispcloud"
-    if gateway.api_password_enc and not rotate_api_password:
-        password = rt.box.decrypt(gateway.api_password_enc)
-    else:
-        password = random_password(24)
-    port = int(gateway.api_port or 0) or (8729 if gateway.api_tls else 8728)
+    password_known = bool(gateway.api_password_enc) and not rotate_api_password
+    password = rt.box.decrypt(str(gateway.api_password_enc)) if password_known else random_password(24)
+    warnings: list[str] = []
+    port = api_service_port(bool(gateway.api_tls), int(gateway.api_port or 0))
+    if gateway.api_tls and int(gateway.api_port or 0) not in (0, port):
+        warnings.append(f"api-ssl is never served on the plain API port: it uses port {port}.")
+    nas_ip = _onboarded_nas_ip(gateway, vpn_address, warnings)
     script = render_script(
         OnboardingInput(
             gateway_id=gateway.id,
@@ -343,6 +352,7 @@ def onboarding_script(
             blocked_address_list=gateway.blocked_address_list,
             notice_url=f"{s.public_base_url.rstrip('/')}/portal",
             plan_type=gateway.plan_type,
+            api_password_known=password_known,
         )
     )
     repo.save_onboarding(
@@ -352,6 +362,7 @@ def onboarding_script(
         api_username=username,
         api_password_enc=rt.box.encrypt(password),
         api_port=port,
+        nas_ip=nas_ip,
     )
     record_audit(
         actor,
@@ -368,8 +379,31 @@ def onboarding_script(
         "vpn_address": vpn_address,
         "vpn_public_key": keys.public_key,
         "api_username": username,
+        "api_port": port,
+        "nas_ip": nas_ip,
+        "warnings": warnings,
         "script": script,
     }
+
+
+def _onboarded_nas_ip(gateway: Gateway, vpn_address: str, warnings: list[str]) -> str:
+    """The gateway's NAS address once the router sends RADIUS through the tunnel (from its VPN address):
+    that address, unless another gateway holds it (then unchanged, with a warning)."""
+    if gateway.nas_ip == vpn_address:
+        return vpn_address
+    holders = [g for g in catalog_store.gateways_by_nas_ip(vpn_address) if g.id != gateway.id]
+    if holders:
+        warnings.append(
+            f"The router will send RADIUS from its tunnel address {vpn_address}, which gateway "
+            f"{holders[0].name} uses as its NAS address: its requests will not be accepted until one of "
+            f"the two NAS addresses is changed (this gateway keeps {gateway.nas_ip})."
+        )
+        return str(gateway.nas_ip)
+    warnings.append(
+        f"NAS address changed from {gateway.nas_ip} to the tunnel address {vpn_address}: the router sends "
+        "RADIUS through the VPN once the script is applied."
+    )
+    return vpn_address
 
 
 # ---------------------------------------------------------------- notifications

@@ -6,7 +6,6 @@ what was done in the system and what is pending on the router.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,7 +26,7 @@ from shared.runtime import Runtime
 from store import catalog as catalog_store
 from store import subscribers as store
 from store import tallies
-from store.models import Gateway, Product, Subscriber, Zone
+from store.models import Gateway, Policy, Product, Subscriber, Zone
 
 PUBLIC_FIELDS = (
     "id",
@@ -168,15 +167,47 @@ def credentials(actor: Actor, rt: Runtime, subscriber_id: str) -> dict[str, str]
 
 
 # ---------------------------------------------------------------- create / update
-def _allocate_ip(pool: str, taken: set[str]) -> str | None:
-    """The first free host address of the router's pool (S3: "a free IP of the pool")."""
-    net = ipaddress.ip_network(pool, strict=False)
-    for i, host in enumerate(net.hosts()):
-        if i >= 65_536:
-            break
-        if str(host) not in taken:
-            return str(host)
+def assign_pool_ip(tenant_id: str, gateway: Gateway, holder: str) -> str | None:
+    """The next free address of the router's pool (S3: "a free IP of the pool"), reserved with a
+    conditional write so services created at the same time never get the same one; None when the
+    pool is full."""
+    if not gateway.ip_pool:
+        return None
+    taken = store.ips_in_tenant(tenant_id)
+    for candidate in rules.pool_hosts(gateway.ip_pool):
+        if candidate not in taken and store.reserve_ip(tenant_id, candidate, holder):
+            return candidate
     return None
+
+
+def _service_ip(tid: str, gw: Gateway | None, data: dict[str, Any], holder: str) -> str | None:
+    """The IP of a new service: the one given (checked free), else the next free one of its router's
+    pool; Simple Queue and PCQ services cannot do without (422 naming ``ip``)."""
+    ctype = data["connection_type"]
+    if data.get("ip"):
+        ip = rules.check_ip(data["ip"], "ip")
+        _check_ip_free(tid, str(ip), None)
+        return ip
+    if gw is None or ctype == "hotspot":
+        rules.require_service_ip(ctype, None, ", or assign a router with an ip_pool")
+        return None
+    ip = assign_pool_ip(tid, gw, holder)
+    if ip is None and gw.ip_pool:
+        hint = f" (the pool {gw.ip_pool} of router {gw.name} has no free address)"
+    else:
+        hint = f", or set an ip_pool on router {gw.name}"
+    rules.require_service_ip(ctype, ip, hint if ip is None else "")
+    return ip
+
+
+def _check_pcq_plan(ctype: str, prod: Product | None) -> None:
+    """A PCQ service needs a plan that names its MikroTik address list."""
+    if ctype != "pcq":
+        return
+    policy = catalog_store.get(Policy, prod.policy_id) if prod and prod.policy_id else None
+    rules.check_pcq_address_list(
+        ctype, prod.address_list if prod else None, policy.address_list if policy else None, "product_id"
+    )
 
 
 def _check_ip_free(tenant_id: str, ip: str, subscriber_id: str | None) -> None:
@@ -235,14 +266,12 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
         data["price_override"] = rules.check_money(data["price_override"], "price_override")
     if data.get("mac"):
         data["mac"] = lc.normalise_mac(data["mac"])
-    if data.get("ip"):
-        data["ip"] = rules.check_ip(data["ip"], "ip")
-        _check_ip_free(tid, data["ip"], None)
-    elif gw is not None and gw.ip_pool and data["connection_type"] != "hotspot":
-        data["ip"] = _allocate_ip(gw.ip_pool, store.ips_in_tenant(tid))
+    _check_pcq_plan(data["connection_type"], prod)
+    sub_id = new_id("sub")
+    data["ip"] = _service_ip(tid, gw, data, sub_id)
     now = now_iso()
     sub = Subscriber(
-        id=new_id("sub"),
+        id=sub_id,
         tenant_id=tid,
         username=username,
         password_enc=rt.box.encrypt(password),
@@ -291,6 +320,8 @@ def update_subscriber(rt: Runtime, actor: Actor, subscriber_id: str, changes: di
         changes["ip"] = rules.check_ip(changes["ip"], "ip")
         if changes["ip"] != sub.ip:
             _check_ip_free(sub.tenant_id, changes["ip"], sub.id)
+    elif "ip" in changes:
+        rules.require_service_ip(sub.connection_type, None, " (it cannot be removed)")
     if changes.get("price_override") is not None:
         changes["price_override"] = rules.check_money(changes["price_override"], "price_override")
     if "portal_password" in changes:

@@ -162,7 +162,7 @@ def update_tenant(actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tena
     """Edit a tenant; ``settings`` merges key by key (a null value removes that key) because other parts
     of the system (portal, billing templates) keep their own keys there."""
     t = get_tenant(actor, tenant_id)
-    reject_nulls(Tenant, {k: v for k, v in changes.items() if k != "settings"})
+    reject_nulls(Tenant, changes, skip=("settings",))
     if "timezone" in changes:
         check_timezone(changes["timezone"])
     if "settings" in changes:
@@ -173,7 +173,7 @@ def update_tenant(actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tena
             else:
                 merged[k] = v
         changes["settings"] = merged
-    if "active" in changes and tenant_id == actor.tenant_id:
+    if changes.get("active") is False and tenant_id == actor.tenant_id:
         raise ForbiddenError("you cannot disable your own tenant", field="active")
     if t.id == actor.tenant_id and not actor.has_role("manager"):
         raise ForbiddenError("only a manager or higher edits the tenant")
@@ -206,10 +206,16 @@ def delete_tenant(actor: Actor, tenant_id: str) -> None:
     audit(actor, t.parent_id, "tenant", t.id, "delete", before, None)
 
 
-def reject_nulls(model: type[Any], changes: dict[str, Any]) -> dict[str, Any]:
-    """PATCH semantics: null clears an optional attribute; a required one cannot be cleared."""
+def reject_nulls(model: type[Any], changes: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """PATCH semantics, in place: null clears an optional attribute, puts an attribute that has a
+    default back to that default, and is refused for a required attribute (the API schema does not
+    offer null there). ``skip`` names body fields that are not attributes of ``model``."""
     for name, value in changes.items():
         attr = getattr(model, name, None)
-        if value is None and attr is not None and not getattr(attr, "null", False):
-            raise ValidationError("cannot be null", field=name)
+        if value is not None or attr is None or name in skip or getattr(attr, "null", False):
+            continue
+        default = getattr(attr, "default", None)
+        if default is None:
+            raise ValidationError("cannot be null: the field is required", field=name)
+        changes[name] = default() if callable(default) else default
     return changes

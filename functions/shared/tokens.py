@@ -67,7 +67,11 @@ OPERATOR_TOKEN = "operator"
 
 
 def issue_operator_token(
-    signer: TokenSigner, operator_id: str, tenant_id: str, role: str, ttl_seconds: int
+    signer: TokenSigner, operator_id: str, tenant_id: str, role: str, ttl_seconds: int, epoch: int = 0
 ) -> str:
-    """Bearer token for the admin API: ``Authorization: Bearer <token>``."""
-    return signer.sign(OPERATOR_TOKEN, {"sub": operator_id, "tid": tenant_id, "role": role}, ttl_seconds)
+    """Bearer token for the admin API: ``Authorization: Bearer <token>``. ``epoch`` is the operator's
+    token epoch: raising it (password change) revokes every token issued before."""
+    claims: dict[str, Any] = {"sub": operator_id, "tid": tenant_id, "role": role}
+    if epoch:
+        claims["ep"] = epoch
+    return signer.sign(OPERATOR_TOKEN, claims, ttl_seconds)

@@ -91,6 +91,7 @@ class Operator(Model):
     password_hash = UnicodeAttribute()
     permissions: ListAttribute[Any] = ListAttribute(default=list)
     active = BooleanAttribute(default=True)
+    token_epoch = NumberAttribute(default=0)  # bearer tokens carry it; a password change increments it
     last_login_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)

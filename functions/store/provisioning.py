@@ -364,6 +364,7 @@ def save_onboarding(
     api_username: str,
     api_password_enc: str,
     api_port: int,
+    nas_ip: str,
 ) -> None:
     """Record what the onboarding script configures on the router (the tunnel's public key for the hub,
     the router's VPN address, the API credentials the provisioner uses there)."""
@@ -375,6 +376,7 @@ def save_onboarding(
             Gateway.api_username.set(api_username),
             Gateway.api_password_enc.set(api_password_enc),
             Gateway.api_port.set(api_port),
+            Gateway.nas_ip.set(nas_ip),
             Gateway.updated_at.set(now_iso()),
         ]
     )

@@ -8,6 +8,7 @@ PutItem of the whole record), guarded by a condition on the status the decision 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -16,10 +17,10 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.transactions import TransactWrite
 
 from core.errors import ConflictError, NotFoundError
-from core.ids import now_iso
+from core.ids import iso, now_iso, utcnow
 from core.listing import is_phone_search
 from store import tallies
-from store.models import Invoice, Session, Subscriber
+from store.models import Invoice, Session, Subscriber, TokenRecord
 
 _COPY_SKIP = {"login", "username"}
 
@@ -183,7 +184,8 @@ def list_tenant(tenant_id: str) -> list[Subscriber]:
 
 
 def ips_in_tenant(tenant_id: str) -> set[str]:
-    return {s.ip for s in Subscriber.tenant_index.query(tenant_id, attributes_to_get=["ip", "login"]) if s.ip}
+    """Every address in use in the tenant (the sparse IP index: keys only, services with an IP)."""
+    return {s.ip for s in Subscriber.ip_index.query(tenant_id) if s.ip}
 
 
 def session_rows(keys: Iterable[Session]) -> list[Session]:
@@ -336,3 +338,29 @@ def login_with_ip(tenant_id: str, ip: str) -> list[str]:
 
 def any_in_tenant(tenant_id: str) -> bool:
     return any(True for _ in Subscriber.user_index.query(tenant_id, limit=1))
+
+
+# ---------------------------------------------------------------- address reservations
+IP_RESERVATION_S = 600
+
+
+def reserve_ip(tenant_id: str, ip: str, holder: str, seconds: int = IP_RESERVATION_S) -> bool:
+    """Reserve ``ip`` in the tenant for a service being created (conditional write): True for the one
+    caller that got it. Reservations expire on their own: they only cover the time until the new
+    service is written and visible to the tenant's address reads."""
+    now = utcnow()
+    record = TokenRecord(
+        id=f"ip#{tenant_id}#{ip}",
+        kind="ip_reservation",
+        tenant_id=tenant_id,
+        data={"holder": holder},
+        expires_at=now + timedelta(seconds=seconds),
+        created_at=iso(now),
+    )
+    try:
+        record.save(condition=TokenRecord.id.does_not_exist() | (TokenRecord.expires_at < now))
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -62,6 +63,19 @@ def test_printed_admin_token_is_accepted(stack):
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200 and "paths" in json.loads(resp.read())
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer whatever"}])
+def test_unknown_path_answers_404_json(stack, headers):
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{stack.port('WISP_API_PORT')}/admin/no-such-thing?x=1", headers=headers
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)
+    assert info.value.code == 404
+    assert info.value.headers["Content-Type"] == "application/json"
+    body = json.loads(info.value.read())
+    assert body["error"]["code"] == "not_found" and "/admin/no-such-thing" in body["error"]["message"]
 
 
 @pytest.mark.skipif(shutil.which("radtest") is None, reason="radtest (freeradius-utils) not installed")

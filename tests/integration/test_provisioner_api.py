@@ -295,3 +295,101 @@ def test_scope_roles_and_disabled_api(rt, client, router):
     router.set_down(True)
     status, out = call(client, "get", f"/admin/gateways/{gw.id}/active-connections", h)
     assert status == 503 and out["error"]["details"]["category"] == "unreachable"
+
+
+def _lines(script: str) -> list[str]:
+    return [line for line in script.splitlines() if line and not line.startswith("#")]
+
+
+def test_onboarding_never_touches_a_router_user_it_did_not_create(rt, client, router):
+    h = headers(rt)
+    # Given a gateway whose API user is the router's own admin, with the operator's password
+    gw = router_gateway(
+        rt, router, api_host=None, api_username="admin", api_password_enc=rt.box.encrypt("adm")
+    )
+    status, out = call(client, "post", f"/admin/gateways/{gw.id}/onboarding-script", h, {})
+    assert status == 200
+    user_lines = [line for line in _lines(out["script"]) if "/user " in line and "/user group" not in line]
+    # Then the script never removes a user, and adds or changes "admin" only when it carries its tag
+    assert not any("/user remove" in line for line in user_lines), user_lines
+    [user] = user_lines
+    assert user.startswith(':if ([:len [/user find name="admin"]] = 0) do={ /user add name="admin"')
+    assert '/user set [/user find name="admin" comment="wisp:onboarding"]' in user
+    assert "was not created by WispCloud: left unchanged" in user
+    assert ":error" not in out["script"]  # the operator's password: the existing user keeps working
+
+    # Given a gateway whose API password the cloud generates
+    other = router_gateway(rt, router, "gw_gen", api_host=None, api_username="admin", api_password_enc=None)
+    status, out = call(client, "post", f"/admin/gateways/{other.id}/onboarding-script", h, {})
+    lines = _lines(out["script"])
+    # Then before any change the script stops when a hand-made "admin" exists (it could not log in)
+    assert lines[0].startswith(
+        ':if (([:len [/user find name="admin"]] > 0) && ([:len [/user find name="admin" '
+        'comment="wisp:onboarding"]] = 0)) do={ :error "User admin exists and was not created by WispCloud'
+    )
+    assert not any("/user remove" in line for line in lines)
+
+
+def test_onboarding_makes_the_tunnel_address_the_gateways_nas_address(rt, client, router):
+    h = headers(rt)
+    gw = router_gateway(rt, router, api_host=None, nas_ip="203.0.113.7")
+    status, out = call(client, "post", f"/admin/gateways/{gw.id}/onboarding-script", h, {})
+    assert status == 200 and out["vpn_address"] == "10.255.0.2" == out["nas_ip"]
+    # RADIUS from the router comes from its tunnel address, which is now the gateway's NAS address
+    assert "src-address=10.255.0.2" in out["script"]
+    assert Gateway.get(gw.id).nas_ip == "10.255.0.2"
+    assert any("203.0.113.7" in w and "10.255.0.2" in w for w in out["warnings"])
+    # another gateway already holding the next tunnel address: unchanged, with a clear warning
+    router_gateway(rt, router, "gw_squatter", api_host=None, nas_ip="10.255.0.3", vpn_address="10.9.9.9")
+    late = router_gateway(rt, router, "gw_late", api_host=None, nas_ip="203.0.113.8")
+    status, out = call(client, "post", f"/admin/gateways/{late.id}/onboarding-script", h, {})
+    assert status == 200, out
+    assert out["vpn_address"] == "10.255.0.3" and out["nas_ip"] == "203.0.113.8"
+    assert Gateway.get(late.id).nas_ip == "203.0.113.8"
+    assert any("10.255.0.3" in w and "not be accepted" in w for w in out["warnings"]), out["warnings"]
+
+
+def test_onboarding_lets_blocked_subscribers_reach_the_notice_page_and_portal(rt, client, router):
+    h = headers(rt)
+    gw = router_gateway(rt, router, api_host=None, plan_type="hotspot")
+    status, out = call(client, "post", f"/admin/gateways/{gw.id}/onboarding-script", h, {})
+    assert status == 200, out
+    script = out["script"]
+    # the portal host is in an address list the blocked clients may reach on 80 and 443...
+    assert '/ip firewall address-list add list="wispcloud-portal" address="portal.example.net"' in script
+    portal_rule = (
+        'chain="forward" src-address-list="morosos" dst-address-list="wispcloud-portal" protocol="tcp" '
+        'dst-port="80,443" action="accept"'
+    )
+    assert portal_rule in script
+    # ...added on top after the drop rule, so it is evaluated before it
+    assert script.index(portal_rule) > script.index('comment="wisp:block-rules:drop"')
+    # the notice redirect skips the portal host: no redirect loop
+    [redirect] = [line for line in _lines(script) if "wisp:block-rules:notice" in line]
+    assert 'dst-address-list="!wispcloud-portal"' in redirect and 'action="redirect"' in redirect
+    # a hotspot lets the portal through before login too
+    assert '/ip hotspot walled-garden add dst-host="portal.example.net"' in script
+    assert '/ip hotspot walled-garden ip add dst-address-list="wispcloud-portal" action="accept"' in script
+
+
+def test_onboarding_enables_api_ssl_only_with_a_certificate_and_off_the_plain_api_port(rt, client, router):
+    h = headers(rt)
+    gw = router_gateway(rt, router, api_host=None, api_tls=True, api_port=8728)
+    status, out = call(client, "post", f"/admin/gateways/{gw.id}/onboarding-script", h, {})
+    assert status == 200, out
+    lines = _lines(out["script"])
+    [service] = [line for line in lines if line.startswith("/ip service set")]
+    assert service.startswith("/ip service set api-ssl disabled=no port=8729 ")
+    assert 'certificate="wispcloud-api"' in service
+    [cert] = [i for i, line in enumerate(lines) if "/certificate add" in line]
+    assert "/certificate sign" in lines[cert] and cert < lines.index(service)
+    assert not any("api-ssl" in line and "port=8728" in line for line in lines)
+    assert out["api_port"] == 8729 == Gateway.get(gw.id).api_port
+    assert any('dst-port="8729"' in line and "wisp:onboarding:api" in line for line in lines)
+    # plain API: no certificate, the plain port
+    plain = router_gateway(rt, router, "gw_plain", api_host=None, api_tls=False, api_port=8728)
+    status, out = call(client, "post", f"/admin/gateways/{plain.id}/onboarding-script", h, {})
+    assert status == 200, out
+    assert (
+        "/certificate" not in out["script"] and "/ip service set api disabled=no port=8728 " in out["script"]
+    )

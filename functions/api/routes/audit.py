@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalice import Blueprint, Response
 
-from api.http import csv_response
+from api.http import export_response
 from api.routing import RequestContext, route
 from api.schemas.audit import AuditExportQuery, AuditPage, AuditQuery
 from api.schemas.lifecycle import PageQuery
@@ -57,7 +57,7 @@ def handle_query_audit(ctx: RequestContext) -> AuditPage:
     bp,
     "/admin/audit/export",
     "GET",
-    summary="Audit log as CSV",
+    summary="Audit log as CSV (or XLSX with format=xlsx)",
     tags=["audit"],
     query=AuditExportQuery,
     min_role="operator",
@@ -81,7 +81,7 @@ def handle_export_audit(ctx: RequestContext) -> Response:
         rows.extend(page)
         if not cursor:
             break
-    return csv_response(to_csv(COLUMNS, rows), "audit.csv")
+    return export_response(to_csv(COLUMNS, rows), "audit", q.format)
 
 
 @route(

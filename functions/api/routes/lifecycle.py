@@ -12,9 +12,9 @@ from typing import Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel, Field
 
-from api.http import csv_response
+from api.http import export_response
 from api.routing import RequestContext, route
-from api.schemas.common import Query
+from api.schemas.common import ExportQuery, Query
 from api.schemas.lifecycle import (
     ActionResult,
     BindIpMacIn,
@@ -252,8 +252,9 @@ def handle_wifi_connection_log(ctx: RequestContext, subscriber_id: str) -> Conne
     bp,
     "/admin/subscribers/{subscriber_id}/connections/export",
     "GET",
-    summary="Connection log as CSV",
+    summary="Connection log as CSV (or XLSX with format=xlsx)",
     tags=["lifecycle"],
+    query=ExportQuery,
     content_type="text/csv",
 )
 def handle_export_connection_log(ctx: RequestContext, subscriber_id: str) -> Response:
@@ -264,7 +265,7 @@ def handle_export_connection_log(ctx: RequestContext, subscriber_id: str) -> Res
         rows.extend(page)
         if not cursor:
             break
-    return csv_response(to_csv(svc.LOG_COLUMNS, rows), f"connections-{subscriber_id}.csv")
+    return export_response(to_csv(svc.LOG_COLUMNS, rows), f"connections-{subscriber_id}", ctx.query.format)
 
 
 @route(

@@ -7,23 +7,25 @@ from dataclasses import asdict
 
 from chalice import Blueprint, Response
 
-from api.http import csv_response, patch_changes
+from api.http import export_response, patch_changes
 from api.routing import RequestContext, route
 from api.schemas.subscribers import (
     CancellationQuery,
     CancellationsOut,
     CredentialsOut,
-    ExportQuery,
+    OnlineExportQuery,
     OnlineOut,
     OnlineQuery,
     OnlineRow,
     SubscriberCreated,
+    SubscriberExportQuery,
     SubscriberIn,
     SubscriberOut,
     SubscriberPage,
     SubscriberPatch,
     SubscriberQuery,
     SubscriberUpdated,
+    TotalsExportQuery,
     TotalsOut,
     TotalsQuery,
 )
@@ -104,14 +106,15 @@ def handle_create_subscriber(ctx: RequestContext) -> SubscriberCreated:
     bp,
     "/admin/subscribers/export",
     "GET",
-    summary="Export the subscriber list as CSV",
+    summary="Export the subscriber list as CSV (or XLSX with format=xlsx)",
     tags=["subscribers"],
-    query=ExportQuery,
+    query=SubscriberExportQuery,
     content_type="text/csv",
 )
 def handle_export_subscribers(ctx: RequestContext) -> Response:
     q = ctx.query
-    return csv_response(svc.export_subscribers(ctx.p, _filter(q), q.tenant_id, q.sort), "subscribers.csv")
+    text = svc.export_subscribers(ctx.p, _filter(q), q.tenant_id, q.sort)
+    return export_response(text, "subscribers", q.format)
 
 
 @route(
@@ -146,16 +149,16 @@ def handle_cancellation_stats(ctx: RequestContext) -> CancellationsOut:
     bp,
     "/admin/subscribers/totals/export",
     "GET",
-    summary="Export the totals per status as CSV",
+    summary="Export the totals per status as CSV (or XLSX with format=xlsx)",
     tags=["subscribers"],
-    query=TotalsQuery,
+    query=TotalsExportQuery,
     content_type="text/csv",
 )
 def handle_export_totals(ctx: RequestContext) -> Response:
     q = ctx.query
     totals = svc.subscriber_totals(ctx.p, _filter(q), q.tenant_id)
     rows = [{"status": k, **v} for k, v in totals.items()]
-    return csv_response(to_csv(("status", "count", "services_total"), rows), "totals.csv")
+    return export_response(to_csv(("status", "count", "services_total"), rows), "totals", q.format)
 
 
 @route(
@@ -181,14 +184,14 @@ def handle_online_subscribers(ctx: RequestContext) -> OnlineOut:
     bp,
     "/admin/subscribers/online/export",
     "GET",
-    summary="Export the Online list as CSV",
+    summary="Export the Online list as CSV (or XLSX with format=xlsx)",
     tags=["subscribers"],
-    query=OnlineQuery,
+    query=OnlineExportQuery,
     content_type="text/csv",
 )
 def handle_export_online(ctx: RequestContext) -> Response:
     rows = svc.online_rows(ctx.p, ctx.query.tenant_id, ctx.query.q)
-    return csv_response(to_csv(svc.ONLINE_COLUMNS, rows), "online.csv")
+    return export_response(to_csv(svc.ONLINE_COLUMNS, rows), "online", ctx.query.format)
 
 
 @route(
@@ -215,7 +218,7 @@ def handle_get_subscriber(ctx: RequestContext, subscriber_id: str) -> Subscriber
 )
 def handle_update_subscriber(ctx: RequestContext, subscriber_id: str) -> SubscriberUpdated:
     changes = patch_changes(ctx.body)
-    reject_nulls(Subscriber, {k: v for k, v in changes.items() if k != "portal_password"})
+    reject_nulls(Subscriber, changes, skip=("portal_password",))
     res = svc.update_subscriber(ctx.rt, ctx.p, subscriber_id, changes)
     return SubscriberUpdated.model_validate(
         {

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from chalice import Blueprint, Response
 from pydantic import Field, StringConstraints
 
-from api.http import csv_response
+from api.http import export_response
 from api.routing import RequestContext, route
-from api.schemas.common import Id, In, Money, Name, Out, Query, TenantQuery
+from api.schemas.common import ExportQuery, Id, In, Money, Name, Out, Query, TenantQuery
 from services import vouchers as svc
 
 bp = Blueprint(__name__)
@@ -67,7 +67,7 @@ class BatchList(Out):
     items: list[BatchOut]
 
 
-class CardsQuery(Query):
+class CardsQuery(ExportQuery):
     status: CardStatus | None = None
 
 
@@ -194,7 +194,7 @@ def handle_revoke_voucher_batch(ctx: RequestContext, batch_id: str) -> BatchOut:
     bp,
     "/admin/voucher-batches/{batch_id}/export",
     "GET",
-    summary="Export a batch's cards as CSV",
+    summary="Export a batch's cards as CSV (or XLSX with format=xlsx)",
     tags=["vouchers"],
     query=CardsQuery,
     min_role="operator",
@@ -202,7 +202,8 @@ def handle_revoke_voucher_batch(ctx: RequestContext, batch_id: str) -> BatchOut:
     description="Codes and passwords: the export is recorded in the audit log.",
 )
 def handle_export_voucher_batch(ctx: RequestContext, batch_id: str) -> Response:
-    return csv_response(svc.export_csv(ctx.rt, ctx.p, batch_id, ctx.query.status), f"cards-{batch_id}.csv")
+    text = svc.export_csv(ctx.rt, ctx.p, batch_id, ctx.query.status)
+    return export_response(text, f"cards-{batch_id}", ctx.query.format)
 
 
 @route(

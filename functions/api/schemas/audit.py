@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from api.schemas.common import Cursor, Id, Out, Query
+from api.schemas.common import Cursor, DateOrTime, ExportQuery, Id, Out, Query
 
-Stamp = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+Z?)?$")]
+Stamp = DateOrTime
 
 
 class AuditQuery(Query):
@@ -20,7 +20,7 @@ class AuditQuery(Query):
     cursor: Cursor | None = None
 
 
-class AuditExportQuery(Query):
+class AuditExportQuery(ExportQuery):
     entity_id: Id | None = None
     tenant_id: Id | None = None
     since: Stamp | None = None

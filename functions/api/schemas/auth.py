@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from api.schemas.common import Email, Id, Name, Out, Password, Role, ShortText
+from api.schemas.common import Email, Id, Name, NotNull, Out, Password, Role, ShortText, not_null
 from api.schemas.common import StrictIn as In
 
 RoleName = Literal["read_only", "operator", "manager", "reseller", "system_admin"]
@@ -71,9 +71,9 @@ class OperatorIn(In):
 
 
 class OperatorPatch(In):
-    email: Email | None = None
-    password: Password | None = None
-    role: RoleName | None = None
+    email: Email | NotNull = not_null()
+    password: Password | NotNull = not_null()
+    role: RoleName | NotNull = not_null()
     name: ShortText | None = None
     active: bool | None = None
     permissions: list[Name] | None = Field(default=None, max_length=50)

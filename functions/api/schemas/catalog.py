@@ -6,7 +6,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import Id, JsonObject, Money, Name, Out, Query, ShortText, Text, Timezone
+from api.schemas.common import (
+    Id,
+    JsonObject,
+    Money,
+    Name,
+    NotNull,
+    Out,
+    Query,
+    ShortText,
+    Text,
+    Timezone,
+    not_null,
+)
 from api.schemas.common import StrictIn as In
 
 Day = Annotated[int, Field(ge=1, le=31)]
@@ -36,7 +48,7 @@ class ZoneIn(In):
 
 
 class ZonePatch(In):
-    name: Name | None = None
+    name: Name | NotNull = not_null()
     timezone: Timezone | None = None
     issue_day: Day | None = None
     notice_day: Day | None = None
@@ -99,8 +111,8 @@ class GatewayIn(In):
 
 
 class GatewayPatch(In):
-    name: Name | None = None
-    nas_ip: Host | None = None
+    name: Name | NotNull = not_null()
+    nas_ip: Host | NotNull = not_null()
     radius_secret: str | None = Field(default=None, min_length=1, max_length=128)
     zone_id: Id | None = None
     vendor: Vendor | None = None
@@ -246,7 +258,7 @@ class PolicyIn(PolicyFields):
 
 
 class PolicyPatch(PolicyFields):
-    code: Name | None = None
+    code: Name | NotNull = not_null()
 
 
 class PolicyOut(Out):
@@ -309,7 +321,7 @@ class ProductIn(ProductFields):
 
 
 class ProductPatch(ProductFields):
-    name: Name | None = None
+    name: Name | NotNull = not_null()
 
 
 class ProductOut(Out):

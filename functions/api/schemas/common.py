@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 ID_PATTERN = r"^[A-Za-z0-9_.:@#\-]+$"
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
@@ -19,6 +20,38 @@ Role = Annotated[str, Field(pattern=r"^(read_only|operator|manager|reseller|syst
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 
 MAX_JSON_BLOB = 10_000
+
+# A PATCH field that may be left out but not set to null (a required attribute):
+# ``name: Name | NotNull = not_null()`` keeps null out of the schema (type and default), and the PATCH
+# handler refuses it with 422 naming the field
+NotNull = SkipJsonSchema[None]
+
+
+def _without_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def not_null() -> Any:
+    """The default of a :data:`NotNull` PATCH field (absent: unchanged)."""
+    return Field(default=None, json_schema_extra=_without_default)
+
+
+def _real_date_or_time(value: str) -> str:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value)
+    except ValueError:
+        raise ValueError("not a real date (YYYY-MM-DD) or UTC time (YYYY-MM-DDTHH:MM:SSZ)") from None
+    return value
+
+
+# A calendar date or a UTC time that exists (2026-13-45 and 2026-02-30 are refused)
+DateOrTime = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+Z?)?$"),
+    AfterValidator(_real_date_or_time),
+]
 
 
 def _small_json(value: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +82,12 @@ class Query(BaseModel):
     """Query strings: unknown parameters are ignored (caches, tracing)."""
 
     model_config = ConfigDict(extra="ignore", defer_build=True)
+
+
+class ExportQuery(Query):
+    """Query of a list export: ``format=xlsx`` for a spreadsheet, CSV by default."""
+
+    format: Literal["csv", "xlsx"] = "csv"
 
 
 class Out(BaseModel):

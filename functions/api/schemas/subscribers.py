@@ -7,7 +7,18 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from api.schemas.catalog import ConnectionType
-from api.schemas.common import Cursor, Email, Id, JsonObject, Money, Out, Query, ShortText
+from api.schemas.common import (
+    Cursor,
+    DateOrTime,
+    Email,
+    ExportQuery,
+    Id,
+    JsonObject,
+    Money,
+    Out,
+    Query,
+    ShortText,
+)
 from api.schemas.common import StrictIn as In
 
 Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+\-]*$")]
@@ -16,7 +27,7 @@ PortalPassword = Annotated[str, Field(min_length=6, max_length=128)]
 Address = Annotated[str, Field(min_length=1, max_length=64)]
 Mac = Annotated[str, Field(min_length=12, max_length=17, pattern=r"^[0-9A-Fa-f:\-]+$")]
 Phone = Annotated[str, Field(max_length=40, pattern=r"^[0-9+()\-. ]*$")]
-Date = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+Z?)?$")]
+Date = DateOrTime
 StatusFilter = Literal[
     "new", "active", "suspended", "blocked", "inactive", "cancelled", "free", "online", "online_24h"
 ]
@@ -141,7 +152,7 @@ class SubscriberQuery(Query):
     cursor: Cursor | None = None
 
 
-class ExportQuery(Query):
+class SubscriberExportQuery(ExportQuery):
     status: StatusFilter | None = None
     zone_id: Id | None = None
     gateway_id: Id | None = None
@@ -167,6 +178,10 @@ class TotalsQuery(Query):
     connection_type: ConnectionType | None = None
     q: Annotated[str, Field(max_length=200)] | None = None
     tenant_id: Id | None = None
+
+
+class TotalsExportQuery(TotalsQuery, ExportQuery):
+    pass
 
 
 class CancellationQuery(TotalsQuery):
@@ -199,6 +214,10 @@ class OnlineQuery(Query):
     q: Annotated[str, Field(max_length=200)] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = Field(default=500, description="subscribers per page")
     cursor: Cursor | None = None
+
+
+class OnlineExportQuery(OnlineQuery, ExportQuery):
+    pass
 
 
 class OnlineRow(Out):

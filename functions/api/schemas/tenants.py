@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import Email, Id, JsonObject, Name, Out, Query, ShortText, Timezone
+from api.schemas.common import Email, Id, JsonObject, Name, NotNull, Out, Query, ShortText, Timezone, not_null
 from api.schemas.common import StrictIn as In
 
 Currency = str
@@ -26,7 +26,7 @@ class TenantIn(In):
 
 
 class TenantPatch(In):
-    name: Name | None = None
+    name: Name | NotNull = not_null()
     company_name: ShortText | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     tax_rate: str | None = Field(default=None, pattern=r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$")
