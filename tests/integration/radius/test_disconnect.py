@@ -22,7 +22,7 @@ from .conftest import NOW, RadiusEnv
 
 # A NAS that answers is waited for generously; one that stays silent by design needs no long wait
 SENDER = UdpDynAuthSender(DICTIONARY, timeout=ANSWER_TIMEOUT_S, retries=1)
-TO_SILENT_NAS = UdpDynAuthSender(DICTIONARY, timeout=0.3, retries=1)
+TO_SILENT_NAS = UdpDynAuthSender(DICTIONARY, timeout=0.5, retries=1)
 
 
 def connected(env: RadiusEnv, fake: FakeNas, **gateway_fields):
