@@ -16,6 +16,7 @@ from services.subscribers import open_sessions
 from shared.observability import get_logger, logger, metrics, tracer
 from shared.runtime import Runtime, get_runtime
 from store import subscribers as subscriber_store
+from store import tallies
 from store import tenants as tenant_store
 
 log = get_logger("billing")
@@ -26,9 +27,11 @@ def mark_inactive(rt: Runtime, now: datetime) -> int:
     changed = 0
     for tenant in tenant_store.all_tenants():
         days = inactivity_days(tenant.settings)
+        subs = subscriber_store.list_tenant(tenant.id)
+        tallies.recount(tenant.id, now, subs)  # the totals counters' daily repair (and online_24h)
         if days <= 0:
             continue
-        for sub in subscriber_store.list_tenant(tenant.id):
+        for sub in subs:
             online = bool(open_sessions(sub))
             if not is_inactive(sub.status, sub.last_seen_at, sub.created_at, online, now, days):
                 continue

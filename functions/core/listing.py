@@ -21,7 +21,7 @@ from core.statuses import ONLINE, ONLINE_24H, Status
 
 STATUS_FILTERS = (*[s.value for s in Status], "blocked", ONLINE, ONLINE_24H)
 SORT_FIELDS = ("username", "name", "created_at", "updated_at", "status", "ip", "last_seen_at", "price", "id")
-SEARCH_FIELDS = ("username", "name", "email", "phone", "ip", "mac", "document_id", "address", "id")
+SEARCH_FIELDS = ("username", "name", "phone", "ip")  # search matches the start of one of these
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,28 @@ def matches(row: Mapping[str, Any], f: SubscriberFilter, now: datetime) -> bool:
         want = getattr(f, name)
         if want and row.get(name) != want:
             return False
-    if f.q:
-        needle = f.q.strip().lower()
-        if needle and not any(needle in str(row.get(k) or "").lower() for k in SEARCH_FIELDS):
-            return False
-    return True
+    return not f.q or search_match(row, f.q)
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def is_phone_search(needle: str) -> bool:
+    """A search that looks like a phone number (digits, spaces, + - ( )) is also matched on digits."""
+    return len(_digits(needle)) >= 3 and all(c.isdigit() or c in " +-()" for c in needle)
+
+
+def search_match(row: Mapping[str, Any], q: str) -> bool:
+    """Whether the username, name or IP starts with ``q`` (case-insensitive), or the phone's digits
+    start with its digits; the indexes of the store answer the same question for large tenants."""
+    needle = q.strip().lower()
+    if not needle:
+        return True
+    for name in ("username", "name", "ip"):
+        if str(row.get(name) or "").strip().lower().startswith(needle):
+            return True
+    return is_phone_search(needle) and _digits(str(row.get("phone") or "")).startswith(_digits(needle))
 
 
 # ---------------------------------------------------------------- sort and cursor
@@ -159,6 +176,25 @@ def totals(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, dict[s
             b = buckets.setdefault(k, [0, Decimal(0)])
             b[0] += 1
             b[1] += price
+    return {k: {"count": c, "services_total": str(total)} for k, (c, total) in buckets.items()}
+
+
+def totals_from_counts(counts: Iterable[tuple[str, int, str]]) -> dict[str, dict[str, Any]]:
+    """:func:`totals` from counters: (bucket, how many, price each), the bucket a status, ``online``
+    or ``online_24h``; "all" sums the statuses."""
+    buckets: dict[str, list[Any]] = {s.value: [0, Decimal(0)] for s in Status}
+    buckets[ONLINE] = [0, Decimal(0)]
+    buckets[ONLINE_24H] = [0, Decimal(0)]
+    buckets["all"] = [0, Decimal(0)]
+    for bucket, n, price in counts:
+        if n <= 0:
+            continue
+        amount = Decimal(str(price or "0")) * n
+        keys = [bucket] if bucket in (ONLINE, ONLINE_24H) else [bucket, "all"]
+        for k in keys:
+            b = buckets.setdefault(k, [0, Decimal(0)])
+            b[0] += n
+            b[1] += amount
     return {k: {"count": c, "services_total": str(total)} for k, (c, total) in buckets.items()}
 
 

@@ -1105,7 +1105,10 @@ def run_tenant_cutoffs(
             continue
         before = {"status": sub.status}
         if not repo.update_subscriber(
-            sub, [Subscriber.status.set(Status.SUSPENDED.value)], Subscriber.status == sub.status
+            sub,
+            [Subscriber.status.set(Status.SUSPENDED.value)],
+            Subscriber.status == sub.status,
+            new_status=Status.SUSPENDED.value,
         ):
             result.skipped_other += 1  # changed meanwhile (paid, set Free…): the next run decides again
             continue
@@ -1624,6 +1627,8 @@ def register_payment(
                 sub_actions,
             )
         )
+        if reactivate:
+            ops.extend(repo.status_tally_ops(sub, Status.ACTIVE.value))
         payment = Payment(
             id=pid,
             tenant_id=tenant_id,
@@ -1764,6 +1769,7 @@ def register_promise(
             [
                 TxOp("put", promise, ("payment",), Payment.id.does_not_exist()),
                 TxOp("update", sub, ("subscriber",), Subscriber.status == sub.status, actions),
+                *(repo.status_tally_ops(sub, Status.ACTIVE.value) if reactivate else []),
             ]
         )
     except TransactionFailed as exc:

@@ -123,7 +123,8 @@ def activate(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
 
 def _ip_holder(sub: Subscriber, ip: str) -> Subscriber | None:
     """Another service of the tenant using ``ip``."""
-    return next((o for o in store.list_tenant(sub.tenant_id) if o.ip == ip and o.id != sub.id), None)
+    holders = store.by_logins(store.login_with_ip(sub.tenant_id, ip))  # the IP index: no tenant read
+    return next((o for o in holders if o.ip == ip and o.id != sub.id), None)
 
 
 def _released_ip(sub: Subscriber, ip: str) -> tuple[str | None, str | None]:

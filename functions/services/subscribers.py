@@ -17,7 +17,7 @@ from core import lifecycle as lc
 from core import listing
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.ids import iso, new_id, now_iso, parse_iso, utcnow
-from core.statuses import Status
+from core.statuses import ONLINE, ONLINE_24H, Status
 from provisioner.triggers import SyncRequest, request_subscriber_sync
 from services.catalog import check_reference
 from services.tenants import Actor, audit, target_tenant, tenant_filter
@@ -25,6 +25,7 @@ from shared.crypto import hash_password, random_password
 from shared.runtime import Runtime
 from store import catalog as catalog_store
 from store import subscribers as store
+from store import tallies
 from store.models import Gateway, Policy, Product, Subscriber, Zone
 
 PUBLIC_FIELDS = (
@@ -210,7 +211,7 @@ def _check_pcq_plan(ctype: str, prod: Product | None) -> None:
 
 
 def _check_ip_free(tenant_id: str, ip: str, subscriber_id: str | None) -> None:
-    for other in store.list_tenant(tenant_id):
+    for other in store.by_logins(store.login_with_ip(tenant_id, ip)):
         if other.ip == ip and other.id != subscriber_id:
             raise ConflictError(f"IP {ip} is already assigned to {other.username}", field="ip")
 
@@ -417,13 +418,124 @@ def list_subscribers(
     limit: int,
     cursor: str | None,
 ) -> Page:
-    """One page of the filtered, sorted subscriber list of the caller's subtree (or one tenant)."""
+    """One page of the filtered, sorted subscriber list of the caller's subtree (or one tenant).
+
+    Username order with no filter, one status (incl. online), one router, or a prefix search is read
+    from an index, a page at a time (:func:`_index_page`); other combinations are computed over the
+    tenant's subscribers."""
     field_name, desc = listing.parse_sort(sort)
+    tenant_ids = tenant_filter(actor, tenant_id)
+    if _index_served(f, field_name):
+        return _index_page(tenant_ids, f, desc, limit, cursor)
     now = utcnow()
     rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
     ordered = listing.sort_rows(rows, field_name, desc)
     page, nxt = listing.paginate(ordered, field_name, desc, limit, cursor)
     return Page([dict(r) for r in page], nxt, len(ordered))
+
+
+def _status_of(f: listing.SubscriberFilter) -> str | None:
+    return Status.SUSPENDED.value if f.status == "blocked" else f.status
+
+
+def _index_served(f: listing.SubscriberFilter, field_name: str) -> bool:
+    if field_name != "username" or f.zone_id or f.product_id or f.connection_type:
+        return False
+    if _status_of(f) == ONLINE_24H:
+        return False
+    return sum(1 for v in (f.status, f.gateway_id, f.q) if v) <= 1
+
+
+def _page_key(login: str) -> tuple[str, str]:
+    return login.split("#", 1)[-1], login
+
+
+def _beyond(login: str, after: str, desc: bool) -> bool:
+    """Whether ``login`` comes after the cursor's ``after`` in the walking direction."""
+    return _page_key(login) < _page_key(after) if desc else _page_key(login) > _page_key(after)
+
+
+def _index_page(
+    tenant_ids: list[str], f: listing.SubscriberFilter, desc: bool, limit: int, cursor: str | None
+) -> Page:
+    after: str | None = None
+    if cursor:
+        _present, _value, rid = listing.decode_cursor(cursor, "username", desc)
+        after = rid if "#" in rid else None
+        if after is None:
+            raise ValidationError(
+                "invalid cursor: pass back the next_cursor of the previous page", field="cursor"
+            )
+    status = _status_of(f)
+    keys: list[str] = []
+    total = 0
+    for tid in tenant_ids:
+        start = after if after is not None and after.startswith(f"{tid}#") else None
+        skip = after is not None and start is None and ((tid > after.split("#", 1)[0]) == desc)
+        if f.q:
+            matches = sorted(store.search_logins(tid, f.q), key=_page_key, reverse=desc)
+            total += len(matches)
+            if not skip:
+                keys.extend(k for k in matches if after is None or _beyond(k, after, desc))
+            continue
+        if f.gateway_id:
+            gw = catalog_store.get(Gateway, f.gateway_id) if tid == tenant_ids[0] else None
+            total += (
+                store.count_on_gateway(f.gateway_id) if gw is not None and gw.tenant_id in tenant_ids else 0
+            )
+        else:
+            total += _tally_count(tid, status)
+        if not skip:
+            keys.extend(
+                store.logins_page(
+                    tid,
+                    status=None if status == ONLINE else status,
+                    online=status == ONLINE,
+                    gateway_id=f.gateway_id,
+                    after=start,
+                    desc=desc,
+                    limit=limit + 1,
+                )
+            )
+    keys.sort(key=_page_key, reverse=desc)
+    if after is not None:
+        keys = [k for k in keys if _beyond(k, after, desc)]
+    more = len(keys) > limit
+    page_keys = keys[:limit]
+    subs = [s for s in store.by_logins(page_keys) if s.tenant_id in tenant_ids]
+    cat = Catalogue()
+    cat.preload_products(s.product_id for s in subs)
+    rows = [list_row(s, cat) for s in subs]
+    now = utcnow()
+    # the index is eventually consistent: a row that changed meanwhile no longer matching is left out
+    rows = [
+        r for r in rows if listing.matches(r, listing.SubscriberFilter(f.status, None, f.gateway_id), now)
+    ]
+    nxt = None
+    if more and page_keys:
+        last = page_keys[-1]
+        nxt = listing.encode_cursor("username", desc, {"username": _page_key(last)[0], "id": last})
+    return Page(rows, nxt, total)
+
+
+def _tally_count(tenant_id: str, status: str | None) -> int:
+    counts = _tallies(tenant_id)
+    if status is None:
+        return sum(n for b, n in counts.items() if b.status not in (tallies.ONLINE, tallies.ONLINE_24H))
+    return sum(n for b, n in counts.items() if b.status == status)
+
+
+def _tallies(tenant_id: str) -> dict[tallies.Bucket, int]:
+    counts, at = tallies.read(tenant_id)
+    if at is None:  # never counted (a tenant from before the counters): count it once
+        tallies.recount(tenant_id, utcnow())
+        counts, _ = tallies.read(tenant_id)
+    return counts
+
+
+def recount_totals(tenant_id: str) -> dict[str, int]:
+    """The repair job: recompute every totals counter of a tenant from its subscribers."""
+    return tallies.recount(tenant_id, utcnow())
 
 
 def export_subscribers(
@@ -469,11 +581,34 @@ EXPORT_COLUMNS = (
 
 
 def subscriber_totals(actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None) -> dict[str, Any]:
-    """Customers per status with the sums of their services (status filter ignored: every status counts)."""
+    """Customers per status with the sums of their services (status filter ignored: every status counts).
+
+    Without other filters the figures come from the tenant's counters (a few rows, priced from the
+    products); ``online_24h`` is as of the last recount. With filters they are computed over the list."""
     now = utcnow()
+    if not (f.zone_id or f.gateway_id or f.product_id or f.connection_type or f.q):
+        return _totals_from_tallies(tenant_filter(actor, tenant_id))
     f = listing.SubscriberFilter(None, f.zone_id, f.gateway_id, f.product_id, f.connection_type, f.q)
     rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
     return listing.totals(rows, now)
+
+
+def _totals_from_tallies(tenant_ids: list[str]) -> dict[str, Any]:
+    counts: dict[tallies.Bucket, int] = {}
+    for tid in tenant_ids:
+        for b, n in _tallies(tid).items():
+            counts[b] = counts.get(b, 0) + n
+    cat = Catalogue()
+    cat.preload_products(b.ref for b in counts if b.kind == "p" and b.ref != "-")
+    priced: list[tuple[str, int, str]] = []
+    for b, n in counts.items():
+        if b.kind == "o":
+            price = b.ref
+        else:
+            prod = cat.product(None if b.ref == "-" else b.ref)
+            price = str(prod.price) if prod is not None else "0"
+        priced.append((b.status, n, price))
+    return listing.totals_from_counts(priced)
 
 
 def cancellation_stats(
@@ -509,53 +644,90 @@ ONLINE_COLUMNS = (
 
 
 def online_rows(actor: Actor, tenant_id: str | None, q: str | None = None) -> list[dict[str, Any]]:
-    """Sessions open now (S3 Online list): download/upload MB, MAC/IP, time online, from accounting."""
+    """Every session open now (the CSV export): the pages of :func:`online_page` one after another."""
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = online_page(actor, tenant_id, q, 1000, cursor)
+        out.extend(page.items)
+        cursor = page.next_cursor
+        if not cursor:
+            return out
+
+
+def online_page(actor: Actor, tenant_id: str | None, q: str | None, limit: int, cursor: str | None) -> Page:
+    """Sessions open now (S3 Online list): download/upload MB, MAC/IP, time online, from accounting.
+
+    A page of ``limit`` online subscribers (username order) from the sparse online index, with every
+    open session of each; ``total`` counts the subscribers online (the tenant's counter) or, with a
+    search, those matching on the pages read."""
     now = utcnow()
-    gateways_by_ip: dict[str, Gateway | None] = {}
-    out = []
-    for tid in tenant_filter(actor, tenant_id):
-        tenant_gateways = {g.nas_ip: g for g in catalog_store.list_for_tenants(Gateway, [tid])}
-        gateways_by_ip.update(tenant_gateways)
-        for sub in store.list_tenant(tid):
-            sessions = open_sessions(sub)
-            if not sessions:
-                continue
-            if (
-                q
-                and q.lower() not in f"{sub.username} {sub.name or ''} {sub.ip or ''} {sub.mac or ''}".lower()
-            ):
-                continue
-            for key, s in sessions.items():
-                gw = gateways_by_ip.get(str(s.get("nas", "")))
-                started = str(s.get("st") or "")
-                try:
-                    secs = (
-                        int((now - parse_iso(started)).total_seconds()) if started else int(s.get("t") or 0)
-                    )
-                except ValueError:
-                    secs = int(s.get("t") or 0)
-                out.append(
-                    {
-                        "subscriber_id": sub.id,
-                        "username": sub.username,
-                        "name": sub.name,
-                        "status": sub.status,
-                        "session_id": key,
-                        "acct_session_id": s.get("sid"),
-                        "ip": s.get("ip") or sub.ip,
-                        "mac": s.get("mac"),
-                        "gateway_id": gw.id if gw else None,
-                        "gateway_name": gw.name if gw else None,
-                        "nas_ip": s.get("nas"),
-                        "started_at": started or None,
-                        "last_update": s.get("lu"),
-                        "online_seconds": max(0, secs),
-                        "online_time": lc.format_duration(secs),
-                        "download_mb": _mb(s.get("o")),
-                        "upload_mb": _mb(s.get("i")),
-                    }
-                )
-    return sorted(out, key=lambda r: (r["username"].lower(), r["session_id"]))
+    after = None
+    if cursor:
+        _present, _value, after = listing.decode_cursor(cursor, "username", False)
+    tenant_ids = tenant_filter(actor, tenant_id)
+    needle = (q or "").lower()
+    keys: list[str] = []
+    for tid in tenant_ids:
+        start = after if after is not None and after.startswith(f"{tid}#") else None
+        if after is not None and start is None and tid < after.split("#", 1)[0]:
+            continue
+        keys.extend(store.logins_page(tid, online=True, after=start, limit=limit + 1))
+    keys.sort(key=_page_key)
+    if after is not None:
+        keys = [k for k in keys if _page_key(k) > _page_key(after)]
+    more = len(keys) > limit
+    page_keys = keys[:limit]
+    gateways_by_ip: dict[str, Gateway] = {}
+    for tid in tenant_ids:
+        gateways_by_ip.update({g.nas_ip: g for g in catalog_store.list_for_tenants(Gateway, [tid])})
+    out: list[dict[str, Any]] = []
+    for sub in store.by_logins(page_keys):
+        sessions = open_sessions(sub)
+        if not sessions:
+            continue
+        if needle and needle not in f"{sub.username} {sub.name or ''} {sub.ip or ''} {sub.mac or ''}".lower():
+            continue
+        out.extend(_online_row(sub, key, s, gateways_by_ip, now) for key, s in sessions.items())
+    out.sort(key=lambda r: (r["username"].lower(), r["session_id"]))
+    nxt = None
+    if more and page_keys:
+        nxt = listing.encode_cursor(
+            "username", False, {"username": _page_key(page_keys[-1])[0], "id": page_keys[-1]}
+        )
+    if after is None and not more:  # everything is on this page: count its sessions, as listed
+        return Page(out, None, len(out))
+    return Page(out, nxt, sum(_tally_count(tid, ONLINE) for tid in tenant_ids))
+
+
+def _online_row(
+    sub: Subscriber, key: str, s: Mapping[str, Any], gateways_by_ip: Mapping[str, Gateway], now: Any
+) -> dict[str, Any]:
+    gw = gateways_by_ip.get(str(s.get("nas", "")))
+    started = str(s.get("st") or "")
+    try:
+        secs = int((now - parse_iso(started)).total_seconds()) if started else int(s.get("t") or 0)
+    except ValueError:
+        secs = int(s.get("t") or 0)
+    return {
+        "subscriber_id": sub.id,
+        "username": sub.username,
+        "name": sub.name,
+        "status": sub.status,
+        "session_id": key,
+        "acct_session_id": s.get("sid"),
+        "ip": s.get("ip") or sub.ip,
+        "mac": s.get("mac"),
+        "gateway_id": gw.id if gw else None,
+        "gateway_name": gw.name if gw else None,
+        "nas_ip": s.get("nas"),
+        "started_at": started or None,
+        "last_update": s.get("lu"),
+        "online_seconds": max(0, secs),
+        "online_time": lc.format_duration(secs),
+        "download_mb": _mb(s.get("o")),
+        "upload_mb": _mb(s.get("i")),
+    }
 
 
 def _mb(octets: Any) -> str:

@@ -194,7 +194,7 @@ def delete_tenant(actor: Actor, tenant_id: str) -> None:
         "tenants": len(tenant_store.list_children(tenant_id)),
         "operators": len(operator_store.list_operators(tenant_id)),
         "gateways": len(catalog_store.list_for_tenants(Gateway, [tenant_id])),
-        "subscribers": len(subscriber_store.list_tenant(tenant_id)),
+        "subscribers": int(subscriber_store.any_in_tenant(tenant_id)),
     }
     blockers = {k: v for k, v in blockers.items() if v}
     if blockers:

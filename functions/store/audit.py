@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from datetime import UTC, datetime
 from typing import Any
 
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 
 from core.ids import now_iso
-from store.models import AuditEntry
+from core.retention import audit_days, expiry_epoch
+from store.models import AuditEntry, Tenant
+
+_CACHE_S = 300.0
+_lock = threading.Lock()
+_days: dict[str, tuple[int, float]] = {}
+
+
+def _retention_days(tenant_id: str) -> int:
+    """The tenant's audit retention (settings cached a few minutes per process)."""
+    now = time.monotonic()
+    with _lock:
+        cached = _days.get(tenant_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+    try:
+        days = audit_days(Tenant.get(tenant_id).settings)
+    except DoesNotExist:
+        days = audit_days(None)
+    with _lock:
+        _days[tenant_id] = (days, now + _CACHE_S)
+    return days
 
 
 def append_entry(
@@ -23,9 +48,12 @@ def append_entry(
     after: dict[str, Any] | None,
     request_id: str | None,
 ) -> AuditEntry:
+    at = now_iso()
+    epoch = expiry_epoch(at, _retention_days(tenant_id))
     entry = AuditEntry(
         entity_id=entity_id,
-        ts_id=f"{now_iso()}#{secrets.token_hex(4)}",
+        ts_id=f"{at}#{secrets.token_hex(4)}",
+        expires_at=datetime.fromtimestamp(epoch, UTC) if epoch is not None else None,
         tenant_id=tenant_id,
         entity_type=entity_type,
         action=action,

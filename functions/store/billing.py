@@ -29,6 +29,7 @@ from pynamodb.transactions import TransactWrite
 
 from core.errors import ConflictError, UnavailableError, ValidationError
 from core.ids import now_iso
+from store import tallies
 from store.models import (
     Counter,
     ExtraProduct,
@@ -39,6 +40,7 @@ from store.models import (
     Product,
     ProvisioningTask,
     Subscriber,
+    Tally,
     Tenant,
     Zone,
 )
@@ -192,18 +194,38 @@ def subscribers_by_login(logins: Iterable[str]) -> dict[str, Subscriber]:
     return {s.login: s for s in Subscriber.batch_get(keys)} if keys else {}
 
 
-def update_subscriber(sub: Subscriber, actions: Sequence[Any], condition: Condition | None = None) -> bool:
-    """UpdateItem of billing attributes; False when ``condition`` no longer holds."""
+def update_subscriber(
+    sub: Subscriber,
+    actions: Sequence[Any],
+    condition: Condition | None = None,
+    new_status: str | None = None,
+) -> bool:
+    """UpdateItem of billing attributes; False when ``condition`` no longer holds. ``new_status``: the
+    actions set this status (the tenant's totals counters move with it)."""
     cond = Subscriber.login.exists()
     if condition is not None:
         cond = cond & condition
+    before = tallies.bucket_for(sub)
     try:
         sub.update(actions=[*actions, Subscriber.updated_at.set(now_iso())], condition=cond)
-        return True
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False
         raise
+    if new_status is not None and new_status != before.status:
+        tallies.move(sub.tenant_id, before, before.with_status(new_status))
+    return True
+
+
+def status_tally_ops(sub: Subscriber, new_status: str) -> list[TxOp]:
+    """Transaction items moving a subscriber's totals counter to ``new_status``."""
+    before = tallies.bucket_for(sub)
+    if new_status == before.status:
+        return []
+    return [
+        TxOp("update", Tally(tenant_id=sub.tenant_id, bucket=key), ("tally", key), None, [Tally.n.add(delta)])
+        for key, delta in ((before.key, -1), (before.with_status(new_status).key, 1))
+    ]
 
 
 # ---------------------------------------------------------------- invoices

@@ -12,7 +12,13 @@ from pynamodb.models import Model
 from shared.settings import Settings
 from store.models import ALL_MODELS
 
-_TTL_ATTRIBUTES = {"tokens": "expires_at", "idempotency": "expiration"}
+_TTL_ATTRIBUTES = {
+    "tokens": "expires_at",
+    "idempotency": "expiration",
+    "sessions": "expires_at",
+    "audit": "expires_at",
+    "usage_hours": "expires_at",
+}
 
 
 _session_lock = threading.RLock()
@@ -66,11 +72,14 @@ def table_schema(model: type[Model]) -> dict[str, Any]:
     attrs = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
     gsis = []
     for gsi in sorted(schema["global_secondary_indexes"], key=lambda g: g["index_name"]):
+        projection = {"ProjectionType": gsi["projection"]["ProjectionType"]}
+        if gsi["projection"].get("NonKeyAttributes"):
+            projection["NonKeyAttributes"] = list(gsi["projection"]["NonKeyAttributes"])
         gsis.append(
             {
                 "IndexName": gsi["index_name"],
                 "KeySchema": _keys(gsi["key_schema"]),
-                "Projection": {"ProjectionType": gsi["projection"]["ProjectionType"]},
+                "Projection": projection,
             }
         )
     out: dict[str, Any] = {

@@ -19,7 +19,7 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 PAY_PER_REQUEST = "PAY_PER_REQUEST"
@@ -247,9 +247,93 @@ class Product(Model):
 
 
 # ---------------------------------------------------------------- subscribers
+# Attributes RADIUS accounting changes on the subscriber item: no index projects them, so an
+# Interim-Update rewrites the item only (docs/data-model.md "Write cost").
+SUBSCRIBER_HOT_ATTRIBUTES = ("usage", "open_sessions", "devices", "devices_since", "last_seen_at", "hist")
+# Index keys RADIUS changes: ``online_t`` when a subscriber's first session opens or its last closes,
+# ``status`` on the first use of a New service. An Interim-Update changes neither.
+
+# What the tenant index carries: what the billing runs and the import checks read of every subscriber
+# (store.billing.BILLING_ATTRIBUTES, store.imports.SNAPSHOT_ATTRIBUTES), never an accounting counter.
+SUBSCRIBER_TENANT_PROJECTION = (
+    "id",
+    "username",
+    "name",
+    "email",
+    "phone",
+    "address",
+    "document_id",
+    "status",
+    "free_user",
+    "product_id",
+    "price_override",
+    "zone_id",
+    "gateway_id",
+    "connection_type",
+    "ip",
+    "local_address",
+    "mac",
+    "hotspot_server",
+    "billing",
+    "balance",
+    "installed_at",
+)
+
+
 class SubscriberIdIndex(GlobalSecondaryIndex["Subscriber"]):
-    Meta = _index("id-index")
+    """Id → login (keys only: the item itself is read by its key)."""
+
+    Meta = _index("id-index", KeysOnlyProjection())
     id = UnicodeAttribute(hash_key=True)
+
+
+class SubscriberGatewayIndex(GlobalSecondaryIndex["Subscriber"]):
+    """A router's subscribers in username order (per-router reconcile, gateway filter of the lists)."""
+
+    Meta = _index("gateway-index", KeysOnlyProjection())
+    gateway_id = UnicodeAttribute(hash_key=True)
+    login = UnicodeAttribute(range_key=True)
+
+
+def _subscriber_keys_index(name: str, hash_name: str, range_name: str, doc: str) -> Any:
+    """A keys-only index of subscribers: the admin lists query it for a page of logins, then read the
+    page's items by key (BatchGetItem)."""
+    attrs = {
+        "Meta": _index(name, KeysOnlyProjection()),
+        hash_name: UnicodeAttribute(hash_key=True),
+        range_name: UnicodeAttribute(range_key=True),
+        "__doc__": doc,
+    }
+    return type(f"Subscriber_{name.replace('-', '_')}", (GlobalSecondaryIndex,), attrs)
+
+
+SubscriberUserIndex = _subscriber_keys_index(
+    "user-index", "tenant_id", "login", "A tenant's subscribers in username order; username prefix search."
+)
+SubscriberStatusIndex = _subscriber_keys_index(
+    "status-index",
+    "status",
+    "login",
+    "Subscribers of a status; ``begins_with(login, '<tenant>#')`` keeps one tenant, in username order.",
+)
+SubscriberOnlineIndex = _subscriber_keys_index(
+    "online-index", "online_t", "login", "Sparse: subscribers with an open session (``online_t`` = tenant)."
+)
+SubscriberNameIndex = _subscriber_keys_index(
+    "name-index", "tenant_id", "name_lc", "Name prefix search (lower-case name)."
+)
+SubscriberPhoneIndex = _subscriber_keys_index(
+    "phone-index", "tenant_id", "phone_n", "Phone prefix search (digits of the phone)."
+)
+SubscriberIpIndex = _subscriber_keys_index(
+    "ip-index", "tenant_id", "ip", "IP uniqueness and IP prefix search."
+)
+
+
+class SubscriberTenantIndex(GlobalSecondaryIndex["Subscriber"]):
+    Meta = _index("tenant-index", IncludeProjection(list(SUBSCRIBER_TENANT_PROJECTION)))
+    tenant_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
 
 
 class Subscriber(Model):
@@ -309,30 +393,41 @@ class Subscriber(Model):
     released_ip = UnicodeAttribute(null=True)  # the address a cancellation released (restored on activate)
     last_seen_at = UnicodeAttribute(null=True)
     router_state = JSONAttribute(default=dict)  # what was last pushed to the router, for renames
+    hist = BooleanAttribute(null=True)  # rate modulation keeps hourly traffic in ``usage_hours``
+    online_t = UnicodeAttribute(null=True)  # the tenant id while a session is open (online-index)
+    name_lc = UnicodeAttribute(null=True)  # lower-case name (name-index)
+    phone_n = UnicodeAttribute(null=True)  # digits of the phone (phone-index)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
     id_index = SubscriberIdIndex()
-    tenant_index = TenantIndex()
+    tenant_index = SubscriberTenantIndex()
+    gateway_index = SubscriberGatewayIndex()
+    user_index = SubscriberUserIndex()
+    status_index = SubscriberStatusIndex()
+    online_index = SubscriberOnlineIndex()
+    name_index = SubscriberNameIndex()
+    phone_index = SubscriberPhoneIndex()
+    ip_index = SubscriberIpIndex()
 
 
 class SubscriberStartIndex(GlobalSecondaryIndex["Session"]):
-    Meta = _index("subscriber-index")
+    """A subscriber's connection log by start (keys only: a page of rows is read by key)."""
+
+    Meta = _index("subscriber-index", KeysOnlyProjection())
     subscriber_id = UnicodeAttribute(hash_key=True)
     started_at = UnicodeAttribute(range_key=True)
 
 
 class OpenSessionIndex(GlobalSecondaryIndex["Session"]):
-    """Sparse: only open sessions carry ``open_nas`` (Accounting-On/Off and the stale-session reaper)."""
+    """Sparse: only open sessions carry ``open_nas`` (Accounting-On/Off and the stale-session reaper).
 
-    Meta = _index("open-index", KeysOnlyProjection())
+    The range key is the hour of the last update (``YYYY-MM-DDTHH``), not the update time itself: it
+    changes once an hour, so an Interim-Update does not move the row in the index every time.
+    """
+
+    Meta = _index("open-hour-index", KeysOnlyProjection())
     open_nas = UnicodeAttribute(hash_key=True)
-    last_update = UnicodeAttribute(range_key=True)
-
-
-class SessionTenantIndex(GlobalSecondaryIndex["Session"]):
-    Meta = _index("tenant-index")
-    tenant_id = UnicodeAttribute(hash_key=True)
-    started_at = UnicodeAttribute(range_key=True)
+    open_hour = UnicodeAttribute(range_key=True)
 
 
 class Session(Model):
@@ -363,9 +458,10 @@ class Session(Model):
     version = NumberAttribute(default=0)  # accounting updates of the session: older writes never win
     interim_s = NumberAttribute(default=300)
     open_nas = UnicodeAttribute(null=True)
+    open_hour = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # closed rows: end + the tenant's connection-log retention
     subscriber_index = SubscriberStartIndex()
     open_index = OpenSessionIndex()
-    tenant_index = SessionTenantIndex()
 
 
 # ---------------------------------------------------------------- cards and vouchers
@@ -594,7 +690,33 @@ class AuditEntry(Model):
     before = JSONAttribute(null=True)
     after = JSONAttribute(null=True)
     request_id = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)  # entry time + the tenant's audit retention
     tenant_index = AuditTenantIndex()
+
+
+class UsageHour(Model):
+    """Hourly traffic of a subscriber whose policy modulates its rate by traffic (SPEC S6).
+
+    Kept out of the subscriber item so the item RADIUS rewrites on every accounting update stays
+    small; rows expire after the longest modulation window.
+    """
+
+    Meta = _meta("usage_hours")
+    login = UnicodeAttribute(hash_key=True)
+    hour = UnicodeAttribute(range_key=True)  # UTC "YYYYMMDDHH"
+    i = NumberAttribute(default=0)  # octets from the client
+    o = NumberAttribute(default=0)  # octets to the client
+    expires_at = TTLAttribute(null=True)
+
+
+class Tally(Model):
+    """Subscriber counts of a tenant per status and service price (``store.tallies``)."""
+
+    Meta = _meta("tallies")
+    tenant_id = UnicodeAttribute(hash_key=True)
+    bucket = UnicodeAttribute(range_key=True)  # "<status>|p|<product_id>" | "<status>|o|<price>"
+    n = NumberAttribute(default=0)
+    at = UnicodeAttribute(null=True)  # the recount marker row: when
 
 
 class Counter(Model):
@@ -654,6 +776,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Product,
     Subscriber,
     Session,
+    UsageHour,
     VoucherBatch,
     Voucher,
     Invoice,
@@ -662,6 +785,7 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Contract,
     ProvisioningTask,
     AuditEntry,
+    Tally,
     Counter,
     TokenRecord,
     Job,

@@ -15,6 +15,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
 from core.ids import now_iso
+from store import subscribers as subscriber_store
 from store.models import Contract, Invoice, Payment, Session, Subscriber, TokenRecord
 
 
@@ -116,9 +117,7 @@ def find_subscriber(subscriber_id: str) -> Subscriber | None:
     """By id (id index); an unusable id is simply not found."""
     if not usable_key(subscriber_id):
         return None
-    for sub in Subscriber.id_index.query(subscriber_id, limit=1):
-        return sub
-    return None
+    return subscriber_store.get_by_id(subscriber_id)
 
 
 def _plain(value: Any) -> dict[str, Any]:
@@ -156,19 +155,16 @@ def increment_autologin_epoch(sub: Subscriber) -> int:
 
 def sessions_between(subscriber_id: str, since_iso: str, limit: int = 5000) -> list[Session]:
     """Connection-log rows that started at or after ``since_iso`` (oldest first), at most ``limit``."""
-    res = Session.subscriber_index.query(subscriber_id, Session.started_at >= since_iso, limit=limit)
-    return list(res)
+    return subscriber_store.session_rows(
+        Session.subscriber_index.query(subscriber_id, Session.started_at >= since_iso, limit=limit)
+    )
 
 
 def sessions_page(
     subscriber_id: str, limit: int, start_key: dict[str, Any] | None
 ) -> tuple[list[Session], dict[str, Any] | None]:
     """Connection-log rows, newest first."""
-    res = Session.subscriber_index.query(
-        subscriber_id, scan_index_forward=False, limit=limit, last_evaluated_key=start_key
-    )
-    items = list(res)
-    return items, res.last_evaluated_key
+    return subscriber_store.sessions_page(subscriber_id, limit, start_key)
 
 
 # ---------------------------------------------------------------- invoices

@@ -18,6 +18,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from core.errors import NotFoundError, ValidationError
 from core.ids import new_id, now_iso
+from store import subscribers as subscriber_store
 from store.models import Counter, Gateway, Policy, Product, ProvisioningTask, Subscriber, Tenant
 
 TASK_STATUSES = ("queued", "running", "succeeded", "failed", "dead")
@@ -256,10 +257,8 @@ def find_tenant(tenant_id: str) -> Tenant | None:
 
 
 def find_subscriber(subscriber_id: str) -> Subscriber | None:
-    """By id (id index holds every attribute)."""
-    for sub in Subscriber.id_index.query(subscriber_id, limit=1):
-        return sub
-    return None
+    """By id (the id index gives the key, the item is read by it)."""
+    return subscriber_store.get_by_id(subscriber_id)
 
 
 def find_subscribers(logins_by_id: dict[str, str | None]) -> dict[str, Subscriber | None]:
@@ -282,10 +281,10 @@ def get_subscriber(subscriber_id: str) -> Subscriber:
 
 
 def gateway_subscribers(gateway: Gateway) -> list[Subscriber]:
-    """Every subscriber service assigned to a router (tenant index, filtered by gateway)."""
-    return list(
-        Subscriber.tenant_index.query(gateway.tenant_id, filter_condition=Subscriber.gateway_id == gateway.id)
-    )
+    """Every subscriber service assigned to a router (gateway index: reads proportional to the router's
+    subscribers, whatever the size of the tenant)."""
+    keys = Subscriber.gateway_index.query(gateway.id)
+    return [s for s in subscriber_store.by_logins(k.login for k in keys) if s.tenant_id == gateway.tenant_id]
 
 
 def list_gateways(tenant_id: str | None = None) -> Iterator[Gateway]:

@@ -8,7 +8,11 @@ asyncio server calls them from a thread pool.
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -26,11 +30,15 @@ from core.radius.model import (
 )
 from core.radius.mschap import strip_domain
 from core.rates import Burst
+from core.retention import USAGE_HOURS_DAYS, connection_log_days, expiry_epoch
 from shared.observability import get_logger
-from store.models import Gateway, Policy, Product, Session, Subscriber
+from store import tallies
+from store.models import Gateway, Policy, Product, Session, Subscriber, Tenant, UsageHour
 from store.vouchers import mark_card_used
 
 log = get_logger("radius")
+HOUR_PREFIX = "h:"
+TENANT_SETTINGS_TTL_S = 300.0
 
 _BURST_FIELDS = (
     "download_limit",
@@ -307,8 +315,10 @@ class DynamoRadiusStore:
     """
 
     def __init__(self, pool_connections: int | None = None) -> None:
+        self._tenant_lock = threading.Lock()
+        self._tenant_days: dict[str, tuple[int, float]] = {}
         if pool_connections:
-            for model in (Subscriber, Session, Gateway, Policy, Product):
+            for model in (Subscriber, Session, Gateway, Policy, Product, UsageHour, Tenant):
                 meta: Any = model.Meta
                 if getattr(meta, "max_pool_connections", 0) < pool_connections:
                     meta.max_pool_connections = pool_connections
@@ -334,11 +344,56 @@ class DynamoRadiusStore:
     def get_subscriber(self, login: str) -> SubscriberView | None:
         try:
             # strongly consistent: a Stop just written must count before the next login is decided
-            return subscriber_view(Subscriber.get(login, consistent_read=True))
+            sub = Subscriber.get(login, consistent_read=True)
         except DoesNotExist:
             return None
+        view = subscriber_view(sub)
+        if not sub.hist:
+            return view
+        # rate modulation by traffic: the hourly buckets live in their own rows (usage_hours)
+        usage = dict(view.usage)
+        for row in UsageHour.query(login, consistent_read=True):
+            usage[f"{HOUR_PREFIX}{row.hour}:i"] = _i(row.i)
+            usage[f"{HOUR_PREFIX}{row.hour}:o"] = _i(row.o)
+        return dataclasses.replace(view, usage=usage)
+
+    def _add_hours(self, login: str, hours: Mapping[str, int]) -> None:
+        """ADD the hourly traffic deltas (``h:<UTC hour>:i/o`` keys) to their rows."""
+        by_hour: dict[str, dict[str, int]] = {}
+        for key, delta in hours.items():
+            hour, _, counter = key[len(HOUR_PREFIX) :].partition(":")
+            if counter in ("i", "o") and hour:
+                by_hour.setdefault(hour, {})[counter] = by_hour.get(hour, {}).get(counter, 0) + delta
+        for hour, deltas in sorted(by_hour.items()):
+            try:
+                start = datetime.strptime(hour, "%Y%m%d%H").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            expires = datetime.fromtimestamp(start.timestamp() + USAGE_HOURS_DAYS * 86400, UTC)
+            actions: list[Any] = [UsageHour.expires_at.set(expires)]
+            actions.extend(getattr(UsageHour, c).add(v) for c, v in deltas.items())
+            UsageHour._get_connection().update_item(login, range_key=hour, actions=actions)
+
+    def _retention_days(self, tenant_id: str) -> int:
+        """The tenant's connection-log retention (settings cached a few minutes)."""
+        now = time.monotonic()
+        with self._tenant_lock:
+            cached = self._tenant_days.get(tenant_id)
+            if cached is not None and cached[1] > now:
+                return cached[0]
+        try:
+            days = connection_log_days(Tenant.get(tenant_id).settings)
+        except DoesNotExist:
+            days = connection_log_days(None)
+        with self._tenant_lock:
+            self._tenant_days[tenant_id] = (days, now + TENANT_SETTINGS_TTL_S)
+        return days
 
     def apply_subscriber_write(self, write: SubscriberWrite, seen_at: str | None) -> bool:
+        # hourly buckets (rate modulation) go to their own rows; old ones expire by TTL
+        hours = {k: v for k, v in write.add_usage.items() if k.startswith(HOUR_PREFIX)}
+        add_usage = {k: v for k, v in write.add_usage.items() if not k.startswith(HOUR_PREFIX)}
+        remove_usage = [k for k in write.remove_usage if not k.startswith(HOUR_PREFIX)]
         entry = session_to_map(write.entry)
         actions: list[Any] = [Subscriber.last_seen_at.set(seen_at)] if seen_at else []
         condition: Condition = Subscriber.login.exists()
@@ -354,13 +409,20 @@ class DynamoRadiusStore:
                 condition &= Subscriber.open_sessions[write.key]["v"] == write.expect_version
             actions.extend(Subscriber.open_sessions[k].remove() for k in write.remove_sessions)
         if write.create_usage_map:
-            actions.append(Subscriber.usage.set(dict(write.add_usage)))
+            actions.append(Subscriber.usage.set(add_usage))
             condition &= Subscriber.usage.does_not_exist()
         else:
-            for key, delta in write.add_usage.items():
+            for key, delta in add_usage.items():
                 counter = Subscriber.usage[key]
                 actions.append(counter.set((counter | 0) + delta))
-            actions.extend(Subscriber.usage[k].remove() for k in write.remove_usage)
+            actions.extend(Subscriber.usage[k].remove() for k in remove_usage)
+        if hours:
+            actions.append(Subscriber.hist.set(True))
+        tenant_id = write.login.split("#", 1)[0]
+        if write.online is True:
+            actions.append(Subscriber.online_t.set(tenant_id))  # unchanged on an interim: no index write
+        elif write.online is False:
+            actions.append(Subscriber.online_t.remove())
         if write.devices_since is not None:
             actions.append(Subscriber.devices.set([write.add_device] if write.add_device else []))
             actions.append(Subscriber.devices_since.set(write.devices_since))
@@ -373,19 +435,23 @@ class DynamoRadiusStore:
             actions.append(Subscriber.status.set("active"))
             condition &= Subscriber.status == "new"  # never overwrite a status set meanwhile
         try:
-            out = Subscriber._get_connection().update_item(
-                write.login,
-                actions=actions,
-                condition=condition,
-                # the first session of a login: its card (if it is one) is spent
-                return_values="ALL_NEW" if write.activate else None,
+            # the old item comes back at no capacity cost: it says which counters the change moves
+            # (and, on the first session of a login, which card it spends)
+            old = Subscriber._get_connection().update_item(
+                write.login, actions=actions, condition=condition, return_values="ALL_OLD"
             )
         except UpdateError as exc:
             if _condition_failed(exc):
                 return False
             raise
+        if hours:
+            self._add_hours(write.login, hours)
+        item = old.get("Attributes") or {}
+        try:
+            self._move_tallies(tenant_id, write, item)
+        except Exception:  # the accounting is recorded; the totals counters are repaired by a recount
+            log.warning("totals counter not moved", extra={"login": write.login}, exc_info=True)
         if write.activate:
-            item = (out or {}).get("Attributes") or {}
             voucher_id = (item.get("voucher_id") or {}).get("S")
             if voucher_id:
                 try:
@@ -393,6 +459,25 @@ class DynamoRadiusStore:
                 except Exception:  # the session is recorded; the card record is only informative
                     log.exception("could not mark a card used", extra={"voucher_id": voucher_id})
         return True
+
+    @staticmethod
+    def _move_tallies(tenant_id: str, write: SubscriberWrite, old: Mapping[str, Any]) -> None:
+        """Totals counters: the first use of a New service, the first open and the last closed session."""
+
+        def s(name: str) -> str | None:
+            value = old.get(name) or {}
+            return value.get("S") if isinstance(value, Mapping) else None
+
+        bucket = tallies.bucket_of(s("status"), s("product_id"), s("price_override"))
+        if write.activate and s("status") == "new":
+            tallies.move(tenant_id, bucket, bucket.with_status("active"))
+        was_online = s("online_t") is not None
+        if write.online is not None and write.online != was_online:
+            online = bucket.with_status(tallies.ONLINE)
+            if write.online:
+                tallies.move(tenant_id, None, online)
+            else:
+                tallies.move(tenant_id, online, None)
 
     def put_session_log(self, log: SessionLog) -> None:
         values: dict[str, Any] = {
@@ -426,12 +511,23 @@ class DynamoRadiusStore:
                 values[name] = value
         actions: list[Any] = [getattr(Session, name).set(value) for name, value in values.items()]
         if log.ended_at is None:
-            # open (or reopened: an update proved a session closed on our side alive)
-            actions.extend([Session.open_nas.set(log.nas_ip), Session.ended_at.remove()])
+            # open (or reopened: an update proved a session closed on our side alive); the open index
+            # is keyed by the hour of the last update, so most interim updates leave it untouched
+            actions.extend(
+                [
+                    Session.open_nas.set(log.nas_ip),
+                    Session.open_hour.set(log.last_update[:13]),
+                    Session.ended_at.remove(),
+                    Session.expires_at.remove(),
+                ]
+            )
             if log.closed_by is None:
                 actions.append(Session.closed_by.remove())
         else:
-            actions.append(Session.open_nas.remove())
+            actions.extend([Session.open_nas.remove(), Session.open_hour.remove()])
+            epoch = expiry_epoch(log.ended_at, self._retention_days(log.tenant_id))
+            if epoch is not None:
+                actions.append(Session.expires_at.set(datetime.fromtimestamp(epoch, UTC)))
         condition = Session.id.does_not_exist() | (Session.version < log.version)
         try:
             Session._get_connection().update_item(log.id, actions=actions, condition=condition)
@@ -448,10 +544,17 @@ class DynamoRadiusStore:
 
     def open_session_ids(self, nas_ip: str, updated_before: str | None = None) -> list[str]:
         if updated_before is None:
-            rows = Session.open_index.query(nas_ip)
-        else:
-            rows = Session.open_index.query(nas_ip, Session.last_update < updated_before)
-        return [r.id for r in rows]
+            return [r.id for r in Session.open_index.query(nas_ip)]
+        # rows of earlier hours are stale for sure; those of the cutoff's hour are read to compare
+        cutoff_hour = updated_before[:13]
+        out: list[str] = []
+        same_hour: list[str] = []
+        for r in Session.open_index.query(nas_ip, Session.open_hour <= cutoff_hour):
+            (same_hour if r.open_hour == cutoff_hour else out).append(r.id)
+        if same_hour:
+            rows = Session.batch_get(same_hour, attributes_to_get=["id", "last_update", "open_nas"])
+            out.extend(r.id for r in rows if r.open_nas and r.last_update < updated_before)
+        return out
 
     def open_session_nas(self) -> list[str]:
         seen: set[str] = set()

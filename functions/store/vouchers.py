@@ -18,6 +18,7 @@ from pynamodb.expressions.update import Action
 
 from core.errors import ConflictError
 from core.ids import now_iso
+from store import tallies
 from store.models import Subscriber, Voucher, VoucherBatch
 
 
@@ -84,6 +85,7 @@ def insert_card(voucher: Voucher, login: Subscriber) -> bool:
         if _conditional(exc):
             return False
         raise
+    tallies.move(login.tenant_id, None, tallies.bucket_for(login))
     return True
 
 
@@ -165,8 +167,9 @@ def _card_unused() -> Condition:
 def cancel_card_login(login: str) -> bool:
     """Cancel a card's login if it was never used (True); False when it is in use or gone."""
     now = now_iso()
+    item = Subscriber(login=login)
     try:
-        Subscriber(login=login).update(
+        item.update(
             actions=[
                 Subscriber.status.set("cancelled"),
                 Subscriber.cancelled_at.set(now),
@@ -178,13 +181,16 @@ def cancel_card_login(login: str) -> bool:
         if _conditional(exc):
             return False
         raise
+    after = tallies.bucket_for(item)  # the update returned the whole item
+    tallies.move(item.tenant_id, after.with_status("new"), after)
     return True
 
 
 def restore_card_login(login: str) -> None:
     """Undo :func:`cancel_card_login` (a redemption that could not complete)."""
+    item = Subscriber(login=login)
     try:
-        Subscriber(login=login).update(
+        item.update(
             actions=[
                 Subscriber.status.set("new"),
                 Subscriber.cancelled_at.remove(),
@@ -195,6 +201,9 @@ def restore_card_login(login: str) -> None:
     except UpdateError as exc:
         if not _conditional(exc):
             raise
+        return
+    after = tallies.bucket_for(item)
+    tallies.move(item.tenant_id, after.with_status("cancelled"), after)
 
 
 def card_logins(logins: Sequence[str]) -> dict[str, Subscriber]:

@@ -20,7 +20,7 @@ from shared.crypto import StaticKeyProvider, hash_password
 from shared.runtime import Runtime, init_runtime
 from shared.settings import set_settings
 from shared.tokens import issue_operator_token
-from store import db
+from store import db, tallies
 from store.demo import DemoData
 from store.models import ALL_MODELS, Operator, Session, Subscriber, Tenant
 from store.subscribers import get_by_id
@@ -180,7 +180,12 @@ def open_session(
     }
     if closed:
         entry.update(cb="stop", et=now)
-    sub.update(actions=[Subscriber.open_sessions[key].set(entry)])
+    actions = [Subscriber.open_sessions[key].set(entry)]
+    if not closed:  # as the RADIUS store does: the online index and the online counter
+        actions.append(Subscriber.online_t.set(sub.tenant_id))
+        if not sub.online_t:
+            tallies.move(sub.tenant_id, None, tallies.bucket_for(sub).with_status(tallies.ONLINE))
+    sub.update(actions=actions)
     Session(
         id=key,
         tenant_id=sub.tenant_id,
@@ -198,4 +203,5 @@ def open_session(
         ended_at=now if closed else None,
         closed_by="stop" if closed else None,
         open_nas=None if closed else nas_ip,
+        open_hour=None if closed else now[:13],
     ).save()

@@ -133,8 +133,8 @@ class Portal:
         return self.login(sub.username, password)
 
     def subscriber(self, sub_id: str | None = None) -> Subscriber:
-        for sub in Subscriber.id_index.query(sub_id or self.demo.subscriber_id):
-            return sub
+        for row in Subscriber.id_index.query(sub_id or self.demo.subscriber_id):
+            return Subscriber.get(row.login)
         raise AssertionError("subscriber not found")
 
     # ------------------------------------------------------------ billing and payments

@@ -222,12 +222,17 @@ def test_stack_deploys_to_moto_with_the_tables_the_models_use(template, monkeypa
                     {
                         "IndexName": g["IndexName"],
                         "KeySchema": g["KeySchema"],
-                        "Projection": {"ProjectionType": g["Projection"]["ProjectionType"]},
+                        "Projection": {
+                            k: sorted(v) if isinstance(v, list) else v for k, v in g["Projection"].items()
+                        },
                     }
                     for g in desc.get("GlobalSecondaryIndexes", [])
                 ),
                 key=lambda g: g["IndexName"],
             )
+            for g in want.get("GlobalSecondaryIndexes", []):
+                if "NonKeyAttributes" in g["Projection"]:
+                    g["Projection"]["NonKeyAttributes"] = sorted(g["Projection"]["NonKeyAttributes"])
             assert got_gsis == want.get("GlobalSecondaryIndexes", []), name
 
 

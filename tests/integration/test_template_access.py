@@ -72,9 +72,10 @@ def test_the_radius_task_reads_the_catalogue_and_writes_only_subscribers_session
     g = granted(template, "radius")
     assert {"subscribers", "policies", "products", "gateways", "sessions"} <= set(g)
     writes = {t for t, actions in g.items() if set(WRITE_ACTIONS) & actions}
-    # gateways: the Accounting-On of a rebooted router is recorded on its gateway;
-    # vouchers: a card whose login starts its first session is marked used
-    assert writes == {"subscribers", "sessions", "gateways", "vouchers"}
+    # gateways: the Accounting-On of a rebooted router is recorded on its gateway; vouchers: a card whose
+    # login starts its first session is marked used; usage_hours: hourly traffic of modulated policies;
+    # tallies: the totals counters (first use, first/last open session)
+    assert writes == {"subscribers", "sessions", "gateways", "vouchers", "usage_hours", "tallies"}
     assert not any(set(DELETE_ACTIONS) & actions for actions in g.values())
     assert "audit" not in g and "operators" not in g and "invoices" not in g
 

@@ -61,8 +61,10 @@ def _sub(sub: Subscriber) -> SubscriberOut:
     query=SubscriberQuery,
     response=SubscriberPage,
     description="Filters: status (incl. online, online_24h; blocked = suspended), zone, router, plan, "
-    "connection type, text search over username/name/e-mail/phone/IP/MAC/document. Sort with "
-    "sort=<field> or -<field>. Keyset pagination: pass next_cursor back as cursor.",
+    "connection type, search q: the start of the username, name, phone or IP (case-insensitive). Sort "
+    "with sort=<field> or -<field>. Keyset pagination: pass next_cursor back as cursor. Username order "
+    "with no filter, one status, online, one router or a search reads one page from an index, whatever "
+    "the size of the tenant.",
 )
 def handle_list_subscribers(ctx: RequestContext) -> SubscriberPage:
     q = ctx.query
@@ -169,8 +171,13 @@ def handle_export_totals(ctx: RequestContext) -> Response:
     response=OnlineOut,
 )
 def handle_online_subscribers(ctx: RequestContext) -> OnlineOut:
-    rows = svc.online_rows(ctx.p, ctx.query.tenant_id, ctx.query.q)
-    return OnlineOut(items=[OnlineRow.model_validate(r) for r in rows], total=len(rows))
+    q = ctx.query
+    page = svc.online_page(ctx.p, q.tenant_id, q.q, q.limit, q.cursor)
+    return OnlineOut(
+        items=[OnlineRow.model_validate(r) for r in page.items],
+        total=page.total,
+        next_cursor=page.next_cursor,
+    )
 
 
 @route(

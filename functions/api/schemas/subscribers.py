@@ -212,6 +212,8 @@ class TotalsOut(Out):
 class OnlineQuery(Query):
     tenant_id: Id | None = None
     q: Annotated[str, Field(max_length=200)] | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = Field(default=500, description="subscribers per page")
+    cursor: Cursor | None = None
 
 
 class OnlineExportQuery(OnlineQuery, ExportQuery):
@@ -240,4 +242,5 @@ class OnlineRow(Out):
 
 class OnlineOut(Out):
     items: list[OnlineRow]
-    total: int
+    total: int = Field(description="subscribers online now (every page)")
+    next_cursor: str | None = None

@@ -248,6 +248,7 @@ class SubscriberWrite:
     create_sessions_map: bool = False
     activate: bool = False  # first use of the service: status New becomes Active (SPEC S3)
     start_expiry_at: str | None = None  # first use of a card valid N days from first login
+    online: bool | None = None  # whether a session of the subscriber is open after this write
 
 
 @dataclass(frozen=True)
@@ -369,8 +370,16 @@ def plan_update(
         create_sessions_map=not sub.has_sessions_map,
         activate=sub.status == "new",
         start_expiry_at=_first_use_expiry(sub, prev, ev),
+        online=_online_after(sub, ev.key, change.entry, expired),
     )
     return write, change
+
+
+def _online_after(sub: SubscriberView, key: str, entry: OpenSession, removed: tuple[str, ...] = ()) -> bool:
+    """Whether any session of the subscriber is open once ``entry`` is written and ``removed`` dropped."""
+    if entry.closed_by is None:
+        return True
+    return any(k != key and k not in removed and s.closed_by is None for k, s in sub.open_sessions.items())
 
 
 def _first_use_expiry(sub: SubscriberView, prev: OpenSession | None, ev: AccountingEvent) -> str | None:
@@ -388,4 +397,11 @@ def plan_close(sub: SubscriberView, key: str, closed_by: str, at: datetime) -> S
     entry = close_entry(prev, closed_by, at)
     if entry is None:
         return None
-    return SubscriberWrite(login=sub.login, key=key, entry=entry, expect_version=prev.version, add_usage={})
+    return SubscriberWrite(
+        login=sub.login,
+        key=key,
+        entry=entry,
+        expect_version=prev.version,
+        add_usage={},
+        online=_online_after(sub, key, entry),
+    )

@@ -18,7 +18,18 @@ from core.ids import now_iso
 from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime, init_runtime
 from store.demo import DEMO_TENANT, DemoData, seed_demo
-from store.models import Gateway, Operator, Policy, Product, Session, Subscriber, Tenant, Zone
+from store.models import (
+    Gateway,
+    Operator,
+    Policy,
+    Product,
+    Session,
+    Subscriber,
+    Tally,
+    Tenant,
+    UsageHour,
+    Zone,
+)
 from store.radius_repo import DynamoRadiusStore
 from tests.conftest import make_settings
 from tests.fakes.radius import Clock, RadiusHarness
@@ -26,7 +37,7 @@ from tests.fakes.radius import Clock, RadiusHarness
 # Wednesday 18 November 2026, 11:00 in Mexico City (the demo gateway's zone)
 NOW = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
 ASSIGNED = "2026-11-01T06:00:00.000000Z"
-RADIUS_TABLES = (Tenant, Zone, Operator, Gateway, Policy, Product, Subscriber, Session)
+RADIUS_TABLES = (Tenant, Zone, Operator, Gateway, Policy, Product, Subscriber, Session, UsageHour, Tally)
 
 
 @dataclass(frozen=True)

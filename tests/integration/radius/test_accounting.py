@@ -210,6 +210,7 @@ def test_reaper_closes_sessions_whose_stop_never_came(env):
 
 class CountingStore(DynamoRadiusStore):
     def __init__(self) -> None:
+        super().__init__()
         self.calls: Counter[str] = Counter()
 
     def get_subscriber(self, login):

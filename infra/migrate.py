@@ -1,0 +1,24 @@
+"""Migrate the data of an existing stage to the current models (indexes, backfilled attributes).
+
+    .venv/bin/python -m infra.migrate          # settings from the environment, like the functions
+
+Safe to run twice: see ``store.migrate``. Prints what it changed as one JSON object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from shared.settings import get_settings
+from store import db
+from store.migrate import migrate
+
+
+def main() -> None:
+    db.configure(get_settings())
+    print(json.dumps(dataclasses.asdict(migrate(wait=True)), sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
