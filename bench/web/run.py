@@ -22,8 +22,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.local_stack_support import ROOT, Stack, start_stack
-from tests.e2e.test_web import web_stack_env
+for _key, _value in (
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_DEFAULT_REGION", "us-east-1"),
+    ("POWERTOOLS_TRACE_DISABLED", "1"),
+    ("POWERTOOLS_LOG_LEVEL", "ERROR"),
+):
+    os.environ.setdefault(_key, _value)
+
+from tests.e2e.local_stack_support import ROOT, Stack, start_stack  # noqa: E402
+from tests.e2e.test_web import web_stack_env  # noqa: E402
 
 DIST = ROOT / "web" / "dist"
 
@@ -51,11 +60,13 @@ def bundle(loaded: list[str]) -> dict[str, Any]:
 
 
 def seed(stack: Stack, n: int) -> None:
-    """N subscribers of the demo tenant written straight into the stack's tables (batch writes)."""
+    """N subscribers of the demo tenant written straight into the stack's tables (batch writes), then
+    the tenant's totals counters recounted."""
     os.environ["WISP_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{stack.env['WISP_MOTO_PORT']}"
     os.environ["WISP_STAGE"] = "local"
     os.environ["WISP_DATA_KEY_FILE"] = str(Path(stack.env["WISP_LOCAL_DIR"]) / "data.key")
     from core.ids import now_iso
+    from services.subscribers import recount_totals
     from shared.runtime import init_runtime
     from shared.settings import Settings
     from store.demo import DEMO_TENANT
@@ -84,6 +95,7 @@ def seed(stack: Stack, n: int) -> None:
                     created_at=now,
                 )
             )
+    recount_totals(DEMO_TENANT)  # the totals counters, as the daily repair job counts them
 
 
 def main() -> int:
