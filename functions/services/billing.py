@@ -1037,11 +1037,32 @@ class CutoffRunResult:
     skipped_promise: int = 0
     skipped_other: int = 0
     routers: list[dict[str, Any]] = field(default_factory=list)
+    # online clients cut: what reached their live sessions (CoA / Disconnect) and the S4 warnings
+    live_sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["suspended"] = list(self.suspended)
         return out
+
+
+def _cut_live_sessions(rt: Runtime, sub: Subscriber, result: CutoffRunResult) -> None:
+    """A client cut while online is cut at once (SPEC S4, as a manual suspend): CoA with the blocked
+    list or Disconnect; a gateway that does not answer leaves the S4 warning in the run log."""
+    from services.live_sessions import LiveChange, apply_change_now
+
+    try:
+        report = apply_change_now(rt, sub.tenant_id, sub.username, LiveChange.SUSPEND)
+    except Exception as exc:  # the status is saved; the run log says the session was not reached
+        log.exception("cutoff live session change failed", extra={"subscriber_id": sub.id})
+        result.warnings.append(f"{sub.username}: live session not reached ({type(exc).__name__})")
+        return
+    if report is None:
+        return
+    result.live_sessions[sub.id] = [s.as_dict() for s in report.sessions]
+    if report.warning:
+        result.warnings.append(f"{sub.username}: {report.warning}")
 
 
 def _request_router(rt: Runtime, gateway: Gateway, reason: str, actor: str) -> dict[str, Any]:
@@ -1127,6 +1148,8 @@ def run_tenant_cutoffs(
         )
         result.suspended.append(sub.id)
         by_gateway.setdefault(sub.gateway_id or "", []).append(sub.id)
+        if sub.open_sessions:
+            _cut_live_sessions(rt, sub, result)
     gateways = repo.get_gateways(by_gateway)
     reason = f"cutoff {local_date(now, ctx.tenant.timezone).isoformat()}"
     for gw_id, sub_ids in sorted(by_gateway.items()):

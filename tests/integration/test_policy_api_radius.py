@@ -9,13 +9,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from pyrad.packet import AccessAccept, AccessReject
 
 from core.radius.accounting import session_key
+from services import billing
 from services.disconnect import NOT_REACHABLE_WARNING
 from shared.runtime import Runtime
 from store.models import Policy, Session, Subscriber
@@ -311,3 +313,31 @@ def test_a_gateway_without_coa_gets_a_disconnect_and_an_unreachable_one_the_warn
         assert res["warnings"] == [NOT_REACHABLE_WARNING]
         assert res["data"]["live_sessions"][0]["result"] == "unreachable"
         assert session_row(made, "LIVE-3").closed_by == "admin"  # closed in the RADIUS data anyway
+
+
+def test_the_automatic_cutoff_reaches_the_live_session_of_a_client_it_suspends(
+    api: Api, manager, radius, demo, api_world: Runtime
+):
+    with FakeNas(b"testing123", ip="127.0.0.1", mode="ack") as nas:
+        # Given an online client of the demo MikroTik gateway with an unpaid internet invoice
+        ok(api.patch(f"/admin/gateways/{demo.gateway_id}", manager, {"coa_port": nas.port}))
+        made = subscriber_on(api, manager, {})
+        online(radius, made, "LIVE-CUT")
+        tenant_id = Subscriber.get(made.login).tenant_id
+        billing.create_internet_invoice(api_world, tenant_id, made.id, "2027-01", "op", amount=Decimal("25"))
+
+        # When the daily cutoff runs on the days after the invoice's cutoff day comes
+        day, result = datetime(2027, 1, 1, 18, tzinfo=UTC), None
+        while day < datetime(2027, 3, 1, tzinfo=UTC):
+            result = billing.run_tenant_cutoffs(api_world, tenant_id, day, only_subscribers={made.id})
+            if result.suspended:
+                break
+            day += timedelta(days=1)
+
+        # Then the client is suspended and its live session moved to the blocked list by CoA at once
+        assert result is not None and result.suspended == [made.id]
+        assert [p.code for p in nas.received] == [43]
+        assert nas.received[0]["Mikrotik-Address-List"] == ["morosos"]
+        assert result.live_sessions[made.id][0]["action"] == "coa"
+        assert result.live_sessions[made.id][0]["result"] == "changed"
+        assert result.warnings == []
