@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> None:
 
         from api.app import app
         from core.ids import new_id, now_iso
-        from services import billing
         from services import payment_providers as pay
+        from services.billing.invoices import create_other_invoice
         from shared.crypto import StaticKeyProvider, hash_password
         from shared.runtime import init_runtime
         from shared.settings import Settings
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             return sub
 
         def invoice(sub: Subscriber, amount: str) -> Any:
-            return billing.create_other_invoice(
+            return create_other_invoice(
                 rt,
                 demo.tenant_id,
                 sub.id,

@@ -14,7 +14,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 
 from core.billing_calendar import parse_date
-from services import billing
+from services.billing.cutoffs import run_cutoffs, run_promise_expiry
+from services.billing.invoice_run import run_invoices
+from services.billing.notices import run_notices
 from shared.observability import logger, metrics, tracer
 from shared.runtime import get_runtime
 
@@ -33,7 +35,7 @@ def _tenants(event: dict[str, Any]) -> list[str] | None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_invoice_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    results = billing.run_invoices(get_runtime(), _now(event), _tenants(event))
+    results = run_invoices(get_runtime(), _now(event), _tenants(event))
     created = sum(r.created for r in results)
     metrics.add_metric(name="InvoicesCreated", unit=MetricUnit.Count, value=created)
     return {"tenants": len(results), "created": created, "existing": sum(r.existing for r in results)}
@@ -43,7 +45,7 @@ def handle_invoice_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_notice_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    results = billing.run_notices(get_runtime(), _now(event), _tenants(event))
+    results = run_notices(get_runtime(), _now(event), _tenants(event))
     sent = sum(r.emails + r.sms for r in results)
     metrics.add_metric(name="PaymentRemindersSent", unit=MetricUnit.Count, value=sent)
     return {"tenants": len(results), "sent": sent, "errors": sum(r.errors for r in results)}
@@ -53,7 +55,7 @@ def handle_notice_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_cutoff_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    results = billing.run_cutoffs(get_runtime(), _now(event), _tenants(event))
+    results = run_cutoffs(get_runtime(), _now(event), _tenants(event))
     suspended = sum(len(r.suspended) for r in results)
     metrics.add_metric(name="ClientsCutOff", unit=MetricUnit.Count, value=suspended)
     return {"tenants": len(results), "suspended": suspended, "routers": sum(len(r.routers) for r in results)}
@@ -63,7 +65,7 @@ def handle_cutoff_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_promise_expiry(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    results = billing.run_promise_expiry(get_runtime(), _now(event), _tenants(event))
+    results = run_promise_expiry(get_runtime(), _now(event), _tenants(event))
     suspended = sum(len(r.suspended) for r in results)
     metrics.add_metric(name="ClientsCutOffAfterPromise", unit=MetricUnit.Count, value=suspended)
     return {"tenants": len(results), "suspended": suspended}

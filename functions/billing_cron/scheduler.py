@@ -18,7 +18,9 @@ from typing import Any
 from billing_cron.inactivity import mark_inactive
 from core.ids import utcnow
 from core.modulation import run_slot
-from services import billing
+from services.billing.cutoffs import run_cutoffs, run_promise_expiry
+from services.billing.invoice_run import run_invoices
+from services.billing.notices import run_notices
 from shared.observability import get_logger
 from shared.runtime import Runtime
 
@@ -50,10 +52,10 @@ def run_billing_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]
     now = now or utcnow()
     out: dict[str, int] = {}
     steps: list[tuple[str, Callable[[], int]]] = [
-        ("invoices", lambda: sum(r.created for r in billing.run_invoices(rt, now))),
-        ("notices", lambda: sum(r.emails + r.sms for r in billing.run_notices(rt, now))),
-        ("cutoffs", lambda: sum(len(r.suspended) for r in billing.run_cutoffs(rt, now))),
-        ("promise_expiry", lambda: sum(len(r.suspended) for r in billing.run_promise_expiry(rt, now))),
+        ("invoices", lambda: sum(r.created for r in run_invoices(rt, now))),
+        ("notices", lambda: sum(r.emails + r.sms for r in run_notices(rt, now))),
+        ("cutoffs", lambda: sum(len(r.suspended) for r in run_cutoffs(rt, now))),
+        ("promise_expiry", lambda: sum(len(r.suspended) for r in run_promise_expiry(rt, now))),
         ("inactivity", lambda: mark_inactive(rt, now)),
     ]
     for name, step in steps:

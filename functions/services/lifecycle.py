@@ -22,7 +22,7 @@ from core.ip_rewrite import is_placeholder, rewrite_released_ip, rewrite_targets
 from core.statuses import Status
 from provisioner.triggers import request_subscriber_removal
 from services import subscribers as subs
-from services.billing import cancel_pending_invoices
+from services.billing.invoices import cancel_pending_invoices
 from services.catalog import check_reference
 from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
 from services.dynauth import UdpDynAuthSender

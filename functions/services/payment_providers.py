@@ -623,9 +623,9 @@ def apply_confirmed_payment(
     ``invoice_id`` (the invoice the checkout or report was for) first and then the oldest unpaid, and
     reactivating a suspended subscriber when the tenant's reconnection rule allows it (status + router
     task). Every provider adapter applies money through this function."""
-    from services import billing
+    from services.billing.payments import register_payment
 
-    result = billing.register_payment(
+    result = register_payment(
         rt,
         tenant_id,
         subscriber_id,
@@ -834,13 +834,13 @@ def _apply_remembered_reversals(
 def _process_reversal(
     rt: Runtime, tenant_id: str, provider: PaymentProvider, event: WebhookEvent
 ) -> WebhookOutcome:
-    from services import billing
+    from services.billing.payments import payment_id_for
 
     key = _payment_key(provider, event)
     kind = "chargeback" if event.type == CHARGED_BACK else "refund"
     if event.reversed_total is None:
         raise ValidationError("the event does not say how much was taken back", field="data.amount_reversed")
-    payment_id = billing.payment_id_for(tenant_id, key)
+    payment_id = payment_id_for(tenant_id, key)
     if portal_store.find_payment(payment_id) is None:
         # reported before the payment itself: remembered, and applied right after the payment lands
         _remember_reversal(tenant_id, key, kind, event.reversed_total)

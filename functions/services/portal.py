@@ -399,9 +399,9 @@ def invoice_due(invoice: Invoice) -> Decimal:
 
 def invoice_pdf(invoice: Invoice) -> tuple[bytes, str]:
     """The invoice PDF and its file name (rendered by billing, as operators see it)."""
-    from services import billing
+    from services.billing.delivery import invoice_pdf
 
-    return billing.invoice_pdf(invoice.id, {invoice.tenant_id})
+    return invoice_pdf(invoice.id, {invoice.tenant_id})
 
 
 _INVOICE_PAGE_KEYS = {"id", "subscriber_id", "created_at"}

@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from api.app import app
 from core.ids import new_id, now_iso
-from services import billing
+from services.billing.invoices import create_other_invoice
 from services.payment_providers import sign_payload, webhook_secret
 from shared.crypto import StaticKeyProvider, hash_password
 from shared.runtime import Runtime, init_runtime
@@ -139,7 +139,7 @@ class Portal:
 
     # ------------------------------------------------------------ billing and payments
     def invoice(self, amount: str = "25.00", sub_id: str | None = None) -> Invoice:
-        return billing.create_other_invoice(
+        return create_other_invoice(
             self.rt,
             self.demo.tenant_id,
             sub_id or self.demo.subscriber_id,

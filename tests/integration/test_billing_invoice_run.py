@@ -10,7 +10,10 @@ from decimal import Decimal
 import pytest
 
 from core.errors import ConflictError
-from services import billing
+from services.billing.extras import add_extra
+from services.billing.invoice_run import InvoiceRunResult, run_tenant_invoices
+from services.billing.invoices import cancel_pending_invoices, create_internet_invoice, create_other_invoice
+from services.billing.payments import register_payment
 from shared.runtime import Runtime
 from store.models import Counter, ExtraProduct, Invoice
 from tests.integration.billing_support import NOW, World, module_runtime, new_world, reload, serialized_moto
@@ -46,8 +49,8 @@ def test_run_invoices_billable_clients_once_and_numbers_without_gaps(rt, w):
     )
     w.sub("noplan", product_id=None)
     # When the run executes twice
-    first = billing.run_tenant_invoices(rt, w.tenant_id, NOW)
-    second = billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    first = run_tenant_invoices(rt, w.tenant_id, NOW)
+    second = run_tenant_invoices(rt, w.tenant_id, NOW)
     # Then active, new and suspended clients are invoiced once; Free and Cancelled never
     assert sorted(i.subscriber_id for i in _invoices(w)) == [
         w.sub_id("ana"),
@@ -71,7 +74,7 @@ def test_run_invoices_billable_clients_once_and_numbers_without_gaps(rt, w):
         "pending",
     )
     # the client with its own dates is invoiced on its own issue day (3 June, for June 5 – July 4)
-    billing.run_tenant_invoices(rt, w.tenant_id, NOW.replace(day=3, month=6))
+    run_tenant_invoices(rt, w.tenant_id, NOW.replace(day=3, month=6))
     own = Invoice.get(w.inv_id("own", "2026-06"))
     assert (own.issue_date, own.due_date, own.service_end) == ("2026-06-03", "2026-06-05", "2026-07-04")
 
@@ -79,12 +82,12 @@ def test_run_invoices_billable_clients_once_and_numbers_without_gaps(rt, w):
 def test_concurrent_runs_create_each_invoice_once(rt, w):
     for i in range(40):
         w.sub(f"c{i:02d}")
-    results: list[billing.InvoiceRunResult] = []
+    results: list[InvoiceRunResult] = []
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            results.append(billing.run_tenant_invoices(rt, w.tenant_id, NOW, record_run=False))
+            results.append(run_tenant_invoices(rt, w.tenant_id, NOW, record_run=False))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -105,17 +108,13 @@ def test_concurrent_runs_create_each_invoice_once(rt, w):
 def test_free_month_invoice_blocks_the_run_for_that_period(rt, w):
     sub = w.sub("gift")
     w.sub("paying")
-    free = billing.create_internet_invoice(
-        rt, w.tenant_id, sub.id, "2026-06", w.operator_id, amount=Decimal("0")
-    )
+    free = create_internet_invoice(rt, w.tenant_id, sub.id, "2026-06", w.operator_id, amount=Decimal("0"))
     assert (free.id, free.total, free.status) == (w.inv_id("gift", "2026-06"), "0.00", "paid")
-    result = billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    result = run_tenant_invoices(rt, w.tenant_id, NOW)
     assert Invoice.get(free.id).total == "0.00"
     assert (result.existing, result.created) == (1, 1)
     with pytest.raises(ConflictError):
-        billing.create_internet_invoice(
-            rt, w.tenant_id, sub.id, "2026-06", w.operator_id, amount=Decimal("5")
-        )
+        create_internet_invoice(rt, w.tenant_id, sub.id, "2026-06", w.operator_id, amount=Decimal("5"))
 
 
 def test_first_invoice_is_prorated_from_installation(rt, w):
@@ -123,7 +122,7 @@ def test_first_invoice_is_prorated_from_installation(rt, w):
     w.sub("newbie", installed_at="2026-05-10T15:00:00Z")
     # installed in June: only its days of June
     w.sub("later", installed_at="2026-06-21T15:00:00Z")
-    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    run_tenant_invoices(rt, w.tenant_id, NOW)
     newbie = Invoice.get(w.inv_id("newbie", "2026-06"))
     assert [(line["kind"], line["amount"]) for line in newbie.lines] == [
         ("uncovered", "17.74"),
@@ -139,13 +138,13 @@ def test_first_invoice_is_prorated_from_installation(rt, w):
 def test_extras_tax_and_balance_in_favour(rt, w):
     w.set_tenant(tax_rate="0.16")
     sub = w.sub("xtra", balance="10.00")
-    billing.add_extra(rt, w.tenant_id, sub.id, "Router Wifi", Decimal("50"), "op", mode="one_payment")
-    billing.add_extra(
+    add_extra(rt, w.tenant_id, sub.id, "Router Wifi", Decimal("50"), "op", mode="one_payment")
+    add_extra(
         rt, w.tenant_id, sub.id, "Instalacion", Decimal("100"), "op", mode="installments", installments=3
     )
-    billing.add_extra(rt, w.tenant_id, sub.id, "TV", Decimal("10"), "op", description="TV service")
-    billing.add_extra(rt, w.tenant_id, sub.id, "Later", Decimal("7"), "op", start_date=date(2026, 7, 1))
-    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
+    add_extra(rt, w.tenant_id, sub.id, "TV", Decimal("10"), "op", description="TV service")
+    add_extra(rt, w.tenant_id, sub.id, "Later", Decimal("7"), "op", start_date=date(2026, 7, 1))
+    run_tenant_invoices(rt, w.tenant_id, NOW)
     inv = Invoice.get(w.inv_id("xtra", "2026-06"))
     assert [(line["description"], line["amount"]) for line in inv.lines][1:] == [
         ("Router Wifi", "50.00"),
@@ -161,8 +160,8 @@ def test_extras_tax_and_balance_in_favour(rt, w):
     assert extras["Later"].billed_count == 0
     # the next months: installments 2 and 3, TV every time, no router again; the extra starting
     # on 1 July appears on the first invoice issued from that date (28 July)
-    billing.run_tenant_invoices(rt, w.tenant_id, NOW.replace(month=6))
-    billing.run_tenant_invoices(rt, w.tenant_id, NOW.replace(month=7))
+    run_tenant_invoices(rt, w.tenant_id, NOW.replace(month=6))
+    run_tenant_invoices(rt, w.tenant_id, NOW.replace(month=7))
     june = Invoice.get(w.inv_id("xtra", "2026-07"))
     july = Invoice.get(w.inv_id("xtra", "2026-08"))
     assert [line["description"] for line in june.lines][1:] == ["Instalacion (2/3)", "TV service"]
@@ -172,7 +171,7 @@ def test_extras_tax_and_balance_in_favour(rt, w):
 
 def test_other_income_invoice_by_hand_and_cancel(rt, w):
     sub = w.sub("buyer")
-    inv = billing.create_other_invoice(
+    inv = create_other_invoice(
         rt,
         w.tenant_id,
         sub.id,
@@ -180,14 +179,12 @@ def test_other_income_invoice_by_hand_and_cancel(rt, w):
         w.operator_id,
     )
     assert (inv.kind, inv.total, int(inv.number)) == ("other", "91.00", 1)
-    billing.run_tenant_invoices(rt, w.tenant_id, NOW)
-    billing.register_payment(rt, w.tenant_id, sub.id, Decimal("20"), "buyer-part-1", w.operator_id)
-    assert billing.cancel_pending_invoices(rt, w.tenant_id, sub.id, w.operator_id) == 2
+    run_tenant_invoices(rt, w.tenant_id, NOW)
+    register_payment(rt, w.tenant_id, sub.id, Decimal("20"), "buyer-part-1", w.operator_id)
+    assert cancel_pending_invoices(rt, w.tenant_id, sub.id, w.operator_id) == 2
     statuses = {i.kind: i.status for i in Invoice.subscriber_index.query(sub.id)}
     assert statuses == {"other": "cancelled", "internet": "cancelled"}
     assert reload(sub).balance == "20.00"  # what was paid on a cancelled invoice is kept in favour
     # numbers stay: the next invoice continues the sequence
-    nxt = billing.create_other_invoice(
-        rt, w.tenant_id, sub.id, [{"description": "Cable", "unit_price": "3"}], "op"
-    )
+    nxt = create_other_invoice(rt, w.tenant_id, sub.id, [{"description": "Cable", "unit_price": "3"}], "op")
     assert int(nxt.number) == 3

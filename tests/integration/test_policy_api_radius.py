@@ -17,7 +17,8 @@ import pytest
 from pyrad.packet import AccessAccept, AccessReject
 
 from core.radius.accounting import session_key
-from services import billing
+from services.billing.cutoffs import run_tenant_cutoffs
+from services.billing.invoices import create_internet_invoice
 from services.disconnect import NOT_REACHABLE_WARNING
 from shared.runtime import Runtime
 from store.models import Policy, Session, Subscriber
@@ -324,12 +325,12 @@ def test_the_automatic_cutoff_reaches_the_live_session_of_a_client_it_suspends(
         made = subscriber_on(api, manager, {})
         online(radius, made, "LIVE-CUT")
         tenant_id = Subscriber.get(made.login).tenant_id
-        billing.create_internet_invoice(api_world, tenant_id, made.id, "2027-01", "op", amount=Decimal("25"))
+        create_internet_invoice(api_world, tenant_id, made.id, "2027-01", "op", amount=Decimal("25"))
 
         # When the daily cutoff runs on the days after the invoice's cutoff day comes
         day, result = datetime(2027, 1, 1, 18, tzinfo=UTC), None
         while day < datetime(2027, 3, 1, tzinfo=UTC):
-            result = billing.run_tenant_cutoffs(api_world, tenant_id, day, only_subscribers={made.id})
+            result = run_tenant_cutoffs(api_world, tenant_id, day, only_subscribers={made.id})
             if result.suspended:
                 break
             day += timedelta(days=1)

@@ -13,7 +13,7 @@ import pytest
 
 from core.ids import new_id
 from provisioner.triggers import queue_urls
-from services import billing
+from services.billing.invoices import create_internet_invoice
 from store import billing as billing_store
 from store.models import ExtraProduct, Gateway, Invoice, ProvisioningTask, Subscriber, Tenant
 from store.radius_repo import DynamoRadiusStore
@@ -277,7 +277,7 @@ def test_subscriber_opens_downloads_and_pays_a_monthly_invoice(paying: Portal):
     portal = paying
     sub = portal.new_subscriber()
     # Given the subscriber's monthly internet invoice
-    inv = billing.create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2027-03", "op_test")
+    inv = create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2027-03", "op_test")
     headers = portal.login_as(sub)
     listed = portal.get("/portal/invoices", headers).json_body["items"]
     row = next(i for i in listed if i["kind"] == "internet")
@@ -299,7 +299,7 @@ def test_subscriber_opens_downloads_and_pays_a_monthly_invoice(paying: Portal):
 
 def test_invoices_with_ids_from_before_url_safe_ids_stay_readable(portal: Portal):
     sub = portal.new_subscriber()
-    old = billing.create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2027-04", "op_test")
+    old = create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2027-04", "op_test")
     legacy_id = f"inv#{sub.id}#2027-04"
     Invoice(**{**old.attribute_values, "id": legacy_id}).save()
     old.delete()
@@ -315,7 +315,7 @@ def test_invoices_with_ids_from_before_url_safe_ids_stay_readable(portal: Portal
 
 
 def _monthly(portal: Portal, sub_id: str, period: str) -> Invoice:
-    return billing.create_internet_invoice(portal.rt, portal.demo.tenant_id, sub_id, period, "op_test")
+    return create_internet_invoice(portal.rt, portal.demo.tenant_id, sub_id, period, "op_test")
 
 
 def test_checkout_pays_its_own_invoice_and_reconnects_only_when_nothing_is_overdue(paying: Portal):

@@ -16,7 +16,24 @@ from pydantic import Field, StringConstraints
 from api.routing import RequestContext, route
 from api.schemas.common import Cursor, Email, Id, In, Money, Query, ShortText, Text
 from core.errors import NotFoundError, ValidationError
-from services import billing as svc
+from services.billing.cutoffs import rerun_cutoff, run_promise_expiry, run_tenant_cutoffs
+from services.billing.delivery import invoice_pdf, send_invoice
+from services.billing.extras import add_extra, extra_dict, list_extras, remove_extra, update_extra
+from services.billing.invoice_run import run_tenant_invoices
+from services.billing.invoices import (
+    cancel_invoice,
+    cancel_pending_invoices,
+    create_internet_invoice,
+    create_other_invoice,
+    get_invoice,
+    invoice_dict,
+    list_invoices,
+)
+from services.billing.notices import run_tenant_notices
+from services.billing.payments import get_payment, list_payments, payment_dict, register_payment
+from services.billing.promises import register_promise
+from services.billing.reports import sales_report, sales_to_user
+from services.billing.runs import get_run, list_runs
 from store import billing as repo
 from store.models import Subscriber
 
@@ -147,7 +164,7 @@ def _tenants(ctx: RequestContext, tenant_id: str | None) -> frozenset[str]:
 
 
 def _invoice_out(inv: Any) -> dict[str, Any]:
-    return svc.invoice_dict(inv)
+    return invoice_dict(inv)
 
 
 def _subscriber(ctx: RequestContext, subscriber_id: str) -> Subscriber:
@@ -182,7 +199,7 @@ def handle_list_invoices(ctx: RequestContext) -> dict[str, Any]:
     q: InvoiceQuery = ctx.query
     if q.subscriber_id:
         _subscriber(ctx, q.subscriber_id)
-    items, nxt = svc.list_invoices(
+    items, nxt = list_invoices(
         _tenants(ctx, q.tenant_id),
         status=q.status,
         kind=q.kind,
@@ -212,7 +229,7 @@ def handle_create_invoice(ctx: RequestContext) -> dict[str, Any]:
     if b.kind == "internet":
         if not b.period:
             raise ValidationError("period is required for an internet invoice", field="period")
-        inv = svc.create_internet_invoice(
+        inv = create_internet_invoice(
             ctx.rt,
             sub.tenant_id,
             sub.id,
@@ -223,7 +240,7 @@ def handle_create_invoice(ctx: RequestContext) -> dict[str, Any]:
             notes=b.notes,
         )
     else:
-        inv = svc.create_other_invoice(
+        inv = create_other_invoice(
             ctx.rt,
             sub.tenant_id,
             sub.id,
@@ -238,7 +255,7 @@ def handle_create_invoice(ctx: RequestContext) -> dict[str, Any]:
 
 @route(bp, "/admin/invoices/{invoice_id}", "GET", summary="View an invoice", tags=["billing"])
 def handle_get_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
-    return _invoice_out(svc.get_invoice(invoice_id, ctx.p.visible_tenants))
+    return _invoice_out(get_invoice(invoice_id, ctx.p.visible_tenants))
 
 
 @route(
@@ -250,8 +267,8 @@ def handle_get_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
     min_role="operator",
 )
 def handle_cancel_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
-    inv = svc.get_invoice(invoice_id, ctx.p.visible_tenants)
-    return _invoice_out(svc.cancel_invoice(ctx.rt, inv.id, ctx.p.actor_id, ctx.p.actor_kind))
+    inv = get_invoice(invoice_id, ctx.p.visible_tenants)
+    return _invoice_out(cancel_invoice(ctx.rt, inv.id, ctx.p.actor_id, ctx.p.actor_kind))
 
 
 @route(
@@ -264,7 +281,7 @@ def handle_cancel_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any
     description="Send Accept: application/pdf.",
 )
 def handle_invoice_pdf(ctx: RequestContext, invoice_id: str) -> Response:
-    data, name = svc.invoice_pdf(invoice_id, ctx.p.visible_tenants)
+    data, name = invoice_pdf(invoice_id, ctx.p.visible_tenants)
     return Response(
         body=data,
         status_code=200,
@@ -286,7 +303,7 @@ def handle_invoice_pdf(ctx: RequestContext, invoice_id: str) -> Response:
     min_role="operator",
 )
 def handle_send_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
-    return svc.send_invoice(
+    return send_invoice(
         ctx.rt, invoice_id, ctx.p.visible_tenants, ctx.p.actor_id, ctx.body.to, ctx.p.actor_kind
     )
 
@@ -301,7 +318,7 @@ def handle_send_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
 )
 def handle_cancel_pending(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
     sub = _subscriber(ctx, subscriber_id)
-    return {"cancelled": svc.cancel_pending_invoices(ctx.rt, sub.tenant_id, sub.id, ctx.p.actor_id)}
+    return {"cancelled": cancel_pending_invoices(ctx.rt, sub.tenant_id, sub.id, ctx.p.actor_id)}
 
 
 # ---------------------------------------------------------------- payments and promises
@@ -312,8 +329,8 @@ def handle_list_payments(ctx: RequestContext) -> dict[str, Any]:
     q: PaymentQuery = ctx.query
     if q.subscriber_id:
         _subscriber(ctx, q.subscriber_id)
-    items = svc.list_payments(_tenants(ctx, q.tenant_id), q.subscriber_id, q.since, q.until, q.limit)
-    return {"items": [svc.payment_dict(p) for p in items]}
+    items = list_payments(_tenants(ctx, q.tenant_id), q.subscriber_id, q.since, q.until, q.limit)
+    return {"items": [payment_dict(p) for p in items]}
 
 
 @route(
@@ -330,7 +347,7 @@ def handle_list_payments(ctx: RequestContext) -> dict[str, Any]:
 def handle_register_payment(ctx: RequestContext) -> dict[str, Any]:
     b: PaymentIn = ctx.body
     sub = _subscriber(ctx, b.subscriber_id)
-    result = svc.register_payment(
+    result = register_payment(
         ctx.rt,
         sub.tenant_id,
         sub.id,
@@ -350,7 +367,7 @@ def handle_register_payment(ctx: RequestContext) -> dict[str, Any]:
 
 @route(bp, "/admin/payments/{payment_id}", "GET", summary="View a payment", tags=["billing"])
 def handle_get_payment(ctx: RequestContext, payment_id: str) -> dict[str, Any]:
-    return svc.payment_dict(svc.get_payment(payment_id, ctx.p.visible_tenants))
+    return payment_dict(get_payment(payment_id, ctx.p.visible_tenants))
 
 
 @route(
@@ -366,7 +383,7 @@ def handle_get_payment(ctx: RequestContext, payment_id: str) -> dict[str, Any]:
 def handle_promise(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
     b: PromiseIn = ctx.body
     sub = _subscriber(ctx, subscriber_id)
-    result = svc.register_promise(
+    result = register_promise(
         ctx.rt,
         sub.tenant_id,
         sub.id,
@@ -390,7 +407,7 @@ def handle_promise(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
 )
 def handle_list_extras(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
     sub = _subscriber(ctx, subscriber_id)
-    return {"items": [svc.extra_dict(e) for e in svc.list_extras(ctx.p.visible_tenants, sub.id)]}
+    return {"items": [extra_dict(e) for e in list_extras(ctx.p.visible_tenants, sub.id)]}
 
 
 @route(
@@ -406,7 +423,7 @@ def handle_list_extras(ctx: RequestContext, subscriber_id: str) -> dict[str, Any
 def handle_add_extra(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
     b: ExtraIn = ctx.body
     sub = _subscriber(ctx, subscriber_id)
-    extra = svc.add_extra(
+    extra = add_extra(
         ctx.rt,
         sub.tenant_id,
         sub.id,
@@ -420,7 +437,7 @@ def handle_add_extra(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
         start_date=b.start_date,
         end_date=b.end_date,
     )
-    return svc.extra_dict(extra)
+    return extra_dict(extra)
 
 
 @route(
@@ -438,10 +455,8 @@ def handle_update_extra(ctx: RequestContext, extra_id: str) -> dict[str, Any]:
     changes = {
         k: v for k, v in changes.items() if v is not None or k in ("start_date", "end_date", "description")
     }
-    extra = svc.update_extra(
-        ctx.rt, extra_id, ctx.p.visible_tenants, changes, ctx.p.actor_id, ctx.p.actor_kind
-    )
-    return svc.extra_dict(extra)
+    extra = update_extra(ctx.rt, extra_id, ctx.p.visible_tenants, changes, ctx.p.actor_id, ctx.p.actor_kind)
+    return extra_dict(extra)
 
 
 @route(
@@ -453,9 +468,7 @@ def handle_update_extra(ctx: RequestContext, extra_id: str) -> dict[str, Any]:
     min_role="operator",
 )
 def handle_remove_extra(ctx: RequestContext, extra_id: str) -> dict[str, Any]:
-    return svc.extra_dict(
-        svc.remove_extra(ctx.rt, extra_id, ctx.p.visible_tenants, ctx.p.actor_id, ctx.p.actor_kind)
-    )
+    return extra_dict(remove_extra(ctx.rt, extra_id, ctx.p.visible_tenants, ctx.p.actor_id, ctx.p.actor_kind))
 
 
 # ---------------------------------------------------------------- reports
@@ -469,7 +482,7 @@ def handle_remove_extra(ctx: RequestContext, extra_id: str) -> dict[str, Any]:
 )
 def handle_sales_report(ctx: RequestContext) -> dict[str, Any]:
     q: SalesQuery = ctx.query
-    return svc.sales_report(_tenants(ctx, q.tenant_id), q.group_by, q.since, q.until)
+    return sales_report(_tenants(ctx, q.tenant_id), q.group_by, q.since, q.until)
 
 
 @route(
@@ -481,7 +494,7 @@ def handle_sales_report(ctx: RequestContext) -> dict[str, Any]:
 )
 def handle_sales_to_user(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
     sub = _subscriber(ctx, subscriber_id)
-    return svc.sales_to_user(ctx.p.visible_tenants, sub.id)
+    return sales_to_user(ctx.p.visible_tenants, sub.id)
 
 
 # ---------------------------------------------------------------- billing runs (task log)
@@ -495,7 +508,7 @@ def handle_sales_to_user(ctx: RequestContext, subscriber_id: str) -> dict[str, A
 )
 def handle_list_runs(ctx: RequestContext) -> dict[str, Any]:
     q: RunsQuery = ctx.query
-    return {"items": svc.list_runs(_tenants(ctx, q.tenant_id), q.kind, q.limit)}
+    return {"items": list_runs(_tenants(ctx, q.tenant_id), q.kind, q.limit)}
 
 
 @route(
@@ -506,7 +519,7 @@ def handle_list_runs(ctx: RequestContext) -> dict[str, Any]:
     tags=["billing"],
 )
 def handle_get_run(ctx: RequestContext, run_id: str) -> dict[str, Any]:
-    return svc.get_run(run_id, ctx.p.visible_tenants)
+    return get_run(run_id, ctx.p.visible_tenants)
 
 
 @route(
@@ -528,12 +541,12 @@ def handle_start_run(ctx: RequestContext) -> dict[str, Any]:
             raise ValidationError("on_date cannot be in the future", field="on_date")
         now = datetime.combine(b.on_date, time(12), UTC)
     if b.kind == "invoices":
-        return {"results": [svc.run_tenant_invoices(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
+        return {"results": [run_tenant_invoices(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
     if b.kind == "notices":
-        return {"results": [svc.run_tenant_notices(ctx.rt, t, now).as_dict() for t in tenants]}
+        return {"results": [run_tenant_notices(ctx.rt, t, now).as_dict() for t in tenants]}
     if b.kind == "cutoff":
-        return {"results": [svc.run_tenant_cutoffs(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
-    return {"results": [r.as_dict() for r in svc.run_promise_expiry(ctx.rt, now, tenant_ids=tenants)]}
+        return {"results": [run_tenant_cutoffs(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
+    return {"results": [r.as_dict() for r in run_promise_expiry(ctx.rt, now, tenant_ids=tenants)]}
 
 
 @route(
@@ -547,6 +560,4 @@ def handle_start_run(ctx: RequestContext) -> dict[str, Any]:
 )
 def handle_rerun(ctx: RequestContext, run_id: str) -> dict[str, Any]:
     b: RerunIn = ctx.body
-    return svc.rerun_cutoff(
-        ctx.rt, run_id, ctx.p.visible_tenants, ctx.p.actor_id, b.gateway_id, b.only_failed
-    )
+    return rerun_cutoff(ctx.rt, run_id, ctx.p.visible_tenants, ctx.p.actor_id, b.gateway_id, b.only_failed)

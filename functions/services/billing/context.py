@@ -1,0 +1,155 @@
+"""What every billing operation reads about a tenant and a client: the tenant context (currency,
+zones, days, fees, templates), the client's own billing options and when its service began."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from core import money
+from core.billing_calendar import (
+    BillingDays,
+    BillingOptions,
+    Cycle,
+    local_date,
+    parse_date,
+    period_of,
+)
+from core.errors import NotFoundError, ValidationError
+from core.invoice_ids import internet_invoice_id, legacy_internet_invoice_id
+from core.statuses import Status
+from core.templates import DEFAULT_TEMPLATES
+from shared.observability import get_logger
+from store import billing as repo
+from store.models import Subscriber, Tenant, Zone
+
+log = get_logger("billing")
+
+
+UNPAID = ("pending", "partial")
+NEVER_BILLED = frozenset({Status.FREE.value, Status.CANCELLED.value})
+# Statuses a cutoff moves to suspended (Free, Cancelled, Inactive and already Suspended are left alone).
+CUTTABLE = frozenset({Status.ACTIVE.value, Status.NEW.value})
+DEFAULT_DAYS = BillingDays(1, 3, 5, 10)
+# How far back the notice and cutoff runs look for unpaid invoices (by creation date).
+NOTICE_WINDOW_DAYS = 62
+CUTOFF_WINDOW_DAYS = 100
+RUN_KINDS = ("billing_invoices", "billing_notices", "billing_cutoff")
+
+
+@dataclass
+class TenantContext:
+    """What the runs need about a tenant, read once per run."""
+
+    tenant: Tenant
+    zones: dict[str, Zone]
+    options: dict[str, Any]
+
+    @property
+    def currency(self) -> str:
+        return self.tenant.currency or "USD"
+
+    @property
+    def tax_rate(self) -> Decimal:
+        return money.parse_rate(self.tenant.tax_rate)
+
+    @property
+    def company(self) -> str:
+        return self.tenant.company_name or self.tenant.name
+
+    def zone(self, zone_id: str | None) -> Zone | None:
+        return self.zones.get(zone_id) if zone_id else None
+
+    def zone_days(self, zone_id: str | None) -> BillingDays:
+        z = self.zone(zone_id)
+        if z is not None:
+            return BillingDays.of(z.issue_day, z.notice_day, z.payment_day, z.cutoff_day)
+        default = self.options.get("default_days")
+        if isinstance(default, dict):
+            return BillingDays.of(
+                default.get("issue_day"),
+                default.get("notice_day"),
+                default.get("payment_day"),
+                default.get("cutoff_day"),
+            )
+        return DEFAULT_DAYS
+
+    def tz(self, zone_id: str | None) -> str:
+        z = self.zone(zone_id)
+        return (z.timezone if z is not None else None) or self.tenant.timezone or "UTC"
+
+    def auto_invoicing(self, zone_id: str | None) -> bool:
+        z = self.zone(zone_id)
+        return True if z is None else bool(z.auto_invoicing)
+
+    def auto_cutoff(self, zone_id: str | None) -> bool:
+        z = self.zone(zone_id)
+        return True if z is None else bool(z.auto_cutoff)
+
+    def fee(self, name: str) -> Decimal:
+        return money.to_decimal(self.options.get(name) or "0", name)
+
+    def template(self, name: str) -> str:
+        templates = (self.tenant.settings or {}).get("templates") or {}
+        return str(templates.get(name) or DEFAULT_TEMPLATES[name])
+
+
+def load_context(tenant_id: str) -> TenantContext:
+    tenant = repo.get_tenant(tenant_id)
+    if tenant is None:
+        raise NotFoundError("tenant not found")
+    options = (tenant.settings or {}).get("billing") or {}
+    return TenantContext(tenant, repo.zones_of(tenant_id), dict(options) if isinstance(options, dict) else {})
+
+
+def client_options(sub: Subscriber) -> BillingOptions:
+    try:
+        return BillingOptions.from_map(sub.billing)
+    except ValidationError:
+        log.warning("client has invalid own billing dates; using the zone's", extra={"subscriber_id": sub.id})
+        return BillingOptions()
+
+
+def client_days(ctx: TenantContext, sub: Subscriber) -> BillingDays:
+    return client_options(sub).days(ctx.zone_days(sub.zone_id))
+
+
+def local_day_of(value: str | None, tz: str) -> date | None:
+    if not value:
+        return None
+    if len(value) == 10:
+        return parse_date(value, "installed_at")
+    try:
+        return local_date(datetime.fromisoformat(value.replace("Z", "+00:00")), tz)
+    except ValueError:
+        return None
+
+
+def invoice_id(subscriber_id: str, cycle: Cycle) -> str:
+    """The one id the internet invoice of this client and cycle can have (keyed by the issue month)."""
+    return internet_invoice_id(subscriber_id, period_of(cycle.issue_date))
+
+
+def legacy_invoice_id(subscriber_id: str, cycle: Cycle) -> str:
+    """The id the same invoice had before URL-safe ids: a client billed then must not be billed twice."""
+    return legacy_internet_invoice_id(subscriber_id, cycle.period)
+
+
+def service_exists_from(sub: Subscriber, tz: str) -> date | None:
+    """The first day of the client's service: its installation, or else the day it was created."""
+    return local_day_of(sub.installed_at, tz) or local_day_of(sub.created_at, tz)
+
+
+def created_after(sub: Subscriber, day: date, tz: str) -> bool:
+    """The client's record did not exist yet on ``day`` (a run back-dated to before its creation)."""
+    created = local_day_of(sub.created_at, tz)
+    return created is not None and created > day
+
+
+def require_subscriber(tenant_id: str, subscriber_id: str) -> Subscriber:
+    sub = repo.get_subscriber_by_id(subscriber_id)
+    if sub is None or sub.tenant_id != tenant_id:
+        raise NotFoundError("client not found")
+    return sub

@@ -1,0 +1,284 @@
+"""Cutoffs (SPEC S4/S5): suspending clients with overdue internet invoices, promise expiry and
+re-running a cutoff's router tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from core.billing_calendar import (
+    local_date,
+    parse_date,
+)
+from core.errors import InvalidStateError, NotFoundError, ValidationError
+from core.ids import iso, now_iso, utcnow
+from core.statuses import Status
+from services.audit import record_audit
+from services.billing.context import (
+    CUTOFF_WINDOW_DAYS,
+    CUTTABLE,
+    NEVER_BILLED,
+    UNPAID,
+    client_options,
+    created_after,
+    load_context,
+    service_exists_from,
+)
+from services.billing.runs import each_tenant, get_run, log_run
+from shared.observability import get_logger
+from shared.runtime import Runtime
+from store import billing as repo
+from store.models import Gateway, Invoice, Subscriber
+
+log = get_logger("billing")
+
+
+@dataclass
+class CutoffRunResult:
+    tenant_id: str
+    run_id: str | None = None
+    overdue_clients: int = 0
+    suspended: list[str] = field(default_factory=list)
+    skipped_free: int = 0
+    skipped_promise: int = 0
+    skipped_other: int = 0
+    routers: list[dict[str, Any]] = field(default_factory=list)
+    # online clients cut: what reached their live sessions (CoA / Disconnect) and the S4 warnings
+    live_sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["suspended"] = list(self.suspended)
+        return out
+
+
+def _cut_live_sessions(rt: Runtime, sub: Subscriber, result: CutoffRunResult) -> None:
+    """A client cut while online is cut at once (SPEC S4, as a manual suspend): CoA with the blocked
+    list or Disconnect; a gateway that does not answer leaves the S4 warning in the run log."""
+    from services.live_sessions import LiveChange, apply_change_now
+
+    try:
+        report = apply_change_now(rt, sub.tenant_id, sub.username, LiveChange.SUSPEND)
+    except Exception as exc:  # the status is saved; the run log says the session was not reached
+        log.exception("cutoff live session change failed", extra={"subscriber_id": sub.id})
+        result.warnings.append(f"{sub.username}: live session not reached ({type(exc).__name__})")
+        return
+    if report is None:
+        return
+    result.live_sessions[sub.id] = [s.as_dict() for s in report.sessions]
+    if report.warning:
+        result.warnings.append(f"{sub.username}: {report.warning}")
+
+
+def _request_router(rt: Runtime, gateway: Gateway, reason: str, actor: str) -> dict[str, Any]:
+    from provisioner.triggers import request_router_sync
+
+    req = request_router_sync(rt, gateway, reason, actor)
+    return {"status": req.status, "task_id": req.task_id, "warning": req.warning}
+
+
+def run_tenant_cutoffs(
+    rt: Runtime,
+    tenant_id: str,
+    now: datetime | None = None,
+    actor: str = "system",
+    only_subscribers: set[str] | None = None,
+) -> CutoffRunResult:
+    """Suspend clients with an unpaid internet invoice whose cutoff day has come (SPEC S5).
+
+    Never Free or Cancelled clients; a payment promise still running delays it; other-income invoices
+    never cause a cutoff; zones with automatic cutoff off are skipped unless the client has its own
+    dates. The status change is the RADIUS side; each router with clients cut gets one provisioning
+    task (the per-router task log: succeeded, or failed with a connection error, re-runnable).
+    """
+    now = now or utcnow()
+    ctx = load_context(tenant_id)
+    result = CutoffRunResult(tenant_id)
+    since = iso(now - timedelta(days=CUTOFF_WINDOW_DAYS))
+    cond = Invoice.status.is_in(*UNPAID) & (Invoice.kind == "internet")
+    overdue: dict[str, list[Invoice]] = {}
+    for inv in repo.iter_tenant_invoices(tenant_id, since, cond):
+        if only_subscribers is not None and inv.subscriber_id not in only_subscribers:
+            continue
+        today = local_date(now, ctx.tz(inv.zone_id))
+        if inv.cutoff_date and inv.cutoff_date <= today.isoformat() and inv.subscriber_login:
+            overdue.setdefault(inv.subscriber_login, []).append(inv)
+    result.overdue_clients = len(overdue)
+    subs = repo.subscribers_by_login(overdue)
+    by_gateway: dict[str, list[str]] = {}
+    for login, invoices in overdue.items():
+        sub = subs.get(login)
+        if sub is None:
+            continue
+        if sub.status in NEVER_BILLED:
+            result.skipped_free += 1
+            continue
+        opts = client_options(sub)
+        today = local_date(now, ctx.tz(sub.zone_id))
+        exists_from = service_exists_from(sub, ctx.tz(sub.zone_id))
+        if created_after(sub, today, ctx.tz(sub.zone_id)) or (
+            exists_from is not None
+            and all(exists_from > parse_date(i.service_end or i.issue_date) for i in invoices)
+        ):
+            # a back-dated run, or only invoices for periods before the service existed: never a cutoff
+            result.skipped_other += 1
+            continue
+        if opts.promise_active(today):
+            result.skipped_promise += 1
+            continue
+        if sub.status not in CUTTABLE or (opts.own_days is None and not ctx.auto_cutoff(sub.zone_id)):
+            result.skipped_other += 1
+            continue
+        before = {"status": sub.status}
+        if not repo.update_subscriber(
+            sub,
+            [Subscriber.status.set(Status.SUSPENDED.value)],
+            Subscriber.status == sub.status,
+            new_status=Status.SUSPENDED.value,
+        ):
+            result.skipped_other += 1  # changed meanwhile (paid, set Free…): the next run decides again
+            continue
+        stamp = now_iso()
+        for inv in invoices:
+            repo.claim_invoice_flag(inv, "cutoff_at", stamp)
+        record_audit(
+            actor,
+            "system" if actor == "system" else "operator",
+            tenant_id,
+            "subscriber",
+            sub.id,
+            "cutoff",
+            before,
+            {"status": Status.SUSPENDED.value, "invoices": [i.id for i in invoices]},
+        )
+        result.suspended.append(sub.id)
+        by_gateway.setdefault(sub.gateway_id or "", []).append(sub.id)
+        if sub.open_sessions:
+            _cut_live_sessions(rt, sub, result)
+    gateways = repo.get_gateways(by_gateway)
+    reason = f"cutoff {local_date(now, ctx.tenant.timezone).isoformat()}"
+    for gw_id, sub_ids in sorted(by_gateway.items()):
+        gw = gateways.get(gw_id)
+        entry: dict[str, Any] = {
+            "gateway_id": gw_id or None,
+            "gateway_name": gw.name if gw else None,
+            "subscribers": sub_ids,
+        }
+        if gw is None:
+            entry.update(status="no_gateway", task_id=None, warning=None)
+        else:
+            try:
+                entry.update(_request_router(rt, gw, reason, actor))
+            except Exception as exc:  # statuses are saved; the run log shows the router as not reached
+                log.exception("cutoff trigger failed", extra={"gateway_id": gw_id})
+                entry.update(
+                    status="error",
+                    task_id=None,
+                    warning=f"could not queue the router change: {type(exc).__name__}",
+                )
+        result.routers.append(entry)
+    if result.suspended or result.overdue_clients:
+        job = log_run(
+            tenant_id,
+            "billing_cutoff",
+            actor,
+            result.as_dict(),
+            total=result.overdue_clients,
+            done=len(result.suspended),
+        )
+        result.run_id = job.id
+    return result
+
+
+def run_cutoffs(
+    rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
+) -> list[CutoffRunResult]:
+    """The scheduled cutoff run over every tenant (or the given ones)."""
+    return each_tenant("cutoff", run_tenant_cutoffs, rt, now, tenant_ids)
+
+
+def run_promise_expiry(
+    rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
+) -> list[CutoffRunResult]:
+    """Clear payment promises whose date has passed and run the cutoff for those clients at once."""
+    now = now or utcnow()
+    out = []
+    for tid in tenant_ids or repo.all_tenant_ids():
+        try:
+            ctx = load_context(tid)
+        except NotFoundError:
+            continue
+        expired: set[str] = set()
+        for sub in repo.tenant_subscribers(tid):
+            promise = (sub.billing or {}).get("promise_until")
+            if not promise:
+                continue
+            try:
+                until = parse_date(promise)
+            except ValidationError:
+                until = date.min
+            if until < local_date(now, ctx.tz(sub.zone_id)):
+                billing = {k: v for k, v in (sub.billing or {}).items() if k != "promise_until"}
+                if repo.update_subscriber(
+                    sub, [Subscriber.billing.set(billing)], Subscriber.status == sub.status
+                ):
+                    expired.add(sub.id)
+        if expired:
+            out.append(run_tenant_cutoffs(rt, tid, now, only_subscribers=expired))
+    return out
+
+
+def rerun_cutoff(
+    rt: Runtime,
+    run_id: str,
+    visible: Iterable[str],
+    actor_id: str,
+    gateway_id: str | None = None,
+    only_failed: bool = True,
+) -> dict[str, Any]:
+    """Re-run a cutoff's router tasks: the failed ones (bulk) or one router's. The statuses are already
+    suspended; re-running asks the router to apply them again."""
+    from provisioner.triggers import request_rerun
+
+    run = get_run(run_id, visible)
+    if run["kind"] != "billing_cutoff":
+        raise InvalidStateError("only cutoff runs have router tasks to re-run")
+    job = repo.get_job(run_id)
+    assert job is not None
+    tasks = repo.get_tasks(r.get("task_id") for r in run["result"].get("routers", []))
+    gateways = repo.get_gateways(r.get("gateway_id") for r in run["result"].get("routers", []))
+    rerun: list[dict[str, Any]] = []
+    stored = list((job.result or {}).get("routers", []))
+    for entry in stored:
+        if gateway_id and entry.get("gateway_id") != gateway_id:
+            continue
+        task = tasks.get(entry.get("task_id") or "")
+        if only_failed and not gateway_id and task is not None and task.status not in ("failed", "dead"):
+            continue
+        gw = gateways.get(entry.get("gateway_id") or "")
+        if gw is None:
+            continue
+        if task is not None:
+            req = request_rerun(rt, task, actor_id)
+            entry.update(status=req.status, warning=req.warning)
+        else:
+            entry.update(_request_router(rt, gw, f"cutoff re-run {run_id}", actor_id))
+        rerun.append(
+            {
+                "gateway_id": gw.id,
+                "task_id": entry.get("task_id"),
+                "status": entry.get("status"),
+                "warning": entry.get("warning"),
+            }
+        )
+    if gateway_id and not rerun:
+        raise NotFoundError("that router is not part of this run")
+    job.result = {**(job.result or {}), "routers": stored}
+    repo.save_job(job)
+    record_audit(
+        actor_id, "operator", job.tenant_id, "billing_run", job.id, "rerun", None, {"routers": rerun}
+    )
+    return {"run_id": run_id, "rerun": rerun}

@@ -1,0 +1,341 @@
+"""Invoices by hand and their life: internet and other-income invoices, lookup, listing, cancelling."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from core import money
+from core.billing_calendar import (
+    cycle_for_period,
+    local_date,
+)
+from core.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
+from core.ids import iso, new_id, now_iso, utcnow
+from core.invoice_ids import from_path, path_id
+from services.audit import record_audit
+from services.billing.context import (
+    UNPAID,
+    client_days,
+    load_context,
+    require_subscriber,
+    service_exists_from,
+)
+from services.billing.drafts import (
+    apply_credit,
+    build_internet_draft,
+    invoice_id,
+    invoice_line,
+    new_invoice,
+    prior_invoices,
+)
+from shared.runtime import Runtime
+from store import billing as repo
+from store.billing import InvoiceWrite
+from store.models import Invoice, Subscriber
+
+
+def _snapshot(inv: Invoice) -> dict[str, Any]:
+    return {
+        "id": inv.id,
+        "number": inv.number,
+        "status": inv.status,
+        "total": inv.total,
+        "paid": inv.paid,
+        "period": inv.period,
+        "kind": inv.kind,
+    }
+
+
+def invoice_dict(inv: Invoice) -> dict[str, Any]:
+    """The API shape of an invoice."""
+    total = money.to_decimal(inv.total)
+    paid = money.to_decimal(inv.paid)
+    return {
+        "id": inv.id,
+        "path_id": path_id(inv.id),
+        "tenant_id": inv.tenant_id,
+        "subscriber_id": inv.subscriber_id,
+        "subscriber_name": inv.subscriber_name,
+        "number": int(inv.number) if inv.number is not None else None,
+        "kind": inv.kind,
+        "period": inv.period,
+        "status": inv.status,
+        "issue_date": inv.issue_date,
+        "notice_date": inv.notice_date,
+        "due_date": inv.due_date,
+        "cutoff_date": inv.cutoff_date,
+        "service_start": inv.service_start,
+        "service_end": inv.service_end,
+        "currency": inv.currency,
+        "subtotal": inv.subtotal,
+        "tax": inv.tax,
+        "total": inv.total,
+        "paid": inv.paid,
+        "due": money.fmt(max(total - paid, money.ZERO), inv.currency) if inv.status != "cancelled" else "0",
+        "lines": list(inv.lines or []),
+        "notes": inv.notes,
+        "zone_id": inv.zone_id,
+        "product_id": inv.product_id,
+        "paid_at": inv.paid_at,
+        "notified_at": inv.notified_at,
+        "sent_at": inv.sent_at,
+        "cutoff_at": inv.cutoff_at,
+        "cancelled_at": inv.cancelled_at,
+        "created_by": inv.created_by,
+        "created_at": inv.created_at,
+    }
+
+
+def create_internet_invoice(
+    rt: Runtime,
+    tenant_id: str,
+    subscriber_id: str,
+    period: str,
+    actor_id: str,
+    actor_kind: str = "operator",
+    amount: Decimal | None = None,
+    notes: str | None = None,
+) -> Invoice:
+    """Create a client's internet invoice for ``period`` (``YYYY-MM``) by hand.
+
+    Without ``amount`` it is what the run would make (prorated first invoice, extras). With ``amount``
+    it has one service line of that amount — ``0`` is the *free month*: no other internet invoice is
+    generated for that period (SPEC S5). A second internet invoice for the same period is a conflict.
+    """
+    ctx = load_context(tenant_id)
+    sub = require_subscriber(tenant_id, subscriber_id)
+    days = client_days(ctx, sub)
+    cycle = cycle_for_period(days, period)
+    inv_id = invoice_id(sub.id, cycle)
+    prior = prior_invoices([(sub, cycle, days)])[sub.id]
+    if prior.same_month:
+        raise ConflictError(f"the client already has an internet invoice for {cycle.period}", field="period")
+    exists_from = service_exists_from(sub, ctx.tz(sub.zone_id))
+    if exists_from is not None and exists_from > cycle.service_end:
+        raise InvalidStateError(
+            f"the client's service began on {exists_from.isoformat()}, after the period {cycle.period}",
+            field="period",
+        )
+    if amount is not None:
+        money.require_non_negative(amount)
+        label = "Free month" if amount == 0 else "Internet service"
+        line = invoice_line(
+            f"{label} {cycle.service_start.isoformat()} – {cycle.service_end.isoformat()}",
+            money.quantize(amount, ctx.currency),
+            ctx.currency,
+            "service",
+            product_id=sub.product_id,
+        )
+        inv = new_invoice(
+            ctx, sub, inv_id, "internet", [line], cycle.issue_date, actor_id, cycle, notes=notes
+        )
+        write = InvoiceWrite(inv, apply_credit(ctx, sub, inv))
+    else:
+        products = repo.get_products([sub.product_id or ""])
+        extras = [e for e in repo.extras_of_subscriber(sub.id) if e.active]
+        draft = build_internet_draft(
+            ctx, sub, products.get(sub.product_id or ""), cycle, days, extras, prior, actor_id
+        )
+        if draft is None:
+            raise InvalidStateError(
+                "nothing to invoice: the client has no plan or is not installed in that period"
+            )
+        draft.write.invoice.notes = notes
+        write = draft.write
+    outcome = repo.create_numbered_invoices(tenant_id, [write])
+    if outcome.existing:
+        raise ConflictError(f"the client already has an internet invoice for {cycle.period}", field="period")
+    if not outcome.created:
+        raise ConflictError("the client's extras or balance changed meanwhile; try again")
+    inv = outcome.created[0]
+    record_audit(actor_id, actor_kind, tenant_id, "invoice", inv.id, "create", None, _snapshot(inv))
+    return inv
+
+
+def create_other_invoice(
+    rt: Runtime,
+    tenant_id: str,
+    subscriber_id: str,
+    lines: Sequence[dict[str, Any]],
+    actor_id: str,
+    actor_kind: str = "operator",
+    due_date: date | None = None,
+    notes: str | None = None,
+) -> Invoice:
+    """An *other income* invoice (equipment, other services), made by hand only: never generated by the
+    run and never cut off for (SPEC S5). ``lines``: ``{description, quantity, unit_price}``."""
+    ctx = load_context(tenant_id)
+    sub = require_subscriber(tenant_id, subscriber_id)
+    if not lines:
+        raise ValidationError("an invoice needs at least one line", field="lines")
+    out_lines = []
+    for i, raw in enumerate(lines):
+        desc = str(raw.get("description") or "").strip()
+        if not desc:
+            raise ValidationError("description is required", field=f"lines.{i}.description")
+        qty = money.to_decimal(raw.get("quantity", "1"), f"lines.{i}.quantity")
+        unit = money.to_decimal(raw.get("unit_price"), f"lines.{i}.unit_price")
+        if qty <= 0:
+            raise ValidationError("quantity must be greater than zero", field=f"lines.{i}.quantity")
+        money.require_non_negative(unit, f"lines.{i}.unit_price")
+        amount = money.quantize(qty * unit, ctx.currency)
+        out_lines.append(
+            {
+                "description": desc,
+                "quantity": f"{qty.normalize():f}",
+                "unit_price": money.fmt(unit, ctx.currency),
+                "amount": money.fmt(amount, ctx.currency),
+                "kind": "other",
+            }
+        )
+    today = local_date(utcnow(), ctx.tz(sub.zone_id))
+    inv = new_invoice(
+        ctx, sub, new_id("oth"), "other", out_lines, today, actor_id, None, due_date or today, notes
+    )
+    outcome = repo.create_numbered_invoices(tenant_id, [InvoiceWrite(inv, apply_credit(ctx, sub, inv))])
+    if not outcome.created:
+        raise ConflictError("the client's balance changed meanwhile; try again")
+    record_audit(actor_id, actor_kind, tenant_id, "invoice", inv.id, "create", None, _snapshot(inv))
+    return outcome.created[0]
+
+
+def find_invoice(invoice_id_: str) -> Invoice | None:
+    """The invoice an id names, in any form a URL path carries it (:mod:`core.invoice_ids`)."""
+    stored = from_path(invoice_id_)
+    return repo.get_invoice(stored) if stored is not None else None
+
+
+def get_invoice(invoice_id_: str, visible: frozenset[str] | set[str] | None = None) -> Invoice:
+    inv = find_invoice(invoice_id_)
+    if inv is None or (visible is not None and inv.tenant_id not in visible):
+        raise NotFoundError("invoice not found")
+    return inv
+
+
+def _encode_cursor(inv: Invoice) -> str:
+    return base64.urlsafe_b64encode(json.dumps([inv.created_at, inv.id]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> str | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, _ = json.loads(raw)
+        return str(created)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError("cursor is not valid", field="cursor") from exc
+
+
+def list_invoices(
+    tenant_ids: Iterable[str],
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    subscriber_id: str | None = None,
+    period: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Invoice], str | None]:
+    """Invoices of the given tenants, newest first, filtered; returns a page and the next cursor."""
+    tenants = set(tenant_ids)
+    before = _decode_cursor(cursor)
+    upper = iso(datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC)) if until else None
+    if before and (upper is None or before < upper):
+        upper = before
+    lower = iso(datetime.combine(since, datetime.min.time(), UTC)) if since else None
+
+    def keep(inv: Invoice) -> bool:
+        if inv.tenant_id not in tenants:
+            return False
+        if before and inv.created_at >= before:
+            return False
+        if lower and inv.created_at < lower:
+            return False
+        if upper and inv.created_at >= upper:
+            return False
+        return (
+            (status is None or inv.status == status)
+            and (kind is None or inv.kind == kind)
+            and (period is None or inv.period == period)
+        )
+
+    found: list[Invoice] = []
+    if subscriber_id:
+        found = [i for i in repo.invoices_of_subscriber(subscriber_id) if keep(i)]
+    else:
+        cond: Any = None
+        for attr, value in ((Invoice.status, status), (Invoice.kind, kind), (Invoice.period, period)):
+            if value is not None:
+                cond = attr == value if cond is None else cond & (attr == value)
+        for tid in sorted(tenants):
+            # newest first, at most one page more than asked per tenant; the bound itself is dropped by keep()
+            items, _ = repo.tenant_invoices(
+                tid, since=lower, until=upper, newest_first=True, filter_condition=cond, limit=limit + 2
+            )
+            found.extend(i for i in items if keep(i))
+    found.sort(key=lambda i: i.created_at, reverse=True)
+    page = found[:limit]
+    nxt = _encode_cursor(page[-1]) if len(found) > limit and page else None
+    return page, nxt
+
+
+def cancel_invoice(rt: Runtime, invoice_id_: str, actor_id: str, actor_kind: str = "operator") -> Invoice:
+    """Cancel an unpaid or partly paid invoice. It keeps its number (no gaps) and its period stays
+    taken; what was already paid on it goes to the client's balance in favour."""
+    inv = find_invoice(invoice_id_)
+    if inv is None:
+        raise NotFoundError("invoice not found")
+    if inv.status not in UNPAID:
+        raise InvalidStateError(
+            f"only pending or partly paid invoices can be cancelled; this one is {inv.status}"
+        )
+    before = _snapshot(inv)
+    paid = money.to_decimal(inv.paid)
+    now = now_iso()
+    ok = repo.update_invoice(
+        inv,
+        [Invoice.status.set("cancelled"), Invoice.cancelled_at.set(now), Invoice.cancelled_by.set(actor_id)],
+        (Invoice.status == inv.status) & (Invoice.paid == inv.paid),
+    )
+    if not ok:
+        raise InvalidStateError("the invoice changed meanwhile; reload it")
+    if paid > 0:
+        _credit_balance(inv.subscriber_id, paid, inv.currency)
+    inv.status, inv.cancelled_at, inv.cancelled_by = "cancelled", now, actor_id
+    record_audit(actor_id, actor_kind, inv.tenant_id, "invoice", inv.id, "cancel", before, _snapshot(inv))
+    return inv
+
+
+def _credit_balance(subscriber_id: str, amount: Decimal, currency: str) -> None:
+    for _ in range(10):
+        sub = repo.get_subscriber_by_id(subscriber_id)
+        if sub is None:
+            return
+        new = money.fmt(money.to_decimal(sub.balance) + amount, currency)
+        if repo.update_subscriber(sub, [Subscriber.balance.set(new)], Subscriber.balance == sub.balance):
+            return
+    raise InvalidStateError("the client's balance kept changing; try again")
+
+
+def cancel_pending_invoices(rt: Runtime, tenant_id: str, subscriber_id: str, actor_id: str) -> int:
+    """Cancel every pending or partly paid invoice of a client (the "cancel service" option, SPEC S4).
+
+    Returns how many invoices were cancelled."""
+    count = 0
+    for inv in repo.invoices_of_subscriber(subscriber_id):
+        if inv.tenant_id != tenant_id or inv.status not in UNPAID:
+            continue
+        try:
+            cancel_invoice(rt, inv.id, actor_id)
+        except InvalidStateError:
+            continue  # paid or cancelled meanwhile
+        count += 1
+    return count

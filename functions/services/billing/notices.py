@@ -1,0 +1,130 @@
+"""Payment reminders (SPEC S5): e-mail and SMS from the tenant's templates when the notice day comes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from core import money
+from core.billing_calendar import (
+    local_date,
+)
+from core.ids import iso, now_iso, utcnow
+from core.templates import fit_sms, render_template
+from services.billing.context import NEVER_BILLED, NOTICE_WINDOW_DAYS, UNPAID, TenantContext, load_context
+from services.billing.runs import each_tenant, log_run
+from shared.observability import get_logger
+from shared.runtime import Runtime
+from store import billing as repo
+from store.models import Invoice, Subscriber
+
+log = get_logger("billing")
+
+
+@dataclass
+class NoticeRunResult:
+    tenant_id: str
+    due: int = 0
+    emails: int = 0
+    sms: int = 0
+    skipped_free: int = 0
+    no_contact: int = 0
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _autologin_link(rt: Runtime, sub: Subscriber) -> str:
+    try:
+        from services.portal_auth import issue_autologin_link  # the portal owns auto-login links
+    except ImportError:  # pragma: no cover - the portal is part of every deployment
+        return f"{rt.settings.public_base_url.rstrip('/')}/my/"
+    return issue_autologin_link(rt, sub)
+
+
+def template_context(rt: Runtime, ctx: TenantContext, sub: Subscriber, inv: Invoice | None) -> dict[str, Any]:
+    """Values for ``{{ placeholders }}`` in billing templates."""
+    out: dict[str, Any] = {
+        "empresa": ctx.company,
+        "nombre": sub.name or sub.username,
+        "usuario": sub.username,
+        "url_autologin": _autologin_link(rt, sub),
+        "moneda": ctx.currency,
+    }
+    if inv is not None:
+        due = max(money.to_decimal(inv.total) - money.to_decimal(inv.paid), money.ZERO)
+        out.update(
+            total=f"{inv.total} {inv.currency}",
+            saldo=f"{money.fmt(due, inv.currency)} {inv.currency}",
+            factura=str(inv.number or ""),
+            fecha_pago=inv.due_date or "",
+            fecha_corte=inv.cutoff_date or "",
+            periodo=inv.period or "",
+        )
+    return out
+
+
+def run_tenant_notices(rt: Runtime, tenant_id: str, now: datetime | None = None) -> NoticeRunResult:
+    """Send payment reminders (e-mail and SMS from the tenant's templates) for unpaid internet invoices
+    whose notice day has come and whose payment day has not passed; once per invoice; never to Free
+    or Cancelled clients."""
+    now = now or utcnow()
+    ctx = load_context(tenant_id)
+    result = NoticeRunResult(tenant_id)
+    since = iso(now - timedelta(days=NOTICE_WINDOW_DAYS))
+    cond = Invoice.status.is_in(*UNPAID) & (Invoice.kind == "internet") & Invoice.notified_at.does_not_exist()
+    due = []
+    for inv in repo.iter_tenant_invoices(tenant_id, since, cond):
+        today = local_date(now, ctx.tz(inv.zone_id))
+        if inv.notice_date and inv.notice_date <= today.isoformat() <= (inv.due_date or inv.notice_date):
+            due.append(inv)
+    result.due = len(due)
+    subs = repo.subscribers_by_login(i.subscriber_login or "" for i in due)
+    for inv in due:
+        sub = subs.get(inv.subscriber_login or "")
+        if sub is None or sub.status in NEVER_BILLED:
+            result.skipped_free += 1
+            continue
+        if not sub.email and not sub.phone:
+            result.no_contact += 1
+            continue
+        if not repo.claim_invoice_flag(inv, "notified_at", now_iso()):
+            continue  # another run sent it
+        values = template_context(rt, ctx, sub, inv)
+        try:
+            if sub.email:
+                rt.notifier.send_email(
+                    sub.email,
+                    render_template(ctx.template("invoice_notice_email_subject"), values),
+                    render_template(ctx.template("invoice_notice_email"), values),
+                )
+                result.emails += 1
+            if sub.phone:
+                rt.notifier.send_sms(
+                    sub.phone, fit_sms(render_template(ctx.template("invoice_notice_sms"), values))
+                )
+                result.sms += 1
+        except Exception:
+            result.errors += 1
+            log.exception("payment reminder not sent", extra={"invoice_id": inv.id})
+    if result.due:
+        log_run(
+            tenant_id,
+            "billing_notices",
+            "system",
+            result.as_dict(),
+            total=result.due,
+            done=result.emails + result.sms,
+            failed=result.errors,
+        )
+    return result
+
+
+def run_notices(
+    rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
+) -> list[NoticeRunResult]:
+    """The scheduled notice run over every tenant (or the given ones)."""
+    return each_tenant("notice", run_tenant_notices, rt, now, tenant_ids)

@@ -1,0 +1,446 @@
+"""Payments (SPEC S5): the one operation that applies money to invoices, once per idempotency key."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from core import money
+from core.billing_calendar import (
+    RechargeOffsets,
+    local_date,
+    next_issue_date,
+    recharge_days,
+    with_own_days,
+)
+from core.errors import ConflictError, NotFoundError, ValidationError
+from core.ids import now_iso, utcnow
+from core.invoice_ids import from_path
+from core.statuses import Status
+from services.audit import record_audit
+from services.billing.context import UNPAID, TenantContext, client_options, load_context, require_subscriber
+from shared.observability import get_logger
+from shared.runtime import Runtime
+from store import billing as repo
+from store.billing import TransactionFailed, TxOp
+from store.models import ExtraProduct, Invoice, Payment, Subscriber
+
+log = get_logger("billing")
+
+
+@dataclass
+class PaymentResult:
+    payment: Payment
+    replayed: bool
+    invoices: list[dict[str, Any]] = field(default_factory=list)
+    reactivated: bool = False
+    sync: dict[str, Any] | None = None
+    billing_dates: dict[str, Any] | None = None
+    fees: list[dict[str, Any]] = field(default_factory=list)
+    reconnection: dict[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "payment": payment_dict(self.payment),
+            "replayed": self.replayed,
+            "reactivated": self.reactivated,
+            "reconnection": self.reconnection,
+            "sync": self.sync,
+            "billing_dates": self.billing_dates,
+            "fees": self.fees,
+        }
+
+
+def payment_dict(p: Payment) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "tenant_id": p.tenant_id,
+        "subscriber_id": p.subscriber_id,
+        "amount": p.amount,
+        "currency": p.currency,
+        "method": p.method,
+        "reference": p.reference,
+        "kind": p.kind,
+        "status": p.status,
+        "source": p.source,
+        "applied": list(p.applied or []),
+        "balance_after": p.balance_after,
+        "promise_until": p.promise_until,
+        "notes": p.notes,
+        "effects": dict(p.effects or {}),
+        "created_by": p.created_by,
+        "created_at": p.created_at,
+    }
+
+
+def payment_id_for(tenant_id: str, idempotency_key: str) -> str:
+    """The payment id derived from the idempotency key: the same request twice is one payment."""
+    key = (idempotency_key or "").strip()
+    if not 1 <= len(key) <= 200:
+        raise ValidationError("idempotency_key must be 1 to 200 characters", field="idempotency_key")
+    return "pay_" + hashlib.sha256(f"{tenant_id}|{key}".encode()).hexdigest()[:32]
+
+
+def fingerprint_of(*parts: object) -> str:
+    return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def unpaid_oldest_first(subscriber_id: str) -> list[Invoice]:
+    listed = [i.id for i in repo.invoices_of_subscriber(subscriber_id) if i.status in UNPAID]
+    invoices = [i for i in repo.invoices_current(listed) if i.status in UNPAID]
+    return sorted(invoices, key=lambda i: (i.due_date or i.issue_date, int(i.number or 0), i.created_at))
+
+
+def _payment_order(unpaid: list[Invoice], target: Invoice | None) -> list[Invoice]:
+    """The invoices a payment pays, in order: the one it was made for, then the oldest unpaid."""
+    if target is None or target.status not in UNPAID:
+        return unpaid
+    return [target, *(i for i in unpaid if i.id != target.id)]
+
+
+def _owed(inv: Invoice) -> Decimal:
+    return max(money.to_decimal(inv.total) - money.to_decimal(inv.paid), money.ZERO)
+
+
+def _overdue(invoices: Iterable[Invoice], today: date) -> list[Invoice]:
+    """Unpaid internet invoices past their payment date (what a cutoff suspends for), oldest first."""
+    return [
+        i
+        for i in invoices
+        if i.kind == "internet" and i.status in UNPAID and i.due_date and i.due_date < today.isoformat()
+    ]
+
+
+RECONNECT_RULES = ("nothing_overdue", "any_payment")
+
+
+def reconnect_rule(ctx: TenantContext) -> str:
+    """When a payment reconnects a suspended client: ``nothing_overdue`` (default: only once no overdue
+    internet invoice remains) or ``any_payment`` (tenant setting ``billing.reconnect_rule``)."""
+    rule = str(ctx.options.get("reconnect_rule") or RECONNECT_RULES[0])
+    return rule if rule in RECONNECT_RULES else RECONNECT_RULES[0]
+
+
+def replay(payment_id: str, fingerprint: str) -> PaymentResult:
+    existing = repo.get_payment(payment_id)
+    if existing is None:
+        raise ConflictError("the payment is being recorded by another request; retry")
+    if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
+        raise ConflictError(
+            "this idempotency key was already used for a different payment", field="idempotency_key"
+        )
+    effects = dict(existing.effects or {})
+    return PaymentResult(
+        existing,
+        True,
+        list(existing.applied or []),
+        bool(effects.get("reactivated")),
+        effects.get("sync"),
+        effects.get("billing_dates"),
+        list(effects.get("fees") or []),
+        effects.get("reconnection"),
+    )
+
+
+def _fee_extra(
+    ctx: TenantContext, sub: Subscriber, extra_id: str, name: str, amount: Decimal, source: str, actor: str
+) -> ExtraProduct:
+    now = now_iso()
+    return ExtraProduct(
+        id=extra_id,
+        tenant_id=sub.tenant_id,
+        subscriber_id=sub.id,
+        name=name,
+        description=name,
+        price=money.fmt(amount, ctx.currency),
+        mode="one_payment",
+        installments=0,
+        billed_count=0,
+        active=True,
+        source=source,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def register_payment(
+    rt: Runtime,
+    tenant_id: str,
+    subscriber_id: str,
+    amount: Decimal,
+    idempotency_key: str,
+    actor_id: str,
+    actor_kind: str = "operator",
+    method: str = "cash",
+    reference: str | None = None,
+    activate: bool = False,
+    paid_on: date | None = None,
+    notes: str | None = None,
+    source: str = "operator",
+    invoice_id: str | None = None,
+) -> PaymentResult:
+    """Register a payment (full or partial) once per idempotency key (SPEC S5). This is the one
+    operation that applies money to invoices: operators, online checkouts (any provider) and confirmed
+    transfer reports all come through it.
+
+    The amount pays ``invoice_id`` first when given (the invoice a checkout or report was for), then the
+    client's other unpaid invoices oldest first; what is left stays as balance in favour (used by the
+    next invoices). In one transaction with the payment: the invoices, the balance, the recharge-type
+    date move (payment day = day paid, issue/notice/cutoff by the configured offsets), the late fee
+    (paying an internet invoice after its payment date; once per invoice) and the reconnection fee
+    (when the payment reactivates a suspended client; once per overdue period, keyed by the oldest
+    overdue invoice) — fees only for clients with those options on, added to the next invoice.
+
+    ``activate`` reactivates a suspended client (status + router task) when the tenant's reconnection
+    rule allows it (:func:`reconnect_rule`): by default only once nothing overdue remains; the result's
+    ``reconnection`` states the rule, the decision and what is still overdue.
+    """
+    money.require_positive(amount)
+    pid = payment_id_for(tenant_id, idempotency_key)
+    ctx = load_context(tenant_id)
+    amount = money.quantize(amount, ctx.currency)
+    fingerprint = fingerprint_of(
+        subscriber_id, money.fmt(amount, ctx.currency), method, reference or "", "payment"
+    )
+    if repo.get_payment(pid) is not None:
+        return replay(pid, fingerprint)
+    target_id = from_path(invoice_id) if invoice_id else None
+    if invoice_id and target_id is None:
+        raise NotFoundError("invoice not found", field="invoice_id")
+    for _attempt in range(6):
+        sub = require_subscriber(tenant_id, subscriber_id)
+        target = repo.get_invoice(target_id) if target_id else None
+        if target_id and (target is None or target.subscriber_id != sub.id):
+            raise NotFoundError("invoice not found", field="invoice_id")
+        opts = client_options(sub)
+        today = paid_on or local_date(utcnow(), ctx.tz(sub.zone_id))
+        remaining = amount
+        ops: list[TxOp] = []
+        applied: list[dict[str, Any]] = []
+        late_invoices: list[Invoice] = []
+        now = now_iso()
+        unpaid = unpaid_oldest_first(sub.id)
+        overdue_before = _overdue(unpaid, today)
+        still_owed = {i.id: _owed(i) for i in unpaid}
+        for inv in _payment_order(unpaid, target)[:90]:
+            if remaining <= 0:
+                break
+            due_amt = money.to_decimal(inv.total) - money.to_decimal(inv.paid)
+            if due_amt <= 0:
+                continue
+            take = min(due_amt, remaining)
+            remaining -= take
+            still_owed[inv.id] = due_amt - take
+            new_paid = money.to_decimal(inv.paid) + take
+            status = "paid" if new_paid >= money.to_decimal(inv.total) else "partial"
+            actions = [
+                Invoice.paid.set(money.fmt(new_paid, inv.currency)),
+                Invoice.status.set(status),
+                Invoice.updated_at.set(now),
+            ]
+            if status == "paid":
+                actions.append(Invoice.paid_at.set(now))
+            ops.append(
+                TxOp(
+                    "update",
+                    inv,
+                    ("invoice", inv.id),
+                    (Invoice.paid == inv.paid) & (Invoice.status == inv.status),
+                    actions,
+                )
+            )
+            applied.append(
+                {
+                    "invoice_id": inv.id,
+                    "number": inv.number,
+                    "amount": money.fmt(take, ctx.currency),
+                    "status": status,
+                }
+            )
+            if inv.kind == "internet" and inv.due_date and inv.due_date < today.isoformat():
+                late_invoices.append(inv)
+        new_balance = money.to_decimal(sub.balance) + remaining
+        fees: list[dict[str, Any]] = []
+        if opts.late_fee and ctx.fee("late_fee") > 0:
+            for inv in late_invoices:
+                xid = "xp_late_" + hashlib.sha256(inv.id.encode()).hexdigest()[:24]
+                if repo.get_extra(xid) is None:
+                    extra = _fee_extra(
+                        ctx,
+                        sub,
+                        xid,
+                        f"Late fee (invoice {inv.number})",
+                        ctx.fee("late_fee"),
+                        "late_fee",
+                        actor_id,
+                    )
+                    ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
+                    fees.append({"extra_id": xid, "kind": "late_fee", "amount": extra.price})
+        reconnection: dict[str, Any] | None = None
+        reactivate = False
+        if activate and sub.status == Status.SUSPENDED.value:
+            overdue_left = sum((still_owed[i.id] for i in overdue_before), money.ZERO)
+            rule = reconnect_rule(ctx)
+            reactivate = overdue_left <= 0 or rule == "any_payment"
+            reconnection = {
+                "rule": rule,
+                "reactivated": reactivate,
+                "overdue_left": money.fmt(overdue_left, ctx.currency),
+            }
+        if reactivate and opts.reconnection_fee and ctx.fee("reconnection_fee") > 0:
+            # one fee per overdue period: keyed by the invoice whose lateness cut the client off
+            period_key = overdue_before[0].id if overdue_before else pid
+            xid = "xp_reconn_" + hashlib.sha256(f"{sub.id}|{period_key}".encode()).hexdigest()[:24]
+            if repo.get_extra(xid) is None:
+                extra = _fee_extra(
+                    ctx,
+                    sub,
+                    xid,
+                    "Reconnection fee",
+                    ctx.fee("reconnection_fee"),
+                    "reconnection_fee",
+                    actor_id,
+                )
+                ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
+                fees.append({"extra_id": xid, "kind": "reconnection_fee", "amount": extra.price})
+        billing = dict(sub.billing or {})
+        moved: dict[str, Any] | None = None
+        if opts.recharge and opts.own_days is not None:
+            offsets = RechargeOffsets(
+                rt.settings.recharge_issue_offset_days,
+                rt.settings.recharge_notice_offset_days,
+                rt.settings.recharge_cutoff_offset_days,
+            )
+            new_days = recharge_days(today, offsets)
+            billing = with_own_days(billing, new_days)
+            moved = {**new_days.as_dict(), "next_issue_date": next_issue_date(new_days, today).isoformat()}
+        settled = sum(1 for a in applied if a["status"] == "paid")
+        if "promise_until" in billing and settled == len(unpaid):  # nothing left owing: the promise is kept
+            billing.pop("promise_until")
+        sub_actions = [Subscriber.balance.set(money.fmt(new_balance, ctx.currency))]
+        if billing != (sub.billing or {}):
+            sub_actions.append(Subscriber.billing.set(billing))
+        if reactivate:
+            sub_actions.append(Subscriber.status.set(Status.ACTIVE.value))
+        sub_actions.append(Subscriber.updated_at.set(now))
+        ops.append(
+            TxOp(
+                "update",
+                sub,
+                ("subscriber",),
+                (Subscriber.balance == sub.balance) & (Subscriber.status == sub.status),
+                sub_actions,
+            )
+        )
+        if reactivate:
+            ops.extend(repo.status_tally_ops(sub, Status.ACTIVE.value))
+        payment = Payment(
+            id=pid,
+            tenant_id=tenant_id,
+            subscriber_id=sub.id,
+            amount=money.fmt(amount, ctx.currency),
+            currency=ctx.currency,
+            method=method,
+            reference=reference,
+            kind="payment",
+            status="applied",
+            source=source,
+            applied=applied,
+            balance_after=money.fmt(new_balance, ctx.currency),
+            created_by=actor_id,
+            request_fingerprint=fingerprint,
+            notes=notes,
+            effects={
+                "reactivated": reactivate,
+                "reconnection": reconnection,
+                "invoice_id": target_id,
+                "fees": fees,
+                "billing_dates": moved,
+                "paid_on": today.isoformat(),
+            },
+            created_at=now,
+        )
+        ops.insert(0, TxOp("put", payment, ("payment",), Payment.id.does_not_exist()))
+        try:
+            repo.transact(ops)
+        except TransactionFailed as exc:
+            if ("payment",) in exc.failed:
+                return replay(pid, fingerprint)
+            continue  # an invoice, the balance or a fee changed meanwhile: recompute from fresh data
+        break
+    else:
+        raise ConflictError("the client's invoices kept changing; try again")
+    result = PaymentResult(payment, False, applied, reactivate, None, moved, fees, reconnection)
+    record_audit(actor_id, actor_kind, tenant_id, "payment", pid, "create", None, payment_dict(payment))
+    if reactivate or moved:
+        record_audit(
+            actor_id,
+            actor_kind,
+            tenant_id,
+            "subscriber",
+            sub.id,
+            "payment",
+            {"status": sub.status, "billing": sub.billing or {}},
+            {"status": Status.ACTIVE.value if reactivate else sub.status, "billing": billing},
+        )
+    if reactivate:
+        sub.status = Status.ACTIVE.value
+        result.sync = sync_subscriber(rt, sub, f"payment {pid}", actor_id)
+        payment.effects = {**(payment.effects or {}), "sync": result.sync}
+        try:
+            payment.update(actions=[Payment.effects.set(payment.effects)])
+        except Exception:  # the payment is recorded; the router task id is only informative
+            log.exception("could not store the router task of a payment", extra={"payment_id": pid})
+    return result
+
+
+def sync_subscriber(rt: Runtime, sub: Subscriber, reason: str, actor: str) -> dict[str, Any]:
+    from provisioner.triggers import request_subscriber_sync
+
+    try:
+        req = request_subscriber_sync(rt, sub, reason, actor)
+    except Exception as exc:  # the status is saved; the router sweep or a re-run applies it
+        log.exception("router trigger failed", extra={"subscriber_id": sub.id})
+        return {
+            "status": "error",
+            "task_id": None,
+            "gateway_id": sub.gateway_id,
+            "warning": f"could not queue the router change: {type(exc).__name__}",
+        }
+    return {
+        "status": req.status,
+        "task_id": req.task_id,
+        "gateway_id": req.gateway_id,
+        "warning": req.warning,
+    }
+
+
+def list_payments(
+    tenant_ids: Iterable[str],
+    subscriber_id: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    limit: int = 200,
+) -> list[Payment]:
+    tenants = set(tenant_ids)
+    lower = since.isoformat() if since else None
+    upper = (until + timedelta(days=1)).isoformat() if until else None
+    if subscriber_id:
+        found = [p for p in repo.payments_of_subscriber(subscriber_id) if p.tenant_id in tenants]
+    else:
+        found = [p for tid in sorted(tenants) for p in repo.tenant_payments(tid, lower, upper)]
+    found = [p for p in found if (not lower or p.created_at >= lower) and (not upper or p.created_at < upper)]
+    found.sort(key=lambda p: p.created_at, reverse=True)
+    return found[:limit]
+
+
+def get_payment(payment_id: str, visible: Iterable[str]) -> Payment:
+    p = repo.get_payment(payment_id)
+    if p is None or p.tenant_id not in set(visible):
+        raise NotFoundError("payment not found")
+    return p

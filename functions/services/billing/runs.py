@@ -1,0 +1,145 @@
+"""The billing run log: every scheduled or operator run leaves one job (and one audit entry); the
+log shows each router task's current outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from core.errors import NotFoundError
+from core.ids import new_id, now_iso
+from services.audit import record_audit
+from services.billing.context import RUN_KINDS
+from shared.observability import get_logger
+from shared.runtime import Runtime
+from store import billing as repo
+from store.models import Job
+
+log = get_logger("billing")
+
+R = TypeVar("R")
+
+
+def each_tenant(
+    what: str,
+    run: Callable[[Runtime, str, datetime | None], R],
+    rt: Runtime,
+    now: datetime | None,
+    tenant_ids: Iterable[str] | None,
+) -> list[R]:
+    """Run a per-tenant operation over every tenant (or the given ones): one tenant's failure does not
+    stop the others; it is logged with its id."""
+    out = []
+    for tid in tenant_ids or repo.all_tenant_ids():
+        try:
+            out.append(run(rt, tid, now))
+        except Exception:
+            log.exception(f"{what} run failed for a tenant", extra={"tenant_id": tid})
+    return out
+
+
+def log_run(
+    tenant_id: str,
+    kind: str,
+    actor: str,
+    result: dict[str, Any],
+    total: int = 0,
+    done: int = 0,
+    failed: int = 0,
+) -> Job:
+    now = now_iso()
+    job = Job(
+        id=new_id("run"),
+        tenant_id=tenant_id,
+        kind=kind,
+        status="done",
+        total=total,
+        done=done,
+        failed=failed,
+        result=result,
+        created_by=actor,
+        created_at=now,
+    )
+    repo.save_job(job)
+    # one audit entry per run (not per invoice: the run log holds the detail)
+    summary = {k: v for k, v in result.items() if isinstance(v, int | str | None)}
+    record_audit(
+        actor,
+        "system" if actor == "system" else "operator",
+        tenant_id,
+        "billing_run",
+        job.id,
+        kind,
+        None,
+        summary,
+    )
+    return job
+
+
+def list_runs(tenant_ids: Iterable[str], kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The billing run log (newest first) with each router task's current outcome."""
+    kinds = (kind,) if kind else RUN_KINDS
+    jobs: list[Job] = []
+    for tid in tenant_ids:
+        jobs.extend(repo.tenant_jobs(tid, kinds, limit))
+    jobs.sort(key=lambda j: j.created_at, reverse=True)
+    jobs = jobs[:limit]
+    task_ids = [
+        r.get("task_id") for j in jobs for r in (j.result or {}).get("routers", []) if r.get("task_id")
+    ]
+    tasks = repo.get_tasks(task_ids)
+    return [_run_dict(j, tasks) for j in jobs]
+
+
+def _run_dict(job: Job, tasks: dict[str, Any]) -> dict[str, Any]:
+    result = dict(job.result or {})
+    routers = []
+    for r in result.get("routers", []):
+        entry = dict(r)
+        task = tasks.get(r.get("task_id") or "")
+        if task is not None:
+            entry["task_status"] = task.status
+            entry["error_category"] = task.error_category
+            entry["last_error"] = task.last_error
+            entry["outcome"] = _outcome(task.status, task.error_category)
+        else:
+            entry["outcome"] = {
+                "api_disabled": "router not changed (API disabled)",
+                "no_gateway": "no router",
+            }.get(r.get("status") or "", "not queued")
+        routers.append(entry)
+    if routers:
+        result["routers"] = routers
+    return {
+        "id": job.id,
+        "tenant_id": job.tenant_id,
+        "kind": job.kind,
+        "status": job.status,
+        "total": int(job.total or 0),
+        "done": int(job.done or 0),
+        "failed": int(job.failed or 0),
+        "created_by": job.created_by,
+        "created_at": job.created_at,
+        "result": result,
+    }
+
+
+def _outcome(status: str, category: str | None) -> str:
+    if status == "succeeded":
+        return "success"
+    if status in ("failed", "dead"):
+        return (
+            "connection error"
+            if category in ("unreachable", "timeout")
+            else f"error ({category or 'unknown'})"
+        )
+    return status
+
+
+def get_run(run_id: str, visible: Iterable[str]) -> dict[str, Any]:
+    job = repo.get_job(run_id)
+    if job is None or job.tenant_id not in set(visible) or job.kind not in RUN_KINDS:
+        raise NotFoundError("billing run not found")
+    task_ids = [r.get("task_id") for r in (job.result or {}).get("routers", []) if r.get("task_id")]
+    return _run_dict(job, repo.get_tasks(task_ids))
