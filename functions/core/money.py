@@ -11,6 +11,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from core.errors import ValidationError
 
 ZERO = Decimal("0")
+# The currency of a record that has none (tenants, invoices and payments made before currencies).
+DEFAULT_CURRENCY = "USD"
 
 # Currencies whose minor unit is not 2 decimals (ISO 4217); everything else rounds to cents.
 _EXPONENTS = {
@@ -27,6 +29,16 @@ _EXPONENTS = {
     "OMR": 3,
     "TND": 3,
 }
+
+
+def currency_or_default(currency: str | None) -> str:
+    """A tenant's, invoice's or payment's currency, or the default when the record has none."""
+    return currency or DEFAULT_CURRENCY
+
+
+def amount_due(total: object, paid: object) -> Decimal:
+    """What is still owed on an invoice of ``total`` with ``paid`` paid: never negative."""
+    return max(to_decimal(total) - to_decimal(paid), ZERO)
 
 
 def exponent(currency: str) -> int:

@@ -217,6 +217,18 @@ def update_subscriber(
     return True
 
 
+def set_status_if_unchanged(sub: Subscriber, new_status: str) -> bool:
+    """Move a client to ``new_status`` unless its status changed since it was read."""
+    return update_subscriber(
+        sub, [Subscriber.status.set(new_status)], Subscriber.status == sub.status, new_status=new_status
+    )
+
+
+def set_billing_if_status_unchanged(sub: Subscriber, billing: dict[str, Any]) -> bool:
+    """Replace a client's billing options unless its status changed since it was read."""
+    return update_subscriber(sub, [Subscriber.billing.set(billing)], Subscriber.status == sub.status)
+
+
 def status_tally_ops(sub: Subscriber, new_status: str) -> list[TxOp]:
     """Transaction items moving a subscriber's totals counter to ``new_status``."""
     before = tallies.bucket_for(sub)
@@ -301,6 +313,17 @@ def iter_tenant_invoices(
             tenant_id, range_key_condition=range_cond, filter_condition=filter_condition
         )
     )
+
+
+def invoices_since(
+    tenant_id: str, since: str, statuses: Sequence[str], kind: str, *, not_notified: bool = False
+) -> Iterator[Invoice]:
+    """A tenant's invoices created since ``since`` in one of ``statuses`` and of ``kind`` (and without
+    a payment reminder yet, with ``not_notified``)."""
+    condition = Invoice.status.is_in(*statuses) & (Invoice.kind == kind)
+    if not_notified:
+        condition = condition & Invoice.notified_at.does_not_exist()
+    return iter_tenant_invoices(tenant_id, since, condition)
 
 
 def counter_name(tenant_id: str) -> str:
@@ -423,6 +446,53 @@ def claim_invoice_flag(invoice: Invoice, attr_name: str, value: str) -> bool:
 
 
 # ---------------------------------------------------------------- payments
+def new_payment_op(payment: Payment) -> TxOp:
+    """Record a payment once: the transaction fails on ``("payment",)`` when its id exists."""
+    return TxOp("put", payment, ("payment",), Payment.id.does_not_exist())
+
+
+def invoice_payment_op(invoice: Invoice, paid: str, status: str, now: str) -> TxOp:
+    """Money applied to an invoice, conditional on the paid amount and status it was decided on."""
+    actions = [Invoice.paid.set(paid), Invoice.status.set(status), Invoice.updated_at.set(now)]
+    if status == "paid":
+        actions.append(Invoice.paid_at.set(now))
+    return TxOp(
+        "update",
+        invoice,
+        ("invoice", invoice.id),
+        (Invoice.paid == invoice.paid) & (Invoice.status == invoice.status),
+        actions,
+    )
+
+
+def subscriber_money_op(
+    sub: Subscriber,
+    now: str,
+    *,
+    balance: str | None = None,
+    billing: dict[str, Any] | None = None,
+    status: str | None = None,
+) -> TxOp:
+    """The client's side of a payment or promise (balance, billing options, status — those given),
+    conditional on its status and, when the balance changes, on the balance it was decided on."""
+    actions = []
+    if balance is not None:
+        actions.append(Subscriber.balance.set(balance))
+    if billing is not None:
+        actions.append(Subscriber.billing.set(billing))
+    if status is not None:
+        actions.append(Subscriber.status.set(status))
+    actions.append(Subscriber.updated_at.set(now))
+    condition = Subscriber.status == sub.status
+    if balance is not None:
+        condition = (Subscriber.balance == sub.balance) & condition
+    return TxOp("update", sub, ("subscriber",), condition, actions)
+
+
+def set_payment_effects(payment: Payment, effects: dict[str, Any]) -> None:
+    payment.update(actions=[Payment.effects.set(effects)])
+
+
 def get_payment(payment_id: str) -> Payment | None:
     if not _usable_key(payment_id):
         return None
@@ -466,6 +536,11 @@ def get_extra(extra_id: str) -> ExtraProduct | None:
         return ExtraProduct.get(extra_id, consistent_read=True)
     except DoesNotExist:
         return None
+
+
+def new_extra_op(extra: ExtraProduct, tag: Any) -> TxOp:
+    """Add an extra in a transaction, once: the transaction fails on ``tag`` when its id exists."""
+    return TxOp("put", extra, tag, ExtraProduct.id.does_not_exist())
 
 
 def extras_of_subscriber(subscriber_id: str) -> list[ExtraProduct]:

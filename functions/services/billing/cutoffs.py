@@ -21,6 +21,7 @@ from services.billing.context import (
     CUTTABLE,
     NEVER_BILLED,
     UNPAID,
+    TenantContext,
     client_options,
     created_after,
     load_context,
@@ -97,15 +98,7 @@ def run_tenant_cutoffs(
     now = now or utcnow()
     ctx = load_context(tenant_id)
     result = CutoffRunResult(tenant_id)
-    since = iso(now - timedelta(days=CUTOFF_WINDOW_DAYS))
-    cond = Invoice.status.is_in(*UNPAID) & (Invoice.kind == "internet")
-    overdue: dict[str, list[Invoice]] = {}
-    for inv in repo.iter_tenant_invoices(tenant_id, since, cond):
-        if only_subscribers is not None and inv.subscriber_id not in only_subscribers:
-            continue
-        today = local_date(now, ctx.tz(inv.zone_id))
-        if inv.cutoff_date and inv.cutoff_date <= today.isoformat() and inv.subscriber_login:
-            overdue.setdefault(inv.subscriber_login, []).append(inv)
+    overdue = _overdue_by_login(ctx, now, only_subscribers)
     result.overdue_clients = len(overdue)
     subs = repo.subscribers_by_login(overdue)
     by_gateway: dict[str, list[str]] = {}
@@ -113,53 +106,97 @@ def run_tenant_cutoffs(
         sub = subs.get(login)
         if sub is None:
             continue
-        if sub.status in NEVER_BILLED:
-            result.skipped_free += 1
-            continue
-        opts = client_options(sub)
-        today = local_date(now, ctx.tz(sub.zone_id))
-        exists_from = service_exists_from(sub, ctx.tz(sub.zone_id))
-        if created_after(sub, today, ctx.tz(sub.zone_id)) or (
-            exists_from is not None
-            and all(exists_from > parse_date(i.service_end or i.issue_date) for i in invoices)
-        ):
-            # a back-dated run, or only invoices for periods before the service existed: never a cutoff
-            result.skipped_other += 1
-            continue
-        if opts.promise_active(today):
-            result.skipped_promise += 1
-            continue
-        if sub.status not in CUTTABLE or (opts.own_days is None and not ctx.auto_cutoff(sub.zone_id)):
-            result.skipped_other += 1
-            continue
-        before = {"status": sub.status}
-        if not repo.update_subscriber(
-            sub,
-            [Subscriber.status.set(Status.SUSPENDED.value)],
-            Subscriber.status == sub.status,
-            new_status=Status.SUSPENDED.value,
-        ):
+        skip = _skip_reason(ctx, sub, invoices, now)
+        if skip is not None:
+            setattr(result, skip, getattr(result, skip) + 1)
+        elif not _suspend(rt, sub, invoices, actor, result):
             result.skipped_other += 1  # changed meanwhile (paid, set Free…): the next run decides again
-            continue
-        stamp = now_iso()
-        for inv in invoices:
-            repo.claim_invoice_flag(inv, "cutoff_at", stamp)
-        record_audit(
-            actor,
-            "system" if actor == "system" else "operator",
-            tenant_id,
-            "subscriber",
-            sub.id,
-            "cutoff",
-            before,
-            {"status": Status.SUSPENDED.value, "invoices": [i.id for i in invoices]},
-        )
-        result.suspended.append(sub.id)
-        by_gateway.setdefault(sub.gateway_id or "", []).append(sub.id)
-        if sub.open_sessions:
-            _cut_live_sessions(rt, sub, result)
-    gateways = repo.get_gateways(by_gateway)
+        else:
+            by_gateway.setdefault(sub.gateway_id or "", []).append(sub.id)
     reason = f"cutoff {local_date(now, ctx.tenant.timezone).isoformat()}"
+    result.routers = _queue_routers(rt, by_gateway, reason, actor)
+    if result.suspended or result.overdue_clients:
+        job = log_run(
+            tenant_id,
+            "billing_cutoff",
+            actor,
+            result.as_dict(),
+            total=result.overdue_clients,
+            done=len(result.suspended),
+        )
+        result.run_id = job.id
+    return result
+
+
+def _overdue_by_login(
+    ctx: TenantContext, now: datetime, only_subscribers: set[str] | None
+) -> dict[str, list[Invoice]]:
+    """Unpaid internet invoices whose cutoff day has come (in their zone), by client login."""
+    since = iso(now - timedelta(days=CUTOFF_WINDOW_DAYS))
+    overdue: dict[str, list[Invoice]] = {}
+    for inv in repo.invoices_since(ctx.tenant.id, since, UNPAID, "internet"):
+        if only_subscribers is not None and inv.subscriber_id not in only_subscribers:
+            continue
+        today = local_date(now, ctx.tz(inv.zone_id))
+        if inv.cutoff_date and inv.cutoff_date <= today.isoformat() and inv.subscriber_login:
+            overdue.setdefault(inv.subscriber_login, []).append(inv)
+    return overdue
+
+
+def _skip_reason(ctx: TenantContext, sub: Subscriber, invoices: list[Invoice], now: datetime) -> str | None:
+    """Why a client with overdue invoices is not cut (the result's counter to add to), or None."""
+    if sub.status in NEVER_BILLED:
+        return "skipped_free"
+    opts = client_options(sub)
+    tz = ctx.tz(sub.zone_id)
+    today = local_date(now, tz)
+    exists_from = service_exists_from(sub, tz)
+    if created_after(sub, today, tz) or (
+        exists_from is not None
+        and all(exists_from > parse_date(i.service_end or i.issue_date) for i in invoices)
+    ):
+        # a back-dated run, or only invoices for periods before the service existed: never a cutoff
+        return "skipped_other"
+    if opts.promise_active(today):
+        return "skipped_promise"
+    if sub.status not in CUTTABLE or (opts.own_days is None and not ctx.auto_cutoff(sub.zone_id)):
+        return "skipped_other"
+    return None
+
+
+def _suspend(
+    rt: Runtime, sub: Subscriber, invoices: list[Invoice], actor: str, result: CutoffRunResult
+) -> bool:
+    """Suspend one client for its overdue invoices (marked cut off), at once on its live sessions;
+    False when the client changed meanwhile."""
+    before = {"status": sub.status}
+    if not repo.set_status_if_unchanged(sub, Status.SUSPENDED.value):
+        return False
+    stamp = now_iso()
+    for inv in invoices:
+        repo.claim_invoice_flag(inv, "cutoff_at", stamp)
+    record_audit(
+        actor,
+        "system" if actor == "system" else "operator",
+        sub.tenant_id,
+        "subscriber",
+        sub.id,
+        "cutoff",
+        before,
+        {"status": Status.SUSPENDED.value, "invoices": [i.id for i in invoices]},
+    )
+    result.suspended.append(sub.id)
+    if sub.open_sessions:
+        _cut_live_sessions(rt, sub, result)
+    return True
+
+
+def _queue_routers(
+    rt: Runtime, by_gateway: dict[str, list[str]], reason: str, actor: str
+) -> list[dict[str, Any]]:
+    """One provisioning task per router with clients cut: the run log's router entries."""
+    gateways = repo.get_gateways(by_gateway)
+    entries = []
     for gw_id, sub_ids in sorted(by_gateway.items()):
         gw = gateways.get(gw_id)
         entry: dict[str, Any] = {
@@ -179,18 +216,8 @@ def run_tenant_cutoffs(
                     task_id=None,
                     warning=f"could not queue the router change: {type(exc).__name__}",
                 )
-        result.routers.append(entry)
-    if result.suspended or result.overdue_clients:
-        job = log_run(
-            tenant_id,
-            "billing_cutoff",
-            actor,
-            result.as_dict(),
-            total=result.overdue_clients,
-            done=len(result.suspended),
-        )
-        result.run_id = job.id
-    return result
+        entries.append(entry)
+    return entries
 
 
 def run_cutoffs(
@@ -222,9 +249,7 @@ def run_promise_expiry(
                 until = date.min
             if until < local_date(now, ctx.tz(sub.zone_id)):
                 billing = {k: v for k, v in (sub.billing or {}).items() if k != "promise_until"}
-                if repo.update_subscriber(
-                    sub, [Subscriber.billing.set(billing)], Subscriber.status == sub.status
-                ):
+                if repo.set_billing_if_status_unchanged(sub, billing):
                     expired.add(sub.id)
         if expired:
             out.append(run_tenant_cutoffs(rt, tid, now, only_subscribers=expired))

@@ -75,9 +75,8 @@ def run_tenant_notices(rt: Runtime, tenant_id: str, now: datetime | None = None)
     ctx = load_context(tenant_id)
     result = NoticeRunResult(tenant_id)
     since = iso(now - timedelta(days=NOTICE_WINDOW_DAYS))
-    cond = Invoice.status.is_in(*UNPAID) & (Invoice.kind == "internet") & Invoice.notified_at.does_not_exist()
     due = []
-    for inv in repo.iter_tenant_invoices(tenant_id, since, cond):
+    for inv in repo.invoices_since(tenant_id, since, UNPAID, "internet", not_notified=True):
         today = local_date(now, ctx.tz(inv.zone_id))
         if inv.notice_date and inv.notice_date <= today.isoformat() <= (inv.due_date or inv.notice_date):
             due.append(inv)

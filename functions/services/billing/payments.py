@@ -11,6 +11,7 @@ from typing import Any
 
 from core import money
 from core.billing_calendar import (
+    BillingOptions,
     RechargeOffsets,
     local_date,
     next_issue_date,
@@ -102,10 +103,6 @@ def _payment_order(unpaid: list[Invoice], target: Invoice | None) -> list[Invoic
     return [target, *(i for i in unpaid if i.id != target.id)]
 
 
-def _owed(inv: Invoice) -> Decimal:
-    return max(money.to_decimal(inv.total) - money.to_decimal(inv.paid), money.ZERO)
-
-
 def _overdue(invoices: Iterable[Invoice], today: date) -> list[Invoice]:
     """Unpaid internet invoices past their payment date (what a cutoff suspends for), oldest first."""
     return [
@@ -168,6 +165,52 @@ def _fee_extra(
     )
 
 
+@dataclass
+class _Request:
+    """One register_payment call, as checked: what every attempt of it writes from."""
+
+    pid: str
+    fingerprint: str
+    tenant_id: str
+    subscriber_id: str
+    amount: Decimal
+    method: str
+    reference: str | None
+    activate: bool
+    paid_on: date | None
+    notes: str | None
+    source: str
+    target_id: str | None
+    actor_id: str
+    actor_kind: str
+
+
+@dataclass
+class _Applied:
+    """How a payment's amount spreads over the invoices (the invoice writes and what is left)."""
+
+    remaining: Decimal
+    still_owed: dict[str, Decimal]
+    ops: list[TxOp] = field(default_factory=list)
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    late: list[Invoice] = field(default_factory=list)  # internet invoices paid after their payment date
+
+
+@dataclass
+class _Attempt:
+    """Everything one attempt decided, and the transaction that records it."""
+
+    sub: Subscriber
+    payment: Payment
+    ops: list[TxOp]
+    applied: list[dict[str, Any]]
+    reactivate: bool
+    reconnection: dict[str, Any] | None
+    fees: list[dict[str, Any]]
+    billing: dict[str, Any]
+    moved: dict[str, Any] | None
+
+
 def register_payment(
     rt: Runtime,
     tenant_id: str,
@@ -212,190 +255,220 @@ def register_payment(
     target_id = from_path(invoice_id) if invoice_id else None
     if invoice_id and target_id is None:
         raise NotFoundError("invoice not found", field="invoice_id")
+    req = _Request(
+        pid, fingerprint, tenant_id, subscriber_id, amount, method, reference, activate, paid_on, notes, source,
+        target_id, actor_id, actor_kind,
+    )  # fmt: skip
     for _attempt in range(6):
-        sub = require_subscriber(tenant_id, subscriber_id)
-        target = repo.get_invoice(target_id) if target_id else None
-        if target_id and (target is None or target.subscriber_id != sub.id):
-            raise NotFoundError("invoice not found", field="invoice_id")
-        opts = client_options(sub)
-        today = paid_on or local_date(utcnow(), ctx.tz(sub.zone_id))
-        remaining = amount
-        ops: list[TxOp] = []
-        applied: list[dict[str, Any]] = []
-        late_invoices: list[Invoice] = []
-        now = now_iso()
-        unpaid = unpaid_oldest_first(sub.id)
-        overdue_before = _overdue(unpaid, today)
-        still_owed = {i.id: _owed(i) for i in unpaid}
-        for inv in _payment_order(unpaid, target)[:90]:
-            if remaining <= 0:
-                break
-            due_amt = money.to_decimal(inv.total) - money.to_decimal(inv.paid)
-            if due_amt <= 0:
-                continue
-            take = min(due_amt, remaining)
-            remaining -= take
-            still_owed[inv.id] = due_amt - take
-            new_paid = money.to_decimal(inv.paid) + take
-            status = "paid" if new_paid >= money.to_decimal(inv.total) else "partial"
-            actions = [
-                Invoice.paid.set(money.fmt(new_paid, inv.currency)),
-                Invoice.status.set(status),
-                Invoice.updated_at.set(now),
-            ]
-            if status == "paid":
-                actions.append(Invoice.paid_at.set(now))
-            ops.append(
-                TxOp(
-                    "update",
-                    inv,
-                    ("invoice", inv.id),
-                    (Invoice.paid == inv.paid) & (Invoice.status == inv.status),
-                    actions,
-                )
-            )
-            applied.append(
-                {
-                    "invoice_id": inv.id,
-                    "number": inv.number,
-                    "amount": money.fmt(take, ctx.currency),
-                    "status": status,
-                }
-            )
-            if inv.kind == "internet" and inv.due_date and inv.due_date < today.isoformat():
-                late_invoices.append(inv)
-        new_balance = money.to_decimal(sub.balance) + remaining
-        fees: list[dict[str, Any]] = []
-        if opts.late_fee and ctx.fee("late_fee") > 0:
-            for inv in late_invoices:
-                xid = "xp_late_" + hashlib.sha256(inv.id.encode()).hexdigest()[:24]
-                if repo.get_extra(xid) is None:
-                    extra = _fee_extra(
-                        ctx,
-                        sub,
-                        xid,
-                        f"Late fee (invoice {inv.number})",
-                        ctx.fee("late_fee"),
-                        "late_fee",
-                        actor_id,
-                    )
-                    ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
-                    fees.append({"extra_id": xid, "kind": "late_fee", "amount": extra.price})
-        reconnection: dict[str, Any] | None = None
-        reactivate = False
-        if activate and sub.status == Status.SUSPENDED.value:
-            overdue_left = sum((still_owed[i.id] for i in overdue_before), money.ZERO)
-            rule = reconnect_rule(ctx)
-            reactivate = overdue_left <= 0 or rule == "any_payment"
-            reconnection = {
-                "rule": rule,
-                "reactivated": reactivate,
-                "overdue_left": money.fmt(overdue_left, ctx.currency),
-            }
-        if reactivate and opts.reconnection_fee and ctx.fee("reconnection_fee") > 0:
-            # one fee per overdue period: keyed by the invoice whose lateness cut the client off
-            period_key = overdue_before[0].id if overdue_before else pid
-            xid = "xp_reconn_" + hashlib.sha256(f"{sub.id}|{period_key}".encode()).hexdigest()[:24]
-            if repo.get_extra(xid) is None:
-                extra = _fee_extra(
-                    ctx,
-                    sub,
-                    xid,
-                    "Reconnection fee",
-                    ctx.fee("reconnection_fee"),
-                    "reconnection_fee",
-                    actor_id,
-                )
-                ops.append(TxOp("put", extra, ("fee", xid), ExtraProduct.id.does_not_exist()))
-                fees.append({"extra_id": xid, "kind": "reconnection_fee", "amount": extra.price})
-        billing = dict(sub.billing or {})
-        moved: dict[str, Any] | None = None
-        if opts.recharge and opts.own_days is not None:
-            offsets = RechargeOffsets(
-                rt.settings.recharge_issue_offset_days,
-                rt.settings.recharge_notice_offset_days,
-                rt.settings.recharge_cutoff_offset_days,
-            )
-            new_days = recharge_days(today, offsets)
-            billing = with_own_days(billing, new_days)
-            moved = {**new_days.as_dict(), "next_issue_date": next_issue_date(new_days, today).isoformat()}
-        settled = sum(1 for a in applied if a["status"] == "paid")
-        if "promise_until" in billing and settled == len(unpaid):  # nothing left owing: the promise is kept
-            billing.pop("promise_until")
-        sub_actions = [Subscriber.balance.set(money.fmt(new_balance, ctx.currency))]
-        if billing != (sub.billing or {}):
-            sub_actions.append(Subscriber.billing.set(billing))
-        if reactivate:
-            sub_actions.append(Subscriber.status.set(Status.ACTIVE.value))
-        sub_actions.append(Subscriber.updated_at.set(now))
-        ops.append(
-            TxOp(
-                "update",
-                sub,
-                ("subscriber",),
-                (Subscriber.balance == sub.balance) & (Subscriber.status == sub.status),
-                sub_actions,
-            )
-        )
-        if reactivate:
-            ops.extend(repo.status_tally_ops(sub, Status.ACTIVE.value))
-        payment = Payment(
-            id=pid,
-            tenant_id=tenant_id,
-            subscriber_id=sub.id,
-            amount=money.fmt(amount, ctx.currency),
-            currency=ctx.currency,
-            method=method,
-            reference=reference,
-            kind="payment",
-            status="applied",
-            source=source,
-            applied=applied,
-            balance_after=money.fmt(new_balance, ctx.currency),
-            created_by=actor_id,
-            request_fingerprint=fingerprint,
-            notes=notes,
-            effects={
-                "reactivated": reactivate,
-                "reconnection": reconnection,
-                "invoice_id": target_id,
-                "fees": fees,
-                "billing_dates": moved,
-                "paid_on": today.isoformat(),
-            },
-            created_at=now,
-        )
-        ops.insert(0, TxOp("put", payment, ("payment",), Payment.id.does_not_exist()))
+        attempt = _attempt_payment(rt, ctx, req)
         try:
-            repo.transact(ops)
+            repo.transact(attempt.ops)
         except TransactionFailed as exc:
             if ("payment",) in exc.failed:
                 return replay(pid, fingerprint)
             continue  # an invoice, the balance or a fee changed meanwhile: recompute from fresh data
-        break
-    else:
-        raise ConflictError("the client's invoices kept changing; try again")
-    result = PaymentResult(payment, False, applied, reactivate, None, moved, fees, reconnection)
-    record_audit(actor_id, actor_kind, tenant_id, "payment", pid, "create", None, payment_dict(payment))
-    if reactivate or moved:
+        return _after_payment(rt, req, attempt)
+    raise ConflictError("the client's invoices kept changing; try again")
+
+
+def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt:
+    """Decide a payment from fresh data: the invoices it pays, fees, reconnection, dates, balance."""
+    sub = require_subscriber(req.tenant_id, req.subscriber_id)
+    target = repo.get_invoice(req.target_id) if req.target_id else None
+    if req.target_id and (target is None or target.subscriber_id != sub.id):
+        raise NotFoundError("invoice not found", field="invoice_id")
+    opts = client_options(sub)
+    today = req.paid_on or local_date(utcnow(), ctx.tz(sub.zone_id))
+    now = now_iso()
+    unpaid = unpaid_oldest_first(sub.id)
+    overdue_before = _overdue(unpaid, today)
+    paid = _apply_to_invoices(ctx, unpaid, target, req.amount, today, now)
+    ops = paid.ops
+    fees: list[dict[str, Any]] = []
+    if opts.late_fee and ctx.fee("late_fee") > 0:
+        for inv in paid.late:
+            xid = "xp_late_" + hashlib.sha256(inv.id.encode()).hexdigest()[:24]
+            _add_fee(ctx, sub, xid, f"Late fee (invoice {inv.number})", "late_fee", req.actor_id, ops, fees)
+    reactivate, reconnection = _reconnection(ctx, sub, req.activate, overdue_before, paid.still_owed)
+    if reactivate and opts.reconnection_fee and ctx.fee("reconnection_fee") > 0:
+        # one fee per overdue period: keyed by the invoice whose lateness cut the client off
+        period_key = overdue_before[0].id if overdue_before else req.pid
+        xid = "xp_reconn_" + hashlib.sha256(f"{sub.id}|{period_key}".encode()).hexdigest()[:24]
+        _add_fee(ctx, sub, xid, "Reconnection fee", "reconnection_fee", req.actor_id, ops, fees)
+    settled = sum(1 for a in paid.applied if a["status"] == "paid")
+    billing, moved = _billing_after(rt, sub, opts, today, settled == len(unpaid))
+    new_balance = money.fmt(money.to_decimal(sub.balance) + paid.remaining, ctx.currency)
+    ops.append(
+        repo.subscriber_money_op(
+            sub,
+            now,
+            balance=new_balance,
+            billing=billing if billing != (sub.billing or {}) else None,
+            status=Status.ACTIVE.value if reactivate else None,
+        )
+    )
+    if reactivate:
+        ops.extend(repo.status_tally_ops(sub, Status.ACTIVE.value))
+    effects = {
+        "reactivated": reactivate,
+        "reconnection": reconnection,
+        "invoice_id": req.target_id,
+        "fees": fees,
+        "billing_dates": moved,
+        "paid_on": today.isoformat(),
+    }
+    payment = _payment_record(ctx, req, sub, paid.applied, new_balance, effects, now)
+    ops.insert(0, repo.new_payment_op(payment))
+    return _Attempt(sub, payment, ops, paid.applied, reactivate, reconnection, fees, billing, moved)
+
+
+def _apply_to_invoices(
+    ctx: TenantContext, unpaid: list[Invoice], target: Invoice | None, amount: Decimal, today: date, now: str
+) -> _Applied:
+    """Spread ``amount`` over the invoice it was made for, then the oldest unpaid (at most 90)."""
+    out = _Applied(amount, {i.id: money.amount_due(i.total, i.paid) for i in unpaid})
+    for inv in _payment_order(unpaid, target)[:90]:
+        if out.remaining <= 0:
+            break
+        due_amt = money.amount_due(inv.total, inv.paid)
+        if due_amt <= 0:
+            continue
+        take = min(due_amt, out.remaining)
+        out.remaining -= take
+        out.still_owed[inv.id] = due_amt - take
+        new_paid = money.to_decimal(inv.paid) + take
+        status = "paid" if new_paid >= money.to_decimal(inv.total) else "partial"
+        out.ops.append(repo.invoice_payment_op(inv, money.fmt(new_paid, inv.currency), status, now))
+        out.applied.append(
+            {
+                "invoice_id": inv.id,
+                "number": inv.number,
+                "amount": money.fmt(take, ctx.currency),
+                "status": status,
+            }
+        )
+        if inv.kind == "internet" and inv.due_date and inv.due_date < today.isoformat():
+            out.late.append(inv)
+    return out
+
+
+def _add_fee(
+    ctx: TenantContext,
+    sub: Subscriber,
+    xid: str,
+    name: str,
+    kind: str,
+    actor: str,
+    ops: list[TxOp],
+    fees: list[dict[str, Any]],
+) -> None:
+    """A fee (the tenant's ``kind`` amount) as a one-payment extra on the next invoice; once per ``xid``."""
+    if repo.get_extra(xid) is not None:
+        return
+    extra = _fee_extra(ctx, sub, xid, name, ctx.fee(kind), kind, actor)
+    ops.append(repo.new_extra_op(extra, ("fee", xid)))
+    fees.append({"extra_id": xid, "kind": kind, "amount": extra.price})
+
+
+def _reconnection(
+    ctx: TenantContext,
+    sub: Subscriber,
+    activate: bool,
+    overdue_before: list[Invoice],
+    still_owed: dict[str, Decimal],
+) -> tuple[bool, dict[str, Any] | None]:
+    """Whether the payment reactivates a suspended client under the tenant's rule, and why."""
+    if not (activate and sub.status == Status.SUSPENDED.value):
+        return False, None
+    overdue_left = sum((still_owed[i.id] for i in overdue_before), money.ZERO)
+    rule = reconnect_rule(ctx)
+    reactivate = overdue_left <= 0 or rule == "any_payment"
+    return reactivate, {
+        "rule": rule,
+        "reactivated": reactivate,
+        "overdue_left": money.fmt(overdue_left, ctx.currency),
+    }
+
+
+def _billing_after(
+    rt: Runtime, sub: Subscriber, opts: BillingOptions, today: date, settled_all: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The client's billing options after the payment: recharge-type dates moved to the day paid, and
+    a promise dropped once nothing is left owing; with the moved dates (None when they stay)."""
+    billing = dict(sub.billing or {})
+    moved: dict[str, Any] | None = None
+    if opts.recharge and opts.own_days is not None:
+        offsets = RechargeOffsets(
+            rt.settings.recharge_issue_offset_days,
+            rt.settings.recharge_notice_offset_days,
+            rt.settings.recharge_cutoff_offset_days,
+        )
+        new_days = recharge_days(today, offsets)
+        billing = with_own_days(billing, new_days)
+        moved = {**new_days.as_dict(), "next_issue_date": next_issue_date(new_days, today).isoformat()}
+    if "promise_until" in billing and settled_all:  # nothing left owing: the promise is kept
+        billing.pop("promise_until")
+    return billing, moved
+
+
+def _payment_record(
+    ctx: TenantContext,
+    req: _Request,
+    sub: Subscriber,
+    applied: list[dict[str, Any]],
+    balance_after: str,
+    effects: dict[str, Any],
+    now: str,
+) -> Payment:
+    return Payment(
+        id=req.pid,
+        tenant_id=req.tenant_id,
+        subscriber_id=sub.id,
+        amount=money.fmt(req.amount, ctx.currency),
+        currency=ctx.currency,
+        method=req.method,
+        reference=req.reference,
+        kind="payment",
+        status="applied",
+        source=req.source,
+        applied=applied,
+        balance_after=balance_after,
+        created_by=req.actor_id,
+        request_fingerprint=req.fingerprint,
+        notes=req.notes,
+        effects=effects,
+        created_at=now,
+    )
+
+
+def _after_payment(rt: Runtime, req: _Request, attempt: _Attempt) -> PaymentResult:
+    """Once recorded: the audit entries, and the router task of a reactivated client."""
+    sub, payment, reactivate = attempt.sub, attempt.payment, attempt.reactivate
+    result = PaymentResult(
+        payment, False, attempt.applied, reactivate, None, attempt.moved, attempt.fees, attempt.reconnection
+    )
+    record_audit(
+        req.actor_id, req.actor_kind, req.tenant_id, "payment", req.pid, "create", None, payment_dict(payment)
+    )
+    if reactivate or attempt.moved:
         record_audit(
-            actor_id,
-            actor_kind,
-            tenant_id,
+            req.actor_id,
+            req.actor_kind,
+            req.tenant_id,
             "subscriber",
             sub.id,
             "payment",
             {"status": sub.status, "billing": sub.billing or {}},
-            {"status": Status.ACTIVE.value if reactivate else sub.status, "billing": billing},
+            {"status": Status.ACTIVE.value if reactivate else sub.status, "billing": attempt.billing},
         )
     if reactivate:
         sub.status = Status.ACTIVE.value
-        result.sync = sync_subscriber(rt, sub, f"payment {pid}", actor_id)
+        result.sync = sync_subscriber(rt, sub, f"payment {req.pid}", req.actor_id)
         payment.effects = {**(payment.effects or {}), "sync": result.sync}
         try:
-            payment.update(actions=[Payment.effects.set(payment.effects)])
+            repo.set_payment_effects(payment, payment.effects)
         except Exception:  # the payment is recorded; the router task id is only informative
-            log.exception("could not store the router task of a payment", extra={"payment_id": pid})
+            log.exception("could not store the router task of a payment", extra={"payment_id": req.pid})
     return result
 
 

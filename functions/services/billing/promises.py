@@ -11,7 +11,7 @@ from core.errors import ConflictError, InvalidStateError, ValidationError
 from core.ids import now_iso, utcnow
 from core.statuses import Status
 from services.audit import record_audit
-from services.billing.context import load_context, require_subscriber
+from services.billing.context import TenantContext, load_context, require_subscriber
 from services.billing.payments import (
     PaymentResult,
     fingerprint_of,
@@ -22,7 +22,7 @@ from services.billing.payments import (
 )
 from shared.runtime import Runtime
 from store import billing as repo
-from store.billing import TransactionFailed, TxOp
+from store.billing import TransactionFailed
 from store.models import Payment, Subscriber
 
 
@@ -41,12 +41,7 @@ def register_promise(
     reactivated at once when ``activate``. Needs an unpaid invoice."""
     ctx = load_context(tenant_id)
     sub = require_subscriber(tenant_id, subscriber_id)
-    today = local_date(utcnow(), ctx.tz(sub.zone_id))
-    max_days = int(ctx.options.get("promise_max_days") or 31)
-    if until < today:
-        raise ValidationError("the promise date cannot be in the past", field="until")
-    if until > today + timedelta(days=max_days):
-        raise ValidationError(f"a promise can last at most {max_days} days", field="until")
+    _check_until(ctx, sub, until)
     unpaid = unpaid_oldest_first(sub.id)
     if not unpaid:
         raise InvalidStateError("the client has no unpaid invoice to promise a payment for")
@@ -56,7 +51,6 @@ def register_promise(
     if repo.get_payment(pid) is not None:
         return replay(pid, fingerprint)
     reactivate = activate and sub.status == Status.SUSPENDED.value
-    billing = {**(sub.billing or {}), "promise_until": until.isoformat()}
     now = now_iso()
     promise = Payment(
         id=pid,
@@ -77,14 +71,14 @@ def register_promise(
         effects={"reactivated": reactivate},
         created_at=now,
     )
-    actions = [Subscriber.billing.set(billing), Subscriber.updated_at.set(now)]
-    if reactivate:
-        actions.append(Subscriber.status.set(Status.ACTIVE.value))
+    billing = {**(sub.billing or {}), "promise_until": until.isoformat()}
     try:
         repo.transact(
             [
-                TxOp("put", promise, ("payment",), Payment.id.does_not_exist()),
-                TxOp("update", sub, ("subscriber",), Subscriber.status == sub.status, actions),
+                repo.new_payment_op(promise),
+                repo.subscriber_money_op(
+                    sub, now, billing=billing, status=Status.ACTIVE.value if reactivate else None
+                ),
                 *(repo.status_tally_ops(sub, Status.ACTIVE.value) if reactivate else []),
             ]
         )
@@ -107,3 +101,13 @@ def register_promise(
         sub.status = Status.ACTIVE.value
         result.sync = sync_subscriber(rt, sub, f"payment promise until {until.isoformat()}", actor_id)
     return result
+
+
+def _check_until(ctx: TenantContext, sub: Subscriber, until: date) -> None:
+    """A promise runs from today (the client's zone) to at most the tenant's ``promise_max_days``."""
+    today = local_date(utcnow(), ctx.tz(sub.zone_id))
+    max_days = int(ctx.options.get("promise_max_days") or 31)
+    if until < today:
+        raise ValidationError("the promise date cannot be in the past", field="until")
+    if until > today + timedelta(days=max_days):
+        raise ValidationError(f"a promise can last at most {max_days} days", field="until")
