@@ -38,10 +38,10 @@ for _p in ("functions", "."):
 
 from moto import mock_aws  # noqa: E402
 
+from adapters.routeros import ClientStats, Command, RouterTarget, connect  # noqa: E402
+from infra.local.provisioner_worker import poll_once  # noqa: E402
 from provisioner.handler import process_batch  # noqa: E402
-from provisioner.routeros import ClientStats, Command, RouterTarget, connect  # noqa: E402
-from provisioner.triggers import message_body, request_router_sync  # noqa: E402
-from provisioner.worker import poll_once  # noqa: E402
+from services.network.triggers import message_body, request_router_sync  # noqa: E402
 from shared.runtime import Runtime  # noqa: E402
 from store import provisioning as repo  # noqa: E402
 from store.models import Gateway, ProvisioningTask, Subscriber  # noqa: E402

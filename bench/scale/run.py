@@ -273,7 +273,7 @@ def admin_reads(sizes: list[int], routers: int, online_share: float) -> None:
     from moto.dynamodb.models.dynamo_type import LimitedSizeDict
 
     from api.app import app
-    from provisioner.reconcile import services_for_router
+    from services.network.reconcile import services_for_router
     from shared.crypto import StaticKeyProvider
     from shared.runtime import init_runtime
     from shared.settings import Settings

@@ -11,9 +11,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
-from provisioner.batch import BatchRun
-from provisioner.routeros import ClientStats
-from provisioner.triggers import sweep_routers
+from adapters.routeros import ClientStats
+from services.network.batch import BatchRun
+from services.network.triggers import sweep_routers
 from shared.observability import get_logger, logger, metrics, tracer
 from shared.runtime import Runtime, get_runtime
 
@@ -24,7 +24,7 @@ def process_batch(
     rt: Runtime, event: dict[str, Any], context: Any = None, stats: ClientStats | None = None
 ) -> dict[str, Any]:
     """Process one SQS event (Lambda or the local worker); returns ``{"batchItemFailures": [...]}``."""
-    from services.provisioning import notify_final_failure
+    from services.network.provisioning import notify_final_failure
 
     records = event.get("Records") or []
     run = BatchRun(rt, records, on_final_failure=notify_final_failure, stats=stats)

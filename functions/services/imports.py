@@ -23,9 +23,9 @@ from typing import Any
 from core import import_rows as rules
 from core.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
-from provisioner.triggers import request_router_sync
 from services import lifecycle
 from services import subscribers as subs
+from services.network.triggers import request_router_sync
 from services.tenants import Actor, audit, target_tenant, tenant_filter
 from shared.crypto import random_password
 from shared.observability import get_logger

@@ -20,13 +20,13 @@ from core.errors import DomainError, InvalidStateError, NotFoundError, Validatio
 from core.ids import iso, now_iso, parse_iso, utcnow
 from core.ip_rewrite import is_placeholder, rewrite_released_ip, rewrite_targets
 from core.statuses import Status
-from provisioner.triggers import request_subscriber_removal
 from services import subscribers as subs
 from services.billing.invoices import cancel_pending_invoices
 from services.catalog import check_reference
 from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
 from services.dynauth import UdpDynAuthSender
 from services.live_sessions import LiveChange, apply_change_now
+from services.network.triggers import request_subscriber_removal
 from services.subscribers import RouterEffect, router_effect
 from services.tenants import Actor, audit
 from shared.crypto import hash_password, random_password
@@ -460,7 +460,7 @@ def bind_ip_mac(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str
 
 def _mac_from_arp(rt: Runtime, sub: Subscriber, ip: str) -> tuple[str, str | None]:
     """MAC and interface of the router's ARP entry for the service's IP (S4: import MAC and interface)."""
-    from services.provisioning import arp_entry
+    from services.network.provisioning import arp_entry
 
     gw = catalog_store.get(Gateway, sub.gateway_id) if sub.gateway_id else None
     if gw is None:

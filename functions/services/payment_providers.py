@@ -619,7 +619,7 @@ def apply_confirmed_payment(
     invoice_id: str | None = None,
 ) -> AppliedPayment:
     """Record a payment a provider (or an operator checking a transfer) confirmed, through the billing
-    payment operation (:func:`services.billing.register_payment`): once per idempotency key, paying
+    payment operation (:func:`services.billing.payments.register_payment`): once per idempotency key, paying
     ``invoice_id`` (the invoice the checkout or report was for) first and then the oldest unpaid, and
     reactivating a suspended subscriber when the tenant's reconnection rule allows it (status + router
     task). Every provider adapter applies money through this function."""

@@ -32,8 +32,8 @@ from core.radius.usage import (
     used_bytes,
     zone,
 )
-from provisioner.triggers import SyncRequest, request_subscriber_sync
 from services.audit import record_audit
+from services.network.triggers import SyncRequest, request_subscriber_sync
 from shared.crypto import hash_password, verify_password
 from shared.runtime import Runtime
 from store import catalog as catalog_store

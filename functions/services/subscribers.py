@@ -18,8 +18,8 @@ from core import listing
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.ids import iso, new_id, now_iso, parse_iso, utcnow
 from core.statuses import ONLINE, ONLINE_24H, Status
-from provisioner.triggers import SyncRequest, request_subscriber_sync
 from services.catalog import check_reference
+from services.network.triggers import SyncRequest, request_subscriber_sync
 from services.tenants import Actor, audit, target_tenant, tenant_filter
 from shared.crypto import hash_password, random_password
 from shared.runtime import Runtime

@@ -22,7 +22,7 @@ class Bootstrap:
 
 
 def bootstrap(env: Mapping[str, str], router_port: int | None) -> Bootstrap:
-    from provisioner import triggers
+    from services.network import triggers
     from shared.runtime import init_runtime
     from shared.settings import Settings
     from shared.tokens import issue_operator_token

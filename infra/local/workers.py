@@ -18,7 +18,7 @@ from infra.local.procs import die_with_parent
 def main() -> int:
     die_with_parent()
     from billing_cron.scheduler import run_scheduler
-    from provisioner.worker import run_worker
+    from infra.local.provisioner_worker import run_worker
     from shared.runtime import init_runtime
     from shared.settings import Settings
 

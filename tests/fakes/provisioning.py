@@ -12,10 +12,10 @@ import pytest
 from moto import mock_aws
 from pynamodb.models import Model
 
+from adapters.routeros import ClientStats
 from core.ids import now_iso
-from provisioner.routeros import ClientStats
-from provisioner.triggers import queue_urls
-from provisioner.worker import poll_once
+from infra.local.provisioner_worker import poll_once
+from services.network.triggers import queue_urls
 from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime, init_runtime
 from store import db
@@ -225,7 +225,7 @@ class LambdaFifoDelivery:
         self.batches = 0
 
     def send(self, task: ProvisioningTask) -> None:
-        from provisioner.triggers import message_body
+        from services.network.triggers import message_body
 
         self.pending.append(
             {

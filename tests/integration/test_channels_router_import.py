@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from core.ids import now_iso
-from provisioner.worker import poll_once
+from infra.local.provisioner_worker import poll_once
 from store import subscribers as subscriber_store
 from store.models import Gateway, Product
 from tests.fakes.routeros import FakeRouter

@@ -73,7 +73,7 @@ def _sqs_record(message_id: str, body: dict) -> dict:
 
 def test_provisioner_and_reaper_handlers_run_under_powertools(demo):
     # Given the local trigger queue exists
-    from provisioner.triggers import ensure_queues
+    from services.network.triggers import ensure_queues
 
     ensure_queues(demo_runtime())
     # a trigger for a gateway that no longer exists has nothing to do: acknowledged, not retried

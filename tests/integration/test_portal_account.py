@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from provisioner.triggers import queue_urls
+from services.network.triggers import queue_urls
 from store.models import AuditEntry, Gateway, ProvisioningTask
 from tests.integration.portal_support import Portal, portal_env_fixture, portal_fixture  # noqa: F401
 

@@ -12,8 +12,8 @@ from urllib.parse import quote
 import pytest
 
 from core.ids import new_id
-from provisioner.triggers import queue_urls
 from services.billing.invoices import create_internet_invoice
+from services.network.triggers import queue_urls
 from store import billing as billing_store
 from store.models import ExtraProduct, Gateway, Invoice, ProvisioningTask, Subscriber, Tenant
 from store.radius_repo import DynamoRadiusStore

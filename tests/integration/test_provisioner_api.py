@@ -134,7 +134,7 @@ def test_export_drift_tasks_and_rerun(rt, client, router):
     drain(rt)
     router.set_down(True)
     status, out = call(client, "post", f"/admin/gateways/{gw.id}/export", h, {"subscriber_ids": [a.id]})
-    from provisioner.worker import poll_once
+    from infra.local.provisioner_worker import poll_once
 
     poll_once(rt, 0)
     task_id = out["tasks"][0]["task_id"]

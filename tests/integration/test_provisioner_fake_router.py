@@ -12,7 +12,7 @@ from librouteros.exceptions import ConnectionClosed, FatalError, TrapError
 from librouteros.login import token
 from librouteros.query import Key
 
-from provisioner.routeros import (
+from adapters.routeros import (
     Command,
     RouterAuthError,
     RouterTarget,

@@ -12,16 +12,16 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
+from adapters.routeros import ClientStats
+from infra.local.provisioner_worker import poll_once
 from provisioner.handler import process_batch
-from provisioner.routeros import ClientStats
-from provisioner.triggers import (
+from services.network.provisioning import export_to_router, rerun_failed
+from services.network.triggers import (
     queue_urls,
     request_router_sync,
     request_subscriber_sync,
     request_subscribers_sync,
 )
-from provisioner.worker import poll_once
-from services.provisioning import export_to_router, rerun_failed
 from shared.runtime import Runtime
 from store import provisioning as repo
 from store.models import Gateway, ProvisioningTask, Subscriber

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from provisioner.triggers import request_router_sync, request_subscriber_removal, request_subscriber_sync
+from services.network.triggers import request_router_sync, request_subscriber_removal, request_subscriber_sync
 from shared.runtime import Runtime
 from store.models import Gateway, ProvisioningTask
 from tests.fakes import provisioning as fixtures
@@ -358,7 +358,7 @@ LAMBDA_CONTEXT = _LambdaContext()
 
 def test_scheduled_sweep_and_lambda_entry_point(rt, router_a, router_b):
     from provisioner.handler import handle_provision_batch, handle_sweep
-    from provisioner.triggers import queue_urls
+    from services.network.triggers import queue_urls
 
     gw_a = router_gateway(rt, router_a, "gw_a")
     router_gateway(rt, router_b, "gw_b", api_enabled=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from types import SimpleNamespace
 
-from provisioner.vpn_hub import peer_set, render_peers
+from services.network.vpn_hub import peer_set, render_peers
 
 CIDR, HUB = "10.99.0.0/16", "10.99.0.1"
 

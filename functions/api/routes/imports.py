@@ -17,7 +17,7 @@ from api.routing import RequestContext, route
 from api.schemas.common import Id, In, Out, Query, TenantQuery
 from core import import_rows as rules
 from services import imports as svc
-from services import router_import
+from services.network import router_import
 
 bp = Blueprint(__name__)
 

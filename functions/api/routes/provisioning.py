@@ -1,6 +1,6 @@
 """Provisioning: tasks (list, re-run one, re-run a router's failed ones), drift (dry run), export clients
 to router, block rules, live router reads (PPP / hotspot active connections, ARP) and the onboarding
-script of a new router. Thin: validate, check tenant scope, call ``services.provisioning``."""
+script of a new router. Thin: validate, check tenant scope, call ``services.network.provisioning``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import Field
 
 from api.routing import RequestContext, route
 from api.schemas.common import Cursor, Id, In, Query
-from services import provisioning as svc
+from services.network import provisioning as svc
 from store.models import Gateway
 
 bp = Blueprint(__name__)

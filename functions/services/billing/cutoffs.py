@@ -75,7 +75,7 @@ def _cut_live_sessions(rt: Runtime, sub: Subscriber, result: CutoffRunResult) ->
 
 
 def _request_router(rt: Runtime, gateway: Gateway, reason: str, actor: str) -> dict[str, Any]:
-    from provisioner.triggers import request_router_sync
+    from services.network.triggers import request_router_sync
 
     req = request_router_sync(rt, gateway, reason, actor)
     return {"status": req.status, "task_id": req.task_id, "warning": req.warning}
@@ -266,7 +266,7 @@ def rerun_cutoff(
 ) -> dict[str, Any]:
     """Re-run a cutoff's router tasks: the failed ones (bulk) or one router's. The statuses are already
     suspended; re-running asks the router to apply them again."""
-    from provisioner.triggers import request_rerun
+    from services.network.triggers import request_rerun
 
     run = get_run(run_id, visible)
     if run["kind"] != "billing_cutoff":

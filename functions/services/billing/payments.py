@@ -473,7 +473,7 @@ def _after_payment(rt: Runtime, req: _Request, attempt: _Attempt) -> PaymentResu
 
 
 def sync_subscriber(rt: Runtime, sub: Subscriber, reason: str, actor: str) -> dict[str, Any]:
-    from provisioner.triggers import request_subscriber_sync
+    from services.network.triggers import request_subscriber_sync
 
     try:
         req = request_subscriber_sync(rt, sub, reason, actor)

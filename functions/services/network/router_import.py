@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from adapters.routeros import Command, RouterError, connect
 from core import import_rows as rules
 from core.errors import InvalidStateError, UnavailableError, ValidationError
-from provisioner import desired as d
-from provisioner.reconcile import target_for
-from provisioner.routeros import Command, RouterError, connect
-from provisioner.triggers import api_disabled_warning, request_export
 from services import imports
 from services.catalog import get_item
+from services.network import desired as d
+from services.network.reconcile import target_for
+from services.network.triggers import api_disabled_warning, request_export
 from services.tenants import Actor, audit
 from shared.observability import get_logger
 from shared.runtime import Runtime

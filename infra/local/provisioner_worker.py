@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from provisioner import triggers
+from adapters.routeros import ClientStats
 from provisioner.handler import process_batch
-from provisioner.routeros import ClientStats
+from services.network import triggers
 from shared.observability import get_logger
 from shared.runtime import Runtime
 

@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner import desired as d
-from provisioner.reconcile import Outcome, RouterSession, services_for, services_for_router
-from provisioner.routeros import ClientStats, RouterError, RouterTrap
-from provisioner.triggers import (
+from adapters.routeros import ClientStats, RouterError, RouterTrap
+from services.network import desired as d
+from services.network.reconcile import Outcome, RouterSession, services_for, services_for_router
+from services.network.triggers import (
     KIND_BLOCK_RULES,
     KIND_REMOVE,
     KIND_ROUTER,

@@ -13,26 +13,26 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
+from adapters.routeros import RouterError
 from core.errors import InvalidStateError, NotFoundError, UnavailableError, ValidationError
 from core.ids import now_iso
-from provisioner import desired as d
-from provisioner.onboarding import (
+from services.audit import record_audit
+from services.network import desired as d
+from services.network.onboarding import (
     OnboardingInput,
     WireguardKeys,
     api_service_port,
     render_script,
     vpn_address_for,
 )
-from provisioner.reconcile import RouterSession, services_for_router
-from provisioner.routeros import RouterError
-from provisioner.triggers import (
+from services.network.reconcile import RouterSession, services_for_router
+from services.network.triggers import (
     SyncRequest,
     api_disabled_warning,
     request_block_rules,
     request_export,
     request_rerun,
 )
-from services.audit import record_audit
 from shared.crypto import random_password
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -286,7 +286,7 @@ def arp_entry(rt: Runtime, gateway: Gateway, ip: str) -> dict[str, str] | None:
 
 
 def _print(menu: str) -> Any:
-    from provisioner.routeros import Command
+    from adapters.routeros import Command
 
     return Command.of(f"{menu}/print")
 

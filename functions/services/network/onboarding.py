@@ -11,7 +11,7 @@ RADIUS incoming (CoA / Disconnect) port.
 The script is idempotent (every object is looked up by its ``wisp:`` comment before it is added)
 and contains secrets (the tunnel's private key, the RADIUS secret and the API password): it is shown
 once to the operator and never stored; only the tunnel's public key is kept on the gateway so the
-hub can accept the peer (:mod:`provisioner.vpn_hub`).
+hub can accept the peer (:mod:`services.network.vpn_hub`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from provisioner import desired as d
+from services.network import desired as d
 
 WG_INTERFACE = "wg-wispcloud"
 API_GROUP = "wispcloud-api"

@@ -18,8 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from provisioner import desired as d
-from provisioner.routeros import (
+from adapters.routeros import (
     ClientStats,
     Command,
     RouterAuthError,
@@ -28,6 +27,7 @@ from provisioner.routeros import (
     RouterTrap,
     connect,
 )
+from services.network import desired as d
 from shared.crypto import SecretBox
 from store import provisioning as repo
 from store.models import Gateway, Subscriber
