@@ -88,6 +88,68 @@ def _jsonable(result: Any) -> Any:
     return result
 
 
+def _authenticate(spec: RouteSpec, rt: Runtime, headers: dict[str, str], request_id: str) -> Principal | None:
+    """The caller, by the route's authenticator (none for public routes); raises when not authenticated."""
+    if spec.auth == "public":
+        return None
+    principal = AUTHENTICATORS[spec.auth](rt, headers)
+    principal.request_id = request_id
+    return principal
+
+
+def _parse(spec: RouteSpec, data: bytes, query_params: dict[str, str]) -> tuple[Any, Any]:
+    """The validated JSON body (not for raw-body routes) and query parameters of a request."""
+    parsed_body: Any = None
+    if spec.body is not None and not spec.raw_body:
+        parsed_body = validate(spec.body, load_json_object(data))
+        if spec.method == "PATCH" and not parsed_body.model_fields_set:
+            raise ValidationError("give at least one field to change", field="body")
+    parsed_query: Any = None
+    if spec.query is not None:
+        parsed_query = validate(spec.query, query_params, where="query")
+    return parsed_body, parsed_query
+
+
+def _dispatch(
+    spec: RouteSpec, fn: Callable[..., Any], request: Any, request_id: str, params: dict[str, str]
+) -> Any:
+    """Authenticate, check the role and the body size, validate, call the handler, serialize its result."""
+    rt = get_runtime()
+    headers = dict(request.headers or {})
+    principal = _authenticate(spec, rt, headers, request_id)
+    if principal is not None and spec.auth == "operator" and not principal.has_role(spec.min_role):
+        return error_response(403, "forbidden", f"this action needs the {spec.min_role} role or higher")
+    raw = request.raw_body or b""
+    data = raw.encode() if isinstance(raw, str) else raw
+    if len(data) > MAX_BODY_BYTES:
+        return error_response(
+            413, "too_large", f"request body is larger than {MAX_BODY_BYTES} bytes", field="body"
+        )
+    parsed_body, parsed_query = _parse(spec, data, dict(request.query_params or {}))
+    ident = (request.context or {}).get("identity") or {}
+    ctx = RequestContext(
+        rt, principal, parsed_body, parsed_query, headers, data, ident.get("sourceIp"), request_id, params
+    )
+    result = fn(ctx, **params)
+    if isinstance(result, Response):
+        return result
+    return json_response(_jsonable(result), spec.status)
+
+
+def _serve(bp: Blueprint, spec: RouteSpec, fn: Callable[..., Any], params: dict[str, str]) -> Any:
+    """One request: a correlation id, then the handler; a domain error becomes its 4xx, anything else a 500."""
+    request = bp.current_request
+    request_id = (request.context or {}).get("requestId") or uuid.uuid4().hex
+    set_correlation_id(request_id)
+    try:
+        return _dispatch(spec, fn, request, request_id, params)
+    except DomainError as exc:
+        return domain_error_response(exc)
+    except Exception:
+        log.exception("unhandled error", extra={"path": spec.path, "method": spec.method})
+        return error_response(500, "internal", "internal error", request_id=request_id)
+
+
 def route(
     bp: Blueprint,
     path: str,
@@ -130,62 +192,13 @@ def route(
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         def view(**params: str) -> Any:
-            request = bp.current_request
-            request_id = (request.context or {}).get("requestId") or uuid.uuid4().hex
-            set_correlation_id(request_id)
-            try:
-                rt = get_runtime()
-                headers = dict(request.headers or {})
-                principal = None
-                if auth != "public":
-                    principal = AUTHENTICATORS[auth](rt, headers)
-                    principal.request_id = request_id
-                    if auth == "operator" and not principal.has_role(min_role):
-                        return error_response(
-                            403, "forbidden", f"this action needs the {min_role} role or higher"
-                        )
-                raw = request.raw_body or b""
-                data = raw.encode() if isinstance(raw, str) else raw
-                if len(data) > MAX_BODY_BYTES:
-                    return error_response(
-                        413, "too_large", f"request body is larger than {MAX_BODY_BYTES} bytes", field="body"
-                    )
-                parsed_body: Any = None
-                if body is not None and not raw_body:
-                    payload = load_json_object(data)
-                    parsed_body = validate(body, payload)
-                    if method.upper() == "PATCH" and not parsed_body.model_fields_set:
-                        raise ValidationError("give at least one field to change", field="body")
-                parsed_query: Any = None
-                if query is not None:
-                    parsed_query = validate(query, dict(request.query_params or {}), where="query")
-                ident = (request.context or {}).get("identity") or {}
-                ctx = RequestContext(
-                    rt,
-                    principal,
-                    parsed_body,
-                    parsed_query,
-                    headers,
-                    data,
-                    ident.get("sourceIp"),
-                    request_id,
-                    params,
-                )
-                result = fn(ctx, **params)
-                if isinstance(result, Response):
-                    return result
-                return json_response(_jsonable(result), status)
-            except DomainError as exc:
-                return domain_error_response(exc)
-            except Exception:
-                log.exception("unhandled error", extra={"path": path, "method": method})
-                return error_response(500, "internal", "internal error", request_id=request_id)
+            return _serve(bp, spec, fn, params)
 
         view.__name__ = fn.__name__
         view.__doc__ = fn.__doc__
         bp.route(
             path,
-            methods=[method.upper()],
+            methods=[spec.method],
             content_types=RAW_CONTENT_TYPES if raw_body else ["application/json"],
         )(view)
         return fn

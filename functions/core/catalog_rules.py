@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -162,69 +162,90 @@ def parse_dictionary(text: str, into: dict[str, AttributeType] | None = None) ->
     return table
 
 
-def check_attribute_value(attr: AttributeType, value: str) -> str | None:
-    """The reason the value does not fit the attribute's type, or None if it does."""
+_INTEGER_TYPES = ("integer", "byte", "short", "signed", "integer64", "uint64", "uint32")
+
+
+def _check_integer(attr: AttributeType, value: str) -> str | None:
     t = attr.type
-    if t in ("integer", "byte", "short", "signed", "integer64", "uint64", "uint32"):
-        if attr.values and value in attr.values:
+    if attr.values and value in attr.values:
+        return None
+    try:
+        n = int(value, 10)
+    except ValueError:
+        named = f" or one of {', '.join(sorted(attr.values))}" if attr.values else ""
+        return f"must be an integer{named}"
+    bits = {"byte": 8, "short": 16, "integer64": 64, "uint64": 64}.get(t, 32)
+    low = -(2**31) if t == "signed" else 0
+    high = 2**31 - 1 if t == "signed" else 2**bits - 1
+    if not low <= n <= high:
+        return f"must be between {low} and {high}"
+    return None
+
+
+def _check_address(attr: AttributeType, value: str) -> str | None:
+    version = 6 if attr.type == "ipv6addr" else 4
+    try:
+        ipaddress.IPv6Address(value) if version == 6 else ipaddress.IPv4Address(value)
+    except ValueError:
+        return f"must be an IPv{version} address"
+    return None
+
+
+def _check_prefix(attr: AttributeType, value: str) -> str | None:
+    try:
+        net = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return "must be a network prefix like 2001:db8::/48"
+    if (attr.type == "ipv6prefix") != (net.version == 6):
+        return f"must be an IPv{'6' if attr.type == 'ipv6prefix' else '4'} prefix"
+    return None
+
+
+def _check_date(attr: AttributeType, value: str) -> str | None:
+    try:
+        if value.isdigit():
             return None
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return "must be a date (ISO-8601 or epoch seconds)"
+    return None
+
+
+def _check_octets(attr: AttributeType, value: str) -> str | None:
+    if attr.type == "octets" and value.startswith("0x"):
         try:
-            n = int(value, 10)
+            bytes.fromhex(value[2:])
         except ValueError:
-            named = f" or one of {', '.join(sorted(attr.values))}" if attr.values else ""
-            return f"must be an integer{named}"
-        bits = {"byte": 8, "short": 16, "integer64": 64, "uint64": 64}.get(t, 32)
-        low = -(2**31) if t == "signed" else 0
-        high = 2**31 - 1 if t == "signed" else 2**bits - 1
-        if not low <= n <= high:
-            return f"must be between {low} and {high}"
-        return None
-    if t in ("ipaddr", "ipv4addr"):
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            return "must be an IPv4 address"
-        return None
-    if t == "ipv6addr":
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError:
-            return "must be an IPv6 address"
-        return None
-    if t in ("ipv6prefix", "ipv4prefix"):
-        try:
-            net = ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return "must be a network prefix like 2001:db8::/48"
-        if (t == "ipv6prefix") != (net.version == 6):
-            return f"must be an IPv{'6' if t == 'ipv6prefix' else '4'} prefix"
-        return None
-    if t == "date":
-        try:
-            if value.isdigit():
-                return None
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return "must be a date (ISO-8601 or epoch seconds)"
-        return None
-    if t in ("octets", "abinary", "ether", "ifid"):
-        if t == "octets" and value.startswith("0x"):
-            try:
-                bytes.fromhex(value[2:])
-            except ValueError:
-                return "must be 0x followed by an even number of hex digits"
-            if len(value[2:]) // 2 > 253:
-                return "must be at most 253 bytes"
-            return None
-        if len(value.encode()) > 253:
+            return "must be 0x followed by an even number of hex digits"
+        if len(value[2:]) // 2 > 253:
             return "must be at most 253 bytes"
         return None
-    # string and anything else carried as text
+    if len(value.encode()) > 253:
+        return "must be at most 253 bytes"
+    return None
+
+
+def _check_text(attr: AttributeType, value: str) -> str | None:
+    """String and anything else carried as text."""
     if len(value.encode()) > 253:
         return "must be at most 253 bytes"
     if "\x00" in value:
         return "must not contain NUL characters"
     return None
+
+
+_VALUE_CHECKS: dict[str, Callable[[AttributeType, str], str | None]] = {
+    **dict.fromkeys(_INTEGER_TYPES, _check_integer),
+    **dict.fromkeys(("ipaddr", "ipv4addr", "ipv6addr"), _check_address),
+    **dict.fromkeys(("ipv6prefix", "ipv4prefix"), _check_prefix),
+    "date": _check_date,
+    **dict.fromkeys(("octets", "abinary", "ether", "ifid"), _check_octets),
+}
+
+
+def check_attribute_value(attr: AttributeType, value: str) -> str | None:
+    """The reason the value does not fit the attribute's type, or None if it does."""
+    return _VALUE_CHECKS.get(attr.type, _check_text)(attr, value)
 
 
 def check_custom_attributes(
@@ -350,6 +371,48 @@ def check_burst(burst: Any, download_rate: int, upload_rate: int) -> dict[str, i
     return out
 
 
+def _modulation_period(mod: Mapping[str, Any]) -> dict[str, Any]:
+    """The accounting period of a modulation (a stored legacy name is read as its new one)."""
+    period = mod.get("period", DEFAULT_PERIOD.value)
+    period = LEGACY_PERIODS[period].value if period in LEGACY_PERIODS else period
+    if period not in MODULATION_PERIODS:
+        raise ValidationError(f"must be one of {', '.join(MODULATION_PERIODS)}", field="modulation.period")
+    out: dict[str, Any] = {"period": period}
+    if period == PeriodType.HOURS:
+        h = mod.get("period_hours")
+        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_PERIOD_HOURS:
+            raise ValidationError(
+                f"required with period=hours: 1 to {MAX_PERIOD_HOURS} hours (hourly traffic is kept a week)",
+                field="modulation.period_hours",
+            )
+        out["period_hours"] = h
+    return out
+
+
+def _modulation_traffic(mod: Mapping[str, Any]) -> dict[str, Any]:
+    """The traffic type and the megabyte thresholds it uses."""
+    traffic = mod.get("traffic_type", "total")
+    if traffic not in MODULATION_TRAFFIC:
+        raise ValidationError(
+            f"must be one of {', '.join(MODULATION_TRAFFIC)}", field="modulation.traffic_type"
+        )
+    out: dict[str, Any] = {"traffic_type": traffic}
+    needed = {
+        "total": ("max_total_mb",),
+        "separate": ("max_download_mb", "max_upload_mb"),
+        "download": ("max_download_mb",),
+        "upload": ("max_upload_mb",),
+    }[traffic]
+    for name in needed:
+        v = mod.get(name)
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MB:
+            raise ValidationError(
+                f"required with traffic_type={traffic}: megabytes > 0", field=f"modulation.{name}"
+            )
+        out[name] = v
+    return out
+
+
 def check_modulation(mod: Any, download_rate: int, upload_rate: int) -> dict[str, Any] | None:
     """Dynamic rate modulation by traffic (S6); only the fields the chosen traffic type uses are kept."""
     if mod is None:
@@ -369,38 +432,8 @@ def check_modulation(mod: Any, download_rate: int, upload_rate: int) -> dict[str
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 23:
             raise ValidationError("must be an hour between 0 and 23", field=f"modulation.{name}")
         out[name] = v
-    period = mod.get("period", DEFAULT_PERIOD.value)
-    period = LEGACY_PERIODS[period].value if period in LEGACY_PERIODS else period  # a stored legacy name
-    if period not in MODULATION_PERIODS:
-        raise ValidationError(f"must be one of {', '.join(MODULATION_PERIODS)}", field="modulation.period")
-    out["period"] = period
-    if period == PeriodType.HOURS:
-        h = mod.get("period_hours")
-        if isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_PERIOD_HOURS:
-            raise ValidationError(
-                f"required with period=hours: 1 to {MAX_PERIOD_HOURS} hours (hourly traffic is kept a week)",
-                field="modulation.period_hours",
-            )
-        out["period_hours"] = h
-    traffic = mod.get("traffic_type", "total")
-    if traffic not in MODULATION_TRAFFIC:
-        raise ValidationError(
-            f"must be one of {', '.join(MODULATION_TRAFFIC)}", field="modulation.traffic_type"
-        )
-    out["traffic_type"] = traffic
-    needed = {
-        "total": ("max_total_mb",),
-        "separate": ("max_download_mb", "max_upload_mb"),
-        "download": ("max_download_mb",),
-        "upload": ("max_upload_mb",),
-    }[traffic]
-    for name in needed:
-        v = mod.get(name)
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_MB:
-            raise ValidationError(
-                f"required with traffic_type={traffic}: megabytes > 0", field=f"modulation.{name}"
-            )
-        out[name] = v
+    out.update(_modulation_period(mod))
+    out.update(_modulation_traffic(mod))
     for name, rate in (("min_download_rate", download_rate), ("min_upload_rate", upload_rate)):
         v = mod.get(name, 0)
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:

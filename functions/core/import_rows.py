@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,82 +221,106 @@ def is_blank(cells: Sequence[Any]) -> bool:
 
 
 # ---------------------------------------------------------------- checks
+# One checker per column: takes the trimmed, non-empty cell and returns the normalised values it sets
+# (a catalogue column sets the id and, under a leading underscore, the item for the row checks).
+_CellCheck = Callable[[str, str, TenantSnapshot], dict[str, Any]]
+
+
+def _check_email(value: str, col: str, snap: TenantSnapshot) -> dict[str, Any]:
+    if not _EMAIL.fullmatch(value):
+        raise ValidationError("not an e-mail address", field=col)
+    return {col: value.lower()}
+
+
+def _check_phone(value: str, col: str, snap: TenantSnapshot) -> dict[str, Any]:
+    if not _PHONE.fullmatch(value) or sum(ch.isdigit() for ch in value) < 7:
+        raise ValidationError("not a phone number", field=col)
+    return {col: value}
+
+
+def _catalog_found(found: CatalogItem | str, col: str) -> CatalogItem:
+    if isinstance(found, str):
+        raise ValidationError(found, field=col)
+    return found
+
+
+def _check_plan(value: str, col: str, snap: TenantSnapshot) -> dict[str, Any]:
+    found = _catalog_found(snap.product(value), col)
+    return {"product_id": found.id, "_product": found}
+
+
+def _check_zone(value: str, col: str, snap: TenantSnapshot) -> dict[str, Any]:
+    return {"zone_id": _catalog_found(snap.zone(value), col).id}
+
+
+def _check_gateway(value: str, col: str, snap: TenantSnapshot) -> dict[str, Any]:
+    found = _catalog_found(snap.gateway(value), col)
+    return {"gateway_id": found.id, "_gateway": found}
+
+
+def _check_connection_type(value: str, col: str, snap: TenantSnapshot) -> dict[str, Any]:
+    ct = normalise_header(value)
+    if ct not in {c.value for c in ConnectionType}:
+        raise ValidationError(
+            f"unknown connection type {value!r} (pppoe, hotspot, simple_queue, pcq)", field=col
+        )
+    return {col: ct}
+
+
+def _check_status(value: str, col: str, snap: TenantSnapshot) -> dict[str, Any]:
+    st = normalise_header(value)
+    if st not in IMPORT_STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(IMPORT_STATUSES)}", field=col)
+    return {col: st}
+
+
+def _check_date(value: str, col: str, snap: TenantSnapshot) -> dict[str, Any]:
+    if not _DATE.match(value):
+        raise ValidationError("must be a date like 2026-11-22", field=col)
+    return {col: value[:10]}
+
+
+_CELL_CHECKS: dict[str, _CellCheck] = {
+    "password": lambda value, col, snap: {col: check_network_password(value, col)},
+    "email": _check_email,
+    "phone": _check_phone,
+    "ip": lambda value, col, snap: {col: str(ipaddress.IPv4Address(value))},
+    "local_address": lambda value, col, snap: {col: str(ipaddress.IPv4Address(value))},
+    "mac": lambda value, col, snap: {col: normalise_mac(value, col)},
+    "plan": _check_plan,
+    "zone": _check_zone,
+    "gateway": _check_gateway,
+    "connection_type": _check_connection_type,
+    "status": _check_status,
+    "installed_at": _check_date,
+}
+
+
 def _check_fields(
     raw: Mapping[str, str], snap: TenantSnapshot, errors: list[RowError], *, present: Iterable[str]
 ) -> dict[str, Any]:
     """Check the given columns of one row; returns the normalised values of those that are valid."""
     out: dict[str, Any] = {}
-
-    def fail(col: str, reason: str) -> None:
-        errors.append(RowError(col, reason))
-
     for col in present:
         value = raw.get(col, "").strip()
         if len(value) > MAX_CELL_CHARS:
-            fail(col, f"longer than {MAX_CELL_CHARS} characters")
+            errors.append(RowError(col, f"longer than {MAX_CELL_CHARS} characters"))
             continue
         if value == "":
             out[col] = None
             continue
+        check = _CELL_CHECKS.get(col)
         try:
-            if col == "password":
-                out[col] = check_network_password(value, col)
-            elif col == "email":
-                if not _EMAIL.fullmatch(value):
-                    raise ValidationError("not an e-mail address", field=col)
-                out[col] = value.lower()
-            elif col == "phone":
-                if not _PHONE.fullmatch(value) or sum(ch.isdigit() for ch in value) < 7:
-                    raise ValidationError("not a phone number", field=col)
-                out[col] = value
-            elif col in ("ip", "local_address"):
-                out[col] = str(ipaddress.IPv4Address(value))
-            elif col == "mac":
-                out[col] = normalise_mac(value, col)
-            elif col == "plan":
-                found = snap.product(value)
-                if isinstance(found, str):
-                    raise ValidationError(found, field=col)
-                out["product_id"] = found.id
-                out["_product"] = found
-            elif col == "zone":
-                found = snap.zone(value)
-                if isinstance(found, str):
-                    raise ValidationError(found, field=col)
-                out["zone_id"] = found.id
-            elif col == "gateway":
-                found = snap.gateway(value)
-                if isinstance(found, str):
-                    raise ValidationError(found, field=col)
-                out["gateway_id"] = found.id
-                out["_gateway"] = found
-            elif col == "connection_type":
-                ct = normalise_header(value)
-                if ct not in {c.value for c in ConnectionType}:
-                    raise ValidationError(
-                        f"unknown connection type {value!r} (pppoe, hotspot, simple_queue, pcq)", field=col
-                    )
-                out[col] = ct
-            elif col == "status":
-                st = normalise_header(value)
-                if st not in IMPORT_STATUSES:
-                    raise ValidationError(f"status must be one of {', '.join(IMPORT_STATUSES)}", field=col)
-                out[col] = st
-            elif col == "installed_at":
-                if not _DATE.match(value):
-                    raise ValidationError("must be a date like 2026-11-22", field=col)
-                out[col] = value[:10]
-            else:
-                out[col] = value
+            out.update(check(value, col, snap) if check else {col: value})
         except ValidationError as exc:
-            fail(col, exc.message)
+            errors.append(RowError(col, exc.message))
         except ValueError:
-            fail(col, f"not a valid IPv4 address: {value!r}")
+            errors.append(RowError(col, f"not a valid IPv4 address: {value!r}"))
     # a gateway belongs to a zone: a row naming both must agree, a row naming only the gateway takes its zone
     gw = out.get("_gateway")
     if isinstance(gw, CatalogItem) and gw.zone_id:
         if out.get("zone_id") and out["zone_id"] != gw.zone_id:
-            fail("zone", f"gateway {gw.name!r} is not in this zone")
+            errors.append(RowError("zone", f"gateway {gw.name!r} is not in this zone"))
         elif "zone_id" not in out or out.get("zone_id") is None:
             out["zone_id"] = gw.zone_id
     return out
@@ -369,6 +393,89 @@ def check_create_rows(
     return out
 
 
+_ATTR_OF_COLUMN = {"plan": "product_id", "zone": "zone_id", "gateway": "gateway_id"}
+
+
+def _update_key_errors(
+    username: str, current: Mapping[str, Any] | None, seen: Mapping[str, int]
+) -> list[RowError]:
+    """The username of an "update clients" row: present, once in the file, an existing subscriber."""
+    if not username:
+        return [RowError("username", "missing")]
+    if username.lower() in seen:
+        return [
+            RowError("username", f"duplicate username in the file (first on row {seen[username.lower()]})")
+        ]
+    if current is None:
+        return [RowError("username", "no subscriber with this username")]
+    return []
+
+
+def _update_ip_errors(
+    ip: str | None, username: str, row_no: int, snap: TenantSnapshot, first_ip: dict[str, int]
+) -> list[RowError]:
+    if not ip:
+        return []
+    if ip in first_ip:
+        return [RowError("ip", f"duplicate IP in the file (first on row {first_ip[ip]})")]
+    first_ip[ip] = row_no
+    holder = snap.ips.get(ip)
+    if holder is not None and holder != username.lower():
+        return [RowError("ip", f"IP already assigned to {holder}")]
+    return []
+
+
+def _update_changes(
+    raw: Mapping[str, str], values: Mapping[str, Any], current: Mapping[str, Any], columns: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The new values of one row and each change as before → after (a password is never shown)."""
+    changes: dict[str, dict[str, Any]] = {}
+    new_values: dict[str, Any] = {}
+    for col in columns:
+        if col not in raw:
+            continue
+        attr = _ATTR_OF_COLUMN.get(col, col)
+        after = values.get(attr)
+        before = current.get(attr)
+        if col == "password":  # never known before, never shown after
+            if after is not None:
+                new_values[attr] = after
+                changes[attr] = {"before": "***", "after": "***"}
+            continue
+        if after != before and not (after is None and before in (None, "")):
+            new_values[attr] = after
+            changes[attr] = {"before": before, "after": after}
+    # moving to a router of another zone moves the client to that zone too
+    moved_zone = values.get("zone_id")
+    if (
+        "gateway_id" in changes
+        and "zone" not in columns
+        and moved_zone
+        and moved_zone != current.get("zone_id")
+    ):
+        new_values["zone_id"] = moved_zone
+        changes["zone_id"] = {"before": current.get("zone_id"), "after": moved_zone}
+    return new_values, changes
+
+
+def _gateway_type_errors(new_gateway: Any, connection_type: str | None) -> list[RowError]:
+    """A router serves one plan type: moving to another type changes connection_type too (S4)."""
+    if (
+        isinstance(new_gateway, CatalogItem)
+        and new_gateway.connection_type
+        and connection_type
+        and (new_gateway.connection_type != connection_type)
+    ):
+        return [
+            RowError(
+                "gateway",
+                f"router {new_gateway.name!r} serves {new_gateway.connection_type} "
+                f"plans: change connection_type in the same import",
+            )
+        ]
+    return []
+
+
 def check_update_rows(
     rows: Sequence[tuple[int, Mapping[str, str]]], snap: TenantSnapshot, columns: Sequence[str]
 ) -> list[RowCheck]:
@@ -382,87 +489,25 @@ def check_update_rows(
     seen: dict[str, int] = {}
     first_ip: dict[str, int] = {}
     out: list[RowCheck] = []
-    attr_of = {"plan": "product_id", "zone": "zone_id", "gateway": "gateway_id"}
     for row_no, raw in rows:
-        errors: list[RowError] = []
         username = raw.get("username", "").strip()
         current = snap.existing.get(username.lower()) if username else None
-        if not username:
-            errors.append(RowError("username", "missing"))
-        elif username.lower() in seen:
-            errors.append(
-                RowError(
-                    "username", f"duplicate username in the file (first on row {seen[username.lower()]})"
-                )
-            )
-        elif current is None:
-            errors.append(RowError("username", "no subscriber with this username"))
+        errors = _update_key_errors(username, current, seen)
         if username:
             seen.setdefault(username.lower(), row_no)
-        missing_cols = [c for c in columns if c not in raw]
-        for c in missing_cols:
-            errors.append(RowError(c, "column not in the file"))
+        errors += [RowError(c, "column not in the file") for c in columns if c not in raw]
         values = _check_fields(raw, snap, errors, present=[c for c in columns if c in raw])
         values.pop("_product", None)
         new_gateway = values.pop("_gateway", None)
         if "plan" in columns and "plan" in raw and not raw.get("plan", "").strip():
             errors.append(RowError("plan", "missing"))
-        ip = values.get("ip")
-        if ip:
-            holder = snap.ips.get(ip)
-            if ip in first_ip:
-                errors.append(RowError("ip", f"duplicate IP in the file (first on row {first_ip[ip]})"))
-            else:
-                first_ip[ip] = row_no
-                if holder is not None and holder != username.lower():
-                    errors.append(RowError("ip", f"IP already assigned to {holder}"))
+        errors += _update_ip_errors(values.get("ip"), username, row_no, snap, first_ip)
         changes: dict[str, dict[str, Any]] = {}
         new_values: dict[str, Any] = {}
         if current is not None:
-            for col in columns:
-                if col not in raw:
-                    continue
-                attr = attr_of.get(col, col)
-                if col == "plan":
-                    after = values.get("product_id")
-                elif col in ("zone", "gateway"):
-                    after = values.get(attr)
-                else:
-                    after = values.get(col)
-                before = current.get(attr)
-                if col == "password":  # never known before, never shown after
-                    if after is not None:
-                        new_values[attr] = after
-                        changes[attr] = {"before": "***", "after": "***"}
-                    continue
-                if after != before and not (after is None and before in (None, "")):
-                    new_values[attr] = after
-                    changes[attr] = {"before": before, "after": after}
-            # moving to a router of another zone moves the client to that zone too
-            moved_zone = values.get("zone_id")
-            if (
-                "gateway_id" in changes
-                and "zone" not in columns
-                and moved_zone
-                and moved_zone != current.get("zone_id")
-            ):
-                new_values["zone_id"] = moved_zone
-                changes["zone_id"] = {"before": current.get("zone_id"), "after": moved_zone}
-            # a router serves one plan type: moving to another type changes connection_type too (S4)
+            new_values, changes = _update_changes(raw, values, current, columns)
             ct = new_values.get("connection_type") or current.get("connection_type")
-            if (
-                isinstance(new_gateway, CatalogItem)
-                and new_gateway.connection_type
-                and ct
-                and (new_gateway.connection_type != ct)
-            ):
-                errors.append(
-                    RowError(
-                        "gateway",
-                        f"router {new_gateway.name!r} serves {new_gateway.connection_type} "
-                        f"plans: change connection_type in the same import",
-                    )
-                )
+            errors += _gateway_type_errors(new_gateway, ct)
         out.append(RowCheck(row_no, username, {"username": username, **new_values}, errors, changes))
     return out
 

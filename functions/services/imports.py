@@ -380,6 +380,72 @@ def _new_subscriber(
     return sub
 
 
+def _write_row(item: tuple[rules.RowCheck, Subscriber]) -> tuple[rules.RowCheck, Subscriber, str | None]:
+    check, sub = item
+    try:
+        subscriber_store.create(sub)
+    except ConflictError:
+        return check, sub, "username already exists in the system"
+    return check, sub, None
+
+
+def _write_rows(
+    built: Sequence[tuple[rules.RowCheck, Subscriber]], job: Job | None
+) -> tuple[list[tuple[rules.RowCheck, Subscriber]], list[dict[str, Any]]]:
+    """One conditional write per row, in parallel; progress on the job every PROGRESS_EVERY rows."""
+    created: list[tuple[rules.RowCheck, Subscriber]] = []
+    failures: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        for start in range(0, len(built), PROGRESS_EVERY):
+            chunk = built[start : start + PROGRESS_EVERY]
+            ok = bad = 0
+            for check, sub, error in pool.map(_write_row, chunk):
+                if error is None:
+                    created.append((check, sub))
+                    ok += 1
+                else:
+                    failures.append(
+                        {
+                            "row": check.row,
+                            "username": check.username,
+                            "errors": [{"field": "username", "reason": error}],
+                        }
+                    )
+                    bad += 1
+            if job is not None:
+                job_store.add_progress(job, ok, bad)
+    return created, failures
+
+
+def _audit_created(
+    actor: Actor,
+    tenant_id: str,
+    created: Sequence[tuple[rules.RowCheck, Subscriber]],
+    via: str,
+    job: Job | None,
+) -> None:
+    import_store.append_audit_entries(
+        (
+            {
+                "tenant_id": tenant_id,
+                "entity_type": "subscriber",
+                "entity_id": sub.id,
+                "action": "create",
+                "before": None,
+                "after": {
+                    **subs.audit_snapshot(sub),
+                    "via": via,
+                    **({"job_id": job.id} if job else {}),
+                },
+            }
+            for _, sub in created
+        ),
+        actor_id=actor.actor_id,
+        actor_kind=actor.actor_kind,
+        request_id=actor.request_id,
+    )
+
+
 def create_rows(
     rt: Runtime,
     actor: Actor,
@@ -398,36 +464,7 @@ def create_rows(
     product_ids = sorted({str(c.values["product_id"]) for c in checks if c.values.get("product_id")})
     products: dict[str, Product | None] = {pid: catalog_store.get(Product, pid) for pid in product_ids}
     built = [(c, _new_subscriber(rt, tenant_id, c.values, products, created_via, now)) for c in checks]
-    created: list[tuple[rules.RowCheck, Subscriber]] = []
-    failures: list[dict[str, Any]] = []
-
-    def write(item: tuple[rules.RowCheck, Subscriber]) -> tuple[rules.RowCheck, Subscriber, str | None]:
-        check, sub = item
-        try:
-            subscriber_store.create(sub)
-        except ConflictError:
-            return check, sub, "username already exists in the system"
-        return check, sub, None
-
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        for start in range(0, len(built), PROGRESS_EVERY):
-            chunk = built[start : start + PROGRESS_EVERY]
-            ok = bad = 0
-            for check, sub, error in pool.map(write, chunk):
-                if error is None:
-                    created.append((check, sub))
-                    ok += 1
-                else:
-                    failures.append(
-                        {
-                            "row": check.row,
-                            "username": check.username,
-                            "errors": [{"field": "username", "reason": error}],
-                        }
-                    )
-                    bad += 1
-            if job is not None:
-                job_store.add_progress(job, ok, bad)
+    created, failures = _write_rows(built, job)
     if all_or_nothing and failures:
         for _, sub in created:  # a row taken meanwhile: undo the others, as asked
             subscriber_store.delete(sub)
@@ -436,26 +473,7 @@ def create_rows(
             field="username",
             details={"rows": failures[:100]},
         )
-    import_store.append_audit_entries(
-        (
-            {
-                "tenant_id": tenant_id,
-                "entity_type": "subscriber",
-                "entity_id": sub.id,
-                "action": "create",
-                "before": None,
-                "after": {
-                    **subs.audit_snapshot(sub),
-                    "via": created_via,
-                    **({"job_id": job.id} if job else {}),
-                },
-            }
-            for _, sub in created
-        ),
-        actor_id=actor.actor_id,
-        actor_kind=actor.actor_kind,
-        request_id=actor.request_id,
-    )
+    _audit_created(actor, tenant_id, created, created_via, job)
     gateways = {sub.gateway_id for _, sub in created if sub.gateway_id} if sync else set()
     routers = _sync_routers(rt, actor, gateways, created_via)
     return {

@@ -98,15 +98,9 @@ def _pick(policy_value: int, product_value: int) -> int:
     return int(policy_value) if int(policy_value or 0) > 0 else max(int(product_value or 0), 0)
 
 
-def policy_words(product: Product | None, policy: Policy | None) -> list[str]:
-    """The rules of the subscriber's plan, one sentence each, in the order a customer asks about them."""
-    if product is None:
-        return ["No plan is assigned to this service."]
+def _allowance_words(product: Product, policy: Policy | None) -> list[str]:
+    """Time and data allowances per day, week and month (the policy's value wins where both set one)."""
     out: list[str] = []
-    if policy is not None and (policy.download_rate or policy.upload_rate):
-        down = rate_words(int(policy.download_rate)) if policy.download_rate else "unlimited"
-        up = rate_words(int(policy.upload_rate)) if policy.upload_rate else "unlimited"
-        out.append(f"Speed: {down} download, {up} upload.")
     for kind, field in (
         (PeriodKind.DAY, "daily"),
         (PeriodKind.WEEK, "weekly"),
@@ -122,33 +116,57 @@ def policy_words(product: Product | None, policy: Policy | None) -> list[str]:
             out.append(f"{_PERIOD_WORDS[kind].capitalize()} time allowance: {minutes_words(t)}.")
         if d:
             out.append(f"{_PERIOD_WORDS[kind].capitalize()} data allowance: {megabytes_words(d)}.")
+    return out
+
+
+def _credit_words(product: Product) -> list[str]:
+    out: list[str] = []
     if product.time_credit_min:
         out.append(f"Prepaid time credit: {minutes_words(int(product.time_credit_min))}.")
     if product.data_credit_mb:
         out.append(f"Prepaid data credit: {megabytes_words(int(product.data_credit_mb))}.")
     if product.validity_days:
         out.append(f"Valid for {int(product.validity_days)} days from activation.")
-    if policy is not None:
-        if policy.session_timeout_min:
-            out.append(f"Each connection ends after {minutes_words(int(policy.session_timeout_min))}.")
-        if policy.idle_timeout_min:
-            out.append(f"Idle connections end after {minutes_words(int(policy.idle_timeout_min))}.")
-        if policy.max_devices:
-            out.append(f"Up to {int(policy.max_devices)} devices.")
-        if policy.concurrent_connections:
-            out.append(f"Up to {int(policy.concurrent_connections)} connections at the same time.")
-        if policy.split_credits:
-            out.append("What is left is shared between the connections open at the same time.")
-        schedule = policy.schedule
-        if schedule is not None and not sched.is_always(schedule):
-            days = [
-                f"{_WEEKDAYS[d - 1]} {_hours_words(sorted(int(h) for h in schedule.get(str(d), [])))}"
-                for d in range(1, 8)
-            ]
-            out.append("Connection hours: " + "; ".join(days) + ".")
-    if not out:
-        out.append("No speed or usage limits.")
     return out
+
+
+def _connection_words(policy: Policy) -> list[str]:
+    """Session and idle timeouts, device and connection limits, and the connection hours."""
+    out: list[str] = []
+    if policy.session_timeout_min:
+        out.append(f"Each connection ends after {minutes_words(int(policy.session_timeout_min))}.")
+    if policy.idle_timeout_min:
+        out.append(f"Idle connections end after {minutes_words(int(policy.idle_timeout_min))}.")
+    if policy.max_devices:
+        out.append(f"Up to {int(policy.max_devices)} devices.")
+    if policy.concurrent_connections:
+        out.append(f"Up to {int(policy.concurrent_connections)} connections at the same time.")
+    if policy.split_credits:
+        out.append("What is left is shared between the connections open at the same time.")
+    schedule = policy.schedule
+    if schedule is not None and not sched.is_always(schedule):
+        days = [
+            f"{_WEEKDAYS[d - 1]} {_hours_words(sorted(int(h) for h in schedule.get(str(d), [])))}"
+            for d in range(1, 8)
+        ]
+        out.append("Connection hours: " + "; ".join(days) + ".")
+    return out
+
+
+def policy_words(product: Product | None, policy: Policy | None) -> list[str]:
+    """The rules of the subscriber's plan, one sentence each, in the order a customer asks about them."""
+    if product is None:
+        return ["No plan is assigned to this service."]
+    out: list[str] = []
+    if policy is not None and (policy.download_rate or policy.upload_rate):
+        down = rate_words(int(policy.download_rate)) if policy.download_rate else "unlimited"
+        up = rate_words(int(policy.upload_rate)) if policy.upload_rate else "unlimited"
+        out.append(f"Speed: {down} download, {up} upload.")
+    out += _allowance_words(product, policy)
+    out += _credit_words(product)
+    if policy is not None:
+        out += _connection_words(policy)
+    return out or ["No speed or usage limits."]
 
 
 # ---------------------------------------------------------------- my service

@@ -185,6 +185,87 @@ def _check_request(req: BatchRequest) -> None:
 
 
 # ---------------------------------------------------------------- generation
+@dataclass(frozen=True)
+class _CardTerms:
+    """What every card of a batch shares: its product, router, validity window and login type."""
+
+    tenant_id: str
+    batch_id: str
+    product_id: str
+    gateway: Gateway | None
+    connection_type: str
+    assigned_at: str | None
+    expires_at: str | None
+    valid_until: str | None
+    days_after_first_login: int | None
+
+
+def _card_terms(
+    tid: str, batch_id: str, prod: Product, gw: Gateway | None, validity: dict[str, Any], now: str
+) -> _CardTerms:
+    expires_at: str | None
+    valid_until: str | None = None
+    if validity.get("starts") == "date":
+        assigned_at, expires_at = _date_window(validity)
+        valid_until = expires_at
+    else:
+        assigned_at, expires_at, valid_until = now, subs.expiry(prod, now), None
+    first_login = validity.get("starts") == "first_login"
+    return _CardTerms(
+        tenant_id=tid,
+        batch_id=batch_id,
+        product_id=prod.id,
+        gateway=gw,
+        connection_type=(gw.plan_type if gw else None) or "hotspot",
+        assigned_at=assigned_at,
+        expires_at=None if first_login else expires_at,
+        valid_until=valid_until,
+        days_after_first_login=validity["days"] if first_login else None,
+    )
+
+
+def _make_card(rt: Runtime, req: BatchRequest, terms: _CardTerms) -> None:
+    """Write one card (voucher and hotspot login), drawing a new code while the drawn one is taken."""
+    tid, gw = terms.tenant_id, terms.gateway
+    for _attempt in range(MAX_ATTEMPTS_PER_CARD):
+        code = req.prefix + _random(ALPHABETS[req.username_alphabet], req.username_length)
+        password = _random(ALPHABETS[req.password_alphabet], req.password_length)
+        enc = rt.box.encrypt(password)
+        voucher = Voucher(
+            id=store.voucher_key(tid, code),
+            tenant_id=tid,
+            batch_id=terms.batch_id,
+            code=code,
+            password_enc=enc,
+            product_id=terms.product_id,
+            status="unused",
+            valid_until=terms.valid_until,
+            created_at=now_iso(),
+        )
+        login = Subscriber(
+            login=subscriber_store.login_key(tid, code),
+            id=new_id("sub"),
+            tenant_id=tid,
+            username=code,
+            password_enc=enc,
+            status="new",
+            connection_type=terms.connection_type,
+            product_id=terms.product_id,
+            product_assigned_at=terms.assigned_at,
+            product_expires_at=terms.expires_at,
+            expires_days_after_first_login=terms.days_after_first_login,
+            gateway_id=gw.id if gw else None,
+            zone_id=gw.zone_id if gw else None,
+            voucher_id=voucher.id,
+            created_via="card",
+            created_at=voucher.created_at,
+            updated_at=voucher.created_at,
+        )
+        if store.insert_card(voucher, login):
+            return
+    raise ConflictError("could not find free codes for the cards: use longer codes", field="username_length")
+
+
 def create_batch(rt: Runtime, actor: Actor, req: BatchRequest) -> VoucherBatch:
     """Generate a batch of cards for one product (each a voucher plus its hotspot login)."""
     _check_request(req)
@@ -217,63 +298,10 @@ def create_batch(rt: Runtime, actor: Actor, req: BatchRequest) -> VoucherBatch:
         },
     )
     store.create_batch(batch)
-    connection_type = (gw.plan_type if gw else None) or "hotspot"
-    expires_at: str | None
-    valid_until: str | None = None
-    if validity.get("starts") == "date":
-        assigned_at, expires_at = _date_window(validity)
-        valid_until = expires_at
-    else:
-        assigned_at, expires_at, valid_until = now, subs.expiry(prod, now), None
-    if validity.get("starts") == "first_login":
-        expires_at = None
-
-    def make_card(_: int) -> None:
-        for _attempt in range(MAX_ATTEMPTS_PER_CARD):
-            code = req.prefix + _random(ALPHABETS[req.username_alphabet], req.username_length)
-            password = _random(ALPHABETS[req.password_alphabet], req.password_length)
-            enc = rt.box.encrypt(password)
-            voucher = Voucher(
-                id=store.voucher_key(tid, code),
-                tenant_id=tid,
-                batch_id=batch.id,
-                code=code,
-                password_enc=enc,
-                product_id=prod.id,
-                status="unused",
-                valid_until=valid_until,
-                created_at=now_iso(),
-            )
-            login = Subscriber(
-                login=subscriber_store.login_key(tid, code),
-                id=new_id("sub"),
-                tenant_id=tid,
-                username=code,
-                password_enc=enc,
-                status="new",
-                connection_type=connection_type,
-                product_id=prod.id,
-                product_assigned_at=assigned_at,
-                product_expires_at=expires_at,
-                expires_days_after_first_login=validity["days"]
-                if validity.get("starts") == "first_login"
-                else None,
-                gateway_id=gw.id if gw else None,
-                zone_id=gw.zone_id if gw else None,
-                voucher_id=voucher.id,
-                created_via="card",
-                created_at=voucher.created_at,
-                updated_at=voucher.created_at,
-            )
-            if store.insert_card(voucher, login):
-                return
-        raise ConflictError(
-            "could not find free codes for the cards: use longer codes", field="username_length"
-        )
-
+    terms = _card_terms(tid, batch.id, prod, gw, validity, now)
     try:
         with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-            list(pool.map(make_card, range(req.count)))
+            list(pool.map(lambda _: _make_card(rt, req, terms), range(req.count)))
     except Exception:
         # the cards written so far stay listed under the failed batch, which can be revoked
         store.set_batch_status(batch, "generating", "failed")

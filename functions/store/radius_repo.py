@@ -389,38 +389,41 @@ class DynamoRadiusStore:
             self._tenant_days[tenant_id] = (days, now + TENANT_SETTINGS_TTL_S)
         return days
 
-    def apply_subscriber_write(self, write: SubscriberWrite, seen_at: str | None) -> bool:
-        # hourly buckets (rate modulation) go to their own rows; old ones expire by TTL
-        hours = {k: v for k, v in write.add_usage.items() if k.startswith(HOUR_PREFIX)}
-        add_usage = {k: v for k, v in write.add_usage.items() if not k.startswith(HOUR_PREFIX)}
-        remove_usage = [k for k in write.remove_usage if not k.startswith(HOUR_PREFIX)]
+    @staticmethod
+    def _session_actions(write: SubscriberWrite, actions: list[Any], condition: Condition) -> Condition:
+        """The open-session entry (created, or replaced at the version read) and the closed ones removed."""
         entry = session_to_map(write.entry)
-        actions: list[Any] = [Subscriber.last_seen_at.set(seen_at)] if seen_at else []
-        condition: Condition = Subscriber.login.exists()
         if write.create_sessions_map:
             actions.append(Subscriber.open_sessions.set({write.key: entry}))
-            condition &= Subscriber.open_sessions.does_not_exist()
+            return condition & Subscriber.open_sessions.does_not_exist()
+        path = Subscriber.open_sessions[write.key]
+        actions.append(path.set(entry))
+        if write.expect_version is None:
+            condition &= path.does_not_exist()
         else:
-            path = Subscriber.open_sessions[write.key]
-            actions.append(path.set(entry))
-            if write.expect_version is None:
-                condition &= path.does_not_exist()
-            else:
-                condition &= Subscriber.open_sessions[write.key]["v"] == write.expect_version
-            actions.extend(Subscriber.open_sessions[k].remove() for k in write.remove_sessions)
+            condition &= Subscriber.open_sessions[write.key]["v"] == write.expect_version
+        actions.extend(Subscriber.open_sessions[k].remove() for k in write.remove_sessions)
+        return condition
+
+    @staticmethod
+    def _usage_actions(write: SubscriberWrite, actions: list[Any], condition: Condition) -> Condition:
+        """Usage counters on the item (the hourly buckets go to their own rows)."""
+        add_usage = {k: v for k, v in write.add_usage.items() if not k.startswith(HOUR_PREFIX)}
+        remove_usage = [k for k in write.remove_usage if not k.startswith(HOUR_PREFIX)]
         if write.create_usage_map:
             actions.append(Subscriber.usage.set(add_usage))
-            condition &= Subscriber.usage.does_not_exist()
-        else:
-            for key, delta in add_usage.items():
-                counter = Subscriber.usage[key]
-                actions.append(counter.set((counter | 0) + delta))
-            actions.extend(Subscriber.usage[k].remove() for k in remove_usage)
-        if hours:
-            actions.append(Subscriber.hist.set(True))
-        tenant_id = write.login.split("#", 1)[0]
-        if write.online is True:
-            actions.append(Subscriber.online_t.set(tenant_id))  # unchanged on an interim: no index write
+            return condition & Subscriber.usage.does_not_exist()
+        for key, delta in add_usage.items():
+            counter = Subscriber.usage[key]
+            actions.append(counter.set((counter | 0) + delta))
+        actions.extend(Subscriber.usage[k].remove() for k in remove_usage)
+        return condition
+
+    @staticmethod
+    def _state_actions(write: SubscriberWrite, actions: list[Any], condition: Condition) -> Condition:
+        """Online flag, devices, the expiry started by a first session and the first-use activation."""
+        if write.online is True:  # unchanged on an interim: no index write
+            actions.append(Subscriber.online_t.set(write.login.split("#", 1)[0]))
         elif write.online is False:
             actions.append(Subscriber.online_t.remove())
         if write.devices_since is not None:
@@ -434,6 +437,18 @@ class DynamoRadiusStore:
         if write.activate:
             actions.append(Subscriber.status.set("active"))
             condition &= Subscriber.status == "new"  # never overwrite a status set meanwhile
+        return condition
+
+    def apply_subscriber_write(self, write: SubscriberWrite, seen_at: str | None) -> bool:
+        # hourly buckets (rate modulation) go to their own rows; old ones expire by TTL
+        hours = {k: v for k, v in write.add_usage.items() if k.startswith(HOUR_PREFIX)}
+        actions: list[Any] = [Subscriber.last_seen_at.set(seen_at)] if seen_at else []
+        condition: Condition = Subscriber.login.exists()
+        condition = self._session_actions(write, actions, condition)
+        condition = self._usage_actions(write, actions, condition)
+        if hours:
+            actions.append(Subscriber.hist.set(True))
+        condition = self._state_actions(write, actions, condition)
         try:
             # the old item comes back at no capacity cost: it says which counters the change moves
             # (and, on the first session of a login, which card it spends)
@@ -446,19 +461,23 @@ class DynamoRadiusStore:
             raise
         if hours:
             self._add_hours(write.login, hours)
-        item = old.get("Attributes") or {}
+        self._after_write(write, old.get("Attributes") or {})
+        return True
+
+    def _after_write(self, write: SubscriberWrite, item: Mapping[str, Any]) -> None:
+        """Totals counters and the card spent by a first session; the accounting is already recorded."""
+        tenant_id = write.login.split("#", 1)[0]
         try:
             self._move_tallies(tenant_id, write, item)
-        except Exception:  # the accounting is recorded; the totals counters are repaired by a recount
+        except Exception:  # the totals counters are repaired by a recount
             log.warning("totals counter not moved", extra={"login": write.login}, exc_info=True)
         if write.activate:
             voucher_id = (item.get("voucher_id") or {}).get("S")
             if voucher_id:
                 try:
                     mark_card_used(voucher_id, (item.get("id") or {}).get("S") or write.login)
-                except Exception:  # the session is recorded; the card record is only informative
+                except Exception:  # the card record is only informative
                     log.exception("could not mark a card used", extra={"voucher_id": voucher_id})
-        return True
 
     @staticmethod
     def _move_tallies(tenant_id: str, write: SubscriberWrite, old: Mapping[str, Any]) -> None:

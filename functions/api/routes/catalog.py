@@ -54,8 +54,7 @@ def _register(
     delete: Callable[[RequestContext, str], None],
     notes: str = "",
 ) -> None:
-    base = f"/admin/{plural}"
-    tag = [plural]
+    """The handlers of one catalogue kind (list, create, get, edit, delete), declared as routes."""
 
     def handle_list(ctx: RequestContext) -> list[Any]:
         items = svc.list_items(ctx.p, table, ctx.query.tenant_id, ctx.query.include_inherited)
@@ -84,14 +83,26 @@ def _register(
         return Deleted(id=params[param])
 
     # Chalice names each view after its function: one distinct name per route
-    for fn, verb in (
-        (handle_list, "list"),
-        (handle_create, "create"),
-        (handle_get, "get"),
-        (handle_update, "update"),
-        (handle_delete, "delete"),
-    ):
+    handlers = (handle_list, handle_create, handle_get, handle_update, handle_delete)
+    for fn, verb in zip(handlers, ("list", "create", "get", "update", "delete"), strict=True):
         fn.__name__ = f"handle_{verb}_{label}"
+    _declare(plural, param, label, in_model, patch_model, out_model, notes, handlers)
+
+
+def _declare(
+    plural: str,
+    param: str,
+    label: str,
+    in_model: type[BaseModel],
+    patch_model: type[BaseModel],
+    out_model: type[BaseModel],
+    notes: str,
+    handlers: tuple[Callable[..., Any], ...],
+) -> None:
+    """The five CRUD routes of one catalogue kind, with their OpenAPI descriptions."""
+    handle_list, handle_create, handle_get, handle_update, handle_delete = handlers
+    base = f"/admin/{plural}"
+    tag = [plural]
     item = f"{base}/{{{param}}}"
     route(
         bp,

@@ -301,20 +301,8 @@ def _restricted(gateway: GatewayView, policy: PolicyView | None) -> Decision:
     )
 
 
-def evaluate(
-    sub: SubscriberView,
-    product: ProductView | None,
-    policy: PolicyView | None,
-    gateway: GatewayView,
-    request: AuthRequest,
-    now: datetime,
-    modulator: Modulator | Callable[..., Rates] | None = None,
-) -> Decision:
-    """Decide Accept/Reject for a subscriber whose credentials are already verified (SPEC S3, S6)."""
-    tz = zone(gateway.timezone)
-    local = now.astimezone(tz)
-
-    # -- status (SPEC S3)
+def _status_gate(sub: SubscriberView, gateway: GatewayView, policy: PolicyView | None) -> Decision | None:
+    """SPEC S3: cancelled and inactive statuses are rejected, a suspended one restricted (or rejected)."""
     status = sub.status
     if status == Status.CANCELLED:
         return reject(RejectReason.CANCELLED)
@@ -324,38 +312,30 @@ def evaluate(
         return _restricted(gateway, policy)
     if status not in (Status.NEW, Status.ACTIVE, Status.FREE):
         return reject(RejectReason.INACTIVE)
+    return None
 
-    # -- product
-    if product is None:
-        return reject(RejectReason.NO_PRODUCT)
-    expires = expiry(sub, product)
-    if expires is not None and now >= expires:
-        return reject(
-            RejectReason.PRODUCT_EXPIRED,
-            f"Your plan expired on {when(expires, tz)}. Recharge to connect again.",
-        )
-    pol = policy or PolicyView(id="-")
-    caps = _Caps()
-    if expires is not None:
-        caps.time(seconds_until(expires, now))
 
-    # -- custom check attributes: every one must hold for the request (FreeRADIUS operators)
+def _request_gate(pol: PolicyView, request: AuthRequest, local: datetime, tz: ZoneInfo) -> Decision | None:
+    """Custom check attributes (every one must hold, FreeRADIUS operators) and the activation scheduler,
+    in the gateway's time zone."""
     for check in pol.check_attributes:
         if not check_holds(check, request.attributes.get(check.name, ())):
             return reject(
                 RejectReason.CHECK_ATTRIBUTE, f"Login not allowed here ({check.name} does not match)."
             )
-
-    # -- activation scheduler, in the gateway's time zone
     if not sched.allowed_now(pol.schedule, local):
         opening = sched.next_opening(pol.schedule, local, tz)
         tail = f" Next opening: {when(opening, tz)}." if opening else ""
         return reject(RejectReason.OUTSIDE_HOURS, f"Login is not allowed at this hour.{tail}")
-    closes = sched.window_end(pol.schedule, local, tz)
-    if closes is not None:
-        caps.time(seconds_until(closes, now))
+    return None
 
-    # -- devices counted since the product assignment; a new product starts a new count
+
+def _connection_gate(
+    sub: SubscriberView, pol: PolicyView, request: AuthRequest, now: datetime
+) -> Decision | None:
+    """Devices counted since the product assignment (a new product starts a new count), then
+    concurrent connections (and a Simultaneous-Use check attribute, whichever is smaller); stale
+    sessions and the same device reconnecting do not count."""
     if pol.max_devices > 0 and request.mac:
         known = set(sub.devices) if sub.devices_since == sub.product_assigned_at else set()
         if request.mac not in known and len(known) >= pol.max_devices:
@@ -363,9 +343,6 @@ def evaluate(
                 RejectReason.TOO_MANY_DEVICES,
                 f"Too many devices: your plan allows {pol.max_devices} device(s) and all are registered.",
             )
-
-    # -- concurrent connections (and a Simultaneous-Use check attribute, whichever is smaller);
-    # stale sessions and the same device reconnecting do not count
     limits = [n for n in (pol.concurrent_connections, simultaneous_use(pol.check_attributes)) if n]
     concurrent = min(limits) if limits else 0
     if concurrent > 0:
@@ -380,21 +357,18 @@ def evaluate(
                 RejectReason.TOO_MANY_SESSIONS,
                 f"Too many connections: your plan allows {concurrent} at the same time.",
             )
+    return None
 
-    # -- time and data allowances and credits (free auto-generated users are exempt)
-    if not sub.free_user:
-        refused = _allowances(sub, product, pol, _periods(sub, pol, gateway, now, tz), now, tz, caps)
-        if refused is not None:
-            return refused
 
-    if pol.session_timeout_min > 0:
-        caps.time(pol.session_timeout_min * 60)
-
-    # -- rates (with the modulation hook) and the reply
-    rates = Rates(pol.download_rate, pol.upload_rate, pol.burst)
-    if modulator is not None and pol.modulation:
-        rates = modulator(modulation=pol.modulation, rates=rates, usage=sub.usage, now=now, tz=tz)
-
+def _accept(
+    sub: SubscriberView,
+    product: ProductView,
+    pol: PolicyView,
+    gateway: GatewayView,
+    rates: Rates,
+    caps: _Caps,
+) -> Decision:
+    """The Access-Accept: caps, rates, the vendor's attributes, then the policy's custom replies."""
     reply: list[tuple[str, ReplyValue]] = []
     if caps.time_s is not None:
         reply.append(("Session-Timeout", max(1, caps.time_s)))
@@ -418,6 +392,58 @@ def evaluate(
     return Decision(
         accept=True, reply=final, session_timeout=caps.time_s, data_limit=caps.data_b, rates=rates
     )
+
+
+def evaluate(
+    sub: SubscriberView,
+    product: ProductView | None,
+    policy: PolicyView | None,
+    gateway: GatewayView,
+    request: AuthRequest,
+    now: datetime,
+    modulator: Modulator | Callable[..., Rates] | None = None,
+) -> Decision:
+    """Decide Accept/Reject for a subscriber whose credentials are already verified (SPEC S3, S6)."""
+    tz = zone(gateway.timezone)
+    local = now.astimezone(tz)
+
+    refused = _status_gate(sub, gateway, policy)
+    if refused is not None:
+        return refused
+    if product is None:
+        return reject(RejectReason.NO_PRODUCT)
+    expires = expiry(sub, product)
+    if expires is not None and now >= expires:
+        return reject(
+            RejectReason.PRODUCT_EXPIRED,
+            f"Your plan expired on {when(expires, tz)}. Recharge to connect again.",
+        )
+    pol = policy or PolicyView(id="-")
+    caps = _Caps()
+    if expires is not None:
+        caps.time(seconds_until(expires, now))
+
+    refused = _request_gate(pol, request, local, tz) or _connection_gate(sub, pol, request, now)
+    if refused is not None:
+        return refused
+    closes = sched.window_end(pol.schedule, local, tz)
+    if closes is not None:
+        caps.time(seconds_until(closes, now))
+
+    # -- time and data allowances and credits (free auto-generated users are exempt)
+    if not sub.free_user:
+        refused = _allowances(sub, product, pol, _periods(sub, pol, gateway, now, tz), now, tz, caps)
+        if refused is not None:
+            return refused
+
+    if pol.session_timeout_min > 0:
+        caps.time(pol.session_timeout_min * 60)
+
+    # -- rates (with the modulation hook) and the reply
+    rates = Rates(pol.download_rate, pol.upload_rate, pol.burst)
+    if modulator is not None and pol.modulation:
+        rates = modulator(modulation=pol.modulation, rates=rates, usage=sub.usage, now=now, tz=tz)
+    return _accept(sub, product, pol, gateway, rates, caps)
 
 
 def with_custom_replies(computed: list[tuple[str, ReplyValue]], custom: tuple[CustomAttribute, ...]) -> Reply:
