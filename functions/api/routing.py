@@ -19,9 +19,10 @@ from pydantic import BaseModel
 
 from api.auth import AUTHENTICATORS, ROLE_RANK, Principal
 from api.http import domain_error_response, error_response, json_response, load_json_object, log, validate
+from composition import get_runtime
 from core.errors import DomainError, ValidationError
 from shared.observability import set_correlation_id
-from shared.runtime import Runtime, get_runtime
+from shared.runtime import Runtime
 
 MAX_BODY_BYTES = 1_000_000
 RAW_CONTENT_TYPES = [

@@ -13,10 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from composition import get_runtime
 from core.billing_calendar import parse_date
 from services import billing
 from shared.observability import logger, metrics, tracer
-from shared.runtime import get_runtime
 
 
 def _now(event: dict[str, Any]) -> datetime | None:

@@ -11,11 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
+from composition import get_runtime
 from provisioner.batch import BatchRun
 from provisioner.routeros import ClientStats
 from provisioner.triggers import sweep_routers
 from shared.observability import get_logger, logger, metrics, tracer
-from shared.runtime import Runtime, get_runtime
+from shared.runtime import Runtime
 
 log = get_logger("provisioner")
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from composition import get_runtime
 from shared.observability import get_logger, logger
-from shared.runtime import get_runtime
 from store.provisioning import list_gateways
 
 log = get_logger("vpn_hub")

@@ -12,12 +12,13 @@ import pytest
 from moto import mock_aws
 from pynamodb.models import Model
 
+from composition import init_runtime
 from core.ids import now_iso
 from provisioner.routeros import ClientStats
 from provisioner.triggers import queue_urls
 from provisioner.worker import poll_once
 from shared.crypto import StaticKeyProvider
-from shared.runtime import Runtime, init_runtime
+from shared.runtime import Runtime
 from store import db
 from store.models import Counter, Gateway, Operator, Policy, Product, ProvisioningTask, Subscriber, Tenant
 from tests.conftest import make_settings
