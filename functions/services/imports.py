@@ -26,7 +26,8 @@ from core.ids import new_id, now_iso
 from provisioner.triggers import request_router_sync
 from services import lifecycle
 from services import subscribers as subs
-from services.tenants import Actor, audit, target_tenant, tenant_filter
+from services.identity.actors import Actor
+from services.tenants import audit, target_tenant, tenant_filter
 from shared.crypto import random_password
 from shared.observability import get_logger
 from shared.runtime import Runtime

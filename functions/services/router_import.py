@@ -22,7 +22,8 @@ from provisioner.routeros import Command, RouterError, connect
 from provisioner.triggers import api_disabled_warning, request_export
 from services import imports
 from services.catalog import get_item
-from services.tenants import Actor, audit
+from services.identity.actors import Actor
+from services.tenants import audit
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import catalog as catalog_store
