@@ -114,7 +114,7 @@ def serve_api() -> int:
     from infra.local.procs import die_with_parent
 
     die_with_parent()
-    from shared.runtime import init_runtime
+    from composition import init_runtime
     from shared.settings import Settings
 
     settings = Settings.from_env()

@@ -49,7 +49,17 @@ RADIUS_REQUIREMENTS = ROOT / "radius_container" / "requirements.txt"
 STAGE_DIR = ROOT / "build" / "stage"
 
 # Code roots: packages under functions/ and the RADIUS container at the repository root
-FIRST_PARTY_ROOTS = {"core", "store", "adapters", "services", "shared", "api", "billing_cron", "provisioner"}
+FIRST_PARTY_ROOTS = {
+    "core",
+    "store",
+    "adapters",
+    "services",
+    "shared",
+    "composition",
+    "api",
+    "billing_cron",
+    "provisioner",
+}
 # Shipped as files next to the code instead of as a distribution (see the module docstring)
 VENDORED = {"chalice": ("chalice/__init__.py", "chalice/app.py")}
 # Imported by a library only when a feature is on: powertools' Tracer imports the X-Ray SDK in Lambda

@@ -11,9 +11,9 @@ import asyncio
 import signal
 import threading
 
+from composition import get_runtime
 from radius_container.app import service_for
 from radius_container.pool import RadiusPool, WorkerSpec, default_workers
-from shared.runtime import get_runtime
 from shared.settings import get_settings
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.metrics import MetricUnit
 from pyrad.dictionary import Dictionary
 
+from composition import get_runtime
 from core.ids import utcnow
 from core.radius import DICTIONARY_PATH
 from core.radius.policy import Modulator, Rates
@@ -31,7 +32,7 @@ from services.disconnect import disconnect_session
 from services.dynauth import DynAuthSender, UdpDynAuthSender
 from services.radius_sessions import AccountingResult, reap_stale_sessions
 from shared.observability import get_logger, metrics
-from shared.runtime import Runtime, get_runtime
+from shared.runtime import Runtime
 from store.radius_repo import DynamoRadiusStore, RadiusStore
 
 log = get_logger("radius")

@@ -76,10 +76,10 @@ def main() -> None:
     from chalice.test import Client
 
     from api.app import app
+    from composition import init_runtime
     from core import listing
     from core.ids import iso, new_id, now_iso, utcnow
     from shared.crypto import StaticKeyProvider
-    from shared.runtime import init_runtime
     from shared.settings import Settings
     from shared.tokens import issue_operator_token
     from store import db

@@ -282,8 +282,8 @@ def main() -> None:
     args = parser.parse_args()
 
     _patch_moto_transactions()
+    from composition import init_runtime
     from shared.crypto import StaticKeyProvider
-    from shared.runtime import init_runtime
     from shared.settings import Settings
     from store import db
 

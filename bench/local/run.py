@@ -163,8 +163,8 @@ def per_request(before: dict[str, int], after: dict[str, int], answered: int) ->
 def seed_subscribers(env: dict[str, str], count: int) -> list[str]:
     """``count`` active PPPoE subscribers of the demo gateway (``lb<i>`` / ``pw-lb<i>``), written
     straight into the stack's tables with its key: different subscribers, as a NAS's load has."""
+    from composition import init_runtime
     from core.ids import now_iso
-    from shared.runtime import init_runtime
     from shared.settings import Settings
     from store.demo import DEMO_GATEWAY, DEMO_TENANT
     from store.models import Subscriber

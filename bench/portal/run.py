@@ -82,11 +82,11 @@ def main(argv: list[str] | None = None) -> None:
         from chalice.test import Client
 
         from api.app import app
+        from composition import init_runtime
         from core.ids import new_id, now_iso
         from services import payment_providers as pay
         from services.billing.invoices import create_other_invoice
         from shared.crypto import StaticKeyProvider, hash_password
-        from shared.runtime import init_runtime
         from shared.settings import Settings
         from store import billing as billing_store
         from store import db

@@ -71,9 +71,9 @@ def _steady_usage(assigned: str) -> dict[str, int]:
 
 # ---------------------------------------------------------------- RADIUS write units
 def radius_writes() -> None:
+    from composition import init_runtime
     from core.ids import now_iso
     from shared.crypto import StaticKeyProvider
-    from shared.runtime import init_runtime
     from shared.settings import Settings
     from store import db
     from store.demo import DEMO_TENANT, seed_demo
@@ -273,9 +273,9 @@ def admin_reads(sizes: list[int], routers: int, online_share: float) -> None:
     from moto.dynamodb.models.dynamo_type import LimitedSizeDict
 
     from api.app import app
+    from composition import init_runtime
     from services.network.reconcile import services_for_router
     from shared.crypto import StaticKeyProvider
-    from shared.runtime import init_runtime
     from shared.settings import Settings
     from shared.tokens import issue_operator_token
     from store import db, tallies

@@ -65,9 +65,9 @@ def seed(stack: Stack, n: int) -> None:
     os.environ["WISP_AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{stack.env['WISP_MOTO_PORT']}"
     os.environ["WISP_STAGE"] = "local"
     os.environ["WISP_DATA_KEY_FILE"] = str(Path(stack.env["WISP_LOCAL_DIR"]) / "data.key")
+    from composition import init_runtime
     from core.ids import now_iso
     from services.subscribers import recount_totals
-    from shared.runtime import init_runtime
     from shared.settings import Settings
     from store.demo import DEMO_TENANT
     from store.models import Subscriber

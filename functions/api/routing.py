@@ -17,11 +17,13 @@ from typing import Any
 from chalice import Blueprint, Response
 from pydantic import BaseModel
 
-from api.auth import AUTHENTICATORS, ROLE_RANK, Principal
+from api.auth import AUTHENTICATORS
 from api.http import domain_error_response, error_response, json_response, load_json_object, log, validate
+from composition import get_runtime
 from core.errors import DomainError, ValidationError
+from services.identity.actors import ROLE_RANK, Principal
 from shared.observability import set_correlation_id
-from shared.runtime import Runtime, get_runtime
+from shared.runtime import Runtime
 
 MAX_BODY_BYTES = 1_000_000
 RAW_CONTENT_TYPES = [

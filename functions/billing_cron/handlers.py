@@ -13,12 +13,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from composition import get_runtime
 from core.billing_calendar import parse_date
 from services.billing.cutoffs import run_cutoffs, run_promise_expiry
 from services.billing.invoice_run import run_invoices
 from services.billing.notices import run_notices
 from shared.observability import logger, metrics, tracer
-from shared.runtime import get_runtime
 
 
 def _now(event: dict[str, Any]) -> datetime | None:

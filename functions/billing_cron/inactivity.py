@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from composition import get_runtime
 from core.errors import ConflictError
 from core.ids import utcnow
 from core.inactivity import inactivity_days, is_inactive
@@ -14,7 +15,7 @@ from core.statuses import Status
 from services.audit import record_audit
 from services.subscribers import open_sessions
 from shared.observability import get_logger, logger, metrics, tracer
-from shared.runtime import Runtime, get_runtime
+from shared.runtime import Runtime
 from store import subscribers as subscriber_store
 from store import tallies
 from store import tenants as tenant_store

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from composition import get_runtime
 from core.modulation import ModulationSettings, compute, local_hour_starting
 from core.radius.model import GatewayView, OpenSession, PolicyView, SubscriberView
 from core.radius.usage import zone
@@ -39,7 +40,6 @@ from services.radius_sessions import (
     product_and_policy,
 )
 from shared.observability import get_logger, logger, metrics, tracer
-from shared.runtime import get_runtime
 from store.radius_repo import DynamoRadiusStore, RadiusStore, login_key
 
 log = get_logger("modulation")

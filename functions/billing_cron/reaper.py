@@ -8,10 +8,11 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from composition import get_runtime
 from core.ids import utcnow
 from services.radius_sessions import reap_stale_sessions as reap
 from shared.observability import get_logger, logger, metrics, tracer
-from shared.runtime import Runtime, get_runtime
+from shared.runtime import Runtime
 from store.radius_repo import DynamoRadiusStore
 
 log = get_logger("billing")

@@ -12,10 +12,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
 
 from adapters.routeros import ClientStats
+from composition import get_runtime
 from services.network.batch import BatchRun
 from services.network.triggers import sweep_routers
 from shared.observability import get_logger, logger, metrics, tracer
-from shared.runtime import Runtime, get_runtime
+from shared.runtime import Runtime
 
 log = get_logger("provisioner")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from composition import get_runtime
 from services.network.vpn_hub import hub_peers
 from shared.observability import logger
-from shared.runtime import get_runtime
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from core.paging import decode_key, encode_key
 from shared.observability import get_logger
 from store import audit as audit_store
 
 if TYPE_CHECKING:
-    from services.tenants import Actor
+    from services.identity.actors import Actor
     from shared.runtime import Runtime
 
 log = get_logger("audit")
@@ -86,11 +87,9 @@ def query_audit(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One object's history (entries of tenants outside the caller's scope are left out), or a tenant's
     log (the caller's own tenant by default), newest first, with a signed cursor."""
-    from services.lifecycle import decode_key, encode_key  # signed cursors live with the other page keys
-
     if entity_id:
         scope = f"audit:e:{entity_id}"
-        start = decode_key(rt, cursor, scope)
+        start = decode_key(rt.signer, cursor, scope)
         items, last = audit_store.query_entity(entity_id, limit, start)
         items = [e for e in items if actor.can_see(e.tenant_id)]
         items = [
@@ -100,6 +99,6 @@ def query_audit(
         tid = tenant_id or actor.tenant_id
         actor.require_visible(tid, "tenant")
         scope = f"audit:t:{tid}"
-        start = decode_key(rt, cursor, scope)
+        start = decode_key(rt.signer, cursor, scope)
         items, last = audit_store.query_tenant(tid, limit, start, since, until)
-    return [entry_dict(e) for e in items], encode_key(rt, last, scope)
+    return [entry_dict(e) for e in items], encode_key(rt.signer, last, scope)

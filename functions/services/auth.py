@@ -11,7 +11,8 @@ from typing import Any
 
 from core.errors import ForbiddenError, NotFoundError, RateLimitedError, UnauthorizedError, ValidationError
 from core.ids import iso, new_id, now_iso
-from services.tenants import ROLE_RANK, Actor, audit, reject_nulls, target_tenant
+from services.identity.actors import ROLE_RANK, Actor
+from services.tenants import audit, reject_nulls, target_tenant
 from shared.crypto import hash_password, verify_password
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token

@@ -11,15 +11,15 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from pynamodb.models import Model
-
 from core import catalog_rules as rules
 from core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
-from services.tenants import Actor, audit, target_tenant, tenant_filter
+from services.identity.actors import Actor
+from services.tenants import audit, target_tenant, tenant_filter
 from shared.runtime import Runtime
 from store import catalog as store
 from store import tenants as tenant_store
+from store.catalog import ItemModel
 from store.models import Gateway, Policy, Product, Zone
 
 
@@ -134,7 +134,7 @@ PRODUCT_FIELDS = (
     "created_at",
     "updated_at",
 )
-FIELDS: dict[type[Model], tuple[str, ...]] = {
+FIELDS: dict[type[ItemModel], tuple[str, ...]] = {
     Zone: ZONE_FIELDS,
     Gateway: GATEWAY_FIELDS,
     Policy: POLICY_FIELDS,
@@ -159,7 +159,7 @@ def attribute_dictionary() -> dict[str, rules.AttributeType]:
     return table
 
 
-def item_dict(item: Model) -> dict[str, Any]:
+def item_dict(item: ItemModel) -> dict[str, Any]:
     """A catalogue object as the API shows it; gateway secrets only as has_* flags."""
     out = {f: getattr(item, f, None) for f in FIELDS[type(item)]}
     if isinstance(item, Gateway):
@@ -169,7 +169,7 @@ def item_dict(item: Model) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- generic reads
-def get_item(actor: Actor, model: type[Model], item_id: str, *, for_change: bool = False) -> Any:
+def get_item(actor: Actor, model: type[ItemModel], item_id: str, *, for_change: bool = False) -> Any:
     """An object the caller may read (404 otherwise). ``for_change`` also requires it to be in the
     caller's subtree: catalogue inherited from above is read-only here (403)."""
     item = store.get(model, item_id)
@@ -187,7 +187,7 @@ def get_item(actor: Actor, model: type[Model], item_id: str, *, for_change: bool
 
 
 def list_items(
-    actor: Actor, model: type[Model], tenant_id: str | None, include_inherited: bool = True
+    actor: Actor, model: type[ItemModel], tenant_id: str | None, include_inherited: bool = True
 ) -> list[Any]:
     """Objects of the caller's subtree (or one tenant of it); policies and products also from the tenants
     above."""
@@ -205,7 +205,7 @@ def _usable_by(owner_tenant_id: str, item_tenant_id: str) -> bool:
 
 
 def check_reference(
-    actor: Actor, model: type[Model], item_id: str | None, owner_tenant_id: str, field: str
+    actor: Actor, model: type[ItemModel], item_id: str | None, owner_tenant_id: str, field: str
 ) -> Any:
     """The referenced object, which must exist, be visible to the caller and belong to the owner's tenant
     (zones, gateways) or be usable by it (policies, products)."""
@@ -222,7 +222,7 @@ def check_reference(
     return item
 
 
-def _delete(actor: Actor, model: type[Model], item_id: str, ref_attribute: str) -> None:
+def _delete(actor: Actor, model: type[ItemModel], item_id: str, ref_attribute: str) -> None:
     item = get_item(actor, model, item_id, for_change=True)
     tid = item.tenant_id
     scope = tenant_store.subtree_ids(tid) if model in INHERITED else [tid]
@@ -235,13 +235,13 @@ def _delete(actor: Actor, model: type[Model], item_id: str, ref_attribute: str) 
     audit(actor, tid, LABEL[model], item.id, "delete", before, None)
 
 
-def _create(actor: Actor, item: Model) -> Any:
+def _create(actor: Actor, item: ItemModel) -> Any:
     store.create(item)
     audit(actor, item.tenant_id, LABEL[type(item)], item.id, "create", None, item_dict(item))  # type: ignore[attr-defined]
     return item
 
 
-def _update(actor: Actor, item: Model, changes: dict[str, Any], before: dict[str, Any]) -> Any:
+def _update(actor: Actor, item: ItemModel, changes: dict[str, Any], before: dict[str, Any]) -> Any:
     changed = {k: v for k, v in changes.items() if getattr(item, k, None) != v}
     if changed:
         store.update(item, changed)

@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from core.errors import NotFoundError, UnavailableError, ValidationError
 from core.ids import now_iso
 from core.templates import check_sms, placeholders_in, render_template
 from services import card_pdf
 from services import subscribers as subs
+from services.identity.actors import Actor
 from services.portal_auth import issue_autologin_link, issue_short_autologin_link
-from services.tenants import Actor, audit
+from services.tenants import audit
+from shared.aws import AWS_ERRORS, aws_error_code
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import catalog as catalog_store
@@ -216,8 +216,8 @@ def _send(rt: Runtime, msg: Message) -> dict[str, str]:
             sent = rt.notifier.send_sms(msg.recipient, check_sms(msg.text, field="template"))
         else:
             sent = rt.notifier.send_email(msg.recipient, msg.subject or "", msg.text, msg.html)
-    except (ClientError, BotoCoreError) as exc:
-        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+    except AWS_ERRORS as exc:
+        code = aws_error_code(exc)
         if code in ("InvalidParameterValue", "InvalidParameter"):
             field = "phone" if msg.channel == "sms" else "email"
             raise ValidationError(f"the {field} is not accepted by the provider", field=field) from exc

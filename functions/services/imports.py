@@ -25,8 +25,9 @@ from core.errors import ConflictError, DomainError, NotFoundError, ValidationErr
 from core.ids import new_id, now_iso
 from services import lifecycle
 from services import subscribers as subs
+from services.identity.actors import Actor
 from services.network.triggers import request_router_sync
-from services.tenants import Actor, audit, target_tenant, tenant_filter
+from services.tenants import audit, target_tenant, tenant_filter
 from shared.crypto import random_password
 from shared.observability import get_logger
 from shared.runtime import Runtime

@@ -19,19 +19,20 @@ from core.catalog_rules import check_ip, check_money
 from core.errors import DomainError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, now_iso, parse_iso, utcnow
 from core.ip_rewrite import is_placeholder, rewrite_released_ip, rewrite_targets
+from core.paging import decode_key, encode_key
 from core.statuses import Status
 from services import subscribers as subs
 from services.billing.invoices import cancel_pending_invoices
 from services.catalog import check_reference
 from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
 from services.dynauth import UdpDynAuthSender
+from services.identity.actors import Actor
 from services.live_sessions import LiveChange, apply_change_now
 from services.network.triggers import request_subscriber_removal
 from services.subscribers import RouterEffect, router_effect
-from services.tenants import Actor, audit
+from services.tenants import audit
 from shared.crypto import hash_password, random_password
 from shared.runtime import Runtime
-from shared.tokens import TokenError
 from store import audit as audit_store
 from store import catalog as catalog_store
 from store import subscribers as store
@@ -672,9 +673,9 @@ def connection_log(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Connection log (or Wi-Fi connection log), newest first, with a signed cursor."""
     sub = subs.get_subscriber(actor, subscriber_id)
-    start = decode_key(rt, cursor, sub.id)
+    start = decode_key(rt.signer, cursor, sub.id)
     items, last = store.sessions_page(sub.id, limit, start, wifi_only)
-    return [log_row(s) for s in items], encode_key(rt, last, sub.id)
+    return [log_row(s) for s in items], encode_key(rt.signer, last, sub.id)
 
 
 def locate(actor: Actor, subscriber_id: str, connections: int = 50) -> dict[str, Any]:
@@ -708,29 +709,6 @@ def locate(actor: Actor, subscriber_id: str, connections: int = 50) -> dict[str,
         point["location"] = gw.location if gw is not None else None
     ordered = sorted(points.values(), key=lambda p: p["last_seen"], reverse=True)
     return {"subscriber_id": sub.id, "connections": len(rows), "points": ordered}
-
-
-CURSOR_TOKEN = "page-cursor"
-
-
-def encode_key(rt: Runtime, key: dict[str, Any] | None, scope: str) -> str | None:
-    """A DynamoDB page key as an opaque, signed cursor bound to one list (cannot be forged or reused)."""
-    if not key:
-        return None
-    return rt.signer.sign(CURSOR_TOKEN, {"k": key, "s": scope}, 86_400)
-
-
-def decode_key(rt: Runtime, cursor: str | None, scope: str) -> dict[str, Any] | None:
-    """The page key of a cursor made by :func:`encode_key` for the same list (422 otherwise)."""
-    if not cursor:
-        return None
-    try:
-        claims = rt.signer.verify(CURSOR_TOKEN, cursor)
-    except TokenError as exc:
-        raise ValidationError("invalid or expired cursor", field="cursor") from exc
-    if claims.get("s") != scope or not isinstance(claims.get("k"), dict):
-        raise ValidationError("the cursor belongs to another list", field="cursor")
-    return dict(claims["k"])
 
 
 def dashboard(actor: Actor, subscriber_id: str, days: int) -> dict[str, Any]:

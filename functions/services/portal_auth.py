@@ -3,7 +3,7 @@
 - **Sign-in** with the network username and the *portal* password (scrypt hash), rate-limited per
   username (failures) and per source address (all attempts) in fixed windows counted in ``tokens``.
 - **Session tokens** are signed tokens of type ``portal`` naming one subscriber; they are sent as
-  ``Authorization: Bearer <token>`` and resolved by the ``subscriber`` authenticator registered here.
+  ``Authorization: Bearer <token>`` (read by the API) and resolved by :func:`subscriber_principal`.
 - **Auto-login links** are signed tokens of type ``autologin``, valid six months, naming one subscriber
   and the subscriber's ``autologin_epoch``. Revoking increments the epoch, which invalidates every
   link issued before (and the portal sessions opened with them) without storing the links.
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from api.auth import AUTHENTICATORS, Principal
 from core.errors import NotFoundError, RateLimitedError, UnauthorizedError, ValidationError
 from services.audit import record_audit
+from services.identity.actors import Principal
 from shared.crypto import verify_password
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -147,14 +147,10 @@ def _load_subscriber(subscriber_id: str, tenant_id: str | None) -> Subscriber:
     return sub
 
 
-def authenticate_subscriber(rt: Runtime, headers: dict[str, str]) -> Principal:
-    """Resolve ``Authorization: Bearer <portal token>`` to a subscriber principal."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    auth = lower.get("authorization", "")
-    if not auth.lower().startswith("bearer "):
-        raise UnauthorizedError("missing credentials: send Authorization: Bearer <portal token>")
+def subscriber_principal(rt: Runtime, token: str) -> Principal:
+    """The subscriber a portal session token names (401 when forged, expired, revoked or gone)."""
     try:
-        claims = rt.signer.verify(PORTAL_TOKEN, auth[7:].strip())
+        claims = rt.signer.verify(PORTAL_TOKEN, token)
     except TokenError as exc:
         raise UnauthorizedError(f"invalid token: {exc}") from exc
     sub = _load_subscriber(str(claims.get("sub", "")), str(claims.get("tid", "")))
@@ -169,9 +165,6 @@ def authenticate_subscriber(rt: Runtime, headers: dict[str, str]) -> Principal:
         role="subscriber",
         extra={"subscriber_id": sub.id, "login": sub.login},
     )
-
-
-AUTHENTICATORS["subscriber"] = authenticate_subscriber
 
 
 def current_subscriber(principal: Principal) -> Subscriber:

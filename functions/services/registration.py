@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.auth import Principal
 from core.errors import (
     ConflictError,
     DomainError,
@@ -43,6 +42,7 @@ from core.lifecycle import check_network_password, check_username, normalise_mac
 from core.statuses import Status
 from services import card_pdf, credentials, lifecycle, vouchers
 from services import subscribers as subs
+from services.identity.actors import Principal
 from services.portal_auth import issue_autologin_link
 from shared.crypto import random_password
 from shared.observability import get_logger

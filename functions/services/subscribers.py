@@ -19,8 +19,9 @@ from core.errors import ConflictError, NotFoundError, ValidationError
 from core.ids import iso, new_id, now_iso, parse_iso, utcnow
 from core.statuses import ONLINE, ONLINE_24H, Status
 from services.catalog import check_reference
+from services.identity.actors import Actor
 from services.network.triggers import SyncRequest, request_subscriber_sync
-from services.tenants import Actor, audit, target_tenant, tenant_filter
+from services.tenants import audit, target_tenant, tenant_filter
 from shared.crypto import hash_password, random_password
 from shared.runtime import Runtime
 from store import catalog as catalog_store
@@ -528,14 +529,14 @@ def _tally_count(tenant_id: str, status: str | None) -> int:
 def _tallies(tenant_id: str) -> dict[tallies.Bucket, int]:
     counts, at = tallies.read(tenant_id)
     if at is None:  # never counted (a tenant from before the counters): count it once
-        tallies.recount(tenant_id, utcnow())
+        tallies.recount(tenant_id, utcnow(), store.list_tenant(tenant_id))
         counts, _ = tallies.read(tenant_id)
     return counts
 
 
 def recount_totals(tenant_id: str) -> dict[str, int]:
     """The repair job: recompute every totals counter of a tenant from its subscribers."""
-    return tallies.recount(tenant_id, utcnow())
+    return tallies.recount(tenant_id, utcnow(), store.list_tenant(tenant_id))
 
 
 def export_subscribers(

@@ -6,12 +6,13 @@ tests may pass any object with the same members.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from core.catalog_rules import check_timezone
 from core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
 from services.audit import record_audit
+from services.identity.actors import Actor
 from store import catalog as catalog_store
 from store import operators as operator_store
 from store import subscribers as subscriber_store
@@ -20,32 +21,6 @@ from store.models import Gateway, Tenant
 
 # Which kind of tenant each kind may create below itself.
 CHILD_KINDS = {"system": ("reseller", "manager"), "reseller": ("manager",), "manager": ()}
-ROLES = ("read_only", "operator", "manager", "reseller", "system_admin")
-ROLE_RANK = {r: i for i, r in enumerate(ROLES)}
-
-
-class Actor(Protocol):
-    actor_id: str
-    actor_kind: str
-    tenant_id: str
-    role: str
-    request_id: str | None
-
-    @property
-    def visible_tenants(self) -> frozenset[str]: ...
-
-    @property
-    def ancestor_tenants(self) -> tuple[str, ...]: ...
-
-    def can_see(self, tenant_id: str | None) -> bool: ...
-
-    def can_use(self, tenant_id: str | None) -> bool: ...
-
-    def require_visible(self, tenant_id: str | None, what: str = "object") -> None: ...
-
-    def has_role(self, min_role: str) -> bool: ...
-
-    def require_role(self, min_role: str) -> None: ...
 
 
 def audit(

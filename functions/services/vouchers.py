@@ -31,7 +31,8 @@ from core.lifecycle import check_username
 from services import card_pdf, lifecycle
 from services import subscribers as subs
 from services.catalog import check_reference
-from services.tenants import Actor, audit, target_tenant, tenant_filter
+from services.identity.actors import Actor
+from services.tenants import audit, target_tenant, tenant_filter
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import catalog as catalog_store

@@ -7,8 +7,17 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.settings import Settings
+
+# What a failed AWS call raises (the service refused it, or it could not be made)
+AWS_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
+
+
+def aws_error_code(exc: BaseException) -> str:
+    """The service's error code of a refused call (``InvalidParameterValue`` …), "" otherwise."""
+    return str(exc.response.get("Error", {}).get("Code", "")) if isinstance(exc, ClientError) else ""
 
 
 class AwsClients:

@@ -16,7 +16,7 @@ from typing import Any
 from shared.crypto import SecretBox
 
 
-class TokenError(Exception):
+class TokenError(ValueError):
     """The token is malformed, forged, of the wrong type or expired."""
 
 

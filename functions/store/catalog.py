@@ -12,6 +12,8 @@ from core.errors import ConflictError, NotFoundError
 from core.ids import now_iso
 from store.models import Gateway, Policy, Product, Subscriber, Zone
 
+# A catalogue (or any table) item's model, for code outside the store that handles them generically
+ItemModel = Model
 T = TypeVar("T", bound=Model)
 
 KINDS: dict[str, type[Model]] = {"zone": Zone, "gateway": Gateway, "policy": Policy, "product": Product}

@@ -23,7 +23,7 @@ from core.ids import utcnow
 from store import tallies
 from store.db import table_schema
 from store.models import ALL_MODELS, Session, Subscriber, Tenant
-from store.subscribers import search_fields
+from store.subscribers import list_tenant, search_fields
 
 
 @dataclass
@@ -126,7 +126,7 @@ def _tenant_counters() -> Iterator[int]:
     now = utcnow()
     for tenant in Tenant.scan(attributes_to_get=["id"]):
         if not tallies.counted(tenant.id):
-            tallies.recount(tenant.id, now)
+            tallies.recount(tenant.id, now, list_tenant(tenant.id))
             yield 1
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, GetError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from core.errors import ConflictError, NotFoundError
@@ -33,6 +33,14 @@ def get_operator(operator_id: str) -> Operator | None:
     try:
         return Operator.get(operator_id)
     except DoesNotExist:
+        return None
+
+
+def operator_for_credentials(operator_id: str) -> Operator | None:
+    """The operator a verified token names; None when it is gone or cannot be read (the caller answers 401)."""
+    try:
+        return Operator.get(operator_id)
+    except (DoesNotExist, GetError):
         return None
 
 
@@ -118,6 +126,14 @@ def get_api_key(key_id: str) -> ApiKey | None:
     try:
         return ApiKey.get(key_id)
     except DoesNotExist:
+        return None
+
+
+def api_key_for_credentials(key_id: str) -> ApiKey | None:
+    """The API key a request presents; None when it is unknown or cannot be read (the caller answers 401)."""
+    try:
+        return ApiKey.get(key_id)
+    except (DoesNotExist, GetError):
         return None
 
 

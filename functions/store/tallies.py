@@ -128,14 +128,12 @@ def _has_open_session(sub: Subscriber) -> bool:
     return any(isinstance(v, Mapping) and not v.get("cb") for v in data.values())
 
 
-def recount(tenant_id: str, now: datetime, subs: Iterable[Subscriber] | None = None) -> dict[str, int]:
-    """The repair job: recompute every counter of a tenant from its subscriber items (``subs``, else
-    read here: the whole tenant). The daily inactivity run does it with the items it reads anyway,
-    which also refreshes ``online_24h``."""
-    from store.subscribers import list_tenant  # store.subscribers writes counters through this module
-
+def recount(tenant_id: str, now: datetime, subs: Iterable[Subscriber]) -> dict[str, int]:
+    """The repair job: recompute every counter of a tenant from its subscriber items (all of them:
+    ``store.subscribers.list_tenant``). The daily inactivity run does it with the items it reads
+    anyway, which also refreshes ``online_24h``."""
     counts: dict[Bucket, int] = {}
-    for sub in list_tenant(tenant_id) if subs is None else subs:
+    for sub in subs:
         b = bucket_for(sub)
         keys = [b]
         online = _has_open_session(sub)

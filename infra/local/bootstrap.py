@@ -22,8 +22,8 @@ class Bootstrap:
 
 
 def bootstrap(env: Mapping[str, str], router_port: int | None) -> Bootstrap:
+    from composition import init_runtime
     from services.network import triggers
-    from shared.runtime import init_runtime
     from shared.settings import Settings
     from shared.tokens import issue_operator_token
     from store import provisioning as repo

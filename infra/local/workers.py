@@ -18,8 +18,8 @@ from infra.local.procs import die_with_parent
 def main() -> int:
     die_with_parent()
     from billing_cron.scheduler import run_scheduler
+    from composition import init_runtime
     from infra.local.provisioner_worker import run_worker
-    from shared.runtime import init_runtime
     from shared.settings import Settings
 
     rt = init_runtime(Settings.from_env())

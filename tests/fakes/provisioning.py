@@ -13,11 +13,12 @@ from moto import mock_aws
 from pynamodb.models import Model
 
 from adapters.routeros import ClientStats
+from composition import init_runtime
 from core.ids import now_iso
 from infra.local.provisioner_worker import poll_once
 from services.network.triggers import queue_urls
 from shared.crypto import StaticKeyProvider
-from shared.runtime import Runtime, init_runtime
+from shared.runtime import Runtime
 from store import db
 from store.models import Counter, Gateway, Operator, Policy, Product, ProvisioningTask, Subscriber, Tenant
 from tests.conftest import make_settings

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from composition import init_runtime
 from radius_container.app import RadiusService, build_service
 from shared.crypto import StaticKeyProvider
-from shared.runtime import init_runtime
 from shared.settings import Settings
 from store.radius_repo import DynamoRadiusStore
 

@@ -13,11 +13,12 @@ import pytest
 from chalice.test import Client
 from moto import mock_aws
 
+import composition as runtime_module
 from api.app import app
+from composition import init_runtime
 from core.ids import iso, new_id, now_iso, utcnow
-from shared import runtime as runtime_module
 from shared.crypto import StaticKeyProvider, hash_password
-from shared.runtime import Runtime, init_runtime
+from shared.runtime import Runtime
 from shared.settings import set_settings
 from shared.tokens import issue_operator_token
 from store import db, tallies

@@ -17,9 +17,10 @@ from typing import Any
 
 from moto import mock_aws
 
+from composition import init_runtime
 from core.ids import now_iso
 from shared.crypto import StaticKeyProvider
-from shared.runtime import Runtime, init_runtime
+from shared.runtime import Runtime
 from shared.settings import Settings
 from store import db
 from store.models import Gateway, Invoice, Operator, Product, Subscriber, Tenant, Zone

@@ -24,11 +24,12 @@ from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 from pypdf import PdfReader
 
+import composition as runtime_module
 from api.app import app
+from composition import init_runtime
 from core.ids import now_iso
-from shared import runtime as runtime_module
 from shared.crypto import StaticKeyProvider
-from shared.runtime import Runtime, init_runtime
+from shared.runtime import Runtime
 from shared.settings import set_settings
 from shared.tokens import issue_operator_token
 from store import db

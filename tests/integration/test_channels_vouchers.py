@@ -270,7 +270,7 @@ def test_twenty_concurrent_redemptions_of_one_card_yield_one_success(
     demo = http.demo
     batch = _batch(http)
     card = _cards(http, batch["id"])[0]
-    from api.auth import Principal
+    from services.identity.actors import Principal
 
     actor = Principal(demo.operator_id, "operator", demo.tenant_id, "manager")
     ids = []

@@ -94,6 +94,6 @@ def test_provisioner_and_reaper_handlers_run_under_powertools(demo):
 
 
 def demo_runtime():
-    from shared.runtime import get_runtime
+    from composition import get_runtime
 
     return get_runtime()

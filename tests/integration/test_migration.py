@@ -8,8 +8,8 @@ from typing import Any
 
 from moto import mock_aws
 
+from composition import init_runtime
 from shared.crypto import StaticKeyProvider
-from shared.runtime import init_runtime
 from store import db, tallies
 from store.db import table_schema
 from store.migrate import migrate

@@ -18,9 +18,9 @@ from chalice.test import Client
 from moto import mock_aws
 
 from api.app import app
+from composition import init_runtime
 from services import payment_providers as pay
 from shared.crypto import StaticKeyProvider
-from shared.runtime import init_runtime
 from store import billing as billing_store
 from store import db
 from store import tenants as tenant_store

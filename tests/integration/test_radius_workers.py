@@ -19,10 +19,11 @@ from moto.server import ThreadedMotoServer
 from pyrad.client import Client
 from pyrad.packet import AccessAccept, AccountingResponse
 
+from composition import init_runtime
 from core.ids import now_iso
 from radius_container.pool import RadiusPool, WorkerSpec
 from shared.crypto import StaticKeyProvider
-from shared.runtime import Runtime, init_runtime
+from shared.runtime import Runtime
 from store.models import Gateway, Policy, Product, Session, Subscriber
 from store.radius_repo import DynamoRadiusStore
 from tests.conftest import make_settings

@@ -18,7 +18,8 @@ from api.schemas.auth import (
 )
 from api.schemas.common import Deleted, TenantQuery
 from services import auth as svc
-from services.tenants import ROLE_RANK, ROLES, tenant_filter
+from services.identity.actors import ROLE_RANK, ROLES
+from services.tenants import tenant_filter
 
 bp = Blueprint(__name__)
 

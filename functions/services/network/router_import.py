@@ -19,10 +19,11 @@ from core import import_rows as rules
 from core.errors import InvalidStateError, UnavailableError, ValidationError
 from services import imports
 from services.catalog import get_item
+from services.identity.actors import Actor
 from services.network import desired as d
 from services.network.reconcile import target_for
 from services.network.triggers import api_disabled_warning, request_export
-from services.tenants import Actor, audit
+from services.tenants import audit
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import catalog as catalog_store

@@ -14,9 +14,10 @@ import pytest
 from moto import mock_aws
 from pyrad.client import Client
 
+from composition import init_runtime
 from core.ids import now_iso
 from shared.crypto import StaticKeyProvider
-from shared.runtime import Runtime, init_runtime
+from shared.runtime import Runtime
 from store.demo import DEMO_TENANT, DemoData, seed_demo
 from store.models import (
     Gateway,

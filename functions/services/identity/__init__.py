@@ -1,0 +1,1 @@
+"""Identity: who is acting (operators, API keys, subscribers), their roles and their tenant scope."""
