@@ -7,7 +7,6 @@ only the store (DynamoDB or a double) and the ports differ.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pyrad.dictionary import Dictionary
 
 from composition import get_runtime
+from core import modulation
 from core.ids import utcnow
 from core.radius import DICTIONARY_PATH
 from core.radius.policy import Modulator, Rates
@@ -43,18 +43,12 @@ STATS_INTERVAL_S = 60.0
 
 
 def load_modulator() -> Modulator | None:
-    """Dynamic rate modulation by traffic plugs in here: ``core.modulation.modulated_rates``.
+    """Dynamic rate modulation by traffic: ``core.modulation.modulated_rates`` behind a guard.
 
     It is called with the keywords of :class:`core.radius.policy.Modulator`. If it fails, the
     policy's own rates are used: a modulation bug must never refuse or delay a login.
     """
-    try:
-        module = importlib.import_module("core.modulation")
-    except ModuleNotFoundError:
-        return None
-    function = getattr(module, "modulated_rates", None)
-    if function is None:
-        return None
+    function = modulation.modulated_rates
 
     def modulator(
         *, modulation: Mapping[str, Any], rates: Rates, usage: Mapping[str, int], now: datetime, tz: ZoneInfo
@@ -266,6 +260,12 @@ def start_in_thread(service: RadiusService, bind: str, health_port: int = 0) -> 
     thread.start()
     asyncio.run_coroutine_threadsafe(service.start(bind, health_port), loop).result(30)
     return RadiusThread(service, loop, thread)
+
+
+def start_runtime_in_thread(runtime: Runtime) -> RadiusThread:
+    """The production service in a background thread (the local stack): ``.auth_port``, ``.stop()``."""
+    settings = runtime.settings
+    return start_in_thread(service_for(runtime), settings.radius_bind, settings.radius_health_port)
 
 
 def service_for(

@@ -60,7 +60,6 @@ from radius_container.nas import NasClient, NasRegistry
 from radius_container.reuseport import steer_by_identifier
 from services.radius_sessions import AccountingResult, Catalog, close_nas_sessions, record_accounting
 from shared.observability import get_logger
-from shared.runtime import Runtime
 from store.radius_repo import RadiusStore
 
 log = get_logger("radius")
@@ -558,12 +557,3 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         if self.workers is not None:
             self.workers.stop()
             self.workers = None
-
-
-def start_in_thread(runtime: Runtime) -> Any:
-    """The production service in a background thread (the local stack): ``.auth_port``, ``.stop()``."""
-    from radius_container.app import service_for
-    from radius_container.app import start_in_thread as start  # app wires this module: imported late
-
-    settings = runtime.settings
-    return start(service_for(runtime), settings.radius_bind, settings.radius_health_port)

@@ -17,9 +17,9 @@ from infra.local.procs import die_with_parent
 
 def main() -> int:
     die_with_parent()
-    from billing_cron.scheduler import run_scheduler
     from composition import init_runtime
     from infra.local.provisioner_worker import run_worker
+    from infra.local.scheduler import run_scheduler
     from shared.settings import Settings
 
     rt = init_runtime(Settings.from_env())

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from billing_cron import scheduler
 from infra import template_gen
+from infra.local import scheduler
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,11 +37,8 @@ def _local_jobs(monkeypatch) -> set[str]:
             self.set()
             return True
 
-    import billing_cron.modulation as modulation
-    import billing_cron.reaper as reaper
-
-    monkeypatch.setattr(modulation, "run_modulation_now", lambda rt, now: seen.add("modulation"))
-    monkeypatch.setattr(reaper, "reap_stale_sessions", lambda rt, now: seen.add("reaper"))
+    monkeypatch.setattr(scheduler, "run_modulation_now", lambda rt, now: seen.add("modulation"))
+    monkeypatch.setattr(scheduler, "reap_stale_sessions", lambda rt, now: seen.add("reaper"))
     monkeypatch.setattr(
         scheduler, "run_billing_once", lambda rt, now=None: seen.update(scheduler_billing_jobs()) or {}
     )

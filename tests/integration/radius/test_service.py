@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from pyrad.packet import AccessAccept
 
-from radius_container.server import start_in_thread
+from radius_container.app import start_runtime_in_thread
 from tests.fakes.radius import ANSWER_RETRIES, ANSWER_TIMEOUT_S, DICTIONARY, pap_request
 
 from .conftest import RadiusEnv
@@ -27,7 +27,7 @@ def test_service_from_settings_answers_and_reports_health(env: RadiusEnv):
     settings = env.runtime.settings.with_overrides(
         radius_bind="127.0.0.1", radius_auth_port=0, radius_acct_port=0, radius_health_port=health_port
     )
-    handle = start_in_thread(replace(env.runtime, settings=settings))
+    handle = start_runtime_in_thread(replace(env.runtime, settings=settings))
     try:
         client = Client(
             server="127.0.0.1",

@@ -1,21 +1,20 @@
 """The local stack's billing schedule: the same operations the EventBridge rules trigger in the cloud.
 
-Every quarter-hour it runs the rate-modulation run (it acts where a gateway's local hour starts); every ``interval_s`` the stale-session reaper (when the RADIUS side provides
-``billing_cron.reaper``); the billing runs (invoices, notices, cutoffs, promise expiry) run at start
+Every quarter-hour it runs the rate-modulation run (it acts where a gateway's local hour starts); every ``interval_s`` the stale-session reaper; the billing runs (invoices, notices, cutoffs, promise expiry) run at start
 and then every ``billing_every_s`` — they are idempotent, so running them more often than daily only
 costs reads.
 """
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from billing_cron.inactivity import mark_inactive
+from billing_cron.modulation import run_modulation_now
+from billing_cron.reaper import reap_stale_sessions
 from core.ids import utcnow
 from core.modulation import run_slot
 from services.billing.cutoffs import run_cutoffs, run_promise_expiry
@@ -37,14 +36,6 @@ CLOUD_HANDLERS: dict[str, str] = {
     "promise_expiry": "billing_cron.handlers.handle_promise_expiry",
     "inactivity": "billing_cron.inactivity.handle_inactivity_run",
 }
-
-
-def _reaper() -> Callable[[Runtime, datetime], Any] | None:
-    try:
-        module = importlib.import_module("billing_cron.reaper")
-    except ImportError:
-        return None
-    return getattr(module, "reap_stale_sessions", None)
 
 
 def run_billing_once(rt: Runtime, now: datetime | None = None) -> dict[str, int]:
@@ -71,9 +62,6 @@ def run_scheduler(
     rt: Runtime, stop_event: threading.Event, interval_s: float = 60, billing_every_s: float = 900
 ) -> None:
     """Loop until ``stop_event`` is set (the local stack runs it in a thread)."""
-    from billing_cron.modulation import run_modulation_now
-
-    reaper = _reaper()
     last_billing = float("-inf")
     last_modulation_slot: datetime | None = None
     while not stop_event.is_set():
@@ -85,11 +73,10 @@ def run_scheduler(
                 run_modulation_now(rt, now)
             except Exception:
                 log.exception("rate-modulation run failed")
-        if reaper is not None:
-            try:
-                reaper(rt, now)
-            except Exception:
-                log.exception("stale-session reaper failed")
+        try:
+            reap_stale_sessions(rt, now)
+        except Exception:
+            log.exception("stale-session reaper failed")
         if time.monotonic() - last_billing >= billing_every_s:
             last_billing = time.monotonic()
             log.info("billing runs", extra=run_billing_once(rt, now))
