@@ -4,35 +4,29 @@ subscribers of each connection type, and a queue drain that runs the worker's co
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from moto import mock_aws
 from pynamodb.models import Model
 
 from adapters.routeros import ClientStats
-from composition import init_runtime
 from core.ids import now_iso
 from infra.local.provisioner_worker import poll_once
 from services.network.triggers import queue_urls
-from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime
-from store import db
 from store.models import Counter, Gateway, Operator, Policy, Product, ProvisioningTask, Subscriber, Tenant
-from tests.conftest import make_settings
+from tests.conftest import make_settings, new_runtime
 from tests.fakes.routeros import FakeRouter
 
 TENANT = "ten_prov"
 
 
+# what provisioner tests run with: immediate retries and a short router API timeout
+SETTINGS: dict[str, Any] = {"provision_backoff_base_s": 0, "router_api_timeout_s": 2}
+
+
 def provisioning_runtime(**overrides: Any) -> Runtime:
-    """Fresh tables (call inside moto) and settings with immediate retries and a short API timeout."""
-    settings = make_settings(provision_backoff_base_s=0, router_api_timeout_s=2, **overrides)
-    rt = init_runtime(settings, StaticKeyProvider(secrets.token_bytes(32)))
-    db.create_tables()
-    rt.aws.client("ses").verify_email_identity(EmailAddress=settings.email_sender)
+    """Fresh tables with the catalogue seeded, and :data:`SETTINGS` (call inside moto)."""
+    rt = new_runtime(make_settings(**{**SETTINGS, **overrides}))
     seed()
     return rt
 
@@ -114,18 +108,6 @@ def reset(rt: Runtime) -> Runtime:
             )
     seed()
     return rt
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[Runtime]:
-    """One moto account, tables and queues per test module (import this fixture into the module)."""
-    with mock_aws():
-        yield provisioning_runtime()
-
-
-@pytest.fixture
-def rt(world: Runtime) -> Runtime:
-    return reset(world)
 
 
 def router_gateway(rt: Runtime, router: FakeRouter, gateway_id: str = "gw_a", **kw: Any) -> Gateway:

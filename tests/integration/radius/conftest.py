@@ -14,9 +14,7 @@ import pytest
 from moto import mock_aws
 from pyrad.client import Client
 
-from composition import init_runtime
 from core.ids import now_iso
-from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime
 from store.demo import DEMO_TENANT, DemoData, seed_demo
 from store.models import (
@@ -32,7 +30,7 @@ from store.models import (
     Zone,
 )
 from store.radius_repo import DynamoRadiusStore
-from tests.conftest import make_settings
+from tests.conftest import new_runtime
 from tests.fakes.radius import Clock, RadiusHarness
 
 # Wednesday 18 November 2026, 11:00 in Mexico City (the demo gateway's zone)
@@ -136,9 +134,9 @@ class RadiusEnv:
 @pytest.fixture(scope="package")
 def radius_env() -> Iterator[RadiusEnv]:
     with mock_aws():
-        runtime = init_runtime(make_settings(), StaticKeyProvider(secrets.token_bytes(32)))
-        for model in RADIUS_TABLES:  # only what RADIUS and the demo data use: each table costs a client
-            model.create_table(billing_mode="PAY_PER_REQUEST", wait=False)
+        runtime = new_runtime(
+            tables=RADIUS_TABLES
+        )  # only what RADIUS and the demo data use: each table costs a client
         demo = seed_demo(runtime.box)
         clock = Clock(NOW)
         store = DynamoRadiusStore()
