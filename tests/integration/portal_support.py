@@ -20,7 +20,7 @@ from api.app import app
 from composition import init_runtime
 from core.ids import new_id, now_iso
 from services.billing.invoices import create_other_invoice
-from services.payment_providers import sign_payload, webhook_secret
+from services.billing.online import sign_payload, webhook_secret
 from shared.crypto import StaticKeyProvider, hash_password
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token

@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from api.app import app
 from composition import init_runtime
-from services import payment_providers as pay
+from services.billing import online as pay
 from shared.crypto import StaticKeyProvider
 from store import billing as billing_store
 from store import db
