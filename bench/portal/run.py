@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         from api.app import app
         from composition import init_runtime
         from core.ids import new_id, now_iso
-        from services import payment_providers as pay
+        from services.billing import online as pay
         from services.billing.invoices import create_other_invoice
         from shared.crypto import StaticKeyProvider, hash_password
         from shared.settings import Settings

@@ -53,7 +53,7 @@ from store import portal as windows
 from store import registration as store
 from store import subscribers as subscriber_store
 from store import tenants as tenant_store
-from store.models import Gateway, Product, Subscriber, Tenant
+from store.models import Gateway, Product, Subscriber, Tenant, TokenRecord
 
 log = get_logger("registration")
 
@@ -336,18 +336,7 @@ def _username_for(contact: dict[str, Any]) -> str:
 def complete(rt: Runtime, token: str, data: dict[str, Any]) -> dict[str, Any]:
     """Last step: create the account with a free product offered on the network, or with a voucher
     (redeemed onto the new account). A verification creates one account."""
-    try:
-        claims = rt.signer.verify(REGISTRATION_TOKEN, token)
-    except TokenError as exc:
-        raise UnauthorizedError(f"registration token not valid: {exc}") from exc
-    registration_id = str(claims.get("r", ""))
-    rec = store.get(registration_id)
-    if rec is None:
-        raise NotFoundError("registration not found or expired; start again", field="registration_token")
-    if rec.kind == store.COMPLETED:
-        raise ConflictError("this registration already created an account", field="registration_token")
-    if rec.kind != store.VERIFIED:
-        raise InvalidStateError("the registration is not verified yet", field="registration_token")
+    registration_id, rec = _verified_registration(rt, token)
     contact = dict(rec.data or {})
     gw, tenant = _gateway(str(contact.get("gateway_id", "")))
     ds = domain_settings(gw)
@@ -355,22 +344,7 @@ def complete(rt: Runtime, token: str, data: dict[str, Any]) -> dict[str, Any]:
         raise ForbiddenError("registration is not offered on this network")
     actor = _actor(tenant.id, f"registration:{registration_id}")
     voucher_code = str(data.get("voucher_code") or "").strip()
-    product: Product | None = None
-    if voucher_code:
-        if not ds.allow_vouchers:
-            raise ValidationError("vouchers are not accepted on this network", field="voucher_code")
-        v = vouchers.find_redeemable(rt, tenant.id, voucher_code, str(data.get("voucher_password") or ""))
-        product = catalog_store.get(Product, v.product_id)
-    else:
-        offered = {p.id: p for p in _offered(ds, tenant.id)}
-        pid = str(data.get("product_id") or "")
-        if not pid:
-            raise ValidationError("choose a product or enter a voucher", field="product_id")
-        if pid not in offered:
-            raise NotFoundError("this product is not offered on this network", field="product_id")
-        if not _is_free(offered[pid]):
-            raise ValidationError("this product must be paid: enter a voucher", field="product_id")
-        product = offered[pid]
+    product = _chosen_product(rt, ds, tenant.id, data, voucher_code)
     username = check_username(str(data.get("username") or "").strip() or _username_for(contact))
     password = str(data.get("password") or "") or random_password()
     check_network_password(password)
@@ -401,28 +375,8 @@ def complete(rt: Runtime, token: str, data: dict[str, Any]) -> dict[str, Any]:
         store.advance(rec, store.COMPLETED, store.VERIFIED)  # the person may retry (another username)
         raise
     sub = created.subscriber
-    redeemed: dict[str, Any] | None = None
-    if voucher_code:
-        try:
-            redeemed = vouchers.redeem_voucher(
-                rt,
-                actor,
-                sub.id,
-                voucher_code,
-                str(data.get("voucher_password") or ""),
-                require_password=True,
-            )
-        except DomainError:
-            # no account without its product: undo, and let the person retry with another voucher
-            lifecycle.delete(rt, actor, sub.id, {"mode": "system"})
-            store.advance(rec, store.COMPLETED, store.VERIFIED)
-            raise
-    sent = None
-    if ds.verify in ("sms", "email"):
-        try:
-            sent = credentials.send_new_account(rt, sub, ds.verify, password)
-        except DomainError as exc:  # the account exists and the response carries the credentials
-            log.warning("credentials not sent after registration", extra={"error": exc.code})
+    redeemed = _redeem_onto(rt, actor, rec, sub, voucher_code, data) if voucher_code else None
+    sent = _send_credentials(rt, sub, ds, password)
     fresh = subscriber_store.get_by_id(sub.id) or sub
     return {
         "status": "created",
@@ -438,6 +392,76 @@ def complete(rt: Runtime, token: str, data: dict[str, Any]) -> dict[str, Any]:
         "sent": [sent] if sent else [],
         "warnings": list(created.warnings) + (list(redeemed.get("warnings") or []) if redeemed else []),
     }
+
+
+def _verified_registration(rt: Runtime, token: str) -> tuple[str, TokenRecord]:
+    """The registration a completion token names, verified and not used yet."""
+    try:
+        claims = rt.signer.verify(REGISTRATION_TOKEN, token)
+    except TokenError as exc:
+        raise UnauthorizedError(f"registration token not valid: {exc}") from exc
+    registration_id = str(claims.get("r", ""))
+    rec = store.get(registration_id)
+    if rec is None:
+        raise NotFoundError("registration not found or expired; start again", field="registration_token")
+    if rec.kind == store.COMPLETED:
+        raise ConflictError("this registration already created an account", field="registration_token")
+    if rec.kind != store.VERIFIED:
+        raise InvalidStateError("the registration is not verified yet", field="registration_token")
+    return registration_id, rec
+
+
+def _chosen_product(
+    rt: Runtime, ds: DomainSettings, tenant_id: str, data: dict[str, Any], voucher_code: str
+) -> Product | None:
+    """The voucher's product (checked redeemable), or the free product chosen among those offered."""
+    if voucher_code:
+        if not ds.allow_vouchers:
+            raise ValidationError("vouchers are not accepted on this network", field="voucher_code")
+        v = vouchers.find_redeemable(rt, tenant_id, voucher_code, str(data.get("voucher_password") or ""))
+        return catalog_store.get(Product, v.product_id)
+    offered = {p.id: p for p in _offered(ds, tenant_id)}
+    pid = str(data.get("product_id") or "")
+    if not pid:
+        raise ValidationError("choose a product or enter a voucher", field="product_id")
+    if pid not in offered:
+        raise NotFoundError("this product is not offered on this network", field="product_id")
+    if not _is_free(offered[pid]):
+        raise ValidationError("this product must be paid: enter a voucher", field="product_id")
+    return offered[pid]
+
+
+def _redeem_onto(
+    rt: Runtime, actor: Principal, rec: TokenRecord, sub: Subscriber, voucher_code: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """Redeem the voucher onto the new account; if that fails the account is deleted again."""
+    try:
+        return vouchers.redeem_voucher(
+            rt,
+            actor,
+            sub.id,
+            voucher_code,
+            str(data.get("voucher_password") or ""),
+            require_password=True,
+        )
+    except DomainError:
+        # no account without its product: undo, and let the person retry with another voucher
+        lifecycle.delete(rt, actor, sub.id, {"mode": "system"})
+        store.advance(rec, store.COMPLETED, store.VERIFIED)
+        raise
+
+
+def _send_credentials(
+    rt: Runtime, sub: Subscriber, ds: DomainSettings, password: str
+) -> dict[str, str] | None:
+    """The new account's credentials sent on the channel that verified the contact (best effort)."""
+    if ds.verify not in ("sms", "email"):
+        return None
+    try:
+        return credentials.send_new_account(rt, sub, ds.verify, password)
+    except DomainError as exc:  # the account exists and the response carries the credentials
+        log.warning("credentials not sent after registration", extra={"error": exc.code})
+        return None
 
 
 def _free_user(rt: Runtime, gw: Gateway, ds: DomainSettings, prefix: str, mac: str | None) -> dict[str, Any]:

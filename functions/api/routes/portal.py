@@ -72,9 +72,9 @@ from api.schemas.portal import (
 from core.errors import NotFoundError
 from core.invoice_ids import path_id
 from services import contracts as contract_svc
-from services import payment_providers as pay
 from services import portal as portal_svc
 from services import portal_auth, vouchers
+from services.billing import online as pay
 from services.subscribers import get_subscriber as admin_get_subscriber
 from services.tenants import tenant_filter
 from store import portal as portal_store

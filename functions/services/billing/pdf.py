@@ -94,7 +94,16 @@ def render_invoice_pdf(invoice: Invoice, tenant: Tenant, subscriber: Subscriber 
             styles["Heading2"],
         )
     )
+    story += [_facts_table(invoice, subscriber, small), Spacer(1, 6 * mm)]
+    story.append(_lines_table(invoice, small))
+    if invoice.notes:
+        story += [Spacer(1, 6 * mm), Paragraph(_esc(invoice.notes), small)]
+    doc.build(story)
+    return buf.getvalue()
 
+
+def _facts_table(invoice: Invoice, subscriber: Subscriber | None, small: ParagraphStyle) -> Table:
+    """Who is invoiced, the dates and the service period."""
     client = (
         subscriber.name or subscriber.username
         if subscriber
@@ -118,8 +127,11 @@ def render_invoice_pdf(invoice: Invoice, tenant: Tenant, subscriber: Subscriber 
         colWidths=[35 * mm, None],
     )
     info.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]))
-    story += [info, Spacer(1, 6 * mm)]
+    return info
 
+
+def _lines_table(invoice: Invoice, small: ParagraphStyle) -> Table:
+    """The invoice lines and its totals."""
     cur = invoice.currency
     rows: list[list[Any]] = [["Description", "Qty", "Unit price", "Amount"]]
     for line in invoice.lines or []:
@@ -150,11 +162,7 @@ def render_invoice_pdf(invoice: Invoice, tenant: Tenant, subscriber: Subscriber 
             ]
         )
     )
-    story.append(table)
-    if invoice.notes:
-        story += [Spacer(1, 6 * mm), Paragraph(_esc(invoice.notes), small)]
-    doc.build(story)
-    return buf.getvalue()
+    return table
 
 
 def _esc(text: str) -> str:

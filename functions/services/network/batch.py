@@ -151,6 +151,16 @@ class BatchRun:
                 self._finish(m, tasks, Result("failed", error=error, category=category))
             return
 
+        pending = self._pending(msgs, tasks)
+        session = RouterSession(gateway, self.rt.box, self.rt.settings.router_api_timeout_s, self.stats)
+        try:
+            self._run_steps(session, gateway, pending, tasks)
+        finally:
+            session.close()
+        self._after_group(gateway, msgs, tasks)
+
+    def _pending(self, msgs: list[Message], tasks: dict[str, ProvisioningTask]) -> list[Message]:
+        """The messages left to run: unknown kinds fail, duplicates of a finished run are skipped."""
         pending: list[Message] = []
         for m in msgs:
             task = tasks.get(m.task_id or "")
@@ -165,40 +175,43 @@ class BatchRun:
             if task is not None:
                 task.attempts = m.receive_count
             pending.append(m)
+        return pending
 
-        session = RouterSession(gateway, self.rt.box, self.rt.settings.router_api_timeout_s, self.stats)
-        try:
-            for step in _steps(pending):
-                if all(m.message_id in self.results for m in step):
-                    continue
-                try:
-                    self._run_step(session, gateway, step, tasks)
-                except RouterTrap as exc:
-                    for m in step:
-                        self._finish(
-                            m, tasks, Result("failed", retry=True, error=str(exc), category=exc.category)
-                        )
-                except RouterError as exc:
-                    # connection-level: this step and every later message of the router are retried
-                    for m in pending:
-                        if m.message_id not in self.results:
-                            self._finish(
-                                m,
-                                tasks,
-                                Result("failed", retry=True, error=exc.message, category=exc.category),
-                            )
-                    break
-                except Exception:  # a bug or a datastore error: logged, retried, never silently dropped
-                    log.exception("provisioning step failed", extra={"gateway_id": gateway.id})
-                    for m in step:
+    def _run_steps(
+        self,
+        session: RouterSession,
+        gateway: Gateway,
+        pending: list[Message],
+        tasks: dict[str, ProvisioningTask],
+    ) -> None:
+        for step in _steps(pending):
+            if all(m.message_id in self.results for m in step):
+                continue
+            try:
+                self._run_step(session, gateway, step, tasks)
+            except RouterTrap as exc:
+                for m in step:
+                    self._finish(
+                        m, tasks, Result("failed", retry=True, error=str(exc), category=exc.category)
+                    )
+            except RouterError as exc:
+                # connection-level: this step and every later message of the router are retried
+                for m in pending:
+                    if m.message_id not in self.results:
                         self._finish(
                             m,
                             tasks,
-                            Result("failed", retry=True, error="internal error", category="internal"),
+                            Result("failed", retry=True, error=exc.message, category=exc.category),
                         )
-        finally:
-            session.close()
-        self._after_group(gateway, msgs, tasks)
+                break
+            except Exception:  # a bug or a datastore error: logged, retried, never silently dropped
+                log.exception("provisioning step failed", extra={"gateway_id": gateway.id})
+                for m in step:
+                    self._finish(
+                        m,
+                        tasks,
+                        Result("failed", retry=True, error="internal error", category="internal"),
+                    )
 
     def _run_step(
         self,
@@ -210,48 +223,81 @@ class BatchRun:
         kind = step[0].kind
         session.client  # noqa: B018  connect first: an unreachable router costs no DynamoDB reads
         if kind == KIND_ROUTER:
-            options = _options(step)
-            router_services = services_for_router(gateway, self.rt.box)
-            outcome = session.reconcile_router(
-                router_services, prune=options.get("prune", False), adopt=options.get("adopt", False)
-            )
-            self._save_states(outcome, gateway)
-            summary = {
-                **outcome.summary(),
-                "issues_sample": [i.public() for i in outcome.plan.issues[:20]],
-                "orphans": len(outcome.plan.orphans),
-                "block_rules": outcome.plan.block_rules,
-            }
-            for m in step:
-                if outcome.result.traps:
-                    first = outcome.result.traps[0][1]
-                    self._finish(
-                        m,
-                        tasks,
-                        Result(
-                            "failed",
-                            retry=True,
-                            category="trap",
-                            summary=summary,
-                            error=f"{len(outcome.result.traps)} change(s) refused: {first}",
-                        ),
-                    )
-                else:
-                    self._finish(m, tasks, Result("succeeded", summary=summary))
-            return
-        if kind == KIND_BLOCK_RULES:
-            outcome = session.install_block_rules()
-            for m in step:
-                errors = outcome.result.errors_for(None)
-                if errors:
-                    self._finish(
-                        m, tasks, Result("failed", retry=True, category="trap", error="; ".join(errors))
-                    )
-                else:
-                    self._finish(m, tasks, Result("succeeded", summary=outcome.summary()))
-            return
+            self._run_router_step(session, gateway, step, tasks)
+        elif kind == KIND_BLOCK_RULES:
+            self._run_block_rules_step(session, step, tasks)
+        else:
+            self._run_services_step(session, gateway, step, tasks)
 
-        # subscriber reconciles / removals: all services of the step in one read and one apply
+    def _run_router_step(
+        self,
+        session: RouterSession,
+        gateway: Gateway,
+        step: list[Message],
+        tasks: dict[str, ProvisioningTask],
+    ) -> None:
+        options = _options(step)
+        router_services = services_for_router(gateway, self.rt.box)
+        outcome = session.reconcile_router(
+            router_services, prune=options.get("prune", False), adopt=options.get("adopt", False)
+        )
+        self._save_states(outcome, gateway)
+        summary = {
+            **outcome.summary(),
+            "issues_sample": [i.public() for i in outcome.plan.issues[:20]],
+            "orphans": len(outcome.plan.orphans),
+            "block_rules": outcome.plan.block_rules,
+        }
+        for m in step:
+            if outcome.result.traps:
+                first = outcome.result.traps[0][1]
+                self._finish(
+                    m,
+                    tasks,
+                    Result(
+                        "failed",
+                        retry=True,
+                        category="trap",
+                        summary=summary,
+                        error=f"{len(outcome.result.traps)} change(s) refused: {first}",
+                    ),
+                )
+            else:
+                self._finish(m, tasks, Result("succeeded", summary=summary))
+
+    def _run_block_rules_step(
+        self, session: RouterSession, step: list[Message], tasks: dict[str, ProvisioningTask]
+    ) -> None:
+        outcome = session.install_block_rules()
+        for m in step:
+            errors = outcome.result.errors_for(None)
+            if errors:
+                self._finish(m, tasks, Result("failed", retry=True, category="trap", error="; ".join(errors)))
+            else:
+                self._finish(m, tasks, Result("succeeded", summary=outcome.summary()))
+
+    def _run_services_step(
+        self,
+        session: RouterSession,
+        gateway: Gateway,
+        step: list[Message],
+        tasks: dict[str, ProvisioningTask],
+    ) -> None:
+        """Subscriber reconciles / removals: all services of the step in one read and one apply."""
+        kind = step[0].kind
+        services, subs = self._step_services(gateway, step)
+        adopt = bool(_options(step).get("adopt", False))
+        outcome = session.reconcile_services(list(services.values()), adopt=adopt)
+        for m in step:
+            sub_id = m.subscriber_id or ""
+            self._finish(m, tasks, _service_result(outcome, services[sub_id], sub_id))
+        self._save_states(outcome, gateway, removed=kind == KIND_REMOVE, subs=subs)
+
+    def _step_services(
+        self, gateway: Gateway, step: list[Message]
+    ) -> tuple[dict[str, d.DesiredService], dict[str, Subscriber | None]]:
+        """The desired service of each subscriber of a step (read in one go) and its record."""
+        kind = step[0].kind
         services: dict[str, d.DesiredService] = {}
         subs: dict[str, Subscriber | None] = {}
         catalogue = repo.Catalogue()
@@ -275,39 +321,7 @@ class BatchRun:
                 services[sub_id] = d.desired_service(None, sub_id, gateway, repo.Catalogue(), self.rt.box)
             else:
                 services[sub_id] = services_for([sub], gateway, self.rt.box, catalogue)[0]
-        adopt = bool(_options(step).get("adopt", False))
-        outcome = session.reconcile_services(list(services.values()), adopt=adopt)
-        for m in step:
-            sub_id = m.subscriber_id or ""
-            svc = services[sub_id]
-            errors = outcome.result.errors_for(sub_id)
-            issues = outcome.plan.issues_for(sub_id)
-            summary = {
-                "changes": [c.public() for c in outcome.plan.changes if c.subscriber_id == sub_id][:20]
-            }
-            if svc.action == "ignore":
-                summary["note"] = svc.reason
-            if errors:
-                self._finish(
-                    m,
-                    tasks,
-                    Result("failed", retry=True, category="trap", error="; ".join(errors), summary=summary),
-                )
-            elif issues:
-                kinds = {i.kind for i in issues}
-                self._finish(
-                    m,
-                    tasks,
-                    Result(
-                        "failed",
-                        category="conflict" if "conflict" in kinds else "invalid",
-                        error="; ".join(i.message for i in issues),
-                        summary=summary,
-                    ),
-                )
-            else:
-                self._finish(m, tasks, Result("succeeded", summary=summary))
-        self._save_states(outcome, gateway, removed=kind == KIND_REMOVE, subs=subs)
+        return services, subs
 
     def _save_states(
         self,
@@ -417,6 +431,29 @@ def _options(step: list[Message]) -> dict[str, Any]:
     for m in step:
         out.update(m.body.get("options") or {})
     return out
+
+
+def _service_result(outcome: Outcome, svc: d.DesiredService, sub_id: str) -> Result:
+    """How one subscriber's message of a reconcile step ends: refused changes are retried, a conflict
+    or incomplete data fails for the operator to fix, anything else succeeded."""
+    errors = outcome.result.errors_for(sub_id)
+    issues = outcome.plan.issues_for(sub_id)
+    summary: dict[str, Any] = {
+        "changes": [c.public() for c in outcome.plan.changes if c.subscriber_id == sub_id][:20]
+    }
+    if svc.action == "ignore":
+        summary["note"] = svc.reason
+    if errors:
+        return Result("failed", retry=True, category="trap", error="; ".join(errors), summary=summary)
+    if issues:
+        kinds = {i.kind for i in issues}
+        return Result(
+            "failed",
+            category="conflict" if "conflict" in kinds else "invalid",
+            error="; ".join(i.message for i in issues),
+            summary=summary,
+        )
+    return Result("succeeded", summary=summary)
 
 
 def _steps(msgs: list[Message]) -> list[list[Message]]:

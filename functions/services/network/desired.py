@@ -30,7 +30,7 @@ from typing import Any
 from core.rates import Burst, format_rate, parse_rate
 from core.statuses import ConnectionType, Status
 from shared.crypto import SecretBox
-from store.models import Gateway, Subscriber
+from store.models import Gateway, Policy, Subscriber
 from store.provisioning import Catalogue
 
 MARKER_PREFIX = "wisp:"
@@ -243,6 +243,65 @@ def desired_service(
         return DesiredService(
             subscriber_id, "", "ignore", reason="deleted from the system only: router objects are kept"
         )
+    left_alone = _left_alone(subscriber, subscriber_id, gateway)
+    if left_alone is not None:
+        return left_alone
+
+    product = catalogue.product(subscriber.product_id)
+    policy = catalogue.policy(product.policy_id if product else None)
+    blocked = subscriber.status in BLOCKED_STATUSES
+    ip = subscriber.ip or None
+    ctype = subscriber.connection_type or gateway.plan_type or ConnectionType.PPPOE
+    # Without an IP the blocked list cannot hold a blocked service; a cancelled one never logs in again
+    # (RouterOS checks its local secrets and hotspot users before RADIUS)
+    b = _Builder(
+        subscriber,
+        ip=ip,
+        profile=subscriber.router_profile or (product.router_profile if product else None) or "default",
+        disable=(blocked and not ip) or subscriber.status == Status.CANCELLED,
+    )
+    if ctype == ConnectionType.PPPOE:
+        _pppoe(b, box)
+    elif ctype == ConnectionType.HOTSPOT:
+        _hotspot(b, box)
+    elif ctype == ConnectionType.SIMPLE_QUEUE:
+        _simple_queue(b, policy)
+    elif ctype == ConnectionType.PCQ:
+        plan_list = (policy.address_list if policy else None) or (product.address_list if product else None)
+        _pcq(b, plan_list)
+    else:
+        b.problems.append(f"unknown connection type {ctype}")
+
+    if (
+        ctype in (ConnectionType.SIMPLE_QUEUE, ConnectionType.PCQ)
+        and ip
+        and subscriber.mac
+        and gateway.lan_interface
+    ):
+        b.obj(
+            ARP,
+            "",
+            _attrs(address=ip, mac_address=subscriber.mac, interface=gateway.lan_interface, disabled="false"),
+        )
+    if blocked and ip:
+        b.obj(
+            ADDRESS_LIST,
+            gateway.blocked_address_list,
+            _attrs(list=gateway.blocked_address_list, address=ip, disabled="false"),
+        )
+
+    return DesiredService(
+        subscriber_id=subscriber.id,
+        username=subscriber.username,
+        action="apply",
+        objects=tuple(b.objects),
+        kick=b.disable,
+        problems=tuple(b.problems),
+    )
+
+
+def _left_alone(subscriber: Subscriber, subscriber_id: str, gateway: Gateway) -> DesiredService | None:
+    """The service this router must not hold in full: assigned elsewhere, or cancelled and released."""
     if subscriber.gateway_id != gateway.id:
         return DesiredService(
             subscriber_id,
@@ -257,127 +316,108 @@ def desired_service(
         and state.get("gateway_id") == gateway.id
     ):
         return removal(subscriber.id, subscriber.username, "cancelled with the IP released")
+    return None
 
-    product = catalogue.product(subscriber.product_id)
-    policy = catalogue.policy(product.policy_id if product else None)
-    blocked = subscriber.status in BLOCKED_STATUSES
-    ip = subscriber.ip or None
-    ctype = subscriber.connection_type or gateway.plan_type or ConnectionType.PPPOE
-    profile = subscriber.router_profile or (product.router_profile if product else None) or "default"
-    mark = marker(subscriber.id)
-    objects: list[DesiredObject] = []
-    problems: list[str] = []
-    # Without an IP the blocked list cannot hold a blocked service; a cancelled one never logs in again
-    # (RouterOS checks its local secrets and hotspot users before RADIUS)
-    disable = (blocked and not ip) or subscriber.status == Status.CANCELLED
 
-    def obj(menu: str, slot: str, attrs: tuple[tuple[str, str], ...], clear: tuple[str, ...] = ()) -> None:
-        objects.append(DesiredObject(menu, slot, (*attrs, ("comment", mark)), clear))
+@dataclass
+class _Builder:
+    """The objects and problems of one service as they are collected, each object tagged."""
 
-    if ctype == ConnectionType.PPPOE:
-        password = box.decrypt(subscriber.password_enc)
-        clear = tuple(
-            k for k, v in (("remote-address", ip), ("local-address", subscriber.local_address)) if not v
-        )
-        obj(
-            PPP_SECRET,
-            "",
-            _attrs(
-                name=subscriber.username,
-                password=password,
-                service="pppoe",
-                profile=profile,
-                remote_address=ip,
-                local_address=subscriber.local_address or None,
-                disabled="true" if disable else "false",
-            ),
-            clear,
-        )
-    elif ctype == ConnectionType.HOTSPOT:
-        password = box.decrypt(subscriber.password_enc)
-        mac = subscriber.mac or (subscriber.username if subscriber.mac_auth else None)
-        clear = tuple(k for k, v in (("address", ip), ("mac-address", mac)) if not v)
-        obj(
-            HOTSPOT_USER,
-            "",
-            _attrs(
-                name=subscriber.username,
-                password=password,
-                server=subscriber.hotspot_server or "all",
-                profile=profile,
-                address=ip,
-                mac_address=mac,
-                disabled="true" if disable else "false",
-            ),
-            clear,
-        )
-    elif ctype == ConnectionType.SIMPLE_QUEUE:
-        if not ip:
-            problems.append("a Simple Queue service needs an IP address")
-        else:
-            down = int(policy.download_rate) if policy else 0
-            up = int(policy.upload_rate) if policy else 0
-            burst = _burst(policy.burst) if policy else None
-            burst_attrs = (
-                _attrs(
-                    burst_limit=f"{format_rate(burst.upload_limit)}/{format_rate(burst.download_limit)}",
-                    burst_threshold=f"{format_rate(burst.upload_threshold)}/{format_rate(burst.download_threshold)}",
-                    burst_time=f"{burst.upload_time}s/{burst.download_time}s",
-                )
-                if burst
-                else ()
-            )
-            obj(
-                QUEUE,
-                "",
-                (
-                    *_attrs(
-                        name=subscriber.username,
-                        target=f"{ip}/32",
-                        max_limit=f"{format_rate(up)}/{format_rate(down)}",
-                        disabled="false",
-                    ),
-                    *burst_attrs,
-                ),
-                () if burst else ("burst-limit", "burst-threshold", "burst-time"),
-            )
-    elif ctype == ConnectionType.PCQ:
-        plan_list = (policy.address_list if policy else None) or (product.address_list if product else None)
-        if not ip:
-            problems.append("a PCQ service needs an IP address")
-        elif not plan_list:
-            problems.append("the plan has no MikroTik address list for PCQ (set it on the policy or product)")
-        else:
-            obj(ADDRESS_LIST, plan_list, _attrs(list=plan_list, address=ip, disabled="false"))
-    else:
-        problems.append(f"unknown connection type {ctype}")
+    subscriber: Subscriber
+    ip: str | None
+    profile: str
+    disable: bool
+    objects: list[DesiredObject] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
-    if (
-        ctype in (ConnectionType.SIMPLE_QUEUE, ConnectionType.PCQ)
-        and ip
-        and subscriber.mac
-        and gateway.lan_interface
-    ):
-        obj(
-            ARP,
-            "",
-            _attrs(address=ip, mac_address=subscriber.mac, interface=gateway.lan_interface, disabled="false"),
-        )
-    if blocked and ip:
-        obj(
-            ADDRESS_LIST,
-            gateway.blocked_address_list,
-            _attrs(list=gateway.blocked_address_list, address=ip, disabled="false"),
+    def obj(
+        self, menu: str, slot: str, attrs: tuple[tuple[str, str], ...], clear: tuple[str, ...] = ()
+    ) -> None:
+        self.objects.append(
+            DesiredObject(menu, slot, (*attrs, ("comment", marker(self.subscriber.id))), clear)
         )
 
-    return DesiredService(
-        subscriber_id=subscriber.id,
-        username=subscriber.username,
-        action="apply",
-        objects=tuple(objects),
-        kick=disable,
-        problems=tuple(problems),
+
+def _pppoe(b: _Builder, box: SecretBox) -> None:
+    sub = b.subscriber
+    password = box.decrypt(sub.password_enc)
+    clear = tuple(k for k, v in (("remote-address", b.ip), ("local-address", sub.local_address)) if not v)
+    b.obj(
+        PPP_SECRET,
+        "",
+        _attrs(
+            name=sub.username,
+            password=password,
+            service="pppoe",
+            profile=b.profile,
+            remote_address=b.ip,
+            local_address=sub.local_address or None,
+            disabled="true" if b.disable else "false",
+        ),
+        clear,
     )
+
+
+def _hotspot(b: _Builder, box: SecretBox) -> None:
+    sub = b.subscriber
+    password = box.decrypt(sub.password_enc)
+    mac = sub.mac or (sub.username if sub.mac_auth else None)
+    clear = tuple(k for k, v in (("address", b.ip), ("mac-address", mac)) if not v)
+    b.obj(
+        HOTSPOT_USER,
+        "",
+        _attrs(
+            name=sub.username,
+            password=password,
+            server=sub.hotspot_server or "all",
+            profile=b.profile,
+            address=b.ip,
+            mac_address=mac,
+            disabled="true" if b.disable else "false",
+        ),
+        clear,
+    )
+
+
+def _simple_queue(b: _Builder, policy: Policy | None) -> None:
+    if not b.ip:
+        b.problems.append("a Simple Queue service needs an IP address")
+        return
+    down = int(policy.download_rate) if policy else 0
+    up = int(policy.upload_rate) if policy else 0
+    burst = _burst(policy.burst) if policy else None
+    burst_attrs = (
+        _attrs(
+            burst_limit=f"{format_rate(burst.upload_limit)}/{format_rate(burst.download_limit)}",
+            burst_threshold=f"{format_rate(burst.upload_threshold)}/{format_rate(burst.download_threshold)}",
+            burst_time=f"{burst.upload_time}s/{burst.download_time}s",
+        )
+        if burst
+        else ()
+    )
+    b.obj(
+        QUEUE,
+        "",
+        (
+            *_attrs(
+                name=b.subscriber.username,
+                target=f"{b.ip}/32",
+                max_limit=f"{format_rate(up)}/{format_rate(down)}",
+                disabled="false",
+            ),
+            *burst_attrs,
+        ),
+        () if burst else ("burst-limit", "burst-threshold", "burst-time"),
+    )
+
+
+def _pcq(b: _Builder, plan_list: str | None) -> None:
+    if not b.ip:
+        b.problems.append("a PCQ service needs an IP address")
+    elif not plan_list:
+        b.problems.append("the plan has no MikroTik address list for PCQ (set it on the policy or product)")
+    else:
+        b.obj(ADDRESS_LIST, plan_list, _attrs(list=plan_list, address=b.ip, disabled="false"))
 
 
 # ---------------------------------------------------------------- block rules

@@ -210,16 +210,34 @@ ADDRESS_LIST_MENU = "/ip firewall address-list"
 
 def render_script(p: OnboardingInput) -> str:
     """The onboarding script for one router."""
-    net = ipaddress.IPv4Network(p.vpn_cidr, strict=False)
-    host, port = _split_endpoint(p.hub_endpoint)
     hub32 = f"{p.hub_address}/32"
-    lst = p.blocked_address_list
-    api_port = api_service_port(p.api_tls, p.api_port)
     lines = [
         f"# WispCloud onboarding for {p.gateway_name} ({p.gateway_id}) - RouterOS 7",
         "# Paste into a terminal of the router or /import it. It contains secrets: delete the file afterwards.",
         "",
         *_foreign_user_guard(p),
+        *_vpn_section(p),
+        "",
+        *_radius_section(p),
+        "",
+        *_api_section(p, hub32),
+        "",
+        *_block_section(p),
+    ]
+    lines += _walled_garden(p, hub32)
+    lines += [
+        "",
+        f"/system identity set name={quote(p.gateway_name)}",
+        ':put "WispCloud onboarding applied"',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _vpn_section(p: OnboardingInput) -> list[str]:
+    net = ipaddress.IPv4Network(p.vpn_cidr, strict=False)
+    host, port = _split_endpoint(p.hub_endpoint)
+    return [
         "# 1. VPN: a WireGuard tunnel that the router dials out to the cloud hub (works behind NAT)",
         f":if ([:len [/interface wireguard find name={quote(WG_INTERFACE)}]] = 0) do={{ /interface wireguard add "
         f"name={quote(WG_INTERFACE)} private-key={quote(p.router_keys.private_key)} comment={quote(ONBOARDING_TAG)} }}"
@@ -234,7 +252,11 @@ def render_script(p: OnboardingInput) -> str:
             f"{ONBOARDING_TAG}:vpn",
             [("address", f"{p.router_vpn_address}/{net.prefixlen}"), ("interface", WG_INTERFACE)],
         ),
-        "",
+    ]
+
+
+def _radius_section(p: OnboardingInput) -> list[str]:
+    return [
         "# 2. RADIUS through the tunnel; CoA / Disconnect accepted (port 3799)",
         f"/radius remove [find comment={quote(ONBOARDING_TAG + ':radius')}]",
         f"/radius add service=ppp,hotspot address={p.hub_address} secret={quote(p.radius_secret)} "
@@ -245,7 +267,12 @@ def render_script(p: OnboardingInput) -> str:
         "# 3. PPP and hotspot authenticate and account with RADIUS, with interim updates",
         f"/ppp aaa set use-radius=yes accounting=yes interim-update={INTERIM}",
         f"/ip hotspot profile set [find] use-radius=yes radius-accounting=yes radius-interim-update={INTERIM}",
-        "",
+    ]
+
+
+def _api_section(p: OnboardingInput, hub32: str) -> list[str]:
+    api_port = api_service_port(p.api_tls, p.api_port)
+    return [
         "# 4. API user for the provisioner, usable only from the cloud hub through the tunnel",
         _guarded_add(
             "/user group",
@@ -287,7 +314,12 @@ def render_script(p: OnboardingInput) -> str:
             ],
             on_top=True,
         ),
-        "",
+    ]
+
+
+def _block_section(p: OnboardingInput) -> list[str]:
+    lst = p.blocked_address_list
+    lines = [
         f'# 5. Block rules: services in the "{lst}" address list resolve names and see the notice page only',
         f"/ip proxy set enabled=yes port={d.BLOCKED_NOTICE_PORT}",
         _guarded_add(
@@ -313,14 +345,7 @@ def render_script(p: OnboardingInput) -> str:
     for rule in reversed(d.block_rules_for_list(lst, PORTAL_LIST)):
         menu = "/ip firewall filter" if rule.menu == d.FILTER else "/ip firewall nat"
         lines.append(_guarded_add(menu, rule.comment, rule.attrs, on_top=True))
-    lines += _walled_garden(p, hub32)
-    lines += [
-        "",
-        f"/system identity set name={quote(p.gateway_name)}",
-        ':put "WispCloud onboarding applied"',
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def vpn_address_for(cidr: str, hub_address: str, index: int) -> str:

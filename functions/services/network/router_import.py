@@ -134,25 +134,14 @@ def _skip_reason(menu: str, r: dict[str, str], plan_type: str, include_disabled:
     return None
 
 
-def import_from_router(
-    rt: Runtime,
-    actor: Actor,
-    gateway_id: str,
-    *,
-    kinds: Sequence[str] = ("pppoe", "hotspot"),
-    default_product_id: str | None = None,
-    include_disabled: bool = False,
-    dry_run: bool = False,
-) -> dict[str, Any]:
-    """Create a subscriber for each hotspot user / PPPoE secret made on the router by hand or by other
-    tools; idempotent (existing names are skipped). ``dry_run`` reports without writing."""
-    gw: Gateway = get_item(actor, Gateway, gateway_id)
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        raise ValidationError("kinds must be pppoe and/or hotspot", field="kinds")
-    if default_product_id:
-        get_item(actor, Product, default_product_id)
-    router = read_router(rt, gw)
+def _import_rows(
+    gw: Gateway,
+    router: dict[str, list[dict[str, str]]],
+    kinds: Sequence[str],
+    default_product_id: str | None,
+    include_disabled: bool,
+) -> tuple[int, list[tuple[int, dict[str, str]]], list[dict[str, Any]]]:
+    """The router rows read, as numbered import rows, and the rows skipped with their reason."""
     usable = [gw.tenant_id, *tenant_store.ancestor_ids(gw.tenant_id)]
     products = [p for p in catalog_store.list_for_tenants(Product, usable) if p.active]
     profiles = {
@@ -176,6 +165,29 @@ def import_from_router(
             if r.get("disabled") == "true":
                 row["status"] = "suspended"
             rows.append((n, row))
+    return n, rows, skipped
+
+
+def import_from_router(
+    rt: Runtime,
+    actor: Actor,
+    gateway_id: str,
+    *,
+    kinds: Sequence[str] = ("pppoe", "hotspot"),
+    default_product_id: str | None = None,
+    include_disabled: bool = False,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Create a subscriber for each hotspot user / PPPoE secret made on the router by hand or by other
+    tools; idempotent (existing names are skipped). ``dry_run`` reports without writing."""
+    gw: Gateway = get_item(actor, Gateway, gateway_id)
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ValidationError("kinds must be pppoe and/or hotspot", field="kinds")
+    if default_product_id:
+        get_item(actor, Product, default_product_id)
+    router = read_router(rt, gw)
+    n, rows, skipped = _import_rows(gw, router, kinds, default_product_id, include_disabled)
     existing = import_store.tenant_subscribers(gw.tenant_id)
     checks = rules.check_create_rows(rows, imports.snapshot(gw.tenant_id, existing), required=())
     invalid = [c.as_dict() for c in checks if c.errors]

@@ -15,7 +15,7 @@ from chalice.test import Client
 
 from core.ids import new_id, now_iso
 from services.billing.invoices import create_other_invoice
-from services.payment_providers import sign_payload, webhook_secret
+from services.billing.online import sign_payload, webhook_secret
 from shared.crypto import hash_password
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token

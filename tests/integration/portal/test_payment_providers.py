@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from services import payment_providers as pay
+from services.billing import online as pay
 from store import billing as billing_store
 from store import tenants as tenant_store
 from store.models import Payment, Tenant

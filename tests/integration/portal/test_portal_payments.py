@@ -86,7 +86,7 @@ def test_forged_and_stale_webhooks_are_refused(paying: Portal):
     assert forged.status_code == 401
     # a body changed after signing
     body = json.dumps(event).encode()
-    from services.payment_providers import sign_payload, webhook_secret
+    from services.billing.online import sign_payload, webhook_secret
 
     sig = sign_payload(webhook_secret(portal.rt, "ten_demo"), int(time.time()), body)
     tampered = body.replace(b'"25.00"', b'"2500.00"')

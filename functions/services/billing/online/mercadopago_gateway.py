@@ -30,11 +30,13 @@ from mercadopago.webhook import InvalidWebhookSignatureError, WebhookSignatureVa
 
 from core.errors import UnauthorizedError, ValidationError
 from core.money import exponent, to_decimal
-from services.payment_gateway import (
+from services.billing.online.gateway import (
     CHARGED_BACK,
+    CHECKOUT_TTL_S,
     PAID,
     PENDING,
     REFUNDED,
+    SIGNATURE_TOLERANCE_S,
     CheckoutRequest,
     CheckoutSession,
     ConnectionCheck,
@@ -45,8 +47,6 @@ from services.payment_gateway import (
 )
 from shared.runtime import Runtime
 
-SIGNATURE_TOLERANCE_S = 300
-CHECKOUT_TTL_S = 24 * 3600
 DEFAULT_API_BASE = "https://api.mercadopago.com"
 _ALNUM = re.compile(r"^[A-Za-z0-9]+$")
 

@@ -24,12 +24,14 @@ import stripe
 
 from core.errors import UnauthorizedError, ValidationError
 from core.money import exponent
-from services.payment_gateway import (
+from services.billing.online.gateway import (
     CHARGED_BACK,
+    CHECKOUT_TTL_S,
     EXPIRED,
     PAID,
     PENDING,
     REFUNDED,
+    SIGNATURE_TOLERANCE_S,
     CheckoutRequest,
     CheckoutSession,
     ConnectionCheck,
@@ -39,9 +41,6 @@ from services.payment_gateway import (
     WebhookRequest,
 )
 from shared.runtime import Runtime
-
-SIGNATURE_TOLERANCE_S = 300
-CHECKOUT_TTL_S = 24 * 3600
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

@@ -4,7 +4,7 @@ Stripe, Mercado Pago) offers the payment operations, and the values that cross i
 An adapter opens a *hosted checkout* for one invoice (the customer pays on the provider's page; no
 card data reaches us), turns a provider's webhook request into one verified :class:`WebhookEvent`
 in our vocabulary, and checks a tenant's credentials ("test connection"). Adapters never touch
-invoices or payments: :mod:`services.payment_providers` applies what they report.
+invoices or payments: :mod:`services.billing.online` applies what they report.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ CHARGED_BACK = "payment.charged_back"  # the card holder's bank took the money b
 EVENT_TYPES = (PAID, PENDING, EXPIRED, REFUNDED, CHARGED_BACK)
 
 MODES = ("test", "live")
+
+CHECKOUT_TTL_S = 24 * 3600  # a provider page accepts the payment for a day
+SIGNATURE_TOLERANCE_S = 300  # a webhook signed longer ago (or later) than this is refused: no replay
 
 
 @dataclass(frozen=True)

@@ -89,10 +89,51 @@ def reverse_payment(
     is new since the last call counts, so the same report twice, or an older one late, changes nothing."""
     if kind not in KINDS:
         raise ValidationError(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    by = _Reverser(tenant_id, kind, provider_ref, actor_id, actor_kind)
     for _attempt in range(6):
         payment = repo.get_payment(payment_id)
         if payment is None or payment.tenant_id != tenant_id or payment.kind != "payment":
             raise NotFoundError("payment not found", field="payment_id")
+        planned = by.plan(payment, cumulative)
+        if isinstance(planned, ReversalResult):
+            return planned
+        try:
+            repo.transact(planned.ops)
+        except TransactionFailed:
+            continue  # another delivery or a payment changed something meanwhile: recompute
+        break
+    else:
+        raise ConflictError("the payment kept changing; try again")
+    return by.recorded(rt, planned)
+
+
+@dataclass
+class _Planned:
+    """One reversal ready to be written in one transaction."""
+
+    payment: Payment
+    cur: str
+    before: Decimal
+    after: Decimal
+    rev_id: str
+    reopened: list[dict[str, Any]]
+    from_balance: Decimal
+    ops: list[TxOp]
+
+
+@dataclass(frozen=True)
+class _Reverser:
+    """Who takes back what: the fixed arguments of one :func:`reverse_payment` call."""
+
+    tenant_id: str
+    kind: str
+    provider_ref: str | None
+    actor_id: str
+    actor_kind: str
+
+    def plan(self, payment: Payment, cumulative: Decimal) -> _Planned | ReversalResult:
+        """The writes taking back what is new in ``cumulative`` (a duplicate result when nothing is)."""
+        kind = self.kind
         cur = payment.currency or "USD"
         amount = money.to_decimal(payment.amount)
         totals = {k: money.to_decimal(v) for k, v in (payment.reversals or {}).items()}
@@ -105,43 +146,7 @@ def reverse_payment(
         if sub is None:
             raise NotFoundError("the payment's subscriber no longer exists", field="payment_id")
         now = now_iso()
-        ops: list[TxOp] = []
-        reopened: list[dict[str, Any]] = []
-        from_balance = money.ZERO
-        for target, part in _slice(_steps(payment), before, after):
-            inv = repo.get_invoice(target) if target else None
-            if inv is None or inv.status not in ("paid", "partial") or money.to_decimal(inv.paid) <= 0:
-                from_balance += part  # the credit part, or an invoice since cancelled (credited back)
-                continue
-            take = min(part, money.to_decimal(inv.paid))
-            from_balance += part - take
-            new_paid = money.to_decimal(inv.paid) - take
-            status = "partial" if new_paid > 0 else "pending"
-            ops.append(
-                TxOp(
-                    "update",
-                    inv,
-                    ("invoice", inv.id),
-                    (Invoice.paid == inv.paid) & (Invoice.status == inv.status),
-                    [
-                        Invoice.paid.set(money.fmt(new_paid, cur)),
-                        Invoice.status.set(status),
-                        Invoice.paid_at.remove(),
-                        Invoice.updated_at.set(now),
-                    ],
-                )
-            )
-            overdue = inv.kind == "internet" and bool(inv.due_date) and str(inv.due_date) < now[:10]
-            reopened.append(
-                {
-                    "invoice_id": inv.id,
-                    "number": inv.number,
-                    "amount": money.fmt(take, cur),
-                    "status": status,
-                    "due_date": inv.due_date,
-                    "overdue": overdue,
-                }
-            )
+        ops, reopened, from_balance = _reopen_invoices(payment, before, after, cur, now)
         if from_balance > 0:
             ops.append(
                 TxOp(
@@ -155,82 +160,146 @@ def reverse_payment(
                     ],
                 )
             )
-        delta = after - before
         rev_id = "rev_" + hashlib.sha256(f"{payment.id}|{kind}|{totals[kind]}".encode()).hexdigest()[:32]
-        row = Payment(
+        row = self._row(payment, rev_id, after - before, cur, reopened, from_balance, now)
+        ops.insert(0, TxOp("put", row, ("reversal",), Payment.id.does_not_exist()))
+        ops.append(_payment_update(payment, totals, after, amount, cur))
+        return _Planned(payment, cur, before, after, rev_id, reopened, from_balance, ops)
+
+    def _row(
+        self,
+        payment: Payment,
+        rev_id: str,
+        delta: Decimal,
+        cur: str,
+        reopened: list[dict[str, Any]],
+        from_balance: Decimal,
+        now: str,
+    ) -> Payment:
+        """The reversal's own payment row (negative applications on the re-opened invoices)."""
+        return Payment(
             id=rev_id,
-            tenant_id=tenant_id,
+            tenant_id=self.tenant_id,
             subscriber_id=payment.subscriber_id,
             amount=money.fmt(delta, cur),
             currency=cur,
             method=payment.method,
-            reference=provider_ref or payment.reference,
+            reference=self.provider_ref or payment.reference,
             kind="reversal",
             status="applied",
-            source="webhook" if actor_kind == "system" else "operator",
+            source="webhook" if self.actor_kind == "system" else "operator",
             applied=[{"invoice_id": r["invoice_id"], "amount": "-" + r["amount"]} for r in reopened],
-            created_by=actor_id,
-            notes=f"{kind} of payment {payment.id}",
-            effects={"reverses": payment.id, "kind": kind, "balance_taken": money.fmt(from_balance, cur)},
+            created_by=self.actor_id,
+            notes=f"{self.kind} of payment {payment.id}",
+            effects={
+                "reverses": payment.id,
+                "kind": self.kind,
+                "balance_taken": money.fmt(from_balance, cur),
+            },
             created_at=now,
         )
-        ops.insert(0, TxOp("put", row, ("reversal",), Payment.id.does_not_exist()))
-        version = (
-            Payment.reversed_amount.does_not_exist()
-            if payment.reversed_amount is None
-            else Payment.reversed_amount == payment.reversed_amount
+
+    def recorded(self, rt: Runtime, p: _Planned) -> ReversalResult:
+        """After the write: the result, audited, and the tenant e-mailed."""
+        cur = p.cur
+        result = ReversalResult(
+            p.payment.id,
+            False,
+            money.fmt(p.after - p.before, cur),
+            money.fmt(p.after, cur),
+            p.rev_id,
+            p.reopened,
+            money.fmt(p.from_balance, cur),
+            [r["invoice_id"] for r in p.reopened if r["overdue"]],
         )
+        record_audit(
+            self.actor_id,
+            self.actor_kind,
+            self.tenant_id,
+            "payment",
+            p.payment.id,
+            self.kind,
+            {"reversed_amount": money.fmt(p.before, cur)},
+            {"reversed_amount": result.reversed_total, "reversal_id": p.rev_id, "reopened": p.reopened},
+        )
+        result.notified = _notify_operator(rt, self.tenant_id, p.payment, self.kind, result)
+        log.info(
+            "payment reversed",
+            extra={
+                "payment_id": p.payment.id,
+                "reversal_id": p.rev_id,
+                "reversal_kind": self.kind,
+                "amount": result.amount,
+            },
+        )
+        return result
+
+
+def _reopen_invoices(
+    payment: Payment, before: Decimal, after: Decimal, cur: str, now: str
+) -> tuple[list[TxOp], list[dict[str, Any]], Decimal]:
+    """The invoice writes re-opening what [before, after) of the payment paid, the invoices re-opened,
+    and what comes out of the balance instead (the credit part, or an invoice since cancelled)."""
+    ops: list[TxOp] = []
+    reopened: list[dict[str, Any]] = []
+    from_balance = money.ZERO
+    for target, part in _slice(_steps(payment), before, after):
+        inv = repo.get_invoice(target) if target else None
+        if inv is None or inv.status not in ("paid", "partial") or money.to_decimal(inv.paid) <= 0:
+            from_balance += part  # the credit part, or an invoice since cancelled (credited back)
+            continue
+        take = min(part, money.to_decimal(inv.paid))
+        from_balance += part - take
+        new_paid = money.to_decimal(inv.paid) - take
+        status = "partial" if new_paid > 0 else "pending"
         ops.append(
             TxOp(
                 "update",
-                payment,
-                ("payment",),
-                version,
+                inv,
+                ("invoice", inv.id),
+                (Invoice.paid == inv.paid) & (Invoice.status == inv.status),
                 [
-                    Payment.reversals.set({k: money.fmt(v, cur) for k, v in totals.items()}),
-                    Payment.reversed_amount.set(money.fmt(after, cur)),
-                    Payment.status.set("reversed" if after >= amount else "partially_reversed"),
+                    Invoice.paid.set(money.fmt(new_paid, cur)),
+                    Invoice.status.set(status),
+                    Invoice.paid_at.remove(),
+                    Invoice.updated_at.set(now),
                 ],
             )
         )
-        try:
-            repo.transact(ops)
-        except TransactionFailed:
-            continue  # another delivery or a payment changed something meanwhile: recompute
-        break
-    else:
-        raise ConflictError("the payment kept changing; try again")
-    result = ReversalResult(
-        payment.id,
-        False,
-        money.fmt(delta, cur),
-        money.fmt(after, cur),
-        rev_id,
-        reopened,
-        money.fmt(from_balance, cur),
-        [r["invoice_id"] for r in reopened if r["overdue"]],
+        overdue = inv.kind == "internet" and bool(inv.due_date) and str(inv.due_date) < now[:10]
+        reopened.append(
+            {
+                "invoice_id": inv.id,
+                "number": inv.number,
+                "amount": money.fmt(take, cur),
+                "status": status,
+                "due_date": inv.due_date,
+                "overdue": overdue,
+            }
+        )
+    return ops, reopened, from_balance
+
+
+def _payment_update(
+    payment: Payment, totals: dict[str, Decimal], after: Decimal, amount: Decimal, cur: str
+) -> TxOp:
+    """The reversed totals on the payment, guarded by the total read (two deliveries write once)."""
+    version = (
+        Payment.reversed_amount.does_not_exist()
+        if payment.reversed_amount is None
+        else Payment.reversed_amount == payment.reversed_amount
     )
-    record_audit(
-        actor_id,
-        actor_kind,
-        tenant_id,
-        "payment",
-        payment.id,
-        kind,
-        {"reversed_amount": money.fmt(before, cur)},
-        {"reversed_amount": result.reversed_total, "reversal_id": rev_id, "reopened": reopened},
+    return TxOp(
+        "update",
+        payment,
+        ("payment",),
+        version,
+        [
+            Payment.reversals.set({k: money.fmt(v, cur) for k, v in totals.items()}),
+            Payment.reversed_amount.set(money.fmt(after, cur)),
+            Payment.status.set("reversed" if after >= amount else "partially_reversed"),
+        ],
     )
-    result.notified = _notify_operator(rt, tenant_id, payment, kind, result)
-    log.info(
-        "payment reversed",
-        extra={
-            "payment_id": payment.id,
-            "reversal_id": rev_id,
-            "reversal_kind": kind,
-            "amount": result.amount,
-        },
-    )
-    return result
 
 
 def _notify_operator(

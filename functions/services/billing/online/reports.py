@@ -1,0 +1,183 @@
+"""Bank-transfer reports: the customer reports a payment (amount, reference, date); an operator
+confirms it (applied through the billing payment operation, key ``report:<id>``) or rejects it.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from core.errors import (
+    ConflictError,
+    InvalidStateError,
+    NotFoundError,
+    ValidationError,
+)
+from core.ids import new_id, now_iso
+from core.invoice_ids import from_path
+from services.audit import record_audit
+from services.billing.online.accounts import active_tenant
+from services.billing.online.checkout import UNPAID, AppliedPayment, apply_confirmed_payment
+from services.billing.online.hosted import positive_amount
+from shared.observability import get_logger
+from shared.runtime import Runtime
+from store import portal as portal_store
+from store.models import Payment, Subscriber
+
+log = get_logger("payments")
+
+REPORT_METHODS = ("bank_transfer", "deposit", "cash", "other")
+
+
+# ---------------------------------------------------------------- bank-transfer reports
+def report_payment(
+    sub: Subscriber,
+    *,
+    amount: Any,
+    method: str,
+    reference: str,
+    paid_on: date,
+    invoice_id: str | None,
+    note: str | None,
+    request_id: str | None = None,
+) -> Payment:
+    """The customer says they paid (bank transfer, deposit…): recorded pending an operator's check."""
+    if method not in REPORT_METHODS:
+        raise ValidationError(f"method must be one of {', '.join(REPORT_METHODS)}", field="method")
+    tenant = active_tenant(sub.tenant_id)
+    currency = tenant.currency or "USD"
+    if invoice_id:
+        stored = from_path(invoice_id)
+        inv = portal_store.find_invoice(stored) if stored is not None else None
+        if inv is None or inv.subscriber_id != sub.id:
+            raise NotFoundError("invoice not found", field="invoice_id")
+        if inv.status not in UNPAID:
+            raise InvalidStateError(f"the invoice is {inv.status}; nothing to pay", field="invoice_id")
+        currency = inv.currency or currency
+    value = positive_amount(amount, currency, "amount")
+    if paid_on > date.today():
+        raise ValidationError("paid_on cannot be in the future", field="paid_on")
+    payment = Payment(
+        id=new_id("rpt"),
+        tenant_id=sub.tenant_id,
+        subscriber_id=sub.id,
+        amount=str(value),
+        currency=currency,
+        method=method,
+        reference=reference,
+        kind="reported",
+        status="pending_confirmation",
+        source="portal",
+        applied=[],
+        created_by=f"subscriber:{sub.id}",
+        notes=(note or "")[:500] or None,
+        effects={"report": {"invoice_id": invoice_id, "paid_on": paid_on.isoformat()}},
+        created_at=now_iso(),
+    )
+    portal_store.create_payment_row(payment)
+    record_audit(
+        sub.id,
+        "subscriber",
+        sub.tenant_id,
+        "payment",
+        payment.id,
+        "report_payment",
+        None,
+        {"amount": payment.amount, "method": method, "reference": reference},
+        request_id,
+    )
+    return payment
+
+
+def get_report(payment_id: str) -> Payment:
+    payment = portal_store.find_payment(payment_id)
+    if payment is None or payment.kind != "reported":
+        raise NotFoundError("payment report not found", field="payment_id")
+    return payment
+
+
+def confirm_report(
+    rt: Runtime,
+    report: Payment,
+    actor_id: str,
+    actor_kind: str,
+    amount: Any = None,
+    request_id: str | None = None,
+) -> AppliedPayment:
+    """An operator confirms a reported payment: it is applied through billing (once, even if two
+    operators confirm at the same time) and reactivates a suspended subscriber."""
+    if report.status not in ("pending_confirmation", "confirming"):
+        raise InvalidStateError(f"the report is {report.status}", field="status")
+    value = positive_amount(amount if amount is not None else report.amount, report.currency, "amount")
+    # claim the report so a concurrent rejection cannot interleave (a crashed claim can be confirmed again)
+    if report.status == "pending_confirmation" and not portal_store.set_payment_status(
+        report, "confirming", "pending_confirmation", {}
+    ):
+        fresh = get_report(report.id)
+        if fresh.status not in ("confirming", "confirmed"):
+            raise ConflictError(f"the report was {fresh.status} meanwhile", field="status")
+    info = dict((report.effects or {}).get("report") or {})
+    paid_on = date.fromisoformat(info["paid_on"]) if info.get("paid_on") else None
+    applied = apply_confirmed_payment(
+        rt,
+        tenant_id=report.tenant_id,
+        subscriber_id=report.subscriber_id,
+        amount=value,
+        idempotency_key=f"report:{report.id}",
+        method=report.method,
+        reference=report.reference,
+        notes=f"reported payment {report.id}"
+        + (f", invoice {info['invoice_id']}" if info.get("invoice_id") else ""),
+        source="portal",
+        actor_id=actor_id,
+        actor_kind=actor_kind,
+        paid_on=paid_on,
+        invoice_id=info.get("invoice_id"),
+    )
+    effects = {
+        **(report.effects or {}),
+        "applied_payment_id": applied.payment_id,
+        "confirmed_by": actor_id,
+        "confirmed_at": now_iso(),
+        "confirmed_amount": str(value),
+    }
+    portal_store.set_payment_status(report, "confirmed", "confirming", {"effects": effects})
+    record_audit(
+        actor_id,
+        actor_kind,
+        report.tenant_id,
+        "payment",
+        report.id,
+        "confirm_report",
+        {"status": "pending_confirmation"},
+        {"status": "confirmed", "payment_id": applied.payment_id},
+        request_id,
+    )
+    return applied
+
+
+def reject_report(
+    report: Payment, actor_id: str, actor_kind: str, reason: str, request_id: str | None = None
+) -> Payment:
+    """An operator rejects a reported payment (nothing is applied)."""
+    effects = {
+        **(report.effects or {}),
+        "rejected_by": actor_id,
+        "rejected_at": now_iso(),
+        "reason": reason[:500],
+    }
+    if not portal_store.set_payment_status(report, "rejected", "pending_confirmation", {"effects": effects}):
+        fresh = get_report(report.id)
+        raise InvalidStateError(f"the report is {fresh.status}", field="status")
+    record_audit(
+        actor_id,
+        actor_kind,
+        report.tenant_id,
+        "payment",
+        report.id,
+        "reject_report",
+        {"status": "pending_confirmation"},
+        {"status": "rejected", "reason": reason[:500]},
+        request_id,
+    )
+    return report
