@@ -35,11 +35,7 @@ from services.subscribers.lists import (
     service_price,
     subscriber_totals,
 )
-from services.subscribers.online import (
-    ONLINE_COLUMNS,
-    online_page,
-    online_rows,
-)
+from services.subscribers.online import ONLINE_COLUMNS, online_page, online_rows
 from services.subscribers.records import (
     PUBLIC_FIELDS,
     RouterEffect,

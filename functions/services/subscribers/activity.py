@@ -11,11 +11,7 @@ from core import lifecycle as lc
 from core.ids import iso, parse_iso, utcnow
 from core.paging import decode_key, encode_key
 from services.identity.actors import Actor
-from services.subscribers.records import (
-    get_subscriber,
-    open_sessions,
-    subscriber_dict,
-)
+from services.subscribers.records import get_subscriber, open_sessions, subscriber_dict
 from shared.runtime import Runtime
 from store import audit as audit_store
 from store import catalog as catalog_store

@@ -9,11 +9,7 @@ from typing import Any
 from core import lifecycle as lc
 from services.identity.actors import Actor
 from services.live_sessions import LiveChange, apply_change_now
-from services.subscribers.records import (
-    RouterEffect,
-    audit_snapshot,
-    open_sessions,
-)
+from services.subscribers.records import RouterEffect, audit_snapshot, open_sessions
 from services.tenants import audit
 from shared.runtime import Runtime
 from store import subscribers as store

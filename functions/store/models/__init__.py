@@ -13,26 +13,10 @@ from __future__ import annotations
 
 from pynamodb.models import Model
 
-from store.models.base import (
-    PAY_PER_REQUEST,
-    TenantIndex,
-)
-from store.models.billing import (
-    Contract,
-    ExtraProduct,
-    Invoice,
-    Payment,
-    SubscriberDateIndex,
-)
-from store.models.catalogue import (
-    Policy,
-    Product,
-)
-from store.models.network import (
-    Gateway,
-    NasIndex,
-    Zone,
-)
+from store.models.base import PAY_PER_REQUEST, TenantIndex
+from store.models.billing import Contract, ExtraProduct, Invoice, Payment, SubscriberDateIndex
+from store.models.catalogue import Policy, Product
+from store.models.network import Gateway, NasIndex, Zone
 from store.models.operations import (
     AuditEntry,
     AuditTenantIndex,
@@ -44,12 +28,7 @@ from store.models.operations import (
     Tally,
     TokenRecord,
 )
-from store.models.sessions import (
-    OpenSessionIndex,
-    Session,
-    SubscriberStartIndex,
-    UsageHour,
-)
+from store.models.sessions import OpenSessionIndex, Session, SubscriberStartIndex, UsageHour
 from store.models.subscribers import (
     SUBSCRIBER_HOT_ATTRIBUTES,
     SUBSCRIBER_TENANT_PROJECTION,
@@ -64,18 +43,8 @@ from store.models.subscribers import (
     SubscriberTenantIndex,
     SubscriberUserIndex,
 )
-from store.models.tenancy import (
-    ApiKey,
-    EmailIndex,
-    Operator,
-    ParentIndex,
-    Tenant,
-)
-from store.models.vouchers import (
-    BatchIndex,
-    Voucher,
-    VoucherBatch,
-)
+from store.models.tenancy import ApiKey, EmailIndex, Operator, ParentIndex, Tenant
+from store.models.vouchers import BatchIndex, Voucher, VoucherBatch
 
 ALL_MODELS: tuple[type[Model], ...] = (
     Tenant,
