@@ -11,8 +11,8 @@ Tables: in each reachable function, a pynamodb model named where ``save``/``upda
 ``update_item``/``put_item``/``batch_write``/``TransactWrite`` is called is written; where
 ``delete``/``delete_item`` is called, deleted; otherwise read. A function that writes without
 naming a model (a generic transaction helper) writes every model its module names. ``store.models``
-and ``store.db`` (definitions, local table creation) are left out. The result over-approximates
-within a function and never misses a write the code can make by name.
+(and its modules) and ``store.db`` (definitions, local table creation) are left out. The result
+over-approximates within a function and never misses a write the code can make by name.
 
 Other services: ``client("s3")``, ``client("sqs")``… in the reachable functions.
 """
@@ -245,7 +245,7 @@ def _expand(module: str, ref: str) -> list[Unit]:
 def reachable_units(pkg: Package) -> set[Unit]:
     """Every unit the handler (and the import of its modules) can call, by name resolution; a method
     called on an object of unknown type stands for every first-party method of that name."""
-    modules = {m for m in pkg.closure.modules if m not in SKIP}
+    modules = {m for m in pkg.closure.modules if m not in SKIP and not m.startswith("store.models.")}
     methods: dict[str, list[Unit]] = {}
     for m in modules:
         for cls, names in parse_module(m).classes.items():

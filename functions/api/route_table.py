@@ -21,6 +21,8 @@ ROUTE_MODULES = (
     "api.routes.meta",
     "api.routes.operators",
     "api.routes.portal",
+    "api.routes.portal_admin",
+    "api.routes.portal_contracts",
     "api.routes.provisioning",
     "api.routes.registration",
     "api.routes.subscribers",
@@ -60,17 +62,17 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
         "POST": "api.routes.billing",
     },
     "/admin/contracts/{contract_id}": {
-        "GET": "api.routes.portal",
+        "GET": "api.routes.portal_admin",
     },
     "/admin/contracts/{contract_id}/activate": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/contracts/{contract_id}/pdf": {
-        "GET": "api.routes.portal",
-        "POST": "api.routes.portal",
+        "GET": "api.routes.portal_admin",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/contracts/{contract_id}/signing-link": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/credentials/preview": {
         "POST": "api.routes.credentials",
@@ -164,24 +166,24 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
         "PUT": "api.routes.operators",
     },
     "/admin/payment-reports": {
-        "GET": "api.routes.portal",
+        "GET": "api.routes.portal_admin",
     },
     "/admin/payment-reports/{payment_id}/confirm": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/payment-reports/{payment_id}/reject": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/payment-settings": {
-        "GET": "api.routes.portal",
-        "PUT": "api.routes.portal",
+        "GET": "api.routes.portal_admin",
+        "PUT": "api.routes.portal_admin",
     },
     "/admin/payment-settings/accounts/{provider}": {
-        "DELETE": "api.routes.portal",
-        "PUT": "api.routes.portal",
+        "DELETE": "api.routes.portal_admin",
+        "PUT": "api.routes.portal_admin",
     },
     "/admin/payment-settings/accounts/{provider}/test": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/payments": {
         "GET": "api.routes.billing",
@@ -271,10 +273,10 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
         "GET": "api.routes.audit",
     },
     "/admin/subscribers/{subscriber_id}/autologin-link": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/subscribers/{subscriber_id}/autologin-link/revoke": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/subscribers/{subscriber_id}/bind-ip-mac": {
         "POST": "api.routes.lifecycle",
@@ -298,8 +300,8 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
         "GET": "api.routes.lifecycle",
     },
     "/admin/subscribers/{subscriber_id}/contracts": {
-        "GET": "api.routes.portal",
-        "POST": "api.routes.portal",
+        "GET": "api.routes.portal_admin",
+        "POST": "api.routes.portal_admin",
     },
     "/admin/subscribers/{subscriber_id}/credentials": {
         "GET": "api.routes.subscribers",
@@ -434,29 +436,29 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
         "GET": "api.routes.portal",
     },
     "/portal/contract-signing": {
-        "GET": "api.routes.portal",
-        "POST": "api.routes.portal",
+        "GET": "api.routes.portal_contracts",
+        "POST": "api.routes.portal_contracts",
     },
     "/portal/contract-signing/attachments": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_contracts",
     },
     "/portal/contracts/{contract_id}": {
-        "GET": "api.routes.portal",
+        "GET": "api.routes.portal_contracts",
     },
     "/portal/contracts/{contract_id}/attachments": {
-        "POST": "api.routes.portal",
+        "POST": "api.routes.portal_contracts",
     },
     "/portal/contracts/{contract_id}/attachments/{attachment_id}": {
-        "GET": "api.routes.portal",
+        "GET": "api.routes.portal_contracts",
     },
     "/portal/contracts/{contract_id}/pdf": {
-        "GET": "api.routes.portal",
+        "GET": "api.routes.portal_contracts",
     },
     "/portal/devices": {
         "GET": "api.routes.portal",
     },
     "/portal/documents": {
-        "GET": "api.routes.portal",
+        "GET": "api.routes.portal_contracts",
     },
     "/portal/invoices": {
         "GET": "api.routes.portal",

@@ -23,10 +23,10 @@ from typing import Any
 from core import import_rows as rules
 from core.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
-from services import lifecycle
 from services import subscribers as subs
 from services.identity.actors import Actor
 from services.network.triggers import request_router_sync
+from services.subscribers import lifecycle
 from services.tenants import audit, target_tenant, tenant_filter
 from shared.crypto import random_password
 from shared.observability import get_logger

@@ -40,10 +40,11 @@ from core.errors import (
 from core.ids import new_id
 from core.lifecycle import check_network_password, check_username, normalise_mac
 from core.statuses import Status
-from services import card_pdf, credentials, lifecycle, vouchers
+from services import card_pdf, credentials, vouchers
 from services import subscribers as subs
 from services.identity.actors import Principal
 from services.portal_auth import issue_autologin_link
+from services.subscribers import lifecycle
 from shared.crypto import random_password
 from shared.observability import get_logger
 from shared.runtime import Runtime

@@ -28,10 +28,11 @@ from core import catalog_rules as rules
 from core.errors import ConflictError, DomainError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, new_id, now_iso, utcnow
 from core.lifecycle import check_username
-from services import card_pdf, lifecycle
+from services import card_pdf
 from services import subscribers as subs
 from services.catalog import check_reference
 from services.identity.actors import Actor
+from services.subscribers import lifecycle
 from services.tenants import audit, target_tenant, tenant_filter
 from shared.observability import get_logger
 from shared.runtime import Runtime

@@ -39,7 +39,8 @@ from api.schemas.lifecycle import (
     SalesOut,
 )
 from core.listing import to_csv
-from services import lifecycle as svc
+from services.subscribers import activity
+from services.subscribers import lifecycle as svc
 
 bp = Blueprint(__name__)
 
@@ -212,7 +213,7 @@ for _spec in SINGLE:
     response=ConnectionLog,
 )
 def handle_connection_log(ctx: RequestContext, subscriber_id: str) -> ConnectionLog:
-    rows, nxt = svc.connection_log(ctx.rt, ctx.p, subscriber_id, ctx.query.limit, ctx.query.cursor)
+    rows, nxt = activity.connection_log(ctx.rt, ctx.p, subscriber_id, ctx.query.limit, ctx.query.cursor)
     return ConnectionLog.model_validate({"items": rows, "next_cursor": nxt})
 
 
@@ -229,7 +230,7 @@ class LocateQuery(Query):
     query=LocateQuery,
 )
 def handle_locate_subscriber(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
-    return svc.locate(ctx.p, subscriber_id, ctx.query.connections)
+    return activity.locate(ctx.p, subscriber_id, ctx.query.connections)
 
 
 @route(
@@ -242,7 +243,7 @@ def handle_locate_subscriber(ctx: RequestContext, subscriber_id: str) -> dict[st
     response=ConnectionLog,
 )
 def handle_wifi_connection_log(ctx: RequestContext, subscriber_id: str) -> ConnectionLog:
-    rows, nxt = svc.connection_log(
+    rows, nxt = activity.connection_log(
         ctx.rt, ctx.p, subscriber_id, ctx.query.limit, ctx.query.cursor, wifi_only=True
     )
     return ConnectionLog.model_validate({"items": rows, "next_cursor": nxt})
@@ -261,11 +262,13 @@ def handle_export_connection_log(ctx: RequestContext, subscriber_id: str) -> Res
     rows: list[dict[str, Any]] = []
     cursor = None
     while len(rows) < 100_000:
-        page, cursor = svc.connection_log(ctx.rt, ctx.p, subscriber_id, 500, cursor)
+        page, cursor = activity.connection_log(ctx.rt, ctx.p, subscriber_id, 500, cursor)
         rows.extend(page)
         if not cursor:
             break
-    return export_response(to_csv(svc.LOG_COLUMNS, rows), f"connections-{subscriber_id}", ctx.query.format)
+    return export_response(
+        to_csv(activity.LOG_COLUMNS, rows), f"connections-{subscriber_id}", ctx.query.format
+    )
 
 
 @route(
@@ -278,7 +281,7 @@ def handle_export_connection_log(ctx: RequestContext, subscriber_id: str) -> Res
     response=DashboardOut,
 )
 def handle_dashboard(ctx: RequestContext, subscriber_id: str) -> DashboardOut:
-    return DashboardOut.model_validate(svc.dashboard(ctx.p, subscriber_id, ctx.query.days))
+    return DashboardOut.model_validate(activity.dashboard(ctx.p, subscriber_id, ctx.query.days))
 
 
 @route(
@@ -290,4 +293,4 @@ def handle_dashboard(ctx: RequestContext, subscriber_id: str) -> DashboardOut:
     response=SalesOut,
 )
 def handle_sales(ctx: RequestContext, subscriber_id: str) -> SalesOut:
-    return SalesOut.model_validate(svc.sales(ctx.p, subscriber_id))
+    return SalesOut.model_validate(activity.sales(ctx.p, subscriber_id))

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from core.ids import now_iso
-from services import lifecycle
+from services.subscribers import changes
 from store.models import Invoice, ProvisioningTask, Session, Subscriber
 from store.subscribers import get_by_id, get_by_login
 from tests.fakes.radius import FakeNas
@@ -371,7 +371,7 @@ def test_ip_mac_binding_and_mac_disassociation(api: Api, manager, demo):
 
 @pytest.fixture
 def fast_dynauth(monkeypatch):
-    monkeypatch.setattr(lifecycle, "DYNAUTH_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(changes, "DYNAUTH_TIMEOUT_S", 0.3)
 
 
 def test_disconnect_reachable_and_unreachable_gateway(api: Api, manager, fast_dynauth):

@@ -1,0 +1,224 @@
+"""What a subscriber did (SPEC S4): connection log, Wi-Fi locations, the dashboard and the sales
+to the user."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from core import lifecycle as lc
+from core.ids import iso, parse_iso, utcnow
+from core.paging import decode_key, encode_key
+from services.identity.actors import Actor
+from services.subscribers.records import get_subscriber, open_sessions, subscriber_dict
+from shared.runtime import Runtime
+from store import audit as audit_store
+from store import catalog as catalog_store
+from store import subscribers as store
+from store.models import Gateway, Product, Subscriber
+
+LOG_COLUMNS = (
+    "connection_id",
+    "started_at",
+    "ended_at",
+    "duration",
+    "duration_s",
+    "upload_bytes",
+    "download_bytes",
+    "ip",
+    "mac",
+    "gateway_name",
+    "nas_identifier",
+    "gateway_mac",
+    "ssid",
+    "terminate_cause",
+    "open",
+)
+
+
+def log_row(s: Any) -> dict[str, Any]:
+    """A connection-log row (S4 fields) from an accounting session."""
+    return {
+        "connection_id": s.acct_session_id,
+        "session_id": s.id,
+        "started_at": s.started_at,
+        "ended_at": s.ended_at,
+        "duration": lc.format_duration(s.duration_s or 0),
+        "duration_s": int(s.duration_s or 0),
+        "upload_bytes": int(s.input_octets or 0),
+        "download_bytes": int(s.output_octets or 0),
+        "ip": s.framed_ip,
+        "mac": s.mac,
+        "gateway_id": s.gateway_id,
+        "gateway_name": s.gateway_name,
+        "nas_ip": s.nas_ip,
+        "nas_identifier": s.nas_identifier,
+        "gateway_mac": s.gateway_mac,
+        "ssid": s.ssid,
+        "terminate_cause": s.terminate_cause,
+        "closed_by": s.closed_by,
+        "open": s.ended_at is None,
+    }
+
+
+def connection_log(
+    rt: Runtime, actor: Actor, subscriber_id: str, limit: int, cursor: str | None, wifi_only: bool = False
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Connection log (or Wi-Fi connection log), newest first, with a signed cursor."""
+    sub = get_subscriber(actor, subscriber_id)
+    start = decode_key(rt.signer, cursor, sub.id)
+    items, last = store.sessions_page(sub.id, limit, start, wifi_only)
+    return [log_row(s) for s in items], encode_key(rt.signer, last, sub.id)
+
+
+def locate(actor: Actor, subscriber_id: str, connections: int = 50) -> dict[str, Any]:
+    """Locate on the Wi-Fi heatmap (S4): the gateways and access points (Called-Station-Id MAC and
+    SSID) of the subscriber's last Wi-Fi connections, most recent first, with the gateway's position."""
+    sub = get_subscriber(actor, subscriber_id)
+    rows, _ = store.sessions_page(sub.id, connections, None, wifi_only=True)
+    points: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for s in rows:
+        key = (s.gateway_id or s.nas_ip, s.gateway_mac or "", s.ssid or "")
+        point = points.setdefault(
+            key,
+            {
+                "gateway_id": s.gateway_id,
+                "gateway_name": s.gateway_name,
+                "nas_ip": s.nas_ip,
+                "ap_mac": s.gateway_mac,
+                "ssid": s.ssid,
+                "connections": 0,
+                "last_seen": s.started_at,
+            },
+        )
+        point["connections"] += 1
+        point["last_seen"] = max(point["last_seen"], s.started_at)
+    gateways: dict[str, Gateway | None] = {}
+    for point in points.values():
+        gid = point["gateway_id"]
+        if gid and gid not in gateways:
+            gateways[gid] = catalog_store.get(Gateway, gid)
+        gw = gateways.get(gid) if gid else None
+        point["location"] = gw.location if gw is not None else None
+    ordered = sorted(points.values(), key=lambda p: p["last_seen"], reverse=True)
+    return {"subscriber_id": sub.id, "connections": len(rows), "points": ordered}
+
+
+def dashboard(actor: Actor, subscriber_id: str, days: int) -> dict[str, Any]:
+    """Main chart data (traffic and time per day), connections, traffic totals and sales (S4 Dashboard)."""
+    sub = get_subscriber(actor, subscriber_id)
+    since = utcnow() - timedelta(days=days - 1)
+    since_day = since.date()
+    sessions = store.sessions_since(sub.id, iso(since.replace(hour=0, minute=0, second=0, microsecond=0)))
+    per_day: dict[str, dict[str, int]] = {}
+    for i in range(days):
+        d = (since_day + timedelta(days=i)).isoformat()
+        per_day[d] = {"download_bytes": 0, "upload_bytes": 0, "time_s": 0, "sessions": 0}
+    for s in sessions:
+        d = parse_iso(s.started_at).date().isoformat()  # a session counts on the day it started
+        if d in per_day:
+            b = per_day[d]
+            b["download_bytes"] += int(s.output_octets or 0)
+            b["upload_bytes"] += int(s.input_octets or 0)
+            b["time_s"] += int(s.duration_s or 0)
+            b["sessions"] += 1
+    totals = {
+        k: sum(v[k] for v in per_day.values())
+        for k in ("download_bytes", "upload_bytes", "time_s", "sessions")
+    }
+    last = max(sessions, key=lambda s: s.started_at) if sessions else None
+    prod = catalog_store.get(Product, sub.product_id) if sub.product_id else None
+    return {
+        "subscriber": subscriber_dict(sub),
+        "product": {"id": prod.id, "name": prod.name, "price": prod.price} if prod else None,
+        "online": bool(open_sessions(sub)),
+        "open_sessions": len(open_sessions(sub)),
+        "traffic_per_day": [{"date": d, **v} for d, v in sorted(per_day.items())],
+        "totals": totals,
+        "last_connection": log_row(last) if last else None,
+        "sales": sales(actor, subscriber_id, sub),
+    }
+
+
+def sales(actor: Actor, subscriber_id: str, sub: Subscriber | None = None) -> dict[str, Any]:
+    """Sales to the user grouped by product: quantity, revenue and the managers' cost (S4)."""
+    sub = sub or get_subscriber(actor, subscriber_id)
+    groups: dict[str, dict[str, Any]] = {}
+
+    def add(
+        pid: str | None, name: str, source: str, revenue: Decimal, billed: Decimal, cost: Decimal
+    ) -> None:
+        key = pid or f"other:{name}"
+        g = groups.setdefault(
+            key,
+            {
+                "product_id": pid,
+                "product_name": name,
+                "quantity": 0,
+                "billed": Decimal(0),
+                "revenue": Decimal(0),
+                "cost": Decimal(0),
+                "sources": set(),
+            },
+        )
+        g["quantity"] += 1
+        g["billed"] += billed
+        g["revenue"] += revenue
+        g["cost"] += cost
+        g["sources"].add(source)
+
+    products: dict[str, Product | None] = {}
+
+    def product(pid: str | None) -> Product | None:
+        if not pid:
+            return None
+        if pid not in products:
+            products[pid] = catalog_store.get(Product, pid)
+        return products[pid]
+
+    for inv in store.invoices_for(sub.id):
+        if inv.status == "cancelled":
+            continue
+        pid = getattr(inv, "product_id", None)
+        prod = product(pid)
+        name = prod.name if prod else ("Internet service" if inv.kind == "internet" else "Other income")
+        cost = Decimal(str(prod.cost)) if prod and prod.cost else Decimal(0)
+        add(pid, name, "invoice", _dec(inv.paid), _dec(inv.total), cost)
+    entries, _ = audit_store.query_entity(sub.id, 1000)
+    for e in entries:
+        sale = (e.after or {}).get("sale") if e.action == "recharge" else None
+        if sale:
+            price = _dec(sale.get("price"))
+            add(
+                sale.get("product_id"),
+                str(sale.get("product_name") or sale.get("product_id")),
+                "recharge",
+                price,
+                price,
+                _dec(sale.get("cost")),
+            )
+    rows = []
+    for g in sorted(groups.values(), key=lambda g: g["product_name"].lower()):
+        rows.append(
+            {
+                **g,
+                "billed": str(g["billed"]),
+                "revenue": str(g["revenue"]),
+                "cost": str(g["cost"]),
+                "margin": str(g["revenue"] - g["cost"]),
+                "sources": sorted(g["sources"]),
+            }
+        )
+    return {
+        "rows": rows,
+        "revenue": str(sum((Decimal(r["revenue"]) for r in rows), Decimal(0))),
+        "cost": str(sum((Decimal(r["cost"]) for r in rows), Decimal(0))),
+    }
+
+
+def _dec(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except Exception:
+        return Decimal(0)

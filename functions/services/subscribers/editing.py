@@ -1,0 +1,208 @@
+"""Create and edit a subscriber (SPEC S2 "from operator" / "from external procedure").
+
+Creating or editing a subscriber that lives on a router enqueues a provisioning trigger; the result says
+what was done in the system and what is pending on the router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from core import catalog_rules as rules
+from core import lifecycle as lc
+from core.errors import ConflictError, ValidationError
+from core.ids import iso, new_id, now_iso, parse_iso
+from core.statuses import Status
+from services.catalog import check_reference
+from services.identity.actors import Actor
+from services.subscribers.records import RouterEffect, audit_snapshot, get_subscriber, router_effect, sync
+from services.tenants import audit, target_tenant
+from shared.crypto import hash_password, random_password
+from shared.runtime import Runtime
+from store import catalog as catalog_store
+from store import subscribers as store
+from store.models import Gateway, Policy, Product, Subscriber, Zone
+
+# Fields whose change must be pushed to the router
+ROUTER_FIELDS = frozenset({"ip", "local_address", "mac", "hotspot_server", "router_profile"})
+CREATE_STATUSES = (Status.NEW, Status.ACTIVE, Status.FREE, Status.SUSPENDED)
+
+
+def assign_pool_ip(tenant_id: str, gateway: Gateway, holder: str) -> str | None:
+    """The next free address of the router's pool (S3: "a free IP of the pool"), reserved with a
+    conditional write so services created at the same time never get the same one; None when the
+    pool is full."""
+    if not gateway.ip_pool:
+        return None
+    taken = store.ips_in_tenant(tenant_id)
+    for candidate in rules.pool_hosts(gateway.ip_pool):
+        if candidate not in taken and store.reserve_ip(tenant_id, candidate, holder):
+            return candidate
+    return None
+
+
+def _service_ip(tid: str, gw: Gateway | None, data: dict[str, Any], holder: str) -> str | None:
+    """The IP of a new service: the one given (checked free), else the next free one of its router's
+    pool; Simple Queue and PCQ services cannot do without (422 naming ``ip``)."""
+    ctype = data["connection_type"]
+    if data.get("ip"):
+        ip = rules.check_ip(data["ip"], "ip")
+        check_ip_free(tid, str(ip), None)
+        return ip
+    if gw is None or ctype == "hotspot":
+        rules.require_service_ip(ctype, None, ", or assign a router with an ip_pool")
+        return None
+    ip = assign_pool_ip(tid, gw, holder)
+    if ip is None and gw.ip_pool:
+        hint = f" (the pool {gw.ip_pool} of router {gw.name} has no free address)"
+    else:
+        hint = f", or set an ip_pool on router {gw.name}"
+    rules.require_service_ip(ctype, ip, hint if ip is None else "")
+    return ip
+
+
+def _check_pcq_plan(ctype: str, prod: Product | None) -> None:
+    """A PCQ service needs a plan that names its MikroTik address list."""
+    if ctype != "pcq":
+        return
+    policy = catalog_store.get(Policy, prod.policy_id) if prod and prod.policy_id else None
+    rules.check_pcq_address_list(
+        ctype, prod.address_list if prod else None, policy.address_list if policy else None, "product_id"
+    )
+
+
+def check_ip_free(tenant_id: str, ip: str, subscriber_id: str | None) -> None:
+    for other in store.by_logins(store.login_with_ip(tenant_id, ip)):
+        if other.ip == ip and other.id != subscriber_id:
+            raise ConflictError(f"IP {ip} is already assigned to {other.username}", field="ip")
+
+
+@dataclass
+class Created:
+    subscriber: Subscriber
+    password: str
+    router: RouterEffect
+    system: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Created:
+    """Create a subscriber service (operator channel or external procedure). The username is unique per
+    tenant (conditional write); the network password is random unless given."""
+    tid = target_tenant(actor, data.pop("tenant_id", None))
+    username = lc.check_username(data.pop("username"))
+    if data.get("mac_auth"):
+        # complementary access: the user is named by its MAC address (S2)
+        username = lc.normalise_mac(username, "username")
+        data["mac"] = username
+    password = data.pop("password", None) or random_password()
+    lc.check_network_password(password)
+    portal_password = data.pop("portal_password", None)
+    status = data.pop("status", None) or Status.NEW
+    if status not in CREATE_STATUSES:
+        raise ValidationError(
+            f"a new subscriber starts as one of {', '.join(CREATE_STATUSES)}", field="status"
+        )
+    gw = check_reference(actor, Gateway, data.get("gateway_id"), tid, "gateway_id")
+    zone = check_reference(actor, Zone, data.get("zone_id"), tid, "zone_id")
+    prod = check_reference(actor, Product, data.get("product_id"), tid, "product_id")
+    if gw is not None and zone is None and gw.zone_id:
+        data["zone_id"] = gw.zone_id
+    elif gw is not None and zone is not None and gw.zone_id and gw.zone_id != zone.id:
+        raise ValidationError("the router belongs to another zone", field="zone_id")
+    ctype = (
+        data.get("connection_type")
+        or (gw.plan_type if gw else None)
+        or (prod.connection_type if prod else None)
+    )
+    data["connection_type"] = ctype or "pppoe"
+    if data["connection_type"] not in rules.CONNECTION_TYPES:
+        raise ValidationError(f"must be one of {', '.join(rules.CONNECTION_TYPES)}", field="connection_type")
+    if gw is not None and gw.plan_type != data["connection_type"]:
+        raise ValidationError(
+            f"router {gw.name} serves {gw.plan_type} plans, not {data['connection_type']}",
+            field="connection_type",
+        )
+    if data.get("price_override") is not None:
+        data["price_override"] = rules.check_money(data["price_override"], "price_override")
+    if data.get("mac"):
+        data["mac"] = lc.normalise_mac(data["mac"])
+    _check_pcq_plan(data["connection_type"], prod)
+    sub_id = new_id("sub")
+    data["ip"] = _service_ip(tid, gw, data, sub_id)
+    now = now_iso()
+    sub = Subscriber(
+        id=sub_id,
+        tenant_id=tid,
+        username=username,
+        password_enc=rt.box.encrypt(password),
+        portal_password_hash=hash_password(portal_password) if portal_password else None,
+        status=status,
+        created_at=now,
+        updated_at=now,
+        product_assigned_at=now if prod else None,
+        product_expires_at=expiry(prod, now),
+        **{k: v for k, v in data.items() if v is not None},
+    )
+    store.create(sub)
+    audit(actor, tid, "subscriber", sub.id, "create", None, audit_snapshot(sub))
+    effect = sync(rt, actor, sub, "create")
+    where = "in the system and queued for the router" if effect.status == "queued" else "in the system"
+    return Created(
+        sub,
+        password,
+        effect,
+        f"Subscriber {username} added {where}.",
+        [effect.warning] if effect.warning else [],
+    )
+
+
+def expiry(prod: Product | None, now: str) -> str | None:
+    """When a product assigned at ``now`` expires (None without validity days)."""
+    if prod is None or not prod.validity_days:
+        return None
+    return iso(parse_iso(now) + timedelta(days=int(prod.validity_days)))
+
+
+@dataclass
+class Updated:
+    subscriber: Subscriber
+    router: RouterEffect
+    changed: list[str]
+
+
+def update_subscriber(rt: Runtime, actor: Actor, subscriber_id: str, changes: dict[str, Any]) -> Updated:
+    """Edit personal, service and billing data. Status, username, password, plan and router have their
+    own actions (they have side effects: cancel dates, renames, carried-over credit, migrations)."""
+    sub = get_subscriber(actor, subscriber_id)
+    if changes.get("mac"):
+        changes["mac"] = lc.normalise_mac(changes["mac"])
+    if changes.get("ip"):
+        changes["ip"] = rules.check_ip(changes["ip"], "ip")
+        if changes["ip"] != sub.ip:
+            check_ip_free(sub.tenant_id, changes["ip"], sub.id)
+    elif "ip" in changes:
+        rules.require_service_ip(sub.connection_type, None, " (it cannot be removed)")
+    if changes.get("price_override") is not None:
+        changes["price_override"] = rules.check_money(changes["price_override"], "price_override")
+    if "portal_password" in changes:
+        pw = changes.pop("portal_password")
+        changes["portal_password_hash"] = hash_password(pw) if pw else None
+    changed = {k: v for k, v in changes.items() if getattr(sub, k, None) != v}
+    if not changed:
+        return Updated(sub, router_effect(None), [])
+    before = audit_snapshot(sub)
+    store.update_fields(sub, changed)
+    audit(actor, sub.tenant_id, "subscriber", sub.id, "update", before, audit_snapshot(sub))
+    effect = (
+        sync(rt, actor, sub, "update")
+        if ROUTER_FIELDS & set(changed) and sub.gateway_id
+        else router_effect(None)
+    )
+    return Updated(
+        sub,
+        effect,
+        sorted(k for k in changed if k != "portal_password_hash")
+        + (["portal_password"] if "portal_password_hash" in changed else []),
+    )
