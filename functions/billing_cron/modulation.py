@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from composition import get_runtime
+from core.ids import utcnow
 from core.modulation import ModulationSettings, compute, local_hour_starting
 from core.radius.model import GatewayView, OpenSession, PolicyView, SubscriberView
 from core.radius.usage import zone
@@ -163,7 +164,7 @@ def run_modulation_now(
         StoreCatalog(store),
         sender,
         StoreGatewayDirectory(store, rt.box.decrypt),
-        now or datetime.now(UTC),
+        now or utcnow(),
     )
 
 

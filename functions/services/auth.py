@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import ForbiddenError, NotFoundError, RateLimitedError, UnauthorizedError, ValidationError
-from core.ids import iso, new_id, now_iso
+from core.ids import epoch_seconds, iso, new_id, now_iso
 from services.identity.actors import ROLE_RANK, Actor
 from services.tenants import audit, reject_nulls, target_tenant
 from shared.crypto import hash_password, verify_password
@@ -61,7 +60,7 @@ class LoginResult:
 def login(rt: Runtime, email: str, password: str) -> LoginResult:
     """Password → signed bearer token with expiry (``settings.token_ttl_seconds``)."""
     email = email.strip().lower()
-    window = str(int(time.time()) // LOGIN_WINDOW_S)
+    window = str(int(epoch_seconds()) // LOGIN_WINDOW_S)
     if store.failures(f"login#{email}", window) >= LOGIN_MAX_FAILURES:
         raise RateLimitedError("too many failed logins for this e-mail; try again in 15 minutes")
     op = store.find_by_email(email)
@@ -75,7 +74,7 @@ def login(rt: Runtime, email: str, password: str) -> LoginResult:
     ttl = rt.settings.token_ttl_seconds
     token = issue_operator_token(rt.signer, op.id, op.tenant_id, op.role, ttl, int(op.token_epoch or 0))
     store.touch_login(op)
-    return LoginResult(token, iso(datetime.fromtimestamp(time.time() + ttl, UTC)), op)
+    return LoginResult(token, iso(datetime.fromtimestamp(epoch_seconds() + ttl, UTC)), op)
 
 
 OPERATOR_FIELDS = (

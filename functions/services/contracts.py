@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -21,7 +20,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from core.errors import ConflictError, InvalidStateError, NotFoundError, UnauthorizedError, ValidationError
-from core.ids import new_id, now_iso
+from core.ids import epoch_seconds, new_id, now_iso
 from services.audit import record_audit
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -205,7 +204,7 @@ def signing_link(rt: Runtime, contract: Contract, actor: Actor) -> tuple[str, in
     token = signing_token(rt, contract)
     _audit(actor, contract, "signing_link", None, {"expires_in_s": SIGN_LINK_TTL_SECONDS})
     url = f"{rt.settings.public_base_url.rstrip('/')}{SIGN_PATH}?token={quote(token, safe='')}"
-    return url, int(time.time()) + SIGN_LINK_TTL_SECONDS
+    return url, int(epoch_seconds()) + SIGN_LINK_TTL_SECONDS
 
 
 def contract_for_token(rt: Runtime, token: str) -> Contract:

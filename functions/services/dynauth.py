@@ -18,6 +18,7 @@ from typing import Protocol
 from pyrad.dictionary import Dictionary
 from pyrad.packet import CoAACK, CoANAK, CoAPacket, DisconnectACK, DisconnectNAK, PacketError
 
+from core.ids import epoch_seconds
 from core.radius import DICTIONARY_PATH
 
 DISCONNECT_REQUEST = 40
@@ -70,7 +71,7 @@ class UdpDynAuthSender:
         request = CoAPacket(code=code, secret=secret, dict=self._dict)
         for name, value in attributes:
             request.AddAttribute(name, value)
-        request.AddAttribute("Event-Timestamp", int(time.time()))
+        request.AddAttribute("Event-Timestamp", int(epoch_seconds()))
         request.add_message_authenticator()
         raw = request.RequestPacket()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:

@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from core.errors import NotFoundError, RateLimitedError, UnauthorizedError, ValidationError
+from core.ids import epoch_seconds
 from services.audit import record_audit
 from services.identity.actors import Principal
 from shared.crypto import verify_password
@@ -117,7 +117,7 @@ def sign_in(
 
     Refusals do not say whether the username exists. After :data:`MAX_FAILURES_PER_USERNAME` failures
     in a window the username is locked for the rest of it (429), even with the right password."""
-    moment = time.time() if now is None else now
+    moment = epoch_seconds() if now is None else now
     _check_address(source_ip, moment)
     subject = subscriber_store.login_key(tenant_id, username)
     if _count("portal-user", subject, moment) >= MAX_FAILURES_PER_USERNAME:
@@ -209,7 +209,7 @@ def _short_key(code: str) -> str:
 
 def sign_in_with_short_link(rt: Runtime, code: str, source_ip: str | None) -> PortalSession:
     """Open a portal session from a short auto-login link (same checks as the long link)."""
-    moment = time.time()
+    moment = epoch_seconds()
     rec = portal_store.get_record(_short_key(code)) if 8 <= len(code) <= 32 else None
     token = str((rec.data or {}).get("token", "")) if rec is not None else ""
     if not token:
@@ -222,7 +222,7 @@ def issue_autologin_link_for(
     rt: Runtime, subscriber: Subscriber, actor_id: str, actor_kind: str, request_id: str | None = None
 ) -> tuple[str, int]:
     """An operator asks for a subscriber's auto-login link: (url, expiry as Unix time), audited."""
-    now = time.time()
+    now = epoch_seconds()
     url = autologin_url(rt, issue_autologin_token(rt, subscriber, now=now))
     record_audit(
         actor_id,
@@ -243,7 +243,7 @@ def sign_in_with_autologin(
 ) -> PortalSession:
     """Exchange an auto-login token for a portal session. Expired, forged and revoked links are refused
     (401) alike; attempts count in the per-address rate limit."""
-    moment = time.time() if now is None else now
+    moment = epoch_seconds() if now is None else now
     _check_address(source_ip, moment)
     if not token or len(token) > 2048:
         raise ValidationError("token is required", field="token")

@@ -23,7 +23,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +36,7 @@ from core.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from core.ids import new_id
+from core.ids import epoch_seconds, new_id
 from core.lifecycle import check_network_password, check_username, normalise_mac
 from core.statuses import Status
 from services import card_pdf, credentials, vouchers
@@ -233,7 +232,7 @@ def start(
 ) -> dict[str, Any]:
     """First step. ``register`` sends a one-time code (or, without verification, returns the token to
     complete with); ``click_connect`` and ``simple_password`` create the free user at once."""
-    moment = time.time() if now is None else now
+    moment = epoch_seconds() if now is None else now
     gw, tenant = _gateway(gateway_id)
     ds = domain_settings(gw)
     if ds.mode == "disabled":

@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import hmac
 import json
-import time
 from hashlib import sha256
 from typing import Any
 
+from core.ids import epoch_seconds
 from shared.crypto import SecretBox
 
 
@@ -39,7 +39,7 @@ class TokenSigner:
         return self._keys[typ]
 
     def sign(self, typ: str, claims: dict[str, Any], ttl_seconds: int, now: float | None = None) -> str:
-        issued = int(now if now is not None else time.time())
+        issued = int(now if now is not None else epoch_seconds())
         payload = dict(claims, typ=typ, iat=issued, exp=issued + int(ttl_seconds))
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         mac = hmac.new(self._key(typ), body.encode(), sha256).digest()
@@ -58,7 +58,7 @@ class TokenSigner:
             raise TokenError("malformed token") from exc
         if payload.get("typ") != typ:
             raise TokenError("wrong token type")
-        if int(payload.get("exp", 0)) < int(now if now is not None else time.time()):
+        if int(payload.get("exp", 0)) < int(now if now is not None else epoch_seconds()):
             raise TokenError("token expired")
         return payload
 

@@ -7,14 +7,13 @@ activated once, a reported payment is confirmed or rejected once.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.update import Action
 
-from core.ids import now_iso
+from core.ids import epoch_seconds, now_iso
 from store import subscribers as subscriber_store
 from store.models import Contract, Invoice, Payment, Session, Subscriber, TokenRecord
 
@@ -67,7 +66,7 @@ def put_record_once(
         tenant_id=tenant_id,
         data=data,
         attempts=0,
-        expires_at=_at(int(time.time()) + ttl_seconds),
+        expires_at=_at(int(epoch_seconds()) + ttl_seconds),
         created_at=now_iso(),
     )
     try:
@@ -88,7 +87,7 @@ def get_record(key: str) -> TokenRecord | None:
     except DoesNotExist:
         return None
     exp = rec.expires_at
-    if exp is not None and exp.timestamp() < time.time():
+    if exp is not None and exp.timestamp() < epoch_seconds():
         return None
     return rec
 

@@ -7,13 +7,12 @@ a code is checked at most ``max_attempts`` times, a verification completes one a
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
-from core.ids import now_iso
+from core.ids import epoch_seconds, now_iso, utcnow
 from store.models import TokenRecord
 
 PENDING, VERIFIED, COMPLETED = "reg-pending", "reg-verified", "reg-completed"
@@ -36,7 +35,7 @@ def create(
         tenant_id=tenant_id,
         data=data,
         attempts=0,
-        expires_at=_at(time.time() + ttl_seconds),
+        expires_at=_at(epoch_seconds() + ttl_seconds),
         created_at=now_iso(),
     ).save(condition=TokenRecord.id.does_not_exist())
 
@@ -47,7 +46,7 @@ def get(registration_id: str) -> TokenRecord | None:
         rec = TokenRecord.get(_key(registration_id))
     except DoesNotExist:
         return None
-    if rec.expires_at is not None and rec.expires_at <= datetime.now(UTC):
+    if rec.expires_at is not None and rec.expires_at <= utcnow():
         return None
     return rec
 
@@ -77,7 +76,7 @@ def advance(
     """Move the registration to the next stage; True only for the one caller that did."""
     actions: list[Any] = [TokenRecord.kind.set(to_stage)]
     if ttl_seconds is not None:
-        actions.append(TokenRecord.expires_at.set(_at(time.time() + ttl_seconds)))
+        actions.append(TokenRecord.expires_at.set(_at(epoch_seconds() + ttl_seconds)))
     if data is not None:
         actions.append(TokenRecord.data.set(data))
     try:

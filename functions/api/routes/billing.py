@@ -16,6 +16,7 @@ from pydantic import Field, StringConstraints
 from api.routing import RequestContext, route
 from api.schemas.common import Cursor, Email, Id, In, Money, Query, ShortText, Text
 from core.errors import NotFoundError, ValidationError
+from core.ids import utcnow
 from services.billing.cutoffs import rerun_cutoff, run_promise_expiry, run_tenant_cutoffs
 from services.billing.delivery import invoice_pdf, send_invoice
 from services.billing.extras import add_extra, extra_dict, list_extras, remove_extra, update_extra
@@ -537,7 +538,7 @@ def handle_start_run(ctx: RequestContext) -> dict[str, Any]:
     actor = ctx.p.actor_id
     now = None
     if b.on_date is not None:
-        if b.on_date > datetime.now(UTC).date():
+        if b.on_date > utcnow().date():
             raise ValidationError("on_date cannot be in the future", field="on_date")
         now = datetime.combine(b.on_date, time(12), UTC)
     if b.kind == "invoices":

@@ -4,7 +4,6 @@ provider (or an operator checking a transfer) confirmed through the billing paym
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -15,7 +14,7 @@ from core.errors import (
     NotFoundError,
     UnavailableError,
 )
-from core.ids import new_id, now_iso
+from core.ids import epoch_seconds, new_id, now_iso
 from core.money import quantize, to_decimal
 from services.billing.online.accounts import active_tenant, provider_account, provider_for, webhook_url
 from services.billing.online.gateway import (
@@ -77,7 +76,7 @@ def start_checkout(
         "amount": str(due),
         "currency": currency,
         "status": "open",
-        "expires_at": int(time.time()) + CHECKOUT_TTL_S,
+        "expires_at": int(epoch_seconds()) + CHECKOUT_TTL_S,
         "created_at": now_iso(),
     }
     portal_store.put_record_once(

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -25,6 +24,7 @@ from core.errors import (
     UnauthorizedError,
     ValidationError,
 )
+from core.ids import epoch_seconds
 from core.money import quantize, to_decimal
 from services.billing.online.gateway import (
     CHECKOUT_TTL_S,
@@ -90,7 +90,7 @@ class HostedCheckoutProvider:
     def create_checkout(
         self, rt: Runtime, account: ProviderAccount, request: CheckoutRequest
     ) -> CheckoutSession:
-        expires = int(time.time()) + CHECKOUT_TTL_S
+        expires = int(epoch_seconds()) + CHECKOUT_TTL_S
         params = {
             "merchant": account.api_key or request.tenant_id,
             "reference": request.reference,

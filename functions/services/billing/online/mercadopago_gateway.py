@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from mercadopago.http import HttpClient
 from mercadopago.webhook import InvalidWebhookSignatureError, WebhookSignatureValidator
 
 from core.errors import UnauthorizedError, ValidationError
+from core.ids import utcnow
 from core.money import exponent, to_decimal
 from services.billing.online.gateway import (
     CHARGED_BACK,
@@ -105,7 +106,7 @@ class MercadoPagoProvider:
     def create_checkout(
         self, rt: Runtime, account: ProviderAccount, request: CheckoutRequest
     ) -> CheckoutSession:
-        expires = datetime.now(UTC) + timedelta(seconds=CHECKOUT_TTL_S)
+        expires = utcnow() + timedelta(seconds=CHECKOUT_TTL_S)
         preference: dict[str, Any] = {
             "items": [
                 {

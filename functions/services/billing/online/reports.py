@@ -13,7 +13,7 @@ from core.errors import (
     NotFoundError,
     ValidationError,
 )
-from core.ids import new_id, now_iso
+from core.ids import new_id, now_iso, utcnow
 from core.invoice_ids import from_path
 from services.audit import record_audit
 from services.billing.online.accounts import active_tenant
@@ -55,7 +55,7 @@ def report_payment(
             raise InvalidStateError(f"the invoice is {inv.status}; nothing to pay", field="invoice_id")
         currency = inv.currency or currency
     value = positive_amount(amount, currency, "amount")
-    if paid_on > date.today():
+    if paid_on > utcnow().date():
         raise ValidationError("paid_on cannot be in the future", field="paid_on")
     payment = Payment(
         id=new_id("rpt"),

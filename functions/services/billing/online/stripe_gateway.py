@@ -16,13 +16,13 @@
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 from typing import Any
 
 import stripe
 
 from core.errors import UnauthorizedError, ValidationError
+from core.ids import epoch_seconds
 from core.money import exponent
 from services.billing.online.gateway import (
     CHARGED_BACK,
@@ -77,7 +77,7 @@ class StripeProvider:
     def create_checkout(
         self, rt: Runtime, account: ProviderAccount, request: CheckoutRequest
     ) -> CheckoutSession:
-        expires = int(time.time()) + CHECKOUT_TTL_S
+        expires = int(epoch_seconds()) + CHECKOUT_TTL_S
         metadata = {
             "wisp_checkout": request.reference,
             "tenant_id": request.tenant_id,
@@ -180,7 +180,7 @@ def parse_event(event: Any) -> WebhookEvent:
     obj = event["data"].get("object")
     if not isinstance(obj, dict):
         raise ValidationError("data.object is required", field="data.object")
-    created: int = event["created"] if isinstance(event.get("created"), int) else int(time.time())
+    created: int = event["created"] if isinstance(event.get("created"), int) else int(epoch_seconds())
     metadata = {str(k): str(v) for k, v in (obj.get("metadata") or {}).items()}
     currency = str(obj.get("currency") or "").upper() or None
 

@@ -12,7 +12,6 @@ it lands (:mod:`services.billing.reversals`).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -23,7 +22,7 @@ from core.errors import (
     UnavailableError,
     ValidationError,
 )
-from core.ids import now_iso
+from core.ids import epoch_seconds, now_iso
 from core.money import to_decimal
 from services.billing import reversals
 from services.billing.online.accounts import PROVIDERS, active_tenant, provider_account
@@ -77,7 +76,7 @@ def handle_webhook(
         {k.lower(): v for k, v in headers.items()},
         dict(query or {}),
         body,
-        time.time() if now is None else now,
+        epoch_seconds() if now is None else now,
     )
     try:
         event = provider.parse_webhook(rt, tenant_id, account, request)
