@@ -20,7 +20,7 @@ from typing import Any
 from core.errors import NotFoundError, ValidationError
 from core.ids import parse_iso, utcnow
 from core.invoice_ids import from_path
-from core.money import quantize, to_decimal
+from core.money import amount_due, currency_or_default, quantize
 from core.radius import schedule as sched
 from core.radius.model import BYTES_PER_MB
 from core.radius.usage import (
@@ -411,8 +411,7 @@ def invoice_due(invoice: Invoice) -> Decimal:
     """What is still owed on an invoice (nothing on a cancelled one)."""
     if invoice.status == "cancelled":
         return Decimal("0")
-    due = to_decimal(invoice.total) - to_decimal(invoice.paid)
-    return quantize(max(due, Decimal("0")), invoice.currency or "USD")
+    return quantize(amount_due(invoice.total, invoice.paid), currency_or_default(invoice.currency))
 
 
 def invoice_pdf(invoice: Invoice) -> tuple[bytes, str]:

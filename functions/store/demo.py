@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.ids import now_iso
+from core.money import DEFAULT_CURRENCY
 from shared.crypto import SecretBox, hash_password
 from store.models import Gateway, Operator, Policy, Product, Subscriber, Tenant, Zone
 
@@ -66,7 +67,7 @@ def seed_demo(
         parent_id=DEMO_RESELLER,
         ancestors=[DEMO_SYSTEM, DEMO_RESELLER],
         company_name="Demo WISP",
-        currency="USD",
+        currency=DEFAULT_CURRENCY,
         tax_rate="0",
         timezone="America/Mexico_City",
         created_at=now,

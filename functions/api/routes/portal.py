@@ -45,6 +45,7 @@ from api.schemas.portal import (
     PortalWebhookQuery,
 )
 from core.invoice_ids import path_id
+from core.money import currency_or_default
 from services import portal as portal_svc
 from services import portal_auth, vouchers
 from services.billing import online as pay
@@ -212,7 +213,7 @@ def handle_portal_devices(ctx: RequestContext) -> dict[str, Any]:
 
 # ================================================================ invoices
 def _invoice_out(inv: Invoice) -> PortalInvoiceOut:
-    currency = inv.currency or "USD"
+    currency = currency_or_default(inv.currency)
     return PortalInvoiceOut(
         id=inv.id,
         path_id=path_id(inv.id),

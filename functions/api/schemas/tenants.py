@@ -8,6 +8,7 @@ from pydantic import Field
 
 from api.schemas.common import Email, Id, JsonObject, Name, NotNull, Out, Query, ShortText, Timezone, not_null
 from api.schemas.common import StrictIn as In
+from core.money import DEFAULT_CURRENCY
 
 Currency = str
 
@@ -17,7 +18,7 @@ class TenantIn(In):
     kind: Literal["reseller", "manager"]
     parent_id: Id | None = None
     company_name: ShortText | None = None
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(default=DEFAULT_CURRENCY, pattern=r"^[A-Z]{3}$")
     tax_rate: str = Field(default="0", pattern=r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$")
     timezone: Timezone = "UTC"
     logo_url: str | None = Field(default=None, max_length=500)

@@ -19,6 +19,7 @@ from core.billing_calendar import (
 )
 from core.errors import NotFoundError, ValidationError
 from core.invoice_ids import internet_invoice_id, legacy_internet_invoice_id
+from core.money import currency_or_default
 from core.statuses import Status
 from core.templates import DEFAULT_TEMPLATES
 from shared.observability import get_logger
@@ -49,7 +50,7 @@ class TenantContext:
 
     @property
     def currency(self) -> str:
-        return self.tenant.currency or "USD"
+        return currency_or_default(self.tenant.currency)
 
     @property
     def tax_rate(self) -> Decimal:

@@ -76,7 +76,7 @@ def invoice_dict(inv: Invoice) -> dict[str, Any]:
         "tax": inv.tax,
         "total": inv.total,
         "paid": inv.paid,
-        "due": money.fmt(max(total - paid, money.ZERO), inv.currency) if inv.status != "cancelled" else "0",
+        "due": money.fmt(money.amount_due(total, paid), inv.currency) if inv.status != "cancelled" else "0",
         "lines": list(inv.lines or []),
         "notes": inv.notes,
         "zone_id": inv.zone_id,

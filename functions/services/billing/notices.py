@@ -55,7 +55,7 @@ def template_context(rt: Runtime, ctx: TenantContext, sub: Subscriber, inv: Invo
         "moneda": ctx.currency,
     }
     if inv is not None:
-        due = max(money.to_decimal(inv.total) - money.to_decimal(inv.paid), money.ZERO)
+        due = money.amount_due(inv.total, inv.paid)
         out.update(
             total=f"{inv.total} {inv.currency}",
             saldo=f"{money.fmt(due, inv.currency)} {inv.currency}",

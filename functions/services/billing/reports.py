@@ -9,6 +9,7 @@ from typing import Any
 from core import money
 from core.errors import NotFoundError, ValidationError
 from core.ids import iso
+from core.money import DEFAULT_CURRENCY
 from store import billing as repo
 from store.models import Invoice
 
@@ -39,7 +40,7 @@ def sales_report(
     tenants = (
         {t: repo.get_tenant(t) for t in {i.tenant_id for i in invoices}} if group_by == "manager" else {}
     )
-    currency = invoices[0].currency if invoices else "USD"
+    currency = invoices[0].currency if invoices else DEFAULT_CURRENCY
     for inv in invoices:
         total = money.to_decimal(inv.total)
         ratio = money.to_decimal(inv.paid) / total if total > 0 else money.ZERO
@@ -110,7 +111,7 @@ def sales_to_user(tenant_ids: Iterable[str], subscriber_id: str) -> dict[str, An
         line.get("product_id") for i in invoices for line in i.lines or [] if line.get("product_id")
     )
     rows: dict[str, dict[str, Any]] = {}
-    currency = invoices[0].currency if invoices else "USD"
+    currency = invoices[0].currency if invoices else DEFAULT_CURRENCY
     for inv in invoices:
         total = money.to_decimal(inv.total)
         ratio = money.to_decimal(inv.paid) / total if total > 0 else money.ZERO

@@ -24,6 +24,7 @@ from typing import Any
 from core import money
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.ids import now_iso
+from core.money import currency_or_default
 from services.audit import record_audit
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -134,7 +135,7 @@ class _Reverser:
     def plan(self, payment: Payment, cumulative: Decimal) -> _Planned | ReversalResult:
         """The writes taking back what is new in ``cumulative`` (a duplicate result when nothing is)."""
         kind = self.kind
-        cur = payment.currency or "USD"
+        cur = currency_or_default(payment.currency)
         amount = money.to_decimal(payment.amount)
         totals = {k: money.to_decimal(v) for k, v in (payment.reversals or {}).items()}
         before = min(sum(totals.values(), money.ZERO), amount)
@@ -314,7 +315,7 @@ def _notify_operator(
         log.warning("nobody to e-mail about a payment reversal", extra={"tenant_id": tenant_id})
         return False
     what = "refunded" if kind == "refund" else "charged back"
-    cur = payment.currency or "USD"
+    cur = currency_or_default(payment.currency)
     lines = [
         f"{result.amount} {cur} of payment {payment.id} ({payment.amount} {cur}, subscriber "
         f"{payment.subscriber_id}) was {what} by the payment provider.",

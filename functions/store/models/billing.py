@@ -8,6 +8,7 @@ from pynamodb.attributes import BooleanAttribute, JSONAttribute, NumberAttribute
 from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from core.money import DEFAULT_CURRENCY
 from store.models.base import TenantIndex, _index, _meta
 
 
@@ -37,7 +38,7 @@ class Invoice(Model):
     notice_date = UnicodeAttribute(null=True)
     due_date = UnicodeAttribute(null=True)
     cutoff_date = UnicodeAttribute(null=True)
-    currency = UnicodeAttribute(default="USD")
+    currency = UnicodeAttribute(default=DEFAULT_CURRENCY)
     subtotal = UnicodeAttribute(default="0")
     tax = UnicodeAttribute(default="0")
     total = UnicodeAttribute(default="0")
@@ -73,7 +74,7 @@ class Payment(Model):
     tenant_id = UnicodeAttribute()
     subscriber_id = UnicodeAttribute()
     amount = UnicodeAttribute()
-    currency = UnicodeAttribute(default="USD")
+    currency = UnicodeAttribute(default=DEFAULT_CURRENCY)
     method = UnicodeAttribute(default="cash")
     reference = UnicodeAttribute(null=True)
     kind = UnicodeAttribute(default="payment")  # payment | promise | reported | reversal

@@ -14,6 +14,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from core.money import DEFAULT_CURRENCY
 from store.models.base import TenantIndex, _index, _meta
 
 
@@ -33,7 +34,7 @@ class Tenant(Model):
     parent_id = UnicodeAttribute(default="-")  # "-" for the system tenant (GSI keys cannot be empty)
     ancestors: ListAttribute[Any] = ListAttribute(default=list)
     company_name = UnicodeAttribute(null=True)  # {{ empresa }} in templates
-    currency = UnicodeAttribute(default="USD")
+    currency = UnicodeAttribute(default=DEFAULT_CURRENCY)
     tax_rate = UnicodeAttribute(default="0")  # decimal string, e.g. "0.16"
     timezone = UnicodeAttribute(default="UTC")
     logo_url = UnicodeAttribute(null=True)

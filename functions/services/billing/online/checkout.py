@@ -15,7 +15,7 @@ from core.errors import (
     UnavailableError,
 )
 from core.ids import epoch_seconds, new_id, now_iso
-from core.money import quantize, to_decimal
+from core.money import amount_due, currency_or_default, quantize
 from services.billing.online.accounts import active_tenant, provider_account, provider_for, webhook_url
 from services.billing.online.gateway import (
     CHECKOUT_TTL_S,
@@ -46,8 +46,8 @@ def start_checkout(
     tenant's default provider or the one the subscriber chose among those enabled."""
     if invoice.status not in UNPAID:
         raise InvalidStateError(f"the invoice is {invoice.status}; nothing to pay", field="invoice_id")
-    currency = invoice.currency or "USD"
-    due = quantize(to_decimal(invoice.total) - to_decimal(invoice.paid), currency)
+    currency = currency_or_default(invoice.currency)
+    due = quantize(amount_due(invoice.total, invoice.paid), currency)
     if due <= 0:
         raise InvalidStateError("nothing is owed on this invoice", field="invoice_id")
     tenant = active_tenant(sub.tenant_id)

@@ -25,7 +25,7 @@ from core.errors import (
     ValidationError,
 )
 from core.ids import epoch_seconds
-from core.money import quantize, to_decimal
+from core.money import currency_or_default, quantize, to_decimal
 from services.billing.online.gateway import (
     CHECKOUT_TTL_S,
     SIGNATURE_TOLERANCE_S,
@@ -143,7 +143,7 @@ class HostedCheckoutProvider:
         def amount(key: str) -> Decimal | None:
             if data.get(key) is None:
                 return None
-            return positive_amount(str(data[key]), currency or "USD", f"data.{key}")
+            return positive_amount(str(data[key]), currency_or_default(currency), f"data.{key}")
 
         metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
         created = payload.get("created")

@@ -15,6 +15,7 @@ from core.errors import (
 )
 from core.ids import new_id, now_iso, utcnow
 from core.invoice_ids import from_path
+from core.money import currency_or_default
 from services.audit import record_audit
 from services.billing.online.accounts import active_tenant
 from services.billing.online.checkout import UNPAID, AppliedPayment, apply_confirmed_payment
@@ -45,7 +46,7 @@ def report_payment(
     if method not in REPORT_METHODS:
         raise ValidationError(f"method must be one of {', '.join(REPORT_METHODS)}", field="method")
     tenant = active_tenant(sub.tenant_id)
-    currency = tenant.currency or "USD"
+    currency = currency_or_default(tenant.currency)
     if invoice_id:
         stored = from_path(invoice_id)
         inv = portal_store.find_invoice(stored) if stored is not None else None

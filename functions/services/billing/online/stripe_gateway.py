@@ -23,7 +23,7 @@ import stripe
 
 from core.errors import UnauthorizedError, ValidationError
 from core.ids import epoch_seconds
-from core.money import exponent
+from core.money import currency_or_default, exponent
 from services.billing.online.gateway import (
     CHARGED_BACK,
     CHECKOUT_TTL_S,
@@ -186,7 +186,7 @@ def parse_event(event: Any) -> WebhookEvent:
 
     def amount(field: str) -> Decimal | None:
         value = obj.get(field)
-        return from_minor(value, currency or "USD") if isinstance(value, int) else None
+        return from_minor(value, currency_or_default(currency)) if isinstance(value, int) else None
 
     def ours(type_: str, **extra: Any) -> WebhookEvent:
         return WebhookEvent(

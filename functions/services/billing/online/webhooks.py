@@ -23,7 +23,7 @@ from core.errors import (
     ValidationError,
 )
 from core.ids import epoch_seconds, now_iso
-from core.money import to_decimal
+from core.money import currency_or_default, to_decimal
 from services.billing import reversals
 from services.billing.online.accounts import PROVIDERS, active_tenant, provider_account
 from services.billing.online.checkout import apply_confirmed_payment, checkout_key, set_checkout
@@ -159,7 +159,7 @@ def _apply_paid(
     sub = portal_store.find_subscriber(str(subscriber_id))
     if sub is None or sub.tenant_id != tenant_id:
         raise ValidationError("the event names no subscriber of this account", field="data.reference")
-    tenant_currency = (active_tenant(tenant_id).currency or "USD").upper()
+    tenant_currency = currency_or_default(active_tenant(tenant_id).currency).upper()
     currency = event.currency or data.get("currency") or tenant_currency
     if currency != tenant_currency or (data.get("currency") and currency != data["currency"]):
         raise ValidationError("the event currency differs from the account's", field="data.currency")
