@@ -18,11 +18,11 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 from moto import mock_aws
 
 from composition import init_runtime
+from infra.local.demo import DemoData, seed_demo
 from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime
 from shared.settings import Settings
 from store import db
-from store.demo import DemoData, seed_demo
 
 
 def make_settings(**overrides: object) -> Settings:

@@ -214,11 +214,11 @@ def main() -> None:
 
     from api.app import app
     from composition import init_runtime
+    from infra.local.demo import seed_demo
     from shared.crypto import StaticKeyProvider
     from shared.settings import Settings
     from shared.tokens import issue_operator_token
     from store import db
-    from store.demo import seed_demo
 
     started = time.monotonic()
     with mock_aws():

@@ -41,13 +41,13 @@ from openpyxl import Workbook  # noqa: E402
 from composition import init_runtime  # noqa: E402
 from core.errors import ConflictError  # noqa: E402
 from core.ids import now_iso  # noqa: E402
+from infra.local.demo import seed_demo  # noqa: E402
 from services import imports, vouchers  # noqa: E402
 from services.identity.actors import Principal  # noqa: E402
 from shared.crypto import StaticKeyProvider  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from store import db  # noqa: E402
 from store import subscribers as subscriber_store  # noqa: E402
-from store.demo import seed_demo  # noqa: E402
 from store.models import Product, Subscriber  # noqa: E402
 
 _lock = threading.RLock()

@@ -115,11 +115,11 @@ class _World:
 
 def _setup() -> _World:
     from composition import init_runtime
+    from infra.local.demo import seed_demo
     from services import payment_providers as pay
     from shared.crypto import StaticKeyProvider
     from shared.settings import Settings
     from store import db
-    from store.demo import seed_demo
     from store.models import Gateway
 
     rt = init_runtime(

@@ -72,7 +72,7 @@ def _steady_usage(assigned: str) -> dict[str, int]:
 # ---------------------------------------------------------------- RADIUS write units
 def _seed_radius_subscribers(rt: Any) -> None:
     """Per policy kind (plain, modulated): a policy, a product and one subscriber with a full record."""
-    from store.demo import DEMO_TENANT
+    from infra.local.demo import DEMO_TENANT
     from store.models import Policy, Product, Subscriber
 
     assigned = "2026-11-01T06:00:00.000000Z"
@@ -203,10 +203,10 @@ def _write_units(
 
 def radius_writes() -> None:
     from composition import init_runtime
+    from infra.local.demo import seed_demo
     from shared.crypto import StaticKeyProvider
     from shared.settings import Settings
     from store import db
-    from store.demo import seed_demo
     from store.models import ALL_MODELS
     from store.radius_repo import DynamoRadiusStore
     from tests.fakes.radius import Clock, RadiusHarness
@@ -369,12 +369,12 @@ def admin_reads(sizes: list[int], routers: int, online_share: float) -> None:
 
     from api.app import app
     from composition import init_runtime
+    from infra.local.demo import seed_demo
     from services.network.reconcile import services_for_router
     from shared.crypto import StaticKeyProvider
     from shared.settings import Settings
     from shared.tokens import issue_operator_token
     from store import db
-    from store.demo import seed_demo
     from store.models import ALL_MODELS, Gateway
 
     with mock_aws():

@@ -17,12 +17,12 @@ import composition as runtime_module
 from api.app import app
 from composition import init_runtime
 from core.ids import iso, new_id, now_iso, utcnow
+from infra.local.demo import DemoData
 from shared.crypto import StaticKeyProvider, hash_password
 from shared.runtime import Runtime
 from shared.settings import set_settings
 from shared.tokens import issue_operator_token
 from store import db, tallies
-from store.demo import DemoData
 from store.models import ALL_MODELS, Operator, Session, Subscriber, Tenant
 from store.subscribers import get_by_id
 from tests.conftest import make_settings

@@ -28,12 +28,12 @@ import composition as runtime_module
 from api.app import app
 from composition import init_runtime
 from core.ids import now_iso
+from infra.local.demo import DemoData
 from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime
 from shared.settings import set_settings
 from shared.tokens import issue_operator_token
 from store import db
-from store.demo import DemoData
 from store.models import ALL_MODELS, Operator, Tenant
 from tests.conftest import make_settings
 

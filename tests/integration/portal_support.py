@@ -19,6 +19,7 @@ from moto import mock_aws
 from api.app import app
 from composition import init_runtime
 from core.ids import new_id, now_iso
+from infra.local.demo import DemoData, seed_demo
 from services.billing.invoices import create_other_invoice
 from services.payment_providers import sign_payload, webhook_secret
 from shared.crypto import StaticKeyProvider, hash_password
@@ -26,7 +27,6 @@ from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
 from store import billing as billing_store
 from store import db
-from store.demo import DemoData, seed_demo
 from store.models import Invoice, Operator, Subscriber, Tenant, TokenRecord
 from tests.conftest import make_settings
 

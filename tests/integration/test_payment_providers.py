@@ -19,12 +19,12 @@ from moto import mock_aws
 
 from api.app import app
 from composition import init_runtime
+from infra.local.demo import seed_demo
 from services import payment_providers as pay
 from shared.crypto import StaticKeyProvider
 from store import billing as billing_store
 from store import db
 from store import tenants as tenant_store
-from store.demo import seed_demo
 from store.models import Payment, Tenant, TokenRecord
 from tests.conftest import make_settings
 from tests.fakes.payment_providers import ProviderDouble

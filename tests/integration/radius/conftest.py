@@ -16,9 +16,9 @@ from pyrad.client import Client
 
 from composition import init_runtime
 from core.ids import now_iso
+from infra.local.demo import DEMO_TENANT, DemoData, seed_demo
 from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime
-from store.demo import DEMO_TENANT, DemoData, seed_demo
 from store.models import (
     Gateway,
     Operator,
