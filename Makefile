@@ -89,7 +89,7 @@ bench: venv web
 template: venv
 	$(PY) -m infra.package
 	$(PY) -m infra.route_table
-	$(PY) -m infra.template_gen
+	$(PY) -m infra.template
 	$(PY) -m infra.api_index
 
 # Deploy to the AWS account of the current credentials (README: Deploying to AWS).

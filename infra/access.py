@@ -115,37 +115,47 @@ class _Module:
     decorated: list[str]  # top-level functions with decorators
 
 
+def _note_reference(n: ast.AST, u: _Unit, tables: dict[str, str]) -> None:
+    """A name, attribute or string constant: what it refers to, and the model it reads."""
+    if isinstance(n, ast.Name):
+        u.refs.add(n.id)
+        if n.id in tables:
+            u.access.read.add(tables[n.id])
+    elif isinstance(n, ast.Attribute):
+        if isinstance(n.value, ast.Name):
+            u.refs.add(f"{n.value.id}.{n.attr}")
+        elif isinstance(n.value, ast.Attribute) and isinstance(n.value.value, ast.Name):
+            u.refs.add(f"{n.value.value.id}.{n.value.attr}.{n.attr}")
+        if n.attr in tables:
+            u.access.read.add(tables[n.attr])
+    elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in tables:
+        u.access.read.add(tables[n.value])
+
+
+def _note_call(n: ast.Call, u: _Unit, kinds: set[str]) -> None:
+    """A call: the write kind it makes, the method it calls, the AWS service client it opens."""
+    kind = _kind(n)
+    if kind:
+        kinds.add(kind)
+    if isinstance(n.func, ast.Attribute):
+        u.calls.add(n.func.attr)
+    if (
+        _call_name(n) == "client"
+        and n.args
+        and isinstance(n.args[0], ast.Constant)
+        and isinstance(n.args[0].value, str)
+    ):
+        u.access.services.add(n.args[0].value)
+
+
 def _unit_of(name: str, node: ast.AST) -> _Unit:
     tables = model_tables()
     u = _Unit(Access(), set(), set(), set())
     kinds: set[str] = set()
     for n in _runtime_nodes(node):
-        if isinstance(n, ast.Name):
-            u.refs.add(n.id)
-            if n.id in tables:
-                u.access.read.add(tables[n.id])
-        elif isinstance(n, ast.Attribute):
-            if isinstance(n.value, ast.Name):
-                u.refs.add(f"{n.value.id}.{n.attr}")
-            elif isinstance(n.value, ast.Attribute) and isinstance(n.value.value, ast.Name):
-                u.refs.add(f"{n.value.value.id}.{n.value.attr}.{n.attr}")
-            if n.attr in tables:
-                u.access.read.add(tables[n.attr])
-        elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in tables:
-            u.access.read.add(tables[n.value])
+        _note_reference(n, u, tables)
         if isinstance(n, ast.Call):
-            kind = _kind(n)
-            if kind:
-                kinds.add(kind)
-            if isinstance(n.func, ast.Attribute):
-                u.calls.add(n.func.attr)
-            if (
-                _call_name(n) == "client"
-                and n.args
-                and isinstance(n.args[0], ast.Constant)
-                and isinstance(n.args[0].value, str)
-            ):
-                u.access.services.add(n.args[0].value)
+            _note_call(n, u, kinds)
     models = set(u.access.read)
     if "write" in kinds:
         u.access.write |= models

@@ -366,7 +366,7 @@ def run(cfg: LocalConfig, sup: Supervisor) -> dict[str, Any]:
 
 
 def settings_user() -> str:
-    from store.demo import DEMO_ROUTER_USERNAME
+    from infra.local.demo import DEMO_ROUTER_USERNAME
 
     return DEMO_ROUTER_USERNAME
 

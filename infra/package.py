@@ -262,7 +262,7 @@ class Package:
 
 
 def lambda_packages() -> list[Package]:
-    from infra.template_gen import function_handlers
+    from infra.template.functions import function_handlers
 
     return [Package(lid, *handler.rsplit(".", 1)) for lid, handler in sorted(function_handlers().items())]
 

@@ -32,11 +32,11 @@ from pynamodb.models import Model
 
 import composition as runtime_module
 from composition import init_runtime
+from infra.local.demo import DemoData, seed_demo
 from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime
 from shared.settings import Settings, set_settings
 from store import db
-from store.demo import DemoData, seed_demo
 from store.models import ALL_MODELS, Tenant
 
 

@@ -66,6 +66,143 @@ def measure(counter: RequestCounter, fn: Callable[[], Any], repeat: int) -> tupl
     return statistics.median(times), (counter.count - before) / repeat
 
 
+def _seed(rt: Any, demo: Any, subscribers: int, online_count: int) -> str:
+    """``subscribers`` more subscribers in the demo tenant, the first ``online_count`` online."""
+    from core.ids import iso, new_id, now_iso, utcnow
+    from store.models import Subscriber
+
+    now = now_iso()
+    enc = rt.box.encrypt("bench-pass")
+    with Subscriber.batch_write() as batch:
+        for i in range(subscribers):
+            online = i < online_count
+            sessions = (
+                {
+                    f"s{i}": {
+                        "nas": "127.0.0.1",
+                        "sid": f"a{i}",
+                        "st": iso(utcnow() - timedelta(hours=1)),
+                        "lu": now,
+                        "v": 1,
+                        "i": 1000 * i,
+                        "o": 5000 * i,
+                        "t": 3600,
+                    }
+                }
+                if online
+                else {}
+            )
+            batch.save(
+                Subscriber(
+                    login=f"{demo.tenant_id}#bench{i:06d}",
+                    id=new_id("sub"),
+                    tenant_id=demo.tenant_id,
+                    username=f"bench{i:06d}",
+                    password_enc=enc,
+                    status="active" if i % 10 else "suspended",
+                    name=f"Customer {i}",
+                    product_id=demo.product_id,
+                    gateway_id=demo.gateway_id,
+                    ip=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
+                    open_sessions=sessions,
+                    created_at=now,
+                )
+            )
+    return now
+
+
+def _reads(client: Any, h: dict[str, str], counter: RequestCounter, demo: Any, subscribers: int) -> None:
+    def get(path: str) -> Any:
+        resp = client.http.get(path, headers=h)
+        assert resp.status_code == 200, resp.body[:300]
+        return resp
+
+    for name, path, repeat in (
+        ("me (auth only)", "/admin/me", 20),
+        ("get subscriber", f"/admin/subscribers/{demo.subscriber_id}", 20),
+        ("list page 50", "/admin/subscribers?limit=50", 5),
+        ("list filtered+search", "/admin/subscribers?status=suspended&q=customer%2019&sort=-name", 5),
+        ("totals", "/admin/subscribers/totals", 5),
+        ("online list", "/admin/subscribers/online", 5),
+        ("export csv", "/admin/subscribers/export", 2),
+    ):
+        ms, reqs = measure(counter, functools.partial(get, path), repeat)
+        emit(
+            metric="api_call",
+            call=name,
+            subscribers=subscribers + 1,
+            median_ms=round(ms, 1),
+            dynamodb_requests=round(reqs, 1),
+        )
+
+
+def _create(client: Any, h: dict[str, str], counter: RequestCounter, demo: Any) -> None:
+    seq = iter(range(10**6))
+
+    def create() -> None:
+        resp = client.http.post(
+            "/admin/subscribers",
+            headers=h,
+            body=json.dumps({"username": f"new{next(seq)}", "product_id": demo.product_id}),
+        )
+        assert resp.status_code == 201, resp.body[:300]
+
+    ms, reqs = measure(counter, create, 10)
+    emit(
+        metric="api_call",
+        call="create subscriber",
+        median_ms=round(ms, 1),
+        dynamodb_requests=round(reqs, 1),
+    )
+
+
+def _bulk_suspend(client: Any, h: dict[str, str], counter: RequestCounter, demo: Any, bulk: int) -> None:
+    from store.models import Subscriber
+
+    ids = [
+        s.id
+        for s in Subscriber.tenant_index.query(
+            demo.tenant_id, filter_condition=Subscriber.status == "active", limit=bulk
+        )
+    ][:bulk]
+    before, t = counter.count, time.perf_counter()
+    resp = client.http.post(
+        "/admin/subscribers/bulk/suspend", headers=h, body=json.dumps({"subscriber_ids": ids})
+    )
+    elapsed = (time.perf_counter() - t) * 1000
+    body = resp.json_body
+    emit(
+        metric="bulk_suspend",
+        subscribers=len(ids),
+        succeeded=body["succeeded"],
+        ms_per_subscriber=round(elapsed / max(1, len(ids)), 1),
+        dynamodb_requests_per_subscriber=round((counter.count - before) / max(1, len(ids)), 1),
+        router="api_disabled warning (demo router)",
+    )
+
+
+def _core_listing(now: str) -> None:
+    from core import listing
+
+    rows = [
+        {
+            "id": f"id{i:06d}",
+            "username": f"user{i:06d}",
+            "status": "active",
+            "price": "25",
+            "created_at": now,
+            "name": f"N{i % 97}",
+        }
+        for i in range(10_000)
+    ]
+    t = time.perf_counter()
+    ordered = listing.sort_rows(rows, "name", True)
+    _page, cursor = listing.paginate(ordered, "name", True, 50, None)
+    for _ in range(20):
+        _page, cursor = listing.paginate(ordered, "name", True, 50, cursor)
+    emit(metric="core_listing", rows=10_000, pages=21, ms=round((time.perf_counter() - t) * 1000, 1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--subscribers", type=int, default=1000)
@@ -77,14 +214,11 @@ def main() -> None:
 
     from api.app import app
     from composition import init_runtime
-    from core import listing
-    from core.ids import iso, new_id, now_iso, utcnow
+    from infra.local.demo import seed_demo
     from shared.crypto import StaticKeyProvider
     from shared.settings import Settings
     from shared.tokens import issue_operator_token
     from store import db
-    from store.demo import seed_demo
-    from store.models import Subscriber
 
     started = time.monotonic()
     with mock_aws():
@@ -94,43 +228,7 @@ def main() -> None:
         )
         db.create_tables()
         demo = seed_demo(rt.box)
-        now = now_iso()
-        enc = rt.box.encrypt("bench-pass")
-        with Subscriber.batch_write() as batch:
-            for i in range(args.subscribers):
-                online = i < args.online
-                sessions = (
-                    {
-                        f"s{i}": {
-                            "nas": "127.0.0.1",
-                            "sid": f"a{i}",
-                            "st": iso(utcnow() - timedelta(hours=1)),
-                            "lu": now,
-                            "v": 1,
-                            "i": 1000 * i,
-                            "o": 5000 * i,
-                            "t": 3600,
-                        }
-                    }
-                    if online
-                    else {}
-                )
-                batch.save(
-                    Subscriber(
-                        login=f"{demo.tenant_id}#bench{i:06d}",
-                        id=new_id("sub"),
-                        tenant_id=demo.tenant_id,
-                        username=f"bench{i:06d}",
-                        password_enc=enc,
-                        status="active" if i % 10 else "suspended",
-                        name=f"Customer {i}",
-                        product_id=demo.product_id,
-                        gateway_id=demo.gateway_id,
-                        ip=f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}",
-                        open_sessions=sessions,
-                        created_at=now,
-                    )
-                )
+        now = _seed(rt, demo, args.subscribers, args.online)
         emit(
             metric="seed",
             subscribers=args.subscribers + 1,
@@ -142,85 +240,10 @@ def main() -> None:
         token = issue_operator_token(rt.signer, demo.operator_id, demo.tenant_id, "manager", 3600)
         h = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         with Client(app) as client:
-
-            def get(path: str) -> Any:
-                resp = client.http.get(path, headers=h)
-                assert resp.status_code == 200, resp.body[:300]
-                return resp
-
-            for name, path, repeat in (
-                ("me (auth only)", "/admin/me", 20),
-                ("get subscriber", f"/admin/subscribers/{demo.subscriber_id}", 20),
-                ("list page 50", "/admin/subscribers?limit=50", 5),
-                ("list filtered+search", "/admin/subscribers?status=suspended&q=customer%2019&sort=-name", 5),
-                ("totals", "/admin/subscribers/totals", 5),
-                ("online list", "/admin/subscribers/online", 5),
-                ("export csv", "/admin/subscribers/export", 2),
-            ):
-                ms, reqs = measure(counter, functools.partial(get, path), repeat)
-                emit(
-                    metric="api_call",
-                    call=name,
-                    subscribers=args.subscribers + 1,
-                    median_ms=round(ms, 1),
-                    dynamodb_requests=round(reqs, 1),
-                )
-
-            seq = iter(range(10**6))
-
-            def create() -> None:
-                resp = client.http.post(
-                    "/admin/subscribers",
-                    headers=h,
-                    body=json.dumps({"username": f"new{next(seq)}", "product_id": demo.product_id}),
-                )
-                assert resp.status_code == 201, resp.body[:300]
-
-            ms, reqs = measure(counter, create, 10)
-            emit(
-                metric="api_call",
-                call="create subscriber",
-                median_ms=round(ms, 1),
-                dynamodb_requests=round(reqs, 1),
-            )
-            ids = [
-                s.id
-                for s in Subscriber.tenant_index.query(
-                    demo.tenant_id, filter_condition=Subscriber.status == "active", limit=args.bulk
-                )
-            ][: args.bulk]
-            before, t = counter.count, time.perf_counter()
-            resp = client.http.post(
-                "/admin/subscribers/bulk/suspend", headers=h, body=json.dumps({"subscriber_ids": ids})
-            )
-            elapsed = (time.perf_counter() - t) * 1000
-            body = resp.json_body
-            emit(
-                metric="bulk_suspend",
-                subscribers=len(ids),
-                succeeded=body["succeeded"],
-                ms_per_subscriber=round(elapsed / max(1, len(ids)), 1),
-                dynamodb_requests_per_subscriber=round((counter.count - before) / max(1, len(ids)), 1),
-                router="api_disabled warning (demo router)",
-            )
-
-        rows = [
-            {
-                "id": f"id{i:06d}",
-                "username": f"user{i:06d}",
-                "status": "active",
-                "price": "25",
-                "created_at": now,
-                "name": f"N{i % 97}",
-            }
-            for i in range(10_000)
-        ]
-        t = time.perf_counter()
-        ordered = listing.sort_rows(rows, "name", True)
-        _page, cursor = listing.paginate(ordered, "name", True, 50, None)
-        for _ in range(20):
-            _page, cursor = listing.paginate(ordered, "name", True, 50, cursor)
-        emit(metric="core_listing", rows=10_000, pages=21, ms=round((time.perf_counter() - t) * 1000, 1))
+            _reads(client, h, counter, demo, args.subscribers)
+            _create(client, h, counter, demo)
+            _bulk_suspend(client, h, counter, demo, args.bulk)
+        _core_listing(now)
     emit(metric="summary", seconds=round(time.monotonic() - started, 1))
 
 

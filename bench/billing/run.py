@@ -46,7 +46,82 @@ def emit(**fields: Any) -> None:
 
 
 # ---------------------------------------------------------------- moto: per-item rollback snapshot
-def _patch_moto_transactions() -> None:
+def _restore(table: Any, key: dict[str, Any], original: Any) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    hk = DynamoType(key[table.hash_key_attr])
+    if table.range_key_attr is not None:
+        bucket = table.items[hk]
+        rk = DynamoType(key[table.range_key_attr])
+        if original is None:
+            bucket.pop(rk, None)
+        else:
+            bucket[rk] = original
+    elif original is None:
+        table.items.pop(hk, None)
+    else:
+        table.items[hk] = original
+
+
+def _rollback(snapshots: list[tuple[Any, dict[str, Any], Any]]) -> None:
+    for table, key, original in reversed(snapshots):
+        _restore(table, key, original)
+
+
+def _item_key(table: Any, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return op["Key"]
+    attrs = op["Item"]
+    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs[table.range_key_attr]
+    return key
+
+
+def _apply_write(backend: Any, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> None:
+    table_name = op["TableName"]
+    expression = {
+        "condition_expression": op.get("ConditionExpression"),
+        "expression_attribute_names": op.get("ExpressionAttributeNames"),
+        "expression_attribute_values": op.get("ExpressionAttributeValues"),
+    }
+    if op_type == "Put":
+        backend.put_item(table_name, op["Item"], **expression)
+    elif op_type == "Delete":
+        backend.delete_item(table_name, key, **expression)
+    elif op_type == "Update":
+        backend.update_item(table_name, key, update_expression=op["UpdateExpression"], **expression)
+
+
+def _write_item(
+    backend: Any,
+    item: dict[str, Any],
+    seen: set[tuple[str, str]],
+    snapshots: list[tuple[Any, dict[str, Any], Any]],
+) -> None:
+    """One item of the transaction: checked, its current version kept for the rollback, written."""
+    from moto.dynamodb.comparisons import get_filter_expression as filt
+    from moto.dynamodb.exceptions import ConditionalCheckFailed, MultipleTransactionsException
+
+    op_type, op = next(iter(item.items()))
+    table_name = op["TableName"]
+    table = backend.get_table(table_name)
+    key = _item_key(table, op_type, op)
+    marker = (str(table_name), str(dict(sorted(key.items()))))
+    if marker in seen:
+        raise MultipleTransactionsException()
+    seen.add(marker)
+    current = backend.get_item(table_name, key)
+    cond = op.get("ConditionExpression")
+    names = op.get("ExpressionAttributeNames")
+    values = op.get("ExpressionAttributeValues")
+    if cond is not None and not filt(cond, names, values).expr(current):
+        raise ConditionalCheckFailed()
+    snapshots.append((table, key, copy.deepcopy(current)))
+    _apply_write(backend, op_type, op, key)
+
+
+def _transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
     from moto.dynamodb.exceptions import (
         ConditionalCheckFailed,
         MockValidationException,
@@ -55,100 +130,35 @@ def _patch_moto_transactions() -> None:
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    snapshots: list[tuple[Any, dict[str, Any], Any]] = []
+    seen: set[tuple[str, str]] = set()
+    errors: list[Any] = []
+    for item in transact_items:
+        if len(list(item.keys())) > 1:
+            raise TransactWriteSingleOpException
+        try:
+            _write_item(self, item, seen, snapshots)
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            _rollback(snapshots)
+            raise
+        except ConditionalCheckFailed as exc:
+            errors.append(("ConditionalCheckFailed", str(exc.message), None))
+        except Exception as exc:  # mirrors moto: any other failure cancels the transaction
+            errors.append((type(exc).__name__, str(exc), None))
+    if any(code is not None for code, _, _ in errors):
+        _rollback(snapshots)
+        raise TransactionCanceledException(errors)
+
+
+def _patch_moto_transactions() -> None:
+    """Moto's TransactWriteItems with a per-item rollback snapshot instead of a whole-table one."""
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType
 
-    def restore(table: Any, key: dict[str, Any], original: Any) -> None:
-        hk = DynamoType(key[table.hash_key_attr])
-        if table.range_key_attr is not None:
-            bucket = table.items[hk]
-            rk = DynamoType(key[table.range_key_attr])
-            if original is None:
-                bucket.pop(rk, None)
-            else:
-                bucket[rk] = original
-        elif original is None:
-            table.items.pop(hk, None)
-        else:
-            table.items[hk] = original
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        from moto.dynamodb.comparisons import get_filter_expression as filt
-
-        if len(transact_items) > 100:
-            raise TooManyTransactionsException()
-        snapshots: list[tuple[Any, dict[str, Any], Any]] = []
-        seen: set[tuple[str, str]] = set()
-        errors: list[Any] = []
-
-        def rollback() -> None:
-            for table, key, original in reversed(snapshots):
-                restore(table, key, original)
-
-        for item in transact_items:
-            if len(list(item.keys())) > 1:
-                raise TransactWriteSingleOpException
-            original_item = None
-            try:
-                op_type, op = next(iter(item.items()))
-                table_name = op["TableName"]
-                table = self.get_table(table_name)
-                if op_type == "Put":
-                    attrs = op["Item"]
-                    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
-                    if table.range_key_attr is not None:
-                        key[table.range_key_attr] = attrs[table.range_key_attr]
-                else:
-                    key = op["Key"]
-                marker = (str(table_name), str(dict(sorted(key.items()))))
-                if marker in seen:
-                    raise MultipleTransactionsException()
-                seen.add(marker)
-                current = self.get_item(table_name, key)
-                cond = op.get("ConditionExpression")
-                names = op.get("ExpressionAttributeNames")
-                values = op.get("ExpressionAttributeValues")
-                if cond is not None and not filt(cond, names, values).expr(current):
-                    raise ConditionalCheckFailed()
-                snapshots.append((table, key, copy.deepcopy(current)))
-                if op_type == "Put":
-                    self.put_item(
-                        table_name,
-                        op["Item"],
-                        condition_expression=cond,
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
-                    )
-                elif op_type == "Delete":
-                    self.delete_item(
-                        table_name,
-                        key,
-                        condition_expression=cond,
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
-                    )
-                elif op_type == "Update":
-                    self.update_item(
-                        table_name,
-                        key,
-                        update_expression=op["UpdateExpression"],
-                        condition_expression=cond,
-                        expression_attribute_names=names,
-                        expression_attribute_values=values,
-                    )
-                errors.append((None, None, None))
-            except (MultipleTransactionsException, MockValidationException):
-                rollback()
-                raise
-            except ConditionalCheckFailed as exc:
-                errors.append(("ConditionalCheckFailed", str(exc.message), original_item))
-            except Exception as exc:  # mirrors moto: any other failure cancels the transaction
-                errors.append((type(exc).__name__, str(exc), original_item))
-        if any(code is not None for code, _, _ in errors):
-            rollback()
-            raise TransactionCanceledException(errors)
-
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = _transact_write_items  # type: ignore[method-assign]
 
 
 # ---------------------------------------------------------------- request counting

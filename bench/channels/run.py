@@ -41,13 +41,13 @@ from openpyxl import Workbook  # noqa: E402
 from composition import init_runtime  # noqa: E402
 from core.errors import ConflictError  # noqa: E402
 from core.ids import now_iso  # noqa: E402
+from infra.local.demo import seed_demo  # noqa: E402
 from services import imports, vouchers  # noqa: E402
 from services.identity.actors import Principal  # noqa: E402
 from shared.crypto import StaticKeyProvider  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from store import db  # noqa: E402
 from store import subscribers as subscriber_store  # noqa: E402
-from store.demo import seed_demo  # noqa: E402
 from store.models import Product, Subscriber  # noqa: E402
 
 _lock = threading.RLock()
@@ -93,6 +93,114 @@ def _xlsx(rows: int) -> bytes:
     return buf.getvalue()
 
 
+def _import(rt: Any, actor: Principal, rows: int) -> None:
+    data = _xlsx(rows)
+    with measured() as m:
+        preview = imports.upload(rt, actor, data, mode="create", filename="bench.xlsx")
+    print(
+        json.dumps(
+            {
+                "bench": "import_preview",
+                "rows": rows,
+                "file_bytes": len(data),
+                "invalid": preview["summary"]["invalid"],
+                **m,
+            }
+        )
+    )
+    with measured() as m:
+        done = imports.commit(rt, actor, preview["job"]["id"])
+    created = done["summary"]["created"]
+    print(
+        json.dumps(
+            {
+                "bench": "import_commit",
+                "rows": rows,
+                "created": created,
+                "requests_per_created": round(m["requests"] / max(created, 1), 3),
+                "rows_per_second": round(rows / max(m["seconds"], 1e-9), 1),
+                **m,
+            }
+        )
+    )
+
+
+def _cards(rt: Any, actor: Principal, tenant_id: str, cards: int) -> str:
+    """One batch of ``cards`` cards; returns the code of one of them."""
+    Product(
+        id="prod_card",
+        tenant_id=tenant_id,
+        name="Card",
+        price="1",
+        connection_type="hotspot",
+        time_credit_min=60,
+        created_at=now_iso(),
+    ).save()
+    with measured() as m:
+        batch = vouchers.create_batch(rt, actor, vouchers.BatchRequest(product_id="prod_card", count=cards))
+    print(
+        json.dumps(
+            {
+                "bench": "cards",
+                "cards": cards,
+                "requests_per_card": round(m["requests"] / cards, 3),
+                "cards_per_second": round(cards / max(m["seconds"], 1e-9), 1),
+                **m,
+            }
+        )
+    )
+    return next(v.code for v in vouchers.store.vouchers_of_batch(batch.id))
+
+
+def _race_subscribers(rt: Any, tenant_id: str, attempts: int) -> list[str]:
+    ids = []
+    for i in range(attempts):
+        s = Subscriber(
+            login=subscriber_store.login_key(tenant_id, f"race{i}"),
+            id=f"sub_race{i}",
+            tenant_id=tenant_id,
+            username=f"race{i}",
+            password_enc=rt.box.encrypt("x1234"),
+            status="active",
+            connection_type="hotspot",
+            created_at=now_iso(),
+        )
+        subscriber_store.create(s)
+        ids.append(s.id)
+    return ids
+
+
+def _redeem_race(rt: Any, actor: Principal, code: str, ids: list[str]) -> None:
+    barrier = threading.Barrier(len(ids))
+    outcomes: list[str] = []
+
+    def attempt(sid: str) -> None:
+        barrier.wait()
+        try:
+            vouchers.redeem_voucher(rt, actor, sid, code)
+            outcomes.append("ok")
+        except ConflictError:
+            outcomes.append("conflict")
+
+    with measured() as m:
+        threads = [threading.Thread(target=attempt, args=(sid,)) for sid in ids]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    print(
+        json.dumps(
+            {
+                "bench": "redeem_race",
+                "attempts": len(ids),
+                "succeeded": outcomes.count("ok"),
+                "refused": outcomes.count("conflict"),
+                **m,
+            }
+        )
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=5000)
@@ -111,105 +219,10 @@ def main() -> None:
         rt.aws.client("s3").create_bucket(Bucket=settings.documents_bucket)
         demo = seed_demo(rt.box)
         actor = Principal(demo.operator_id, "operator", demo.tenant_id, "manager")
-
-        data = _xlsx(args.rows)
-        with measured() as m:
-            preview = imports.upload(rt, actor, data, mode="create", filename="bench.xlsx")
-        print(
-            json.dumps(
-                {
-                    "bench": "import_preview",
-                    "rows": args.rows,
-                    "file_bytes": len(data),
-                    "invalid": preview["summary"]["invalid"],
-                    **m,
-                }
-            )
-        )
-        with measured() as m:
-            done = imports.commit(rt, actor, preview["job"]["id"])
-        created = done["summary"]["created"]
-        print(
-            json.dumps(
-                {
-                    "bench": "import_commit",
-                    "rows": args.rows,
-                    "created": created,
-                    "requests_per_created": round(m["requests"] / max(created, 1), 3),
-                    "rows_per_second": round(args.rows / max(m["seconds"], 1e-9), 1),
-                    **m,
-                }
-            )
-        )
-
-        Product(
-            id="prod_card",
-            tenant_id=demo.tenant_id,
-            name="Card",
-            price="1",
-            connection_type="hotspot",
-            time_credit_min=60,
-            created_at=now_iso(),
-        ).save()
-        with measured() as m:
-            batch = vouchers.create_batch(
-                rt, actor, vouchers.BatchRequest(product_id="prod_card", count=args.cards)
-            )
-        print(
-            json.dumps(
-                {
-                    "bench": "cards",
-                    "cards": args.cards,
-                    "requests_per_card": round(m["requests"] / args.cards, 3),
-                    "cards_per_second": round(args.cards / max(m["seconds"], 1e-9), 1),
-                    **m,
-                }
-            )
-        )
-
-        code = next(v.code for v in vouchers.store.vouchers_of_batch(batch.id))
-        ids = []
-        for i in range(args.attempts):
-            s = Subscriber(
-                login=subscriber_store.login_key(demo.tenant_id, f"race{i}"),
-                id=f"sub_race{i}",
-                tenant_id=demo.tenant_id,
-                username=f"race{i}",
-                password_enc=rt.box.encrypt("x1234"),
-                status="active",
-                connection_type="hotspot",
-                created_at=now_iso(),
-            )
-            subscriber_store.create(s)
-            ids.append(s.id)
-        barrier = threading.Barrier(args.attempts)
-        outcomes: list[str] = []
-
-        def attempt(sid: str) -> None:
-            barrier.wait()
-            try:
-                vouchers.redeem_voucher(rt, actor, sid, code)
-                outcomes.append("ok")
-            except ConflictError:
-                outcomes.append("conflict")
-
-        with measured() as m:
-            threads = [threading.Thread(target=attempt, args=(sid,)) for sid in ids]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(timeout=60)
-        print(
-            json.dumps(
-                {
-                    "bench": "redeem_race",
-                    "attempts": args.attempts,
-                    "succeeded": outcomes.count("ok"),
-                    "refused": outcomes.count("conflict"),
-                    **m,
-                }
-            )
-        )
+        _import(rt, actor, args.rows)
+        code = _cards(rt, actor, demo.tenant_id, args.cards)
+        ids = _race_subscribers(rt, demo.tenant_id, args.attempts)
+        _redeem_race(rt, actor, code, ids)
 
 
 if __name__ == "__main__":

@@ -165,8 +165,8 @@ def seed_subscribers(env: dict[str, str], count: int) -> list[str]:
     straight into the stack's tables with its key: different subscribers, as a NAS's load has."""
     from composition import init_runtime
     from core.ids import now_iso
+    from infra.local.demo import DEMO_GATEWAY, DEMO_TENANT
     from shared.settings import Settings
-    from store.demo import DEMO_GATEWAY, DEMO_TENANT
     from store.models import Subscriber
 
     local = Path(env["WISP_LOCAL_DIR"])

@@ -317,6 +317,203 @@ class Measured:
         }
 
 
+@dataclass
+class _Outcome:
+    """What the rounds measured, before reporting."""
+
+    ours: WispCloud
+    auth: Measured
+    theirs: dict[str, list[dict[str, Any]]]
+    acct: Measured
+    their_acct: list[dict[str, Any]]
+    exact: int
+    peer_exact: int | None
+    final: dict[str, Any]
+
+
+def _start_peers(
+    peers: dict[str, FreeRadiusFiles | FreeRadiusSql], probe: Path
+) -> dict[str, FreeRadiusFiles | FreeRadiusSql]:
+    running: dict[str, FreeRadiusFiles | FreeRadiusSql] = {}
+    for name, peer in peers.items():
+        why_not = peer.start(lambda port: answers(port, probe))
+        if why_not:
+            emit(bench="radius", step="peer", server=name, skipped=why_not)
+        else:
+            running[name] = peer
+    return running
+
+
+def _access_rounds(
+    ours: WispCloud, running: dict[str, FreeRadiusFiles | FreeRadiusSql], access: Path, args: Any, count: int
+) -> tuple[Measured, dict[str, list[dict[str, Any]]]]:
+    # warm-up: caches, NAS registry, threads, connection pools
+    radclient(ours.auth_port, "auth", access, args.parallel, 1)
+    for peer in running.values():
+        radclient(peer.auth_port, "auth", access, args.parallel, 1)
+
+    auth = Measured(ours)
+    theirs: dict[str, list[dict[str, Any]]] = {name: [] for name in running}
+    for _ in range(args.rounds):
+        auth.run(lambda: radclient(ours.auth_port, "auth", access, args.parallel, count))
+        for name, peer in running.items():
+            theirs[name].append(radclient(peer.auth_port, "auth", access, args.parallel, count).summary())
+    return auth, theirs
+
+
+def _accounting_rounds(
+    ours: WispCloud, sql: FreeRadiusSql | None, work: Path, users: list[tuple[str, str]], args: Any
+) -> tuple[Measured, list[dict[str, Any]]]:
+    acct = Measured(ours)
+    their_acct: list[dict[str, Any]] = []
+    for r in range(args.rounds):
+        ours_file = accounting_file(work / f"acct-w{r}", users, args.sessions, f"W{r}")
+        acct.run(lambda f=ours_file: radclient(ours.acct_port, "acct", f, args.parallel, 1))  # type: ignore[misc]
+        if sql is not None:
+            peer_file = accounting_file(work / f"acct-f{r}", users, args.sessions, f"F{r}")
+            their_acct.append(radclient(sql.acct_port, "acct", peer_file, args.parallel, 1).summary())
+    return acct, their_acct
+
+
+def _exact_sessions(ours: WispCloud, sql: FreeRadiusSql | None) -> tuple[int, int | None]:
+    """Sessions closed by a Stop with exact counters: in our store, and in PostgreSQL's radacct."""
+    sessions = ours.store.call("sessions")
+    exact = sum(
+        1
+        for s in sessions
+        if s.closed_by == "stop" and (s.input_octets, s.output_octets, s.duration_s) == STOP_OCTETS
+    )
+    peer_exact = None
+    if sql is not None:
+        peer_exact = int(
+            sql.db.psql(
+                "SELECT count(*) FROM radacct WHERE acctstoptime IS NOT NULL "
+                f"AND acctinputoctets = {STOP_OCTETS[0]} AND acctoutputoctets = {STOP_OCTETS[1]} "
+                f"AND acctsessiontime = {STOP_OCTETS[2]}"
+            ).strip()
+        )
+    return exact, peer_exact
+
+
+def _run(args: Any, users: list[tuple[str, str]], count: int) -> _Outcome:
+    with tempfile.TemporaryDirectory(prefix="wisp-radius-bench-") as tmp:
+        work = Path(tmp)
+        work.chmod(0o755)  # PostgreSQL runs as its own user and reads its directory below this one
+        access = access_requests_file(work / "access", users)
+        probe = access_requests_file(work / "probe", users[:1])
+        ours = WispCloud(users_csv(work / "users.csv", users), args.latency_ms, args.workers)
+        peers: dict[str, FreeRadiusFiles | FreeRadiusSql] = {
+            "freeradius-users-file": FreeRadiusFiles(work, SECRET, users),
+            "freeradius-postgresql": FreeRadiusSql(work, SECRET, users),
+        }
+        try:
+            ours.start()
+            running = _start_peers(peers, probe)
+            auth, theirs = _access_rounds(ours, running, access, args, count)
+            sql = running.get("freeradius-postgresql")
+            assert sql is None or isinstance(sql, FreeRadiusSql)
+            acct, their_acct = _accounting_rounds(ours, sql, work, users, args)
+            exact, peer_exact = _exact_sessions(ours, sql)
+        finally:
+            for peer in peers.values():
+                peer.stop()
+            final = ours.stop()
+    return _Outcome(ours, auth, theirs, acct, their_acct, exact, peer_exact, final)
+
+
+def _report_rounds(
+    out: _Outcome, expected: int, auth_report: dict[str, Any], acct_report: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """One line per server and step; returns the peers' median access rounds and accounting round."""
+    emit(
+        bench="radius",
+        step="access_requests",
+        server="wispcloud",
+        workers=out.ours.ready.get("workers"),
+        **auth_report,
+    )
+    their_auth = {name: _median_round(rounds) for name, rounds in out.theirs.items()}
+    for name, mid in their_auth.items():
+        emit(
+            bench="radius",
+            step="access_requests",
+            server=name,
+            rounds_per_second=[r["per_second"] for r in out.theirs[name]],
+            **mid,
+        )
+    emit(
+        bench="radius",
+        step="accounting_requests",
+        server="wispcloud",
+        sessions=expected,
+        sessions_closed_with_exact_counters=out.exact,
+        lost_accounting=(3 * expected - sum(r["answered"] for r in out.acct.rounds)) + (expected - out.exact),
+        **acct_report,
+    )
+    their_acct_mid = _median_round(out.their_acct) if out.their_acct else None
+    if their_acct_mid is not None:
+        emit(
+            bench="radius",
+            step="accounting_requests",
+            server="freeradius-postgresql",
+            rounds_per_second=[r["per_second"] for r in out.their_acct],
+            sessions=expected,
+            sessions_closed_with_exact_counters=out.peer_exact,
+            lost_accounting=(3 * expected - sum(r["answered"] for r in out.their_acct))
+            + (expected - (out.peer_exact or 0)),
+            **their_acct_mid,
+        )
+    return their_auth, their_acct_mid
+
+
+def _rate(report: dict[str, Any] | None) -> float | None:
+    return report["per_second"] if report else None
+
+
+def _report_summary(out: _Outcome, args: Any, command: str, started: float) -> None:
+    expected = args.sessions * args.rounds
+    auth_report = out.auth.report()
+    acct_report = out.acct.report()
+    their_auth, their_acct_mid = _report_rounds(out, expected, auth_report, acct_report)
+    ratios = {
+        "access_vs_freeradius_users_file": _ratio(
+            auth_report["per_second"], _rate(their_auth.get("freeradius-users-file"))
+        ),
+        "access_vs_freeradius_postgresql": _ratio(
+            auth_report["per_second"], _rate(their_auth.get("freeradius-postgresql"))
+        ),
+        "accounting_vs_freeradius_postgresql": _ratio(acct_report["per_second"], _rate(their_acct_mid)),
+    }
+    lost = (3 * expected - sum(r["answered"] for r in out.acct.rounds)) + (expected - out.exact)
+    targets = {
+        "access_vs_freeradius_users_file>=0.5": (ratios["access_vs_freeradius_users_file"] or 0) >= 0.5,
+        "access_vs_freeradius_postgresql>=10": (ratios["access_vs_freeradius_postgresql"] or 0) >= 10,
+        "access_p99_ms<=10": (auth_report["p99_ms"] or 1e9) <= 10,
+        "accounting_vs_freeradius_postgresql>=3": (ratios["accounting_vs_freeradius_postgresql"] or 0) >= 3,
+        "accounting_lost==0_counters_exact": lost == 0,
+    }
+    emit(
+        bench="radius",
+        step="summary",
+        command=command,
+        cpus=os.cpu_count(),
+        workers=out.ours.ready.get("workers"),
+        datastore_latency_ms=args.latency_ms,
+        parallel=args.parallel,
+        ratios=ratios,
+        access_p99_ms=auth_report["p99_ms"],
+        access_cpu_us_per_request=auth_report["cpu_us_per_request"],
+        accounting_cpu_us_per_request=acct_report["cpu_us_per_request"],
+        access_datastore_calls_per_request=auth_report["datastore_calls_per_request"],
+        accounting_datastore_calls_per_request=acct_report["datastore_calls_per_request"],
+        targets_met=targets,
+        load_average_1m_during_wispcloud_rounds=[round(x, 2) for x in out.auth.load + out.acct.load],
+        load_average_end=[round(x, 2) for x in os.getloadavg()],
+        server_counters=out.final.get("counters"),
+        seconds=round(time.monotonic() - started, 1),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=10_000, help="Access-Requests per round")
@@ -336,152 +533,8 @@ def main() -> None:
     users = [(f"bench{i}", f"pw{i}") for i in range(args.users)]
     count = max(1, args.requests // len(users))
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="wisp-radius-bench-") as tmp:
-        work = Path(tmp)
-        work.chmod(0o755)  # PostgreSQL runs as its own user and reads its directory below this one
-        access = access_requests_file(work / "access", users)
-        probe = access_requests_file(work / "probe", users[:1])
-        ours = WispCloud(users_csv(work / "users.csv", users), args.latency_ms, args.workers)
-        peers: dict[str, FreeRadiusFiles | FreeRadiusSql] = {
-            "freeradius-users-file": FreeRadiusFiles(work, SECRET, users),
-            "freeradius-postgresql": FreeRadiusSql(work, SECRET, users),
-        }
-        running: dict[str, FreeRadiusFiles | FreeRadiusSql] = {}
-        try:
-            ours.start()
-            for name, peer in peers.items():
-                why_not = peer.start(lambda port: answers(port, probe))
-                if why_not:
-                    emit(bench="radius", step="peer", server=name, skipped=why_not)
-                else:
-                    running[name] = peer
-            # warm-up: caches, NAS registry, threads, connection pools
-            radclient(ours.auth_port, "auth", access, args.parallel, 1)
-            for peer in running.values():
-                radclient(peer.auth_port, "auth", access, args.parallel, 1)
-
-            auth = Measured(ours)
-            theirs: dict[str, list[dict[str, Any]]] = {name: [] for name in running}
-            for _ in range(args.rounds):
-                auth.run(lambda: radclient(ours.auth_port, "auth", access, args.parallel, count))
-                for name, peer in running.items():
-                    theirs[name].append(
-                        radclient(peer.auth_port, "auth", access, args.parallel, count).summary()
-                    )
-
-            acct = Measured(ours)
-            sql = running.get("freeradius-postgresql")
-            assert sql is None or isinstance(sql, FreeRadiusSql)
-            their_acct: list[dict[str, Any]] = []
-            for r in range(args.rounds):
-                ours_file = accounting_file(work / f"acct-w{r}", users, args.sessions, f"W{r}")
-                acct.run(lambda f=ours_file: radclient(ours.acct_port, "acct", f, args.parallel, 1))  # type: ignore[misc]
-                if sql is not None:
-                    peer_file = accounting_file(work / f"acct-f{r}", users, args.sessions, f"F{r}")
-                    their_acct.append(radclient(sql.acct_port, "acct", peer_file, args.parallel, 1).summary())
-
-            sessions = ours.store.call("sessions")
-            exact = sum(
-                1
-                for s in sessions
-                if s.closed_by == "stop" and (s.input_octets, s.output_octets, s.duration_s) == STOP_OCTETS
-            )
-            peer_exact = None
-            if sql is not None:
-                peer_exact = int(
-                    sql.db.psql(
-                        "SELECT count(*) FROM radacct WHERE acctstoptime IS NOT NULL "
-                        f"AND acctinputoctets = {STOP_OCTETS[0]} AND acctoutputoctets = {STOP_OCTETS[1]} "
-                        f"AND acctsessiontime = {STOP_OCTETS[2]}"
-                    ).strip()
-                )
-        finally:
-            for peer in peers.values():
-                peer.stop()
-            final = ours.stop()
-
-    auth_report = auth.report()
-    emit(
-        bench="radius",
-        step="access_requests",
-        server="wispcloud",
-        workers=ours.ready.get("workers"),
-        **auth_report,
-    )
-    their_auth = {name: _median_round(rounds) for name, rounds in theirs.items()}
-    for name, mid in their_auth.items():
-        emit(
-            bench="radius",
-            step="access_requests",
-            server=name,
-            rounds_per_second=[r["per_second"] for r in theirs[name]],
-            **mid,
-        )
-    acct_report = acct.report()
-    expected = args.sessions * args.rounds
-    emit(
-        bench="radius",
-        step="accounting_requests",
-        server="wispcloud",
-        sessions=expected,
-        sessions_closed_with_exact_counters=exact,
-        lost_accounting=(3 * expected - sum(r["answered"] for r in acct.rounds)) + (expected - exact),
-        **acct_report,
-    )
-    their_acct_mid = _median_round(their_acct) if their_acct else None
-    if their_acct_mid is not None:
-        emit(
-            bench="radius",
-            step="accounting_requests",
-            server="freeradius-postgresql",
-            rounds_per_second=[r["per_second"] for r in their_acct],
-            sessions=expected,
-            sessions_closed_with_exact_counters=peer_exact,
-            lost_accounting=(3 * expected - sum(r["answered"] for r in their_acct))
-            + (expected - (peer_exact or 0)),
-            **their_acct_mid,
-        )
-
-    def rate(report: dict[str, Any] | None) -> float | None:
-        return report["per_second"] if report else None
-
-    ratios = {
-        "access_vs_freeradius_users_file": _ratio(
-            auth_report["per_second"], rate(their_auth.get("freeradius-users-file"))
-        ),
-        "access_vs_freeradius_postgresql": _ratio(
-            auth_report["per_second"], rate(their_auth.get("freeradius-postgresql"))
-        ),
-        "accounting_vs_freeradius_postgresql": _ratio(acct_report["per_second"], rate(their_acct_mid)),
-    }
-    lost = (3 * expected - sum(r["answered"] for r in acct.rounds)) + (expected - exact)
-    targets = {
-        "access_vs_freeradius_users_file>=0.5": (ratios["access_vs_freeradius_users_file"] or 0) >= 0.5,
-        "access_vs_freeradius_postgresql>=10": (ratios["access_vs_freeradius_postgresql"] or 0) >= 10,
-        "access_p99_ms<=10": (auth_report["p99_ms"] or 1e9) <= 10,
-        "accounting_vs_freeradius_postgresql>=3": (ratios["accounting_vs_freeradius_postgresql"] or 0) >= 3,
-        "accounting_lost==0_counters_exact": lost == 0,
-    }
-    emit(
-        bench="radius",
-        step="summary",
-        command=command,
-        cpus=os.cpu_count(),
-        workers=ours.ready.get("workers"),
-        datastore_latency_ms=args.latency_ms,
-        parallel=args.parallel,
-        ratios=ratios,
-        access_p99_ms=auth_report["p99_ms"],
-        access_cpu_us_per_request=auth_report["cpu_us_per_request"],
-        accounting_cpu_us_per_request=acct_report["cpu_us_per_request"],
-        access_datastore_calls_per_request=auth_report["datastore_calls_per_request"],
-        accounting_datastore_calls_per_request=acct_report["datastore_calls_per_request"],
-        targets_met=targets,
-        load_average_1m_during_wispcloud_rounds=[round(x, 2) for x in auth.load + acct.load],
-        load_average_end=[round(x, 2) for x in os.getloadavg()],
-        server_counters=final.get("counters"),
-        seconds=round(time.monotonic() - started, 1),
-    )
+    out = _run(args, users, count)
+    _report_summary(out, args, command, started)
 
 
 if __name__ == "__main__":

@@ -70,16 +70,146 @@ def _steady_usage(assigned: str) -> dict[str, int]:
 
 
 # ---------------------------------------------------------------- RADIUS write units
+def _seed_radius_subscribers(rt: Any) -> None:
+    """Per policy kind (plain, modulated): a policy, a product and one subscriber with a full record."""
+    from infra.local.demo import DEMO_TENANT
+    from store.models import Policy, Product, Subscriber
+
+    assigned = "2026-11-01T06:00:00.000000Z"
+    for name, modulation in (("plain", None), ("modulated", MODULATION)):
+        Policy(
+            id=f"pol_{name}",
+            tenant_id=DEMO_TENANT,
+            code=name,
+            download_rate=20_000_000,
+            upload_rate=5_000_000,
+            interim_update_s=300,
+            monthly_data_mb=200_000,
+            max_devices=3,
+            concurrent_connections=2,
+            modulation=modulation,
+            created_at=now_iso(),
+        ).save()
+        Product(
+            id=f"prod_{name}",
+            tenant_id=DEMO_TENANT,
+            name=f"Home 20M {name}",
+            policy_id=f"pol_{name}",
+            price="25.00",
+            created_at=now_iso(),
+        ).save()
+        Subscriber(
+            login=f"{DEMO_TENANT}#customer-{name}",
+            id=f"sub_{secrets.token_hex(8)}",
+            tenant_id=DEMO_TENANT,
+            username=f"customer-{name}",
+            password_enc=rt.box.encrypt("a-long-network-password"),
+            status="active",
+            connection_type="pppoe",
+            name="María Fernanda González Pérez",
+            email="maria.gonzalez@example.com",
+            phone="+52 55 1234 5678",
+            address="Av. Insurgentes Sur 1234, Col. Del Valle, CDMX",
+            document_id="GOPM850101MDFNRR09",
+            zone_id="zone_demo",
+            gateway_id="gw_demo",
+            product_id=f"prod_{name}",
+            product_assigned_at=assigned,
+            ip="10.20.30.40",
+            mac="AA:BB:CC:DD:EE:01",
+            billing={"own_dates": False},
+            usage=_steady_usage(assigned),
+            devices=["AA:BB:CC:DD:EE:01"],
+            devices_since=assigned,
+            created_at="2026-01-15T10:00:00.000000Z",
+        ).save()
+
+
+def _session_packets(client: Any, name: str, common: dict[str, str]) -> list[tuple[str, Any]]:
+    """One hour online: Access-Request, Start, 11 Interim-Updates (5 min apart), Stop."""
+    from tests.fakes.radius import acct_request, pap_request
+
+    user = f"customer-{name}"
+    steps: list[tuple[str, Any]] = [
+        ("Access-Request", pap_request(client, user, "a-long-network-password")),
+        ("Start", acct_request(client, "Start", user, f"S-{name}", **common)),
+    ]
+    for i in range(1, 12):
+        steps.append(
+            (
+                "Interim-Update",
+                acct_request(
+                    client,
+                    "Interim-Update",
+                    user,
+                    f"S-{name}",
+                    Acct_Session_Time=300 * i,
+                    Acct_Input_Octets=20 * MIB * i,
+                    Acct_Output_Octets=(300 * MIB * i) % (1 << 32),
+                    Acct_Output_Gigawords=(300 * MIB * i) >> 32,
+                    **common,
+                ),
+            )
+        )
+    steps.append(
+        (
+            "Stop",
+            acct_request(
+                client,
+                "Stop",
+                user,
+                f"S-{name}",
+                Acct_Session_Time=3600,
+                Acct_Input_Octets=240 * MIB,
+                Acct_Output_Octets=(3600 * MIB) % (1 << 32),
+                Acct_Output_Gigawords=(3600 * MIB) >> 32,
+                Acct_Terminate_Cause="User-Request",
+                **common,
+            ),
+        )
+    )
+    return steps
+
+
+def _write_units(
+    client: Any, clock: Any, meter: CapacityMeter, name: str, steps: list[tuple[str, Any]]
+) -> None:
+    """Send the packets one by one; one line per packet kind with its write units."""
+    per_kind: dict[str, list[dict[str, Any]]] = {}
+    for i, (kind, packet) in enumerate(steps):
+        if kind != "Access-Request":
+            clock.now = NOW + timedelta(seconds=300 * max(0, i - 1))
+        meter.reset()
+        client.SendPacket(packet)
+        per_kind.setdefault(kind, []).append(
+            {"wcu": meter.write_units, "by": dict(meter.wcu), "requests": meter.request_count}
+        )
+    for kind, runs in per_kind.items():
+        wcu = [r["wcu"] for r in runs]
+        by: dict[str, int] = {}
+        for r in runs:
+            for k, v in r["by"].items():
+                by[_base(k)] = by.get(_base(k), 0) + v
+        emit(
+            metric="radius_write_units",
+            subscriber=name,
+            packet=kind,
+            packets=len(runs),
+            wcu_mean=round(sum(wcu) / len(wcu), 2),
+            wcu_max=max(wcu),
+            wcu_by_table_index={k: round(v / len(runs), 2) for k, v in sorted(by.items()) if v},
+        )
+
+
 def radius_writes() -> None:
     from composition import init_runtime
-    from core.ids import now_iso
+    from infra.local.demo import seed_demo
     from shared.crypto import StaticKeyProvider
     from shared.settings import Settings
     from store import db
-    from store.demo import DEMO_TENANT, seed_demo
-    from store.models import ALL_MODELS, Policy, Product, Subscriber
+    from store.models import ALL_MODELS
     from store.radius_repo import DynamoRadiusStore
-    from tests.fakes.radius import Clock, RadiusHarness, acct_request, pap_request
+    from tests.fakes.radius import Clock, RadiusHarness
 
     with mock_aws():
         rt = init_runtime(
@@ -88,54 +218,7 @@ def radius_writes() -> None:
         )
         db.create_tables()
         seed_demo(rt.box)
-        assigned = "2026-11-01T06:00:00.000000Z"
-        for name, modulation in (("plain", None), ("modulated", MODULATION)):
-            Policy(
-                id=f"pol_{name}",
-                tenant_id=DEMO_TENANT,
-                code=name,
-                download_rate=20_000_000,
-                upload_rate=5_000_000,
-                interim_update_s=300,
-                monthly_data_mb=200_000,
-                max_devices=3,
-                concurrent_connections=2,
-                modulation=modulation,
-                created_at=now_iso(),
-            ).save()
-            Product(
-                id=f"prod_{name}",
-                tenant_id=DEMO_TENANT,
-                name=f"Home 20M {name}",
-                policy_id=f"pol_{name}",
-                price="25.00",
-                created_at=now_iso(),
-            ).save()
-            Subscriber(
-                login=f"{DEMO_TENANT}#customer-{name}",
-                id=f"sub_{secrets.token_hex(8)}",
-                tenant_id=DEMO_TENANT,
-                username=f"customer-{name}",
-                password_enc=rt.box.encrypt("a-long-network-password"),
-                status="active",
-                connection_type="pppoe",
-                name="María Fernanda González Pérez",
-                email="maria.gonzalez@example.com",
-                phone="+52 55 1234 5678",
-                address="Av. Insurgentes Sur 1234, Col. Del Valle, CDMX",
-                document_id="GOPM850101MDFNRR09",
-                zone_id="zone_demo",
-                gateway_id="gw_demo",
-                product_id=f"prod_{name}",
-                product_assigned_at=assigned,
-                ip="10.20.30.40",
-                mac="AA:BB:CC:DD:EE:01",
-                billing={"own_dates": False},
-                usage=_steady_usage(assigned),
-                devices=["AA:BB:CC:DD:EE:01"],
-                devices_since=assigned,
-                created_at="2026-01-15T10:00:00.000000Z",
-            ).save()
+        _seed_radius_subscribers(rt)
 
         meter = CapacityMeter()
         meter.install(ALL_MODELS)
@@ -150,70 +233,9 @@ def radius_writes() -> None:
                 "NAS_Identifier": "torre-norte",
             }
             for name in ("plain", "modulated"):
-                user = f"customer-{name}"
                 clock.now = NOW
-                steps: list[tuple[str, Any]] = [
-                    ("Access-Request", pap_request(client, user, "a-long-network-password")),
-                    ("Start", acct_request(client, "Start", user, f"S-{name}", **common)),
-                ]
-                for i in range(1, 12):
-                    steps.append(
-                        (
-                            "Interim-Update",
-                            acct_request(
-                                client,
-                                "Interim-Update",
-                                user,
-                                f"S-{name}",
-                                Acct_Session_Time=300 * i,
-                                Acct_Input_Octets=20 * MIB * i,
-                                Acct_Output_Octets=(300 * MIB * i) % (1 << 32),
-                                Acct_Output_Gigawords=(300 * MIB * i) >> 32,
-                                **common,
-                            ),
-                        )
-                    )
-                steps.append(
-                    (
-                        "Stop",
-                        acct_request(
-                            client,
-                            "Stop",
-                            user,
-                            f"S-{name}",
-                            Acct_Session_Time=3600,
-                            Acct_Input_Octets=240 * MIB,
-                            Acct_Output_Octets=(3600 * MIB) % (1 << 32),
-                            Acct_Output_Gigawords=(3600 * MIB) >> 32,
-                            Acct_Terminate_Cause="User-Request",
-                            **common,
-                        ),
-                    )
-                )
-                per_kind: dict[str, list[dict[str, Any]]] = {}
-                for i, (kind, packet) in enumerate(steps):
-                    if kind != "Access-Request":
-                        clock.now = NOW + timedelta(seconds=300 * max(0, i - 1))
-                    meter.reset()
-                    client.SendPacket(packet)
-                    per_kind.setdefault(kind, []).append(
-                        {"wcu": meter.write_units, "by": dict(meter.wcu), "requests": meter.request_count}
-                    )
-                for kind, runs in per_kind.items():
-                    wcu = [r["wcu"] for r in runs]
-                    by: dict[str, int] = {}
-                    for r in runs:
-                        for k, v in r["by"].items():
-                            by[_base(k)] = by.get(_base(k), 0) + v
-                    emit(
-                        metric="radius_write_units",
-                        subscriber=name,
-                        packet=kind,
-                        packets=len(runs),
-                        wcu_mean=round(sum(wcu) / len(wcu), 2),
-                        wcu_max=max(wcu),
-                        wcu_by_table_index={k: round(v / len(runs), 2) for k, v in sorted(by.items()) if v},
-                    )
+                steps = _session_packets(client, name, common)
+                _write_units(client, clock, meter, name, steps)
             emit(
                 metric="item_bytes",
                 **{_base(k): v for k, v in sorted(meter.sizes.items())},
@@ -268,19 +290,92 @@ def _moto_table(name: str) -> Any:
     return dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]].get_table(name)
 
 
+def _seed_gateways(rt: Any, tid: str, routers: int) -> list[str]:
+    from store.models import Gateway
+
+    gateways = [f"gw_bench{g:03d}" for g in range(routers)]
+    with Gateway.batch_write() as batch:
+        for g, gid in enumerate(gateways):
+            batch.save(
+                Gateway(
+                    id=gid,
+                    tenant_id=tid,
+                    name=f"Torre {g}",
+                    nas_ip=f"10.250.{g >> 8}.{g & 255}",
+                    radius_secret_enc=rt.box.encrypt("s"),
+                    api_enabled=False,
+                    created_at=now_iso(),
+                )
+            )
+    return gateways
+
+
+def _seed_subscribers(
+    demo: Any,
+    gateways: list[str],
+    enc: str,
+    online_share: float,
+    seeded: int,
+    size: int,
+    counts: dict[Any, int],
+) -> None:
+    """Subscribers ``seeded``..``size`` straight into moto's table, and the tenant's tallies."""
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    from store import tallies
+    from store.models import Subscriber
+
+    tid = demo.tenant_id
+    table = _moto_table(Subscriber.Meta.table_name)
+    size_check = LimitedSizeDict.__setitem__
+    LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[method-assign]  # seeding only
+    for i in range(seeded, size):
+        sub = _subscriber(i, tid, demo.product_id, gateways, enc, i % int(1 / online_share) == 0)
+        table.put_item(sub.serialize())  # straight into moto's table: seeding only
+        b = tallies.bucket_for(sub)
+        for k in [b, b.with_status(tallies.ONLINE)] if sub.online_t else [b]:
+            counts[k] = counts.get(k, 0) + 1
+    LimitedSizeDict.__setitem__ = size_check  # type: ignore[method-assign]
+    demo_bucket = tallies.bucket_of("active", demo.product_id, None)  # the demo subscriber
+    tallies.replace_all(tid, {**counts, demo_bucket: counts.get(demo_bucket, 0) + 1})
+
+
+def _admin_pages(client: Any, h: dict[str, str], meter: CapacityMeter, size: int) -> None:
+    first = client.http.get("/admin/subscribers?limit=50", headers=h).json_body
+    for call, path in (
+        ("list page 50", "/admin/subscribers?limit=50"),
+        ("list next page", f"/admin/subscribers?limit=50&cursor={first['next_cursor']}"),
+        ("list status=suspended", "/admin/subscribers?limit=50&status=suspended"),
+        ("list status=online", "/admin/subscribers?limit=50&status=online"),
+        ("search q=bench0000", "/admin/subscribers?limit=50&q=bench0000"),
+        ("search q=+52 55 0000001 (phone)", "/admin/subscribers?limit=50&q=%2B52%2055%200000001"),
+        ("totals", "/admin/subscribers/totals"),
+        ("online list page 50", "/admin/subscribers/online?limit=50"),
+    ):
+        meter.reset()
+        resp = client.http.get(path, headers=h)
+        assert resp.status_code == 200, resp.body[:300]
+        emit(
+            metric="admin_page",
+            call=call,
+            subscribers=size + 1,
+            dynamodb_requests=meter.request_count,
+            read_units=round(meter.rcu, 1),
+        )
+
+
 def admin_reads(sizes: list[int], routers: int, online_share: float) -> None:
     from chalice.test import Client
-    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
 
     from api.app import app
     from composition import init_runtime
+    from infra.local.demo import seed_demo
     from services.network.reconcile import services_for_router
     from shared.crypto import StaticKeyProvider
     from shared.settings import Settings
     from shared.tokens import issue_operator_token
-    from store import db, tallies
-    from store.demo import seed_demo
-    from store.models import ALL_MODELS, Gateway, Subscriber
+    from store import db
+    from store.models import ALL_MODELS, Gateway
 
     with mock_aws():
         rt = init_runtime(
@@ -290,20 +385,7 @@ def admin_reads(sizes: list[int], routers: int, online_share: float) -> None:
         db.create_tables()
         demo = seed_demo(rt.box)
         tid = demo.tenant_id
-        gateways = [f"gw_bench{g:03d}" for g in range(routers)]
-        with Gateway.batch_write() as batch:
-            for g, gid in enumerate(gateways):
-                batch.save(
-                    Gateway(
-                        id=gid,
-                        tenant_id=tid,
-                        name=f"Torre {g}",
-                        nas_ip=f"10.250.{g >> 8}.{g & 255}",
-                        radius_secret_enc=rt.box.encrypt("s"),
-                        api_enabled=False,
-                        created_at=now_iso(),
-                    )
-                )
+        gateways = _seed_gateways(rt, tid, routers)
         enc = rt.box.encrypt("bench-pass")
         meter = CapacityMeter()
         meter.install(ALL_MODELS)
@@ -315,42 +397,11 @@ def admin_reads(sizes: list[int], routers: int, online_share: float) -> None:
             for size in sizes:
                 t0 = time.monotonic()
                 meter.enabled = False
-                table = _moto_table(Subscriber.Meta.table_name)
-                size_check = LimitedSizeDict.__setitem__
-                LimitedSizeDict.__setitem__ = dict.__setitem__  # type: ignore[method-assign]  # seeding only
-                for i in range(seeded, size):
-                    sub = _subscriber(i, tid, demo.product_id, gateways, enc, i % int(1 / online_share) == 0)
-                    table.put_item(sub.serialize())  # straight into moto's table: seeding only
-                    b = tallies.bucket_for(sub)
-                    for k in [b, b.with_status(tallies.ONLINE)] if sub.online_t else [b]:
-                        counts[k] = counts.get(k, 0) + 1
-                LimitedSizeDict.__setitem__ = size_check  # type: ignore[method-assign]
+                _seed_subscribers(demo, gateways, enc, online_share, seeded, size, counts)
                 seeded = size
-                demo_bucket = tallies.bucket_of("active", demo.product_id, None)  # the demo subscriber
-                tallies.replace_all(tid, {**counts, demo_bucket: counts.get(demo_bucket, 0) + 1})
                 meter.enabled = True
                 emit(metric="admin_seed", subscribers=size + 1, seconds=round(time.monotonic() - t0, 1))
-                first = client.http.get("/admin/subscribers?limit=50", headers=h).json_body
-                for call, path in (
-                    ("list page 50", "/admin/subscribers?limit=50"),
-                    ("list next page", f"/admin/subscribers?limit=50&cursor={first['next_cursor']}"),
-                    ("list status=suspended", "/admin/subscribers?limit=50&status=suspended"),
-                    ("list status=online", "/admin/subscribers?limit=50&status=online"),
-                    ("search q=bench0000", "/admin/subscribers?limit=50&q=bench0000"),
-                    ("search q=+52 55 0000001 (phone)", "/admin/subscribers?limit=50&q=%2B52%2055%200000001"),
-                    ("totals", "/admin/subscribers/totals"),
-                    ("online list page 50", "/admin/subscribers/online?limit=50"),
-                ):
-                    meter.reset()
-                    resp = client.http.get(path, headers=h)
-                    assert resp.status_code == 200, resp.body[:300]
-                    emit(
-                        metric="admin_page",
-                        call=call,
-                        subscribers=size + 1,
-                        dynamodb_requests=meter.request_count,
-                        read_units=round(meter.rcu, 1),
-                    )
+                _admin_pages(client, h, meter, size)
                 meter.reset()
                 gw = Gateway.get(gateways[0])
                 services = services_for_router(gw, rt.box)

@@ -67,9 +67,9 @@ def seed(stack: Stack, n: int) -> None:
     os.environ["WISP_DATA_KEY_FILE"] = str(Path(stack.env["WISP_LOCAL_DIR"]) / "data.key")
     from composition import init_runtime
     from core.ids import now_iso
+    from infra.local.demo import DEMO_TENANT
     from services.subscribers import recount_totals
     from shared.settings import Settings
-    from store.demo import DEMO_TENANT
     from store.models import Subscriber
 
     rt = init_runtime(Settings.from_env(dict(os.environ)))

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 class Bootstrap:
     first_start: bool
     requeued: int
-    demo: Any  # store.demo.DemoData
+    demo: Any  # infra.local.demo.DemoData
     queue_url: str
     dlq_url: str
     admin_token: str
@@ -23,11 +23,11 @@ class Bootstrap:
 
 def bootstrap(env: Mapping[str, str], router_port: int | None) -> Bootstrap:
     from composition import init_runtime
+    from infra.local.demo import DEMO_GATEWAY, DEMO_TENANT, demo_data, seed_demo
     from services.network import triggers
     from shared.settings import Settings
     from shared.tokens import issue_operator_token
     from store import provisioning as repo
-    from store.demo import DEMO_GATEWAY, DEMO_TENANT, demo_data, seed_demo
     from store.models import ALL_MODELS, Gateway, ProvisioningTask
 
     settings = Settings.from_env(env)

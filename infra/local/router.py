@@ -92,7 +92,7 @@ def format_state(state: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from store.demo import DEMO_ROUTER_PASSWORD, DEMO_ROUTER_USERNAME
+    from infra.local.demo import DEMO_ROUTER_PASSWORD, DEMO_ROUTER_USERNAME
 
     parser = argparse.ArgumentParser(prog="python -m infra.local.router")
     parser.add_argument("action", choices=("serve", "show"))

@@ -25,7 +25,7 @@ from shared.runtime import Runtime
 
 log = get_logger("billing")
 
-# The same jobs in the cloud: one scheduled function each (infra/template_gen.py). A test runs this
+# The same jobs in the cloud: one scheduled function each (infra/template/functions.py). A test runs this
 # scheduler and compares its jobs with this table and with template.yaml.
 CLOUD_HANDLERS: dict[str, str] = {
     "modulation": "billing_cron.modulation.handle_modulation_run",

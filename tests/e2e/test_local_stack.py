@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
+from infra.local.demo import DEMO_ROUTER_PASSWORD, DEMO_ROUTER_USERNAME
 from infra.local.router import read_state
-from store.demo import DEMO_ROUTER_PASSWORD, DEMO_ROUTER_USERNAME
 from tests.e2e.local_stack_support import ROOT, free_port, stack_env, start_stack
 
 pytestmark = pytest.mark.e2e

@@ -37,7 +37,7 @@ def test_requirement_files_are_generated_from_requirements_txt():
 
 
 def test_template_points_each_function_at_its_staged_code():
-    from infra.template_gen import build_template
+    from infra.template.build import build_template
 
     for lid, res in build_template()["Resources"].items():
         if res["Type"] == "AWS::Serverless::Function":

@@ -18,7 +18,7 @@ from cfnlint.decode import cfn_yaml
 from moto import mock_aws
 from samtranslator.translator.transform import transform
 
-from infra import template_gen
+from infra.template import api, build, radius
 from store.db import table_schema
 from store.models import ALL_MODELS
 
@@ -33,7 +33,7 @@ def template() -> dict:
 
 def test_template_is_generated_from_the_current_code():
     # Tables come from the pynamodb models and API methods from Chalice's route table
-    assert (ROOT / "template.yaml").read_text() == template_gen.render(), "run `make template`"
+    assert (ROOT / "template.yaml").read_text() == build.render(), "run `make template`"
 
 
 def test_cfn_lint_reports_no_errors():
@@ -56,7 +56,7 @@ def test_api_is_one_proxy_in_front_of_the_chalice_router(template):
         assert props["Integration"]["Type"] == "AWS_PROXY"
         assert "${ApiFunction.Arn}" in props["Integration"]["Uri"]["Fn::Sub"]
     # every route of the code is below the root, so the greedy proxy reaches it
-    routes = template_gen.api_routes()
+    routes = api.api_routes()
     assert len(routes) > 100 and all(path.startswith("/") and len(path) > 1 for path, _ in routes)
 
 
@@ -66,16 +66,16 @@ def test_the_stage_follows_every_change_of_the_api_definition(monkeypatch):
         assert resources["ApiStage"]["Properties"]["DeploymentId"] == {"Ref": name}
         return name
 
-    before = deployment(template_gen.api_resources())
-    original = template_gen._proxy_method
+    before = deployment(api.api_resources())
+    original = api._proxy_method
 
     def changed(resource):
         out = original(resource)
         out["Properties"]["ApiKeyRequired"] = True
         return out
 
-    monkeypatch.setattr(template_gen, "_proxy_method", changed)
-    assert deployment(template_gen.api_resources()) != before
+    monkeypatch.setattr(api, "_proxy_method", changed)
+    assert deployment(api.api_resources()) != before
 
 
 def test_stack_stays_well_under_the_resource_limit(template, monkeypatch):
@@ -158,7 +158,7 @@ def _sam_transform(template: dict) -> dict:
 def _translated(template: dict) -> dict:
     out = _sam_transform(template)
     resources = out["Resources"]
-    gone = set(template_gen.UDP_LISTENERS) | {
+    gone = set(radius.UDP_LISTENERS) | {
         name for name, res in resources.items() if res["Type"] in MOTO_UNSUPPORTED
     }
     for name in gone:

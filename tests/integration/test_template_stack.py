@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import cfn_yaml
 
-from infra import template_gen
 from infra.local import scheduler
+from infra.template import hub, web
+from infra.template.functions import FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,7 +126,7 @@ def test_vpn_hub_image_access_and_recovery(res, template):
     assert template["Parameters"]["VpnHubImageId"] == {
         **template["Parameters"]["VpnHubImageId"],
         "Type": "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>",
-        "Default": template_gen.HUB_AMI_PARAMETER,
+        "Default": hub.HUB_AMI_PARAMETER,
     }
     inst = res["VpnHubInstance"]["Properties"]
     assert "KeyName" not in inst  # no SSH: Session Manager
@@ -148,31 +149,31 @@ def test_vpn_hub_image_access_and_recovery(res, template):
 
 
 def test_vpn_hub_configuration_survives_a_reboot():
-    data = template_gen.hub_user_data()
+    data = hub.hub_user_data()
     assert "systemctl enable --now wisp-hub.service wisp-hub-sync.timer" in data
-    assert "WantedBy=multi-user.target" in template_gen.HUB_UNITS["wisp-hub.service"]
-    assert "OnUnitActiveSec=30s" in template_gen.HUB_UNITS["wisp-hub-sync.timer"]
+    assert "WantedBy=multi-user.target" in hub.HUB_UNITS["wisp-hub.service"]
+    assert "OnUnitActiveSec=30s" in hub.HUB_UNITS["wisp-hub-sync.timer"]
     # RADIUS goes to the load balancer by name, resolved on every sync
     assert "RADIUS_NAME=${RadiusLoadBalancer.DNSName}" in data
-    assert 'getent ahostsv4 "$RADIUS_NAME"' in template_gen.HUB_SYNC
-    assert "wg syncconf wg0" in template_gen.HUB_SYNC
+    assert 'getent ahostsv4 "$RADIUS_NAME"' in hub.HUB_SYNC
+    assert "wg syncconf wg0" in hub.HUB_SYNC
 
 
 @pytest.mark.parametrize("script", ["HUB_UP", "HUB_SYNC"])
 def test_vpn_hub_scripts_are_valid_bash(script, tmp_path):
     path = tmp_path / "script.sh"
-    path.write_text(getattr(template_gen, script))
+    path.write_text(getattr(hub, script))
     proc = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     user_data = tmp_path / "user-data.sh"
-    user_data.write_text(template_gen.hub_user_data())
+    user_data.write_text(hub.hub_user_data())
     assert subprocess.run(["bash", "-n", str(user_data)]).returncode == 0
 
 
 # ---------------------------------------------------------------- operations
 def test_every_function_has_alarms_and_logs_that_expire(res):
     functions = [n for n, r in res.items() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == len(template_gen.FUNCTIONS)
+    assert len(functions) == len(FUNCTIONS)
     for fn in functions:
         props = res[fn]["Properties"]
         group = props["LoggingConfig"]["LogGroup"]["Ref"]
@@ -215,7 +216,7 @@ def test_console_and_api_share_one_distribution(res):
     behaviours = {b["PathPattern"]: b for b in dist["CacheBehaviors"]}
     assert set(behaviours) == {"/admin/*", "/portal/*", "/health", "/openapi.json"}
     for b in behaviours.values():
-        assert b["TargetOriginId"] == "api" and b["CachePolicyId"] == template_gen.CACHING_DISABLED
+        assert b["TargetOriginId"] == "api" and b["CachePolicyId"] == web.CACHING_DISABLED
         assert "POST" in b["AllowedMethods"]
     assert dist["DefaultCacheBehavior"]["TargetOriginId"] == "web"
     # no distribution-wide error page: the API's own 404s must reach the client as they are
@@ -235,6 +236,6 @@ def test_console_and_api_share_one_distribution(res):
     ],
 )
 def test_single_page_fallback_of_the_console(uri, served):
-    code = template_gen.WEB_REWRITE + f"console.log(handler({{request: {{uri: {uri!r}}}}}).uri);"
+    code = web.WEB_REWRITE + f"console.log(handler({{request: {{uri: {uri!r}}}}}).uri);"
     out = subprocess.run(["node", "-e", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == served

@@ -123,13 +123,13 @@ def test_unknown_query_operation_is_rejected():
     )
 )
 def test_fast_or_path_agrees_with_the_stack_machine(words):
-    from tests.fakes import routeros
+    from infra.local.routeros_sim import query
 
     fast = compile_query(words)
-    original = routeros._or_of_equalities
-    routeros._or_of_equalities = lambda parsed: None  # force the general evaluation
+    original = query._or_of_equalities
+    query._or_of_equalities = lambda parsed: None  # force the general evaluation
     try:
         slow = compile_query(words)
     finally:
-        routeros._or_of_equalities = original
+        query._or_of_equalities = original
     assert [fast(r) for r in ROWS] == [slow(r) for r in ROWS]

@@ -9,8 +9,8 @@ import pytest
 from chalice.test import Client
 
 from api.app import app
+from infra.local.demo import DemoData
 from shared.runtime import Runtime
-from store.demo import DemoData
 from tests.conftest import emptied
 from tests.integration.api.support import Api
 

@@ -10,8 +10,8 @@ import pytest
 from chalice.test import Client
 
 from api.app import app
+from infra.local.demo import DemoData
 from shared.runtime import Runtime
-from store.demo import DemoData
 from tests.conftest import emptied, serialized_moto
 from tests.integration.channels.support import Http
 

@@ -15,9 +15,9 @@ from moto.sns.models import sns_backends
 from pypdf import PdfReader
 
 from core.ids import now_iso
+from infra.local.demo import DemoData
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
-from store.demo import DemoData
 from store.models import Operator, Tenant
 
 REGION = "us-east-1"

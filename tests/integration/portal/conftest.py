@@ -9,8 +9,8 @@ import pytest
 from chalice.test import Client
 
 from api.app import app
+from infra.local.demo import seed_demo
 from shared.runtime import Runtime
-from store.demo import seed_demo
 from store.models import TokenRecord
 from tests.integration.portal.support import Portal
 

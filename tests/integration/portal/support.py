@@ -14,13 +14,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 from chalice.test import Client
 
 from core.ids import new_id, now_iso
+from infra.local.demo import DemoData
 from services.billing.invoices import create_other_invoice
 from services.billing.online import sign_payload, webhook_secret
 from shared.crypto import hash_password
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
 from store import billing as billing_store
-from store.demo import DemoData
 from store.models import Invoice, Operator, Subscriber, Tenant
 
 JSON = {"Content-Type": "application/json"}

@@ -15,8 +15,8 @@ from moto import mock_aws
 from pyrad.client import Client
 
 from core.ids import now_iso
+from infra.local.demo import DEMO_TENANT, DemoData, seed_demo
 from shared.runtime import Runtime
-from store.demo import DEMO_TENANT, DemoData, seed_demo
 from store.models import (
     Gateway,
     Operator,

@@ -6,6 +6,7 @@ import pytest
 
 from core.errors import InvalidStateError
 from core.radius.accounting import session_key
+from infra.local.demo import DEMO_TENANT
 from services.disconnect import (
     NOT_REACHABLE_WARNING,
     SessionResult,
@@ -14,7 +15,6 @@ from services.disconnect import (
     disconnect_subscriber,
 )
 from services.dynauth import UdpDynAuthSender
-from store.demo import DEMO_TENANT
 from store.models import Session
 from tests.fakes.radius import ANSWER_TIMEOUT_S, DICTIONARY, FakeNas, wait_for
 

@@ -1,4 +1,4 @@
-"""Demo data for the local stack and the end-to-end tests."""
+"""Demo data for the local stack, the tests and the benches."""
 
 from __future__ import annotations
 
@@ -49,6 +49,16 @@ def seed_demo(
     (the local stack's simulated router), reached directly: its VPN address is ``nas_ip`` too, so
     rendering the onboarding script keeps it where it is."""
     now = now_iso()
+    _seed_tenants(now)
+    _seed_zone_and_gateway(box, now, nas_ip, router_api_port)
+    _seed_catalogue(now)
+    _seed_subscriber(box, now)
+    _seed_operators(now, admin_password)
+    return demo_data(admin_password)
+
+
+def _seed_tenants(now: str) -> None:
+    """The tenant tree: the system, a reseller and the demo ISP under it."""
     Tenant(
         id=DEMO_SYSTEM, name="WispCloud", kind="system", parent_id="-", ancestors=[], created_at=now
     ).save()
@@ -72,6 +82,9 @@ def seed_demo(
         timezone="America/Mexico_City",
         created_at=now,
     ).save()
+
+
+def _seed_zone_and_gateway(box: SecretBox, now: str, nas_ip: str, router_api_port: int | None) -> None:
     Zone(
         id="zone_demo", tenant_id=DEMO_TENANT, name="Centro", timezone="America/Mexico_City", created_at=now
     ).save()
@@ -94,6 +107,9 @@ def seed_demo(
         plan_type="pppoe",
         created_at=now,
     ).save()
+
+
+def _seed_catalogue(now: str) -> None:
     Policy(
         id="pol_demo",
         tenant_id=DEMO_TENANT,
@@ -113,6 +129,9 @@ def seed_demo(
         connection_type="pppoe",
         created_at=now,
     ).save()
+
+
+def _seed_subscriber(box: SecretBox, now: str) -> None:
     Subscriber(
         login=f"{DEMO_TENANT}#demo",
         id="sub_demo",
@@ -132,6 +151,9 @@ def seed_demo(
         ip="10.10.0.10",
         created_at=now,
     ).save()
+
+
+def _seed_operators(now: str, admin_password: str) -> None:
     Operator(
         id="op_demo_admin",
         tenant_id=DEMO_SYSTEM,
@@ -150,7 +172,6 @@ def seed_demo(
         password_hash=hash_password(admin_password),
         created_at=now,
     ).save()
-    return demo_data(admin_password)
 
 
 def demo_data(admin_password: str = "admin-demo-123") -> DemoData:  # noqa: S107
