@@ -33,7 +33,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check functions radius_container infra tests bench
 	$(VENV)/bin/mypy functions radius_container infra bench
 	$(VENV)/bin/hadolint radius_container/Dockerfile
-	$(PY) -m infra.lint.layers --report
+	$(PY) -m infra.lint.layers
 
 format: venv
 	$(VENV)/bin/ruff format functions radius_container infra tests bench

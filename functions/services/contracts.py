@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape
 from core.errors import ConflictError, InvalidStateError, NotFoundError, UnauthorizedError, ValidationError
 from core.ids import epoch_seconds, new_id, now_iso
 from services.audit import record_audit
+from services.identity.actors import Principal
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from shared.tokens import TokenError
@@ -471,4 +472,12 @@ def activate_contract(contract: Contract, actor: Actor) -> Contract:
     if not ok:
         raise ConflictError("the contract changed meanwhile; reload and retry", field="status")
     _audit(actor, contract, "activate", {"status": "signed"}, {"status": "active"})
+    return contract
+
+
+def visible_contract(actor: Principal, contract_id: str) -> Contract:
+    """A contract in the caller's tenant subtree (404 otherwise)."""
+    contract = portal_store.find_contract(contract_id) if 0 < len(contract_id) <= 128 else None
+    if contract is None or not actor.can_see(contract.tenant_id):
+        raise NotFoundError("contract not found", field="contract_id")
     return contract

@@ -54,6 +54,14 @@ def target_tenant(actor: Actor, tenant_id: str | None) -> str:
     return tenant_id
 
 
+def visible_tenant(actor: Actor, tenant_id: str | None) -> Tenant:
+    """The caller's tenant, or one of its subtree (404 otherwise)."""
+    tenant = tenant_store.get_tenant(target_tenant(actor, tenant_id))
+    if tenant is None:
+        raise NotFoundError("tenant not found", field="tenant_id")
+    return tenant
+
+
 def tenant_filter(actor: Actor, tenant_id: str | None) -> list[str]:
     """Tenants a list covers: the whole visible subtree, or one tenant of it."""
     if tenant_id:

@@ -15,7 +15,7 @@ from pydantic import Field, StringConstraints
 
 from api.routing import RequestContext, route
 from api.schemas.common import Cursor, Email, Id, In, Money, Query, ShortText, Text
-from core.errors import NotFoundError, ValidationError
+from core.errors import ValidationError
 from core.ids import utcnow
 from services.billing.cutoffs import rerun_cutoff, run_promise_expiry, run_tenant_cutoffs
 from services.billing.delivery import invoice_pdf, send_invoice
@@ -35,7 +35,8 @@ from services.billing.payments import get_payment, list_payments, payment_dict, 
 from services.billing.promises import register_promise
 from services.billing.reports import sales_report, sales_to_user
 from services.billing.runs import get_run, list_runs
-from store import billing as repo
+from services.subscribers import get_subscriber
+from services.tenants import tenant_filter
 from store.models import Subscriber
 
 bp = Blueprint(__name__)
@@ -158,10 +159,7 @@ class RerunIn(In):
 
 # ---------------------------------------------------------------- helpers
 def _tenants(ctx: RequestContext, tenant_id: str | None) -> frozenset[str]:
-    if tenant_id:
-        ctx.p.require_visible(tenant_id, "tenant")
-        return frozenset({tenant_id})
-    return ctx.p.visible_tenants
+    return frozenset(tenant_filter(ctx.p, tenant_id))
 
 
 def _invoice_out(inv: Any) -> dict[str, Any]:
@@ -169,11 +167,7 @@ def _invoice_out(inv: Any) -> dict[str, Any]:
 
 
 def _subscriber(ctx: RequestContext, subscriber_id: str) -> Subscriber:
-    sub = repo.get_subscriber_by_id(subscriber_id)
-    if sub is None:
-        raise NotFoundError("client not found")
-    ctx.p.require_visible(sub.tenant_id, "client")
-    return sub
+    return get_subscriber(ctx.p, subscriber_id)
 
 
 def _idempotency_key(ctx: RequestContext, body_key: str | None) -> str:

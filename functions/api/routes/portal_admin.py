@@ -34,14 +34,11 @@ from api.schemas.portal import (
     PortalReportRejectIn,
     PortalSigningLinkOut,
 )
-from core.errors import NotFoundError
 from services import contracts as contract_svc
 from services import portal_auth
 from services.billing import online as pay
 from services.subscribers import get_subscriber as admin_get_subscriber
-from services.tenants import tenant_filter
-from store import portal as portal_store
-from store import tenants as tenant_store
+from services.tenants import visible_tenant
 from store.models import Contract, Payment, Subscriber, Tenant
 
 bp = Blueprint(__name__)
@@ -54,11 +51,7 @@ def _admin_subscriber(ctx: RequestContext, subscriber_id: str) -> Subscriber:
 
 
 def _admin_contract(ctx: RequestContext, contract_id: str) -> Contract:
-    contract = portal_store.find_contract(contract_id) if 0 < len(contract_id) <= 128 else None
-    if contract is None:
-        raise NotFoundError("contract not found", field="contract_id")
-    ctx.p.require_visible(contract.tenant_id, "contract")
-    return contract
+    return contract_svc.visible_contract(ctx.p, contract_id)
 
 
 def _actor(ctx: RequestContext) -> contract_svc.Actor:
@@ -213,11 +206,7 @@ def handle_admin_contract_pdf(ctx: RequestContext, contract_id: str) -> Response
 
 # ---------------------------------------------------------------- payment reports and settings
 def _admin_report(ctx: RequestContext, payment_id: str) -> Payment:
-    report = pay.get_report(payment_id) if 0 < len(payment_id) <= 128 else None
-    if report is None:
-        raise NotFoundError("payment report not found", field="payment_id")
-    ctx.p.require_visible(report.tenant_id, "payment report")
-    return report
+    return pay.visible_report(ctx.p, payment_id)
 
 
 @route(
@@ -232,12 +221,7 @@ def _admin_report(ctx: RequestContext, payment_id: str) -> Payment:
 )
 def handle_list_payment_reports(ctx: RequestContext) -> list[PortalPaymentOut]:
     q: PortalReportListQuery = ctx.query
-    out: list[PortalPaymentOut] = []
-    for tid in tenant_filter(ctx.p, q.tenant_id):
-        out.extend(payment_out(p) for p in portal_store.tenant_payments(tid, q.status, "reported", q.limit))
-        if len(out) >= q.limit:
-            break
-    return out[: q.limit]
+    return [payment_out(p) for p in pay.list_reports(ctx.p, q.tenant_id, q.status, q.limit)]
 
 
 @route(
@@ -296,12 +280,7 @@ def _settings_out(ctx: RequestContext, tenant: Tenant) -> PortalPaymentSettingsO
 
 
 def _admin_tenant(ctx: RequestContext, tenant_id: str | None) -> Any:
-    tid = tenant_id or ctx.p.tenant_id
-    ctx.p.require_visible(tid, "tenant")
-    tenant = tenant_store.get_tenant(tid)
-    if tenant is None:
-        raise NotFoundError("tenant not found", field="tenant_id")
-    return tenant
+    return visible_tenant(ctx.p, tenant_id)
 
 
 @route(

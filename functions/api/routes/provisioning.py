@@ -12,6 +12,7 @@ from pydantic import Field
 from api.routing import RequestContext, route
 from api.schemas.common import Cursor, Id, In, Query
 from services.network import provisioning as svc
+from services.tenants import target_tenant
 from store.models import Gateway
 
 bp = Blueprint(__name__)
@@ -55,9 +56,7 @@ class OnboardingIn(In):
 
 
 def _gateway(ctx: RequestContext, gateway_id: str) -> Gateway:
-    gw = svc.get_gateway(gateway_id)
-    ctx.p.require_visible(gw.tenant_id, "gateway")
-    return gw
+    return svc.get_gateway(ctx.p, gateway_id)
 
 
 @route(
@@ -73,15 +72,14 @@ def handle_list_tasks(ctx: RequestContext) -> dict[str, Any]:
     if q.gateway_id:
         gw = _gateway(ctx, q.gateway_id)
         return svc.list_tasks(gateway_id=gw.id, status=q.status, limit=q.limit, next_token=q.next_token)
-    tenant_id = q.tenant_id or ctx.p.tenant_id
-    ctx.p.require_visible(tenant_id, "tenant")
-    return svc.list_tasks(tenant_id=tenant_id, status=q.status, limit=q.limit, next_token=q.next_token)
+    return svc.list_tasks(
+        tenant_id=target_tenant(ctx.p, q.tenant_id), status=q.status, limit=q.limit, next_token=q.next_token
+    )
 
 
 @route(bp, "/admin/tasks/{task_id}", "GET", summary="One provisioning task", tags=TAGS)
 def handle_get_task(ctx: RequestContext, task_id: str) -> dict[str, Any]:
-    task = svc.find_task_or_404(task_id)
-    ctx.p.require_visible(task.tenant_id, "task")
+    task = svc.find_task_or_404(ctx.p, task_id)
     return svc.task_view(task)
 
 
@@ -95,8 +93,7 @@ def handle_get_task(ctx: RequestContext, task_id: str) -> dict[str, Any]:
     status=202,
 )
 def handle_rerun_task(ctx: RequestContext, task_id: str) -> dict[str, Any]:
-    task = svc.find_task_or_404(task_id)
-    ctx.p.require_visible(task.tenant_id, "task")
+    task = svc.find_task_or_404(ctx.p, task_id)
     return svc.rerun_task(ctx.rt, task, ctx.p.actor_id)
 
 

@@ -17,6 +17,7 @@ from adapters.routeros import RouterError
 from core.errors import InvalidStateError, NotFoundError, UnavailableError, ValidationError
 from core.ids import now_iso
 from services.audit import record_audit
+from services.identity.actors import Actor
 from services.network import desired as d
 from services.network.onboarding import (
     OnboardingInput,
@@ -82,8 +83,11 @@ def task_view(task: ProvisioningTask) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- lookups (the API checks tenant scope)
-def get_gateway(gateway_id: str) -> Gateway:
-    return repo.get_gateway(gateway_id)
+def get_gateway(actor: Actor, gateway_id: str) -> Gateway:
+    """A router of the caller's tenant subtree (404 otherwise)."""
+    gw = repo.get_gateway(gateway_id)
+    actor.require_visible(gw.tenant_id, "gateway")
+    return gw
 
 
 def get_task(task_id: str) -> ProvisioningTask:
@@ -442,8 +446,10 @@ def notify_final_failure(rt: Runtime, gateway: Gateway | None, tasks: list[Provi
     )
 
 
-def find_task_or_404(task_id: str) -> ProvisioningTask:
+def find_task_or_404(actor: Actor, task_id: str) -> ProvisioningTask:
+    """A provisioning task of the caller's tenant subtree (404 otherwise)."""
     task = repo.find_task(task_id)
     if task is None:
         raise NotFoundError("task not found")
+    actor.require_visible(task.tenant_id, "task")
     return task

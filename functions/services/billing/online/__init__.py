@@ -53,7 +53,14 @@ from services.billing.online.checkout import (
     start_checkout,
 )
 from services.billing.online.hosted import sign_payload, webhook_secret
-from services.billing.online.reports import confirm_report, get_report, reject_report, report_payment
+from services.billing.online.reports import (
+    confirm_report,
+    get_report,
+    list_reports,
+    reject_report,
+    report_payment,
+    visible_report,
+)
 from services.billing.online.webhooks import WebhookOutcome, handle_webhook, reverse_online_payment
 
 __all__ = [
@@ -71,6 +78,7 @@ __all__ = [
     "enabled_providers",
     "get_report",
     "handle_webhook",
+    "list_reports",
     "payment_config",
     "reject_report",
     "remove_account",
@@ -79,6 +87,7 @@ __all__ = [
     "sign_payload",
     "start_checkout",
     "tenant_of",
+    "visible_report",
     "webhook_secret",
     "webhook_url",
 ]

@@ -20,6 +20,8 @@ from services.audit import record_audit
 from services.billing.online.accounts import active_tenant
 from services.billing.online.checkout import UNPAID, AppliedPayment, apply_confirmed_payment
 from services.billing.online.hosted import positive_amount
+from services.identity.actors import Principal
+from services.tenants import tenant_filter
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import portal as portal_store
@@ -91,10 +93,27 @@ def report_payment(
 
 
 def get_report(payment_id: str) -> Payment:
-    payment = portal_store.find_payment(payment_id)
+    payment = portal_store.find_payment(payment_id) if 0 < len(payment_id) <= 128 else None
     if payment is None or payment.kind != "reported":
         raise NotFoundError("payment report not found", field="payment_id")
     return payment
+
+
+def visible_report(actor: Principal, payment_id: str) -> Payment:
+    """A customer's payment report in the caller's tenant subtree (404 otherwise)."""
+    report = get_report(payment_id)
+    actor.require_visible(report.tenant_id, "payment report")
+    return report
+
+
+def list_reports(actor: Principal, tenant_id: str | None, status: str | None, limit: int) -> list[Payment]:
+    """Payment reports of the caller's subtree (or one tenant of it), up to ``limit``."""
+    out: list[Payment] = []
+    for tid in tenant_filter(actor, tenant_id):
+        out.extend(portal_store.tenant_payments(tid, status, "reported", limit))
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def confirm_report(
