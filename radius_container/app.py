@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.metrics import MetricUnit
 from pyrad.dictionary import Dictionary
 
+from adapters.dynauth import DynAuthSender, UdpDynAuthSender
 from composition import get_runtime
 from core import modulation
 from core.ids import utcnow
@@ -29,7 +30,6 @@ from radius_container.catalog import CachedCatalog
 from radius_container.nas import NasClient, NasRegistry
 from radius_container.server import RadiusServer
 from services.disconnect import disconnect_session
-from services.dynauth import DynAuthSender, UdpDynAuthSender
 from services.radius_sessions import AccountingResult, reap_stale_sessions
 from shared.observability import get_logger, metrics
 from shared.runtime import Runtime

@@ -17,6 +17,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from adapters.dynauth import DynAuthSender, UdpDynAuthSender
 from composition import get_runtime
 from core.ids import utcnow
 from core.modulation import ModulationSettings, compute, local_hour_starting
@@ -31,7 +32,6 @@ from services.disconnect import (
     change_session_rate,
     disconnect_session,
 )
-from services.dynauth import DynAuthSender, UdpDynAuthSender
 from services.live_sessions import COA_VENDORS
 from services.radius_sessions import (
     Catalog,

@@ -15,10 +15,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from adapters.dynauth import COA_REQUEST, DISCONNECT_REQUEST, DynAuthOutcome, DynAuthSender
 from core.errors import InvalidStateError, NotFoundError
 from core.radius.accounting import ClosedBy
 from core.radius.model import GatewayView, OpenSession, SubscriberView
-from services.dynauth import COA_REQUEST, DISCONNECT_REQUEST, DynAuthOutcome, DynAuthSender
 from services.radius_sessions import close_session
 from store.radius_repo import RadiusStore, login_key
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from adapters.dynauth import DynAuthSender, UdpDynAuthSender
 from core.ids import utcnow
 from core.modulation import modulated_rates
 from core.radius.accounting import ClosedBy
@@ -36,7 +37,6 @@ from services.disconnect import (
     change_session,
     disconnect_session,
 )
-from services.dynauth import DynAuthSender, UdpDynAuthSender
 from services.radius_sessions import Catalog, StoreCatalog, close_session, product_and_policy
 from store.radius_repo import DynamoRadiusStore, RadiusStore, login_key
 

@@ -24,9 +24,9 @@ from pyrad.packet import (
     DisconnectRequest,
 )
 
+from adapters.dynauth import DynAuthSender
 from core.radius import DICTIONARY_PATH, mschap
 from radius_container.app import RadiusService, RadiusThread, build_service, load_modulator, start_in_thread
-from services.dynauth import DynAuthSender
 from store.radius_repo import RadiusStore
 
 DICTIONARY = Dictionary(DICTIONARY_PATH)

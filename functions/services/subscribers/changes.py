@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.dynauth import UdpDynAuthSender
 from core import lifecycle as lc
 from core.catalog_rules import check_ip, check_money
 from core.errors import InvalidStateError, NotFoundError, ValidationError
@@ -12,7 +13,6 @@ from core.ids import now_iso, utcnow
 from core.statuses import Status
 from services.catalog import check_reference
 from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
-from services.dynauth import UdpDynAuthSender
 from services.identity.actors import Actor
 from services.live_sessions import LiveChange
 from services.network.triggers import request_subscriber_removal

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.dynauth import UdpDynAuthSender
 from core.errors import InvalidStateError
 from core.radius.accounting import session_key
 from infra.local.demo import DEMO_TENANT
@@ -14,7 +15,6 @@ from services.disconnect import (
     change_subscriber_rate,
     disconnect_subscriber,
 )
-from services.dynauth import UdpDynAuthSender
 from store.models import Session
 from tests.fakes.radius import ANSWER_TIMEOUT_S, DICTIONARY, FakeNas, wait_for
 

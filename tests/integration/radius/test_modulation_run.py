@@ -11,9 +11,9 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from pyrad.packet import AccessAccept
 
+from adapters.dynauth import UdpDynAuthSender
 from billing_cron.modulation import run_modulation
 from services.disconnect import StoreGatewayDirectory
-from services.dynauth import UdpDynAuthSender
 from services.radius_sessions import StoreCatalog
 from tests.fakes.radius import ANSWER_TIMEOUT_S, DICTIONARY, FakeNas, acct_request, pap_request
 
