@@ -129,6 +129,7 @@ class CapacityMeter:
         self.sizes: dict[str, int] = {}  # last item size written, by table
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._installed: list[Any] = []
         self.enabled = True
 
     # -- set-up
@@ -141,6 +142,13 @@ class CapacityMeter:
             seen.add(id(events))
             events.register("provide-client-params.dynamodb", self._before)
             events.register("after-call.dynamodb", self._after)
+            self._installed.append(events)
+
+    def uninstall(self) -> None:
+        for events in self._installed:
+            events.unregister("provide-client-params.dynamodb", self._before)
+            events.unregister("after-call.dynamodb", self._after)
+        self._installed.clear()
 
     def shape(self, table: str) -> TableShape:
         if table not in self.shapes:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from infra.template.api import api_resources
+from infra.template.capacity import capacity_conditions, capacity_parameters
 from infra.template.common import ROOT, TEMPLATE_PATH, getatt, ref, sub
 from infra.template.functions import environment, function_resources
 from infra.template.hub import HUB_AMI_PARAMETER, hub_resources
@@ -54,6 +55,7 @@ def build_template() -> dict[str, Any]:
         "Conditions": {
             "HasRadiusImage": {"Fn::Not": [{"Fn::Equals": [ref("RadiusImageTag"), ""]}]},
             "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
+            **capacity_conditions(),
         },
         "Globals": {
             "Function": {
@@ -118,6 +120,7 @@ def _parameters() -> dict[str, Any]:
             "AllowedValues": ["PriceClass_100", "PriceClass_200", "PriceClass_All"],
             "Description": "CloudFront edge locations serving the console",
         },
+        **capacity_parameters(),
     }
 
 

@@ -107,6 +107,8 @@ def test_udp_listeners_left_out_of_the_moto_deploy_are_correct_in_the_template(t
 # them become placeholders); the other tests here check them in the template itself.
 MOTO_UNSUPPORTED = {
     "AWS::ApiGateway::Stage",
+    "AWS::ApplicationAutoScaling::ScalableTarget",
+    "AWS::ApplicationAutoScaling::ScalingPolicy",
     "AWS::CloudFront::Distribution",
     "AWS::CloudFront::Function",
     "AWS::CloudFront::OriginAccessControl",

@@ -7,8 +7,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from bench.dynamo_units import CapacityMeter
 from core.ids import iso, now_iso
 from core.radius.accounting import SessionLog
+from infra.template.capacity import ACCOUNTING_TABLES
 from store.models import Session, Subscriber, Tenant, UsageHour
 from store.radius_repo import DynamoRadiusStore
 
@@ -105,3 +107,21 @@ def test_stale_sessions_are_found_by_hour_and_checked_in_the_cutoff_hour(env: Ra
     cutoff = iso(base + timedelta(minutes=140))  # 12:20
     assert sorted(store.open_session_ids(nas, cutoff)) == ["stale-old", "stale-same-hour-stale"]
     assert len(store.open_session_ids(nas)) == 4
+
+
+def test_every_table_an_interim_update_writes_can_run_provisioned(env: RadiusEnv):
+    # Given a subscriber on a policy modulated by traffic (the widest interim write) with a session open
+    a = env.account(policy={"modulation": MODULATION})
+    send(env, "Start", a.username, "P-1")
+    meter = CapacityMeter()
+    meter.install([Subscriber, Session, UsageHour])
+    try:
+        # When an Interim-Update reports traffic
+        env.clock.advance(minutes=5)
+        send(env, "Interim-Update", a.username, "P-1", Acct_Session_Time=300, Acct_Output_Octets=9 * MIB)
+    finally:
+        meter.uninstall()
+    # Then every table it wrote is one the template can run on provisioned capacity with auto scaling
+    written = {name.split(":")[0].removeprefix(env.runtime.settings.table_prefix) for name in meter.wcu}
+    assert written == {"subscribers", "sessions", "usage_hours"}
+    assert written <= set(ACCOUNTING_TABLES)
