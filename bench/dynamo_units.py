@@ -126,6 +126,7 @@ class CapacityMeter:
         self.requests: Counter[str] = Counter()
         self.wcu: Counter[str] = Counter()  # by "table" / "table:index"
         self.rcu = 0.0
+        self.rcu_by_op: dict[str, float] = {}  # read units by operation
         self.sizes: dict[str, int] = {}  # last item size written, by table
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -160,6 +161,7 @@ class CapacityMeter:
             self.requests.clear()
             self.wcu.clear()
             self.rcu = 0.0
+            self.rcu_by_op.clear()
 
     @property
     def write_units(self) -> int:
@@ -210,6 +212,7 @@ class CapacityMeter:
             units = self._read_units(op, params, parsed)
             with self._lock:
                 self.rcu += units
+                self.rcu_by_op[op] = self.rcu_by_op.get(op, 0.0) + units
 
     @staticmethod
     def _read_units(op: str, params: Mapping[str, Any], parsed: Mapping[str, Any]) -> float:

@@ -73,9 +73,8 @@ def _steady_usage(assigned: str) -> dict[str, int]:
 def _seed_radius_subscribers(rt: Any) -> None:
     """Per policy kind (plain, modulated): a policy, a product and one subscriber with a full record."""
     from infra.local.demo import DEMO_TENANT
-    from store.models import Policy, Product, Subscriber
+    from store.models import Policy, Product
 
-    assigned = "2026-11-01T06:00:00.000000Z"
     for name, modulation in (("plain", None), ("modulated", MODULATION)):
         Policy(
             id=f"pol_{name}",
@@ -98,35 +97,45 @@ def _seed_radius_subscribers(rt: Any) -> None:
             price="25.00",
             created_at=now_iso(),
         ).save()
-        Subscriber(
-            login=f"{DEMO_TENANT}#customer-{name}",
-            id=f"sub_{secrets.token_hex(8)}",
-            tenant_id=DEMO_TENANT,
-            username=f"customer-{name}",
-            password_enc=rt.box.encrypt("a-long-network-password"),
-            status="active",
-            connection_type="pppoe",
-            name="María Fernanda González Pérez",
-            email="maria.gonzalez@example.com",
-            phone="+52 55 1234 5678",
-            address="Av. Insurgentes Sur 1234, Col. Del Valle, CDMX",
-            document_id="GOPM850101MDFNRR09",
-            zone_id="zone_demo",
-            gateway_id="gw_demo",
-            product_id=f"prod_{name}",
-            product_assigned_at=assigned,
-            ip="10.20.30.40",
-            mac="AA:BB:CC:DD:EE:01",
-            billing={"own_dates": False},
-            usage=_steady_usage(assigned),
-            devices=["AA:BB:CC:DD:EE:01"],
-            devices_since=assigned,
-            created_at="2026-01-15T10:00:00.000000Z",
-        ).save()
+        _full_subscriber(rt, f"customer-{name}", f"prod_{name}").save()
+
+
+def _full_subscriber(rt: Any, username: str, product_id: str) -> Any:
+    """A subscriber with a full record and a steady-state usage map."""
+    from infra.local.demo import DEMO_TENANT
+    from store.models import Subscriber
+
+    assigned = "2026-11-01T06:00:00.000000Z"
+    return Subscriber(
+        login=f"{DEMO_TENANT}#{username}",
+        id=f"sub_{secrets.token_hex(8)}",
+        tenant_id=DEMO_TENANT,
+        username=username,
+        password_enc=rt.box.encrypt("a-long-network-password"),
+        status="active",
+        connection_type="pppoe",
+        name="María Fernanda González Pérez",
+        email="maria.gonzalez@example.com",
+        phone="+52 55 1234 5678",
+        address="Av. Insurgentes Sur 1234, Col. Del Valle, CDMX",
+        document_id="GOPM850101MDFNRR09",
+        zone_id="zone_demo",
+        gateway_id="gw_demo",
+        product_id=product_id,
+        product_assigned_at=assigned,
+        ip="10.20.30.40",
+        mac="AA:BB:CC:DD:EE:01",
+        billing={"own_dates": False},
+        usage=_steady_usage(assigned),
+        devices=["AA:BB:CC:DD:EE:01"],
+        devices_since=assigned,
+        created_at="2026-01-15T10:00:00.000000Z",
+    )
 
 
 def _session_packets(client: Any, name: str, common: dict[str, str]) -> list[tuple[str, Any]]:
-    """One hour online: Access-Request, Start, 11 Interim-Updates (5 min apart), Stop."""
+    """One hour online: Access-Request, Start, 12 Interim-Updates (5 min apart, one of them in the next
+    hour as in every hour of a longer session), Stop."""
     from tests.fakes.radius import acct_request, pap_request
 
     user = f"customer-{name}"
@@ -134,7 +143,7 @@ def _session_packets(client: Any, name: str, common: dict[str, str]) -> list[tup
         ("Access-Request", pap_request(client, user, "a-long-network-password")),
         ("Start", acct_request(client, "Start", user, f"S-{name}", **common)),
     ]
-    for i in range(1, 12):
+    for i in range(1, 13):
         steps.append(
             (
                 "Interim-Update",
@@ -159,10 +168,10 @@ def _session_packets(client: Any, name: str, common: dict[str, str]) -> list[tup
                 "Stop",
                 user,
                 f"S-{name}",
-                Acct_Session_Time=3600,
-                Acct_Input_Octets=240 * MIB,
-                Acct_Output_Octets=(3600 * MIB) % (1 << 32),
-                Acct_Output_Gigawords=(3600 * MIB) >> 32,
+                Acct_Session_Time=3900,
+                Acct_Input_Octets=260 * MIB,
+                Acct_Output_Octets=(3900 * MIB) % (1 << 32),
+                Acct_Output_Gigawords=(3900 * MIB) >> 32,
                 Acct_Terminate_Cause="User-Request",
                 **common,
             ),
@@ -201,6 +210,67 @@ def _write_units(
         )
 
 
+REAPED_SESSIONS = 20
+
+
+def _reaper_reads(rt: Any, client: Any, clock: Any, meter: CapacityMeter, store: Any) -> None:
+    """Read units of the stale-session reaper per open session and hour, as it runs in production:
+    in the RADIUS service every minute (one long-lived store) and in the scheduled function every 5
+    minutes (a new store each run). Sessions opened a few seconds apart send an Interim-Update every
+    5 minutes for two hours; the reaper runs of the second hour are counted."""
+    from radius_container.app import REAPER_INTERVAL_S
+    from services.radius_sessions import reap_stale_sessions
+    from store.radius_repo import DynamoRadiusStore
+    from tests.fakes.radius import acct_request
+
+    events: list[tuple[datetime, str, Any]] = []
+    for k in range(REAPED_SESSIONS):
+        user = f"reap-{k:02d}"
+        meter.enabled = False
+        _full_subscriber(rt, user, "prod_plain").save()
+        meter.enabled = True
+        start = NOW + timedelta(seconds=14 * k)
+        events.append((start, "packet", acct_request(client, "Start", user, f"R-{k}")))
+        for j in range(1, 25):
+            attrs = {"Acct_Session_Time": 300 * j, "Acct_Output_Octets": MIB * j}
+            packet = acct_request(client, "Interim-Update", user, f"R-{k}", **attrs)
+            events.append((start + timedelta(seconds=300 * j), "packet", packet))
+    every = int(REAPER_INTERVAL_S)
+    events += [(NOW + timedelta(seconds=every * r + 7), "service", None) for r in range(7200 // every)]
+    events += [(NOW + timedelta(seconds=300 * r + 150), "scheduled", None) for r in range(24)]
+    measured_from = NOW.replace(minute=0) + timedelta(hours=1)
+    # items (rows, subscriber items) read per session; index pages (Query/Scan) per run, which at this
+    # size are the 1-unit minimum of each request (docs/cost.md sizes them for a full index)
+    rcu: dict[str, dict[str, float]] = {"service": {}, "scheduled": {}}
+    runs: dict[str, int] = {"service": 0, "scheduled": 0}
+    reaped = 0
+    for at, kind, packet in sorted(events, key=lambda e: (e[0], e[1])):
+        clock.now = at
+        if kind == "packet":
+            client.SendPacket(packet)
+            continue
+        meter.reset()
+        reaped += reap_stale_sessions(store if kind == "service" else DynamoRadiusStore(), at)
+        if measured_from <= at < measured_from + timedelta(hours=1):
+            for op, units in meter.rcu_by_op.items():
+                rcu[kind][op] = rcu[kind].get(op, 0.0) + units
+            runs[kind] += 1
+    for kind in ("service", "scheduled"):
+        emit(
+            metric="reaper_read_units",
+            reaper=kind,
+            open_sessions=REAPED_SESSIONS,
+            runs_per_hour=runs[kind],
+            item_read_units_per_session_hour=round(
+                sum(rcu[kind].get(op, 0.0) for op in ("BatchGetItem", "GetItem")) / REAPED_SESSIONS, 2
+            ),
+            index_read_units_per_run=round(
+                sum(rcu[kind].get(op, 0.0) for op in ("Query", "Scan")) / max(1, runs[kind]), 2
+            ),
+            reaped=reaped,
+        )
+
+
 def radius_writes() -> None:
     from composition import init_runtime
     from infra.local.demo import seed_demo
@@ -236,6 +306,7 @@ def radius_writes() -> None:
                 clock.now = NOW
                 steps = _session_packets(client, name, common)
                 _write_units(client, clock, meter, name, steps)
+            _reaper_reads(rt, client, clock, meter, store)
             emit(
                 metric="item_bytes",
                 **{_base(k): v for k, v in sorted(meter.sizes.items())},

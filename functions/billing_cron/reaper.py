@@ -16,10 +16,15 @@ from shared.runtime import Runtime
 from store.radius_repo import DynamoRadiusStore
 
 log = get_logger("billing")
+# one store per runtime, kept while the function instance is warm: it remembers the sessions it has
+# read, so a run reads again only those that may have gone stale since (DynamoRadiusStore._stale_in_hour)
+_store: list[tuple[Runtime, DynamoRadiusStore]] = []
 
 
 def reap_stale_sessions(rt: Runtime, now: datetime) -> int:
-    closed = reap(DynamoRadiusStore(), now)
+    if not _store or _store[0][0] is not rt:
+        _store[:] = [(rt, DynamoRadiusStore())]
+    closed = reap(_store[0][1], now)
     if closed:
         log.info("stale RADIUS sessions closed", extra={"count": closed})
     return closed

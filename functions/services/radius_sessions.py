@@ -3,7 +3,9 @@
 Used by the RADIUS service for every Accounting-Request, by the admin "disconnect user" action and
 by the scheduled stale-session reaper. Each operation reads the subscriber item once and writes it
 with one conditional update (usage increments and the session entry together), then upserts the
-connection-log row: at most two writes per accounting packet, and a repeated packet writes nothing.
+connection-log row when it is due (:func:`core.radius.accounting.log_row_due`: opening, closing, the
+first update of each hour): at most two writes per accounting packet, one for most Interim-Updates,
+and a repeated packet writes nothing.
 """
 
 from __future__ import annotations
@@ -168,17 +170,18 @@ def record_accounting(
     else:
         raise ConflictError("accounting update kept conflicting", details={"session": event.key})
 
-    store.put_session_log(
-        session_log(
-            change.entry,
-            tenant_id=sub.tenant_id,
-            subscriber_id=sub.id,
-            username=event.username,
-            gateway_id=gateway.id,
-            gateway_name=gateway.name,
-            ev=event,
+    if change.log_due:  # within an hour, an Interim-Update's counters live on the subscriber item only
+        store.put_session_log(
+            session_log(
+                change.entry,
+                tenant_id=sub.tenant_id,
+                subscriber_id=sub.id,
+                username=event.username,
+                gateway_id=gateway.id,
+                gateway_name=gateway.name,
+                ev=event,
+            )
         )
-    )
     updated = _with_usage(sub, write)
     enforce = None
     if change.entry.is_open and not gateway.enforces_traffic_limits and gateway.send_disconnect_requests:
@@ -264,10 +267,21 @@ def reap_stale_sessions(store: RadiusStore, now: datetime, grace_s: int = STALE_
             log = store.get_session_log(session_id)
             if log is None or not log.is_open:
                 continue
-            silent = (now - parse_iso(log.last_update)).total_seconds()
-            if silent <= 2 * max(MIN_INTERIM_S, log.interim_s) + grace_s:
+            last_update, interim_s = _last_heard(store, log)
+            silent = (now - parse_iso(last_update)).total_seconds()
+            if silent <= 2 * max(MIN_INTERIM_S, interim_s) + grace_s:
                 continue
-            row = close_session(store, session_id, ClosedBy.REAPER, parse_iso(log.last_update))
+            row = close_session(store, session_id, ClosedBy.REAPER, parse_iso(last_update))
             if row is not None and row.closed_by == ClosedBy.REAPER:
                 reaped += 1
     return reaped
+
+
+def _last_heard(store: RadiusStore, log: SessionLog) -> tuple[str, int]:
+    """The last update of an open session and its interval: the subscriber item's entry holds them
+    after every packet, the row only as of its last rewrite."""
+    sub = store.get_subscriber(login_key(log.tenant_id, log.username))
+    entry = sub.open_sessions.get(log.id) if sub is not None else None
+    if entry is None or entry.version < log.version:
+        return log.last_update, log.interim_s
+    return entry.last_update, entry.interim_s

@@ -23,7 +23,6 @@ from core.radius.model import (
     Allowances,
     CustomAttribute,
     GatewayView,
-    OpenSession,
     PolicyView,
     ProductView,
     SubscriberView,
@@ -35,6 +34,9 @@ from shared.observability import get_logger
 from store import subscribers as subscriber_store
 from store import tallies
 from store.models import Gateway, Policy, Product, Session, Subscriber, Tenant, UsageHour
+from store.subscribers import as_int as _i
+from store.subscribers import plain_map as _plain
+from store.subscribers import session_from_map, session_to_map
 from store.vouchers import mark_card_used
 
 log = get_logger("radius")
@@ -90,13 +92,6 @@ class RadiusStore(Protocol):
 
 
 # ---------------------------------------------------------------- conversions
-def _i(value: Any, default: int = 0) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
-
-
 def _burst(raw: Mapping[str, Any] | None) -> Burst | None:
     if not raw:
         return None
@@ -197,52 +192,6 @@ def product_view(p: Product) -> ProductView:
     )
 
 
-# Compact field names inside ``open_sessions`` entries keep the subscriber item small
-def session_to_map(s: OpenSession) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "nas": s.nas_ip,
-        "sid": s.acct_session_id,
-        "st": s.started_at,
-        "lu": s.last_update,
-        "v": s.version,
-        "i": s.input_octets,
-        "o": s.output_octets,
-        "t": s.time_s,
-        "iv": s.interim_s,
-    }
-    for name, value in (("ip", s.framed_ip), ("mac", s.mac), ("cb", s.closed_by), ("et", s.ended_at)):
-        if value is not None:
-            out[name] = value
-    return out
-
-
-def session_from_map(key: str, m: Mapping[str, Any]) -> OpenSession:
-    return OpenSession(
-        key=key,
-        nas_ip=str(m.get("nas", "")),
-        acct_session_id=str(m.get("sid", "")),
-        started_at=str(m.get("st", "")),
-        last_update=str(m.get("lu", m.get("st", ""))),
-        version=_i(m.get("v")),
-        input_octets=_i(m.get("i")),
-        output_octets=_i(m.get("o")),
-        time_s=_i(m.get("t")),
-        interim_s=_i(m.get("iv"), 300),
-        framed_ip=m.get("ip"),
-        mac=m.get("mac"),
-        closed_by=m.get("cb"),
-        ended_at=m.get("et"),
-    )
-
-
-def _plain(attr: Any) -> dict[str, Any] | None:
-    if attr is None:
-        return None
-    if hasattr(attr, "as_dict"):
-        return dict(attr.as_dict())
-    return dict(attr)
-
-
 def subscriber_view(s: Subscriber) -> SubscriberView:
     usage = _plain(s.usage)
     sessions = _plain(s.open_sessions)
@@ -307,6 +256,16 @@ def _condition_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
+def _last_updates(logins: Iterable[str]) -> dict[str, str]:
+    """The last update of every session entry of these subscribers, by session id (one batch read)."""
+    out: dict[str, str] = {}
+    for sub in Subscriber.batch_get(sorted(logins), attributes_to_get=["login", "open_sessions"]):
+        for key, entry in (_plain(sub.open_sessions) or {}).items():
+            if isinstance(entry, Mapping):
+                out[key] = str(entry.get("lu", entry.get("st", "")))
+    return out
+
+
 # ---------------------------------------------------------------- DynamoDB implementation
 class DynamoRadiusStore:
     """:class:`RadiusStore` on DynamoDB (tables bound by :func:`store.db.configure`).
@@ -318,6 +277,8 @@ class DynamoRadiusStore:
     def __init__(self, pool_connections: int | None = None) -> None:
         self._tenant_lock = threading.Lock()
         self._tenant_days: dict[str, tuple[int, float]] = {}
+        self._reaper_lock = threading.Lock()
+        self._heard: dict[str, dict[str, tuple[str, str]]] = {}  # NAS → session id → (login, last update)
         if pool_connections:
             for model in (Subscriber, Session, Gateway, Policy, Product, UsageHour, Tenant):
                 meta: Any = model.Meta
@@ -571,10 +532,33 @@ class DynamoRadiusStore:
         same_hour: list[str] = []
         for r in Session.open_index.query(nas_ip, Session.open_hour <= cutoff_hour):
             (same_hour if r.open_hour == cutoff_hour else out).append(r.id)
-        if same_hour:
-            rows = Session.batch_get(same_hour, attributes_to_get=["id", "last_update", "open_nas"])
-            out.extend(r.id for r in rows if r.open_nas and r.last_update < updated_before)
+        out.extend(self._stale_in_hour(nas_ip, same_hour, updated_before))
         return out
+
+    def _stale_in_hour(self, nas_ip: str, ids: list[str], updated_before: str) -> list[str]:
+        """Open sessions of the cutoff's hour last heard of before ``updated_before``.
+
+        A row is rewritten once an hour; the subscriber item's session entry has the last update.
+        The store remembers, per session, the login and the last update it has seen, and reads an item
+        again only once that update is older than the cutoff: a reaper running every minute reads each
+        live session about once per 2 x interim, not on every run.
+        """
+        with self._reaper_lock:
+            cached = self._heard.get(nas_ip, {})
+            known = {i: cached[i] for i in ids if i in cached}
+        unknown = [i for i in ids if i not in known]
+        if unknown:
+            names = ["id", "last_update", "open_nas", "tenant_id", "username"]
+            for r in Session.batch_get(unknown, attributes_to_get=names):
+                if r.open_nas:
+                    known[r.id] = (login_key(r.tenant_id, r.username), r.last_update)
+        due = {i: v for i, v in known.items() if v[1] < updated_before}
+        if due:
+            heard = _last_updates({login for login, _ in due.values()})
+            known.update({i: (login, max(heard.get(i, ""), seen)) for i, (login, seen) in due.items()})
+        with self._reaper_lock:
+            self._heard[nas_ip] = known  # the sessions of this NAS in the cutoff's hour
+        return sorted(i for i, (_, seen) in known.items() if seen < updated_before)
 
     def open_session_nas(self) -> list[str]:
         seen: set[str] = set()

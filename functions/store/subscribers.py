@@ -7,7 +7,7 @@ PutItem of the whole record), guarded by a condition on the status the decision 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from pynamodb.transactions import TransactWrite
 from core.errors import ConflictError, NotFoundError
 from core.ids import iso, now_iso, utcnow
 from core.listing import is_phone_search
+from core.radius.model import OpenSession
 from store import tallies
 from store.models import Invoice, Session, Subscriber, TokenRecord
 
@@ -188,11 +189,92 @@ def ips_in_tenant(tenant_id: str) -> set[str]:
     return {s.ip for s in Subscriber.ip_index.query(tenant_id) if s.ip}
 
 
+def as_int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def plain_map(attr: Any) -> dict[str, Any] | None:
+    if attr is None:
+        return None
+    if hasattr(attr, "as_dict"):
+        return dict(attr.as_dict())
+    return dict(attr)
+
+
+# Compact field names inside ``open_sessions`` entries keep the subscriber item small
+def session_to_map(s: OpenSession) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "nas": s.nas_ip,
+        "sid": s.acct_session_id,
+        "st": s.started_at,
+        "lu": s.last_update,
+        "v": s.version,
+        "i": s.input_octets,
+        "o": s.output_octets,
+        "t": s.time_s,
+        "iv": s.interim_s,
+    }
+    for name, value in (("ip", s.framed_ip), ("mac", s.mac), ("cb", s.closed_by), ("et", s.ended_at)):
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def session_from_map(key: str, m: Mapping[str, Any]) -> OpenSession:
+    return OpenSession(
+        key=key,
+        nas_ip=str(m.get("nas", "")),
+        acct_session_id=str(m.get("sid", "")),
+        started_at=str(m.get("st", "")),
+        last_update=str(m.get("lu", m.get("st", ""))),
+        version=as_int(m.get("v")),
+        input_octets=as_int(m.get("i")),
+        output_octets=as_int(m.get("o")),
+        time_s=as_int(m.get("t")),
+        interim_s=as_int(m.get("iv"), 300),
+        framed_ip=m.get("ip"),
+        mac=m.get("mac"),
+        closed_by=m.get("cb"),
+        ended_at=m.get("et"),
+    )
+
+
 def session_rows(keys: Iterable[Session]) -> list[Session]:
-    """Connection-log rows for index results (keys only), in the index order."""
+    """Connection-log rows for index results (keys only), in the index order, open ones as of the
+    subscriber's last accounting packet."""
     ids = [k.id for k in keys]
     found = {r.id: r for r in Session.batch_get(ids)} if ids else {}
-    return [found[i] for i in ids if i in found]
+    return with_live_counters([found[i] for i in ids if i in found])
+
+
+def with_live_counters(rows: list[Session]) -> list[Session]:
+    """Open rows with the counters of their subscriber item's session entry: RADIUS updates the entry
+    on every accounting packet and rewrites the row once an hour (``core.radius.accounting.log_row_due``)."""
+    for subscriber_id in sorted({r.subscriber_id for r in rows if r.ended_at is None}):
+        sub = get_by_id(subscriber_id)
+        entries = plain_map(sub.open_sessions) if sub is not None else None
+        for row in rows:
+            raw = (entries or {}).get(row.id) if row.subscriber_id == subscriber_id else None
+            if row.ended_at is None and isinstance(raw, Mapping):
+                _take_entry(row, session_from_map(row.id, raw))
+    return rows
+
+
+def _take_entry(row: Session, entry: OpenSession) -> None:
+    if entry.version <= as_int(row.version):
+        return
+    row.version = entry.version
+    row.last_update = entry.ended_at or entry.last_update
+    row.duration_s = entry.time_s
+    row.input_octets = entry.input_octets
+    row.output_octets = entry.output_octets
+    row.framed_ip = entry.framed_ip or row.framed_ip
+    row.mac = entry.mac or row.mac
+    if entry.ended_at is not None:  # closed on the item, the row's rewrite did not happen
+        row.ended_at, row.closed_by = entry.ended_at, entry.closed_by
 
 
 # ---------------------------------------------------------------- accounting rows

@@ -132,6 +132,25 @@ class SessionChange:
     download: int
     reopened: bool = False
     closed: bool = False
+    # whether the connection-log row is rewritten (see :func:`log_row_due`)
+    log_due: bool = True
+
+
+def log_row_due(prev: OpenSession, entry: OpenSession, status: AcctStatus) -> bool:
+    """Whether an update of a known session rewrites its connection-log row.
+
+    The subscriber item holds the session's counters after every packet (``open_sessions``); the row
+    is rewritten when the session opens, closes or reopens, when its address or device changes, and
+    on the first update of each UTC hour: the hour of the row's last update keys the open-session
+    index the reaper reads, so an open row always carries the hour of the session's latest update,
+    while the Interim-Updates within the hour write the subscriber item only. Readers of an open row
+    take its counters from the subscriber item (``store.subscribers.session_rows``, the reaper).
+    """
+    if status == AcctStatus.START or entry.closed_by != prev.closed_by or entry.ended_at != prev.ended_at:
+        return True
+    if (entry.framed_ip, entry.mac) != (prev.framed_ip, prev.mac):
+        return True
+    return entry.last_update[:13] != prev.last_update[:13]
 
 
 def apply_event(prev: OpenSession | None, ev: AccountingEvent, interim_s: int) -> SessionChange | None:
@@ -194,7 +213,15 @@ def apply_event(prev: OpenSession | None, ev: AccountingEvent, interim_s: int) -
         closed_by=closed_by,
         ended_at=ended_at,
     )
-    return SessionChange(entry, d_time, d_up, d_down, reopened=reopened, closed=closed)
+    return SessionChange(
+        entry,
+        d_time,
+        d_up,
+        d_down,
+        reopened=reopened,
+        closed=closed,
+        log_due=log_row_due(prev, entry, ev.status),
+    )
 
 
 def _unwrap(previous: int, reported: int, later: bool) -> int:

@@ -334,3 +334,32 @@ def test_the_automatic_cutoff_reaches_the_live_session_of_a_client_it_suspends(
         assert result.live_sessions[made.id][0]["action"] == "coa"
         assert result.live_sessions[made.id][0]["result"] == "changed"
         assert result.warnings == []
+
+
+def test_the_connection_log_shows_an_open_session_as_of_its_last_interim_update(
+    api: Api, manager, radius: RadiusHarness
+):
+    # Given a subscriber made through the API with a session open on the gateway
+    made = subscriber_on(api, manager, {})
+    client = radius.client(timeout=10, retries=3)
+    assert client.SendPacket(acct_request(client, "Start", made.username, "LOG-1")).code == 5
+    # When two Interim-Updates within the hour report time and traffic
+    for seconds, down in ((300, 40 * MIB), (600, 90 * MIB)):
+        packet = acct_request(
+            client,
+            "Interim-Update",
+            made.username,
+            "LOG-1",
+            Acct_Session_Time=seconds,
+            Acct_Output_Octets=down,
+            Acct_Input_Octets=down // 10,
+        )
+        assert client.SendPacket(packet).code == 5
+    # Then the stored row is still the one the Start wrote (the counters went to the subscriber item)
+    key = session_key("127.0.0.1", "LOG-1", made.username)
+    assert int(Session.get(key, consistent_read=True).duration_s) == 0
+    # And the connection log shows the open session with the last update's time and traffic
+    log = ok(api.get(f"/admin/subscribers/{made.id}/connections", manager))
+    (row,) = [r for r in log["items"] if r["connection_id"] == "LOG-1"]
+    assert row["open"] is True and row["ended_at"] is None
+    assert (row["duration_s"], row["download_bytes"], row["upload_bytes"]) == (600, 90 * MIB, 9 * MIB)

@@ -13,6 +13,7 @@ from core.radius.accounting import AccountingEvent, AcctStatus, session_key
 from services.radius_sessions import StoreCatalog, reap_stale_sessions, record_accounting
 from store.models import Session, Subscriber
 from store.radius_repo import DynamoRadiusStore
+from store.subscribers import sessions_page
 from tests.fakes.radius import ANSWER_TIMEOUT_S, pap_request
 
 from .conftest import NOW, RadiusEnv
@@ -138,8 +139,10 @@ def test_32_bit_counters_without_gigawords_wrap_instead_of_stopping(env):
     # And a late copy of an older packet (lower time, lower counter) changes nothing
     send(env, "Interim-Update", a.username, "S-WRAP", Acct_Session_Time=600, Acct_Output_Octets=100_000_000)
     assert usage(a.login)["d:2026-11-18:o"] == GIB + 300_000_000
-    row = Session.get(session_key("127.0.0.1", "S-WRAP", a.username))
-    assert row.output_octets == GIB + 300_000_000
+    # And the connection log shows the open session with the wrapped total
+    (row,), _ = sessions_page(a.subscriber_id, 10, None)
+    assert row.id == session_key("127.0.0.1", "S-WRAP", a.username) and row.ended_at is None
+    assert row.output_octets == GIB + 300_000_000 and row.duration_s == 900
 
 
 def test_accounting_of_a_windows_domain_user_name_is_recorded(env):
@@ -208,6 +211,29 @@ def test_reaper_closes_sessions_whose_stop_never_came(env):
     assert row.ended_at is None and row.open_nas == "127.0.0.1" and usage(a.login)["d:2026-11-18:o"] == 30
 
 
+def test_reaper_judges_a_session_by_its_last_update_on_the_subscriber_item(env):
+    # Given a session whose Interim-Updates within the hour went to the subscriber item only
+    a = env.account()
+    send(env, "Start", a.username, "S-510")
+    for seconds in (300, 600, 900):
+        env.clock.now = NOW + timedelta(seconds=seconds)
+        send(
+            env, "Interim-Update", a.username, "S-510", Acct_Session_Time=seconds, Acct_Output_Octets=seconds
+        )
+    key = session_key("127.0.0.1", "S-510", a.username)
+    assert Session.get(key, consistent_read=True).last_update == "2026-11-18T17:00:00.000000Z"
+    store = DynamoRadiusStore()
+    # When the reaper runs 25 minutes after the row's last rewrite, 10 after the last update heard
+    reap_stale_sessions(store, NOW + timedelta(minutes=25))
+    # Then the session is kept
+    assert Session.get(key, consistent_read=True).ended_at is None
+    # And once the last update heard is older than 2 x interim + grace it is closed at that update
+    assert reap_stale_sessions(store, NOW + timedelta(minutes=28)) >= 1
+    row = Session.get(key, consistent_read=True)
+    assert row.closed_by == "reaper" and row.ended_at == "2026-11-18T17:15:00.000000Z"
+    assert (int(row.duration_s), int(row.output_octets)) == (900, 900)
+
+
 class CountingStore(DynamoRadiusStore):
     def __init__(self) -> None:
         super().__init__()
@@ -226,16 +252,19 @@ class CountingStore(DynamoRadiusStore):
         return super().put_session_log(log)
 
 
-def test_one_read_and_at_most_two_writes_per_accounting_request(env):
+def test_one_read_and_at_most_two_writes_per_accounting_request_one_within_the_hour(env):
     a = env.account()
     store = CountingStore()
     gateway = next(g for g in store.list_gateways() if g.nas_ip == "127.0.0.1")
-    expected = {"Start": 2, "Interim-Update": 2, "duplicate": 0, "Stop": 2}
+    # the connection-log row is rewritten on opening, closing and the first update of each hour; the
+    # other Interim-Updates write the subscriber item only
+    expected = {"Start": 2, "Interim-Update": 1, "duplicate": 0, "Interim-Update, next hour": 2, "Stop": 2}
     for label, status, t in (
         ("Start", AcctStatus.START, 0),
         ("Interim-Update", AcctStatus.INTERIM, 300),
         ("duplicate", AcctStatus.INTERIM, 300),
-        ("Stop", AcctStatus.STOP, 400),
+        ("Interim-Update, next hour", AcctStatus.INTERIM, 3600),
+        ("Stop", AcctStatus.STOP, 3700),
     ):
         store.calls.clear()
         ev = AccountingEvent(

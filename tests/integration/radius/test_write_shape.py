@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench.dynamo_units import CapacityMeter
 from core.ids import iso, now_iso
-from core.radius.accounting import SessionLog
+from core.radius.accounting import SessionLog, session_key
 from infra.template.capacity import ACCOUNTING_TABLES
 from store.models import Session, Subscriber, Tenant, UsageHour
 from store.radius_repo import DynamoRadiusStore
@@ -116,12 +116,43 @@ def test_every_table_an_interim_update_writes_can_run_provisioned(env: RadiusEnv
     meter = CapacityMeter()
     meter.install([Subscriber, Session, UsageHour])
     try:
-        # When an Interim-Update reports traffic
-        env.clock.advance(minutes=5)
-        send(env, "Interim-Update", a.username, "P-1", Acct_Session_Time=300, Acct_Output_Octets=9 * MIB)
+        # When the first Interim-Update of the next hour reports traffic (it rewrites the log row too)
+        env.clock.advance(minutes=65)
+        send(env, "Interim-Update", a.username, "P-1", Acct_Session_Time=3900, Acct_Output_Octets=9 * MIB)
     finally:
         meter.uninstall()
     # Then every table it wrote is one the template can run on provisioned capacity with auto scaling
     written = {name.split(":")[0].removeprefix(env.runtime.settings.table_prefix) for name in meter.wcu}
     assert written == {"subscribers", "sessions", "usage_hours"}
     assert written <= set(ACCOUNTING_TABLES)
+
+
+def test_the_reaper_reads_a_live_session_again_only_once_its_last_update_may_be_stale(env: RadiusEnv):
+    # Given a session on its own gateway heard of at 17:15, its row written at the Start (17:00)
+    ip = env.gateway()
+    c = env.client(f"secret-{ip.rsplit('.', 1)[1]}".encode(), source_ip=ip)
+    a = env.account()
+    for seconds in (0, 300, 600, 900):
+        env.clock.now = NOW + timedelta(seconds=seconds)
+        status = "Start" if seconds == 0 else "Interim-Update"
+        req = c.CreateAcctPacket(User_Name=a.username, Acct_Status_Type=status, Acct_Session_Id="RR-1")
+        req.AddAttribute("Acct-Session-Time", seconds)
+        assert c.SendPacket(req).code == 5
+    store = DynamoRadiusStore()
+    meter = CapacityMeter()
+    meter.install([Session, Subscriber])
+    try:
+        # When the reaper looks every minute from 17:20 to 17:26 (cutoff 12 minutes earlier)
+        reads = []
+        for minute in range(20, 27):
+            meter.reset()
+            assert store.open_session_ids(ip, iso(NOW + timedelta(minutes=minute - 12))) == []
+            reads.append(meter.requests["BatchGetItem"])
+        # Then only the first look reads (the row, then the subscriber item with the last update)
+        assert reads == [2, 0, 0, 0, 0, 0, 0]
+        # And once the cutoff passes the last update seen, the item is read again and the session is stale
+        meter.reset()
+        stale = store.open_session_ids(ip, iso(NOW + timedelta(minutes=16)))
+        assert stale == [session_key(ip, "RR-1", a.username)] and meter.requests["BatchGetItem"] == 1
+    finally:
+        meter.uninstall()
