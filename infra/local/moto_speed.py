@@ -76,4 +76,5 @@ def speed_up_dynamodb_answers() -> None:
         return 200, dict(JSON_10), body
 
     execute_result.wire_json = True  # type: ignore[attr-defined]
+    execute_result.__wrapped__ = moto_serializer  # type: ignore[attr-defined]
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
