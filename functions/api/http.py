@@ -129,15 +129,6 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def parse_json(app: Chalice) -> Any:
-    return load_json(raw_body(app))
-
-
-def parse_model(app: Chalice, model: type[M]) -> M:
-    """Validate the JSON body against a pydantic model; the first error names its field."""
-    return validate(model, load_json_object(raw_body(app)))
-
-
 def validate(model: type[M], data: dict[str, Any], where: str = "") -> M:
     try:
         return model.model_validate(data)

@@ -29,6 +29,7 @@ from pynamodb.transactions import TransactWrite
 
 from core.errors import ConflictError, UnavailableError, ValidationError
 from core.ids import now_iso
+from store import subscribers as subscriber_store
 from store import tallies
 from store.models import (
     Counter,
@@ -181,12 +182,7 @@ def get_subscriber(login: str) -> Subscriber | None:
 
 
 def get_subscriber_by_id(subscriber_id: str) -> Subscriber | None:
-    if not _usable_key(subscriber_id):
-        return None
-    for sub in Subscriber.id_index.query(subscriber_id, limit=1):
-        # the index is eventually consistent: read the item itself for the current values
-        return get_subscriber(sub.login)
-    return None
+    return subscriber_store.get_by_id(subscriber_id, consistent=True) if _usable_key(subscriber_id) else None
 
 
 def subscribers_by_login(logins: Iterable[str]) -> dict[str, Subscriber]:

@@ -32,6 +32,7 @@ from core.radius.mschap import strip_domain
 from core.rates import Burst
 from core.retention import USAGE_HOURS_DAYS, connection_log_days, expiry_epoch
 from shared.observability import get_logger
+from store import subscribers as subscriber_store
 from store import tallies
 from store.models import Gateway, Policy, Product, Session, Subscriber, Tenant, UsageHour
 from store.vouchers import mark_card_used
@@ -54,7 +55,7 @@ def login_key(tenant_id: str, username: str) -> str:
     """The subscriber item key: ``<tenant_id>#<lower-case username>``. A ``DOMAIN\\`` prefix (Windows
     PPP clients send ``DOMAIN\\user``) is not part of it, as RFC 2759 leaves it out of the challenge
     hash; network usernames never contain a backslash."""
-    return f"{tenant_id}#{strip_domain(username.strip()).lower()}"
+    return subscriber_store.login_key(tenant_id, strip_domain(username.strip()))
 
 
 class RadiusStore(Protocol):

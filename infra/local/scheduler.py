@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from billing_cron.inactivity import mark_inactive
-from billing_cron.modulation import run_modulation_now
 from billing_cron.reaper import reap_stale_sessions
 from core.ids import utcnow
 from core.modulation import run_slot
 from services.billing.cutoffs import run_cutoffs, run_promise_expiry
 from services.billing.invoice_run import run_invoices
 from services.billing.notices import run_notices
+from services.modulation_run import run_modulation_now
+from services.subscribers.inactivity import mark_inactive
 from shared.observability import get_logger
 from shared.runtime import Runtime
 

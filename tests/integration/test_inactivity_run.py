@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from billing_cron.inactivity import mark_inactive
 from core.ids import iso, utcnow
+from services.subscribers.inactivity import mark_inactive
 from store.models import AuditEntry, Subscriber, Tenant
 
 

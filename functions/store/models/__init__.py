@@ -22,7 +22,6 @@ from store.models.operations import (
     AuditTenantIndex,
     Counter,
     GatewayTaskIndex,
-    IdempotencyRecord,
     Job,
     ProvisioningTask,
     Tally,
@@ -69,7 +68,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     Counter,
     TokenRecord,
     Job,
-    IdempotencyRecord,
 )
 
 __all__ = [
@@ -87,7 +85,6 @@ __all__ = [
     "ExtraProduct",
     "Gateway",
     "GatewayTaskIndex",
-    "IdempotencyRecord",
     "Invoice",
     "Job",
     "NasIndex",

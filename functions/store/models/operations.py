@@ -109,11 +109,3 @@ class Job(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
     tenant_index = TenantIndex()
-
-
-class IdempotencyRecord(Model):
-    """Table used by powertools idempotency (payments, provisioning messages)."""
-
-    Meta = _meta("idempotency")
-    id = UnicodeAttribute(hash_key=True)
-    expiration = TTLAttribute(null=True)

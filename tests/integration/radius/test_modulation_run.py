@@ -12,8 +12,8 @@ from cfnlint.decode import cfn_yaml
 from pyrad.packet import AccessAccept
 
 from adapters.dynauth import UdpDynAuthSender
-from billing_cron.modulation import run_modulation
 from services.disconnect import StoreGatewayDirectory
+from services.modulation_run import run_modulation
 from services.radius_sessions import StoreCatalog
 from tests.fakes.radius import ANSWER_TIMEOUT_S, DICTIONARY, FakeNas, acct_request, pap_request
 
