@@ -192,6 +192,9 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
     "/admin/payments/{payment_id}": {
         "GET": "api.routes.billing",
     },
+    "/admin/payments/{payment_id}/reverse": {
+        "POST": "api.routes.billing",
+    },
     "/admin/policies": {
         "GET": "api.routes.catalog",
         "POST": "api.routes.catalog",

@@ -1,5 +1,6 @@
 """The VPN hub: one EC2 instance running WireGuard that the routers connect to; it routes the
-functions' RouterOS and CoA traffic to the routers and forwards their RADIUS to the load balancer."""
+functions' RouterOS and CoA traffic to the routers, forwards their RADIUS to the load balancer, and is
+the private subnets' NAT instance for HTTPS to the internet (the payment providers' APIs)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,15 @@ ip route replace "$VPN_CIDR" dev wg0
 # functions reach routers as the hub address (the router's API user and CoA port accept only it)
 iptables -t nat -C POSTROUTING -o wg0 -j MASQUERADE 2>/dev/null \\
   || iptables -t nat -A POSTROUTING -o wg0 -j MASQUERADE
+# NAT instance of the private subnets: their HTTPS to the internet (the payment providers' APIs) leaves
+# as this hub's public address; nothing else from the VPC is forwarded out
+uplink=$(ip -4 route show default | awk '{print $5; exit}')
+iptables -C FORWARD -s "$VPC_CIDR" ! -d "$VPC_CIDR" -o "$uplink" -p tcp --dport 443 -j ACCEPT 2>/dev/null \\
+  || iptables -I FORWARD 1 -s "$VPC_CIDR" ! -d "$VPC_CIDR" -o "$uplink" -p tcp --dport 443 -j ACCEPT
+iptables -C FORWARD -s "$VPC_CIDR" ! -d "$VPC_CIDR" -o "$uplink" -j DROP 2>/dev/null \\
+  || iptables -A FORWARD -s "$VPC_CIDR" ! -d "$VPC_CIDR" -o "$uplink" -j DROP
+iptables -t nat -C POSTROUTING -s "$VPC_CIDR" ! -d "$VPC_CIDR" -o "$uplink" -j MASQUERADE 2>/dev/null \\
+  || iptables -t nat -A POSTROUTING -s "$VPC_CIDR" ! -d "$VPC_CIDR" -o "$uplink" -j MASQUERADE
 """
 
 HUB_SYNC = """#!/bin/bash
@@ -129,6 +139,7 @@ def hub_user_data() -> str:
         "PUBLIC_KEY_PARAMETER=/wispcloud/${AWS::StackName}/vpn/hub-public-key",
         "HUB_ADDRESS=${VpnHubAddress}",
         "VPN_CIDR=${VpnCidr}",
+        f"VPC_CIDR={VPC_CIDR}",
         "RADIUS_NAME=${RadiusLoadBalancer.DNSName}",
         "EOF",
     ]
@@ -162,6 +173,13 @@ def _hub_interface() -> dict[str, Any]:
                 # RADIUS answers to the routers' requests
                 {"IpProtocol": "tcp", "FromPort": 8728, "ToPort": 8729, "CidrIp": VPC_CIDR},
                 {"IpProtocol": "udp", "FromPort": 0, "ToPort": 65535, "CidrIp": VPC_CIDR},
+                # NAT for the functions' HTTPS to the internet (payment providers); not the RADIUS tasks
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "SourceSecurityGroupId": ref("LambdaSecurityGroup"),
+                },
             ],
         },
     }

@@ -1,5 +1,6 @@
 """The VPC: public subnets (the VPN hub), private subnets (functions in the VPC, RADIUS tasks), their
-routes and the AWS endpoints the private subnets use instead of a NAT."""
+routes and the AWS endpoints the private subnets use; their way to the internet (HTTPS to the payment
+providers' APIs) is the VPN hub as NAT instance (``hub.py``; docs/cost.md, *Egress*)."""
 
 from __future__ import annotations
 
@@ -81,6 +82,17 @@ def _route_tables() -> dict[str, Any]:
             "NetworkInterfaceId": ref("VpnHubInterface"),
         },
     }
+    # ... and the internet through the hub too, which forwards only HTTPS from the functions (the
+    # payment providers' APIs) and masquerades it behind its Elastic IP; AWS services stay on the
+    # endpoints below (their routes and addresses are more specific)
+    r["EgressRoute"] = {
+        "Type": "AWS::EC2::Route",
+        "Properties": {
+            "RouteTableId": ref("PrivateRouteTable"),
+            "DestinationCidrBlock": "0.0.0.0/0",
+            "NetworkInterfaceId": ref("VpnHubInterface"),
+        },
+    }
     return r
 
 
@@ -96,7 +108,7 @@ def _endpoints() -> dict[str, Any]:
                 "RouteTableIds": [ref("PrivateRouteTable")],
             },
         }
-    # no NAT: the private subnets reach AWS through endpoints (ECR and logs for the RADIUS tasks)
+    # the private subnets reach AWS through endpoints (ECR and logs for the RADIUS tasks), not the hub
     for name, svc in (
         ("SqsEndpoint", "sqs"),
         ("KmsEndpoint", "kms"),

@@ -239,3 +239,58 @@ def test_single_page_fallback_of_the_console(uri, served):
     code = web.WEB_REWRITE + f"console.log(handler({{request: {{uri: {uri!r}}}}}).uri);"
     out = subprocess.run(["node", "-e", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == served
+
+
+# ---------------------------------------------------------------- egress to the payment providers
+PROVIDER_ADAPTERS = {"services.billing.online.stripe_gateway", "services.billing.online.mercadopago_gateway"}
+
+
+def test_functions_that_call_payment_providers_have_an_egress_path(res, template):
+    from infra.package import lambda_packages
+
+    callers = [p.name for p in lambda_packages() if PROVIDER_ADAPTERS <= p.closure.modules]
+    assert "ApiFunction" in callers
+    hub_if = {"Ref": "VpnHubInterface"}
+    for lid in callers:
+        vpc = res[lid]["Properties"].get("VpcConfig")
+        if vpc is None:
+            continue  # outside a VPC a function has Lambda's own internet access
+        # every subnet of the function routes the internet to the hub's interface
+        tables = {
+            r["Properties"]["RouteTableId"]["Ref"]
+            for r in res.values()
+            if r["Type"] == "AWS::EC2::SubnetRouteTableAssociation"
+            and r["Properties"]["SubnetId"] in vpc["SubnetIds"]
+        }
+        assert len(tables) >= 1
+        for table in tables:
+            defaults = [
+                r["Properties"]
+                for r in res.values()
+                if r["Type"] == "AWS::EC2::Route"
+                and r["Properties"]["RouteTableId"] == {"Ref": table}
+                and r["Properties"]["DestinationCidrBlock"] == "0.0.0.0/0"
+            ]
+            assert [d.get("NetworkInterfaceId") for d in defaults] == [hub_if], (lid, table)
+        # the hub's interface forwards, has the public address, and admits HTTPS from the function
+        nic = res["VpnHubInterface"]["Properties"]
+        assert nic["SourceDestCheck"] is False and nic["SubnetId"] == {"Ref": "PublicSubnetA"}
+        assert res["VpnHubElasticIpAssociation"]["Properties"]["NetworkInterfaceId"] == hub_if
+        ingress = res["VpnSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+        for group in vpc["SecurityGroupIds"]:
+            assert {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "SourceSecurityGroupId": group,
+            } in ingress
+    # the RADIUS tasks are not let out: only the functions' group may use the NAT
+    assert not any(r.get("FromPort") == 443 and "CidrIp" in r for r in ingress)
+    # the hub masquerades the VPC's HTTPS out of its uplink and forwards nothing else from the VPC
+    assert f"VPC_CIDR={res['Vpc']['Properties']['CidrBlock']}" in hub.hub_user_data()
+    up = hub.HUB_UP
+    vpc_out = '-s "$VPC_CIDR" ! -d "$VPC_CIDR" -o "$uplink"'
+    accept = up.index(f"iptables -I FORWARD 1 {vpc_out} -p tcp --dport 443 -j ACCEPT")
+    assert accept < up.index(f"iptables -A FORWARD {vpc_out} -j DROP")
+    assert f"iptables -t nat -A POSTROUTING {vpc_out} -j MASQUERADE" in up
+    assert "${" not in up  # the user data is an Fn::Sub: no shell braces

@@ -34,6 +34,7 @@ from services.billing.notices import run_tenant_notices
 from services.billing.payments import get_payment, list_payments, payment_dict, register_payment
 from services.billing.promises import register_promise
 from services.billing.reports import sales_report, sales_to_user
+from services.billing.reversals import reverse_manually
 from services.billing.runs import get_run, list_runs
 from services.subscribers import get_subscriber
 from services.tenants import tenant_filter
@@ -103,6 +104,19 @@ class PaymentIn(In):
     invoice_id: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = Field(
         None, description="the invoice this payment is for: paid first (its id or path_id)"
     )
+
+
+class ReverseIn(In):
+    amount: Money | None = Field(None, description="how much to take back (default: all that is left)")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] = Field(
+        description="why (kept in the audit log and on the reversal)"
+    )
+    reopen_invoices: bool = Field(
+        True,
+        description="re-open the invoices the payment paid (they owe again); false leaves them paid "
+        "(what was given back is forgiven). Balance in favour the payment left is taken back first either way",
+    )
+    idempotency_key: IdemKey | None = Field(None, description="or the Idempotency-Key header")
 
 
 class PromiseIn(In):
@@ -363,6 +377,34 @@ def handle_register_payment(ctx: RequestContext) -> dict[str, Any]:
 @route(bp, "/admin/payments/{payment_id}", "GET", summary="View a payment", tags=["billing"])
 def handle_get_payment(ctx: RequestContext, payment_id: str) -> dict[str, Any]:
     return payment_dict(get_payment(payment_id, ctx.p.visible_tenants))
+
+
+@route(
+    bp,
+    "/admin/payments/{payment_id}/reverse",
+    "POST",
+    summary="Reverse (part of) a payment: a refund or charge-back the provider did not report, or a "
+    "correction (once per idempotency key; never suspends; the tenant is e-mailed)",
+    tags=["billing"],
+    body=ReverseIn,
+    min_role="manager",
+    status=201,
+)
+def handle_reverse_payment(ctx: RequestContext, payment_id: str) -> dict[str, Any]:
+    b: ReverseIn = ctx.body
+    result = reverse_manually(
+        ctx.rt,
+        ctx.p.visible_tenants,
+        payment_id,
+        Decimal(b.amount) if b.amount is not None else None,
+        b.reason,
+        b.reopen_invoices,
+        _idempotency_key(ctx, b.idempotency_key),
+        ctx.p.actor_id,
+        ctx.p.actor_kind,
+    )
+    payment = get_payment(payment_id, ctx.p.visible_tenants)
+    return {**result.as_dict(), "payment": payment_dict(payment)}
 
 
 @route(

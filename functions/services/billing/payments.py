@@ -103,7 +103,7 @@ def _payment_order(unpaid: list[Invoice], target: Invoice | None) -> list[Invoic
     return [target, *(i for i in unpaid if i.id != target.id)]
 
 
-def _overdue(invoices: Iterable[Invoice], today: date) -> list[Invoice]:
+def overdue_invoices(invoices: Iterable[Invoice], today: date) -> list[Invoice]:
     """Unpaid internet invoices past their payment date (what a cutoff suspends for), oldest first."""
     return [
         i
@@ -281,7 +281,7 @@ def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt
     today = req.paid_on or local_date(utcnow(), ctx.tz(sub.zone_id))
     now = now_iso()
     unpaid = unpaid_oldest_first(sub.id)
-    overdue_before = _overdue(unpaid, today)
+    overdue_before = overdue_invoices(unpaid, today)
     paid = _apply_to_invoices(ctx, unpaid, target, req.amount, today, now)
     ops = paid.ops
     fees: list[dict[str, Any]] = []
@@ -289,7 +289,7 @@ def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt
         for inv in paid.late:
             xid = "xp_late_" + hashlib.sha256(inv.id.encode()).hexdigest()[:24]
             _add_fee(ctx, sub, xid, f"Late fee (invoice {inv.number})", "late_fee", req.actor_id, ops, fees)
-    reactivate, reconnection = _reconnection(ctx, sub, req.activate, overdue_before, paid.still_owed)
+    reactivate, reconnection = reconnection_decision(ctx, sub, req.activate, overdue_before, paid.still_owed)
     if reactivate and opts.reconnection_fee and ctx.fee("reconnection_fee") > 0:
         # one fee per overdue period: keyed by the invoice whose lateness cut the client off
         period_key = overdue_before[0].id if overdue_before else req.pid
@@ -370,7 +370,7 @@ def _add_fee(
     fees.append({"extra_id": xid, "kind": kind, "amount": extra.price})
 
 
-def _reconnection(
+def reconnection_decision(
     ctx: TenantContext,
     sub: Subscriber,
     activate: bool,

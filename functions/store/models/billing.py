@@ -77,7 +77,7 @@ class Payment(Model):
     currency = UnicodeAttribute(default=DEFAULT_CURRENCY)
     method = UnicodeAttribute(default="cash")
     reference = UnicodeAttribute(null=True)
-    kind = UnicodeAttribute(default="payment")  # payment | promise | reported | reversal
+    kind = UnicodeAttribute(default="payment")  # payment | promise | reported | reversal | reinstatement
     # applied | partially_reversed | reversed | pending_confirmation | rejected
     status = UnicodeAttribute(default="applied")
     source = UnicodeAttribute(default="operator")  # operator | portal | webhook
@@ -89,10 +89,12 @@ class Payment(Model):
     request_fingerprint = UnicodeAttribute(null=True)
     notes = UnicodeAttribute(null=True)
     effects = JSONAttribute(default=dict)  # {"reactivated", "fees", "dates_moved", "sync"}
-    # Refunds and charge-backs taken back from this payment: cumulative per kind ({"refund": "5.00"})
-    # and their sum, the version the reversal's conditional write checks
+    # Refunds, charge-backs, manual reversals and won disputes of this payment: cumulative per kind
+    # ({"refund": "5.00", "chargeback": "20.00", "dispute_won": "20.00"}), what stands taken back, and
+    # the version every change of them checks (one conditional write: concurrent reports record once)
     reversals = JSONAttribute(null=True)
     reversed_amount = UnicodeAttribute(null=True)
+    reversal_version = NumberAttribute(null=True)
     created_at = UnicodeAttribute()
     subscriber_index = SubscriberDateIndex()
     tenant_index = TenantIndex()

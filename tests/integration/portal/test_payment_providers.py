@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from services.billing import online as pay
+from services.billing.invoices import create_internet_invoice
 from store import billing as billing_store
 from store import tenants as tenant_store
 from store.models import Payment, Tenant
@@ -546,3 +547,216 @@ def test_a_provider_payment_for_invoice_x_lands_on_invoice_x(
     assert (_invoice(older.id).status, _invoice(older.id).paid) == ("pending", "0")
     [recorded] = payments_of(sub.id)
     assert [a["invoice_id"] for a in recorded.applied] == [target.id]
+
+
+# ---------------------------------------------------------------- won disputes
+def _reinstatements(sub_id: str) -> list[Payment]:
+    return [p for p in billing_store.payments_of_subscriber(sub_id) if p.kind == "reinstatement"]
+
+
+def _stripe_paid(portal: Portal, double: ProviderDouble, sub: Any, invoice_id: str) -> str:
+    sid = _session_id(double, _checkout(portal, sub, invoice_id)["checkout_id"])
+    event = double.stripe_event("checkout.session.completed", double.stripe_complete(sid))
+    assert _stripe_webhook(portal, event).json_body["status"] == "applied"
+    return sid
+
+
+def _audit_actions(portal: Portal, entity_id: str) -> list[str]:
+    r = portal.get(f"/admin/audit?entity_id={entity_id}", portal.operator())
+    assert r.status_code == 200, r.body
+    return [e["action"] for e in r.json_body["items"]]
+
+
+def test_stripe_won_dispute_applies_the_money_again_to_its_invoice_once(
+    connected: Portal, double: ProviderDouble
+):
+    portal = connected
+    sub = portal.new_subscriber()
+    inv = portal.invoice("20.00", sub.id)
+    sid = _stripe_paid(portal, double, sub, inv.id)
+    dispute = double.stripe_dispute(sid)
+    assert (
+        _stripe_webhook(portal, double.stripe_event("charge.dispute.created", dispute)).json_body["status"]
+        == "reversed"
+    )
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("pending", "0.00")
+    mails = _emails_sent(portal)
+    # the merchant wins: the dispute closes as won, and the funds are reinstated (two events, one movement)
+    won = {**dispute, "status": "won"}
+    r = _stripe_webhook(portal, double.stripe_event("charge.dispute.closed", won))
+    assert r.status_code == 200 and r.json_body["status"] == "reinstated", r.body
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("paid", "20.00")
+    assert (
+        _stripe_webhook(portal, double.stripe_event("charge.dispute.funds_reinstated", won)).json_body[
+            "status"
+        ]
+        == "duplicate"
+    )
+    # a burst of one more delivery at once, and the charge-back itself again, late, under a new id
+    burst = double.stripe_event("charge.dispute.closed", won)
+    assert {o.status for o in _concurrently(portal, "stripe", [_stripe_delivery(burst)] * 8)} == {"duplicate"}
+    late = double.stripe_event("charge.dispute.funds_withdrawn", dispute)
+    assert _stripe_webhook(portal, late).json_body["status"] == "duplicate"
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("paid", "20.00")
+    [payment] = payments_of(sub.id)
+    assert (payment.status, payment.reversed_amount) == ("applied", "0.00")
+    assert payment.reversals == {"chargeback": "20.00", "dispute_won": "20.00"}
+    [row] = _reinstatements(sub.id)
+    assert row.amount == "20.00" and row.applied == [{"invoice_id": inv.id, "amount": "20.00"}]
+    assert row.effects["reinstates"] == payment.id and row.reference == dispute["id"]
+    # audited, and the tenant's contact told once; the subscriber was never touched
+    assert _audit_actions(portal, payment.id).count("dispute_won") == 1
+    assert _emails_sent(portal) == mails + 1
+    assert portal.subscriber(sub.id).status == "active"
+    status = portal.get(
+        f"/portal/payments/checkouts/{_session(double, sid)['client_reference_id']}", portal.login_as(sub)
+    ).json_body
+    assert status["status"] == "paid"
+
+
+def _session(double: ProviderDouble, sid: str) -> dict[str, Any]:
+    return double.sessions[sid]
+
+
+def test_stripe_won_dispute_delivered_before_its_charge_back_moves_nothing(
+    connected: Portal, double: ProviderDouble
+):
+    portal = connected
+    sub = portal.new_subscriber()
+    inv = portal.invoice("20.00", sub.id)
+    sid = _stripe_paid(portal, double, sub, inv.id)
+    dispute = double.stripe_dispute(sid)
+    won = {**dispute, "status": "won"}
+    assert (
+        _stripe_webhook(portal, double.stripe_event("charge.dispute.closed", won)).json_body["status"]
+        == "recorded"
+    )
+    for kind in ("charge.dispute.created", "charge.dispute.funds_withdrawn"):
+        assert _stripe_webhook(portal, double.stripe_event(kind, dispute)).json_body["status"] == "duplicate"
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("paid", "20.00")
+    [payment] = payments_of(sub.id)
+    assert (payment.status, payment.reversed_amount) == ("applied", "0.00")
+    assert _reversals(sub.id) == [] and _reinstatements(sub.id) == []
+
+
+def test_stripe_inquiry_and_lost_dispute_change_nothing_further(connected: Portal, double: ProviderDouble):
+    portal = connected
+    sub = portal.new_subscriber()
+    inv = portal.invoice("20.00", sub.id)
+    sid = _stripe_paid(portal, double, sub, inv.id)
+    # an inquiry withdraws no funds: acknowledged, nothing moves
+    inquiry = {**double.stripe_dispute(sid), "status": "warning_needs_response"}
+    r = _stripe_webhook(portal, double.stripe_event("charge.dispute.created", inquiry))
+    assert r.status_code == 200 and r.json_body["status"] == "ignored"
+    assert _invoice(inv.id).status == "paid"
+    dispute = double.stripe_dispute(sid)
+    assert (
+        _stripe_webhook(portal, double.stripe_event("charge.dispute.created", dispute)).json_body["status"]
+        == "reversed"
+    )
+    lost = {**dispute, "status": "lost"}
+    assert (
+        _stripe_webhook(portal, double.stripe_event("charge.dispute.closed", lost)).json_body["status"]
+        == "duplicate"
+    )
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("pending", "0.00")
+    assert len(_reversals(sub.id)) == 1 and _reinstatements(sub.id) == []
+
+
+def test_won_dispute_reconnects_a_suspended_subscriber_only_under_the_tenants_rule(
+    connected: Portal, double: ProviderDouble
+):
+    portal = connected
+    op = portal.operator()
+    outcomes = {}
+    for case in ("alone", "older_overdue"):
+        sub = portal.new_subscriber(created_at="2026-01-05T12:00:00.000000Z")
+        if case == "older_overdue":  # another overdue invoice the won dispute does not pay
+            older = create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2026-09", "op_test")
+        overdue = create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2026-10", "op_test")
+        sid = _stripe_paid(portal, double, sub, overdue.id)
+        dispute = double.stripe_dispute(sid)
+        _stripe_webhook(portal, double.stripe_event("charge.dispute.created", dispute))
+        assert _invoice(overdue.id).status == "pending"
+        # the re-opened invoice is past its date: the operator (or the cutoff) suspends
+        r = portal.post(f"/admin/subscribers/{sub.id}/suspend", op, {"reason": "charge-back"})
+        assert r.status_code == 200, r.body
+        assert portal.subscriber(sub.id).status == "suspended"
+        won = {**dispute, "status": "won"}
+        assert (
+            _stripe_webhook(portal, double.stripe_event("charge.dispute.closed", won)).json_body["status"]
+            == "reinstated"
+        )
+        assert _invoice(overdue.id).status == "paid"
+        [row] = _reinstatements(sub.id)
+        outcomes[case] = (portal.subscriber(sub.id).status, row.effects["reconnection"])
+    assert outcomes["alone"] == (
+        "active",
+        {"rule": "nothing_overdue", "reactivated": True, "overdue_left": "0.00"},
+    )
+    assert outcomes["older_overdue"] == (
+        "suspended",
+        {"rule": "nothing_overdue", "reactivated": False, "overdue_left": older.total},
+    )
+
+
+def test_mercadopago_chargeback_decided_for_the_seller_is_applied_again_once(
+    connected: Portal, double: ProviderDouble
+):
+    portal = connected
+    sub = portal.new_subscriber()
+    inv = portal.invoice("30.00", sub.id)
+    pref_id = _preference_id(double, _checkout(portal, sub, inv.id, "mercadopago")["checkout_id"])
+    payment = double.mp_pay(pref_id)
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "applied"
+    double.mp_set(payment["id"], status="charged_back", status_detail="in_process")
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "reversed"
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("pending", "0.00")
+    double.mp_set(payment["id"], status_detail="reimbursed")
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "reinstated"
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("paid", "30.00")
+    deliveries = []
+    for _ in range(6):
+        query, headers, body = ProviderDouble.mp_notification(MP_SECRET, payment["id"])
+        deliveries.append((headers, body, dict(parse_qsl(query))))
+    assert {o.status for o in _concurrently(portal, "mercadopago", deliveries)} == {"duplicate"}
+    [recorded] = payments_of(sub.id)
+    assert (recorded.status, recorded.reversed_amount) == ("applied", "0.00")
+    assert [p.amount for p in _reversals(sub.id)] == ["30.00"]
+    assert [p.amount for p in _reinstatements(sub.id)] == ["30.00"]
+
+
+def test_mercadopago_payment_approved_again_after_a_chargeback_is_won_back(
+    connected: Portal, double: ProviderDouble
+):
+    portal = connected
+    sub = portal.new_subscriber()
+    inv = portal.invoice("30.00", sub.id)
+    pref_id = _preference_id(double, _checkout(portal, sub, inv.id, "mercadopago")["checkout_id"])
+    payment = double.mp_pay(pref_id)
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "applied"
+    double.mp_set(payment["id"], status="charged_back", status_detail="settled")
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "reversed"
+    double.mp_set(payment["id"], status="approved", status_detail="accredited")
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "reinstated"
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "duplicate"
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("paid", "30.00")
+    assert [p.amount for p in _reinstatements(sub.id)] == ["30.00"]
+
+
+def test_mercadopago_payment_first_seen_with_its_chargeback_won_is_simply_paid(
+    connected: Portal, double: ProviderDouble
+):
+    """Notifications lost or reordered: the first one processed finds the dispute already decided."""
+    portal = connected
+    sub = portal.new_subscriber()
+    inv = portal.invoice("30.00", sub.id)
+    pref_id = _preference_id(double, _checkout(portal, sub, inv.id, "mercadopago")["checkout_id"])
+    payment = double.mp_pay(pref_id)
+    double.mp_set(payment["id"], status="charged_back", status_detail="reimbursed")
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "applied"
+    assert _mp_webhook(portal, payment["id"]).json_body["status"] == "duplicate"
+    assert (_invoice(inv.id).status, _invoice(inv.id).paid) == ("paid", "30.00")
+    [recorded] = payments_of(sub.id)
+    assert (recorded.amount, recorded.reversed_amount) == ("30.00", "0.00")
+    assert _reversals(sub.id) == [] and _reinstatements(sub.id) == []

@@ -61,7 +61,7 @@ from services.billing.online.reports import (
     report_payment,
     visible_report,
 )
-from services.billing.online.webhooks import WebhookOutcome, handle_webhook, reverse_online_payment
+from services.billing.online.webhooks import WebhookOutcome, handle_webhook
 
 __all__ = [
     "PROVIDERS",
@@ -83,7 +83,6 @@ __all__ = [
     "reject_report",
     "remove_account",
     "report_payment",
-    "reverse_online_payment",
     "sign_payload",
     "start_checkout",
     "tenant_of",

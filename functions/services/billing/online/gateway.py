@@ -21,7 +21,8 @@ PENDING = "payment.pending"  # accepted but not captured yet (cash voucher, bank
 EXPIRED = "checkout.expired"  # the checkout page closed without a payment
 REFUNDED = "payment.refunded"  # some or all of a captured payment was given back
 CHARGED_BACK = "payment.charged_back"  # the card holder's bank took the money back
-EVENT_TYPES = (PAID, PENDING, EXPIRED, REFUNDED, CHARGED_BACK)
+DISPUTE_WON = "payment.dispute_won"  # the merchant won the charge-back: the money is the ISP's again
+EVENT_TYPES = (PAID, PENDING, EXPIRED, REFUNDED, CHARGED_BACK, DISPUTE_WON)
 
 MODES = ("test", "live")
 
@@ -87,6 +88,11 @@ class WebhookEvent:
     # events may arrive in any order), and the provider's id of the refund or dispute
     reversed_total: Decimal | None = None
     reversal_id: str | None = None
+    # a won dispute: how much of the charge-back was given back (cumulative, like reversed_total)
+    won_total: Decimal | None = None
+    # the provider states the payment's current standing and no charge-back stands on it (a Mercado
+    # Pago payment approved again after a charge-back): a charge-back recorded before is won back
+    chargeback_cleared: bool = False
     # a reversal that reports a payment we have not seen as paid yet: apply it first (Mercado Pago
     # states the payment's current status only; Stripe still sends the completion event itself)
     captured: bool = False

@@ -12,7 +12,10 @@ confirmed by fetching the payment.
   with ``GET /v1/payments/{id}``, so a forged or stale body can never state one.
 - **Statuses**: ``approved`` → paid (with ``transaction_amount_refunded`` > 0 → refunded, cumulative);
   ``pending``/``in_process``/``authorized`` → pending; ``refunded`` → refunded; ``charged_back`` →
-  charge-back; anything else (rejected, cancelled, in mediation) is acknowledged without effect.
+  charge-back while its ``status_detail`` is ``in_process`` or ``settled`` (decided against the
+  seller), dispute won when it is ``reimbursed`` (decided for the seller, or covered by Mercado Pago);
+  a payment ``approved`` again after a charge-back has no charge-back standing (won as well); anything
+  else (rejected, cancelled, in mediation) is acknowledged without effect.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from core.money import exponent, to_decimal
 from services.billing.online.gateway import (
     CHARGED_BACK,
     CHECKOUT_TTL_S,
+    DISPUTE_WON,
     PAID,
     PENDING,
     REFUNDED,
@@ -224,6 +228,8 @@ def payment_event(notification_id: str, created: int, payment: dict[str, Any]) -
         kind, reversed_total = REFUNDED, refunded if refunded > 0 else amount
     elif status == "charged_back":
         kind, reversed_total = CHARGED_BACK, amount
+        if payment.get("status_detail") == "reimbursed":  # the charge-back was decided for the seller
+            kind = DISPUTE_WON
     payment_id = str(payment.get("id") or "") or None
     return WebhookEvent(
         id=notification_id,
@@ -236,5 +242,7 @@ def payment_event(notification_id: str, created: int, payment: dict[str, Any]) -
         metadata=metadata,
         reversed_total=reversed_total,
         reversal_id=payment_id,
+        won_total=amount if kind == DISPUTE_WON else None,
+        chargeback_cleared=status == "approved",
         captured=status in ("approved", "refunded", "charged_back"),
     )

@@ -9,8 +9,12 @@
 - **Events**: ``checkout.session.completed`` (paid) and ``checkout.session.async_payment_succeeded``
   → paid; a completed session still ``unpaid`` (bank debits, vouchers) → pending;
   ``checkout.session.expired`` / ``async_payment_failed`` → expired; ``charge.refunded`` → refunded
-  (``amount_refunded`` is cumulative); ``charge.dispute.created`` / ``funds_withdrawn`` → charge-back.
-  The provider payment id is the PaymentIntent: every event of one payment names it.
+  (``amount_refunded`` is cumulative); ``charge.dispute.created`` / ``funds_withdrawn`` → charge-back
+  (an inquiry — status ``warning_*`` — withdraws nothing and is acknowledged without effect);
+  ``charge.dispute.closed`` with status ``won``, or ``charge.dispute.funds_reinstated`` → dispute won
+  (the disputed amount is given back); ``charge.dispute.closed`` ``lost`` → charge-back (nothing new
+  when the withdrawal was already recorded). The provider payment id is the PaymentIntent: every event
+  of one payment names it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from core.money import currency_or_default, exponent
 from services.billing.online.gateway import (
     CHARGED_BACK,
     CHECKOUT_TTL_S,
+    DISPUTE_WON,
     EXPIRED,
     PAID,
     PENDING,
@@ -216,11 +221,23 @@ def parse_event(event: Any) -> WebhookEvent:
             reversed_total=amount("amount_refunded"),
             reversal_id=obj.get("id"),
         )
-    if kind in ("charge.dispute.created", "charge.dispute.funds_withdrawn"):
-        return ours(
-            CHARGED_BACK,
-            payment_id=obj.get("payment_intent"),
-            reversed_total=amount("amount"),
-            reversal_id=obj.get("id"),
-        )
+    if kind.startswith("charge.dispute."):
+        return _dispute_event(kind, obj, ours, amount("amount"))
     return ours(kind)
+
+
+DISPUTE_TAKEN = ("charge.dispute.created", "charge.dispute.funds_withdrawn")
+
+
+def _dispute_event(kind: str, obj: dict[str, Any], ours: Any, disputed: Decimal | None) -> WebhookEvent:
+    """A dispute event (its object is the Dispute: ``amount``, ``status``, ``payment_intent``)."""
+    status = str(obj.get("status") or "")
+    won = kind == "charge.dispute.funds_reinstated" or (kind == "charge.dispute.closed" and status == "won")
+    lost = kind == "charge.dispute.closed" and status == "lost"
+    taken = kind in DISPUTE_TAKEN and not status.startswith("warning_")
+    if not (won or lost or taken):  # an inquiry, an update, a closed inquiry: no money moved
+        return ours(f"stripe.{kind}.{status or 'unknown'}")
+    ids = {"payment_id": obj.get("payment_intent"), "reversal_id": obj.get("id")}
+    if won:  # the charge-back was taken and is given back: both cumulative totals are the amount
+        return ours(DISPUTE_WON, reversed_total=disputed, won_total=disputed, **ids)
+    return ours(CHARGED_BACK, reversed_total=disputed, **ids)

@@ -6,8 +6,9 @@ goes through the billing payment operation with the idempotency key ``checkout:<
 provider's payment id), so two *different* events for the same checkout (completed twice, or a retry of
 a half-processed event) still record one payment. An ``expired`` event never undoes a payment, and a
 ``completed`` event that arrives after ``expired`` is still applied: a customer who paid is never left
-cut off. Refunds and charge-backs reported before their payment are remembered and applied right after
-it lands (:mod:`services.billing.reversals`).
+cut off. Refunds, charge-backs and won disputes reported before their payment are remembered and
+applied right after it lands (:mod:`services.billing.reversals`); a won dispute applies the money again
+to the invoices the charge-back re-opened.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from services.billing.online.accounts import PROVIDERS, active_tenant, provider_
 from services.billing.online.checkout import apply_confirmed_payment, checkout_key, set_checkout
 from services.billing.online.gateway import (
     CHARGED_BACK,
+    DISPUTE_WON,
     EXPIRED,
     PAID,
     PENDING,
@@ -40,6 +42,7 @@ from services.billing.online.gateway import (
 )
 from shared.observability import get_logger
 from shared.runtime import Runtime
+from store import billing as billing_store
 from store import portal as portal_store
 
 log = get_logger("payments")
@@ -133,11 +136,16 @@ def _process_event(
         if event.reference:
             set_checkout(event.reference, {"status": "pending"}, only_from=("open", "expired"))
         return WebhookOutcome("pending", event.id)
-    if event.type in (REFUNDED, CHARGED_BACK):
+    if event.type in (REFUNDED, CHARGED_BACK, DISPUTE_WON):
         return _process_reversal(rt, tenant_id, provider, event)
     if event.type != PAID:
         return WebhookOutcome("ignored", event.id)
-    return _apply_paid(rt, tenant_id, provider, event)
+    outcome = _apply_paid(rt, tenant_id, provider, event)
+    if event.chargeback_cleared and outcome.payment_id and outcome.status == "duplicate":
+        won = _clear_chargeback(rt, tenant_id, provider, event, outcome.payment_id)
+        if won is not None:
+            return WebhookOutcome(won, event.id, outcome.payment_id)
+    return outcome
 
 
 def _apply_paid(
@@ -199,37 +207,49 @@ def _apply_paid(
     return WebhookOutcome("duplicate" if applied.duplicate else "applied", event.id, applied.payment_id)
 
 
-# ---------------------------------------------------------------- refunds and charge-backs
+# ---------------------------------------------------------------- refunds, charge-backs, won disputes
 def _reversal_key(tenant_id: str, payment_key: str) -> str:
     return f"prerev#{tenant_id}#{payment_key}"
 
 
-def _remember_reversal(tenant_id: str, payment_key: str, kind: str, total: Decimal) -> None:
-    """A refund reported before its payment: kept (highest total per kind) until the payment lands."""
+def _reported(event: WebhookEvent) -> dict[str, Decimal]:
+    """The cumulative totals an event reports, per kind of reversal."""
+    if event.reversed_total is None:
+        raise ValidationError("the event does not say how much was taken back", field="data.amount_reversed")
+    if event.type == REFUNDED:
+        return {"refund": event.reversed_total}
+    reported = {"chargeback": event.reversed_total}
+    if event.type == DISPUTE_WON:
+        reported[reversals.WON] = event.won_total if event.won_total is not None else event.reversed_total
+    return reported
+
+
+def _remember_reversal(tenant_id: str, payment_key: str, reported: dict[str, Decimal]) -> None:
+    """Reversals reported before their payment: kept (highest total per kind) until the payment lands."""
     key = _reversal_key(tenant_id, payment_key)
-    if portal_store.put_record_once(
-        key, "payment-reversal", {kind: str(total)}, EVENT_RECORD_TTL_S, tenant_id
-    ):
+    first = {kind: str(total) for kind, total in reported.items()}
+    if portal_store.put_record_once(key, "payment-reversal", first, EVENT_RECORD_TTL_S, tenant_id):
         return
     for _ in range(5):
         rec = portal_store.get_record(key)
         if rec is None:
             return
         data = dict(rec.data or {})
-        if to_decimal(data.get(kind)) >= total or portal_store.set_record_data(
-            rec, {**data, kind: str(total)}
-        ):
+        merged = {**data, **{k: str(max(v, to_decimal(data.get(k)))) for k, v in reported.items()}}
+        if merged == data or portal_store.set_record_data(rec, merged):
             return
 
 
 def _apply_remembered_reversals(
     rt: Runtime, tenant_id: str, provider: PaymentProvider, payment_key: str, payment_id: str
-) -> None:
+) -> reversals.ReversalResult | None:
     rec = portal_store.get_record(_reversal_key(tenant_id, payment_key))
-    for kind, total in sorted(dict(rec.data or {}).items() if rec is not None else []):
-        reversals.reverse_payment(
-            rt, tenant_id, payment_id, kind, to_decimal(total), None, f"provider:{provider.name}"
-        )
+    remembered = {k: to_decimal(v) for k, v in dict(rec.data or {}).items()} if rec is not None else {}
+    if not remembered:
+        return None
+    return reversals.settle_reversals(
+        rt, tenant_id, payment_id, remembered, None, f"provider:{provider.name}"
+    )
 
 
 def _process_reversal(
@@ -238,35 +258,51 @@ def _process_reversal(
     from services.billing.payments import payment_id_for
 
     key = _payment_key(provider, event)
-    kind = "chargeback" if event.type == CHARGED_BACK else "refund"
-    if event.reversed_total is None:
-        raise ValidationError("the event does not say how much was taken back", field="data.amount_reversed")
+    reported = _reported(event)
     payment_id = payment_id_for(tenant_id, key)
     if portal_store.find_payment(payment_id) is None:
         # reported before the payment itself: remembered, and applied right after the payment lands
-        _remember_reversal(tenant_id, key, kind, event.reversed_total)
-        if event.captured:
+        _remember_reversal(tenant_id, key, reported)
+        if event.captured:  # applied, then the remembered reversals (nothing taken back if all won)
             paid = _apply_paid(rt, tenant_id, provider, event)
             if paid.status != "ignored":
-                return WebhookOutcome("reversed", event.id, paid.payment_id)
+                found = billing_store.get_payment(payment_id)
+                taken = found is not None and to_decimal(found.reversed_amount) > 0
+                return WebhookOutcome("reversed" if taken else paid.status, event.id, paid.payment_id)
         return WebhookOutcome("deferred", event.id, None)
-    result = reversals.reverse_payment(
-        rt, tenant_id, payment_id, kind, event.reversed_total, event.reversal_id, f"provider:{provider.name}"
+    result = reversals.settle_reversals(
+        rt, tenant_id, payment_id, reported, event.reversal_id, f"provider:{provider.name}"
     )
-    if event.reference and not result.duplicate:
-        set_checkout(
-            event.reference,
-            {
-                "status": "reversed" if kind == "refund" else "charged_back",
-                "reversed_total": result.reversed_total,
-            },
-            only_from=("paid", "reversed", "charged_back"),
-        )
-    return WebhookOutcome("duplicate" if result.duplicate else "reversed", event.id, payment_id)
+    status = _settled(event, result)
+    if event.chargeback_cleared:  # refunded in part, and no charge-back stands any more
+        status = _clear_chargeback(rt, tenant_id, provider, event, payment_id) or status
+    return WebhookOutcome(status, event.id, payment_id)
 
 
-def reverse_online_payment(
-    rt: Runtime, tenant_id: str, payment_id: str, kind: str, cumulative: Decimal, actor_id: str
-) -> reversals.ReversalResult:
-    """An operator records a refund or charge-back the provider's webhook did not bring."""
-    return reversals.reverse_payment(rt, tenant_id, payment_id, kind, cumulative, None, actor_id, "operator")
+def _settled(event: WebhookEvent, result: reversals.ReversalResult) -> str:
+    """The outcome of a settled reversal, and the checkout's status after it."""
+    if result.duplicate:
+        return "duplicate"
+    if event.reference and result.direction == "reinstated":
+        set_checkout(event.reference, {"status": "paid", "reversed_total": result.reversed_total},
+                     only_from=("charged_back", "reversed"))  # fmt: skip
+    elif event.reference and result.direction == "reversed":
+        status = "reversed" if event.type == REFUNDED else "charged_back"
+        set_checkout(event.reference, {"status": status, "reversed_total": result.reversed_total},
+                     only_from=("paid", "reversed", "charged_back"))  # fmt: skip
+    return {"reversed": "reversed", "reinstated": "reinstated"}.get(result.direction, "recorded")
+
+
+def _clear_chargeback(
+    rt: Runtime, tenant_id: str, provider: PaymentProvider, event: WebhookEvent, payment_id: str
+) -> str | None:
+    """The provider says no charge-back stands on a payment we recorded as charged back: it was won."""
+    payment = billing_store.get_payment(payment_id)
+    totals = reversals.stored_totals(payment) if payment is not None else {}
+    standing = totals.get("chargeback", Decimal(0))
+    if standing <= totals.get(reversals.WON, Decimal(0)):
+        return None
+    result = reversals.settle_reversals(
+        rt, tenant_id, payment_id, {reversals.WON: standing}, event.reversal_id, f"provider:{provider.name}"
+    )
+    return _settled(event, result)

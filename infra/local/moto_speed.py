@@ -1,0 +1,80 @@
+"""Two costs of moto's HTTP app that the local stack removes (behaviour unchanged).
+
+* moto's dispatcher lists its package directory on every request (about 1.5 ms, a third of a
+  DynamoDB write here); the list never changes while the server runs.
+* moto 5 serialises every DynamoDB answer by walking the botocore output shape, member by member,
+  with alias lookups (about 20 ms for an UpdateItem returning a subscriber item: most of the local
+  stack's write time). The item operations' results are already DynamoDB's wire format
+  (``{"S": ...}``, ``{"N": "..."}``, binary as bytes), so ``json.dumps`` with binary as base64 gives
+  the same document (members outside the operation's output shape left out, as moto's serializer
+does). Other operations (tables, TTL, backups: timestamps and aliases) keep moto's
+  serializer. ``tests/integration/test_local_moto_speed.py`` compares both answers operation by
+  operation.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from typing import Any
+
+# DynamoDB operations whose result is items, keys and counts only.
+ITEM_OPERATIONS = frozenset(
+    {
+        "BatchGetItem",
+        "BatchWriteItem",
+        "DeleteItem",
+        "GetItem",
+        "PutItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "TransactWriteItems",
+        "UpdateItem",
+    }
+)
+JSON_10 = {"Content-Type": "application/x-amz-json-1.0"}
+
+
+def _wire(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not part of DynamoDB's wire format")
+
+
+def dynamodb_wire_json(result: Any) -> str:
+    """A DynamoDB item operation's result as the JSON DynamoDB answers with."""
+    return json.dumps(result, default=_wire, separators=(",", ":"))
+
+
+def speed_up_dispatch() -> None:
+    import moto.backends as backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = functools.cache(lambda: modules)  # type: ignore[assignment]
+
+
+def speed_up_dynamodb_answers() -> None:
+    from moto.dynamodb.responses import DynamoResult
+
+    if getattr(DynamoResult.execute_result, "wire_json", False):
+        return
+    moto_serializer = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name not in ITEM_OPERATIONS:
+            return moto_serializer(self, context)
+        members = context.operation_model.output_shape.members
+        result = self.result
+        if isinstance(result, dict):  # moto adds keys of the old API (ConsumedCapacityUnits): not answered
+            result = {k: v for k, v in result.items() if k in members}
+        try:
+            body = dynamodb_wire_json(result)
+        except (TypeError, ValueError):  # something that is not wire format: moto's serializer decides
+            return moto_serializer(self, context)
+        return 200, dict(JSON_10), body
+
+    execute_result.wire_json = True  # type: ignore[attr-defined]
+    execute_result.__wrapped__ = moto_serializer  # type: ignore[attr-defined]
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
