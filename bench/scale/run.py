@@ -306,11 +306,11 @@ def radius_writes() -> None:
                 clock.now = NOW
                 steps = _session_packets(client, name, common)
                 _write_units(client, clock, meter, name, steps)
-            _reaper_reads(rt, client, clock, meter, store)
             emit(
                 metric="item_bytes",
                 **{_base(k): v for k, v in sorted(meter.sizes.items())},
             )
+            _reaper_reads(rt, client, clock, meter, store)
 
 
 # ---------------------------------------------------------------- admin reads per page
