@@ -169,6 +169,26 @@ describe('operator console and subscriber pages', { concurrency: false }, () => 
     await ctx.close();
   });
 
+  test('a manager reverses part of a payment from the payments page and the invoice owes again', async () => {
+    const reference = `e2e-rev-${RUN}`;
+    await api('POST', '/admin/payments', { subscriber_id: state.subscriberId, amount: '40.00', method: 'transfer', reference, invoice_id: state.invoice.id, idempotency_key: `e2e-pay-${RUN}`, activate: false });
+    await operator.goto(BASE + '/payments');
+    const row = operator.getByRole('table', { name: 'Payments and promises' }).locator('tbody tr', { hasText: reference });
+    await row.waitFor();
+    await row.getByRole('button', { name: `Reverse payment ${reference}` }).click();
+    const form = operator.getByRole('form', { name: 'Reverse a payment' });
+    await form.getByText('40.00 can still be taken back').waitFor();
+    await form.getByLabel('Amount to take back (empty: all that is left)').fill('15');
+    await form.getByLabel('Reason').fill('Bank returned part of the transfer');
+    await audit(operator, 'reverse payment');
+    await form.getByRole('button', { name: 'Reverse' }).click();
+    await form.waitFor({ state: 'detached' });
+    await operator.waitForFunction((ref) => [...document.querySelectorAll('tbody tr')].some((tr) => tr.textContent.includes(ref) && tr.textContent.includes('15.00') && tr.textContent.includes('partially_reversed')), reference, { timeout: TIMEOUT });
+    const invoice = await api('GET', `/admin/invoices/${state.invoice.path_id ?? state.invoice.id}`);
+    assert.equal(invoice.status, 'partial');
+    assert.equal(Number(invoice.due), 15);
+  });
+
   test('keyboard: the sign-in form works with the keyboard alone', async () => {
     const ctx = await browser.newContext({ viewport: DESKTOP });
     ctx.setDefaultTimeout(TIMEOUT);

@@ -73,6 +73,8 @@ def payment_dict(p: Payment) -> dict[str, Any]:
         "promise_until": p.promise_until,
         "notes": p.notes,
         "effects": dict(p.effects or {}),
+        "reversed_amount": p.reversed_amount or "0",
+        "reversals": dict(p.reversals or {}),
         "created_by": p.created_by,
         "created_at": p.created_at,
     }

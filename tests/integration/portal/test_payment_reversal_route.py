@@ -58,6 +58,8 @@ def test_a_manager_reverses_a_payment_in_parts_once_per_key(portal: Portal):
         (inv.id, "5.00", "partial")
     ]
     assert body["payment"]["status"] == "partially_reversed"
+    assert body["payment"]["reversed_amount"] == "10.00"  # the console's "Reversed" column
+    assert body["payment"]["reversals"]
     assert _state(inv.id, sub.id) == ("partial", "20.00", "0.00")
     # the same request again: the same answer, nothing new; the key with another amount: refused
     again = _reverse(

@@ -1,4 +1,4 @@
-import { Alert, Button, Group, Modal, NumberInput, Select, SimpleGrid, Stack, Text, TextInput } from '@mantine/core';
+import { Alert, Button, Checkbox, Group, Modal, NumberInput, Select, SimpleGrid, Stack, Text, TextInput } from '@mantine/core';
 import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { admin, download, errorText, ok, rowsOf, session } from '../api/client';
@@ -101,9 +101,53 @@ function PaymentForm({ promise, onClose, onDone }: { promise?: boolean; onClose:
   );
 }
 
+function ReverseForm({ payment, onClose, onDone }: { payment: Obj; onClose: () => void; onDone: () => void }) {
+  const [amount, setAmount] = useState<string | number>('');
+  const [reason, setReason] = useState('');
+  const [reopen, setReopen] = useState(true);
+  const [error, setError] = useState<string | null>(null);
+  const [key] = useState(() => crypto.randomUUID()); // one key per form: a double click reverses once
+  const left = Number(payment.amount ?? 0) - Number(payment.reversed_amount ?? 0);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setError(null);
+    const res = await admin.POST('/admin/payments/{payment_id}/reverse', {
+      params: { path: { payment_id: String(payment.id) } },
+      body: { amount: amount === '' ? undefined : String(amount), reason, reopen_invoices: reopen },
+      headers: { 'Idempotency-Key': key },
+    });
+    if (res.error !== undefined) return setError(errorText(res.error));
+    onDone();
+    onClose();
+  }
+  return (
+    <Modal opened onClose={onClose} title="Reverse a payment">
+      <form onSubmit={submit} aria-label="Reverse a payment">
+        <Stack gap="xs">
+          <Text size="sm">
+            Payment {s(payment.reference ?? payment.id)} of {s(payment.amount)}; {left.toFixed(2)} can still be taken back.
+          </Text>
+          <NumberInput label="Amount to take back (empty: all that is left)" decimalScale={2} min={0} value={amount} onChange={setAmount} />
+          <TextInput label="Reason" required value={reason} onChange={(e) => setReason(e.currentTarget.value)} />
+          <Checkbox label="Re-open the invoices it paid" checked={reopen} onChange={(e) => setReopen(e.currentTarget.checked)} />
+          {error && (
+            <Alert color="red" role="alert">
+              {error}
+            </Alert>
+          )}
+          <Button type="submit" color="red">
+            Reverse
+          </Button>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
 export function Payments() {
   const list = useLoad(() => ok(admin.GET('/admin/payments', { params: { query: { tenant_id: tenant_id() } } })), []);
   const [form, setForm] = useState<null | 'payment' | 'promise'>(null);
+  const [reversing, setReversing] = useState<Obj | null>(null);
   return (
     <>
       <PageTitle
@@ -130,9 +174,21 @@ export function Payments() {
           { key: 'amount', label: 'Amount', align: 'right' },
           { key: 'method', label: 'Method' },
           { key: 'reference', label: 'Reference' },
+          { key: 'reversed_amount', label: 'Reversed', align: 'right', render: (r) => (Number(r.reversed_amount ?? 0) > 0 ? s(r.reversed_amount) : '—') },
           { key: 'status', label: 'Status' },
+          {
+            key: 'reverse',
+            label: 'Reverse',
+            render: (r) =>
+              r.kind === 'payment' && r.status !== 'reversed' ? (
+                <Button size="compact-xs" variant="default" color="red" aria-label={`Reverse payment ${s(r.reference ?? r.id)}`} onClick={() => setReversing(r)}>
+                  Reverse
+                </Button>
+              ) : null,
+          },
         ]}
       />
+      {reversing && <ReverseForm payment={reversing} onClose={() => setReversing(null)} onDone={list.reload} />}
       {form && <PaymentForm promise={form === 'promise'} onClose={() => setForm(null)} onDone={list.reload} />}
     </>
   );
