@@ -55,11 +55,8 @@ def target_tenant(actor: Actor, tenant_id: str | None) -> str:
 
 
 def visible_tenant(actor: Actor, tenant_id: str | None) -> Tenant:
-    """The caller's tenant, or one of its subtree (404 otherwise)."""
-    tenant = tenant_store.get_tenant(target_tenant(actor, tenant_id))
-    if tenant is None:
-        raise NotFoundError("tenant not found", field="tenant_id")
-    return tenant
+    """The caller's tenant by default, or one of its subtree (404 otherwise)."""
+    return get_tenant(actor, target_tenant(actor, tenant_id))
 
 
 def tenant_filter(actor: Actor, tenant_id: str | None) -> list[str]:
@@ -99,7 +96,7 @@ def get_tenant(actor: Actor, tenant_id: str) -> Tenant:
     actor.require_visible(tenant_id, "tenant")
     t = tenant_store.get_tenant(tenant_id)
     if t is None:
-        raise NotFoundError("tenant not found")
+        raise NotFoundError("tenant not found", field="tenant_id")
     return t
 
 
