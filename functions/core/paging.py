@@ -30,14 +30,16 @@ def encode_key(signer: Signer, key: dict[str, Any] | None, scope: str) -> str | 
     return signer.sign(CURSOR_TOKEN, {"k": key, "s": scope}, CURSOR_TTL_SECONDS)
 
 
-def decode_key(signer: Signer, cursor: str | None, scope: str) -> dict[str, Any] | None:
-    """The page key of a cursor made by :func:`encode_key` for the same list (422 otherwise)."""
+def decode_key(
+    signer: Signer, cursor: str | None, scope: str, field: str = "cursor"
+) -> dict[str, Any] | None:
+    """The page key of a cursor made by :func:`encode_key` for the same list (422 on ``field`` otherwise)."""
     if not cursor:
         return None
     try:
         claims = signer.verify(CURSOR_TOKEN, cursor)
     except ValueError as exc:
-        raise ValidationError("invalid or expired cursor", field="cursor") from exc
+        raise ValidationError("invalid or expired cursor", field=field) from exc
     if claims.get("s") != scope or not isinstance(claims.get("k"), dict):
-        raise ValidationError("the cursor belongs to another list", field="cursor")
+        raise ValidationError("the cursor belongs to another list", field=field)
     return dict(claims["k"])

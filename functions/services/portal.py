@@ -9,8 +9,6 @@ left" here is what RADIUS enforces.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,6 +19,7 @@ from core.errors import NotFoundError, ValidationError
 from core.ids import parse_iso, utcnow
 from core.invoice_ids import from_path
 from core.money import amount_due, currency_or_default, quantize
+from core.paging import decode_key, encode_key
 from core.radius import schedule as sched
 from core.radius.model import BYTES_PER_MB
 from core.radius.usage import (
@@ -39,7 +38,8 @@ from shared.runtime import Runtime
 from store import catalog as catalog_store
 from store import portal as portal_store
 from store import subscribers as subscriber_store
-from store.models import Gateway, Invoice, Policy, Product, Session, Subscriber
+from store import tenants as tenant_store
+from store.models import Gateway, Invoice, Payment, Policy, Product, Session, Subscriber, Tenant
 
 _PERIOD_WORDS = {PeriodKind.DAY: "daily", PeriodKind.WEEK: "weekly", PeriodKind.MONTH: "monthly"}
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -330,42 +330,12 @@ def session_row(row: Session) -> dict[str, Any]:
     }
 
 
-def encode_page_token(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
-
-
-def decode_page_token(token: str | None, expected_keys: set[str]) -> dict[str, Any] | None:
-    """A pagination token produced by :func:`encode_page_token`; anything else is a 422, never a 500."""
-    if not token:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError) as exc:
-        raise ValidationError("invalid pagination token", field="next_token") from exc
-    if (
-        not isinstance(value, dict)
-        or set(value) != expected_keys
-        or not all(
-            isinstance(v, dict) and len(v) == 1 and isinstance(next(iter(v.values())), str)
-            for v in value.values()
-        )
-    ):
-        raise ValidationError("invalid pagination token", field="next_token")
-    return value
-
-
-_SESSION_PAGE_KEYS = {"id", "subscriber_id", "started_at"}
-
-
-def connection_log(sub: Subscriber, limit: int, next_token: str | None) -> dict[str, Any]:
-    """Connection log, newest first, paginated."""
-    start = decode_page_token(next_token, _SESSION_PAGE_KEYS)
-    if start is not None and start["subscriber_id"].get("S") != sub.id:
-        raise ValidationError("invalid pagination token", field="next_token")
+def connection_log(rt: Runtime, sub: Subscriber, limit: int, next_token: str | None) -> dict[str, Any]:
+    """Connection log, newest first, paginated (signed page tokens bound to this subscriber's log)."""
+    scope = f"portal:sessions:{sub.id}"
+    start = decode_key(rt.signer, next_token, scope, field="next_token")
     rows, last = portal_store.sessions_page(sub.id, limit, start)
-    return {"items": [session_row(r) for r in rows], "next_token": encode_page_token(last)}
+    return {"items": [session_row(r) for r in rows], "next_token": encode_key(rt.signer, last, scope)}
 
 
 def devices(sub: Subscriber) -> dict[str, Any]:
@@ -421,15 +391,24 @@ def invoice_pdf(invoice: Invoice) -> tuple[bytes, str]:
     return invoice_pdf(invoice.id, {invoice.tenant_id})
 
 
-_INVOICE_PAGE_KEYS = {"id", "subscriber_id", "created_at"}
+def my_payments(sub: Subscriber, limit: int = 100) -> list[Payment]:
+    """My payments and payment reports, newest first."""
+    return portal_store.subscriber_payments(sub.id, limit)
 
 
-def list_invoices(sub: Subscriber, limit: int, next_token: str | None) -> tuple[list[Invoice], str | None]:
-    start = decode_page_token(next_token, _INVOICE_PAGE_KEYS)
-    if start is not None and start["subscriber_id"].get("S") != sub.id:
-        raise ValidationError("invalid pagination token", field="next_token")
+def my_tenant(sub: Subscriber) -> Tenant | None:
+    """The ISP the subscriber belongs to (name and contact shown in the portal)."""
+    return tenant_store.get_tenant(sub.tenant_id)
+
+
+def list_invoices(
+    rt: Runtime, sub: Subscriber, limit: int, next_token: str | None
+) -> tuple[list[Invoice], str | None]:
+    """My invoices, newest first, paginated (signed page tokens bound to this subscriber's list)."""
+    scope = f"portal:invoices:{sub.id}"
+    start = decode_key(rt.signer, next_token, scope, field="next_token")
     rows, last = portal_store.subscriber_invoices(sub.id, limit, start)
-    return rows, encode_page_token(last)
+    return rows, encode_key(rt.signer, last, scope)
 
 
 # ---------------------------------------------------------------- account

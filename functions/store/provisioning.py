@@ -8,8 +8,6 @@ message: a duplicate delivery of a message whose run already succeeded is skippe
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +25,7 @@ TASK_STATUSES = ("queued", "running", "succeeded", "failed", "dead")
 @dataclass(frozen=True)
 class TaskPage:
     items: list[ProvisioningTask]
-    next_token: str | None
+    last_key: dict[str, Any] | None  # where the next page starts (the service signs it into a token)
 
 
 # ---------------------------------------------------------------- tasks
@@ -182,37 +180,18 @@ def requeue(task: ProvisioningTask, actor: str) -> int:
     return run
 
 
-def _encode_token(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
-
-
-def _decode_token(token: str | None) -> dict[str, Any] | None:
-    if not token:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError) as exc:
-        raise ValidationError("invalid pagination token", field="next_token") from exc
-    if not isinstance(value, dict):
-        raise ValidationError("invalid pagination token", field="next_token")
-    return value
-
-
 def list_tasks(
     *,
     tenant_id: str | None = None,
     gateway_id: str | None = None,
     status: str | None = None,
     limit: int = 50,
-    next_token: str | None = None,
+    start: dict[str, Any] | None = None,
 ) -> TaskPage:
     """Newest first, per gateway (gateway index) or per tenant (tenant index), optional status filter."""
     if status is not None and status not in TASK_STATUSES:
         raise ValidationError(f"status must be one of {', '.join(TASK_STATUSES)}", field="status")
     cond = ProvisioningTask.status == status if status else None
-    start = _decode_token(next_token)
     if gateway_id:
         result = ProvisioningTask.gateway_index.query(
             gateway_id, filter_condition=cond, scan_index_forward=False, limit=limit, last_evaluated_key=start
@@ -226,7 +205,7 @@ def list_tasks(
     items = list(result)
     if tenant_id and gateway_id:
         items = [t for t in items if t.tenant_id == tenant_id]
-    return TaskPage(items=items, next_token=_encode_token(result.last_evaluated_key))
+    return TaskPage(items=items, last_key=result.last_evaluated_key)
 
 
 def iter_gateway_tasks(gateway_id: str, status: str | None = None) -> Iterator[ProvisioningTask]:

@@ -209,6 +209,7 @@ def handle_list_invoices(ctx: RequestContext) -> dict[str, Any]:
     if q.subscriber_id:
         _subscriber(ctx, q.subscriber_id)
     items, nxt = list_invoices(
+        ctx.rt.signer,
         _tenants(ctx, q.tenant_id),
         status=q.status,
         kind=q.kind,

@@ -49,8 +49,6 @@ from core.money import currency_or_default
 from services import portal as portal_svc
 from services import portal_auth, vouchers
 from services.billing import online as pay
-from store import portal as portal_store
-from store import tenants as tenant_store
 from store.models import Invoice
 
 bp = Blueprint(__name__)
@@ -141,7 +139,7 @@ def handle_portal_short_link(ctx: RequestContext, code: str) -> PortalSessionOut
 )
 def handle_portal_me(ctx: RequestContext) -> PortalMeOut:
     sub = me(ctx)
-    tenant = tenant_store.get_tenant(sub.tenant_id)
+    tenant = portal_svc.my_tenant(sub)
     return PortalMeOut(
         subscriber_id=sub.id,
         tenant_id=sub.tenant_id,
@@ -195,7 +193,7 @@ def handle_portal_usage_daily(ctx: RequestContext) -> dict[str, Any]:
     auth="subscriber",
 )
 def handle_portal_connections(ctx: RequestContext) -> dict[str, Any]:
-    return portal_svc.connection_log(me(ctx), ctx.query.limit, ctx.query.next_token)
+    return portal_svc.connection_log(ctx.rt, me(ctx), ctx.query.limit, ctx.query.next_token)
 
 
 @route(
@@ -246,7 +244,7 @@ def _invoice_out(inv: Invoice) -> PortalInvoiceOut:
     auth="subscriber",
 )
 def handle_portal_invoices(ctx: RequestContext) -> PortalInvoicePage:
-    rows, token = portal_svc.list_invoices(me(ctx), ctx.query.limit, ctx.query.next_token)
+    rows, token = portal_svc.list_invoices(ctx.rt, me(ctx), ctx.query.limit, ctx.query.next_token)
     return PortalInvoicePage(items=[_invoice_out(i) for i in rows], next_token=token)
 
 
@@ -344,7 +342,7 @@ def handle_portal_checkout_status(ctx: RequestContext, checkout_id: str) -> Port
     auth="subscriber",
 )
 def handle_portal_payments(ctx: RequestContext) -> list[PortalPaymentOut]:
-    return [payment_out(p) for p in portal_store.subscriber_payments(me(ctx).id, 100)]
+    return [payment_out(p) for p in portal_svc.my_payments(me(ctx))]
 
 
 @route(

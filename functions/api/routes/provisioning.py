@@ -71,9 +71,15 @@ def handle_list_tasks(ctx: RequestContext) -> dict[str, Any]:
     q: TaskQuery = ctx.query
     if q.gateway_id:
         gw = _gateway(ctx, q.gateway_id)
-        return svc.list_tasks(gateway_id=gw.id, status=q.status, limit=q.limit, next_token=q.next_token)
+        return svc.list_tasks(
+            ctx.rt, gateway_id=gw.id, status=q.status, limit=q.limit, next_token=q.next_token
+        )
     return svc.list_tasks(
-        tenant_id=target_tenant(ctx.p, q.tenant_id), status=q.status, limit=q.limit, next_token=q.next_token
+        ctx.rt,
+        tenant_id=target_tenant(ctx.p, q.tenant_id),
+        status=q.status,
+        limit=q.limit,
+        next_token=q.next_token,
     )
 
 
@@ -108,7 +114,7 @@ def handle_rerun_task(ctx: RequestContext, task_id: str) -> dict[str, Any]:
 def handle_list_gateway_tasks(ctx: RequestContext, gateway_id: str) -> dict[str, Any]:
     gw = _gateway(ctx, gateway_id)
     q: GatewayTaskQuery = ctx.query
-    return svc.list_tasks(gateway_id=gw.id, status=q.status, limit=q.limit, next_token=q.next_token)
+    return svc.list_tasks(ctx.rt, gateway_id=gw.id, status=q.status, limit=q.limit, next_token=q.next_token)
 
 
 @route(

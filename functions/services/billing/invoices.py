@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -17,6 +15,7 @@ from core.billing_calendar import (
 from core.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, new_id, now_iso, utcnow
 from core.invoice_ids import from_path, path_id
+from core.paging import Signer, decode_key, encode_key
 from services.audit import record_audit
 from services.billing.context import (
     UNPAID,
@@ -217,22 +216,11 @@ def get_invoice(invoice_id_: str, visible: frozenset[str] | set[str] | None = No
     return inv
 
 
-def _encode_cursor(inv: Invoice) -> str:
-    return base64.urlsafe_b64encode(json.dumps([inv.created_at, inv.id]).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> str | None:
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, _ = json.loads(raw)
-        return str(created)
-    except (ValueError, TypeError) as exc:
-        raise ValidationError("cursor is not valid", field="cursor") from exc
+INVOICE_LIST = "admin:invoices"  # the signed cursor's scope: a position in time in the invoice list
 
 
 def list_invoices(
+    signer: Signer,
     tenant_ids: Iterable[str],
     *,
     status: str | None = None,
@@ -246,7 +234,8 @@ def list_invoices(
 ) -> tuple[list[Invoice], str | None]:
     """Invoices of the given tenants, newest first, filtered; returns a page and the next cursor."""
     tenants = set(tenant_ids)
-    before = _decode_cursor(cursor)
+    position = decode_key(signer, cursor, INVOICE_LIST)
+    before = str(position.get("before", "")) if position else None
     upper = iso(datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC)) if until else None
     if before and (upper is None or before < upper):
         upper = before
@@ -283,7 +272,8 @@ def list_invoices(
             found.extend(i for i in items if keep(i))
     found.sort(key=lambda i: i.created_at, reverse=True)
     page = found[:limit]
-    nxt = _encode_cursor(page[-1]) if len(found) > limit and page else None
+    last = {"before": page[-1].created_at, "id": page[-1].id} if len(found) > limit and page else None
+    nxt = encode_key(signer, last, INVOICE_LIST)
     return page, nxt
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from adapters.routeros import RouterError
 from core.errors import InvalidStateError, NotFoundError, UnavailableError, ValidationError
 from core.ids import now_iso
+from core.paging import decode_key, encode_key
 from services.audit import record_audit
 from services.identity.actors import Actor
 from services.network import desired as d
@@ -96,6 +97,7 @@ def get_task(task_id: str) -> ProvisioningTask:
 
 # ---------------------------------------------------------------- tasks
 def list_tasks(
+    rt: Runtime,
     *,
     tenant_id: str | None = None,
     gateway_id: str | None = None,
@@ -103,11 +105,17 @@ def list_tasks(
     limit: int = 50,
     next_token: str | None = None,
 ) -> dict[str, Any]:
-    """Tasks newest first, of one router or one tenant, optionally of one status (paginated)."""
+    """Tasks newest first, of one router or one tenant, optionally of one status (paginated with signed
+    tokens bound to that router's or tenant's list)."""
+    scope = f"tasks:g:{gateway_id}" if gateway_id else f"tasks:t:{tenant_id}"
+    start = decode_key(rt.signer, next_token, scope, field="next_token")
     page = repo.list_tasks(
-        tenant_id=tenant_id, gateway_id=gateway_id, status=status, limit=limit, next_token=next_token
+        tenant_id=tenant_id, gateway_id=gateway_id, status=status, limit=limit, start=start
     )
-    return {"items": [task_view(t) for t in page.items], "next_token": page.next_token}
+    return {
+        "items": [task_view(t) for t in page.items],
+        "next_token": encode_key(rt.signer, page.last_key, scope),
+    }
 
 
 def rerun_task(rt: Runtime, task: ProvisioningTask, actor: str) -> dict[str, Any]:

@@ -265,6 +265,10 @@ def test_invoice_list_pages_with_a_cursor(rt, client, w):
         url = f"/admin/invoices?limit=2&status=pending&cursor={page['next_cursor']}"
     assert sorted(seen) == sorted(w.inv_id(f"pg{i}", "2026-06") for i in range(5))
     assert client.http.get("/admin/invoices?status=paid", headers=_h(w)).json_body["items"] == []
+    # the cursor is signed: a hand-made position (the old unsigned format) is refused, naming the field
+    forged = base64.urlsafe_b64encode(json.dumps(["2999-01-01T00:00:00Z", "x"]).encode()).decode().rstrip("=")
+    r = client.http.get(f"/admin/invoices?limit=2&cursor={forged}", headers=_h(w))
+    assert r.status_code == 422 and r.json_body["error"]["field"] == "cursor"
 
 
 @pytest.fixture

@@ -160,6 +160,9 @@ def test_traffic_per_day_connection_log_and_devices(portal: Portal):
     page2 = portal.get(f"/portal/connections?limit=2&next_token={page1['next_token']}", headers).json_body
     assert [r["mac"][-2:] for r in page2["items"]] == ["02", "04"]
     assert portal.get("/portal/connections?next_token=not-a-token", headers).status_code == 422
+    # the token is signed and bound to this list: another list refuses it, naming the field
+    wrong = portal.get(f"/portal/invoices?next_token={page1['next_token']}", headers)
+    assert wrong.status_code == 422 and wrong.json_body["error"]["field"] == "next_token"
     # and the devices list marks the one online
     devices = portal.get("/portal/devices", headers).json_body
     assert {d["mac"]: d["online"] for d in devices["devices"]} == {

@@ -3,6 +3,7 @@ block rules, active connections, ARP, onboarding script, tenant scope and roles.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Iterator
@@ -142,6 +143,12 @@ def test_export_drift_tasks_and_rerun(rt, client, router):
         client, "get", f"/admin/tasks?gateway_id={gw.id}&limit=2&next_token={page1['next_token']}", h
     )
     assert not {t["id"] for t in page1["items"]} & {t["id"] for t in page2["items"]}
+    # page tokens are signed and bound to their list: a hand-made start key or another list's token is a 422
+    forged = base64.urlsafe_b64encode(json.dumps({"id": {"S": task_id}}).encode()).decode()
+    for bad in (forged, page1["next_token"]):
+        where = "gateway_id=" + gw.id if bad == forged else "tenant_id=" + gw.tenant_id
+        status, err = call(client, "get", f"/admin/tasks?{where}&limit=2&next_token={bad}", h)
+        assert status == 422 and err["error"]["field"] == "next_token", err
     status, mine = call(client, "get", "/admin/tasks?status=succeeded", h)
     assert status == 200 and len(mine["items"]) == 4  # two router exports, two chosen services
     drain(rt)  # retries exhausted while the router is down
