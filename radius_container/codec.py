@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import struct
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,6 +28,8 @@ _PROXY_STATE = 33
 _HEADER = struct.Struct("!BBH16s")
 _VENDOR_ID = struct.Struct("!L")
 _TLV_KEYS: dict[int, frozenset[Any]] = {}  # id(dictionary) -> attribute keys of type tlv
+_INTEGER_TYPES = frozenset({"integer", "date", "short", "byte", "integer64", "signed"})
+REPLY_CACHE_SIZE = 4096  # encoded (name, value) pairs kept; emptied when full
 
 
 def _tlv_keys(dictionary: Dictionary) -> frozenset[Any]:
@@ -71,7 +75,8 @@ def decode_packet(pkt: Packet, packet: bytes) -> None:
     pkt.code, pkt.id, pkt.authenticator, pkt.raw_packet = code, identifier, authenticator, packet
     pkt.clear()
     tlv = _tlv_keys(pkt.dict) if pkt.dict is not None else frozenset()
-    add = pkt.setdefault
+    attrs: dict[Any, list[bytes]] = {}  # filled here, moved into pkt once (pkt's own setitem is slow)
+    add = attrs.setdefault
     pos = 20
     while pos < length:
         if length - pos < 2:
@@ -101,6 +106,8 @@ def decode_packet(pkt: Packet, packet: bytes) -> None:
                 pkt.message_authenticator = True
             add(key, []).append(value)
         pos = end
+    for key, values in attrs.items():  # TLVs went straight into pkt; their keys are never in attrs
+        OrderedDict.__setitem__(pkt, key, values)
 
 
 class RequestPacket:
@@ -151,12 +158,48 @@ def salt_encrypt(value: bytes, secret: bytes, request_authenticator: bytes) -> b
     return salt + bytes(out)
 
 
-class ReplyEncoder:
-    """Encodes reply attributes by name with a per-name cache of the dictionary lookups."""
+def typed_value(dictionary: Dictionary, name: str, value: Any) -> Any:
+    """A reply value in the Python type pyrad encodes for the attribute's dictionary type."""
+    attr = dictionary.attributes[name]
+    if attr.values.HasForward(value):
+        return value
+    if attr.type in _INTEGER_TYPES:
+        return int(value)
+    if attr.type == "ipaddr":
+        return str(ipaddress.IPv4Address(str(value)))
+    if attr.type == "string":
+        return value if isinstance(value, bytes) else str(value)
+    return value
 
-    def __init__(self, dictionary: Dictionary) -> None:
+
+class ReplyEncoder:
+    """Encodes reply attributes by name with a per-name cache of the dictionary lookups and a cache
+    of encoded (name, value) pairs: a policy's rate limit, address list, group, interim interval and
+    idle timeout are the same bytes in every reply, so a reply is mostly joined from ready templates.
+    Salt-encrypted attributes (MPPE keys) depend on the request and are never cached."""
+
+    def __init__(self, dictionary: Dictionary, cache_size: int = REPLY_CACHE_SIZE) -> None:
         self._dict = dictionary
         self._headers: dict[str, tuple[Any, bytes, int]] = {}
+        self._encoded: dict[tuple[str, Any], bytes] = {}
+        self._cache_size = cache_size
+
+    def reply_attribute(self, name: str, value: Any, secret: bytes, request_authenticator: bytes) -> bytes:
+        """``value`` (as the policy gives it) typed for the dictionary and encoded; ValueError,
+        TypeError or KeyError when the name is unknown or the value does not fit its type."""
+        key = (name, value)
+        try:
+            cached = self._encoded.get(key)
+        except TypeError:  # an unhashable value: encode it every time
+            key, cached = None, None  # type: ignore[assignment]
+        if cached is not None:
+            return cached
+        raw = self.attribute(name, typed_value(self._dict, name, value), secret, request_authenticator)
+        if key is not None and self._header(name)[0].encrypt == 0:
+            if len(self._encoded) >= self._cache_size:
+                self._encoded.clear()
+            self._encoded[key] = raw
+        return raw
 
     def _header(self, name: str) -> tuple[Any, bytes, int]:
         cached = self._headers.get(name)

@@ -244,20 +244,6 @@ def accounting_event(
     )
 
 
-def typed_value(dictionary: Dictionary, name: str, value: Any) -> Any:
-    """A reply value in the Python type pyrad encodes for the attribute's dictionary type."""
-    attr = dictionary.attributes[name]
-    if attr.values.HasForward(value):
-        return value
-    if attr.type in ("integer", "date", "short", "byte", "integer64", "signed"):
-        return int(value)
-    if attr.type == "ipaddr":
-        return str(ipaddress.IPv4Address(str(value)))
-    if attr.type == "string":
-        return value if isinstance(value, bytes) else str(value)
-    return value
-
-
 class NasProtocol(DatagramProtocolServer):
     """pyrad's datagram protocol, decoding each packet once and counting what it drops."""
 
@@ -467,8 +453,7 @@ class RadiusServer(ServerAsync):  # type: ignore[misc]
         encoded = []
         for name, value in result.reply:
             try:
-                typed = typed_value(self.dict, name, value)
-                encoded.append(self.encoder.attribute(name, typed, pkt.secret, pkt.authenticator))
+                encoded.append(self.encoder.reply_attribute(name, value, pkt.secret, pkt.authenticator))
             except (KeyError, ValueError, TypeError, struct.error):
                 # a custom reply attribute unknown to the dictionary or with a value of the wrong type
                 self.stats.add("reply_attribute_skipped")

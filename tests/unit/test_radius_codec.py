@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyrad.packet import AccessAccept, AuthPacket, PacketError
 
-from radius_container.codec import AuthRequest, ReplyEncoder, salt_encrypt, unhide_password
+from radius_container.codec import AuthRequest, ReplyEncoder, salt_encrypt, typed_value, unhide_password
 from tests.fakes.radius import DICTIONARY
 from tests.unit.test_radius_protocol_vectors import RFC2865_ACCEPT, RFC2865_REQUEST
 
@@ -129,3 +129,41 @@ def test_request_decoder_refuses_an_attribute_running_past_the_packet():
     raw[20 + 1] = 200  # User-Name claims more octets than the packet has
     with pytest.raises(PacketError):
         AuthRequest(secret=SECRET, dict=DICTIONARY, packet=bytes(raw))
+
+
+def test_reply_templates_are_the_bytes_of_a_fresh_encoding():
+    enc = ReplyEncoder(DICTIONARY)
+    auth = b"\x07" * 16
+    pairs = [
+        ("Mikrotik-Rate-Limit", "5M/5M"),
+        ("Mikrotik-Address-List", "clientes"),
+        ("Acct-Interim-Interval", "300"),  # typed for the dictionary: sent as an integer
+        ("Session-Timeout", 86400),
+        ("Framed-IP-Address", "10.0.0.9"),
+        ("Service-Type", "Framed-User"),
+    ]
+    first = [enc.reply_attribute(n, v, SECRET, auth) for n, v in pairs]
+    again = [enc.reply_attribute(n, v, SECRET, b"\x09" * 16) for n, v in pairs]  # another request
+    fresh = ReplyEncoder(DICTIONARY)
+    expected = [fresh.attribute(n, typed_value(DICTIONARY, n, v), SECRET, auth) for n, v in pairs]
+    assert first == again == expected
+
+
+def test_salt_encrypted_reply_attributes_are_never_reused():
+    enc = ReplyEncoder(DICTIONARY)
+    key = bytes(range(16))
+    one = enc.reply_attribute("MS-MPPE-Send-Key", key, SECRET, b"\x01" * 16)
+    two = enc.reply_attribute("MS-MPPE-Send-Key", key, SECRET, b"\x02" * 16)
+    assert one != two  # a fresh salt and the request's authenticator every time
+
+
+def test_reply_template_cache_stays_bounded_and_refuses_bad_values():
+    enc = ReplyEncoder(DICTIONARY, cache_size=8)
+    for timeout in range(100):
+        encoded = enc.reply_attribute("Session-Timeout", timeout, SECRET, b"\x00" * 16)
+        assert encoded[2:] == timeout.to_bytes(4, "big")
+    assert len(enc._encoded) <= 8
+    with pytest.raises(ValueError):
+        enc.reply_attribute("Session-Timeout", "soon", SECRET, b"\x00" * 16)
+    with pytest.raises(KeyError):
+        enc.reply_attribute("No-Such-Attribute", "x", SECRET, b"\x00" * 16)
