@@ -72,6 +72,7 @@ class RadiusService:
     refresh_s: float
     reaper_s: float | None
     clock: Callable[[], datetime]
+    counter_flush_s: float | None = None
     _jobs: list[asyncio.Task[None]] = field(default_factory=list)
     _health: asyncio.Server | None = None
     _published: dict[str, int] = field(default_factory=dict)
@@ -108,6 +109,10 @@ class RadiusService:
         if self.reaper_s:
             self._jobs.append(asyncio.ensure_future(self._every(self.reaper_s, self._reap)))
         self._jobs.append(asyncio.ensure_future(self._every(STATS_INTERVAL_S, self._log_stats)))
+        if self.counter_flush_s:
+            self._jobs.append(
+                asyncio.ensure_future(self._every(self.counter_flush_s, self.store.flush_counters))
+            )
 
     async def _health_check(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """``GET /health`` for the load balancer: 200 while serving (NAS clients loaded), else 503."""
@@ -167,6 +172,10 @@ class RadiusService:
             await self._health.wait_closed()
         await self.server.drain()
         await self.server.deinitialize_transports()
+        try:  # the totals counter moves of the last interval
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.store.flush_counters)
+        except Exception:
+            log.exception("totals counters not written at stop (the recount repairs them)")
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -183,6 +192,7 @@ def build_service(
     dynauth: DynAuthSender | None = None,
     reaper_s: float | None = REAPER_INTERVAL_S,
     refresh_s: float | None = None,
+    counter_flush_s: float | None = None,
 ) -> RadiusService:
     """The service on ``store``: NAS clients refresh every ``refresh_s`` (default: the cache TTL)."""
     dictionary = Dictionary(DICTIONARY_PATH)
@@ -226,7 +236,14 @@ def build_service(
         request_workers=workers,
     )
     return RadiusService(
-        server, registry, store, executor, refresh_s=cache_ttl, reaper_s=reaper_s, clock=clock
+        server,
+        registry,
+        store,
+        executor,
+        refresh_s=cache_ttl,
+        reaper_s=reaper_s,
+        clock=clock,
+        counter_flush_s=counter_flush_s,
     )
 
 
@@ -274,13 +291,14 @@ def service_for(
     """The production wiring: DynamoDB store, the runtime's key, the settings' ports and cache TTL."""
     settings = runtime.settings
     return build_service(
-        DynamoRadiusStore(pool_connections=REQUEST_WORKERS),
+        DynamoRadiusStore(pool_connections=REQUEST_WORKERS, counter_flush_s=settings.radius_counter_flush_s),
         runtime.box.decrypt,
         auth_port=settings.radius_auth_port if auth_port is None else auth_port,
         acct_port=settings.radius_acct_port if acct_port is None else acct_port,
         cache_ttl=settings.radius_cache_ttl,
         modulator=load_modulator(),
         reaper_s=REAPER_INTERVAL_S if reaper else None,
+        counter_flush_s=settings.radius_counter_flush_s,
     )
 
 

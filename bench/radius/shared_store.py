@@ -152,3 +152,6 @@ class RemoteRadiusStore:
 
     def mark_gateway_reboot(self, gateway_id: str, at: str) -> None:
         self.call("mark_gateway_reboot", gateway_id, at)
+
+    def flush_counters(self) -> None:
+        """The in-memory store keeps no totals counters: nothing to write."""

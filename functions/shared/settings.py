@@ -71,6 +71,7 @@ class Settings:
     radius_cache_ttl: int = 30
     radius_health_port: int = 0  # HTTP GET /health for the load balancer; 0 = off
     radius_workers: int = 0  # worker processes sharing the ports; 0 = one per CPU of the task
+    radius_counter_flush_s: int = 60  # online totals counters written at most this often; 0 = per packet
     # HTTP API (local server)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -122,6 +123,7 @@ class Settings:
             radius_cache_ttl=_int(e, "WISP_RADIUS_CACHE_TTL", 30),
             radius_health_port=_int(e, "WISP_RADIUS_HEALTH_PORT", 0),
             radius_workers=_int(e, "WISP_RADIUS_WORKERS", 0),
+            radius_counter_flush_s=_int(e, "WISP_RADIUS_COUNTER_FLUSH_S", 60),
             api_host=e.get("WISP_API_HOST", "127.0.0.1"),
             api_port=_int(e, "WISP_API_PORT", 8000),
             public_base_url=e.get("WISP_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),

@@ -90,6 +90,9 @@ class RadiusStore(Protocol):
 
     def mark_gateway_reboot(self, gateway_id: str, at: str) -> None: ...
 
+    def flush_counters(self) -> None:
+        """Write the totals counter moves gathered since the last flush (none where they are immediate)."""
+
 
 # ---------------------------------------------------------------- conversions
 def _burst(raw: Mapping[str, Any] | None) -> Burst | None:
@@ -274,7 +277,8 @@ class DynamoRadiusStore:
     request threads call DynamoDB concurrently, more than pynamodb's default pool of 10 allows.
     """
 
-    def __init__(self, pool_connections: int | None = None) -> None:
+    def __init__(self, pool_connections: int | None = None, counter_flush_s: float = 0.0) -> None:
+        self._online_tallies = tallies.TallyBuffer(counter_flush_s)
         self._tenant_lock = threading.Lock()
         self._tenant_days: dict[str, tuple[int, float]] = {}
         self._reaper_lock = threading.Lock()
@@ -441,8 +445,10 @@ class DynamoRadiusStore:
                 except Exception:  # the card record is only informative
                     log.exception("could not mark a card used", extra={"voucher_id": voucher_id})
 
-    @staticmethod
-    def _move_tallies(tenant_id: str, write: SubscriberWrite, old: Mapping[str, Any]) -> None:
+    def flush_counters(self) -> None:
+        self._online_tallies.flush()
+
+    def _move_tallies(self, tenant_id: str, write: SubscriberWrite, old: Mapping[str, Any]) -> None:
         """Totals counters: the first use of a New service, the first open and the last closed session."""
 
         def s(name: str) -> str | None:
@@ -456,9 +462,9 @@ class DynamoRadiusStore:
         if write.online is not None and write.online != was_online:
             online = bucket.with_status(tallies.ONLINE)
             if write.online:
-                tallies.move(tenant_id, None, online)
+                self._online_tallies.move(tenant_id, None, online)
             else:
-                tallies.move(tenant_id, online, None)
+                self._online_tallies.move(tenant_id, online, None)
 
     def put_session_log(self, log: SessionLog) -> None:
         values: dict[str, Any] = {

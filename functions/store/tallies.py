@@ -10,14 +10,19 @@ Every write that changes a subscriber's status, product or override price moves 
 with :func:`move` (an ``ADD`` of -1 and +1) once the conditional write that made the change succeeded
 (in the same transaction where the change is one already: renames, payments). A process dying between
 the two leaves a counter off by one until the daily recount.
-``online`` buckets move when RADIUS opens the first or closes the last session of a subscriber.
+``online`` buckets move when RADIUS opens the first or closes the last session of a subscriber;
+the RADIUS service gathers those moves in a :class:`TallyBuffer` and writes one ``ADD`` per bucket
+once a minute (``WISP_RADIUS_COUNTER_FLUSH_S``), so a Start or Stop costs no counter write of
+its own; the online figures lag by at most that interval.
 :func:`recount` recomputes every bucket of a tenant from the items (the repair job, and the first
 read of a tenant never counted); ``online_24h`` is only counted there (it changes with time alone).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -84,6 +89,58 @@ def move(tenant_id: str, before: Bucket | None, after: Bucket | None, n: int = 1
     """Move ``n`` subscribers between buckets (after a conditional write that made the change)."""
     for key, delta in _deltas(before, after, n).items():
         Tally(tenant_id=tenant_id, bucket=key).update(actions=[Tally.n.add(delta)])
+
+
+class TallyBuffer:
+    """Counter moves gathered in memory and written as one ``ADD`` per (tenant, bucket) at most every
+    ``interval_s`` (0: each move written at once, as :func:`move`). A flush that fails keeps its
+    deltas for the next one; a process that dies loses at most one interval of moves, which the
+    recount repairs like any counter left off."""
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], int] = {}
+        self._last = clock()
+
+    def move(self, tenant_id: str, before: Bucket | None, after: Bucket | None) -> None:
+        if self.interval_s <= 0:
+            move(tenant_id, before, after)
+            return
+        with self._lock:
+            for key, delta in _deltas(before, after).items():
+                self._pending[(tenant_id, key)] = self._pending.get((tenant_id, key), 0) + delta
+            due = self._clock() - self._last >= self.interval_s
+        if due:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write what was gathered; the number of counter writes."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._last = self._clock()
+        written = 0
+        for n, ((tenant_id, key), delta) in enumerate(pending.items()):
+            if not delta:
+                continue
+            try:
+                Tally(tenant_id=tenant_id, bucket=key).update(actions=[Tally.n.add(delta)])
+            except Exception:
+                self._keep(list(pending.items())[n:])
+                raise
+            written += 1
+        return written
+
+    def _keep(self, unwritten: list[tuple[tuple[str, str], int]]) -> None:
+        with self._lock:
+            for k, delta in unwritten:
+                self._pending[k] = self._pending.get(k, 0) + delta
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return sum(1 for v in self._pending.values() if v)
 
 
 def add_many(tenant_id: str, buckets: Iterable[Bucket]) -> None:

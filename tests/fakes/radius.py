@@ -72,6 +72,7 @@ class RadiusHarness:
         dynauth: DynAuthSender | None = None,
         workers: int = 8,
         health_port: int = 0,
+        counter_flush_s: float | None = None,
     ) -> None:
         self.clock = clock or Clock(datetime(2026, 11, 18, 17, 0, tzinfo=UTC))  # Wed 11:00 in Mexico City
         self.health_port = health_port
@@ -87,6 +88,7 @@ class RadiusHarness:
             modulator=load_modulator(),
             reaper_s=None,
             refresh_s=3600,
+            counter_flush_s=counter_flush_s,
         )
         self._running: RadiusThread | None = None
 

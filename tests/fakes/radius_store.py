@@ -138,3 +138,6 @@ class InMemoryRadiusStore:
             for ip, gw in self.gateways.items():
                 if gw.id == gateway_id:
                     self.gateways[ip] = replace(gw, last_reboot_at=at)
+
+    def flush_counters(self) -> None:
+        """No totals counters here: nothing is gathered."""
