@@ -58,6 +58,7 @@ FIRST_PARTY_ROOTS = {
     "composition",
     "api",
     "billing_cron",
+    "jobs",
     "provisioner",
 }
 # Shipped as files next to the code instead of as a distribution (see the module docstring)

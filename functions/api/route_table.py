@@ -17,6 +17,7 @@ ROUTE_MODULES = (
     "api.routes.errors",
     "api.routes.health",
     "api.routes.imports",
+    "api.routes.jobs",
     "api.routes.lifecycle",
     "api.routes.meta",
     "api.routes.operators",
@@ -150,6 +151,12 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
     "/admin/invoices/{invoice_id}/send": {
         "POST": "api.routes.billing",
     },
+    "/admin/jobs": {
+        "GET": "api.routes.jobs",
+    },
+    "/admin/jobs/{job_id}": {
+        "GET": "api.routes.jobs",
+    },
     "/admin/me": {
         "GET": "api.routes.auth",
     },
@@ -223,6 +230,30 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
         "GET": "api.routes.subscribers",
         "POST": "api.routes.subscribers",
     },
+    "/admin/subscribers/bulk-jobs/activate": {
+        "POST": "api.routes.jobs",
+    },
+    "/admin/subscribers/bulk-jobs/cancel": {
+        "POST": "api.routes.jobs",
+    },
+    "/admin/subscribers/bulk-jobs/delete": {
+        "POST": "api.routes.jobs",
+    },
+    "/admin/subscribers/bulk-jobs/disconnect": {
+        "POST": "api.routes.jobs",
+    },
+    "/admin/subscribers/bulk-jobs/free": {
+        "POST": "api.routes.jobs",
+    },
+    "/admin/subscribers/bulk-jobs/migrate": {
+        "POST": "api.routes.jobs",
+    },
+    "/admin/subscribers/bulk-jobs/recharge": {
+        "POST": "api.routes.jobs",
+    },
+    "/admin/subscribers/bulk-jobs/suspend": {
+        "POST": "api.routes.jobs",
+    },
     "/admin/subscribers/bulk/activate": {
         "POST": "api.routes.lifecycle",
     },
@@ -252,6 +283,9 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
     },
     "/admin/subscribers/export": {
         "GET": "api.routes.subscribers",
+    },
+    "/admin/subscribers/export-jobs": {
+        "POST": "api.routes.jobs",
     },
     "/admin/subscribers/online": {
         "GET": "api.routes.subscribers",

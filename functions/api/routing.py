@@ -56,6 +56,7 @@ class RouteSpec:
     description: str = ""
     raw_body: bool = False
     response_is_list: bool = False
+    max_body: int = MAX_BODY_BYTES
 
 
 ROUTES: list[RouteSpec] = []
@@ -123,9 +124,9 @@ def _dispatch(
         return error_response(403, "forbidden", f"this action needs the {spec.min_role} role or higher")
     raw = request.raw_body or b""
     data = raw.encode() if isinstance(raw, str) else raw
-    if len(data) > MAX_BODY_BYTES:
+    if len(data) > spec.max_body:
         return error_response(
-            413, "too_large", f"request body is larger than {MAX_BODY_BYTES} bytes", field="body"
+            413, "too_large", f"request body is larger than {spec.max_body} bytes", field="body"
         )
     parsed_body, parsed_query = _parse(spec, data, dict(request.query_params or {}))
     ident = (request.context or {}).get("identity") or {}
@@ -169,9 +170,10 @@ def route(
     content_type: str = "application/json",
     raw_body: bool = False,
     description: str = "",
+    max_body: int = MAX_BODY_BYTES,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a Chalice route plus its OpenAPI description. ``raw_body`` routes get the bytes
-    (uploads, webhooks) instead of a parsed JSON body."""
+    (uploads, webhooks) instead of a parsed JSON body; ``max_body`` is the largest body it takes."""
     if min_role not in ROLE_RANK:
         raise ValueError(f"unknown role {min_role}")
     spec = RouteSpec(
@@ -189,6 +191,7 @@ def route(
         description,
         raw_body,
         response_is_list,
+        max_body,
     )
     ROUTES.append(spec)
 

@@ -112,6 +112,11 @@ def _key(row: Mapping[str, Any], field: str) -> tuple[int, Any, str]:
     return (0 if value in (None, "") else 1, v, str(row.get("id") or ""))
 
 
+def sort_key(row: Mapping[str, Any], field: str) -> tuple[int, Any, str]:
+    """The key :func:`sort_rows` orders rows by (rows without a value first, then the value, then id)."""
+    return _key(row, field)
+
+
 def encode_cursor(field: str, desc: bool, row: Mapping[str, Any]) -> str:
     present, value, rid = _key(row, field)
     raw = json.dumps([field, desc, present, str(value), rid], separators=(",", ":")).encode()
@@ -259,9 +264,16 @@ def _is_number(text: str) -> bool:
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    return csv_lines([columns]) + csv_rows(columns, rows)
+
+
+def csv_rows(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """The CSV lines of ``rows`` without the header (a file written a page at a time)."""
+    return csv_lines([_cell(row.get(c)) for c in columns] for row in rows)
+
+
+def csv_lines(lines: Iterable[Sequence[Any]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
+    writer.writerows(lines)
     return buf.getvalue()

@@ -38,6 +38,8 @@ class AwsClients:
                             retries={"max_attempts": 3, "mode": "standard"},
                             connect_timeout=3,
                             read_timeout=10,
+                            # presigned S3 links signed with SigV4 (buckets refuse the older signature)
+                            **({"signature_version": "s3v4"} if service == "s3" else {}),
                         ),
                     )
         return self._clients[service]

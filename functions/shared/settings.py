@@ -46,6 +46,16 @@ class Settings:
     provision_queue_url: str | None = None
     provision_queue_name: str = "wisp-local-provision.fifo"
     provision_dlq_name: str = "wisp-local-provision-dlq.fifo"
+    # Jobs (exports, bulk actions): queue (name locally, URL in the cloud); seconds one run works before it
+    # hands over to the next; rows per page of an export and subscribers per page of a bulk action
+    # (progress and checkpoint every page); bytes per part of a job file (S3: at least 5 MiB)
+    jobs_queue_url: str | None = None
+    jobs_queue_name: str = "wisp-local-jobs"
+    jobs_dlq_name: str = "wisp-local-jobs-dlq"
+    job_time_budget_s: int = 600
+    job_page_size: int = 1000
+    job_bulk_page_size: int = 100
+    job_part_bytes: int = 8 * 1024 * 1024
     # Provisioner: retry backoff base (s, doubled per attempt), RouterOS API timeout (s), the WireGuard hub
     provision_backoff_base_s: int = 10
     router_api_timeout_s: int = 10
@@ -104,6 +114,13 @@ class Settings:
             provision_queue_url=e.get("WISP_PROVISION_QUEUE_URL") or None,
             provision_queue_name=e.get("WISP_PROVISION_QUEUE_NAME", f"{prefix}provision.fifo"),
             provision_dlq_name=e.get("WISP_PROVISION_DLQ_NAME", f"{prefix}provision-dlq.fifo"),
+            jobs_queue_url=e.get("WISP_JOBS_QUEUE_URL") or None,
+            jobs_queue_name=e.get("WISP_JOBS_QUEUE_NAME", f"{prefix}jobs"),
+            jobs_dlq_name=e.get("WISP_JOBS_DLQ_NAME", f"{prefix}jobs-dlq"),
+            job_time_budget_s=_int(e, "WISP_JOB_TIME_BUDGET_S", 600),
+            job_page_size=_int(e, "WISP_JOB_PAGE_SIZE", 1000),
+            job_bulk_page_size=_int(e, "WISP_JOB_BULK_PAGE_SIZE", 100),
+            job_part_bytes=_int(e, "WISP_JOB_PART_BYTES", 8 * 1024 * 1024),
             provision_backoff_base_s=_int(e, "WISP_PROVISION_BACKOFF_BASE_S", 10),
             router_api_timeout_s=_int(e, "WISP_ROUTER_API_TIMEOUT_S", 10),
             vpn_endpoint=e.get("WISP_VPN_ENDPOINT", "vpn.wispcloud.local:51820"),

@@ -10,7 +10,7 @@ Ranks, lowest first (a package may import its own rank only where the table says
     store adapters  2  DynamoDB (store) and every other outbound I/O (adapters); neither imports the other
     services        3  operations, in bounded contexts
     composition     4  the wiring the entry points call
-    api billing_cron provisioner radius_container   5  entry points; none imports another
+    api billing_cron jobs provisioner radius_container   5  entry points; none imports another
     infra bench tests   anything (tools, local stack, benchmarks, tests)
 
 Also: only ``store`` imports pynamodb; boto3 only in ``store``, ``adapters`` and ``shared.aws``.
@@ -36,12 +36,13 @@ RANKS: dict[str, int] = {
     "composition": 4,
     "api": 5,
     "billing_cron": 5,
+    "jobs": 5,
     "provisioner": 5,
     "radius_container": 5,
 }
 CHECKED = tuple(RANKS)
 # Same-rank packages that must not import each other.
-SIBLINGS_APART = {"store", "adapters", "api", "billing_cron", "provisioner", "radius_container"}
+SIBLINGS_APART = {"store", "adapters", "api", "billing_cron", "jobs", "provisioner", "radius_container"}
 AWS_CLIENTS = {"store", "adapters", "shared.aws"}
 DATA_LIBRARIES = {"pynamodb": {"store"}, "boto3": AWS_CLIENTS, "botocore": AWS_CLIENTS}
 MAX_MODULE_LINES = 700

@@ -1,5 +1,6 @@
 """The local stack's background workers in their own process: the provisioner polling the trigger
-queue (the Lambda's code path) and the billing scheduler (the cloud's scheduled functions).
+queue and the jobs worker polling the jobs queue (the Lambdas' code paths), and the billing scheduler
+(the cloud's scheduled functions).
 
 ``python -m infra.local.workers`` reads the settings from the environment the supervisor passes;
 WISP_SCHEDULER_INTERVAL is the scheduler's tick in seconds (60). SIGTERM / SIGINT stop both.
@@ -18,6 +19,7 @@ from infra.local.procs import die_with_parent
 def main() -> int:
     die_with_parent()
     from composition import init_runtime
+    from infra.local.jobs_worker import run_worker as run_jobs_worker
     from infra.local.provisioner_worker import run_worker
     from infra.local.scheduler import run_scheduler
     from shared.settings import Settings
@@ -31,6 +33,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     threads = [
         threading.Thread(target=run_worker, args=(rt, stop), name="provisioner", daemon=True),
+        threading.Thread(target=run_jobs_worker, args=(rt, stop), name="jobs", daemon=True),
         threading.Thread(target=run_scheduler, args=(rt, stop, interval), name="scheduler", daemon=True),
     ]
     for thread in threads:

@@ -56,3 +56,22 @@ def api_key_principal(api_key: str) -> Principal:
     principal = Principal(key.id, "api_key", key.tenant_id, key.role)
     _require_active_tenant(principal)
     return principal
+
+
+def principal_again(actor_kind: str, actor_id: str) -> Principal:
+    """The operator or API key that started background work, as it is now (a job's later runs act with
+    the caller's current role and tenant; 401 once it is gone, disabled, revoked or its tenant is)."""
+    if actor_kind == "operator":
+        op = operators.operator_for_credentials(actor_id)
+        if op is None or not op.active:
+            raise UnauthorizedError("the operator who started this no longer exists or is disabled")
+        principal = Principal(op.id, "operator", op.tenant_id, op.role, extra={"operator": op})
+    elif actor_kind == "api_key":
+        key = operators.api_key_for_credentials(actor_id)
+        if key is None or key.revoked:
+            raise UnauthorizedError("the API key that started this is revoked")
+        principal = Principal(key.id, "api_key", key.tenant_id, key.role)
+    else:
+        raise UnauthorizedError(f"{actor_kind} cannot start background work")
+    _require_active_tenant(principal)
+    return principal

@@ -56,25 +56,21 @@ def run_action(
     return ACTIONS[action](rt, actor, subscriber_id, options)
 
 
-def run_bulk(
-    rt: Runtime, actor: Actor, action: str, subscriber_ids: list[str], options: dict[str, Any]
-) -> list[Outcome]:
-    """The action on each subscriber; one failure does not stop the others (mixed results are normal)."""
+def check_bulk(action: str, options: dict[str, Any]) -> None:
+    """What a bulk request (or bulk job) of ``action`` must satisfy whatever its subscribers."""
     if action not in BULK_ACTIONS:
         raise ValidationError(f"{action} is not a bulk action", field="action")
     if action == "delete" and (options.get("mode") or "system") != "system":
         raise ValidationError(
             "deleting from the system and the router is one subscriber at a time", field="mode"
         )
-    ids = lc.unique_ids(subscriber_ids)
-    if not ids:
-        raise ValidationError("give at least one subscriber id", field="subscriber_ids")
-    if len(ids) > MAX_BULK:
-        raise ValidationError(f"at most {MAX_BULK} subscribers per request", field="subscriber_ids")
-    if action == "disconnect" and len(ids) > MAX_BULK_DISCONNECT:
-        raise ValidationError(
-            f"at most {MAX_BULK_DISCONNECT} subscribers per disconnect request", field="subscriber_ids"
-        )
+
+
+def run_each(
+    rt: Runtime, actor: Actor, action: str, subscriber_ids: list[str], options: dict[str, Any]
+) -> list[Outcome]:
+    """The action on each subscriber, in order; a failure is that subscriber's outcome (``ok`` false,
+    the error) and does not stop the others. Disconnects are sent in parallel."""
 
     def one(sid: str) -> Outcome:
         try:
@@ -85,5 +81,22 @@ def run_bulk(
 
     if action == "disconnect":
         with ThreadPoolExecutor(max_workers=DISCONNECT_WORKERS) as pool:
-            return list(pool.map(one, ids))
-    return [one(sid) for sid in ids]
+            return list(pool.map(one, subscriber_ids))
+    return [one(sid) for sid in subscriber_ids]
+
+
+def run_bulk(
+    rt: Runtime, actor: Actor, action: str, subscriber_ids: list[str], options: dict[str, Any]
+) -> list[Outcome]:
+    """The action on each subscriber; one failure does not stop the others (mixed results are normal)."""
+    check_bulk(action, options)
+    ids = lc.unique_ids(subscriber_ids)
+    if not ids:
+        raise ValidationError("give at least one subscriber id", field="subscriber_ids")
+    if len(ids) > MAX_BULK:
+        raise ValidationError(f"at most {MAX_BULK} subscribers per request", field="subscriber_ids")
+    if action == "disconnect" and len(ids) > MAX_BULK_DISCONNECT:
+        raise ValidationError(
+            f"at most {MAX_BULK_DISCONNECT} subscribers per disconnect request", field="subscriber_ids"
+        )
+    return run_each(rt, actor, action, ids, options)

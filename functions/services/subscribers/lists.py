@@ -206,6 +206,49 @@ def _tallies(tenant_id: str) -> dict[tallies.Bucket, int]:
     return counts
 
 
+def walk_page(
+    tenant_ids: list[str], f: listing.SubscriberFilter, desc: bool, limit: int, cursor: str | None
+) -> Page:
+    """One page of a walk over every subscriber matching ``f``, in username order (export and bulk
+    jobs). Read from the filter's index where it answers the filter exactly (no filter, one status,
+    online, one router: the list's pages); otherwise from the username index a page at a time, each
+    row checked against the filter — a page may then hold fewer rows than ``limit``, or none, and still
+    have a next cursor. Any tenant size: never more than a page in memory."""
+    if _index_served(f, "username") and not f.q:  # a search's index reads stop at SEARCH_CAP matches
+        return _index_page(tenant_ids, f, desc, limit, cursor)
+    page = _index_page(tenant_ids, listing.SubscriberFilter(), desc, limit, cursor)
+    now = utcnow()
+    return Page([r for r in page.items if listing.matches(r, f, now)], page.next_cursor, page.total)
+
+
+def walk_total(tenant_ids: list[str], f: listing.SubscriberFilter) -> int | None:
+    """How many subscribers a walk over ``f`` meets, when the tenants' counters tell (no filter, one
+    status or online); None otherwise (known when the walk ends)."""
+    if f.zone_id or f.gateway_id or f.product_id or f.connection_type or f.q:
+        return None
+    status = _status_of(f)
+    if status == ONLINE_24H:
+        return None
+    return sum(tally_count(tid, status) for tid in tenant_ids)
+
+
+def rows_by_logins(
+    tenant_ids: list[str], logins: list[str], f: listing.SubscriberFilter
+) -> list[dict[str, Any]]:
+    """List rows of these subscribers in the order given, those still matching ``f`` (an export in
+    another order than the username reads its pages by key)."""
+    subs = [s for s in store.by_logins(logins) if s.tenant_id in tenant_ids]
+    cat = Catalogue()
+    cat.preload_products(s.product_id for s in subs)
+    now = utcnow()
+    return [r for r in (list_row(s, cat) for s in subs) if listing.matches(r, f, now)]
+
+
+def row_login(row: dict[str, Any]) -> str:
+    """The item key of a list row."""
+    return store.login_key(str(row["tenant_id"]), str(row["username"]))
+
+
 def recount_totals(tenant_id: str) -> dict[str, int]:
     """The repair job: recompute every totals counter of a tenant from its subscribers."""
     return tallies.recount(tenant_id, utcnow(), store.list_tenant(tenant_id))

@@ -94,7 +94,10 @@ class TokenRecord(Model):
 
 
 class Job(Model):
-    """Long-running operator jobs (imports, bulk actions) with progress counts."""
+    """Long-running operator jobs (imports, exports, bulk actions) with progress counts.
+
+    Jobs run by the jobs worker also hold a lease (the invocation working on the job now and until
+    when) and a checkpoint (where the work continues: cursor, file upload state)."""
 
     Meta = _meta("jobs")
     id = UnicodeAttribute(hash_key=True)
@@ -108,4 +111,7 @@ class Job(Model):
     created_by = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
+    lease_token = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)  # epoch seconds
+    checkpoint = JSONAttribute(null=True)
     tenant_index = TenantIndex()
