@@ -14,7 +14,9 @@ naming a model (a generic transaction helper) writes every model its module name
 (and its modules) and ``store.db`` (definitions, local table creation) are left out. The result
 over-approximates within a function and never misses a write the code can make by name.
 
-Other services: ``client("s3")``, ``client("sqs")``… in the reachable functions.
+Other services: ``client("s3")``, ``client("sqs")``… in the reachable functions; the queues named by
+the settings they read (``settings.<name>_queue_url``), and S3 multipart uploads
+(``abort_multipart_upload``: the upload's parts are otherwise sent with ``s3:PutObject``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ class Access:
     write: set[str] = field(default_factory=set)
     delete: set[str] = field(default_factory=set)
     services: set[str] = field(default_factory=set)  # AWS clients used: s3, sqs, ses, sns, kms, ssm
+    queues: set[str] = field(default_factory=set)  # SQS queues by setting: provision, jobs
+    multipart: bool = False  # writes S3 multipart uploads (and aborts them)
 
     def actions(self, table: str) -> list[str]:
         out: list[str] = []
@@ -128,6 +132,8 @@ def _note_reference(n: ast.AST, u: _Unit, tables: dict[str, str]) -> None:
             u.refs.add(f"{n.value.value.id}.{n.value.attr}.{n.attr}")
         if n.attr in tables:
             u.access.read.add(tables[n.attr])
+        if n.attr.endswith("_queue_url"):
+            u.access.queues.add(n.attr.removesuffix("_queue_url"))
     elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in tables:
         u.access.read.add(tables[n.value])
 
@@ -139,6 +145,8 @@ def _note_call(n: ast.Call, u: _Unit, kinds: set[str]) -> None:
         kinds.add(kind)
     if isinstance(n.func, ast.Attribute):
         u.calls.add(n.func.attr)
+        if n.func.attr == "abort_multipart_upload":
+            u.access.multipart = True
     if (
         _call_name(n) == "client"
         and n.args
@@ -292,6 +300,8 @@ def package_access(pkg: Package) -> Access:
         out.write |= u.access.write
         out.delete |= u.access.delete
         out.services |= u.access.services
+        out.queues |= u.access.queues
+        out.multipart |= u.access.multipart
         models = parse_module(module).models
         if "write" in u.generic:
             out.write |= models

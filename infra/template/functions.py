@@ -1,6 +1,6 @@
 """The stack's Lambda functions: one per scheduled job of the local scheduler, the API, the
-provisioner, its sweep and the VPN hub's peer source; each with the role its code needs
-(``iam.py``) and its code from its import graph (``infra/package.py``)."""
+provisioner, its sweep, the jobs worker and the VPN hub's peer source; each with the role its code
+needs (``iam.py``) and its code from its import graph (``infra/package.py``)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ class Function:
     timeout: int = 900
     memory: int = 1024
     env: dict[str, str] = field(default_factory=dict)
+    s3_prefix: str = ""  # the documents bucket's keys it may touch (all when empty)
 
 
 # Every scheduled job of the local scheduler (infra/local/scheduler.py: CLOUD_HANDLERS), the API,
-# the provisioner, its sweep and the VPN hub's peer source.
+# the provisioner, its sweep, the jobs worker and the VPN hub's peer source.
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         "ApiFunction",
@@ -44,6 +45,14 @@ FUNCTIONS: tuple[Function, ...] = (
         vpc=True,
         timeout=300,
         memory=512,
+    ),
+    Function(
+        "JobsFunction",
+        "jobs.handler.handle_job_messages",
+        "Runs export and bulk-action jobs from the jobs queue, a page at a time with checkpoints",
+        vpc=True,  # bulk disconnects send RFC 5176 requests to routers through the VPN
+        timeout=900,
+        s3_prefix="jobs/",
     ),
     Function(
         "InvoiceRunFunction",
@@ -107,6 +116,10 @@ FUNCTIONS: tuple[Function, ...] = (
 )
 
 
+# Jobs running at once (exports, bulk actions): more wait on the queue, none is refused
+JOBS_CONCURRENCY = 5
+
+
 def function_handlers() -> dict[str, str]:
     return {f.lid: f.handler for f in FUNCTIONS}
 
@@ -127,6 +140,7 @@ def environment() -> dict[str, Any]:
         "WISP_PROVISION_QUEUE_URL": ref("ProvisionQueue"),
         "WISP_PROVISION_QUEUE_NAME": getatt("ProvisionQueue", "QueueName"),
         "WISP_PROVISION_DLQ_NAME": getatt("ProvisionDeadLetterQueue", "QueueName"),
+        "WISP_JOBS_QUEUE_URL": ref("JobsQueue"),
         "WISP_PUBLIC_BASE_URL": sub("https://${WebDistribution.DomainName}"),
         "WISP_EMAIL_SENDER": ref("EmailSender"),
         "WISP_DOCUMENTS_BUCKET": ref("DocumentsBucket"),
@@ -156,7 +170,7 @@ def function_resources() -> dict[str, Any]:
             "Description": fn.description,
             "Timeout": fn.timeout,
             "MemorySize": fn.memory,
-            "Policies": [{"Statement": access_statements(_packages()[fn.lid])}],
+            "Policies": [{"Statement": access_statements(_packages()[fn.lid], fn.s3_prefix)}],
             "LoggingConfig": {"LogGroup": ref(f"{fn.lid}LogGroup")},
         }
         if fn.env:
@@ -182,6 +196,18 @@ def function_resources() -> dict[str, Any]:
                 "Queue": getatt("ProvisionQueue", "Arn"),
                 "BatchSize": 10,
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            },
+        }
+    }
+    jobs = r["JobsFunction"]["Properties"]
+    jobs["Policies"].append({"SQSPollerPolicy": {"QueueName": getatt("JobsQueue", "QueueName")}})
+    jobs["Events"] = {
+        "Queue": {
+            "Type": "SQS",
+            "Properties": {
+                "Queue": getatt("JobsQueue", "Arn"),
+                "BatchSize": 1,  # a message is a job's run: up to its time budget
+                "ScalingConfig": {"MaximumConcurrency": JOBS_CONCURRENCY},
             },
         }
     }

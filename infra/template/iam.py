@@ -13,8 +13,9 @@ def _table_arns(base: str) -> list[Any]:
     return [getatt(lid, "Arn"), sub("${" + lid + ".Arn}/index/*")]
 
 
-def access_statements(pkg: Any) -> list[dict[str, Any]]:
-    """IAM statements for what the package's code touches (infra/access.py)."""
+def access_statements(pkg: Any, s3_prefix: str = "") -> list[dict[str, Any]]:
+    """IAM statements for what the package's code touches (infra/access.py); ``s3_prefix`` narrows the
+    documents bucket to the keys under it."""
     from infra.access import package_access
 
     access = package_access(pkg)
@@ -54,12 +55,17 @@ def access_statements(pkg: Any) -> list[dict[str, Any]]:
                 "Resource": [getatt("ProvisionQueue", "Arn"), getatt("ProvisionDeadLetterQueue", "Arn")],
             }
         )
+    if "sqs" in access.services and "jobs" in access.queues:
+        out.append({"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": getatt("JobsQueue", "Arn")})
     if "s3" in access.services:
+        actions = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+        if access.multipart:
+            actions.append("s3:AbortMultipartUpload")
         out.append(
             {
                 "Effect": "Allow",
-                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                "Resource": sub("arn:${AWS::Partition}:s3:::${DocumentsBucket}/*"),
+                "Action": actions,
+                "Resource": sub(f"arn:${{AWS::Partition}}:s3:::${{DocumentsBucket}}/{s3_prefix}*"),
             }
         )
     if "ses" in access.services:

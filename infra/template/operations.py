@@ -58,6 +58,13 @@ def _service_alarms() -> dict[str, Any]:
         {"QueueName": getatt("ProvisionDeadLetterQueue", "QueueName")},
         Statistic="Maximum",
     )
+    r["JobsDeadLetterAlarm"] = _alarm(
+        "A job's message failed 5 times; the job waits at its checkpoint (docs/operations.md: jobs dead-letter queue)",
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        {"QueueName": getatt("JobsDeadLetterQueue", "QueueName")},
+        Statistic="Maximum",
+    )
     r["Api5xxAlarm"] = _alarm(
         "The API answered 5xx (docs/operations.md: API errors)",
         "AWS/ApiGateway",
@@ -185,6 +192,41 @@ def _widget(title: str, metrics: list[list[Any]], x: int, y: int, stat: str = "S
     }
 
 
+def _queue_widgets() -> list[dict[str, Any]]:
+    return [
+        _widget(
+            "Provisioning queue",
+            [
+                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${ProvisionQueue.QueueName}"],
+                [
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    "QueueName",
+                    "${ProvisionDeadLetterQueue.QueueName}",
+                ],
+            ],
+            12,
+            6,
+            "Maximum",
+        ),
+        _widget(
+            "Jobs queue (exports, bulk actions)",
+            [
+                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${JobsQueue.QueueName}"],
+                [
+                    "AWS/SQS",
+                    "ApproximateNumberOfMessagesVisible",
+                    "QueueName",
+                    "${JobsDeadLetterQueue.QueueName}",
+                ],
+            ],
+            0,
+            18,
+            "Maximum",
+        ),
+    ]
+
+
 def dashboard_body() -> str:
     """CloudWatch dashboard JSON (with ${} references for Fn::Sub)."""
     fn_errors = [["AWS/Lambda", "Errors", "FunctionName", "${" + f.lid + "}"] for f in FUNCTIONS]
@@ -208,21 +250,7 @@ def dashboard_body() -> str:
             "p95",
         ),
         _widget("Function errors", fn_errors, 0, 6),
-        _widget(
-            "Provisioning queue",
-            [
-                ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", "${ProvisionQueue.QueueName}"],
-                [
-                    "AWS/SQS",
-                    "ApproximateNumberOfMessagesVisible",
-                    "QueueName",
-                    "${ProvisionDeadLetterQueue.QueueName}",
-                ],
-            ],
-            12,
-            6,
-            "Maximum",
-        ),
+        *_queue_widgets(),
         _widget(
             "RADIUS healthy tasks",
             [

@@ -89,7 +89,7 @@ def _kept(job: Job) -> dict[str, Any]:
 
 def _fail(rt: Runtime, job: Job, token: str, message: str) -> None:
     name, content_type, head = FILES[job.kind]
-    PagedUpload.resume(rt, job, name, content_type, head, (job.checkpoint or {}).get("upload")).discard()
+    PagedUpload.resume(rt, job, name, content_type, head, (job.checkpoint or {}).get("upload")).abandon()
     try:
         job_store.finish_leased(job, token, "failed", {**_kept(job), "error": message})
     except job_store.LeaseLostError:

@@ -112,7 +112,7 @@ class PagedUpload:
             self._s3, self._bucket, self.job, [self._page_name(n) for n in range(int(self.state["next"]))]
         )
 
-    def discard(self) -> None:
+    def abandon(self) -> None:
         """A failed job: the upload aborted, the pages deleted (best effort)."""
         try:
             if self.state["upload"]:
