@@ -128,6 +128,21 @@ def _beyond(login: str, after: str, desc: bool) -> bool:
     return page_key(login) < page_key(after) if desc else page_key(login) > page_key(after)
 
 
+def _resume_at(tenant_id: str, after: str | None, desc: bool) -> tuple[str | None, list[str]]:
+    """Where a tenant's index walk resumes after the cursor's login ``after`` (pages are in username
+    order across the tenants): past the cursor's username in this tenant. The walk leaves out a login
+    equal to where it starts, so this tenant's login with the cursor's username, when it comes after
+    the cursor (the tie is ordered by login), is given back as a candidate (missing or not matching:
+    left out when the page is read)."""
+    if after is None:
+        return None, []
+    after_tenant, username = after.split("#", 1)
+    if tenant_id == after_tenant:
+        return after, []
+    start = f"{tenant_id}#{username}"
+    return start, [start] if _beyond(start, after, desc) else []
+
+
 def _index_page(
     tenant_ids: list[str], f: listing.SubscriberFilter, desc: bool, limit: int, cursor: str | None
 ) -> Page:
@@ -143,14 +158,13 @@ def _index_page(
     keys: list[str] = []
     total = 0
     for tid in tenant_ids:
-        start = after if after is not None and after.startswith(f"{tid}#") else None
-        skip = after is not None and start is None and ((tid > after.split("#", 1)[0]) == desc)
         if f.q:
             matches = sorted(store.search_logins(tid, f.q), key=page_key, reverse=desc)
             total += len(matches)
-            if not skip:
-                keys.extend(k for k in matches if after is None or _beyond(k, after, desc))
+            keys.extend(k for k in matches if after is None or _beyond(k, after, desc))
             continue
+        start, same_name = _resume_at(tid, after, desc)
+        keys.extend(same_name)
         if f.gateway_id:
             gw = catalog_store.get(Gateway, f.gateway_id) if tid == tenant_ids[0] else None
             total += (
@@ -158,18 +172,17 @@ def _index_page(
             )
         else:
             total += tally_count(tid, status)
-        if not skip:
-            keys.extend(
-                store.logins_page(
-                    tid,
-                    status=None if status == ONLINE else status,
-                    online=status == ONLINE,
-                    gateway_id=f.gateway_id,
-                    after=start,
-                    desc=desc,
-                    limit=limit + 1,
-                )
+        keys.extend(
+            store.logins_page(
+                tid,
+                status=None if status == ONLINE else status,
+                online=status == ONLINE,
+                gateway_id=f.gateway_id,
+                after=start,
+                desc=desc,
+                limit=limit + 1,
             )
+        )
     keys.sort(key=page_key, reverse=desc)
     if after is not None:
         keys = [k for k in keys if _beyond(k, after, desc)]

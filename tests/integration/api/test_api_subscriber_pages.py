@@ -114,3 +114,31 @@ def test_totals_from_counters_equal_the_totals_over_every_subscriber(api: Api, m
     ok(api.post(f"/admin/subscribers/{ids['Bruno001']}/free", manager, {"reason": "test"}))
     ok(api.patch(f"/admin/subscribers/{ids['carla002']}", manager, {"price_override": "12.50"}))
     check()
+
+
+def test_index_pages_of_a_tenant_subtree_walk_every_tenants_rows(api: Api, admin, demo):
+    _seed(api, demo)
+    other = ok(api.post("/admin/tenants", admin, {"name": "Other", "kind": "manager"}), 201)["id"]
+    # usernames before, between and after the demo tenant's, two of them also used there
+    for i, name in enumerate(("aaron", "ana000", "Bruno005", "carla1", "dario999", "zoe")):
+        store.create(
+            Subscriber(
+                id=new_id("sub"),
+                tenant_id=other,
+                username=name,
+                password_enc="x",
+                status="active" if i % 2 else "new",
+                created_at=now_iso(),
+            )
+        )
+    rows = _all_rows(demo.tenant_id) + _all_rows(other)
+    for query, f, desc in (
+        ("", listing.SubscriberFilter(), False),
+        ("sort=-username", listing.SubscriberFilter(), True),
+        ("status=active", listing.SubscriberFilter(status="active"), False),
+    ):
+        names, total = _walk(api, admin, query)
+        want = _expected(rows, f, desc)
+        # pages are in username order across the tenants (a username both tenants use: by tenant)
+        assert [n.lower() for n in names] == [n.lower() for n in want], query
+        assert sorted(names) == sorted(want) and total == len(want), query
