@@ -52,7 +52,7 @@ def run_message(rt: Runtime, body: str, budget_s: float) -> str:
         return "held"
     deadline = time.monotonic() + max(budget_s, 0)
     try:
-        result = STEPS[job.kind](Run(rt, job, token, deadline, _caller(job)))
+        return _hand_over(rt, job, token, STEPS[job.kind](Run(rt, job, token, deadline, _caller(job))))
     except job_store.LeaseLostError:
         log.warning("job lease lost", extra={"job_id": job.id})
         return "lost"
@@ -63,6 +63,10 @@ def run_message(rt: Runtime, body: str, budget_s: float) -> str:
         log.exception("job run failed", extra={"job_id": job.id})
         _let_go(job, token)
         raise  # the message comes back after the visibility timeout (then the dead-letter queue)
+
+
+def _hand_over(rt: Runtime, job: Job, token: str, result: dict[str, Any] | None) -> str:
+    """The job done (its result), or its time up: the lease let go and the message sent again."""
     if result is None:
         job_store.release(job, token)
         queue.send(rt, job.id)

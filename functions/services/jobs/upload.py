@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.aws import AWS_ERRORS, aws_error_code
+from shared.aws import AWS_ERRORS
 from shared.runtime import Runtime
 from store import jobs as job_store
 from store.models import Job
@@ -94,16 +94,12 @@ class PagedUpload:
         st = self.state
         if st["next"] == 0:
             self.add(b"")  # an empty result is still a file: the head
-        if st["pending"] or not st["parts"]:
-            self._send_part()
-        parts = [(int(n), str(etag)) for n, etag in st["parts"]]
-        try:
+        # a run that died after joining the parts left the file (and maybe no pages): nothing to send
+        if job_store.file_size(self._s3, self._bucket, self.job, self.name) != st["size"]:
+            if st["pending"] or not st["parts"]:
+                self._send_part()
+            parts = [(int(n), str(etag)) for n, etag in st["parts"]]
             job_store.complete_upload(self._s3, self._bucket, self.job, self.name, st["upload"], parts)
-        except AWS_ERRORS as exc:
-            # a run that died after completing the upload: the file is there, the upload is gone
-            done = job_store.file_size(self._s3, self._bucket, self.job, self.name) == st["size"]
-            if aws_error_code(exc) != "NoSuchUpload" or not done:
-                raise
         self._delete_pages()
         return int(st["size"])
 

@@ -234,6 +234,27 @@ def test_a_run_that_fails_leaves_the_job_for_the_next_delivery(api: Api, runtime
     assert len(names) == len(set(names)) == N + 1
 
 
+def test_a_run_that_dies_after_writing_the_file_leaves_it_whole(
+    api: Api, runtime, manager, demo, monkeypatch
+):
+    _seed(api, demo, 10)
+    job_id = ok(api.post("/admin/subscribers/export-jobs", manager, {}), 202)["id"]
+    real = job_store.finish_leased
+
+    def dies(*args, **kwargs):
+        raise RuntimeError("the function timed out")
+
+    monkeypatch.setattr(job_store, "finish_leased", dies)
+    with pytest.raises(RuntimeError):
+        jobs_worker.drain(runtime)  # the last run joins the parts, then dies before saying so
+    assert Job.get(job_id).status == "running"
+    monkeypatch.setattr(job_store, "finish_leased", real)
+    queue.send(runtime, job_id)  # its message, back after the visibility timeout
+    assert _run_all(runtime) == 1
+    job = _job(api, manager, job_id)
+    assert _download(job) == api.get("/admin/subscribers/export", manager).body and job["rows"] == 11
+
+
 def test_the_lambda_handler_runs_within_the_functions_remaining_time(api: Api, runtime, manager, demo):
     _seed(api, demo, 3)
     job_id = ok(api.post("/admin/subscribers/export-jobs", manager, {}), 202)["id"]
