@@ -16,7 +16,10 @@ them; the fsync is shared by the writes that queue behind it (group commit). Req
 (4xx/5xx: a condition that did not hold, a missing table) are not journaled: they changed nothing.
 Reads never wait for the lock.
 
-At start the snapshot is loaded and the journal replayed in-process (no HTTP). When the journal
+At start the snapshot is loaded (and moto's bucket-owner table rebuilt from it, so the stack's
+``CreateBucket`` at start finds the documents bucket instead of replacing it) and the journal
+replayed in-process (no HTTP); a multipart upload's parts and completion follow the new upload id
+moto draws on replay. When the journal
 grows past ``compact_after`` entries, and at a clean stop, the state is snapshotted into the next
 generation and the journal starts empty, which bounds the restart time.
 
@@ -31,6 +34,7 @@ import io
 import json
 import os
 import pickle
+import re
 import threading
 import time
 from collections import Counter
@@ -97,6 +101,18 @@ def _backend_dicts() -> dict[str, Any]:
     return {"dynamodb": dynamodb_backends, "s3": s3_backends}
 
 
+def _index_buckets(backends: dict[tuple[str, str], Any]) -> None:
+    """moto finds a bucket's owner in a table of its own (``s3_backends.bucket_accounts``) that a
+    bucket fills when it is created, not when it is unpickled: without it a restored bucket is not
+    found by name from another account and, worse, ``CreateBucket`` at start makes a new empty bucket
+    in its place (every document lost)."""
+    from moto.s3.models import s3_backends
+
+    for (account, partition), backend in backends.items():
+        for name in backend.buckets:
+            s3_backends.bucket_accounts[name] = (partition, account)
+
+
 @dataclass
 class LoadReport:
     generation: int
@@ -145,7 +161,9 @@ class Journal:
             for service, backends in state["backends"].items():
                 for (account, region), backend in backends.items():
                     dicts[service][account][region] = backend
+            _index_buckets(state["backends"].get("s3", {}))
         replayed = failed = torn = 0
+        uploads: dict[str, str] = {}  # multipart upload id as journaled -> as replayed
         path = self._path(self.generation)
         if path.exists():
             with path.open("rb") as fh:
@@ -155,7 +173,7 @@ class Journal:
                     except ValueError:  # the last line of a write cut short by a crash
                         torn += 1
                         continue
-                    if _replay(app, entry):
+                    if _replay(app, entry, uploads):
                         replayed += 1
                     else:
                         failed += 1
@@ -266,16 +284,42 @@ def _entry(environ: dict[str, Any], body: bytes) -> dict[str, Any]:
     }
 
 
-def _replay(app: WsgiApp, entry: dict[str, Any]) -> bool:
+_UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
+
+
+def _upload_id(environ: dict[str, Any], status: str, body: bytes) -> str | None:
+    """The id of the multipart upload an S3 CreateMultipartUpload (``POST ?uploads``) opened."""
+    if environ.get("REQUEST_METHOD") != "POST" or "uploads" not in parse_qs(
+        environ.get("QUERY_STRING", ""), keep_blank_values=True
+    ):
+        return None
+    match = _UPLOAD_ID.search(body) if status[:1] == "2" else None
+    return match.group(1).decode() if match else None
+
+
+def _with_upload_id(query: str, uploads: dict[str, str]) -> str:
+    """``query`` naming the replayed upload instead of the journaled one (moto draws a new id)."""
+    if "uploadId=" not in query:
+        return query
+    parts = []
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        parts.append(f"{name}={uploads.get(value, value)}" if name == "uploadId" else part)
+    return "&".join(parts)
+
+
+def _replay(app: WsgiApp, entry: dict[str, Any], uploads: dict[str, str] | None = None) -> bool:
+    """Apply one journaled request; a multipart upload's parts and completion follow its new id."""
     from werkzeug.test import EnvironBuilder
 
+    uploads = {} if uploads is None else uploads
     path = entry["p"].split("?", 1)[0]
     headers = dict(entry["h"])
     host = headers.pop("Host", "localhost")
     builder = EnvironBuilder(
         path=path,
         base_url=f"http://{host}",
-        query_string=entry["q"] or None,
+        query_string=_with_upload_id(entry["q"], uploads) or None,
         method=entry["m"],
         headers=headers,
         data=base64.b64decode(entry["b"]),
@@ -292,13 +336,17 @@ def _replay(app: WsgiApp, entry: dict[str, Any]) -> bool:
 
     result = app(environ, start_response)
     try:
-        for _chunk in result:
-            pass
+        body = b"".join(result)
     finally:
         close = getattr(result, "close", None)
         if close is not None:
             close()
-    return bool(status) and status[0][:1] == "2"
+    ok = bool(status) and status[0][:1] == "2"
+    if ok and entry.get("u"):
+        new_id = _upload_id(environ, status[0], body)
+        if new_id:
+            uploads[entry["u"]] = new_id
+    return ok
 
 
 STATS_PATH = "/_local/stats"
@@ -350,7 +398,11 @@ class PersistentApp:
                 if close is not None:
                     close()
             if captured and str(captured[0])[:1] == "2":
-                seq = self.journal.append(_entry(environ, body))
+                entry = _entry(environ, body)
+                upload = _upload_id(environ, str(captured[0]), chunks)
+                if upload:
+                    entry["u"] = upload  # the parts name it; a replay maps it to the id moto draws then
+                seq = self.journal.append(entry)
                 if self.journal.needs_compaction():
                     self.journal.compact()
         if seq:
