@@ -257,3 +257,55 @@ def test_32_bit_counters_without_gigawords_wrap():
     # with gigawords the 64-bit value is taken as it is: a lower one is an old packet
     assert apply_event(first.entry, ev(AcctStatus.INTERIM, t=600, o=100), 300) is not None
     assert apply_event(first.entry, ev(AcctStatus.INTERIM, t=600, o=100), 300).download == 0
+
+
+def _stale_reference(keys, now, tz, current):
+    """stale_keys as first written: every threshold computed from the packet's time."""
+    from datetime import date
+
+    local_today = now.astimezone(tz).date()
+    keep_day = (local_today - timedelta(days=1)).isoformat()
+    keep_week = (date.fromisoformat(current[PeriodKind.WEEK].key[2:]) - timedelta(days=7)).isoformat()
+    keep_month = f"{(local_today.replace(day=1) - timedelta(days=1)):%Y-%m}"
+    keep_hour = f"{(now.astimezone(UTC) - timedelta(hours=HOURLY_RETENTION_HOURS)):%Y%m%d%H}"
+    product = current.get(PeriodKind.PRODUCT)
+    out = []
+    for key in keys:
+        kind, _, rest = key.partition(":")
+        stamp = rest.rsplit(":", 1)[0]
+        if (
+            (kind == "d" and stamp < keep_day)
+            or (kind == "w" and stamp < keep_week)
+            or (kind in ("m", "a") and stamp < keep_month)
+            or (kind == "h" and stamp < keep_hour)
+            or (kind == "p" and (product is None or not key.startswith(product.key + ":")))
+        ):
+            out.append(key)
+    return out
+
+
+@pytest.mark.parametrize("zone", ["America/Mexico_City", "UTC", "Asia/Kolkata", "Pacific/Auckland"])
+def test_cached_thresholds_drop_the_same_keys_at_every_hour_of_a_year(zone):
+    tz = ZoneInfo(zone)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for step in range(0, 24 * 366, 7):  # every 7th hour of a year, minutes varying: DST and month ends
+        at = start + timedelta(hours=step, minutes=step % 60, seconds=step % 7)
+        current = current_periods(at, tz, 1 + step % 7, "2026-03-01T06:00:00.000000Z")
+        keys = [
+            f"{kind}:{(at - timedelta(days=back)).astimezone(tz):{fmt}}:t"
+            for back in (0, 1, 2, 8, 15, 32, 62)
+            for kind, fmt in (("d", "%Y-%m-%d"), ("w", "%Y-%m-%d"), ("m", "%Y-%m"), ("a", "%Y-%m"))
+        ] + [f"h:{(at - timedelta(hours=h)).astimezone(UTC):%Y%m%d%H}:o" for h in (0, 167, 168, 169, 200)]
+        keys.append("p:2026-03-01T06:00:00.000000Z:t")
+        assert stale_keys(keys, at, tz, current) == _stale_reference(keys, at, tz, current), at
+
+
+def test_iso_is_the_strftime_text_for_any_instant_and_offset():
+    import random
+    from datetime import timezone
+
+    rng = random.Random(7)
+    for _ in range(20_000):
+        at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.uniform(0, 4e9))
+        at = at.astimezone(timezone(timedelta(minutes=rng.randint(-720, 840))))
+        assert iso(at) == at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

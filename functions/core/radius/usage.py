@@ -161,6 +161,21 @@ def usage_deltas(
     return out
 
 
+@lru_cache(maxsize=256)
+def _kept_periods(local_today: date, week_start_iso: str) -> tuple[str, str, str]:
+    """The oldest day, week and month still kept (the previous ones), for one local day."""
+    keep_day = (local_today - timedelta(days=1)).isoformat()
+    keep_week = (date.fromisoformat(week_start_iso) - timedelta(days=7)).isoformat()
+    keep_month = f"{(local_today.replace(day=1) - timedelta(days=1)):%Y-%m}"
+    return keep_day, keep_week, keep_month
+
+
+@lru_cache(maxsize=64)
+def _kept_hour(epoch_hour: int) -> str:
+    """The oldest hourly bucket still kept, for the UTC hour ``epoch_hour`` (hours since 1970)."""
+    return f"{datetime.fromtimestamp((epoch_hour - HOURLY_RETENTION_HOURS) * 3600, UTC):%Y%m%d%H}"
+
+
 def stale_keys(
     keys: Iterable[str], now: datetime, tz: ZoneInfo, current: Mapping[PeriodKind, Period]
 ) -> list[str]:
@@ -169,12 +184,8 @@ def stale_keys(
     The previous day/week/month are kept so a subscriber (and the portal) can still see them.
     """
     local_today = now.astimezone(tz).date()
-    keep_day = (local_today - timedelta(days=1)).isoformat()
-    wk = current[PeriodKind.WEEK].key[2:]
-    keep_week = (date.fromisoformat(wk) - timedelta(days=7)).isoformat()
-    month_first = local_today.replace(day=1)
-    keep_month = f"{(month_first - timedelta(days=1)):%Y-%m}"
-    keep_hour = f"{(now.astimezone(UTC) - timedelta(hours=HOURLY_RETENTION_HOURS)):%Y%m%d%H}"
+    keep_day, keep_week, keep_month = _kept_periods(local_today, current[PeriodKind.WEEK].key[2:])
+    keep_hour = _kept_hour(int(now.timestamp()) // 3600)
     product = current.get(PeriodKind.PRODUCT)
     out = []
     for key in keys:
