@@ -86,6 +86,17 @@ export function errorText(error: unknown): string {
   return 'The request failed';
 }
 
+/** The fields a refused request names, each with its reason: every field of a 422's `details.errors`
+ * (a body the API could not validate), or the one `field` of the error. Keys are the API's field paths
+ * (`reason`, `filter.q`). */
+export function fieldErrors(error: unknown): Record<string, string> {
+  const e = (error as { error?: ApiError & { details?: { errors?: { field?: string; reason?: string }[] } } } | undefined)?.error;
+  const out: Record<string, string> = {};
+  for (const d of e?.details?.errors ?? []) if (d.field && d.reason && !(d.field in out)) out[d.field] = d.reason;
+  if (e?.field && !(e.field in out)) out[e.field] = e.message;
+  return out;
+}
+
 /** Unwrap an openapi-fetch result: the data, or throw an Error with the API's message. */
 export async function ok<T>(p: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
   const { data, error, response } = await p;

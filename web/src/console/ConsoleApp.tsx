@@ -7,6 +7,7 @@ import { useLoad } from '../ui/common';
 import { ApiKeys, Audit, Tasks } from './Admin';
 import { Invoices, Payments, Runs, RunDetail, SalesReport } from './Billing';
 import { Batches, Imports } from './Channels';
+import { Jobs } from './Jobs';
 import { Login } from './Login';
 import { Online } from './Online';
 import { Subscribers } from './Subscribers';
@@ -30,6 +31,7 @@ const NAV: { to: string; label: string; group?: string }[] = [
   { to: '/products', label: 'Products', group: 'Catalogue' },
   { to: '/cards', label: 'Card batches', group: 'Channels' },
   { to: '/imports', label: 'Imports', group: 'Channels' },
+  { to: '/jobs', label: 'Jobs', group: 'Channels' },
   { to: '/invoices', label: 'Invoices', group: 'Billing' },
   { to: '/payments', label: 'Payments', group: 'Billing' },
   { to: '/runs', label: 'Billing runs', group: 'Billing' },
@@ -146,6 +148,7 @@ export default function ConsoleApp() {
             <Route path="/products" element={<Products />} />
             <Route path="/cards" element={<Batches />} />
             <Route path="/imports" element={<Imports />} />
+            <Route path="/jobs" element={<Jobs />} />
             <Route path="/invoices" element={<Invoices />} />
             <Route path="/payments" element={<Payments />} />
             <Route path="/runs" element={<Runs />} />

@@ -9,6 +9,7 @@ import {
   Paper,
   PasswordInput,
   Progress,
+  Radio,
   Select,
   SimpleGrid,
   Stack,
@@ -21,12 +22,14 @@ import {
 import { useDebouncedValue, useLocalStorage } from '@mantine/hooks';
 import { useMemo, useState, type FormEvent } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
-import { admin, download, errorText, ok, session, type paths, type Schemas, rowsOf } from '../api/client';
+import { admin, download, errorText, fieldErrors, ok, session, type paths, type Schemas, rowsOf } from '../api/client';
 import { Loading, PageTitle, RouterEffect, StatusBadge, useLoad } from '../ui/common';
 import { STATUS_COLORS, STATUS_LABELS } from '../ui/format';
+import { describeFilter, JOB_ACTIONS, JobProgress, type Job, type JobAction } from './Jobs';
 
 type Row = Schemas['SubscriberRow'];
 type StatusFilter = NonNullable<NonNullable<paths['/admin/subscribers']['get']['parameters']['query']>['status']>;
+type ListFilter = Schemas['ListFilter'];
 
 const STATUS_ORDER = ['all', 'new', 'active', 'online', 'online_24h', 'suspended', 'inactive', 'cancelled', 'free'];
 const SORTS = [
@@ -149,6 +152,114 @@ function BulkRunner({ ids, action, onClose }: { ids: string[]; action: BulkActio
   );
 }
 
+/** Start a bulk job on every subscriber `filter` matches, with the action's options. */
+function startBulkJob(action: JobAction, filter: ListFilter, v: Record<string, string | boolean>) {
+  const text = (k: string) => (v[k] ? String(v[k]) : undefined);
+  switch (action) {
+    case 'recharge':
+      return admin.POST('/admin/subscribers/bulk-jobs/recharge', { body: { filter, product_id: text('product_id') as string, price_override: text('price_override') } });
+    case 'migrate':
+      return admin.POST('/admin/subscribers/bulk-jobs/migrate', { body: { filter, gateway_id: text('gateway_id') as string, zone_id: text('zone_id') } });
+    case 'cancel':
+      return admin.POST('/admin/subscribers/bulk-jobs/cancel', { body: { filter, cancel_pending_invoices: !!v.cancel_pending_invoices, ip_action: v.ip_action as 'none' } });
+    case 'delete':
+      return admin.POST('/admin/subscribers/bulk-jobs/delete', { body: { filter, mode: 'system' } });
+    default:
+      return admin.POST(`/admin/subscribers/bulk-jobs/${action}`, { body: { filter, reason: text('reason') } });
+  }
+}
+
+/** "Apply to all N matching": the confirmation (naming the action and the count), the action's options,
+ * and the start of the job; the API's refusals are shown beside the fields they name. */
+function BulkJobDialog({ action, count, filter, onClose, onStarted }: { action: JobAction; count: number; filter: ListFilter; onClose: () => void; onStarted: (job: Job) => void }) {
+  const a = JOB_ACTIONS.find((x) => x.value === action)!;
+  const tenant_id = session.tenant();
+  const [v, setV] = useState<Record<string, string | boolean>>({ ip_action: 'none', cancel_pending_invoices: false });
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [fields, setFields] = useState<Record<string, string>>({});
+  const products = useLoad(() => (action === 'recharge' ? ok(admin.GET('/admin/products', { params: { query: { tenant_id } } })) : Promise.resolve(undefined)), [action]);
+  const gateways = useLoad(() => (action === 'migrate' ? ok(admin.GET('/admin/gateways', { params: { query: { tenant_id } } })) : Promise.resolve(undefined)), [action]);
+  const zones = useLoad(() => (action === 'migrate' ? ok(admin.GET('/admin/zones', { params: { query: { tenant_id } } })) : Promise.resolve(undefined)), [action]);
+  const set = (k: string) => (x: string | boolean | null) => setV((o) => ({ ...o, [k]: x ?? '' }));
+  const fe = (k: string) => fields[k] ?? fields[`filter.${k}`];
+  const unfiltered = !filter.status && !filter.q;
+  // deleting, or acting on every subscriber of the tenant, asks for the count typed out
+  const typeCount = action === 'delete' || unfiltered;
+  const danger = ['suspend', 'disconnect', 'cancel', 'delete'].includes(action);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    setFields({});
+    const { data, error: err } = await startBulkJob(action, filter, v);
+    setBusy(false);
+    if (!data) {
+      setFields(fieldErrors(err));
+      return setError(errorText(err));
+    }
+    onStarted(data);
+    onClose();
+  }
+  const opts = (list: { id: string; name: string }[]) => list.map((x) => ({ value: x.id, label: x.name }));
+  return (
+    <Modal opened onClose={onClose} title={`${a.label}: all ${count} matching subscribers`} size="lg">
+      <form onSubmit={submit} aria-label={`${a.label}: all matching subscribers`}>
+        <Stack gap="sm">
+          <Text data-testid="bulk-job-confirm">
+            {a.verb} all <b>{count}</b> subscribers that match {unfiltered ? <b>no filter: every subscriber of the list</b> : <>the filters <b>{describeFilter(filter)}</b></>}. It runs in the background,
+            each subscriber checked against the filters when the job reaches it; follow its progress here or on the Jobs page.
+          </Text>
+          {['activate', 'suspend', 'disconnect', 'free'].includes(action) && (
+            <TextInput label="Reason (optional)" value={String(v.reason ?? '')} onChange={(e) => set('reason')(e.currentTarget.value)} error={fe('reason')} />
+          )}
+          {action === 'recharge' && (
+            <>
+              <Select label="Plan" required data={rowsOf<Schemas['ProductOut']>(products.data).map((p) => ({ value: p.id, label: `${p.name} (${p.price})` }))} value={String(v.product_id ?? '') || null} onChange={set('product_id')} error={fe('product_id')} />
+              <TextInput label="Price override (optional)" value={String(v.price_override ?? '')} onChange={(e) => set('price_override')(e.currentTarget.value)} error={fe('price_override')} />
+            </>
+          )}
+          {action === 'migrate' && (
+            <>
+              <Select label="Router" required data={opts(rowsOf<Schemas['GatewayOut']>(gateways.data))} value={String(v.gateway_id ?? '') || null} onChange={set('gateway_id')} error={fe('gateway_id')} />
+              <Select label="Zone" data={opts(rowsOf<Schemas['ZoneOut']>(zones.data))} value={String(v.zone_id ?? '') || null} onChange={set('zone_id')} clearable error={fe('zone_id')} />
+            </>
+          )}
+          {action === 'cancel' && (
+            <>
+              <Checkbox label="Cancel all pending invoices" checked={!!v.cancel_pending_invoices} onChange={(e) => set('cancel_pending_invoices')(e.currentTarget.checked)} error={fe('cancel_pending_invoices')} />
+              <Radio.Group label="The IP addresses" value={String(v.ip_action)} onChange={set('ip_action')} error={fe('ip_action')}>
+                <Stack gap={4} mt={4}>
+                  <Radio value="none" label="Leave them as they are" />
+                  <Radio value="release" label="Release them in the system and on the router" />
+                  <Radio value="keep_suspend" label="Keep them and block them on the router" />
+                </Stack>
+              </Radio.Group>
+            </>
+          )}
+          {action === 'delete' && <Text size="sm">Irreversible. They are deleted from the system only; their entries on the routers are left as they are.</Text>}
+          {typeCount && (
+            <TextInput label={`Type ${count} to confirm`} value={String(v.confirm_count ?? '')} onChange={(e) => set('confirm_count')(e.currentTarget.value)} autoComplete="off" />
+          )}
+          {error && (
+            <Alert color="red" role="alert" title="The job was not started">
+              {error}
+            </Alert>
+          )}
+          <Group>
+            <Button type="submit" loading={busy} color={danger ? 'red' : undefined} disabled={typeCount && String(v.confirm_count ?? '').trim() !== String(count)}>
+              {a.verb} {count} subscribers
+            </Button>
+            <Button variant="default" onClick={onClose}>
+              Back
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Modal>
+  );
+}
+
 function NewSubscriber({ onClose, onCreated }: { onClose: () => void; onCreated: () => void }) {
   const tenant_id = session.tenant();
   const zones = useLoad(() => ok(admin.GET('/admin/zones', { params: { query: { tenant_id } } })), []);
@@ -230,6 +341,10 @@ export function Subscribers() {
   const [colored, setColored] = useLocalStorage({ key: 'wisp.colored', defaultValue: true });
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [bulk, setBulk] = useState<BulkAction | null>(null);
+  const [bulkJob, setBulkJob] = useState<JobAction | null>(null);
+  const [jobs, setJobs] = useState<Job[]>([]); // background jobs started from this page, newest first
+  const [jobError, setJobError] = useState<string | null>(null);
+  const [filterErrors, setFilterErrors] = useState<Record<string, string>>({});
   const [creating, setCreating] = useState(false);
   const [refresh, setRefresh] = useState(0);
   const cursor = cursors[cursors.length - 1];
@@ -256,7 +371,29 @@ export function Subscribers() {
   const resetPaging = () => {
     setCursors([undefined]);
     setSelected(new Set());
+    setFilterErrors({});
   };
+  // the list's filters as the jobs take them (the same as GET /admin/subscribers)
+  const filter: ListFilter = {
+    ...(status ? { status: status as StatusFilter } : {}),
+    ...(q ? { q } : {}),
+    ...(session.tenant() ? { tenant_id: session.tenant() } : {}),
+  };
+  const matching = list.data?.total ?? 0;
+  const started = (job: Job) => {
+    setJobError(null);
+    setJobs((js) => [job, ...js]);
+  };
+  async function exportJob() {
+    setJobError(null);
+    setFilterErrors({});
+    const { data, error } = await admin.POST('/admin/subscribers/export-jobs', { body: { ...filter, sort, format: 'csv' } });
+    if (!data) {
+      setFilterErrors(fieldErrors(error));
+      return setJobError(errorText(error));
+    }
+    started(data);
+  }
   const rows = list.data?.items ?? [];
   const allChecked = rows.length > 0 && rows.every((r) => selected.has(r.id));
   const toggle = (id: string) =>
@@ -291,6 +428,8 @@ export function Subscribers() {
                     {format.toUpperCase()}
                   </Menu.Item>
                 ))}
+                <Menu.Divider />
+                <Menu.Item onClick={exportJob}>Export all matching (background)</Menu.Item>
               </Menu.Dropdown>
             </Menu>
             <Button onClick={() => setCreating(true)}>New subscriber</Button>
@@ -301,7 +440,7 @@ export function Subscribers() {
       </PageTitle>
       <Totals q={q} status={status} onPick={(s) => { setStatus(s); resetPaging(); }} key={refresh} />
       <Group mb="sm" align="end" wrap="wrap">
-        <TextInput label="Search" placeholder="login, name, phone, IP, MAC…" value={search} onChange={(e) => { setSearch(e.currentTarget.value); resetPaging(); }} w={280} />
+        <TextInput label="Search" placeholder="login, name, phone, IP, MAC…" value={search} onChange={(e) => { setSearch(e.currentTarget.value); resetPaging(); }} w={280} error={filterErrors.q} />
         <Select
           label="Status"
           data={[{ value: '', label: 'All' }, ...STATUS_ORDER.slice(1).map((s) => ({ value: s, label: STATUS_LABELS[s] }))]}
@@ -309,8 +448,9 @@ export function Subscribers() {
           onChange={(v) => { setStatus(v ?? ''); resetPaging(); }}
           allowDeselect={false}
           w={170}
+          error={filterErrors.status}
         />
-        <Select label="Sort" data={SORTS} value={sort} onChange={(v) => { setSort(v ?? 'username'); resetPaging(); }} allowDeselect={false} w={170} />
+        <Select label="Sort" data={SORTS} value={sort} onChange={(v) => { setSort(v ?? 'username'); resetPaging(); }} allowDeselect={false} w={170} error={filterErrors.sort} />
         <Select label="Per page" data={['25', '50', '100', '250']} value={limit} onChange={(v) => { setLimit(v ?? '50'); resetPaging(); }} allowDeselect={false} w={100} />
         <Menu>
           <Menu.Target>
@@ -326,7 +466,46 @@ export function Subscribers() {
             ))}
           </Menu.Dropdown>
         </Menu>
+        <Menu>
+          <Menu.Target>
+            <Button variant="light" disabled={!list.data || matching === 0 || list.loading}>
+              Apply to all {list.data ? matching : ''} matching
+            </Button>
+          </Menu.Target>
+          <Menu.Dropdown>
+            <Menu.Label>In the background, on every match</Menu.Label>
+            {JOB_ACTIONS.map((a) => (
+              <Menu.Item key={a.value} onClick={() => setBulkJob(a.value)}>
+                {a.label}
+              </Menu.Item>
+            ))}
+          </Menu.Dropdown>
+        </Menu>
       </Group>
+      {(jobs.length > 0 || jobError) && (
+        <section aria-label="Background jobs">
+          <Stack gap="xs" mb="sm">
+            {jobError && (
+              <Alert color="red" role="alert" title="The job was not started">
+                {jobError}
+              </Alert>
+            )}
+            {jobs.map((j) => (
+              <JobProgress
+                key={j.id}
+                initial={j}
+                onClose={() => setJobs((js) => js.filter((x) => x.id !== j.id))}
+                onSettled={(done) => done.kind === 'subscriber_bulk' && setRefresh((n) => n + 1)}
+              />
+            ))}
+            {jobs.length > 0 && (
+              <Anchor component={Link} to="/jobs" size="sm">
+                All jobs
+              </Anchor>
+            )}
+          </Stack>
+        </section>
+      )}
       <Loading loading={list.loading && !list.data} error={list.error} />
       <Table.ScrollContainer minWidth={800}>
         <Table highlightOnHover withTableBorder aria-label="Subscribers" data-testid="subscriber-table">
@@ -409,6 +588,7 @@ export function Subscribers() {
         </Group>
       </Group>
       {creating && <NewSubscriber onClose={() => setCreating(false)} onCreated={() => setRefresh((n) => n + 1)} />}
+      {bulkJob && <BulkJobDialog action={bulkJob} count={matching} filter={filter} onClose={() => setBulkJob(null)} onStarted={started} />}
       {bulk && (
         <BulkRunner
           ids={[...selected]}
