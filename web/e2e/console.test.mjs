@@ -1,5 +1,6 @@
 // End to end in headless Chromium against `make run`'s stack: the operator console and the subscriber pages.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { api, audit, BASE, DESKTOP, launch, PHONE, radiusSession, shot } from './lib.mjs';
 
@@ -8,6 +9,8 @@ const RUN = Date.now();
 const USERNAME = `ana-${RUN.toString(36)}`;
 const IP = `10.${20 + (RUN % 200)}.${(RUN >> 8) % 250}.${1 + ((RUN >> 16) % 250)}`;
 const TIMEOUT = 20_000; // generous ceilings: 2 shared cores
+const JOB_TIMEOUT = 120_000; // a background job: queued, picked up by the jobs worker, run page by page
+const JOB_PREFIX = `job-${RUN.toString(36)}-`; // the filter (search) of the background-job steps: three subscribers
 
 let browser;
 let operator; // one signed-in operator page through the whole story
@@ -187,6 +190,91 @@ describe('operator console and subscriber pages', { concurrency: false }, () => 
     const invoice = await api('GET', `/admin/invoices/${state.invoice.path_id ?? state.invoice.id}`);
     assert.equal(invoice.status, 'partial');
     assert.equal(Number(invoice.due), 15);
+  });
+
+  test('exports the filtered list in the background and downloads the CSV file', async () => {
+    for (const i of [1, 2, 3]) await api('POST', '/admin/subscribers', { username: `${JOB_PREFIX}${i}`, name: `Job test ${i}`, status: 'active', zone_id: 'zone_demo', product_id: 'prod_demo' });
+    await operator.goto(BASE + '/');
+    await operator.getByLabel('Search').fill(JOB_PREFIX);
+    await operator.getByTestId('list-total').filter({ hasText: /^3 subscribers$/ }).waitFor();
+    await operator.getByRole('button', { name: 'Export', exact: true }).click();
+    await operator.getByRole('menuitem', { name: 'Export all matching (background)' }).click();
+    await operator.getByRole('menu').waitFor({ state: 'detached' });
+    const panel = operator.getByTestId('job-progress').filter({ hasText: 'Export to CSV' });
+    await panel.waitFor();
+    assert.match(await panel.textContent(), new RegExp(`search “${JOB_PREFIX}”`));
+    await operator.locator('[data-testid="job-progress"][data-job-status="done"]', { hasText: 'Export to CSV' }).waitFor({ timeout: JOB_TIMEOUT });
+    assert.equal(await panel.getByTestId('job-counts').textContent(), '3 rows');
+    state.exportJob = await panel.getAttribute('data-job-id');
+    // the link serves the file: the browser downloads it, with the synchronous export's header row
+    const [file] = await Promise.all([operator.waitForEvent('download'), panel.getByTestId('job-download').click()]);
+    assert.match(file.suggestedFilename(), /^subscribers-.*\.csv$/);
+    const lines = readFileSync(await file.path(), 'utf8').replace(/^\uFEFF/, '').trim().split(/\r?\n/);
+    const sync = await fetch(`${BASE}/admin/subscribers/export?${new URLSearchParams({ format: 'csv', q: JOB_PREFIX })}`, { headers: { Authorization: `Bearer ${process.env.WISP_MANAGER_TOKEN}` } });
+    const header = (await sync.text()).replace(/^\uFEFF/, '').split(/\r?\n/)[0];
+    assert.match(header, /username/);
+    assert.equal(lines[0], header);
+    state.exportHeader = header;
+    assert.equal(lines.length, 4, lines.join('\n'));
+    for (const i of [1, 2, 3]) assert.ok(lines.some((l) => l.includes(`${JOB_PREFIX}${i}`)), `${JOB_PREFIX}${i} in the file`);
+    await audit(operator, 'subscriber list with a background export');
+  });
+
+  test('suspends every subscriber a filter matches with a background bulk job', async () => {
+    await operator.getByRole('button', { name: 'Apply to all 3 matching' }).click();
+    await operator.getByRole('menuitem', { name: 'Suspend', exact: true }).click();
+    const form = operator.getByRole('form', { name: 'Suspend: all matching subscribers' });
+    assert.match(await form.getByTestId('bulk-job-confirm').textContent(), new RegExp(`^Suspend all 3 subscribers that match the filters search “${JOB_PREFIX}”`));
+    await operator.getByRole('menu').waitFor({ state: 'detached' }); // the menu's closing transition is over
+    await audit(operator, 'bulk job confirmation');
+    // the API's refusal is shown beside the field it names
+    await form.getByLabel('Reason (optional)').fill('x'.repeat(201));
+    await form.getByRole('button', { name: 'Suspend 3 subscribers' }).click();
+    await form.getByRole('alert').waitFor();
+    assert.match(await form.getByRole('alert').textContent(), /reason/);
+    assert.equal(await form.getByLabel('Reason (optional)').getAttribute('aria-invalid'), 'true');
+    await form.getByText('String should have at most 200 characters', { exact: true }).waitFor();
+    await form.getByLabel('Reason (optional)').fill('Unpaid: background job');
+    await form.getByRole('button', { name: 'Suspend 3 subscribers' }).click();
+    await form.waitFor({ state: 'detached' });
+    const panel = operator.getByTestId('job-progress').filter({ hasText: 'Suspend: all matching' });
+    await panel.waitFor();
+    await operator.locator('[data-testid="job-progress"][data-job-status="done"]', { hasText: 'Suspend: all matching' }).waitFor({ timeout: JOB_TIMEOUT });
+    assert.equal(await panel.getByTestId('job-counts').textContent(), '3 done · 0 failed of 3');
+    state.bulkJob = await panel.getAttribute('data-job-id');
+    // the report: a line per subscriber
+    const report = await fetch(await panel.getByTestId('job-download').getAttribute('href'));
+    assert.equal(report.status, 200);
+    const lines = (await report.text()).replace(/^\uFEFF/, '').trim().split(/\r?\n/);
+    assert.match(lines[0], /^subscriber_id,ok,status,message/);
+    assert.equal(lines.length, 4, lines.join('\n'));
+    // the list is read again when the job is done: the three are suspended
+    await operator.locator('tbody tr[data-status="suspended"]', { hasText: JOB_PREFIX }).nth(2).waitFor();
+    const rows = await api('GET', `/admin/subscribers?${new URLSearchParams({ q: JOB_PREFIX })}`);
+    assert.deepEqual(rows.items.map((r) => r.status), ['suspended', 'suspended', 'suspended']);
+    await audit(operator, 'subscriber list after a bulk job');
+  });
+
+  test('the Jobs page lists both jobs with who started them and their files', async () => {
+    // one more, started just before the page opens: the list is read again until it is done (no Refresh)
+    const later = await api('POST', '/admin/subscribers/export-jobs', { q: JOB_PREFIX, sort: '-created_at', format: 'csv' });
+    await operator.getByRole('navigation').getByRole('link', { name: 'Jobs', exact: true }).click();
+    const table = operator.getByRole('table', { name: 'Jobs' });
+    await table.locator(`tbody tr[data-job-id="${later.id}"][data-job-status="done"]`).waitFor({ timeout: JOB_TIMEOUT });
+    const exportRow = table.locator(`tbody tr[data-job-id="${state.exportJob}"]`);
+    const bulkRow = table.locator(`tbody tr[data-job-id="${state.bulkJob}"]`);
+    await exportRow.waitFor();
+    assert.equal(await exportRow.getAttribute('data-job-status'), 'done');
+    assert.match(await exportRow.textContent(), /Export/);
+    assert.match(await exportRow.textContent(), /3 rows/);
+    assert.match(await exportRow.textContent(), /manager@demo\.local/);
+    assert.match(await bulkRow.textContent(), /Suspend: all matching/);
+    assert.match(await bulkRow.textContent(), /3 done · 0 failed of 3/);
+    const href = await exportRow.getByTestId('job-download').getAttribute('href');
+    const res = await fetch(href);
+    assert.equal(res.status, 200);
+    assert.equal((await res.text()).replace(/^\uFEFF/, '').split(/\r?\n/)[0], state.exportHeader);
+    await audit(operator, 'jobs page');
   });
 
   test('keyboard: the sign-in form works with the keyboard alone', async () => {
