@@ -7,12 +7,28 @@ import { TaskTable } from './TaskTable';
 
 const tenant_id = () => session.tenant();
 
+type TaskStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead';
+const TASK_STATUSES: { value: TaskStatus; label: string }[] = [
+  { value: 'queued', label: 'Queued' },
+  { value: 'running', label: 'Running' },
+  { value: 'succeeded', label: 'Succeeded' },
+  { value: 'failed', label: 'Failed (will retry)' },
+  { value: 'dead', label: 'Dead (gave up)' },
+];
+const KEY_ROLES = [
+  { value: 'read_only', label: 'Read only' },
+  { value: 'operator', label: 'Operator' },
+  { value: 'manager', label: 'Manager' },
+  { value: 'reseller', label: 'Reseller' },
+  { value: 'system_admin', label: 'System admin' },
+];
+
 export function Tasks() {
   const [status, setStatus] = useState<string | null>(null);
-  const list = useLoad(() => ok(admin.GET('/admin/tasks', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as 'failed' } } })), [status]);
+  const list = useLoad(() => ok(admin.GET('/admin/tasks', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as TaskStatus | undefined } } })), [status]);
   return (
     <>
-      <PageTitle right={<Select aria-label="Status" placeholder="Any status" data={['pending', 'running', 'done', 'failed']} value={status} onChange={setStatus} clearable />}>Router tasks</PageTitle>
+      <PageTitle right={<Select aria-label="Status" placeholder="Any status" data={TASK_STATUSES} value={status} onChange={setStatus} clearable />}>Router tasks</PageTitle>
       <Loading loading={list.loading && !list.data} error={list.error} />
       <TaskTable data={list.data} />
     </>
@@ -57,11 +73,11 @@ export function Audit() {
 export function ApiKeys() {
   const list = useLoad(() => ok(admin.GET('/admin/api-keys', { params: { query: { tenant_id: tenant_id() } } })), []);
   const [name, setName] = useState('');
-  const [role, setRole] = useState<string | null>('viewer');
+  const [role, setRole] = useState<string | null>('operator');
   const [created, setCreated] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   async function create() {
-    const res = await admin.POST('/admin/api-keys', { body: { name, role: role as 'viewer', tenant_id: tenant_id() } });
+    const res = await admin.POST('/admin/api-keys', { body: { name, role: role ?? 'operator', tenant_id: tenant_id() } });
     if (res.error !== undefined || !res.data) return setError(errorText(res.error));
     setCreated(res.data.key);
     list.reload();
@@ -75,7 +91,7 @@ export function ApiKeys() {
       <PageTitle>API keys</PageTitle>
       <Group align="end" mb="md">
         <TextInput label="Name" value={name} onChange={(e) => setName(e.currentTarget.value)} />
-        <Select label="Role" data={['viewer', 'operator', 'manager', 'admin']} value={role} onChange={setRole} allowDeselect={false} />
+        <Select label="Role" data={KEY_ROLES} value={role} onChange={setRole} allowDeselect={false} />
         <Button onClick={create} disabled={!name}>
           Create key
         </Button>

@@ -12,12 +12,12 @@ const s = (x: unknown) => (x === null || x === undefined || x === '' ? '—' : S
 
 export function Invoices() {
   const [status, setStatus] = useState<string | null>(null);
-  const list = useLoad(() => ok(admin.GET('/admin/invoices', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as 'paid' } } })), [status]);
+  const list = useLoad(() => ok(admin.GET('/admin/invoices', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as 'pending' | 'partial' | 'paid' | 'cancelled' | undefined } } })), [status]);
   return (
     <>
       <PageTitle>Invoices</PageTitle>
       <Group mb="sm">
-        <Select label="Status" data={['unpaid', 'partial', 'paid', 'overdue', 'cancelled']} value={status} onChange={setStatus} clearable w={180} />
+        <Select label="Status" data={[{ value: 'pending', label: 'Unpaid' }, { value: 'partial', label: 'Partly paid' }, { value: 'paid', label: 'Paid' }, { value: 'cancelled', label: 'Cancelled' }]} value={status} onChange={setStatus} clearable w={180} />
       </Group>
       <Loading loading={list.loading && !list.data} error={list.error} />
       <DataTable

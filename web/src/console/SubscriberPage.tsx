@@ -189,13 +189,13 @@ function ActionDialog({ kind, sub, onClose, onResult }: { kind: Exclude<Dialog, 
           <Radio.Group label="The IP address" value={String(v.ip_action)} onChange={set('ip_action')}>
             <Stack gap={4} mt={4}>
               <Radio value="release" label="Release the IP in the system and on the router" />
-              <Radio value="keep_suspended" label="Keep the IP and suspend on the router" />
+              <Radio value="keep_suspend" label="Keep the IP and suspend on the router" />
             </Stack>
           </Radio.Group>
         </>
       );
       submit = () =>
-        run(admin.POST('/admin/subscribers/{subscriber_id}/cancel', { ...path, body: { cancel_pending_invoices: !!v.cancel_pending_invoices, ip_action: v.ip_action as 'release' } }));
+        run(admin.POST('/admin/subscribers/{subscriber_id}/cancel', { ...path, body: { cancel_pending_invoices: !!v.cancel_pending_invoices, ip_action: v.ip_action as 'none' | 'release' | 'keep_suspend' } }));
       break;
     case 'delete':
       title = 'Delete (for mistakes only, irreversible)';
@@ -205,10 +205,10 @@ function ActionDialog({ kind, sub, onClose, onResult }: { kind: Exclude<Dialog, 
           <Radio.Group label="Delete from" value={String(v.mode)} onChange={set('mode')}>
             <Stack gap={4} mt={4}>
               <Radio value="system" label="The system only" />
-              <Radio value="system_and_router" label="The system and the router" />
+              <Radio value="system_router" label="The system and the router" />
             </Stack>
           </Radio.Group>
-          {v.mode === 'system_and_router' && (
+          {v.mode === 'system_router' && (
             <TextInput label="Type eliminar_clientes to confirm" value={String(v.confirm ?? '')} onChange={(e) => set('confirm')(e.currentTarget.value)} />
           )}
         </>
@@ -217,7 +217,7 @@ function ActionDialog({ kind, sub, onClose, onResult }: { kind: Exclude<Dialog, 
         run(
           admin.POST('/admin/subscribers/{subscriber_id}/delete', {
             ...path,
-            body: { mode: v.mode as 'system', confirm: v.mode === 'system_and_router' ? String(v.confirm ?? '') : undefined },
+            body: { mode: v.mode as 'system' | 'system_router', confirm: v.mode === 'system_router' ? String(v.confirm ?? '') : undefined },
           }),
         );
       break;
@@ -291,12 +291,12 @@ function ActionDialog({ kind, sub, onClose, onResult }: { kind: Exclude<Dialog, 
     case 'send':
       title = 'Send credentials';
       body = (
-        <Select label="Send by" data={[{ value: '', label: 'As the domain settings say' }, { value: 'sms', label: 'SMS' }, { value: 'email', label: 'E-mail' }]} value={String(v.to ?? '')} onChange={set('to')} />
+        <Select label="Send by" data={[{ value: '', label: 'As the domain settings say' }, { value: 'sms', label: 'SMS' }, { value: 'email', label: 'E-mail' }, { value: 'both', label: 'SMS and e-mail' }]} value={String(v.to ?? '')} onChange={set('to')} />
       );
       submit = async () => {
         setBusy(true);
         try {
-          const r = await ok(admin.POST('/admin/subscribers/{subscriber_id}/credentials/send', { ...path, body: { to: (v.to || undefined) as 'sms' } }));
+          const r = await ok(admin.POST('/admin/subscribers/{subscriber_id}/credentials/send', { ...path, body: { channel: (v.to || undefined) as 'sms' | 'email' | 'both' | undefined } }));
           setInfo(<Alert color="green">Sent: {JSON.stringify(r.sent as unknown)}</Alert>);
         } catch (e) {
           setError((e as Error).message);
