@@ -1,0 +1,358 @@
+"""The local moto server's UpdateItem without moto's repeated work (infra/local/moto_updates.py) gives
+the same answers, the same errors and the same stored items as moto as shipped: the same requests run
+through both, call by call, then the tables are compared."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from infra.local import moto_updates
+
+Outcome = tuple[Any, ...]
+
+
+@pytest.fixture
+def both() -> Iterator[Callable[[Callable[[Any], None]], tuple[list[Outcome], list[Outcome]]]]:
+    """Runs a scenario on moto as shipped, then with the changes; yields the two lists of outcomes."""
+    was_installed = moto_updates.installed()
+
+    def run(scenario: Callable[[Any], None]) -> tuple[list[Outcome], list[Outcome]]:
+        results = []
+        for fast in (False, True):
+            if fast:
+                moto_updates.speed_up_update_items()
+            else:
+                moto_updates.uninstall()
+            with mock_aws():
+                client = Recorder(boto3.client("dynamodb", region_name="us-east-1"))
+                scenario(client)
+                client.snapshot()
+            results.append(client.outcomes)
+        return results[0], results[1]
+
+    yield run
+    if was_installed:
+        moto_updates.speed_up_update_items()
+    else:
+        moto_updates.uninstall()
+
+
+class Recorder:
+    """A DynamoDB client that records every answer or error instead of raising."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.outcomes: list[Outcome] = []
+        self.tables: list[str] = []
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def call(**kwargs: Any) -> None:
+            try:
+                answer = getattr(self.client, name)(**kwargs)
+            except ClientError as exc:
+                error = exc.response["Error"]
+                self.outcomes.append((name, "error", error.get("Code"), error.get("Message")))
+                return
+            except Exception as exc:  # moto failing in its own code: the same failure both ways
+                self.outcomes.append((name, "error", type(exc).__name__, str(exc)))
+                return
+            answer.pop("ResponseMetadata", None)
+            if name == "create_table":
+                self.tables.append(kwargs["TableName"])
+                answer = {}  # timestamps
+            self.outcomes.append((name, "ok", answer))
+
+        return call
+
+    def snapshot(self) -> None:
+        for table in self.tables:
+            items = self.client.scan(TableName=table)["Items"]
+            self.outcomes.append(("items", table, sorted(items, key=repr)))
+
+
+def _tables(c: Any) -> None:
+    c.create_table(
+        TableName="hr",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+            {"AttributeName": "g", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by_g",
+                "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    c.create_table(
+        TableName="h",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+HR = {"pk": {"S": "a"}, "sk": {"N": "1"}}
+H = {"id": {"S": "x"}}
+COUNTERS = (
+    "SET #seen = :seen, #sessions.#key = :entry, "
+    + ", ".join(f"#usage.#c{i} = if_not_exists(#usage.#c{i}, :z{i}) + :d{i}" for i in range(4))
+    + " REMOVE #sessions.#old"
+)
+
+
+def _counters(c: Any, key: str, old: str, condition: str | None, version: str, **extra: Any) -> None:
+    names = {"#seen": "last_seen", "#sessions": "sessions", "#key": key, "#usage": "usage", "#old": old}
+    names.update({f"#c{i}": f"day:{i}" for i in range(4)})
+    values: dict[str, Any] = {":seen": {"S": f"t{version}"}, ":entry": {"M": {"v": {"N": version}}}}
+    values.update({f":z{i}": {"N": "0"} for i in range(4)})
+    values.update({f":d{i}": {"N": str(10 * i + 1)} for i in range(4)})
+    request: dict[str, Any] = {
+        "TableName": "h",
+        "Key": H,
+        "UpdateExpression": COUNTERS,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+        "ReturnValues": "ALL_OLD",
+        **extra,
+    }
+    if condition:
+        request["ConditionExpression"] = condition
+        if ":v" in condition:
+            values[":v"] = {"N": str(int(version) - 1)}
+    c.update_item(**request)
+
+
+def test_updates_answer_fail_and_store_the_same(both):
+    def scenario(c: Any) -> None:
+        _tables(c)
+        c.put_item(TableName="h", Item={**H, "sessions": {"M": {}}, "usage": {"M": {}}, "l": {"L": []}})
+        # the accounting shape, repeated: new session keys under the same expression, a condition
+        # that holds, then one that does not (answered with the old item), a new item created
+        for n in range(1, 6):
+            _counters(c, f"s{n}", f"s{n - 1}", "attribute_exists(id)", str(n))
+        _counters(c, "s5", "s1", "#sessions.#key.v = :v", "9", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        _counters(c, "s5", "s1", "#sessions.#key.v = :v", "6")
+        for ret in ("NONE", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"):
+            c.update_item(
+                TableName="hr",
+                Key=HR,
+                UpdateExpression="SET m = if_not_exists(m, :empty)",
+                ExpressionAttributeValues={":empty": {"M": {}}},
+            )
+            c.update_item(
+                TableName="hr",
+                Key=HR,
+                UpdateExpression="SET n = if_not_exists(n, :zero) + :one, m.deep = :v ADD tally :one, s :set",
+                ExpressionAttributeValues={
+                    ":zero": {"N": "0"},
+                    ":one": {"N": "1"},
+                    ":v": {"S": ret},
+                    ":set": {"SS": [ret]},
+                },
+                ReturnValues=ret,
+            )
+        c.update_item(
+            TableName="hr",
+            Key=HR,
+            UpdateExpression="SET l = list_append(if_not_exists(l, :e), :more), n = n - :one DELETE s :gone",
+            ExpressionAttributeValues={
+                ":e": {"L": []},
+                ":more": {"L": [{"N": "1"}, {"N": "2"}, {"N": "3"}, {"N": "4"}]},
+                ":one": {"N": "1"},
+                ":gone": {"SS": ["NONE"]},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        c.update_item(
+            TableName="hr", Key=HR, UpdateExpression="REMOVE l[0], l[2], m.deep", ReturnValues="ALL_NEW"
+        )
+        c.update_item(
+            TableName="hr",
+            Key=HR,
+            UpdateExpression="SET l[5] = :x, l[0] = :y",
+            ExpressionAttributeValues={":x": {"S": "x"}, ":y": {"S": "y"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        c.update_item(
+            TableName="hr",
+            Key={"pk": {"S": "b"}, "sk": {"N": "2"}},
+            UpdateExpression="SET g = :g, #r = :r",
+            ExpressionAttributeNames={"#r": "region"},
+            ExpressionAttributeValues={":g": {"S": "index"}, ":r": {"S": "eu"}},
+            ReturnValues="ALL_NEW",
+        )
+        c.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": "h",
+                        "Key": {"id": {"S": "t"}},
+                        "UpdateExpression": "SET #a = :a ADD c :one",
+                        "ExpressionAttributeNames": {"#a": "a"},
+                        "ExpressionAttributeValues": {":a": {"S": "1"}, ":one": {"N": "1"}},
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": "hr",
+                        "Key": HR,
+                        "UpdateExpression": "SET #a = :a ADD c :one",
+                        "ExpressionAttributeNames": {"#a": "a"},
+                        "ExpressionAttributeValues": {":a": {"S": "2"}, ":one": {"N": "1"}},
+                    }
+                },
+            ]
+        )
+
+    stock, fast = both(scenario)
+    assert fast == stock
+    assert sum(1 for o in stock if o[1] == "error") == 1  # the condition that did not hold
+
+
+def test_the_same_expression_with_other_names_or_on_another_table_is_checked_again(both):
+    """The checks that depend on the expression, its names and the table's keys are skipped only for
+    a combination that passed: the same string meaning a key attribute, or a duplicate, still fails."""
+
+    def scenario(c: Any) -> None:
+        _tables(c)
+        one = "SET #a = :a"
+        for table, key, target in (
+            ("h", H, "free"),
+            ("h", H, "free"),
+            ("h", H, "id"),  # the hash key
+            ("hr", HR, "free"),
+            ("hr", HR, "sk"),  # the range key
+            ("hr", HR, "id"),  # not a key of this table
+            ("h", H, "free"),
+        ):
+            c.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression=one,
+                ExpressionAttributeNames={"#a": target},
+                ExpressionAttributeValues={":a": {"S": "v"}},
+            )
+        two = "SET #a = :a, #b = :b"
+        for first, second in (("p", "q"), ("p", "p"), ("p", "q"), ("q", "q")):
+            c.update_item(
+                TableName="h",
+                Key=H,
+                UpdateExpression=two,
+                ExpressionAttributeNames={"#a": first, "#b": second},
+                ExpressionAttributeValues={":a": {"S": "1"}, ":b": {"S": "2"}},
+            )
+        c.update_item(
+            TableName="h",
+            Key=H,
+            UpdateExpression=two,
+            ExpressionAttributeNames={"#a": "p"},  # #b undefined
+            ExpressionAttributeValues={":a": {"S": "1"}, ":b": {"S": "2"}},
+        )
+        c.update_item(
+            TableName="h",
+            Key=H,
+            UpdateExpression="SET #m.#k = :a",
+            ExpressionAttributeNames={"#m": "id", "#k": "x"},  # a path under the key attribute
+            ExpressionAttributeValues={":a": {"S": "1"}},
+        )
+
+    stock, fast = both(scenario)
+    assert fast == stock
+    assert [o[2] for o in stock if o[1] == "error"] == ["ValidationException"] * 4 + [
+        "KeyError",
+        "ValidationException",
+    ]
+
+
+BAD_UPDATES: list[dict[str, Any]] = [
+    {"UpdateExpression": "SET a = :a SET b = :a", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET a = :a, a.b = :a", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET a = :a REMOVE a", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET pk = :a", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET a = :missing", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET a = = :a", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET a = b + :a", "ExpressionAttributeValues": {":a": {"N": "1"}}},
+    {"UpdateExpression": "SET s = s + :a", "ExpressionAttributeValues": {":a": {"N": "1"}}},
+    {"UpdateExpression": "SET l = list_append(s, :a)", "ExpressionAttributeValues": {":a": {"L": []}}},
+    {"UpdateExpression": "SET nope.deeper = :a", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET s[0] = :a", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET g = :a", "ExpressionAttributeValues": {":a": {"N": "1"}}},
+    {"UpdateExpression": "SET g = :a", "ExpressionAttributeValues": {":a": {"S": ""}}},
+    {"UpdateExpression": "SET size = :a", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "SET a = unknown_fn(a, :a)", "ExpressionAttributeValues": {":a": {"S": "1"}}},
+    {"UpdateExpression": "ADD s :a", "ExpressionAttributeValues": {":a": {"N": "1"}}},
+]
+
+
+def test_bad_updates_fail_with_the_same_errors_every_time(both):
+    def scenario(c: Any) -> None:
+        _tables(c)
+        c.put_item(TableName="hr", Item={**HR, "s": {"S": "text"}})
+        for _ in range(2):  # the second round finds the good parts cached
+            for request in BAD_UPDATES:
+                c.update_item(TableName="hr", Key=HR, **copy.deepcopy(request))
+
+    stock, fast = both(scenario)
+    assert fast == stock
+    assert sum(1 for o in stock if o[1] == "error") == 2 * len(BAD_UPDATES)
+
+
+@pytest.fixture
+def fast() -> Iterator[None]:
+    was_installed = moto_updates.installed()
+    moto_updates.speed_up_update_items()
+    yield
+    if not was_installed:
+        moto_updates.uninstall()
+
+
+def test_the_cached_parse_is_never_changed_and_its_copies_share_nothing(fast):
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    shared = UpdateExpressionParser.make(COUNTERS)
+    assert UpdateExpressionParser.make(COUNTERS) is shared
+    before = _shape(shared)
+    with mock_aws():
+        c = boto3.client("dynamodb", region_name="us-east-1")
+        _tables(c)
+        c.put_item(TableName="h", Item={**H, "sessions": {"M": {}}, "usage": {"M": {}}})
+        for n in range(1, 4):
+            _counters(c, f"s{n}", f"s{n - 1}", None, str(n))
+    facts = moto_updates._facts(shared)
+    assert facts is not None and facts.passed  # the checks ran once for these names, then were skipped
+    moto_make = moto_updates._ORIGINALS[(UpdateExpressionParser, "make")].__func__
+    assert _shape(shared) == before == _shape(moto_make(UpdateExpressionParser, COUNTERS))
+    copied = moto_updates.clone(shared)
+    assert _shape(copied) == before
+    assert not (_ids(copied) & _ids(shared))
+
+
+def _shape(node: Any, parent: Any = None) -> Any:
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    if not isinstance(node, Node):
+        return repr(node)
+    assert node.parent is parent
+    return (type(node).__name__, sorted(vars(node)), [_shape(child, node) for child in node.children or ()])
+
+
+def _ids(node: Any) -> set[int]:
+    from moto.dynamodb.parsing.ast_nodes import Node
+
+    found = {id(node)} | ({id(node.children)} if node.children is not None else set())
+    for child in node.children or ():
+        if isinstance(child, Node):
+            found |= _ids(child)
+    return found
