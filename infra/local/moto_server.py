@@ -30,12 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     die_with_parent()
 
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
+
+    from infra.local.moto_http import KeepAliveHandler, stop_serving
 
     speed_up_dispatch()
     speed_up_dynamodb_answers()
@@ -45,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     journal = Journal(args.data, **({"compact_after": args.compact_after} if args.compact_after else {}))
     report = journal.load(app)
     server = make_server(
-        args.host, args.port, PersistentApp(app, journal), threaded=True, request_handler=MotoRequestHandler
+        args.host, args.port, PersistentApp(app, journal), threaded=True, request_handler=KeepAliveHandler
     )
     stop = threading.Event()
 
@@ -59,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     thread.start()
     print(f"moto ready on {args.host}:{args.port}; data {args.data} ({report.line()})", flush=True)
     stop.wait()
-    server.shutdown()
+    stop_serving(server)
     server.server_close()
     journal.close(compact=True)
     print(f"moto stopped; data saved in {args.data} (generation {journal.generation})", flush=True)

@@ -1,0 +1,78 @@
+"""Keep-alive connections for the local moto server.
+
+Werkzeug's development server answers every request with ``Connection: close``: each DynamoDB call
+of the API, the RADIUS service and the workers opens a TCP connection, and the server starts a
+thread for it. With a RADIUS accounting packet making three or four DynamoDB calls, that is a
+connection set-up and a thread start per call on both sides.
+
+:class:`KeepAliveHandler` keeps the connection open when that is safe: the request states its body
+length (``Content-Length``, or no body at all; no ``Transfer-Encoding``, no ``Expect``). The body is read
+before the application runs, so the next request line is never confused with unread body bytes; the
+connection is then left open unless the client asked to close it. Any other request is served as
+before, connection closed. The answers themselves (status, headers, body) are werkzeug's, unchanged:
+``tests/integration/test_local_moto_http.py`` compares them with the stock handler's.
+
+When the server stops (:func:`stop_serving`), a request arriving on a connection opened before is
+not served (the connection is closed without an answer), as a new connection would not be.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from typing import Any
+
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+
+class KeepAliveHandler(MotoRequestHandler):
+    """moto's request handler, with HTTP/1.1 persistent connections for requests of known length."""
+
+    _keep_alive = False
+
+    def setup(self) -> None:
+        super().setup()
+        # an answer is written in two parts (head, body): without this, on a connection kept open,
+        # the body waits for the client's delayed acknowledgement of the head (tens of ms)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def run_wsgi(self) -> None:
+        if getattr(self.server, "wisp_stopping", False):
+            # the server is stopping: this request (on a connection opened before) is not served, as a
+            # new connection would not be; the client sees the connection closed without an answer
+            self.close_connection = True
+            return
+        length = self.headers.get("Content-Length", "0")  # none: no body (a GET, a HEAD)
+        self._keep_alive = (
+            length.isdigit()
+            and "Transfer-Encoding" not in self.headers
+            and "Expect" not in self.headers
+            and not self.close_connection
+        )
+        if not self._keep_alive:
+            super().run_wsgi()
+            return
+        connection_file = self.rfile
+        body = connection_file.read(int(length))
+        if len(body) < int(length):  # the client went away in the middle of its request
+            self.close_connection = True
+            return
+        # werkzeug's application input and its after-response drain read this copy of the body, never
+        # the bytes of the next request on the connection
+        self.rfile = io.BytesIO(body)  # type: ignore[assignment]
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = connection_file
+            self._keep_alive = False
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if self._keep_alive and keyword.lower() == "connection" and value.lower() == "close":
+            return  # werkzeug closes every connection; this one stays open
+        super().send_header(keyword, value)
+
+
+def stop_serving(server: Any) -> None:
+    """Stop accepting connections and requests (``server.shutdown()`` stops only the former)."""
+    server.wisp_stopping = True
+    server.shutdown()
