@@ -141,3 +141,21 @@ def test_binary_goes_out_as_base64_and_anything_else_is_refused():
     assert json.loads(moto_speed.dynamodb_wire_json({"B": b"\x00\xff"})) == {"B": "AP8="}
     with pytest.raises(TypeError):
         moto_speed.dynamodb_wire_json({"when": object()})
+
+
+def test_the_dispatch_shortcuts_give_what_moto_computes(monkeypatch: pytest.MonkeyPatch):
+    import moto.backends as backends
+    import moto.core.responses as responses
+    from moto.core.utils import method_names_from_class
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.s3.responses import S3Response
+    from moto.sqs.responses import SQSResponse
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", backends.list_of_moto_modules)
+    monkeypatch.setattr(responses, "method_names_from_class", responses.method_names_from_class)
+    modules = list(backends.list_of_moto_modules())
+    moto_speed.speed_up_dispatch()
+    assert list(backends.list_of_moto_modules()) == modules
+    for handler in (DynamoHandler, S3Response, SQSResponse):
+        assert responses.method_names_from_class(handler) == method_names_from_class(handler)
+        assert responses.method_names_from_class(handler) is responses.method_names_from_class(handler)
