@@ -239,14 +239,20 @@ _IS_NODE: dict[type, bool] = {}
 def traverse(self: Any, node: Any) -> Any:
     """``DepthFirstTraverser.traverse``: children first (left to right, ``pre_processing_of_child``
     before each), then the node itself if its class is handled; the handler's result takes the node's
-    place in its parent's children and gets its parent."""
+    place in its parent's children and gets its parent. The resolving pass's hook (a test of the
+    parent's class) is done inline, with the class test cached."""
     ast = _ast()
     handlers = self._processing_map()
     wanted = self.nodes_to_be_processed()
     hook = self.pre_processing_of_child
-    if type(self).pre_processing_of_child is ast.DepthFirstTraverser.pre_processing_of_child:
+    resolving_hook = False
+    own_hook = type(self).pre_processing_of_child
+    if own_hook is ast.DepthFirstTraverser.pre_processing_of_child:
         hook = None
+    elif own_hook is _resolving_hook() and "resolving" in vars(self):
+        hook, resolving_hook = None, True  # the same assignment, inlined below
     handler_of: dict[type, Any] = {}
+    actions = _action_classes() if resolving_hook else ()
 
     def handler(cls: type, node: Any) -> Any:
         found = handler_of.get(cls, _MISSING)
@@ -267,9 +273,12 @@ def traverse(self: Any, node: Any) -> Any:
         parent_node = node.parent
         children = node.children
         if children is not None:
+            action = resolving_hook and _is_instance(cls, node, actions)
             for i, child in enumerate(children):
                 if hook is not None:
                     hook(node, i)
+                elif action:
+                    self.resolving = i != 0
                 visit(child, i)
         found = handler(cls, node)
         if found is not None:
@@ -280,6 +289,32 @@ def traverse(self: Any, node: Any) -> Any:
         return node
 
     return visit(node, -1)
+
+
+_INSTANCE: dict[tuple[type, Any], bool] = {}
+
+
+def _is_instance(cls: type, node: Any, classes: Any) -> bool:
+    found = _INSTANCE.get((cls, classes))
+    if found is None:
+        found = _INSTANCE[(cls, classes)] = isinstance(node, classes)
+    return found
+
+
+def _resolving_hook() -> Any:
+    validators = _module("moto.dynamodb.parsing.validators")
+    return validators.ExpressionAttributeResolvingProcessor.__dict__.get("pre_processing_of_child")
+
+
+def _action_classes() -> tuple[type, ...]:
+    """The parents after whose first child the resolving pass resolves paths (its hook's test)."""
+    ast = _ast()
+    return (
+        ast.UpdateExpressionSetAction,
+        ast.UpdateExpressionRemoveAction,
+        ast.UpdateExpressionDeleteAction,
+        ast.UpdateExpressionAddAction,
+    )
 
 
 def _no_handler(node: Any) -> None:
