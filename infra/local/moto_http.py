@@ -60,16 +60,38 @@ class KeepAliveHandler(MotoRequestHandler):
         # werkzeug's application input and its after-response drain read this copy of the body, never
         # the bytes of the next request on the connection
         self.rfile = io.BytesIO(body)  # type: ignore[assignment]
+        connection_out = self.wfile
+        self.wfile = _Coalesced(connection_out)  # type: ignore[assignment]
         try:
             super().run_wsgi()
         finally:
-            self.rfile = connection_file
+            self.wfile.flush()
+            self.rfile, self.wfile = connection_file, connection_out
             self._keep_alive = False
 
     def send_header(self, keyword: str, value: str) -> None:
         if self._keep_alive and keyword.lower() == "connection" and value.lower() == "close":
             return  # werkzeug closes every connection; this one stays open
         super().send_header(keyword, value)
+
+
+class _Coalesced:
+    """The connection's output, sent at each ``flush()``: werkzeug writes an answer's head and body
+    separately, then flushes; on a kept connection that is one packet instead of two."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._pending.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        if self._pending:
+            data, self._pending = b"".join(self._pending), []
+            self._out.write(data)
+        self._out.flush()
 
 
 def stop_serving(server: Any) -> None:
