@@ -144,19 +144,31 @@ def wait_free(port: int, ceiling: float = 30.0) -> None:
 
 
 # ---------------------------------------------------------------- RADIUS load
-def moto_requests(env: dict[str, str]) -> dict[str, int]:
+def moto_stats(env: dict[str, str]) -> dict[str, Any]:
+    """The moto process's counters (``/_local/stats``): requests and CPU seconds per operation, its
+    CPU seconds in all."""
     url = f"http://127.0.0.1:{env['WISP_MOTO_PORT']}/_local/stats"
     with urllib.request.urlopen(url, timeout=30) as resp:
-        return dict(json.loads(resp.read())["requests"])
+        return dict(json.loads(resp.read()))
 
 
-def per_request(before: dict[str, int], after: dict[str, int], answered: int) -> dict[str, float]:
-    """moto calls per answered RADIUS request, by operation (the datastore work behind one packet)."""
+def per_request(before: dict[str, Any], after: dict[str, Any], answered: int) -> dict[str, Any]:
+    """The datastore work behind one answered RADIUS request: moto calls per request by operation,
+    moto's CPU per request (the whole process: HTTP server, moto, journal) and per call of each
+    operation (moto and the journal)."""
     n = max(1, answered)
+    calls = {
+        op: after["requests"][op] - before["requests"].get(op, 0)
+        for op in after["requests"]
+        if after["requests"][op] != before["requests"].get(op, 0)
+    }
+    cpu = {op: after["cpu_seconds"].get(op, 0.0) - before["cpu_seconds"].get(op, 0.0) for op in calls}
     return {
-        op: round((after.get(op, 0) - before.get(op, 0)) / n, 2)
-        for op in after
-        if after[op] != before.get(op, 0)
+        "moto_calls_per_request": {op: round(c / n, 2) for op, c in calls.items()},
+        "moto_cpu_ms_per_request": round(
+            (after["process_cpu_seconds"] - before["process_cpu_seconds"]) * 1000 / n, 2
+        ),
+        "moto_cpu_ms_per_call": {op: round(cpu[op] * 1000 / c, 2) for op, c in calls.items()},
     }
 
 
@@ -211,17 +223,16 @@ def radius_load(env: dict[str, str], work: Path, auth: int, sessions: int, paral
     )
     port = int(env["WISP_RADIUS_AUTH_PORT"])
     radclient(port, "auth", access, parallel, 1)  # warm-up: caches, connections, threads
-    before = moto_requests(env)
+    before = moto_stats(env)
     result = radclient(port, "auth", access, parallel, max(1, auth // 64))
-    calls = per_request(before, moto_requests(env), result.received)
     emit(
         bench="local",
         step="radius_access",
         users=len(users),
         parallel=parallel,
         target_per_second=200,
-        moto_calls_per_request=calls,
         load_average=round(os.getloadavg()[0], 1),
+        **per_request(before, moto_stats(env), result.received),
         **result.summary(),
     )
 
@@ -240,17 +251,16 @@ def radius_load(env: dict[str, str], work: Path, auth: int, sessions: int, paral
         )
     acct = work / "acct"
     acct.write_text("\n".join(starts + interims + stops))
-    before = moto_requests(env)
+    before = moto_stats(env)
     result = radclient(int(env["WISP_RADIUS_ACCT_PORT"]), "acct", acct, parallel, 1)
-    calls = per_request(before, moto_requests(env), result.received)
     emit(
         bench="local",
         step="radius_accounting",
         parallel=parallel,
         sessions=sessions,
         target_per_second=100,
-        moto_calls_per_request=calls,
         load_average=round(os.getloadavg()[0], 1),
+        **per_request(before, moto_stats(env), result.received),
         **result.summary(),
     )
 

@@ -363,22 +363,40 @@ def _operation(environ: dict[str, Any]) -> str:
 class PersistentApp:
     """WSGI middleware around moto's app: durable writes are serialised, journaled and fsynced.
 
-    ``GET /_local/stats`` answers the requests served per operation and the journal's counters (the
-    benchmark's calls-per-RADIUS-request figures come from there)."""
+    ``GET /_local/stats`` answers the requests served per operation, the CPU time their handling took
+    in this process per operation (moto's app and the journal; the HTTP server's part is only in the
+    process total), the process's CPU time and the journal's counters: the benchmark's
+    calls-per-RADIUS-request and CPU figures come from there."""
 
     def __init__(self, app: WsgiApp, journal: Journal) -> None:
         self.app = app
         self.journal = journal
         self.requests: Counter[str] = Counter()
+        self.cpu: dict[str, float] = {}  # seconds of thread CPU per operation
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == STATS_PATH and environ.get("REQUEST_METHOD") == "GET":
-            body = json.dumps({"requests": dict(self.requests), "journal": self.journal.stats}).encode()
+            body = json.dumps(
+                {
+                    "requests": dict(self.requests),
+                    "cpu_seconds": {op: round(t, 6) for op, t in self.cpu.items()},
+                    "process_cpu_seconds": round(time.process_time(), 6),
+                    "journal": self.journal.stats,
+                }
+            ).encode()
             start_response(
                 "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
             )
             return [body]
-        self.requests[_operation(environ)] += 1
+        operation = _operation(environ)
+        self.requests[operation] += 1
+        started = time.thread_time()
+        try:
+            return self._serve(environ, start_response)
+        finally:
+            self.cpu[operation] = self.cpu.get(operation, 0.0) + time.thread_time() - started
+
+    def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not is_durable_write(environ):
             return self.app(environ, start_response)
         body = _read_body(environ)

@@ -181,3 +181,17 @@ def test_a_multipart_upload_journaled_before_a_crash_is_whole_after_the_restart(
     # killed: no clean stop, the journal alone has the upload (moto draws a new upload id on replay)
     client, _ = _server(tmp_path)
     assert _s3(client, "GET", "/docs/jobs/export.csv") == (200, first + last)
+
+
+def test_the_stats_count_requests_and_cpu_per_operation(tmp_path):
+    client, _ = _server(tmp_path)
+    _create(client)
+    for i in range(3):
+        _put(client, f"k{i}", i)
+    _keys(client)
+    stats = json.loads(client.get("/_local/stats").data)
+    assert stats["requests"] == {"CreateTable": 1, "PutItem": 3, "Scan": 1}
+    assert set(stats["cpu_seconds"]) == set(stats["requests"])
+    assert all(seconds > 0 for seconds in stats["cpu_seconds"].values())
+    assert stats["process_cpu_seconds"] >= sum(stats["cpu_seconds"].values())
+    assert stats["journal"]["journaled"] == 4
