@@ -34,15 +34,18 @@ import composition as runtime_module
 from composition import init_runtime
 from infra.local.demo import DemoData, seed_demo
 from infra.local.moto_speed import speed_up_dynamodb_answers
+from infra.local.moto_updates import speed_up_update_items
 from shared.crypto import StaticKeyProvider
 from shared.runtime import Runtime
 from shared.settings import Settings, set_settings
 from store import db
 from store.models import ALL_MODELS, Tenant
 
-# moto's DynamoDB answers as json.dumps (the local stack's server does the same; the documents are
-# identical, tests/integration/test_local_moto_speed.py): a large part of the suite's time otherwise.
+# moto's DynamoDB answers as json.dumps and its UpdateItem without the repeated work, as in the local
+# stack's server (same answers, errors and items: tests/integration/test_local_moto_speed.py and
+# test_local_moto_updates.py): a large part of the suite's time otherwise.
 speed_up_dynamodb_answers()
+speed_up_update_items()
 
 
 def make_settings(**overrides: object) -> Settings:
