@@ -85,6 +85,7 @@ screenshots: venv web
 
 bench: venv web
 	@for b in bench/*/run.py; do mod=$${b%.py}; mod=$${mod//\//.}; echo "# $$mod" >&2; $(PY) -m $$mod || exit 1; done
+	@echo "# bench.radius.cpu" >&2; $(PY) -m bench.radius.cpu
 
 template: venv
 	$(PY) -m infra.package
