@@ -16,15 +16,11 @@ from api.routing import RequestContext, route
 from api.schemas.catalog import ConnectionType
 from api.schemas.common import Id, Out, Query, StrictIn
 from api.schemas.lifecycle import CancelIn, MigrateIn, ReasonIn, RechargeIn
-from api.schemas.subscribers import StatusFilter
+from api.schemas.subscribers import StatusFilter, SubscriberSort
 from core.listing import SubscriberFilter
 from services.jobs import bulk, export, views
 
 bp = Blueprint(__name__)
-
-Sort = Annotated[
-    str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")
-]
 
 
 class JobView(Out):
@@ -72,7 +68,7 @@ class ListFilter(StrictIn):
 
 
 class ExportJobIn(ListFilter):
-    sort: Sort = "username"
+    sort: SubscriberSort = "username"
     format: Literal["csv"] = "csv"
 
 

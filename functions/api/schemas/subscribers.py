@@ -137,6 +137,12 @@ class CredentialsOut(Out):
     password: str
 
 
+# The subscriber list's sort orders (``-`` first: descending); the list, its export and the export job.
+SubscriberSort = Annotated[
+    str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")
+]
+
+
 class SubscriberQuery(Query):
     status: StatusFilter | None = None
     zone_id: Id | None = None
@@ -145,9 +151,7 @@ class SubscriberQuery(Query):
     connection_type: ConnectionType | None = None
     q: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="text search")
     tenant_id: Id | None = None
-    sort: Annotated[
-        str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")
-    ] = "username"
+    sort: SubscriberSort = "username"
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     cursor: Cursor | None = None
 
@@ -160,9 +164,7 @@ class SubscriberExportQuery(ExportQuery):
     connection_type: ConnectionType | None = None
     q: Annotated[str, Field(max_length=200)] | None = None
     tenant_id: Id | None = None
-    sort: Annotated[
-        str, Field(pattern=r"^[-+]?(username|name|created_at|updated_at|status|ip|last_seen_at|price|id)$")
-    ] = "username"
+    sort: SubscriberSort = "username"
 
 
 class SubscriberPage(Out):
