@@ -11,20 +11,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
+from core.errors import ValidationError
 from core.ids import parse_iso
 
 DEFAULT_CONNECTION_LOG_DAYS = 400
 DEFAULT_AUDIT_DAYS = 730
 # Rate modulation looks back at most a week (core.modulation.MAX_PERIOD_HOURS); a day more of slack
 USAGE_HOURS_DAYS = 8
+MAX_DAYS = 36_500  # a hundred years; more is refused (and would overflow the date arithmetic)
+SETTING_KEYS = ("connection_log_retention_days", "audit_retention_days")
+
+
+def check_settings(settings: Mapping[str, object] | None) -> None:
+    """The retention keys of tenant settings: whole days from 0 (keep forever) to :data:`MAX_DAYS`."""
+    for key in SETTING_KEYS:
+        if settings is None or key not in settings or settings[key] is None:
+            continue
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
+            raise ValidationError(
+                f"{key} is a whole number of days from 0 (keep forever) to {MAX_DAYS}",
+                field=f"settings.{key}",
+            )
 
 
 def _days(settings: Mapping[str, object] | None, key: str, default: int) -> int:
     raw = (settings or {}).get(key, default)
     try:
-        return int(raw)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+        days = int(raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
         return default
+    return min(days, MAX_DAYS)  # a value stored before the check existed: kept within range
 
 
 def connection_log_days(settings: Mapping[str, object] | None) -> int:
@@ -40,6 +57,6 @@ def expiry_epoch(moment_iso: str, days: int) -> int | None:
     if days <= 0:
         return None
     try:
-        return int((parse_iso(moment_iso) + timedelta(days=days)).timestamp())
-    except ValueError:
+        return int((parse_iso(moment_iso) + timedelta(days=min(days, MAX_DAYS))).timestamp())
+    except (ValueError, OverflowError):
         return None

@@ -11,6 +11,7 @@ from typing import Any
 from core.catalog_rules import check_timezone
 from core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
+from core.retention import check_settings as check_retention
 from services.audit import record_audit
 from services.identity.actors import Actor
 from store import catalog as catalog_store
@@ -123,6 +124,7 @@ def create_tenant(actor: Actor, data: dict[str, Any]) -> Tenant:
     if kind == "reseller" and not actor.has_role("system_admin"):
         raise ForbiddenError("only a system administrator creates resellers")
     check_timezone(data.get("timezone") or "UTC")
+    check_retention(data.get("settings"))
     now = now_iso()
     t = Tenant(
         id=new_id("ten"),
@@ -152,6 +154,7 @@ def update_tenant(actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tena
                 merged.pop(k, None)
             else:
                 merged[k] = v
+        check_retention(merged)
         changes["settings"] = merged
     if changes.get("active") is False and tenant_id == actor.tenant_id:
         raise ForbiddenError("you cannot disable your own tenant", field="active")

@@ -83,3 +83,41 @@ def test_tenant_audit_log_with_time_window_and_export(api: Api, manager, demo):
     assert len(ok(api.get("/admin/audit?until=2999-01-01", manager))["items"]) == 2
     text = api.get("/admin/audit/export", manager).body.decode("utf-8-sig")
     assert text.count("\r\n") == 3 and "zone" in text
+
+
+def test_retention_settings_are_whole_days_in_range_and_writes_go_on(api: Api, admin, manager, demo):
+    url = f"/admin/tenants/{demo.tenant_id}"
+    for bad in ("400", -1, 36_501, 10**9, True, 1.5):
+        for key in ("connection_log_retention_days", "audit_retention_days"):
+            err(api.patch(url, manager, {"settings": {key: bad}}), 422, f"settings.{key}")
+    err(
+        api.post(
+            "/admin/tenants",
+            admin,
+            {"kind": "manager", "name": "M", "settings": {"audit_retention_days": "x"}},
+        ),
+        422,
+        "settings.audit_retention_days",
+    )
+    t = ok(
+        api.patch(
+            url, manager, {"settings": {"connection_log_retention_days": 0, "audit_retention_days": 36_500}}
+        )
+    )
+    assert (
+        t["settings"]["connection_log_retention_days"] == 0
+        and t["settings"]["audit_retention_days"] == 36_500
+    )
+    # the longest retention still gives every audited write its expiry: the edit itself was written
+    ok(api.patch(url, manager, {"name": "Renamed after the longest retention"}))
+    entries = ok(api.get("/admin/audit", manager))["items"]
+    assert any(e.get("entity_id") == demo.tenant_id for e in entries)
+
+
+def test_a_retention_stored_out_of_range_before_the_check_still_expires_rows():
+    from core.retention import MAX_DAYS, audit_days, expiry_epoch
+
+    days = audit_days({"audit_retention_days": 10**12})
+    assert days == MAX_DAYS
+    assert expiry_epoch("2026-12-07T00:00:00.000000Z", days) is not None
+    assert expiry_epoch("9999-12-30T00:00:00.000000Z", days) is None  # past the calendar: kept forever
