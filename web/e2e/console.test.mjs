@@ -277,6 +277,38 @@ describe('operator console and subscriber pages', { concurrency: false }, () => 
     await audit(operator, 'jobs page');
   });
 
+  test('a manager connects Stripe for online payments: a key of the wrong mode is refused, the key is never shown again', async () => {
+    await operator.getByRole('navigation').getByRole('link', { name: 'Online payments', exact: true }).click();
+    await operator.getByRole('heading', { name: 'Online payments' }).waitFor();
+    assert.equal(await operator.getByRole('switch', { name: /pay their invoices online/ }).isChecked(), true); // enabled in before()
+    const stripe = operator.getByRole('region', { name: 'Stripe account' });
+    await stripe.getByText('not connected').waitFor();
+    const key = `sk_test_${RUN.toString(36)}wxyz`;
+    // a test key in live mode is refused, with the field's reason
+    await stripe.getByRole('textbox', { name: 'Mode' }).click();
+    await operator.getByRole('option', { name: 'Live', exact: true }).click();
+    await stripe.getByLabel('Secret key').fill(key);
+    await stripe.getByRole('button', { name: 'Connect Stripe' }).click();
+    await stripe.getByRole('alert').waitFor();
+    assert.match(await stripe.getByRole('alert').textContent(), /live key starts with/);
+    // in test mode it is stored: only its last characters show, and the webhook URL to enter at Stripe
+    await stripe.getByRole('textbox', { name: 'Mode' }).click();
+    await operator.getByRole('option', { name: 'Test', exact: true }).click();
+    await stripe.getByLabel('Webhook signing secret').fill('whsec_e2e_secret_value');
+    await stripe.getByRole('button', { name: 'Connect Stripe' }).click();
+    await stripe.getByText('connected · test · key …wxyz').waitFor();
+    assert.equal(await stripe.getByLabel('Secret key').inputValue(), '');
+    assert.equal((await operator.content()).includes(key), false);
+    assert.match(await operator.getByTestId('stripe-webhook-url').textContent(), /^https?:\/\/.+stripe/);
+    const stored = await api('GET', '/admin/payment-settings');
+    const account = stored.accounts.find((a) => a.provider === 'stripe');
+    assert.equal(account.configured && account.key_hint === '…wxyz' && account.webhook_secret_set, true);
+    await audit(operator, 'online payments');
+    // disconnecting deletes the keys
+    await stripe.getByRole('button', { name: 'Disconnect' }).click();
+    await stripe.getByText('not connected').waitFor();
+  });
+
   test('list filters and forms send only values the API accepts', async () => {
     // each choice must be answered 200 by the API (a value the API does not know is a 422)
     async function choose(name, option, urlPart) {
@@ -323,7 +355,7 @@ describe('operator console and subscriber pages', { concurrency: false }, () => 
     await page.keyboard.press('Enter');
     await page.getByRole('table', { name: 'Subscribers' }).waitFor();
     // the first link of the main navigation takes the focus from the keyboard too
-    await page.getByRole('link', { name: 'Online' }).focus();
+    await page.getByRole('link', { name: 'Online', exact: true }).focus();
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: /Online/ }).waitFor();
     await audit(page, 'online list');

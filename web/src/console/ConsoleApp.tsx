@@ -5,6 +5,7 @@ import { Link, Navigate, Route, Routes, useLocation } from 'react-router-dom';
 import { admin, ok, rowsOf, session, type Schemas } from '../api/client';
 import { useLoad } from '../ui/common';
 import { ApiKeys, Audit, Tasks } from './Admin';
+import { PaymentSettings } from './PaymentSettings';
 import { Invoices, Payments, Runs, RunDetail, SalesReport } from './Billing';
 import { Batches, Imports } from './Channels';
 import { Jobs } from './Jobs';
@@ -34,6 +35,7 @@ const NAV: { to: string; label: string; group?: string }[] = [
   { to: '/jobs', label: 'Jobs', group: 'Channels' },
   { to: '/invoices', label: 'Invoices', group: 'Billing' },
   { to: '/payments', label: 'Payments', group: 'Billing' },
+  { to: '/payment-settings', label: 'Online payments', group: 'Billing' },
   { to: '/runs', label: 'Billing runs', group: 'Billing' },
   { to: '/sales', label: 'Sales report', group: 'Billing' },
   { to: '/tasks', label: 'Router tasks', group: 'System' },
@@ -151,6 +153,7 @@ export default function ConsoleApp() {
             <Route path="/jobs" element={<Jobs />} />
             <Route path="/invoices" element={<Invoices />} />
             <Route path="/payments" element={<Payments />} />
+            <Route path="/payment-settings" element={<PaymentSettings />} />
             <Route path="/runs" element={<Runs />} />
             <Route path="/runs/:id" element={<RunDetail />} />
             <Route path="/sales" element={<SalesReport />} />
