@@ -71,6 +71,8 @@ class LoadResult:
     seconds: float
     latencies_ms: list[float]
     replies: dict[str, int]
+    first: float = 0.0  # perf_counter of the first request sent
+    last: float = 0.0  # and of the last answer
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies_ms)
@@ -91,7 +93,66 @@ class LoadResult:
 def radclient(
     port: int, kind: str, requests: Path, parallel: int, count: int, timeout_s: float = 5.0
 ) -> LoadResult:
-    """Run radclient on a requests file and time every packet from its ``-x`` log."""
+    """Send a requests file with ``parallel`` requests in flight and time every packet.
+
+    radclient 3.2 polls without sleeping while ``-p`` (> 1) requests are in flight, taking a whole
+    core of the machine the servers run on; so the file is split into ``parallel`` slices, each sent
+    by its own radclient with ``-p 1`` (which waits in the kernel). The packets of one accounting
+    session go to the same slice, in file order (Start before Interim-Update before Stop)."""
+    slices = _slices(requests.read_text(), max(1, parallel))
+    with tempfile.TemporaryDirectory(prefix="radclient-") as tmp:
+        paths = []
+        for i, blocks in enumerate(slices):
+            path = Path(tmp) / f"slice-{i}"
+            path.write_text("\n".join(blocks))
+            paths.append(path)
+        results: list[LoadResult] = [None] * len(paths)  # type: ignore[list-item]
+
+        def run(i: int) -> None:
+            results[i] = _radclient_one(port, kind, paths[i], count, timeout_s)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(paths))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    replies: dict[str, int] = {}
+    for r in results:
+        for name, n in r.replies.items():
+            replies[name] = replies.get(name, 0) + n
+    first = min((r.first for r in results if r.sent), default=0.0)
+    last = max((r.last for r in results if r.received), default=0.0)
+    return LoadResult(
+        sum(r.sent for r in results),
+        sum(r.received for r in results),
+        sum(r.lost for r in results),
+        (last - first) if last else 0.0,
+        [x for r in results for x in r.latencies_ms],
+        replies,
+        first,
+        last,
+    )
+
+
+def _slices(text: str, n: int) -> list[list[str]]:
+    """The request blocks of a radclient file in ``n`` slices: blocks of one Acct-Session-Id in one
+    slice, other blocks dealt in turn; empty slices dropped."""
+    blocks = [b.strip("\n") + "\n" for b in re.split(r"\n\s*\n", text) if b.strip()]
+    out: list[list[str]] = [[] for _ in range(n)]
+    sessions: dict[str, int] = {}
+    turn = 0
+    for block in blocks:
+        m = re.search(r'^Acct-Session-Id = "([^"]*)"', block, re.M)
+        if m:
+            i = sessions.setdefault(m.group(1), len(sessions) % n)
+        else:
+            i, turn = turn % n, turn + 1
+        out[i].append(block)
+    return [s for s in out if s]
+
+
+def _radclient_one(port: int, kind: str, requests: Path, count: int, timeout_s: float) -> LoadResult:
+    """One radclient, one request in flight, every packet timed from its ``-x`` log."""
     cmd = [
         "radclient",
         "-x",
@@ -99,7 +160,7 @@ def radclient(
         "-f",
         str(requests),
         "-p",
-        str(parallel),
+        "1",
         "-c",
         str(count),
         "-r",
@@ -139,7 +200,7 @@ def radclient(
         elif "Lost" in line and ":" in line:
             lost = int(line.split(":")[1])
     proc.wait()
-    return LoadResult(sent, received, lost, (last - first) if last else 0.0, latencies, replies)
+    return LoadResult(sent, received, lost, (last - first) if last else 0.0, latencies, replies, first, last)
 
 
 def answers(port: int, probe: Path) -> bool:

@@ -20,6 +20,12 @@ subscriber update 24 → 7 ms, the connection-log row 15-24 → 5.5 ms, 35 → 1
   a combination of those they are not run again for it. A combination that failed is not
   remembered, so its error comes back every time.
 
+* most UpdateItems the store sends (``SET`` of values, of ``if_not_exists(path, :zero) + :n``, in maps;
+  ``REMOVE``) are made from a plan (:mod:`infra.local.moto_plans`) instead of the validator's passes
+  and the executor's walk, once the three checks above passed for their combination; whatever the
+  plan cannot vouch for goes through moto's validator and executor (:func:`update_item`). The old
+  item is copied only for a table with a stream, as moto needs it only then.
+
 ``tests/integration/test_local_moto_updates.py`` sends the same requests (good and bad ones) to moto
 as shipped and with these changes and compares answers, errors and the items stored.
 """
@@ -29,10 +35,14 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import re
 import threading
 import weakref
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
+
+from infra.local import moto_plans
 
 
 def _module(name: str) -> Any:
@@ -52,12 +62,14 @@ _MISSING = object()
 
 
 _ORIGINALS: dict[tuple[Any, str], Any] = {}
+PLANNED: Counter[str] = Counter()  # update expressions applied from a plan ("planned") or by moto ("moto")
 
 
 def _targets() -> list[tuple[Any, str]]:
     validators = _module("moto.dynamodb.parsing.validators")
     parser = _module("moto.dynamodb.parsing.expressions").UpdateExpressionParser
     return [
+        (_module("moto.dynamodb.models").DynamoDBBackend, "update_item"),
         (parser, "make"),
         (_ast().DepthFirstTraverser, "traverse"),
         (validators, "deepcopy"),  # the validator's tree copy (and list_append's value copy)
@@ -82,6 +94,7 @@ def speed_up_update_items() -> None:
     _ast().DepthFirstTraverser.traverse = traverse
     validators.deepcopy = clone
     _skip_repeated_checks(validators)
+    _module("moto.dynamodb.models").DynamoDBBackend.update_item = update_item
 
 
 def uninstall() -> None:
@@ -437,3 +450,145 @@ def _linked(root: Any) -> bool:
         return True
 
     return isinstance(root, ast.Node) and root.__dict__.get("parent", _MISSING) is None and ok(root)
+
+
+# ---------------------------------------------------------------- planned updates
+def _planned(
+    update_expression: str, names: Any, values: Any, table: Any, item: Any
+) -> list[moto_plans.Change] | None:
+    """The changes of a planned expression (:mod:`infra.local.moto_plans`), when the checks that
+    read only the expression, its names and the table's keys passed for this combination before."""
+    plan = moto_plans.plan(update_expression)
+    if plan is None:
+        return None
+    tree = _module("moto.dynamodb.parsing.expressions").UpdateExpressionParser.make(update_expression)
+    facts = _facts(tree)
+    if facts is None:
+        return None
+    if facts.lookups is _MISSING:
+        facts.lookups = _name_lookups(tree)
+    if facts.lookups is None or not isinstance(names, dict):
+        return None
+    try:
+        key = (tuple((k, names.get(k, _MISSING)) for k in facts.lookups), tuple(table.table_key_attrs))
+        with _SHARED_LOCK:
+            passed = key in facts.passed
+    except TypeError:  # unhashable names
+        return None
+    if not passed:
+        return None
+    return moto_plans.evaluate(plan, item, names, values, _module("moto.dynamodb.models").DynamoType)
+
+
+def _key_values(models: Any, table: Any, key: Any) -> tuple[Any, Any]:
+    if all([table.hash_key_attr in key, table.range_key_attr in key]):
+        return models.DynamoType(key[table.hash_key_attr]), models.DynamoType(key[table.range_key_attr])
+    if table.hash_key_attr in key:
+        return models.DynamoType(key[table.hash_key_attr]), None
+    return models.DynamoType(key), None
+
+
+def _check_conditions(
+    models: Any,
+    item: Any,
+    expected: Any,
+    condition_expression: Any,
+    names: Any,
+    values: Any,
+    return_values_on_condition_check_failure: Any,
+) -> None:
+    if not models.get_expected(expected or {}).expr(item):
+        raise models.ConditionalCheckFailed
+    condition_op = models.create_condition_expression_parser(condition_expression, names, values).parse()
+    if not condition_op.expr(item):
+        if return_values_on_condition_check_failure == "ALL_OLD" and item is not None:
+            raise models.ConditionalCheckFailed(item=item.to_json()["Attributes"])
+        raise models.ConditionalCheckFailed
+
+
+def _validator(models: Any, ast: Any, names: Any, values: Any, table: Any, item: Any) -> Any:
+    return models.UpdateExpressionValidator(
+        ast, expression_attribute_names=names, expression_attribute_values=values, item=item, table=table
+    )
+
+
+def update_item(
+    self: Any,
+    table_name: str,
+    key: dict[str, dict[str, Any]],
+    update_expression: str,
+    expression_attribute_names: dict[str, Any],
+    expression_attribute_values: dict[str, Any],
+    attribute_updates: dict[str, Any] | None = None,
+    expected: dict[str, Any] | None = None,
+    condition_expression: str | None = None,
+    return_values_on_condition_check_failure: str | None = None,
+) -> Any:
+    """moto's ``DynamoDBBackend.update_item`` (moto 5.2.5) but for the update expression: a planned
+    one's changes are made directly, any other goes through moto's validator and executor. The old
+    item is copied only for a table with a stream."""
+    models = _module("moto.dynamodb.models")
+    table = self.get_table(table_name)
+
+    original = update_expression  # the parsed string: its plan and its checks are kept under it
+    if update_expression:
+        update_expression_ast = models.UpdateExpressionParser.make(update_expression)
+        update_expression = re.sub(r"\s*([=\+-])\s*", "\\1", update_expression)
+    hash_value, range_value = _key_values(models, table, key)
+    item = table.get_item(hash_value, range_value)
+    orig_item = copy.deepcopy(item) if table.stream_shard is not None else None
+    _check_conditions(
+        models,
+        item,
+        expected,
+        condition_expression,
+        expression_attribute_names,
+        expression_attribute_values,
+        return_values_on_condition_check_failure,
+    )
+
+    if item is None:
+        if update_expression:  # validated on an empty item before anything is created
+            empty = models.Item(hash_value, range_value, attrs={})
+            if (
+                _planned(original, expression_attribute_names, expression_attribute_values, table, empty)
+                is None
+            ):
+                _validator(
+                    models,
+                    update_expression_ast,
+                    expression_attribute_names,
+                    expression_attribute_values,
+                    table,
+                    empty,
+                ).validate()
+        data: dict[str, Any] = {table.hash_key_attr: {hash_value.type: hash_value.value}}
+        if range_value:
+            data.update({table.range_key_attr: {range_value.type: range_value.value}})
+
+        table.put_item(data)
+        item = table.get_item(hash_value, range_value)
+
+    if attribute_updates:
+        item.validate_no_empty_key_values(attribute_updates, table.attribute_keys)
+
+    if update_expression:
+        names, values = expression_attribute_names, expression_attribute_values
+        changes = _planned(original, names, values, table, item)
+        PLANNED["planned" if changes is not None else "moto"] += 1
+        try:
+            if changes is not None:
+                moto_plans.apply(changes)
+            else:
+                validated_ast = _validator(
+                    models, update_expression_ast, names, values, table, item
+                ).validate()
+                validated_ast.normalize()
+                models.UpdateExpressionExecutor(validated_ast, item, names).execute()
+        except models.ItemSizeTooLarge:
+            raise models.ItemSizeToUpdateTooLarge() from None
+    else:
+        item.update_with_attribute_updates(attribute_updates)
+    if table.stream_shard is not None:
+        table.stream_shard.add(orig_item, item)
+    return item
