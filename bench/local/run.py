@@ -8,6 +8,8 @@ Steps (one JSON object per line):
 * ``start``: a start with the existing virtualenv and no data (demo seeded), seconds to the banner;
 * ``radius_access`` / ``radius_accounting``: radclient against the stack's RADIUS process, the demo
   subscriber's Access-Requests, then Start / Interim-Update / Stop of ``--sessions`` sessions;
+  ``--parallel`` radclients with one request in flight each (radclient 3.2 with ``-p`` > 1 polls
+  a core away, half of this machine);
 * ``loss_window``: writer threads put items into DynamoDB through moto while every process of the
   stack is SIGKILLed; after the restart, acknowledged writes missing (must be 0) and unacknowledged
   writes found (in flight at the kill) are counted;
@@ -222,9 +224,9 @@ def radius_load(env: dict[str, str], work: Path, auth: int, sessions: int, paral
         )
     )
     port = int(env["WISP_RADIUS_AUTH_PORT"])
-    radclient(port, "auth", access, parallel, 1)  # warm-up: caches, connections, threads
+    radclient(port, "auth", access, parallel, 1, split=True)  # warm-up: caches, connections, threads
     before = moto_stats(env)
-    result = radclient(port, "auth", access, parallel, max(1, auth // 64))
+    result = radclient(port, "auth", access, parallel, max(1, auth // 64), split=True)
     emit(
         bench="local",
         step="radius_access",
@@ -252,7 +254,7 @@ def radius_load(env: dict[str, str], work: Path, auth: int, sessions: int, paral
     acct = work / "acct"
     acct.write_text("\n".join(starts + interims + stops))
     before = moto_stats(env)
-    result = radclient(int(env["WISP_RADIUS_ACCT_PORT"]), "acct", acct, parallel, 1)
+    result = radclient(int(env["WISP_RADIUS_ACCT_PORT"]), "acct", acct, parallel, 1, split=True)
     emit(
         bench="local",
         step="radius_accounting",
@@ -381,7 +383,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.local.run")
     parser.add_argument("--auth", type=int, default=2000, help="Access-Requests to send")
     parser.add_argument("--sessions", type=int, default=300, help="accounting sessions (3 requests each)")
-    parser.add_argument("--parallel", type=int, default=32, help="requests in flight (radclient -p)")
+    parser.add_argument("--parallel", type=int, default=32, help="requests in flight (one radclient each)")
     parser.add_argument("--ceiling", type=float, default=300.0, help="seconds allowed for one start")
     parser.add_argument("--no-first-start", action="store_true", help="skip the fresh-virtualenv start")
     parser.add_argument("--first-start-ceiling", type=float, default=900.0)
