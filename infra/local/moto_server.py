@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from werkzeug.serving import make_server
 
     from infra.local.moto_http import KeepAliveHandler, stop_serving
+    from infra.local.moto_lane import DynamoLane
 
     speed_up_dispatch()
     speed_up_dynamodb_answers()
@@ -43,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     journal = Journal(args.data, **({"compact_after": args.compact_after} if args.compact_after else {}))
     report = journal.load(app)
     server = make_server(
-        args.host, args.port, PersistentApp(app, journal), threaded=True, request_handler=KeepAliveHandler
+        args.host,
+        args.port,
+        PersistentApp(DynamoLane(app), journal),
+        threaded=True,
+        request_handler=KeepAliveHandler,
     )
     stop = threading.Event()
 

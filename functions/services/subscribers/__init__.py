@@ -31,7 +31,6 @@ from services.subscribers.lists import (
     export_subscribers,
     list_row,
     list_subscribers,
-    recount_totals,
     service_price,
     subscriber_totals,
 )
@@ -75,7 +74,6 @@ __all__ = [
     "online_page",
     "online_rows",
     "open_sessions",
-    "recount_totals",
     "router_effect",
     "service_price",
     "subscriber_dict",
