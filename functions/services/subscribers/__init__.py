@@ -31,6 +31,7 @@ from services.subscribers.lists import (
     export_subscribers,
     list_row,
     list_subscribers,
+    recount_totals,
     service_price,
     subscriber_totals,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "online_page",
     "online_rows",
     "open_sessions",
+    "recount_totals",
     "router_effect",
     "service_price",
     "subscriber_dict",

@@ -262,6 +262,11 @@ def row_login(row: dict[str, Any]) -> str:
     return store.login_key(str(row["tenant_id"]), str(row["username"]))
 
 
+def recount_totals(tenant_id: str) -> dict[str, int]:
+    """The repair job: recompute every totals counter of a tenant from its subscribers."""
+    return tallies.recount(tenant_id, utcnow(), store.list_tenant(tenant_id))
+
+
 def export_subscribers(
     actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, sort: str | None
 ) -> str:
