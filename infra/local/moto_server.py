@@ -14,7 +14,11 @@ import sys
 import threading
 from pathlib import Path
 
-from infra.local.moto_speed import speed_up_dispatch, speed_up_dynamodb_answers
+from infra.local.moto_speed import (
+    speed_up_dispatch,
+    speed_up_dynamodb_answers,
+    wait_for_sqs_messages_without_spinning,
+)
 from infra.local.moto_updates import speed_up_update_items
 from infra.local.persistence import Journal, PersistentApp
 from infra.local.procs import die_with_parent
@@ -39,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     speed_up_dispatch()
     speed_up_dynamodb_answers()
     speed_up_update_items()
+    wait_for_sqs_messages_without_spinning()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     app = DomainDispatcherApplication(create_backend_app)
     journal = Journal(args.data, **({"compact_after": args.compact_after} if args.compact_after else {}))

@@ -12,6 +12,9 @@
 does). Other operations (tables, TTL, backups: timestamps and aliases) keep moto's
   serializer. ``tests/integration/test_local_moto_speed.py`` compares both answers operation by
   operation.
+* moto's SQS long poll spins for its whole wait when a queue's visible messages cannot be taken (a
+  FIFO group with a message in flight): :func:`wait_for_sqs_messages_without_spinning` makes it
+  wait (``tests/integration/test_local_moto_sqs_wait.py``).
 """
 
 from __future__ import annotations
@@ -83,3 +86,29 @@ def speed_up_dynamodb_answers() -> None:
     execute_result.wire_json = True  # type: ignore[attr-defined]
     execute_result.__wrapped__ = moto_serializer  # type: ignore[attr-defined]
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+
+def wait_for_sqs_messages_without_spinning() -> None:
+    """moto's SQS long poll, waiting instead of spinning.
+
+    ``ReceiveMessage`` with ``WaitTimeSeconds`` loops: take what can be taken, else
+    ``Queue.wait_for_messages(1)``, which returns at once when the queue holds any visible message.
+    When the visible messages cannot be taken — a FIFO queue's messages whose group has one in flight
+    (a router's provisioning task waiting behind the one being retried), or messages past the
+    retention period — it returns at once every time and the poll spins for its whole wait: one core
+    of moto's process (every DynamoDB call waits behind it) for as long as the group stays busy, with
+    the provisioner polling every second. Here it waits for a new message or one second, whichever
+    comes first; a message sent wakes it as before (``add_message`` notifies), a group freed or a
+    message becoming visible again is seen within the second instead of at once. Answers unchanged.
+    """
+    from moto.sqs.models import Queue
+
+    if getattr(Queue.wait_for_messages, "wisp_waits", False):
+        return
+
+    def wait_for_messages(self: Any, timeout: int) -> None:
+        with self._messages_lock:
+            self._messages_lock.wait(timeout=timeout)
+
+    wait_for_messages.wisp_waits = True  # type: ignore[attr-defined]
+    Queue.wait_for_messages = wait_for_messages  # type: ignore[method-assign]

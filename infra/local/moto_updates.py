@@ -70,6 +70,7 @@ def _targets() -> list[tuple[Any, str]]:
     parser = _module("moto.dynamodb.parsing.expressions").UpdateExpressionParser
     return [
         (_module("moto.dynamodb.models").DynamoDBBackend, "update_item"),
+        (_module("moto.dynamodb.comparisons").ConditionExpressionParser, "parse"),
         (parser, "make"),
         (_ast().DepthFirstTraverser, "traverse"),
         (validators, "deepcopy"),  # the validator's tree copy (and list_append's value copy)
@@ -95,6 +96,7 @@ def speed_up_update_items() -> None:
     validators.deepcopy = clone
     _skip_repeated_checks(validators)
     _module("moto.dynamodb.models").DynamoDBBackend.update_item = update_item
+    _parse_conditions_once(_module("moto.dynamodb.comparisons").ConditionExpressionParser)
 
 
 def uninstall() -> None:
@@ -450,6 +452,36 @@ def _linked(root: Any) -> bool:
         return True
 
     return isinstance(root, ast.Node) and root.__dict__.get("parent", _MISSING) is None and ok(root)
+
+
+# ---------------------------------------------------------------- condition expressions
+_LAST_CONDITION = threading.local()
+
+
+def _parse_conditions_once(parser_class: Any) -> None:
+    """A write's condition is parsed by the response layer (for the names and values it uses), then
+    again by the backend, with the same string and the same two dicts. The second parse in the same
+    thread takes the first one's result (the tree is only evaluated, never changed). The thread
+    keeps the dicts of its last parse alive, so identity cannot be that of other dicts."""
+    moto_parse = _ORIGINALS[(parser_class, "parse")]
+
+    def parse(self: Any) -> Any:
+        expression = self.condition_expression
+        names, values = self.expression_attribute_names, self.expression_attribute_values
+        if not expression or type(names) is not dict or type(values) is not dict:
+            return moto_parse(self)
+        last = getattr(_LAST_CONDITION, "parsed", None)
+        if last is not None and last[0] == expression and last[1] is names and last[2] is values:
+            op, found_names, found_values = last[3]
+            self.expr_attr_names_found.extend(found_names)
+            self.expr_attr_values_found.extend(found_values)
+            return op
+        op = moto_parse(self)
+        found = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+        _LAST_CONDITION.parsed = (expression, names, values, found)
+        return op
+
+    parser_class.parse = parse
 
 
 # ---------------------------------------------------------------- planned updates
