@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -232,3 +234,25 @@ def send(client: Any, req: DrawnRequest) -> Any:
         if req.raw is not None
         else fn(req.url, headers=req.headers)
     )
+
+
+def run_requests(examples: int, request: Callable[[st.DataObject], int]) -> dict[int, int]:
+    """``examples`` requests drawn by Hypothesis (derandomized, no example database, no deadline):
+    ``request`` draws, sends and checks one and returns its status; the statuses are counted."""
+    by_status: dict[int, int] = {}
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def one(data: st.DataObject) -> None:
+        status = request(data)
+        by_status[status] = by_status.get(status, 0) + 1
+
+    one()
+    return by_status

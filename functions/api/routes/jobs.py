@@ -13,11 +13,9 @@ from chalice import Blueprint
 from pydantic import BaseModel, Field
 
 from api.routing import RequestContext, route
-from api.schemas.catalog import ConnectionType
 from api.schemas.common import Id, Out, Query, StrictIn
 from api.schemas.lifecycle import CancelIn, MigrateIn, ReasonIn, RechargeIn
-from api.schemas.subscribers import StatusFilter, SubscriberSort
-from core.listing import SubscriberFilter
+from api.schemas.subscribers import SubscriberListFilter, SubscriberSort
 from services.jobs import bulk, export, views
 
 bp = Blueprint(__name__)
@@ -50,21 +48,8 @@ class JobListQuery(Query):
     kind: Literal["subscriber_export", "subscriber_bulk", "import_create", "import_update"] | None = None
 
 
-class ListFilter(StrictIn):
-    """The filters of the subscriber list (``GET /admin/subscribers``)."""
-
-    status: StatusFilter | None = None
-    zone_id: Id | None = None
-    gateway_id: Id | None = None
-    product_id: Id | None = None
-    connection_type: ConnectionType | None = None
-    q: Annotated[str, Field(max_length=200)] | None = None
-    tenant_id: Id | None = None
-
-    def subscriber_filter(self) -> SubscriberFilter:
-        return SubscriberFilter(
-            self.status, self.zone_id, self.gateway_id, self.product_id, self.connection_type, self.q
-        )
+class ListFilter(StrictIn, SubscriberListFilter):
+    """The filters of the subscriber list (``GET /admin/subscribers``), as a strict body."""
 
 
 class ExportJobIn(ListFilter):

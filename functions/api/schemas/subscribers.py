@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from api.schemas.catalog import ConnectionType
 from api.schemas.common import (
@@ -20,6 +20,7 @@ from api.schemas.common import (
     ShortText,
 )
 from api.schemas.common import StrictIn as In
+from core.listing import SubscriberFilter
 
 Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+\-]*$")]
 NetworkPassword = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[!-~]+$")]
@@ -143,7 +144,10 @@ SubscriberSort = Annotated[
 ]
 
 
-class SubscriberQuery(Query):
+class SubscriberListFilter(BaseModel):
+    """The subscriber list's filters and tenant, declared once for the list's query, its export's
+    query and the background jobs' bodies (each adds its own base: query or strict body)."""
+
     status: StatusFilter | None = None
     zone_id: Id | None = None
     gateway_id: Id | None = None
@@ -151,19 +155,20 @@ class SubscriberQuery(Query):
     connection_type: ConnectionType | None = None
     q: Annotated[str, Field(max_length=200)] | None = Field(default=None, description="text search")
     tenant_id: Id | None = None
+
+    def subscriber_filter(self) -> SubscriberFilter:
+        return SubscriberFilter(
+            self.status, self.zone_id, self.gateway_id, self.product_id, self.connection_type, self.q
+        )
+
+
+class SubscriberQuery(Query, SubscriberListFilter):
     sort: SubscriberSort = "username"
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     cursor: Cursor | None = None
 
 
-class SubscriberExportQuery(ExportQuery):
-    status: StatusFilter | None = None
-    zone_id: Id | None = None
-    gateway_id: Id | None = None
-    product_id: Id | None = None
-    connection_type: ConnectionType | None = None
-    q: Annotated[str, Field(max_length=200)] | None = None
-    tenant_id: Id | None = None
+class SubscriberExportQuery(ExportQuery, SubscriberListFilter):
     sort: SubscriberSort = "username"
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, note, settings
+from hypothesis import note
 from hypothesis import strategies as st
 
 from tests.integration.channels.support import Http
 from tests.integration.channels.test_channels_fuzz import _check
-from tests.integration.openapi_fuzz import SchemaStrategies, draw_request, send
+from tests.integration.openapi_fuzz import SchemaStrategies, draw_request, run_requests, send
 
 EXAMPLES = 250
 
@@ -50,26 +50,16 @@ def test_fuzz_job_and_reversal_routes_against_the_openapi_document(http: Http) -
         {},
         {"Authorization": "Bearer forged.token"},
     ]
-    by_status: dict[int, int] = {}
     started = time.monotonic()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(st.data())
-    def one_request(data: st.DataObject) -> None:
+    def one_request(data: st.DataObject) -> int:
         req = draw_request(data, sch, ops, known, auths)
         note(f"{req.method} {req.url} body={req.kind} {req.raw[:200] if req.raw else b''!r}")
         resp = send(http.client, req)
-        by_status[resp.status_code] = by_status.get(resp.status_code, 0) + 1
         _check(sch, req.op, req.method, req.url, req.kind, resp)
+        return int(resp.status_code)
 
-    one_request()
+    by_status = run_requests(EXAMPLES, one_request)
     print(
         f"jobs fuzz: {sum(by_status.values())} requests in {time.monotonic() - started:.1f}s, "
         f"statuses {sorted(by_status.items())}"
