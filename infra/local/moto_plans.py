@@ -237,13 +237,60 @@ def evaluate(p: Plan, item: Any, names: Any, values: Any, dynamo: Any) -> list[C
 
 
 def apply(changes: list[Change]) -> None:
-    """Make the changes in order as moto's executor makes them: a top-level set goes through the
-    item's size-checked dict (``ItemSizeTooLarge`` past the limit, the changes before it made), a
-    set in a map through moto's ``DynamoType``, a removal pops the name if present."""
+    """Make the changes in order as moto's executor makes them: a top-level set is refused as moto's
+    size-checked dict refuses it (``ItemSizeTooLarge`` past the limit, the changes before it made),
+    a set in a map goes through moto's ``DynamoType``, a removal pops the name if present.
+
+    moto's dict sums the size of the whole item at every top-level set (a session row's update sets
+    twenty attributes: twenty sums). Here the sum is made once and kept up to date across top-level
+    sets; any other change (in a map, which another attribute may share, or a removal) makes the
+    next top-level set sum the item again. The figure compared with the limit is moto's: the item as
+    it is (the replaced value included) plus the name and the new value."""
+    moto = _moto()
+    sized: dict[int, int] = {}  # id(top-level dict) -> its size as moto sums it, while exact
     for change in changes:
         if change[0] == "set":
             _kind, container, name, value = change
-            container[name] = value
+            if type(container) is not moto.LimitedSizeDict:
+                container[name] = value
+                sized.clear()
+                continue
+            current = sized.get(id(container))
+            if current is None:
+                current = sum(_size(moto, k) + _size(moto, v) for k, v in container.items())
+            new_value = _size(moto, value)
+            if current + _size(moto, name) + new_value > moto.ITEM_SIZE_LIMIT:
+                raise moto.ItemSizeTooLarge
+            old = container.get(name, _MISSING)
+            dict.__setitem__(container, name, value)
+            if old is _MISSING:
+                sized[id(container)] = current + _size(moto, name) + new_value
+            else:
+                sized[id(container)] = current - _size(moto, old) + new_value
         else:
             _kind, container, name = change
             container.pop(name, None)
+            sized.clear()
+
+
+def _size(moto: Any, value: Any) -> int:
+    """One key or value of an item as moto's size check counts it."""
+    return value.size() if type(value) is moto.DynamoType else moto.bytesize(str(value))
+
+
+@functools.cache
+def _moto() -> Any:
+    from types import SimpleNamespace
+
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    # moto's LimitedSizeDict.__setitem__ compares with this figure (written there, not exported)
+    return SimpleNamespace(
+        DynamoType=DynamoType,
+        LimitedSizeDict=LimitedSizeDict,
+        ItemSizeTooLarge=ItemSizeTooLarge,
+        bytesize=bytesize,
+        ITEM_SIZE_LIMIT=405000,
+    )

@@ -76,6 +76,8 @@ def _targets() -> list[tuple[Any, str]]:
         (validators, "deepcopy"),  # the validator's tree copy (and list_append's value copy)
         (validators.Validator, "__init__"),
         (validators.Validator, "validate"),
+        (_ast().Node, "find_clauses"),
+        (_module("moto.dynamodb.responses"), "copy"),
     ]
 
 
@@ -97,6 +99,8 @@ def speed_up_update_items() -> None:
     _skip_repeated_checks(validators)
     _module("moto.dynamodb.models").DynamoDBBackend.update_item = update_item
     _parse_conditions_once(_module("moto.dynamodb.comparisons").ConditionExpressionParser)
+    _remember_clauses(_ast().Node)
+    _module("moto.dynamodb.responses").copy = _NoItemCopy(_module("moto.dynamodb.models.dynamo_type").Item)
 
 
 def uninstall() -> None:
@@ -110,13 +114,14 @@ class _Facts:
     """What is known about a tree handed out by the parse cache. moto only reads those trees, so
     what is learnt about one stays true."""
 
-    __slots__ = ("linked", "lookups", "passed", "ref")
+    __slots__ = ("clauses", "linked", "lookups", "passed", "ref")
 
     def __init__(self, ref: weakref.ref[Any]) -> None:
         self.ref = ref
         self.linked: bool | None = None
         self.lookups: Any = _MISSING
         self.passed: set[Any] = set()  # combinations of names and keys the three checks accepted
+        self.clauses: dict[tuple[type, ...], list[Any]] = {}  # find_clauses' answers, by clause types
 
 
 _SHARED: dict[int, _Facts] = {}  # by id(tree), identity checked through the weak reference
@@ -161,6 +166,50 @@ def _cache_parsed_expressions(parser: Any) -> None:
 
     make.parsed = parsed  # type: ignore[attr-defined]
     parser.make = classmethod(make)
+
+
+def _remember_clauses(node_class: Any) -> None:
+    """The response layer asks a shared tree for its name and value placeholders at every request
+    (``find_clauses``, a walk of the whole tree). Those of a shared tree are found once; the caller
+    gets a new list of the same nodes, as from moto's walk."""
+    moto_find = _ORIGINALS[(node_class, "find_clauses")]
+
+    def find_clauses(self: Any, clause_types: Any) -> Any:
+        facts = _SHARED.get(id(self))
+        if facts is None or facts.ref() is not self:
+            return moto_find(self, clause_types)
+        try:
+            key = tuple(clause_types)
+            known = facts.clauses.get(key)
+        except TypeError:  # unhashable clause types
+            return moto_find(self, clause_types)
+        if known is None:
+            known = moto_find(self, clause_types)
+            with _SHARED_LOCK:
+                facts.clauses[key] = list(known)
+            return known
+        return list(known)
+
+    node_class.find_clauses = find_clauses
+
+
+class _NoItemCopy:
+    """``copy`` as moto's DynamoDB response layer sees it. Its one copy is of the item an update is
+    about to change, made only to call ``to_json()`` on it before the change; ``Item.to_json``
+    builds every map and list anew (a map's values through ``to_regular_json``, which copies) and
+    shares only strings, numbers and bytes, so the item's own JSON is the copy's. Any other object
+    is copied as before."""
+
+    def __init__(self, item_class: type) -> None:
+        self._item_class = item_class
+
+    def deepcopy(self, x: Any, memo: Any = None) -> Any:
+        if type(x) is self._item_class:
+            return x
+        return copy.deepcopy(x, memo)
+
+    def __getattr__(self, name: str) -> Any:  # pragma: no cover - moto uses deepcopy only
+        return getattr(copy, name)
 
 
 # ---------------------------------------------------------------- tree copies

@@ -225,6 +225,51 @@ def test_updates_answer_fail_and_store_the_same(both):
     assert sum(1 for o in stock if o[1] == "error") == 1  # the condition that did not hold
 
 
+def test_the_old_item_in_answers_is_the_item_before_changes_made_in_place(both):
+    """ALL_OLD and UPDATED_OLD answer with the item before the update, also where moto changes a
+    list, a set or a map in place (ADD to a set, DELETE from one, list_append, an index of a list,
+    a key of a nested map): the answer is built before the change and shares nothing with the item."""
+
+    def scenario(c: Any) -> None:
+        _tables(c)
+        item = {
+            **H,
+            "l": {"L": [{"S": "a"}, {"M": {"x": {"L": [{"N": "1"}]}}}]},
+            "ss": {"SS": ["a", "b"]},
+            "ns": {"NS": ["1", "2"]},
+            "m": {"M": {"in": {"M": {"l": {"L": [{"S": "q"}]}}}, "n": {"N": "1"}}},
+            "b": {"B": b"\x00\x01"},
+        }
+        updates = (
+            ("ADD ss :s, ns :n", {":s": {"SS": ["c"]}, ":n": {"NS": ["3"]}}),
+            ("DELETE ss :s", {":s": {"SS": ["a"]}}),
+            ("SET l = list_append(l, :more)", {":more": {"L": [{"S": "z"}]}}),
+            ("SET l[0] = :v, m.#in.#l[0] = :v", {":v": {"S": "changed"}}),
+            ("SET m.n = m.n + :one REMOVE l[1]", {":one": {"N": "1"}}),
+        )
+        for ret in ("ALL_OLD", "UPDATED_OLD"):
+            c.put_item(TableName="h", Item=item)
+            for expression, values in updates:
+                request: dict[str, Any] = {
+                    "TableName": "h",
+                    "Key": H,
+                    "UpdateExpression": expression,
+                    "ExpressionAttributeValues": values,
+                    "ReturnValues": ret,
+                }
+                if "#in" in expression:
+                    request["ExpressionAttributeNames"] = {"#in": "in", "#l": "l"}
+                c.update_item(**request)
+                c.get_item(TableName="h", Key=H)
+
+    stock, fast = both(scenario)
+    assert fast == stock
+    answers = [o[2] for o in stock if o[0] == "update_item" and o[1] == "ok"]
+    assert len(answers) == 10
+    assert answers[0]["Attributes"]["ss"] == {"SS": ["a", "b"]}  # before the ADD
+    assert answers[2]["Attributes"]["l"]["L"][-1] != {"S": "z"}  # before the list_append
+
+
 def test_the_same_expression_with_other_names_or_on_another_table_is_checked_again(both):
     """The checks that depend on the expression, its names and the table's keys are skipped only for
     a combination that passed: the same string meaning a key attribute, or a duplicate, still fails."""
@@ -380,6 +425,54 @@ def test_the_store_shaped_updates_are_applied_from_their_plan(both):
     assert fast == stock
     assert counts[0] == 0  # moto as shipped
     assert counts[1] == 7  # every call after the first
+
+
+def test_planned_updates_near_the_item_size_limit_fail_and_store_as_moto(both):
+    """moto refuses a top-level set that would take the item past its limit (the item as it is, the
+    replaced value included, plus the name and the new value), with the sets before it made. The
+    planned updates keep the size between sets; refusals and stored items are moto's across the
+    limit, after a set in a map (which grows another attribute) and after a replaced value shrank."""
+    counts: list[int] = []
+    base = {**H, "big": {"S": "x" * 400_000}, "m": {"M": {}}, "r": {"S": "y" * 900}}
+    sweeps = (
+        # a new attribute, one in a map, then another new one: the last is refused from ~2,790 bytes
+        (
+            "SET #a = :a, #m.#k = :k, #c = :c",
+            {":a": "a" * 1_000, ":k": "k" * 300},
+            ":c",
+            range(2_000, 4_000, 97),
+        ),
+        # a value replaced by a shorter one, then a new attribute: refused from ~4,890 bytes
+        ("SET #r = :r, #c = :c", {":r": "r" * 100}, ":c", range(3_500, 5_600, 97)),
+    )
+    names = {"#a": "a", "#m": "m", "#k": "k", "#c": "c", "#r": "r"}
+
+    def scenario(c: Any) -> None:
+        _tables(c)
+        before = moto_updates.PLANNED["planned"]
+        for expression, fixed, varied, lengths in sweeps:
+            used = {ph: name for ph, name in names.items() if ph in expression}
+            for length in lengths:
+                c.put_item(TableName="h", Item=base)
+                values = {ph: {"S": text} for ph, text in fixed.items()}
+                values[varied] = {"S": "v" * length}
+                c.update_item(
+                    TableName="h",
+                    Key=H,
+                    UpdateExpression=expression,
+                    ExpressionAttributeNames=used,
+                    ExpressionAttributeValues=values,
+                    ReturnValues="UPDATED_NEW",
+                )
+                c.get_item(TableName="h", Key=H)
+        counts.append(moto_updates.PLANNED["planned"] - before)
+
+    stock, fast = both(scenario)
+    assert fast == stock
+    refused = [o for o in stock if o[0] == "update_item" and o[1] == "error"]
+    accepted = [o for o in stock if o[0] == "update_item" and o[1] == "ok"]
+    assert len(refused) >= 10 and len(accepted) >= 10  # both sides of the limit, in both sweeps
+    assert counts[1] >= len(refused) + len(accepted) - 2  # all but each sweep's first from the plan
 
 
 _VALUE_KINDS = (
