@@ -37,13 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    from infra.local.moto_http import KeepAliveHandler, stop_serving
+    from infra.local.moto_http import KeepAliveHandler, stop_serving, use_plain_header_parsing
     from infra.local.moto_lane import DynamoLane
 
     speed_up_dispatch()
     speed_up_dynamodb_answers()
     speed_up_update_items()
     wait_for_sqs_messages_without_spinning()
+    use_plain_header_parsing()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     app = DomainDispatcherApplication(create_backend_app)
     journal = Journal(args.data, **({"compact_after": args.compact_after} if args.compact_after else {}))

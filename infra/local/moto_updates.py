@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from infra.local import moto_plans
+from infra.local import moto_plans, moto_requests
 
 
 def _module(name: str) -> Any:
@@ -71,6 +71,7 @@ def _targets() -> list[tuple[Any, str]]:
     return [
         (_module("moto.dynamodb.models").DynamoDBBackend, "update_item"),
         (_module("moto.dynamodb.comparisons").ConditionExpressionParser, "parse"),
+        (_module("moto.dynamodb.comparisons").ConditionExpressionParser, "_lex_condition_expression"),
         (parser, "make"),
         (_ast().DepthFirstTraverser, "traverse"),
         (validators, "deepcopy"),  # the validator's tree copy (and list_append's value copy)
@@ -98,9 +99,13 @@ def speed_up_update_items() -> None:
     validators.deepcopy = clone
     _skip_repeated_checks(validators)
     _module("moto.dynamodb.models").DynamoDBBackend.update_item = update_item
-    _parse_conditions_once(_module("moto.dynamodb.comparisons").ConditionExpressionParser)
+    conditions = _module("moto.dynamodb.comparisons").ConditionExpressionParser
+    moto_requests.parse_conditions_once(conditions, _ORIGINALS[(conditions, "parse")])
+    moto_requests.lex_conditions_once(conditions, _ORIGINALS[(conditions, "_lex_condition_expression")])
     _remember_clauses(_ast().Node)
-    _module("moto.dynamodb.responses").copy = _NoItemCopy(_module("moto.dynamodb.models.dynamo_type").Item)
+    _module("moto.dynamodb.responses").copy = moto_requests.NoItemCopy(
+        _module("moto.dynamodb.models.dynamo_type").Item
+    )
 
 
 def uninstall() -> None:
@@ -191,25 +196,6 @@ def _remember_clauses(node_class: Any) -> None:
         return list(known)
 
     node_class.find_clauses = find_clauses
-
-
-class _NoItemCopy:
-    """``copy`` as moto's DynamoDB response layer sees it. Its one copy is of the item an update is
-    about to change, made only to call ``to_json()`` on it before the change; ``Item.to_json``
-    builds every map and list anew (a map's values through ``to_regular_json``, which copies) and
-    shares only strings, numbers and bytes, so the item's own JSON is the copy's. Any other object
-    is copied as before."""
-
-    def __init__(self, item_class: type) -> None:
-        self._item_class = item_class
-
-    def deepcopy(self, x: Any, memo: Any = None) -> Any:
-        if type(x) is self._item_class:
-            return x
-        return copy.deepcopy(x, memo)
-
-    def __getattr__(self, name: str) -> Any:  # pragma: no cover - moto uses deepcopy only
-        return getattr(copy, name)
 
 
 # ---------------------------------------------------------------- tree copies
@@ -501,36 +487,6 @@ def _linked(root: Any) -> bool:
         return True
 
     return isinstance(root, ast.Node) and root.__dict__.get("parent", _MISSING) is None and ok(root)
-
-
-# ---------------------------------------------------------------- condition expressions
-_LAST_CONDITION = threading.local()
-
-
-def _parse_conditions_once(parser_class: Any) -> None:
-    """A write's condition is parsed by the response layer (for the names and values it uses), then
-    again by the backend, with the same string and the same two dicts. The second parse in the same
-    thread takes the first one's result (the tree is only evaluated, never changed). The thread
-    keeps the dicts of its last parse alive, so identity cannot be that of other dicts."""
-    moto_parse = _ORIGINALS[(parser_class, "parse")]
-
-    def parse(self: Any) -> Any:
-        expression = self.condition_expression
-        names, values = self.expression_attribute_names, self.expression_attribute_values
-        if not expression or type(names) is not dict or type(values) is not dict:
-            return moto_parse(self)
-        last = getattr(_LAST_CONDITION, "parsed", None)
-        if last is not None and last[0] == expression and last[1] is names and last[2] is values:
-            op, found_names, found_values = last[3]
-            self.expr_attr_names_found.extend(found_names)
-            self.expr_attr_values_found.extend(found_values)
-            return op
-        op = moto_parse(self)
-        found = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
-        _LAST_CONDITION.parsed = (expression, names, values, found)
-        return op
-
-    parser_class.parse = parse
 
 
 # ---------------------------------------------------------------- planned updates
