@@ -14,6 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
+from infra.local.moto_params import parse_json_faster
 from infra.local.moto_speed import (
     speed_up_dispatch,
     speed_up_dynamodb_answers,
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     speed_up_update_items()
     wait_for_sqs_messages_without_spinning()
     use_plain_header_parsing()
+    parse_json_faster()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
     app = DomainDispatcherApplication(create_backend_app)
     journal = Journal(args.data, **({"compact_after": args.compact_after} if args.compact_after else {}))
