@@ -131,7 +131,7 @@ def parse_json_faster() -> None:
         STATS["fast"] += 1
         return parsed
 
-    parse.JSONParser._parse_json_body = _parse_json_body
+    setattr(parse.JSONParser, "_parse_json_body", _parse_json_body)
 
 
 def uninstall() -> None:
@@ -140,4 +140,4 @@ def uninstall() -> None:
 
     original = _ORIGINAL.pop("json_body", None)
     if original is not None:
-        parse.JSONParser._parse_json_body = original
+        setattr(parse.JSONParser, "_parse_json_body", original)
