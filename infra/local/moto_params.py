@@ -131,7 +131,8 @@ def parse_json_faster() -> None:
         STATS["fast"] += 1
         return parsed
 
-    setattr(parse.JSONParser, "_parse_json_body", _parse_json_body)
+    json_parser: Any = parse.JSONParser  # untyped attribute assignment on moto's class
+    json_parser._parse_json_body = _parse_json_body
 
 
 def uninstall() -> None:
@@ -140,4 +141,5 @@ def uninstall() -> None:
 
     original = _ORIGINAL.pop("json_body", None)
     if original is not None:
-        setattr(parse.JSONParser, "_parse_json_body", original)
+        json_parser: Any = parse.JSONParser
+        json_parser._parse_json_body = original
