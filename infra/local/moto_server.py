@@ -16,6 +16,7 @@ from pathlib import Path
 
 from infra.local.moto_params import parse_json_faster
 from infra.local.moto_speed import (
+    plain_results_walked_directly,
     speed_up_dispatch,
     speed_up_dynamodb_answers,
     wait_for_sqs_messages_without_spinning,
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     speed_up_dispatch()
     speed_up_dynamodb_answers()
+    plain_results_walked_directly()
     speed_up_update_items()
     wait_for_sqs_messages_without_spinning()
     use_plain_header_parsing()

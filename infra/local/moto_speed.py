@@ -12,6 +12,10 @@
 does). Other operations (tables, TTL, backups: timestamps and aliases) keep moto's
   serializer. ``tests/integration/test_local_moto_speed.py`` compares both answers operation by
   operation.
+* Every DynamoDB result goes through ``dynamo_to_dict`` before it is serialised: for an UpdateItem's
+  old item that is a walk of plain dicts and strings asking each node whether it is a date, a
+  DynamoDB value or has ``to_json``. :func:`plain_results_walked_directly` walks plain dicts, lists
+  and strings directly and hands every other node to moto's function (same result).
 * moto's SQS long poll spins for its whole wait when a queue's visible messages cannot be taken (a
   FIFO group with a message in flight): :func:`wait_for_sqs_messages_without_spinning` makes it
   wait (``tests/integration/test_local_moto_sqs_wait.py``).
@@ -86,6 +90,36 @@ def speed_up_dynamodb_answers() -> None:
     execute_result.wire_json = True  # type: ignore[attr-defined]
     execute_result.__wrapped__ = moto_serializer  # type: ignore[attr-defined]
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def plain_results_walked_directly() -> None:
+    """Install :func:`dynamo_to_dict` where moto's DynamoDB answers call it (idempotent)."""
+    from moto.dynamodb import responses
+    from moto.dynamodb.models import utilities
+
+    if getattr(responses.dynamo_to_dict, "walks_plain_nodes", False):
+        return
+    moto_dynamo_to_dict = utilities.dynamo_to_dict
+
+    def dynamo_to_dict(obj: Any) -> Any:
+        """moto's ``dynamo_to_dict``: a plain dict or list (exactly those types) is walked here,
+        a string, number, boolean or None is itself (moto's last case: none is a date, a DynamoDB
+        value or has ``to_json``), anything else is moto's to convert."""
+        kind = type(obj)
+        if kind is dict:
+            return {k: dynamo_to_dict(v) for k, v in obj.items()}
+        if kind is list:
+            return [dynamo_to_dict(item) for item in obj]
+        if kind in _PLAIN:
+            return obj
+        return moto_dynamo_to_dict(obj)
+
+    dynamo_to_dict.walks_plain_nodes = True  # type: ignore[attr-defined]
+    dynamo_to_dict.__wrapped__ = moto_dynamo_to_dict  # type: ignore[attr-defined]
+    responses.dynamo_to_dict = dynamo_to_dict
 
 
 def wait_for_sqs_messages_without_spinning() -> None:

@@ -159,3 +159,37 @@ def test_the_dispatch_shortcuts_give_what_moto_computes(monkeypatch: pytest.Monk
     for handler in (DynamoHandler, S3Response, SQSResponse):
         assert responses.method_names_from_class(handler) == method_names_from_class(handler)
         assert responses.method_names_from_class(handler) is responses.method_names_from_class(handler)
+
+
+def test_results_are_converted_as_moto_converts_them():
+    """The direct walk of plain nodes gives moto's ``dynamo_to_dict`` result for results mixing
+    plain dicts, lists and strings with DynamoDB values (binary included), items, dates and
+    other objects."""
+    from datetime import datetime
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.utilities import dynamo_to_dict as moto_dynamo_to_dict
+
+    moto_speed.plain_results_walked_directly()
+    from moto.dynamodb import responses
+
+    class Custom(dict):  # a dict subclass with to_json: moto's rules apply, not the plain walk
+        def to_json(self) -> dict[str, Any]:
+            return {"custom": {"S": "x"}}
+
+    item = Item(DynamoType({"S": "k"}), None, {key: value for key, value in ITEM.items() if key != "b"})
+    result = {
+        "Attributes": {"b": {"B": "AAH/"}, "n": {"N": "1"}, "l": [{"S": "x"}, 1, 2.5, True, None]},
+        "Item": item,
+        "Typed": DynamoType({"B": b"\x00\xff"}),
+        "TypedSet": DynamoType({"BS": ["AAE=", b"\x02"]}),
+        "Map": DynamoType({"M": {"x": {"L": [{"N": "1"}]}}}),
+        "When": datetime(2026, 12, 7, 20, 0),
+        "Custom": Custom(a=1),
+        "Count": 3,
+        "Nested": [[{"S": "y"}], {"deep": [DynamoType({"S": "z"})]}],
+    }
+    fast = responses.dynamo_to_dict(result)
+    assert fast == moto_dynamo_to_dict(result)
+    assert fast["Typed"] == {"B": b"\x00\xff"} and fast["Custom"] == {"custom": {"S": "x"}}
+    assert getattr(responses.dynamo_to_dict, "walks_plain_nodes", False)
