@@ -275,7 +275,51 @@ def apply(changes: list[Change]) -> None:
 
 def _size(moto: Any, value: Any) -> int:
     """One key or value of an item as moto's size check counts it."""
-    return value.size() if type(value) is moto.DynamoType else moto.bytesize(str(value))
+    if type(value) is not moto.DynamoType:
+        return int(moto.bytesize(str(value)))
+    try:
+        return value_size(moto.DynamoType, value.type, value.value)
+    except Exception:  # anything the direct count does not know: moto counts (or fails) itself
+        return int(value.size())
+
+
+_SETS = {"SS": "S", "NS": "N", "BS": "B"}
+
+
+def value_size(dynamo: type, kind: str, value: Any) -> int:
+    """``DynamoType.size()`` of a value of type ``kind`` without building the wrappers moto builds to
+    count it (moto wraps each map value again, and that copies its whole subtree). The same sums:
+    a number's digits, a set's members as values of their type, a list's and a map's elements (a
+    map's keys by their UTF-8 length), 1 for a boolean, otherwise the UTF-8 length."""
+    if kind == "N":
+        return len(str(value))
+    member = _SETS.get(kind)
+    if member is not None:
+        return sum(value_size(dynamo, member, v) for v in value)
+    if kind == "L":
+        total = 0
+        for element in value:
+            if type(element) is not dynamo:
+                raise TypeError("not a value")  # moto calls .size() on it
+            total += value_size(dynamo, element.type, element.value)
+        return total
+    if kind == "M":
+        total = 0
+        for key, element in value.items():
+            if type(element) is dynamo:
+                element_kind, element_value = element.type, element.value
+            elif type(element) is dict:
+                element_kind = next(iter(element))
+                element_value = element[element_kind]
+                if element_kind in ("L", "M"):
+                    raise TypeError("a raw nested document")  # moto converts it first
+            else:
+                raise TypeError("not a value")
+            total += len(key.encode("utf-8")) + value_size(dynamo, element_kind, element_value)
+        return total
+    if isinstance(value, bool):
+        return 1
+    return len(value if isinstance(value, bytes) else value.encode("utf-8"))
 
 
 @functools.cache

@@ -530,6 +530,54 @@ def test_planned_updates_near_the_item_size_limit_fail_and_store_as_moto(both):
     assert counts[1] >= len(refused) + len(accepted) - 2  # all but each sweep's first from the plan
 
 
+def test_the_size_of_values_is_counted_as_moto_counts_it():
+    """The planned updates count an item's size without moto's wrappers: the same figure as
+    ``DynamoType.size()`` for values of every type, nested, with raw documents inside maps, and
+    moto's own count (or failure) for what the direct count does not know."""
+    import random
+
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from infra.local import moto_plans
+
+    rng = random.Random(20261207)
+
+    def document(depth: int) -> dict[str, Any]:
+        kind = rng.choice(
+            ["S", "N", "B", "SS", "NS", "BS", "BOOL", "NULL"] + (["L", "M"] * 2 if depth < 4 else [])
+        )
+        text = "".join(rng.choice("aé✓1") for _ in range(rng.randint(0, 5)))
+        if kind == "S":
+            return {"S": text}
+        if kind == "N":
+            return {"N": str(rng.randint(-999, 99999)) + rng.choice(["", ".25"])}
+        if kind == "B":
+            return {"B": rng.choice([text.encode(), text])}
+        if kind in ("SS", "BS"):
+            return {kind: [text + str(i) for i in range(rng.randint(1, 3))]}
+        if kind == "NS":
+            return {"NS": [str(i * 7) for i in range(rng.randint(1, 3))]}
+        if kind in ("BOOL", "NULL"):
+            return {kind: True}
+        if kind == "L":
+            return {"L": [document(depth + 1) for _ in range(rng.randint(0, 3))]}
+        return {"M": {f"k{i}é": document(depth + 1) for i in range(rng.randint(0, 3))}}
+
+    counted = 0
+    for _ in range(400):
+        value = DynamoType(document(0))
+        if value.type == "M" and value.value and rng.random() < 0.3:
+            first = next(iter(value.value))
+            value.value[first] = document(1)  # a raw document inside a map, as moto can leave one
+        assert moto_plans._size(moto_plans._moto(), value) == value.size()
+        counted += 1
+    odd = DynamoType({"S": "x"})
+    odd.value = 5  # not text: moto fails to count it, and so does the planned count
+    with pytest.raises(AttributeError):
+        moto_plans._size(moto_plans._moto(), odd)
+    assert counted == 400
+
+
 _VALUE_KINDS = (
     {"N": "7"},
     {"N": "-2.5"},
