@@ -286,7 +286,7 @@ def _size(moto: Any, value: Any) -> int:
 _SETS = {"SS": "S", "NS": "N", "BS": "B"}
 
 
-def value_size(dynamo: type, kind: str, value: Any) -> int:
+def value_size(dynamo: Any, kind: str, value: Any) -> int:
     """``DynamoType.size()`` of a value of type ``kind`` without building the wrappers moto builds to
     count it (moto wraps each map value again, and that copies its whole subtree). The same sums:
     a number's digits, a set's members as values of their type, a list's and a map's elements (a
@@ -298,6 +298,7 @@ def value_size(dynamo: type, kind: str, value: Any) -> int:
         return sum(value_size(dynamo, member, v) for v in value)
     if kind == "L":
         total = 0
+        element: Any
         for element in value:
             if type(element) is not dynamo:
                 raise TypeError("not a value")  # moto calls .size() on it
