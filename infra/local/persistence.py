@@ -14,7 +14,8 @@ the product owns: tenants, subscribers, invoices, sessions, cards, documents) on
 Writes are applied and journaled under one lock, so the journal order is the order moto applied
 them; the fsync is shared by the writes that queue behind it (group commit). Requests that failed
 (4xx/5xx: a condition that did not hold, a missing table) are not journaled: they changed nothing.
-Reads never wait for the lock.
+DynamoDB reads are served under the same lock (moto changes an item in place: a read beside a write
+could see half of it), not waiting for the fsync; other reads (S3, SQS long polls) do not take it.
 
 At start the snapshot is loaded (and moto's bucket-owner table rebuilt from it, so the stack's
 ``CreateBucket`` at start finds the documents bucket instead of replacing it) and the journal
@@ -92,6 +93,11 @@ def is_durable_write(environ: dict[str, Any]) -> bool:
     if environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
         return _signing_service(environ) == "s3"
     return False
+
+
+def is_dynamodb(environ: dict[str, Any]) -> bool:
+    """A DynamoDB request (reads included)."""
+    return str(environ.get("HTTP_X_AMZ_TARGET") or "").startswith("DynamoDB_")
 
 
 def _backend_dicts() -> dict[str, Any]:
@@ -398,7 +404,18 @@ class PersistentApp:
 
     def _serve(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not is_durable_write(environ):
-            return self.app(environ, start_response)
+            if not is_dynamodb(environ):
+                return self.app(environ, start_response)
+            # a DynamoDB read sees an item as a whole write left it: moto changes items in place, so
+            # a read served beside a write could answer with half of it (DynamoDB never does)
+            with self.journal.write_lock:
+                result = self.app(environ, start_response)
+                try:
+                    return [b"".join(result)]
+                finally:
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
         body = _read_body(environ)
         captured: list[Any] = []
 
