@@ -43,11 +43,21 @@ class NasRegistry:
         self.loaded = False
         self._last_load = float("-inf")
         self._lock = threading.Lock()
+        # one reload at a time: one that read the gateways earlier never replaces a later one's list
+        self._reload_lock = threading.Lock()
         # pyrad's view of the clients, kept in sync (same dict object for the server's lifetime)
         self.hosts: dict[str, RemoteHost] = {}
 
     def reload(self) -> int:
-        """Load every gateway again (blocking: run it off the event loop). Returns the client count."""
+        """Load every gateway again (blocking: run it off the event loop). Returns the client count.
+
+        Reloads run one at a time (the periodic one, one asked for by a packet from an unknown
+        address, one after a gateway was saved): otherwise a reload that read the gateways before a
+        new one was stored could finish last and leave the new gateway unknown until the next."""
+        with self._reload_lock:
+            return self._reload()
+
+    def _reload(self) -> int:
         with self._lock:
             self._last_load = self._clock()
         gateways = self._load()

@@ -127,3 +127,37 @@ def test_nas_registry_reload_skips_undecryptable_secrets_and_keeps_reboot_notes(
     gateways.pop(0)
     registry.reload()
     assert registry.get("10.0.0.1") is None and registry.hosts == {}
+
+
+def test_a_reload_that_read_the_gateways_earlier_never_replaces_a_later_one():
+    """Two reloads at once (the periodic one reading the old list, one after a gateway was saved):
+    the later one waits for the earlier to finish, so the new gateway stays known."""
+    import threading
+
+    new = GatewayView(
+        id="gw2", tenant_id="t", name="R2", nas_ip="10.0.0.2", secret_enc="enc:s2", timezone="UTC"
+    )
+    slow_started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+
+    def load() -> list[GatewayView]:
+        if not calls:
+            calls.append("old")
+            slow_started.set()
+            assert release.wait(60)
+            return [GW]
+        calls.append("new")
+        return [GW, new]
+
+    registry = NasRegistry(load, lambda token: token[4:])
+    old_reload = threading.Thread(target=registry.reload)
+    old_reload.start()
+    assert slow_started.wait(60)
+    new_reload = threading.Thread(target=registry.reload)
+    new_reload.start()
+    new_reload.join(1.0)  # it waits for the first (without the fix it would be done by now)
+    release.set()
+    old_reload.join(60)
+    new_reload.join(60)
+    assert calls == ["old", "new"]
+    assert registry.get("10.0.0.2") is not None and set(registry.hosts) == {"10.0.0.1", "10.0.0.2"}
