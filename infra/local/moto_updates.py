@@ -8,6 +8,8 @@ subscriber update 24 → 7 ms, the connection-log row 15-24 → 5.5 ms, 35 → 1
   it uses, then the backend), from the same string; pynamodb numbers its placeholders (``#0``,
   ``:0``…), so the local stack sends a handful of distinct strings. The parsed tree is kept per
   string (:func:`_cache_parsed_expressions`): moto only reads it, the validator works on a copy.
+  The response layer's two walks of that tree for its name and value placeholders are answered
+  once per tree (:func:`_remember_clauses`).
 * the validator copies that tree with :func:`copy.deepcopy` (a few hundred nodes); :func:`clone`
   makes the same copy (same classes, attributes, parent links, nothing shared) without the generic
   protocol. Anything that is not a plain tree node still goes to :func:`copy.deepcopy`.
@@ -25,6 +27,10 @@ subscriber update 24 → 7 ms, the connection-log row 15-24 → 5.5 ms, 35 → 1
   and the executor's walk, once the three checks above passed for their combination; whatever the
   plan cannot vouch for goes through moto's validator and executor (:func:`update_item`). The old
   item is copied only for a table with a stream, as moto needs it only then.
+
+What the response layer repeats for every write (the condition parsed twice, its text lexed anew,
+the old item deep-copied to be turned into JSON) is in :mod:`infra.local.moto_requests`, installed
+and removed with the rest here.
 
 ``tests/integration/test_local_moto_updates.py`` sends the same requests (good and bad ones) to moto
 as shipped and with these changes and compares answers, errors and the items stored.
