@@ -119,16 +119,17 @@ def access_log_off() -> bool:
     return logger.level != logging.NOTSET and not logger.isEnabledFor(logging.INFO)
 
 
-_DATE: list[Any] = [None, ""]  # the second and its Date header text
+_DATE: tuple[int, str] = (-1, "")  # the second and its Date header text, replaced as one
 
 
 def _http_date(second: int) -> str:
     """``Date`` header text: the same for every answer within one second (it counts whole seconds)."""
+    global _DATE
     cached = _DATE
     if cached[0] != second:
-        cached = [second, email.utils.formatdate(second, usegmt=True)]
-        _DATE[:] = cached
-    return str(cached[1])
+        cached = (second, email.utils.formatdate(second, usegmt=True))
+        _DATE = cached
+    return cached[1]
 
 
 # ---------------------------------------------------------------- request headers

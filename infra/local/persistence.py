@@ -87,9 +87,8 @@ def _signing_service(environ: dict[str, Any]) -> str | None:
 
 def is_durable_write(environ: dict[str, Any]) -> bool:
     """A request whose effect must survive a restart: a DynamoDB write or an S3 change."""
-    target = environ.get("HTTP_X_AMZ_TARGET") or ""
-    if target.startswith("DynamoDB_"):
-        return target.split(".", 1)[-1] not in _DYNAMODB_READS
+    if is_dynamodb(environ):
+        return str(environ["HTTP_X_AMZ_TARGET"]).split(".", 1)[-1] not in _DYNAMODB_READS
     if environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
         return _signing_service(environ) == "s3"
     return False

@@ -13,10 +13,10 @@ from typing import Any
 import boto3
 import pytest
 
+from infra.local import moto_updates
 from infra.local.moto_http import KeepAliveHandler, stop_serving
 from infra.local.moto_lane import DynamoLane
 from infra.local.moto_speed import plain_results_walked_directly, speed_up_dispatch, speed_up_dynamodb_answers
-from infra.local.moto_updates import speed_up_update_items
 from infra.local.persistence import Journal, PersistentApp
 
 ATTRIBUTES = 150
@@ -29,10 +29,11 @@ def endpoint(tmp_path: Path) -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    updates_were_installed = moto_updates.installed()
     speed_up_dispatch()
     speed_up_dynamodb_answers()
     plain_results_walked_directly()
-    speed_up_update_items()
+    moto_updates.speed_up_update_items()  # the server's own path: reads beside planned updates
     journal = Journal(tmp_path)
     app = DomainDispatcherApplication(create_backend_app)
     journal.load(app)
@@ -49,6 +50,8 @@ def endpoint(tmp_path: Path) -> Any:
     stop_serving(server)
     server.server_close()
     journal.close(compact=False)
+    if not updates_were_installed:
+        moto_updates.uninstall()
 
 
 def _client(endpoint: str) -> Any:

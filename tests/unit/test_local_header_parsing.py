@@ -104,3 +104,22 @@ _VALUE = (
 )
 def test_generated_header_blocks_read_as_the_standard_library_reads_them(lines, end):
     _same(b"".join(lines) + end)
+
+
+def test_the_date_header_and_the_access_log_switch_follow_the_standard_library_and_werkzeug():
+    import email.utils
+    import logging
+
+    for second in (0, 1_765_137_600, 1_765_137_601, 1_765_137_600):  # a repeated second comes from the cache
+        assert moto_http._http_date(second) == email.utils.formatdate(second, usegmt=True)
+    logger = logging.getLogger("werkzeug")
+    level = logger.level
+    try:
+        logger.setLevel(logging.ERROR)
+        assert moto_http.access_log_off()  # werkzeug would format the line and drop it
+        logger.setLevel(logging.NOTSET)
+        assert not moto_http.access_log_off()  # werkzeug sets INFO on first use and logs
+        logger.setLevel(logging.INFO)
+        assert not moto_http.access_log_off()
+    finally:
+        logger.setLevel(level)
