@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from core.ids import frozen_clock
 from tests.integration.api.support import Api, err, ok
 
 
@@ -34,6 +37,24 @@ def test_repeated_failed_logins_are_rate_limited(api: Api, demo):
         ),
         429,
     )
+
+
+def test_failures_just_before_a_window_boundary_still_count_after_it(api: Api, demo):
+    # Given ten wrong passwords in the last second of a 15-minute window
+    boundary = datetime(2031, 5, 17, 10, 30, tzinfo=UTC)
+    login = {"email": demo.operator_email, "password": demo.operator_password}
+    with frozen_clock(boundary - timedelta(seconds=1)):
+        for _ in range(10):
+            err(api.post("/admin/auth/login", body={**login, "password": "bad"}), 401)
+    # Then the right password is still refused in the next window, saying when to come back
+    with frozen_clock(boundary):
+        body = err(api.post("/admin/auth/login", body=login), 429)
+        assert body["details"]["retry_after_s"] == 900
+    with frozen_clock(boundary + timedelta(minutes=14, seconds=59)):
+        err(api.post("/admin/auth/login", body=login), 429)
+    # And once both windows have passed, it opens again
+    with frozen_clock(boundary + timedelta(minutes=15)):
+        ok(api.post("/admin/auth/login", body=login))
 
 
 def test_operator_crud_and_role_rules(api: Api, demo, manager):
