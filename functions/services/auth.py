@@ -63,11 +63,13 @@ def login(rt: Runtime, email: str, password: str) -> LoginResult:
     now = int(epoch_seconds())
     window = now // LOGIN_WINDOW_S
     # this window and the one before: failures just before a window boundary still count after it
-    recent = store.failures(f"login#{email}", str(window)) + store.failures(f"login#{email}", str(window - 1))
-    if recent >= LOGIN_MAX_FAILURES:
+    current = store.failures(f"login#{email}", str(window))
+    if current + store.failures(f"login#{email}", str(window - 1)) >= LOGIN_MAX_FAILURES:
+        # failures count in their own window and the next: this window's alone keep the lock through the next
+        opens = (window + (2 if current >= LOGIN_MAX_FAILURES else 1)) * LOGIN_WINDOW_S
         raise RateLimitedError(
-            "too many failed logins for this e-mail; try again in 15 minutes",
-            details={"retry_after_s": LOGIN_WINDOW_S - now % LOGIN_WINDOW_S},
+            "too many failed logins for this e-mail; try again later",
+            details={"retry_after_s": opens - now},
         )
     op = store.find_by_email(email)
     ok = verify_password(password, op.password_hash if op else _unknown_user_hash())

@@ -73,9 +73,15 @@ def _window_keys(kind: str, subject: str, now: float) -> tuple[str, str]:
     return f"rl#{kind}#{subject}#{cur}", f"rl#{kind}#{subject}#{prev}"
 
 
-def _count(kind: str, subject: str, now: float) -> int:
+def _wait(kind: str, subject: str, limit: int, now: float) -> int | None:
+    """Seconds until ``subject`` is under ``limit`` again, None when it is now. A window's hits count in it
+    and in the next one, so this window's hits alone keep the limit up through the next window."""
     cur, prev = _window_keys(kind, subject, now)
-    return portal_store.window_count(cur) + portal_store.window_count(prev)
+    current = portal_store.window_count(cur)
+    if current + portal_store.window_count(prev) < limit:
+        return None
+    window = int(now) // LOGIN_WINDOW_SECONDS
+    return (window + (2 if current >= limit else 1)) * LOGIN_WINDOW_SECONDS - int(now)
 
 
 def _hit(kind: str, subject: str, now: float, tenant_id: str | None = None) -> None:
@@ -84,16 +90,13 @@ def _hit(kind: str, subject: str, now: float, tenant_id: str | None = None) -> N
     portal_store.window_hit(cur, "rate-limit", window_end, tenant_id)
 
 
-def _retry_after(now: float) -> int:
-    return LOGIN_WINDOW_SECONDS - int(now) % LOGIN_WINDOW_SECONDS
-
-
 def _check_address(source_ip: str | None, now: float) -> None:
     address = source_ip or "unknown"
-    if _count("portal-ip", address, now) >= MAX_ATTEMPTS_PER_ADDRESS:
+    wait = _wait("portal-ip", address, MAX_ATTEMPTS_PER_ADDRESS, now)
+    if wait is not None:
         raise RateLimitedError(
             "too many sign-in attempts from this address; try again later",
-            details={"retry_after_s": _retry_after(now)},
+            details={"retry_after_s": wait},
         )
     _hit("portal-ip", address, now)
 
@@ -116,14 +119,16 @@ def sign_in(
     """Sign in with the network username and the portal password.
 
     Refusals do not say whether the username exists. After :data:`MAX_FAILURES_PER_USERNAME` failures
-    in a window the username is locked for the rest of it (429), even with the right password."""
+    in this and the previous window the username is locked (429) until they count no more, even with the
+    right password; the 429 says when that is."""
     moment = epoch_seconds() if now is None else now
     _check_address(source_ip, moment)
     subject = subscriber_store.login_key(tenant_id, username)
-    if _count("portal-user", subject, moment) >= MAX_FAILURES_PER_USERNAME:
+    wait = _wait("portal-user", subject, MAX_FAILURES_PER_USERNAME, moment)
+    if wait is not None:
         raise RateLimitedError(
             "too many failed sign-ins for this user; try again later",
-            details={"retry_after_s": _retry_after(moment)},
+            details={"retry_after_s": wait},
         )
     sub = subscriber_store.get_by_login(tenant_id, username)
     stored = sub.portal_password_hash if sub is not None else None

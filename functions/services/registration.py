@@ -130,10 +130,14 @@ def _window_key(kind: str, subject: str, now: float) -> tuple[str, str]:
 
 
 def _limited(kind: str, subject: str, limit: int, now: float, message: str) -> None:
-    """Refuse (429) when ``limit`` hits were counted in this and the previous window, else count one."""
+    """Refuse (429) when ``limit`` hits were counted in this and the previous window, else count one. A
+    window's hits count in it and in the next one, so this window's hits alone keep the limit up through
+    the next window: the 429 says when the hits no longer add up to ``limit``."""
     cur, prev = _window_key(kind, subject, now)
-    if windows.window_count(cur) + windows.window_count(prev) >= limit:
-        raise RateLimitedError(message, details={"retry_after_s": WINDOW_S - int(now) % WINDOW_S})
+    current = windows.window_count(cur)
+    if current + windows.window_count(prev) >= limit:
+        opens = (int(now) // WINDOW_S + (2 if current >= limit else 1)) * WINDOW_S
+        raise RateLimitedError(message, details={"retry_after_s": opens - int(now)})
     windows.window_hit(cur, "rate-limit", (int(now) // WINDOW_S + 2) * WINDOW_S)
 
 

@@ -20,8 +20,8 @@ bp = Blueprint(__name__)
     body=LoginIn,
     response=LoginOut,
     auth="public",
-    description="Returns a signed bearer token with its expiry. 10 failed attempts per e-mail lock the "
-    "e-mail for 15 minutes (429).",
+    description="Returns a signed bearer token with its expiry. 10 failed attempts per e-mail in this and "
+    "the previous 15-minute window lock the e-mail (429 with retry_after_s, when it opens again).",
 )
 def handle_login(ctx: RequestContext) -> LoginOut:
     res = svc.login(ctx.rt, ctx.body.email, ctx.body.password)

@@ -57,6 +57,26 @@ def test_failures_just_before_a_window_boundary_still_count_after_it(api: Api, d
         ok(api.post("/admin/auth/login", body=login))
 
 
+def test_a_locked_e_mail_opens_again_when_the_429_says(api: Api, demo):
+    # Given ten wrong passwords one minute into a 15-minute window
+    start = datetime(2031, 5, 17, 10, 31, tzinfo=UTC)
+    login = {"email": demo.operator_email, "password": demo.operator_password}
+    with frozen_clock(start):
+        for _ in range(10):
+            err(api.post("/admin/auth/login", body={**login, "password": "bad"}), 401)
+    # When the right password comes a minute later, it is refused, saying when to come back: the failures
+    # count in their own window (until 10:45) and in the next one (until 11:00)
+    asked = start + timedelta(minutes=1)
+    with frozen_clock(asked):
+        retry_after = err(api.post("/admin/auth/login", body=login), 429)["details"]["retry_after_s"]
+    assert retry_after == 28 * 60
+    # Then it is still refused a second before that time, and accepted at it
+    with frozen_clock(asked + timedelta(seconds=retry_after - 1)):
+        err(api.post("/admin/auth/login", body=login), 429)
+    with frozen_clock(asked + timedelta(seconds=retry_after)):
+        ok(api.post("/admin/auth/login", body=login))
+
+
 def test_operator_crud_and_role_rules(api: Api, demo, manager):
     # Given a manager creates a staff operator in its tenant
     op = ok(

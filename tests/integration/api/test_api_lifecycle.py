@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
 
-from core.ids import now_iso
+from core.ids import frozen_clock, now_iso
 from services.subscribers import changes
 from store.models import Invoice, ProvisioningTask, Session, Subscriber
 from store.subscribers import get_by_id, get_by_login
@@ -455,16 +456,18 @@ def test_connection_logs_dashboard_and_exports(api: Api, manager, demo):
 
 
 def test_cancelling_counts_in_the_cancellation_statistics(api: Api, manager, demo):
-    # Given two services, one cancelled this month through the cancel action
-    before = ok(api.get("/admin/subscribers/cancellations?months=3", manager))
-    stays = sub(api, manager, "stays")
-    leaves = sub(api, manager, "leaves")
-    ok(api.post(f"/admin/subscribers/{leaves['id']}/cancel", manager, {"ip_action": "keep_suspend"}))
-    # When the statistics are read
-    after = ok(api.get("/admin/subscribers/cancellations?months=3", manager))
+    # The statistics count per UTC month of "now": the clock stands still mid-month, so the cancellation
+    # and both readings fall in the same month
+    with frozen_clock(datetime(2026, 5, 13, 12, 0, tzinfo=UTC)):
+        # Given two services, one cancelled this month through the cancel action
+        before = ok(api.get("/admin/subscribers/cancellations?months=3", manager))
+        stays = sub(api, manager, "stays")
+        leaves = sub(api, manager, "leaves")
+        ok(api.post(f"/admin/subscribers/{leaves['id']}/cancel", manager, {"ip_action": "keep_suspend"}))
+        # When the statistics are read
+        after = ok(api.get("/admin/subscribers/cancellations?months=3", manager))
     # Then this month counts one more cancellation, and three months are reported
-    assert [m["month"] for m in after["months"]] == sorted(m["month"] for m in after["months"])
-    assert len(after["months"]) == 3
+    assert [m["month"] for m in after["months"]] == ["2026-03", "2026-04", "2026-05"]
     assert after["months"][-1]["cancelled"] == before["months"][-1]["cancelled"] + 1
     assert after["total"] == before["total"] + 1
     assert stored(stays["id"]).status != "cancelled"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from billing_cron import handlers
 from core.billing_calendar import local_date
+from core.ids import frozen_clock
 from infra.local import scheduler
 from store.models import Invoice, Subscriber
 from tests.integration.billing.support import NOW, TZ, new_world
@@ -37,19 +38,23 @@ def test_handlers_replay_a_day_and_are_idempotent(rt):
 
 
 def test_scheduler_runs_billing_until_stopped(rt):
-    today = local_date(scheduler.utcnow(), TZ)
+    # The invoice run bills the clients whose issue day is the scheduler's local "today": the clock
+    # stands still at noon in the zone, so the day the zone is set to is the day the scheduler runs on
+    today = local_date(NOW, TZ)
     w = new_world(rt, days=(today.day, today.day, today.day, today.day))
     sub = w.sub("sched")
     stop = threading.Event()
-    thread = threading.Thread(target=scheduler.run_scheduler, args=(rt, stop, 0.05, 3600), daemon=True)
-    thread.start()
-    try:
-        # a ceiling, not an expected time: the loop ends as soon as the invoice exists
-        deadline = time.monotonic() + 120
-        while not list(Invoice.subscriber_index.query(sub.id)) and time.monotonic() < deadline:
-            stop.wait(0.05)
-    finally:
-        stop.set()
-        thread.join(60)
+    with frozen_clock(NOW):
+        thread = threading.Thread(target=scheduler.run_scheduler, args=(rt, stop, 0.05, 3600), daemon=True)
+        thread.start()
+        try:
+            # a ceiling, not an expected time: the loop ends as soon as the invoice exists
+            deadline = time.monotonic() + 120
+            while not list(Invoice.subscriber_index.query(sub.id)) and time.monotonic() < deadline:
+                stop.wait(0.05)
+        finally:
+            stop.set()
+            thread.join(60)
     assert not thread.is_alive()
-    assert len(list(Invoice.subscriber_index.query(sub.id))) == 1
+    [invoice] = list(Invoice.subscriber_index.query(sub.id))
+    assert invoice.issue_date == today.isoformat()

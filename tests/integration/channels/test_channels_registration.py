@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from core.ids import now_iso
+from core.ids import frozen_clock, now_iso
 from services import registration as reg
 from store import subscribers as subscriber_store
 from store.models import Gateway, Product, TokenRecord
@@ -230,6 +231,28 @@ def test_codes_expire_attempts_are_limited_and_sending_is_rate_limited(http: Htt
     assert resp.status_code == 422 and resp.json_body["error"]["field"] == "phone"
     resp = http.post("/portal/register/start", body={"gateway_id": gw, "phone": "12ab"})
     assert resp.status_code == 422 and resp.json_body["error"]["field"] == "phone"
+
+
+def test_a_rate_limited_contact_gets_a_code_again_when_the_429_says(http: Http) -> None:
+    gw = _network(http, {"mode": "register", "verify": "sms", "products": ["prod_free"]})
+    body = {"gateway_id": gw, "phone": "+15550002222"}
+    # Given the codes allowed to one phone, sent one minute into a 15-minute window
+    start = datetime(2031, 5, 17, 10, 31, tzinfo=UTC)
+    with frozen_clock(start):
+        for _ in range(reg.MAX_CODES_PER_CONTACT):
+            assert http.post("/portal/register/start", body=body).status_code == 200
+    # When one more is asked a minute later, it is refused, saying when to come back: the codes count in
+    # their own window (until 10:45) and in the next one (until 11:00)
+    asked = start + timedelta(minutes=1)
+    with frozen_clock(asked):
+        refused = http.post("/portal/register/start", body=body)
+    assert refused.status_code == 429 and refused.json_body["error"]["details"]["retry_after_s"] == 28 * 60
+    # Then it is still refused a second before that time, and sent at it
+    with frozen_clock(asked + timedelta(minutes=28, seconds=-1)):
+        assert http.post("/portal/register/start", body=body).status_code == 429
+    with frozen_clock(asked + timedelta(minutes=28)):
+        assert http.post("/portal/register/start", body=body).status_code == 200
+    assert len(sent_sms()) == reg.MAX_CODES_PER_CONTACT + 1
 
 
 def test_click_connect_and_simple_password_create_free_users(http: Http) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
+from core.ids import frozen_clock
 from services import portal_auth
 from tests.integration.portal.support import Portal, path_of, query_of
 
@@ -64,6 +66,28 @@ def test_failed_sign_ins_lock_the_username_for_the_window(portal: Portal):
         ).status_code
         == 200
     )
+
+
+def test_a_locked_username_opens_again_when_the_429_says(portal: Portal):
+    sub = portal.new_subscriber()
+    wrong = {"tenant_id": "ten_demo", "username": sub.username, "password": "bad"}
+    right = {**wrong, "password": "portal-pass-1"}
+    # Given five failed attempts one minute into a 15-minute window
+    start = datetime(2031, 5, 17, 10, 31, tzinfo=UTC)
+    with frozen_clock(start):
+        for _ in range(portal_auth.MAX_FAILURES_PER_USERNAME):
+            assert portal.post("/portal/auth/login", body=wrong).status_code == 401
+    # When the right password comes a minute later, it is refused, saying when to come back: the failures
+    # count in their own window (until 10:45) and in the next one (until 11:00)
+    asked = start + timedelta(minutes=1)
+    with frozen_clock(asked):
+        r = portal.post("/portal/auth/login", body=right)
+    assert r.status_code == 429 and r.json_body["error"]["details"]["retry_after_s"] == 28 * 60
+    # Then it is still refused a second before that time, and accepted at it
+    with frozen_clock(asked + timedelta(minutes=28, seconds=-1)):
+        assert portal.post("/portal/auth/login", body=right).status_code == 429
+    with frozen_clock(asked + timedelta(minutes=28)):
+        assert portal.post("/portal/auth/login", body=right).status_code == 200
 
 
 def test_attempts_per_address_are_limited(portal: Portal, monkeypatch):

@@ -9,7 +9,7 @@ from typing import Any
 
 from pypdf import PdfReader
 
-from core.ids import iso, now_iso
+from core.ids import frozen_clock, iso, now_iso
 from core.radius.model import BYTES_PER_MB
 from core.radius.usage import PeriodKind, current_periods, zone
 from store.models import Policy, Product, Session
@@ -70,47 +70,51 @@ def _session(
 
 
 def test_my_service_shows_the_plan_in_words_and_what_is_left(portal: Portal):
-    # Given a plan whose policy allows 2 h a day and 1 GB a month (the product's 999 min a day loses)
-    product_id = _plan(portal, daily_time_min=120, monthly_data_mb=1024, max_devices=2, idle_timeout_min=10)
-    sub = portal.new_subscriber(product_id=product_id)
-    now = datetime.now(UTC)
-    periods = current_periods(now, TZ, 1, sub.product_assigned_at)
-    day, month = periods[PeriodKind.DAY], periods[PeriodKind.MONTH]
-    # and RADIUS counted 30 min today and 100 MB this month
-    sub.update(
-        actions=[
-            sub.__class__.usage.set(
-                {
-                    f"{day.key}:t": 1800,
-                    f"{month.key}:t": 1800,
-                    f"{month.key}:i": 40 * BYTES_PER_MB,
-                    f"{month.key}:o": 60 * BYTES_PER_MB,
-                }
-            )
-        ]
-    )
-    # When the customer opens "my service"
-    body = portal.get("/portal/service", portal.login_as(sub)).json_body
-    # Then the rules are in words
-    assert "Speed: 20 Mbit/s download, 5 Mbit/s upload." in body["rules"]
-    assert "Daily time allowance: 2 h." in body["rules"]
-    assert "Monthly data allowance: 1 GB." in body["rules"]
-    assert "Up to 2 devices." in body["rules"]
-    # and what is left matches what RADIUS enforces
-    daily = body["allowances"]["daily"]["time_s"]
-    assert day.end is not None
-    assert daily == {
-        "limit": 7200,
-        "used": 1800,
-        "remaining": 5400,
-        "resets_at": day.end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-    }
-    monthly = body["allowances"]["monthly"]["data_bytes"]
-    assert monthly["limit"] == 1024 * BYTES_PER_MB
-    assert monthly["remaining"] == 924 * BYTES_PER_MB
-    assert body["allowances"]["weekly"]["time_s"]["limit"] is None  # unlimited
-    assert body["product"]["name"] == "Limited 20M"
-    assert body["policy"]["code"] == "LIMITED"
+    # The counters are per day and month in the router's time zone: the clock stands still at noon there,
+    # mid-month, so the usage written here and the page read below fall in the same periods
+    now = datetime(2026, 5, 13, 18, 0, tzinfo=UTC)
+    with frozen_clock(now):
+        # Given a plan whose policy allows 2 h a day and 1 GB a month (the product's 999 min a day loses)
+        product_id = _plan(
+            portal, daily_time_min=120, monthly_data_mb=1024, max_devices=2, idle_timeout_min=10
+        )
+        sub = portal.new_subscriber(product_id=product_id)
+        periods = current_periods(now, TZ, 1, sub.product_assigned_at)
+        day, month = periods[PeriodKind.DAY], periods[PeriodKind.MONTH]
+        # and RADIUS counted 30 min today and 100 MB this month
+        sub.update(
+            actions=[
+                sub.__class__.usage.set(
+                    {
+                        f"{day.key}:t": 1800,
+                        f"{month.key}:t": 1800,
+                        f"{month.key}:i": 40 * BYTES_PER_MB,
+                        f"{month.key}:o": 60 * BYTES_PER_MB,
+                    }
+                )
+            ]
+        )
+        # When the customer opens "my service"
+        body = portal.get("/portal/service", portal.login_as(sub)).json_body
+        # Then the rules are in words
+        assert "Speed: 20 Mbit/s download, 5 Mbit/s upload." in body["rules"]
+        assert "Daily time allowance: 2 h." in body["rules"]
+        assert "Monthly data allowance: 1 GB." in body["rules"]
+        assert "Up to 2 devices." in body["rules"]
+        # and what is left matches what RADIUS enforces
+        daily = body["allowances"]["daily"]["time_s"]
+        assert daily == {
+            "limit": 7200,
+            "used": 1800,
+            "remaining": 5400,
+            "resets_at": "2026-05-14T06:00:00Z",  # the next midnight in Mexico City
+        }
+        monthly = body["allowances"]["monthly"]["data_bytes"]
+        assert monthly["limit"] == 1024 * BYTES_PER_MB
+        assert monthly["remaining"] == 924 * BYTES_PER_MB
+        assert body["allowances"]["weekly"]["time_s"]["limit"] is None  # unlimited
+        assert body["product"]["name"] == "Limited 20M"
+        assert body["policy"]["code"] == "LIMITED"
 
 
 def test_traffic_per_day_connection_log_and_devices(portal: Portal):
