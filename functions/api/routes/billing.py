@@ -6,7 +6,7 @@ the form to put in a path as ``path_id`` (the id itself, or ``~`` for ``#`` in i
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -16,7 +16,6 @@ from pydantic import Field, StringConstraints
 from api.routing import RequestContext, route
 from api.schemas.common import Cursor, Email, Id, In, Money, Query, ShortText, Text
 from core.errors import ValidationError
-from core.ids import utcnow
 from services.billing.cutoffs import rerun_cutoff, run_promise_expiry, run_tenant_cutoffs
 from services.billing.delivery import invoice_pdf, send_invoice
 from services.billing.extras import add_extra, extra_dict, list_extras, remove_extra, update_extra
@@ -35,7 +34,7 @@ from services.billing.payments import get_payment, list_payments, payment_dict, 
 from services.billing.promises import register_promise
 from services.billing.reports import sales_report, sales_to_user
 from services.billing.reversals import reverse_manually
-from services.billing.runs import get_run, list_runs
+from services.billing.runs import get_run, list_runs, run_moment
 from services.subscribers import get_subscriber
 from services.tenants import tenant_filter
 from store.models import Subscriber
@@ -573,11 +572,7 @@ def handle_start_run(ctx: RequestContext) -> dict[str, Any]:
     b: RunIn = ctx.body
     tenants = sorted(_tenants(ctx, b.tenant_id))
     actor = ctx.p.actor_id
-    now = None
-    if b.on_date is not None:
-        if b.on_date > utcnow().date():
-            raise ValidationError("on_date cannot be in the future", field="on_date")
-        now = datetime.combine(b.on_date, time(12), UTC)
+    now = run_moment(tenants, b.on_date)
     if b.kind == "invoices":
         return {"results": [run_tenant_invoices(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
     if b.kind == "notices":

@@ -105,6 +105,26 @@ def load_context(tenant_id: str) -> TenantContext:
     return TenantContext(tenant, repo.zones_of(tenant_id), dict(options) if isinstance(options, dict) else {})
 
 
+def subscriber_today(sub: Subscriber, now: datetime) -> date:
+    """The date at ``now`` in the subscriber's zone (the tenant's time zone without one)."""
+    zone = repo.get_zone(sub.zone_id) if sub.zone_id else None
+    if zone is not None and zone.timezone:
+        return local_date(now, zone.timezone)
+    tenant = repo.get_tenant(sub.tenant_id)
+    return local_date(now, tenant.timezone if tenant is not None else None)
+
+
+def latest_today(tenant_ids: list[str], now: datetime) -> date:
+    """The latest date at ``now`` among the time zones of the tenants and of their zones: a date after it
+    has not begun anywhere they work."""
+    latest = local_date(now, "UTC")
+    for tenant_id in tenant_ids:
+        ctx = load_context(tenant_id)
+        for tz in [ctx.tenant.timezone, *(z.timezone for z in ctx.zones.values())]:
+            latest = max(latest, local_date(now, tz))
+    return latest
+
+
 def client_options(sub: Subscriber) -> BillingOptions:
     try:
         return BillingOptions.from_map(sub.billing)

@@ -4,13 +4,13 @@ log shows each router task's current outcome."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, TypeVar
 
-from core.errors import NotFoundError
-from core.ids import new_id, now_iso
+from core.errors import NotFoundError, ValidationError
+from core.ids import new_id, now_iso, utcnow
 from services.audit import record_audit
-from services.billing.context import RUN_KINDS
+from services.billing.context import RUN_KINDS, latest_today
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
@@ -143,3 +143,18 @@ def get_run(run_id: str, visible: Iterable[str]) -> dict[str, Any]:
         raise NotFoundError("billing run not found")
     task_ids = [r.get("task_id") for r in (job.result or {}).get("routers", []) if r.get("task_id")]
     return _run_dict(job, repo.get_tasks(task_ids))
+
+
+def run_moment(tenant_ids: list[str], on_date: date | None) -> datetime | None:
+    """When a run started by hand acts: noon UTC of ``on_date`` (None: now). A date that has not begun in
+    any time zone of the tenants or their zones is refused; a date that is already today somewhere they
+    work (east of UTC, before midnight UTC) is not."""
+    if on_date is None:
+        return None
+    latest = latest_today(tenant_ids, utcnow())
+    if on_date > latest:
+        raise ValidationError(
+            f"on_date cannot be in the future (the latest date in these time zones is {latest})",
+            field="on_date",
+        )
+    return datetime.combine(on_date, time(12), UTC)

@@ -7,19 +7,20 @@ import io
 import itertools
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from chalice.test import Client
 from pypdf import PdfReader
 
+from core.ids import frozen_clock, now_iso
 from services.billing.delivery import invoice_pdf
 from services.billing.invoice_run import run_invoices, run_tenant_invoices
 from services.billing.invoices import create_internet_invoice, create_other_invoice
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
-from store.models import Invoice, Payment, Tenant
+from store.models import Invoice, Payment, Tenant, Zone
 from tests.integration.billing.support import NOW, World, new_world, reload
 
 # 1×1 PNG
@@ -200,6 +201,27 @@ def test_manual_invoices_extras_runs_and_reports(rt, client, w):
     assert again.status_code == 409
     bad_date = _post(client, w, "/admin/billing/runs", {"kind": "cutoff", "on_date": "2999-01-01"})
     assert bad_date.status_code == 422 and bad_date.json_body["error"]["field"] == "on_date"
+
+
+def test_a_run_may_be_dated_today_in_any_zone_of_the_tenant(rt, client, w):
+    # At 20:00 UTC on 28 May it is still the 28th in Mexico City, already the 29th in Tokyo
+    with frozen_clock(datetime(2026, 5, 28, 20, 0, tzinfo=UTC)):
+        day = {"kind": "notices", "tenant_id": w.tenant_id, "on_date": "2026-05-29"}
+        # Given a tenant working only in Mexico City, the 29th has not begun anywhere it works
+        early = _post(client, w, "/admin/billing/runs", day)
+        assert early.status_code == 422 and early.json_body["error"]["field"] == "on_date"
+        assert "2026-05-28" in early.json_body["error"]["message"]
+        # When it opens a zone in Tokyo, a run dated the 29th is accepted, and the 30th still is not
+        Zone(
+            id=f"{w.zone_id}_tokyo",
+            tenant_id=w.tenant_id,
+            name="Tokyo",
+            timezone="Asia/Tokyo",
+            created_at=now_iso(),
+        ).save()
+        assert _post(client, w, "/admin/billing/runs", day).status_code == 200
+        late = _post(client, w, "/admin/billing/runs", {**day, "on_date": "2026-05-30"})
+        assert late.status_code == 422 and late.json_body["error"]["field"] == "on_date"
 
 
 BAD_REQUESTS = [

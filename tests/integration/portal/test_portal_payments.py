@@ -11,11 +11,11 @@ from urllib.parse import quote
 
 import pytest
 
-from core.ids import new_id
+from core.ids import frozen_clock, new_id, now_iso
 from services.billing.invoices import create_internet_invoice
 from services.network.triggers import queue_urls
 from store import billing as billing_store
-from store.models import ExtraProduct, Gateway, Invoice, ProvisioningTask, Subscriber, Tenant
+from store.models import ExtraProduct, Gateway, Invoice, ProvisioningTask, Subscriber, Tenant, Zone
 from store.radius_repo import DynamoRadiusStore
 from tests.fakes.radius import Clock, RadiusHarness, pap_request
 from tests.integration.portal.support import Portal, completed_event, enc, payments_of, query_of
@@ -237,6 +237,29 @@ def test_bank_transfer_report_confirmed_by_an_operator(paying: Portal):
         == 409
     )
     assert len(payments_of(sub.id)) == 1
+
+
+def test_a_transfer_made_today_in_the_customers_zone_can_be_reported(paying: Portal):
+    portal = paying
+    tokyo = Zone(
+        id=new_id("zone"), tenant_id="ten_demo", name="Tokyo", timezone="Asia/Tokyo", created_at=now_iso()
+    )
+    tokyo.save()
+    east = portal.new_subscriber(zone_id=tokyo.id)
+    west = portal.new_subscriber()  # the demo zone: Mexico City
+    report = {"amount": "30.00", "reference": "TRX-29", "paid_on": "2026-05-29"}
+    # At 20:00 UTC on 28 May it is the 29th in Tokyo and still the 28th in Mexico City
+    with frozen_clock(datetime(2026, 5, 28, 20, 0, tzinfo=UTC)):
+        # Then the customer in Tokyo reports a transfer of their today, and not of their tomorrow
+        assert portal.post("/portal/payments/reports", portal.login_as(east), report).status_code == 201
+        tomorrow = portal.post(
+            "/portal/payments/reports", portal.login_as(east), {**report, "paid_on": "2026-05-30"}
+        )
+        assert tomorrow.status_code == 422 and tomorrow.json_body["error"]["field"] == "paid_on"
+        assert "2026-05-29" in tomorrow.json_body["error"]["message"]
+        # and for the customer in Mexico City the 29th has not begun
+        early = portal.post("/portal/payments/reports", portal.login_as(west), report)
+        assert early.status_code == 422 and "2026-05-28" in early.json_body["error"]["message"]
 
 
 def test_rejected_report_applies_nothing(paying: Portal):

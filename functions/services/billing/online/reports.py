@@ -17,6 +17,7 @@ from core.ids import new_id, now_iso, utcnow
 from core.invoice_ids import from_path
 from core.money import currency_or_default
 from services.audit import record_audit
+from services.billing.context import subscriber_today
 from services.billing.online.accounts import active_tenant
 from services.billing.online.checkout import UNPAID, AppliedPayment, apply_confirmed_payment
 from services.billing.online.hosted import positive_amount
@@ -58,8 +59,11 @@ def report_payment(
             raise InvalidStateError(f"the invoice is {inv.status}; nothing to pay", field="invoice_id")
         currency = inv.currency or currency
     value = positive_amount(amount, currency, "amount")
-    if paid_on > utcnow().date():
-        raise ValidationError("paid_on cannot be in the future", field="paid_on")
+    today = subscriber_today(sub, utcnow())
+    if paid_on > today:
+        raise ValidationError(
+            f"paid_on cannot be in the future (today is {today} in your zone)", field="paid_on"
+        )
     payment = Payment(
         id=new_id("rpt"),
         tenant_id=sub.tenant_id,
