@@ -271,3 +271,8 @@ def local_date(now: datetime, tz_name: str | None) -> date:
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     return now.astimezone(zone_info(tz_name)).date()
+
+
+def local_midnight(day: date, tz_name: str | None) -> datetime:
+    """The instant (UTC) the date ``day`` begins in the IANA time zone ``tz_name``."""
+    return datetime.combine(day, datetime.min.time(), zone_info(tz_name)).astimezone(UTC)

@@ -10,9 +10,9 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -210,19 +210,41 @@ def _month_back(month: str, n: int) -> str:
     return f"{y:04d}-{m:02d}"
 
 
-def cancellations(rows: Iterable[Mapping[str, Any]], now: datetime, months: int) -> dict[str, Any]:
+def _local_month(stamp: str, tz: tzinfo) -> str | None:
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(tz).strftime("%Y-%m")
+
+
+def cancellations(
+    rows: Iterable[Mapping[str, Any]],
+    now: datetime,
+    months: int,
+    tz_of: Callable[[Mapping[str, Any]], tzinfo] | None = None,
+    time_zones: Iterable[tzinfo] = (),
+) -> dict[str, Any]:
     """Cancellation statistics (S4: cancelling sets the date and counts here): services cancelled per
-    month (UTC) over the last ``months`` months, with the monthly revenue they represented, and per zone."""
-    current = now.strftime("%Y-%m")
-    first = _month_back(current, months - 1)
+    month over the last ``months`` months, with the monthly revenue they represented, and per zone.
+
+    A cancellation counts in the month of its local calendar (``tz_of(row)``: the client's zone, else its
+    tenant's time zone; UTC without one): 20:00 on 31 May in Mexico City is a May cancellation though it
+    is 1 June in UTC. The last month reported is the latest current month among ``time_zones`` (UTC
+    without any)."""
+    local = tz_of or (lambda _row: UTC)
+    current = max((now.astimezone(tz).strftime("%Y-%m") for tz in time_zones), default=None)
+    current = current or now.astimezone(UTC).strftime("%Y-%m")
     per_month: dict[str, list[Any]] = {_month_back(current, i): [0, Decimal(0)] for i in range(months)}
     per_zone: dict[str, int] = {}
     for row in rows:
-        when = str(row.get("cancelled_at") or "")
-        if row.get("status") != Status.CANCELLED.value or len(when) < 7 or when[:7] < first:
+        if row.get("status") != Status.CANCELLED.value or not row.get("cancelled_at"):
             continue
-        bucket = per_month.get(when[:7])
-        if bucket is None:  # cancelled after "now" (clock skew): not in the window
+        month = _local_month(str(row.get("cancelled_at")), local(row))
+        bucket = per_month.get(month) if month else None
+        if bucket is None:  # before the window, or after "now" (clock skew): not counted
             continue
         bucket[0] += 1
         bucket[1] += Decimal(str(row.get("price") or "0"))

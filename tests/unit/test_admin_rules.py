@@ -183,3 +183,23 @@ def test_cancellation_statistics_per_month_across_a_year_end():
         {"month": "2027-01", "cancelled": 1, "services_total": "25"},
     ]
     assert out["by_zone"] == {"z1": 1, "z2": 1} and out["total"] == 2
+
+
+def test_cancellations_count_in_the_month_of_the_rows_time_zone():
+    from zoneinfo import ZoneInfo
+
+    from core.listing import cancellations
+
+    mexico = ZoneInfo("America/Mexico_City")
+    # 02:00 UTC on 1 June is 20:00 on 31 May in Mexico City
+    now = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
+    rows = [
+        {"status": "cancelled", "cancelled_at": "2026-06-01T01:30:00.000000Z", "price": "25", "zone_id": "z1"}
+    ]
+    out = cancellations(rows, now, 2, lambda _row: mexico, [mexico])
+    assert out["months"] == [
+        {"month": "2026-04", "cancelled": 0, "services_total": "0"},
+        {"month": "2026-05", "cancelled": 1, "services_total": "25"},
+    ]
+    # without time zones the UTC calendar is kept
+    assert [m["month"] for m in cancellations(rows, now, 2)["months"]] == ["2026-05", "2026-06"]

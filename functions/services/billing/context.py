@@ -4,7 +4,7 @@ zones, days, fees, templates), the client's own billing options and when its ser
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,10 +14,12 @@ from core.billing_calendar import (
     BillingOptions,
     Cycle,
     local_date,
+    local_midnight,
     parse_date,
     period_of,
 )
 from core.errors import NotFoundError, ValidationError
+from core.ids import iso
 from core.invoice_ids import internet_invoice_id, legacy_internet_invoice_id
 from core.money import currency_or_default
 from core.statuses import Status
@@ -105,13 +107,18 @@ def load_context(tenant_id: str) -> TenantContext:
     return TenantContext(tenant, repo.zones_of(tenant_id), dict(options) if isinstance(options, dict) else {})
 
 
-def subscriber_today(sub: Subscriber, now: datetime) -> date:
-    """The date at ``now`` in the subscriber's zone (the tenant's time zone without one)."""
+def subscriber_time_zone(sub: Subscriber) -> str | None:
+    """The IANA time zone of the subscriber's zone, else of its tenant (None: neither has one)."""
     zone = repo.get_zone(sub.zone_id) if sub.zone_id else None
     if zone is not None and zone.timezone:
-        return local_date(now, zone.timezone)
+        return str(zone.timezone)
     tenant = repo.get_tenant(sub.tenant_id)
-    return local_date(now, tenant.timezone if tenant is not None else None)
+    return tenant.timezone if tenant is not None else None
+
+
+def subscriber_today(sub: Subscriber, now: datetime) -> date:
+    """The date at ``now`` in the subscriber's zone (the tenant's time zone without one)."""
+    return local_date(now, subscriber_time_zone(sub))
 
 
 def latest_today(tenant_ids: list[str], now: datetime) -> date:
@@ -123,6 +130,19 @@ def latest_today(tenant_ids: list[str], now: datetime) -> date:
         for tz in [ctx.tenant.timezone, *(z.timezone for z in ctx.zones.values())]:
             latest = max(latest, local_date(now, tz))
     return latest
+
+
+def tenant_day_bounds(
+    tenant_id: str, since: date | None, until: date | None
+) -> tuple[str | None, str | None]:
+    """The creation times (``iso``) from the start of ``since`` to the end of ``until`` in the tenant's time
+    zone: a date range a tenant's operator asks for is a range of their calendar days, the lower bound
+    included and the upper excluded. None for a bound not given."""
+    tenant = repo.get_tenant(tenant_id) if since or until else None
+    tz = tenant.timezone if tenant is not None else None
+    lower = iso(local_midnight(since, tz)) if since else None
+    upper = iso(local_midnight(until + timedelta(days=1), tz)) if until else None
+    return lower, upper
 
 
 def client_options(sub: Subscriber) -> BillingOptions:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ from core.billing_calendar import (
     local_date,
 )
 from core.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
-from core.ids import iso, new_id, now_iso, utcnow
+from core.ids import new_id, now_iso, utcnow
 from core.invoice_ids import from_path, path_id
 from core.paging import Signer, decode_key, encode_key
 from services.audit import record_audit
@@ -23,6 +23,7 @@ from services.billing.context import (
     load_context,
     require_subscriber,
     service_exists_from,
+    tenant_day_bounds,
 )
 from services.billing.drafts import (
     apply_credit,
@@ -232,18 +233,22 @@ def list_invoices(
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Invoice], str | None]:
-    """Invoices of the given tenants, newest first, filtered; returns a page and the next cursor."""
+    """Invoices of the given tenants, newest first, filtered; returns a page and the next cursor.
+    ``since`` and ``until`` are days of each tenant's time zone."""
     tenants = set(tenant_ids)
     position = decode_key(signer, cursor, INVOICE_LIST)
     before = str(position.get("before", "")) if position else None
-    upper = iso(datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC)) if until else None
-    if before and (upper is None or before < upper):
-        upper = before
-    lower = iso(datetime.combine(since, datetime.min.time(), UTC)) if since else None
+    bounds: dict[str, tuple[str | None, str | None]] = {}
+    for tid in tenants:
+        lower, upper = tenant_day_bounds(tid, since, until)
+        if before and (upper is None or before < upper):
+            upper = before
+        bounds[tid] = (lower, upper)
 
     def keep(inv: Invoice) -> bool:
         if inv.tenant_id not in tenants:
             return False
+        lower, upper = bounds[inv.tenant_id]
         if before and inv.created_at >= before:
             return False
         if lower and inv.created_at < lower:
@@ -266,6 +271,7 @@ def list_invoices(
                 cond = attr == value if cond is None else cond & (attr == value)
         for tid in sorted(tenants):
             # newest first, at most one page more than asked per tenant; the bound itself is dropped by keep()
+            lower, upper = bounds[tid]
             items, _ = repo.tenant_invoices(
                 tid, since=lower, until=upper, newest_first=True, filter_condition=cond, limit=limit + 2
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,14 @@ from core.ids import now_iso, utcnow
 from core.invoice_ids import from_path
 from core.statuses import Status
 from services.audit import record_audit
-from services.billing.context import UNPAID, TenantContext, client_options, load_context, require_subscriber
+from services.billing.context import (
+    UNPAID,
+    TenantContext,
+    client_options,
+    load_context,
+    require_subscriber,
+    tenant_day_bounds,
+)
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
@@ -502,14 +509,20 @@ def list_payments(
     until: date | None = None,
     limit: int = 200,
 ) -> list[Payment]:
+    """The payments of the tenants (or of one client), newest first; ``since`` and ``until`` are days of
+    each tenant's time zone."""
     tenants = set(tenant_ids)
-    lower = since.isoformat() if since else None
-    upper = (until + timedelta(days=1)).isoformat() if until else None
+    bounds = {tid: tenant_day_bounds(tid, since, until) for tid in tenants}
     if subscriber_id:
         found = [p for p in repo.payments_of_subscriber(subscriber_id) if p.tenant_id in tenants]
     else:
-        found = [p for tid in sorted(tenants) for p in repo.tenant_payments(tid, lower, upper)]
-    found = [p for p in found if (not lower or p.created_at >= lower) and (not upper or p.created_at < upper)]
+        found = [p for tid in sorted(tenants) for p in repo.tenant_payments(tid, *bounds[tid])]
+
+    def within(p: Payment) -> bool:
+        lower, upper = bounds[p.tenant_id]
+        return (not lower or p.created_at >= lower) and (not upper or p.created_at < upper)
+
+    found = [p for p in found if within(p)]
     found.sort(key=lambda p: p.created_at, reverse=True)
     return found[:limit]
 

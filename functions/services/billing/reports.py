@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 from core import money
 from core.errors import NotFoundError, ValidationError
-from core.ids import iso
 from core.money import DEFAULT_CURRENCY
+from services.billing.context import tenant_day_bounds
 from store import billing as repo
 from store.models import Invoice
 
 
 def _range_invoices(tenant_ids: Iterable[str], since: date | None, until: date | None) -> list[Invoice]:
-    lower = iso(datetime.combine(since, datetime.min.time(), UTC)) if since else None
-    upper = iso(datetime.combine(until + timedelta(days=1), datetime.min.time(), UTC)) if until else None
+    """The invoices created from ``since`` to ``until`` (days of each tenant's time zone), not cancelled."""
     out: list[Invoice] = []
     for tid in sorted(set(tenant_ids)):
+        lower, upper = tenant_day_bounds(tid, since, until)
         items, _ = repo.tenant_invoices(tid, since=lower, until=upper, newest_first=False)
         out.extend(i for i in items if i.status != "cancelled" and (upper is None or i.created_at < upper))
     return out

@@ -39,7 +39,7 @@ from core.ids import now_iso, utcnow
 from core.money import currency_or_default
 from core.statuses import Status
 from services.audit import record_audit
-from services.billing.context import UNPAID, load_context
+from services.billing.context import UNPAID, load_context, subscriber_today
 from services.billing.payments import (
     overdue_invoices,
     reconnection_decision,
@@ -301,8 +301,9 @@ class _Reverser:
         return planned
 
     def _take_back(self, p: _Planned, sub: Subscriber, row_id: str, now: str) -> None:
+        today = subscriber_today(sub, utcnow()).isoformat()
         ops, p.reopened, p.from_balance = _reopen_invoices(
-            p.payment, p.before, p.after, p.cur, now, self.reopen
+            p.payment, p.before, p.after, p.cur, now, today, self.reopen
         )
         if p.from_balance > 0:
             balance = money.fmt(money.to_decimal(sub.balance) - p.from_balance, p.cur)
@@ -453,11 +454,12 @@ class _Reverser:
 
 # ---------------------------------------------------------------- invoice writes
 def _reopen_invoices(
-    payment: Payment, before: Decimal, after: Decimal, cur: str, now: str, reopen: bool = True
+    payment: Payment, before: Decimal, after: Decimal, cur: str, now: str, today: str, reopen: bool = True
 ) -> tuple[list[TxOp], list[dict[str, Any]], Decimal]:
     """The invoice writes re-opening what [before, after) of the payment paid, the invoices touched,
     and what comes out of the balance instead (the credit part, or an invoice since cancelled). With
-    ``reopen`` False the invoices stay paid and are listed with status ``paid``."""
+    ``reopen`` False the invoices stay paid and are listed with status ``paid``. A re-opened internet
+    invoice is overdue when its due date is before ``today`` (the client's zone's date)."""
     ops: list[TxOp] = []
     reopened: list[dict[str, Any]] = []
     from_balance = money.ZERO
@@ -485,7 +487,7 @@ def _reopen_invoices(
                     ],
                 )
             )
-        overdue = reopen and inv.kind == "internet" and bool(inv.due_date) and str(inv.due_date) < now[:10]
+        overdue = reopen and inv.kind == "internet" and bool(inv.due_date) and str(inv.due_date) < today
         reopened.append(
             {
                 "invoice_id": inv.id,

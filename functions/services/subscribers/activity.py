@@ -8,8 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 from core import lifecycle as lc
+from core.billing_calendar import local_date, local_midnight
 from core.ids import iso, parse_iso, utcnow
 from core.paging import decode_key, encode_key
+from services.billing.context import subscriber_time_zone
 from services.identity.actors import Actor
 from services.subscribers.records import get_subscriber, open_sessions, subscriber_dict
 from shared.runtime import Runtime
@@ -108,15 +110,15 @@ def locate(actor: Actor, subscriber_id: str, connections: int = 50) -> dict[str,
 def dashboard(actor: Actor, subscriber_id: str, days: int) -> dict[str, Any]:
     """Main chart data (traffic and time per day), connections, traffic totals and sales (S4 Dashboard)."""
     sub = get_subscriber(actor, subscriber_id)
-    since = utcnow() - timedelta(days=days - 1)
-    since_day = since.date()
-    sessions = store.sessions_since(sub.id, iso(since.replace(hour=0, minute=0, second=0, microsecond=0)))
+    tz = subscriber_time_zone(sub)  # the days of the subscriber's zone's calendar
+    first = local_date(utcnow(), tz) - timedelta(days=days - 1)
+    sessions = store.sessions_since(sub.id, iso(local_midnight(first, tz)))
     per_day: dict[str, dict[str, int]] = {}
     for i in range(days):
-        d = (since_day + timedelta(days=i)).isoformat()
+        d = (first + timedelta(days=i)).isoformat()
         per_day[d] = {"download_bytes": 0, "upload_bytes": 0, "time_s": 0, "sessions": 0}
     for s in sessions:
-        d = parse_iso(s.started_at).date().isoformat()  # a session counts on the day it started
+        d = local_date(parse_iso(s.started_at), tz).isoformat()  # a session counts on the day it started
         if d in per_day:
             b = per_day[d]
             b["download_bytes"] += int(s.output_octets or 0)

@@ -3,14 +3,17 @@ the filter allows, otherwise computed over the tenant's subscribers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
 from core import listing
+from core.billing_calendar import zone_info
 from core.errors import ValidationError
 from core.ids import utcnow
 from core.statuses import ONLINE, ONLINE_24H, Status
+from services.billing.context import load_context
 from services.identity.actors import Actor
 from services.subscribers.records import subscriber_dict
 from services.tenants import tenant_filter
@@ -343,8 +346,21 @@ def _totals_from_tallies(tenant_ids: list[str]) -> dict[str, Any]:
 def cancellation_stats(
     actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, months: int
 ) -> dict[str, Any]:
-    """Services cancelled per month and per zone over the last ``months`` months (S4)."""
+    """Services cancelled per month and per zone over the last ``months`` months (S4), each in the month
+    of the client's zone's calendar (the tenant's time zone without a zone)."""
     now = utcnow()
     f = listing.SubscriberFilter(None, f.zone_id, f.gateway_id, f.product_id, f.connection_type, f.q)
     rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
-    return listing.cancellations(rows, now, months)
+    contexts = {tid: load_context(tid) for tid in tenant_filter(actor, tenant_id)}
+
+    def tz_of(row: Mapping[str, Any]) -> tzinfo:
+        ctx = contexts.get(str(row.get("tenant_id") or ""))
+        return zone_info(ctx.tz(row.get("zone_id")) if ctx is not None else None)
+
+    time_zones = [
+        zone_info(tz)
+        for ctx in contexts.values()
+        for tz in [ctx.tenant.timezone, *(z.timezone for z in ctx.zones.values())]
+        if tz
+    ]
+    return listing.cancellations(rows, now, months, tz_of, time_zones)

@@ -11,7 +11,7 @@ import pytest
 
 from core.ids import frozen_clock, now_iso
 from services.subscribers import changes
-from store.models import Invoice, ProvisioningTask, Session, Subscriber
+from store.models import Invoice, ProvisioningTask, Session, Subscriber, Zone
 from store.subscribers import get_by_id, get_by_login
 from tests.fakes.radius import FakeNas
 from tests.integration.api.support import Api, err, ok, open_session, stored
@@ -455,8 +455,25 @@ def test_connection_logs_dashboard_and_exports(api: Api, manager, demo):
     assert dash["online"] is False and dash["sales"]["rows"] == []
 
 
+def test_the_dashboard_counts_sessions_on_the_days_of_the_clients_zone(api: Api, manager):
+    # Given a client of the Mexico City zone with sessions started at 21:00 on 30 May and 19:00 on 31 May
+    # there (03:00 UTC on 31 May and 01:00 UTC on 1 June)
+    s = sub(api, manager, "nightly", zone_id="zone_demo")
+    with frozen_clock(datetime(2026, 5, 31, 4, 0, tzinfo=UTC)):
+        open_session(s["id"], key="night-1", closed=True, minutes=60)
+    with frozen_clock(datetime(2026, 6, 1, 2, 0, tzinfo=UTC)):
+        open_session(s["id"], key="night-2", closed=True, minutes=60)
+        # When the dashboard of the last two days is read at 20:00 on 31 May there
+        dash = ok(api.get(f"/admin/subscribers/{s['id']}/dashboard?days=2", manager))
+    # Then the days are 30 and 31 May, one session each
+    assert [(d["date"], d["sessions"]) for d in dash["traffic_per_day"]] == [
+        ("2026-05-30", 1),
+        ("2026-05-31", 1),
+    ]
+
+
 def test_cancelling_counts_in_the_cancellation_statistics(api: Api, manager, demo):
-    # The statistics count per UTC month of "now": the clock stands still mid-month, so the cancellation
+    # The statistics count per month of the zone's calendar: the clock stands still mid-month, so the cancellation
     # and both readings fall in the same month
     with frozen_clock(datetime(2026, 5, 13, 12, 0, tzinfo=UTC)):
         # Given two services, one cancelled this month through the cancel action
@@ -473,6 +490,36 @@ def test_cancelling_counts_in_the_cancellation_statistics(api: Api, manager, dem
     assert stored(stays["id"]).status != "cancelled"
     # And bad input is a 422 naming the parameter
     err(api.get("/admin/subscribers/cancellations?months=99", manager), 422, "query.months")
+
+
+def test_a_cancellation_counts_in_the_month_of_the_clients_zone(api: Api, manager, demo):
+    # At 02:00 UTC on 1 June it is 20:00 on 31 May in Mexico City (the demo zone) and 11:00 on 1 June in Tokyo
+    with frozen_clock(datetime(2026, 6, 1, 2, 0, tzinfo=UTC)):
+        # Given a client of the Mexico City zone cancelled now
+        west = sub(api, manager, "west", zone_id="zone_demo")
+        ok(api.post(f"/admin/subscribers/{west['id']}/cancel", manager, {"ip_action": "keep_suspend"}))
+        # Then it is a May cancellation, and June has not begun where the tenant works
+        stats = ok(api.get("/admin/subscribers/cancellations?months=3", manager))
+        assert [m["month"] for m in stats["months"]] == ["2026-03", "2026-04", "2026-05"]
+        assert stats["months"][-1]["cancelled"] == 1 and stats["total"] == 1
+        # When the tenant opens a zone in Tokyo and a client there is cancelled at the same instant
+        Zone(
+            id="zone_tokyo",
+            tenant_id=demo.tenant_id,
+            name="Tokyo",
+            timezone="Asia/Tokyo",
+            created_at=now_iso(),
+        ).save()
+        east = sub(api, manager, "east", zone_id="zone_tokyo")
+        ok(api.post(f"/admin/subscribers/{east['id']}/cancel", manager, {"ip_action": "keep_suspend"}))
+        stats = ok(api.get("/admin/subscribers/cancellations?months=3", manager))
+    # Then June is reported with the Tokyo cancellation, and the Mexico City one stays in May
+    assert [(m["month"], m["cancelled"]) for m in stats["months"]] == [
+        ("2026-04", 0),
+        ("2026-05", 1),
+        ("2026-06", 1),
+    ]
+    assert stats["by_zone"] == {"zone_demo": 1, "zone_tokyo": 1}
 
 
 def test_locate_on_the_wifi_heatmap_groups_the_last_wifi_connections_by_access_point(api: Api, manager, demo):

@@ -224,6 +224,35 @@ def test_a_run_may_be_dated_today_in_any_zone_of_the_tenant(rt, client, w):
         assert late.status_code == 422 and late.json_body["error"]["field"] == "on_date"
 
 
+def test_date_ranges_are_days_of_the_tenants_calendar(rt, client, w):
+    # At 02:00 UTC on 1 June it is 20:00 on 31 May in Mexico City, the tenant's time zone
+    with frozen_clock(datetime(2026, 6, 1, 2, 0, tzinfo=UTC)):
+        # Given an invoice made and paid now
+        sub = w.sub("evening")
+        line = {"description": "Antenna", "unit_price": "80"}
+        inv = _post(client, w, "/admin/invoices", {"subscriber_id": sub.id, "kind": "other", "lines": [line]})
+        assert inv.status_code == 201, inv.body
+        pay = {"subscriber_id": sub.id, "amount": "80", "invoice_id": inv.json_body["id"]}
+        assert (
+            _post(client, w, "/admin/payments", pay, **{"Idempotency-Key": "evening-0001"}).status_code == 201
+        )
+
+    def get(path: str) -> Any:
+        r = client.http.get(path, headers=_h(w))
+        assert r.status_code == 200, r.body
+        return r.json_body
+
+    # Then it is in the reports, lists and payments of 31 May, and of no day of June
+    may = "since=2026-05-31&until=2026-05-31"
+    june = "since=2026-06-01&until=2026-06-30"
+    assert [r["invoiced"] for r in get(f"/admin/reports/sales?group_by=manager&{may}")["rows"]] == ["80.00"]
+    assert get(f"/admin/reports/sales?group_by=manager&{june}")["rows"] == []
+    assert [i["id"] for i in get(f"/admin/invoices?{may}")["items"]] == [inv.json_body["id"]]
+    assert get(f"/admin/invoices?{june}")["items"] == []
+    assert [p["subscriber_id"] for p in get(f"/admin/payments?{may}")["items"]] == [sub.id]
+    assert get(f"/admin/payments?{june}")["items"] == []
+
+
 BAD_REQUESTS = [
     ("GET", "/admin/invoices?cursor=%%%", None),
     ("GET", "/admin/invoices?limit=0", None),

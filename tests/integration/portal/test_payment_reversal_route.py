@@ -5,12 +5,15 @@ what is left, never another tenant's payment, audited."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from core.ids import frozen_clock
+from services.billing.invoices import create_internet_invoice
 from services.billing.reversals import reverse_manually
 from store import billing as billing_store
-from store.models import Subscriber
+from store.models import Invoice, Subscriber
 from tests.conftest import serialized_moto
 from tests.integration.portal.support import Portal
 
@@ -165,3 +168,27 @@ def test_concurrent_reversals_never_take_back_more_than_the_payment(portal: Port
     stored = billing_store.get_payment(payment["id"])
     assert stored is not None and stored.reversed_amount == "15.00"
     assert _state(inv.id, sub.id) == ("partial", "5.00", "0.00")
+
+
+def test_a_reopened_invoice_is_overdue_only_after_its_due_date_in_the_clients_zone(portal: Portal):
+    # Given a client of the Mexico City zone whose May invoice, due 31 May, was paid
+    with frozen_clock(datetime(2026, 5, 20, 18, 0, tzinfo=UTC)):
+        sub = portal.new_subscriber(created_at="2026-01-05T12:00:00.000000Z")
+        inv = create_internet_invoice(portal.rt, portal.demo.tenant_id, sub.id, "2026-05", "op_test")
+        inv.update(actions=[Invoice.due_date.set("2026-05-31")])
+        payment = _pay(portal, sub, inv.total, inv.id)
+    # When part of the payment is taken back at 02:00 UTC on 1 June, 20:00 on 31 May in Mexico City
+    with frozen_clock(datetime(2026, 6, 1, 2, 0, tzinfo=UTC)):
+        due_day = _reverse(
+            portal, payment["id"], {"amount": "1", "reason": "fee", "idempotency_key": "due-day-1"}
+        )
+    # Then the re-opened invoice is not overdue yet: it is still its due day there
+    assert due_day.status_code == 201, due_day.body
+    assert due_day.json_body["overdue"] == [] and due_day.json_body["reopened"][0]["overdue"] is False
+    # and taken back after midnight in Mexico City it is
+    with frozen_clock(datetime(2026, 6, 1, 7, 0, tzinfo=UTC)):
+        next_day = _reverse(
+            portal, payment["id"], {"amount": "1", "reason": "fee", "idempotency_key": "due-day-2"}
+        )
+    assert next_day.status_code == 201, next_day.body
+    assert next_day.json_body["overdue"] == [inv.id]
