@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.billing_calendar import zone_info
 from core.errors import NotFoundError, UnavailableError, ValidationError
-from core.ids import now_iso
+from core.ids import now_iso, parse_iso
 from core.templates import check_sms, placeholders_in, render_template
 from services import card_pdf
 from services import subscribers as subs
+from services.billing.context import subscriber_time_zone
 from services.identity.actors import Actor
 from services.portal_auth import issue_autologin_link, issue_short_autologin_link
 from services.tenants import audit
@@ -348,6 +350,15 @@ def preview(
     return out
 
 
+def _local_moment(sub: Subscriber, stamp: str) -> str:
+    """An instant as the subscriber reads it: date and time in its zone (``2026-05-31 20:00``)."""
+    try:
+        when = parse_iso(stamp)
+    except ValueError:
+        return stamp[:10]
+    return when.astimezone(zone_info(subscriber_time_zone(sub))).strftime("%Y-%m-%d %H:%M")
+
+
 def print_card(rt: Runtime, actor: Actor, subscriber_id: str) -> bytes:
     """One card with the subscriber's credentials and the QR code of the login URL, as a PDF."""
     sub = subs.get_subscriber(actor, subscriber_id)
@@ -358,7 +369,7 @@ def print_card(rt: Runtime, actor: Actor, subscriber_id: str) -> bytes:
         x
         for x in (
             sub.name or "",
-            f"Valid until {sub.product_expires_at[:10]}" if sub.product_expires_at else "",
+            f"Valid until {_local_moment(sub, sub.product_expires_at)}" if sub.product_expires_at else "",
         )
         if x
     )

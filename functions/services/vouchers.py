@@ -21,10 +21,11 @@ import secrets
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from core import catalog_rules as rules
+from core.billing_calendar import local_midnight
 from core.errors import ConflictError, DomainError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, new_id, now_iso, utcnow
 from core.lifecycle import check_username
@@ -141,9 +142,19 @@ def check_validity(raw: dict[str, Any] | None) -> dict[str, Any]:
     raise ValidationError("must be none, first_login or date", field="validity.starts")
 
 
-def _date_window(validity: dict[str, Any]) -> tuple[str, str]:
-    start = datetime.combine(date.fromisoformat(validity["date"]), datetime.min.time(), tzinfo=UTC)
-    return iso(start), iso(start + timedelta(days=int(validity["days"])))
+def _date_days(validity: dict[str, Any]) -> tuple[date, date]:
+    """A date-valid card's first day and the day after its last."""
+    first = date.fromisoformat(validity["date"])
+    return first, first + timedelta(days=int(validity["days"]))
+
+
+def _date_window(tenant_id: str, validity: dict[str, Any]) -> tuple[str, str]:
+    """A date-valid card's window: from the start of its first day to the end of its last, days of the
+    tenant's calendar (the cards are the tenant's; "valid from 1 December" starts at its midnight)."""
+    tenant = tenant_store.get_tenant(tenant_id)
+    tz = tenant.timezone if tenant is not None else None
+    first, after = _date_days(validity)
+    return iso(local_midnight(first, tz)), iso(local_midnight(after, tz))
 
 
 def validity_text(validity: dict[str, Any], product: Product | None) -> str:
@@ -151,8 +162,8 @@ def validity_text(validity: dict[str, Any], product: Product | None) -> str:
         n = int(validity["days"])
         return f"Valid {n} day{'s' if n != 1 else ''} from first use"
     if validity.get("starts") == "date":
-        start, end = _date_window(validity)
-        return f"Valid {start[:10]} to {end[:10]}"
+        first, after = _date_days(validity)
+        return f"Valid {first.isoformat()} to {after.isoformat()}"
     if product is not None and product.validity_days:
         n = int(product.validity_days)
         return f"Valid {n} day{'s' if n != 1 else ''}"
@@ -208,7 +219,7 @@ def _card_terms(
     expires_at: str | None
     valid_until: str | None = None
     if validity.get("starts") == "date":
-        assigned_at, expires_at = _date_window(validity)
+        assigned_at, expires_at = _date_window(tid, validity)
         valid_until = expires_at
     else:
         assigned_at, expires_at, valid_until = now, subs.expiry(prod, now), None
@@ -513,7 +524,7 @@ def redeem_voucher(
         if validity.get("starts") == "first_login":
             expires = iso(now + timedelta(days=int(validity["days"])))
         elif validity.get("starts") == "date":
-            expires = _date_window(validity)[1]
+            expires = _date_window(v.tenant_id, validity)[1]
         if expires is not None:
             subs.update_subscriber(rt, actor, sub.id, {"product_expires_at": expires})
     except DomainError:

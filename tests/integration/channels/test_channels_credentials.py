@@ -171,6 +171,20 @@ def test_print_single_card(http: Http) -> None:
     )
 
 
+def test_a_printed_card_says_until_when_in_the_subscribers_zone(http: Http) -> None:
+    # Given a service ending at 02:00 UTC on 1 June: 20:00 on 31 May in the demo zone (Mexico City)
+    sub = subscriber_store.get_by_id(http.demo.subscriber_id)
+    assert sub is not None
+    subscriber_store.update_fields(sub, {"product_expires_at": "2026-06-01T02:00:00.000000Z"})
+    # When its card is printed, it shows the local date and time the service ends
+    resp = http.get(
+        f"/admin/subscribers/{sub.id}/card.pdf", http.manager(), headers={"Accept": "application/pdf"}
+    )
+    assert resp.status_code == 200
+    _, text = pdf_text(resp.body)
+    assert "Valid until 2026-05-31 20:00" in text, text
+
+
 def test_bulk_autologin_sms_with_a_result_per_subscriber(http: Http) -> None:
     demo = http.demo
     # Given a subscriber without a phone next to the demo subscriber (who has one)

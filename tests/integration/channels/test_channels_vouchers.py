@@ -136,6 +136,31 @@ def test_print_sheet_is_a_pdf_with_every_card_and_its_qr(http: Http) -> None:
     assert bad.status_code == 422 and bad.json_body["error"]["field"].endswith("cards_per_page")
 
 
+def test_date_valid_cards_run_from_midnight_to_midnight_of_the_tenants_calendar(http: Http) -> None:
+    # Given the demo tenant works in Mexico City (UTC-6): its 1 December begins at 06:00 UTC
+    assert Tenant.get(http.demo.tenant_id).timezone == "America/Mexico_City"
+    # When a batch of cards valid for 30 days from 1 December is generated
+    batch = _batch(http, count=2, validity={"starts": "date", "date": "2026-12-01", "days": 30})
+    first, second = _cards(http, batch["id"])
+    # Then each card's login is valid from that local midnight to the local midnight after its last day
+    login = subscriber_store.get_by_login(http.demo.tenant_id, first["code"])
+    assert login is not None
+    assert login.product_assigned_at == "2026-12-01T06:00:00.000000Z"
+    assert login.product_expires_at == "2026-12-31T06:00:00.000000Z"
+    v = http.get(f"/admin/vouchers/{first['code']}", http.manager()).json_body
+    assert v["valid_until"] == "2026-12-31T06:00:00.000000Z"
+    assert first["validity"] == "Valid 2026-12-01 to 2026-12-31"
+    # And a card redeemed onto a subscriber ends the service at the same local midnight
+    resp = http.post(
+        "/admin/vouchers/redeem",
+        http.manager(),
+        {"code": second["code"], "subscriber_id": http.demo.subscriber_id, "password": second["password"]},
+    )
+    assert resp.status_code == 200, resp.json_body
+    after = subscriber_store.get_by_id(http.demo.subscriber_id)
+    assert after is not None and after.product_expires_at == "2026-12-31T06:00:00.000000Z"
+
+
 def test_redeem_recharges_the_subscriber_keeping_residual_credit_and_only_once(http: Http) -> None:
     # Given a subscriber with 30 minutes left of a 60-minute card product
     demo = http.demo
