@@ -33,6 +33,22 @@ describe('operator console and subscriber pages', { concurrency: false }, () => 
     await browser?.close();
   });
 
+  test('an e-mail locked by failed sign-ins is told when it can try again', async () => {
+    await operator.goto(BASE + '/');
+    await operator.getByRole('heading', { name: 'WispCloud console' }).waitFor();
+    const locked = `locked-${RUN.toString(36)}@demo.local`;
+    for (let i = 0; i < 10; i++) {
+      const r = await fetch(BASE + '/admin/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email: locked, password: 'wrong' }) });
+      assert.equal(r.status, 401);
+    }
+    await operator.getByLabel('E-mail').fill(locked);
+    await operator.getByLabel('Password').fill('wrong-again');
+    await operator.getByRole('button', { name: 'Sign in' }).click();
+    const alert = operator.getByRole('alert');
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /try again later \(in (a minute|\d+ minutes)\)/);
+  });
+
   test('an operator signs in', async () => {
     await operator.goto(BASE + '/');
     await operator.getByRole('heading', { name: 'WispCloud console' }).waitFor();

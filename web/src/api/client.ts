@@ -78,9 +78,18 @@ export interface ApiError {
   field?: string | null;
 }
 
-/** The API's error body `{"error": {code, message, field}}` as one line for a person. */
+/** How long a refusal lasts (`details.retry_after_s` of a 429), in words. */
+function waitText(seconds: number): string {
+  const minutes = Math.ceil(seconds / 60);
+  return minutes <= 1 ? 'in a minute' : `in ${minutes} minutes`;
+}
+
+/** The API's error body `{"error": {code, message, field, details}}` as one line for a person; a 429 says
+ * when to try again. */
 export function errorText(error: unknown): string {
-  const e = (error as { error?: ApiError } | undefined)?.error;
+  const e = (error as { error?: ApiError & { details?: { retry_after_s?: unknown } } } | undefined)?.error;
+  const wait = e?.details?.retry_after_s;
+  if (e && typeof e.message === 'string' && typeof wait === 'number' && wait > 0) return `${e.message} (${waitText(wait)})`;
   if (e && typeof e.message === 'string') return e.field ? `${e.message} (${e.field})` : e.message;
   if (error instanceof Error) return error.message;
   return 'The request failed';
