@@ -210,10 +210,25 @@ def run_slot(now: datetime) -> datetime:
     return utc.replace(minute=utc.minute - utc.minute % RUN_EVERY_MINUTES, second=0, microsecond=0)
 
 
-def local_hour_starting(now: datetime, tz: ZoneInfo) -> int | None:
-    """The local hour that starts in the zone during this run's quarter-hour, else None."""
-    local = run_slot(now).astimezone(tz)
-    return local.hour if local.minute == 0 else None
+def local_hours_starting(now: datetime, tz: ZoneInfo) -> tuple[int, ...]:
+    """The local hours that start in the zone during this run's quarter-hour (usually one or none).
+
+    When the clocks go forward the hours they skip start together with the one the clocks jump to
+    (New York 2026-03-08: 02:00 and 03:00 both start at 07:00 UTC; Santiago 2026-09-06: 00:00 and
+    01:00 at 04:00 UTC), so an activate or deactivate hour inside the gap is not missed. When they go
+    back, the repeated hour starts again.
+    """
+    slot = run_slot(now)
+    local = slot.astimezone(tz).replace(tzinfo=None)
+    previous = (slot - timedelta(minutes=RUN_EVERY_MINUTES)).astimezone(tz).replace(tzinfo=None)
+    hours = []
+    start = previous.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    while start <= local:  # wall-clock hours whose start lies after the previous run, up to this one
+        hours.append(start.hour)
+        start += timedelta(hours=1)
+    if not hours and local.minute == 0:
+        hours.append(local.hour)  # the clocks went back to the start of an hour
+    return tuple(hours)
 
 
 def hour_key(hour_utc: datetime) -> str:

@@ -5,7 +5,8 @@ the RADIUS service now computes. Not real time, per the spec: it acts only at th
 
 The run fires every quarter-hour and acts on the gateways whose local hour starts in that
 quarter-hour, so half- and quarter-hour zones (Asia/Kolkata, Asia/Kathmandu) are served on time and
-every gateway exactly once per local hour.
+every gateway once per local hour. An hour the clocks skip when they go forward starts together with
+the hour they jump to, so a policy activated or deactivated at it still changes that night.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from adapters.dynauth import DynAuthSender, UdpDynAuthSender
 from core.ids import utcnow
-from core.modulation import ModulationSettings, compute, local_hour_starting
+from core.modulation import ModulationSettings, compute, local_hours_starting
 from core.radius.model import GatewayView, OpenSession, PolicyView, SubscriberView
 from core.radius.usage import zone
 from core.rates import mikrotik_rate_limit
@@ -54,8 +55,10 @@ class ModulationRunReport:
     actions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _transition(settings: ModulationSettings, local_hour: int) -> bool:
-    return settings.enabled and local_hour in (settings.activate_hour, settings.deactivate_hour)
+def _transition(settings: ModulationSettings, local_hours: tuple[int, ...]) -> bool:
+    return settings.enabled and any(
+        h in (settings.activate_hour, settings.deactivate_hour) for h in local_hours
+    )
 
 
 def _rates(
@@ -102,8 +105,8 @@ def run_modulation(
     """Apply the rate changes due at this hour; returns what was done per subscriber."""
     report = ModulationRunReport()
     for gateway in store.list_gateways():
-        local_hour = local_hour_starting(now, zone(gateway.timezone))
-        if local_hour is None:
+        local_hours = local_hours_starting(now, zone(gateway.timezone))
+        if not local_hours:
             continue  # this gateway's local hour starts at another quarter-hour run
         for sub, sessions in _online(store, gateway).values():
             if sub.status not in SERVICE_STATUSES:
@@ -115,7 +118,7 @@ def run_modulation(
             if settings is None:
                 report.invalid_settings += 1
                 continue
-            if not _transition(settings, local_hour):
+            if not _transition(settings, local_hours):
                 continue
             report.checked += 1
             new = _rates(policy, sub, now, gateway)

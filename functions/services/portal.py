@@ -193,13 +193,24 @@ def _allowance(limit: int | None, used_value: int, resets_at: datetime | None) -
     }
 
 
+def _week_start(policy: Policy | None, gateway: Gateway | None) -> int:
+    """The first day of the week of the weekly allowances, as RADIUS counts them: the policy's, else the
+    gateway's ``domain_settings.first_day_of_week``, else Monday."""
+    setting = ((gateway.domain_settings or {}) if gateway is not None else {}).get("first_day_of_week")
+    try:
+        gateway_default = int(setting) if setting is not None else None
+    except (TypeError, ValueError):
+        gateway_default = None
+    return first_day(int(policy.first_day_of_week or 0) if policy else 0, gateway_default)
+
+
 def allowances(sub: Subscriber, plan: Plan, now: datetime | None = None) -> dict[str, Any]:
     """Used and remaining time (seconds) and data (bytes) for the day, week and month, and the prepaid
     credits. ``limit`` None means unlimited."""
     moment = now or utcnow()
     tz = zone(plan.gateway.timezone if plan.gateway else None)
     product, policy = plan.product, plan.policy
-    fdow = first_day(int(policy.first_day_of_week or 0) if policy else 0)
+    fdow = _week_start(policy, plan.gateway)
     periods = current_periods(moment, tz, fdow, sub.product_assigned_at)
     usage = portal_store.usage_counters(sub)
     out: dict[str, Any] = {"timezone": str(tz)}

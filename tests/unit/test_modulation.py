@@ -17,6 +17,7 @@ from core.modulation import (
     degradation,
     hour_key,
     is_active,
+    local_hours_starting,
     modulate_rate,
     modulated_pair,
     scale_burst,
@@ -101,6 +102,44 @@ def test_active_window(activate, deactivate, active_hours):
         is_active(_s(algorithm=Algorithm.DISABLED, activate_hour=activate, deactivate_hour=deactivate), h)
         for h in range(24)
     )
+
+
+@pytest.mark.parametrize(
+    "zone, run_at, hours",
+    [
+        ("America/Mexico_City", datetime(2026, 11, 19, 17, 0, 40, tzinfo=UTC), (11,)),
+        ("America/Mexico_City", datetime(2026, 11, 19, 17, 15, 40, tzinfo=UTC), ()),
+        ("Asia/Kolkata", datetime(2026, 11, 19, 5, 30, 40, tzinfo=UTC), (11,)),
+        ("Asia/Kolkata", datetime(2026, 11, 19, 5, 0, 40, tzinfo=UTC), ()),
+        # clocks forward: the skipped hour starts with the one the clocks jump to
+        ("America/New_York", datetime(2026, 3, 8, 7, 0, 40, tzinfo=UTC), (2, 3)),
+        ("America/Santiago", datetime(2026, 9, 6, 4, 0, 40, tzinfo=UTC), (0, 1)),
+        ("Europe/Madrid", datetime(2026, 3, 29, 1, 0, 40, tzinfo=UTC), (2, 3)),
+        # clocks back: the repeated hour starts again
+        ("America/New_York", datetime(2026, 11, 1, 5, 0, 40, tzinfo=UTC), (1,)),
+        ("America/New_York", datetime(2026, 11, 1, 6, 0, 40, tzinfo=UTC), (1,)),
+        ("America/New_York", datetime(2026, 11, 1, 7, 0, 40, tzinfo=UTC), (2,)),
+        ("America/Santiago", datetime(2026, 4, 5, 4, 0, 40, tzinfo=UTC), (0,)),
+    ],
+)
+def test_local_hours_starting_in_a_run_across_daylight_saving_changes(zone, run_at, hours):
+    assert local_hours_starting(run_at, ZoneInfo(zone)) == hours
+
+
+def test_every_local_hour_starts_once_in_the_runs_of_a_day_the_clocks_go_forward():
+    for zone, first, last in (
+        # the 23-hour local day, from the run before its midnight to the run before the next one
+        ("America/New_York", datetime(2026, 3, 8, 5, 0, tzinfo=UTC), datetime(2026, 3, 9, 4, 0, tzinfo=UTC)),
+        ("America/Santiago", datetime(2026, 9, 6, 4, 0, tzinfo=UTC), datetime(2026, 9, 7, 3, 0, tzinfo=UTC)),
+        ("Europe/Madrid", datetime(2026, 3, 28, 23, 0, tzinfo=UTC), datetime(2026, 3, 29, 22, 0, tzinfo=UTC)),
+    ):
+        runs = int((last - first).total_seconds()) // 900
+        started = [
+            h
+            for i in range(runs)
+            for h in local_hours_starting(first + timedelta(minutes=15 * i), ZoneInfo(zone))
+        ]
+        assert sorted(started) == list(range(24)), zone
 
 
 def _hourly(start_utc: datetime, hours: int, down_mb: int = 10, up_mb: int = 1) -> dict[str, int]:

@@ -348,6 +348,49 @@ def test_schedule_window_across_midnight_and_session_timeout_cap():
     assert d.attribute("Session-Timeout") == int(7.5 * 3600)  # until Thursday 06:00, not 10 hours
 
 
+def test_reset_and_opening_times_skipped_by_the_clocks_show_the_time_the_clocks_show():
+    # Santiago moves its clocks from 00:00 to 01:00 on Sunday 6 September 2026: the day starts at 01:00
+    santiago = replace(GW, timezone="America/Santiago")
+    saturday_evening = datetime(2026, 9, 6, 0, 0, tzinfo=UTC)  # Saturday 20:00 local (UTC-4)
+    d = decide(
+        gateway=santiago,
+        now=saturday_evening,
+        sub=used(**{"d:2026-09-05:t": 3600}),
+        policy=pol(allowances=allow(daily_time_min=60)),
+    )
+    assert rejected(d, RejectReason.TIME_ALLOWANCE)
+    assert "It resets on 2026-09-06 01:00 -03." in d.message
+    # New York moves from 02:00 to 03:00 on Sunday 8 March 2026: an opening at 02:00 happens at 03:00
+    new_york = replace(GW, timezone="America/New_York")
+    sunday_night = datetime(2026, 3, 8, 6, 30, tzinfo=UTC)  # Sunday 01:30 EST
+    d = decide(gateway=new_york, now=sunday_night, policy=pol(schedule={"7": list(range(2, 24))}))
+    assert rejected(d, RejectReason.OUTSIDE_HOURS) and "Next opening: 2026-03-08 03:00 EDT." in d.message
+
+
+@pytest.mark.parametrize(
+    "zone, now, expected",
+    [
+        # Santiago, clocks back from 00:00 to 23:00 on Saturday 4 April: the day lasts 25 hours
+        ("America/Santiago", datetime(2026, 4, 5, 1, 30, tzinfo=UTC), int(2.5 * 3600)),  # 22:30 (UTC-3)
+        ("America/Santiago", datetime(2026, 4, 5, 3, 30, tzinfo=UTC), 1800),  # the second 23:30 (UTC-4)
+        # Santiago, clocks forward from 00:00 to 01:00 on Sunday 6 September
+        ("America/Santiago", datetime(2026, 9, 6, 3, 30, tzinfo=UTC), 1800),  # Saturday 23:30 (UTC-4)
+        # New York, clocks back from 02:00 to 01:00 on Sunday 1 November: 01:00-02:00 twice
+        ("America/New_York", datetime(2026, 11, 1, 5, 30, tzinfo=UTC), int(1.5 * 3600)),  # 01:30 EDT
+        ("America/New_York", datetime(2026, 11, 1, 6, 30, tzinfo=UTC), 1800),  # 01:30 EST
+        # New York, clocks forward from 02:00 to 03:00 on Sunday 8 March
+        ("America/New_York", datetime(2026, 3, 8, 6, 30, tzinfo=UTC), 1800),  # 01:30 EST
+    ],
+)
+def test_schedule_window_ends_at_the_real_instant_on_daylight_saving_days(zone, now, expected):
+    # Login allowed on Saturday and until the night's closing hour on Sunday: midnight in Santiago
+    # (the changes happen there), 02:00 in New York; the session lasts until the clocks show that hour
+    closes = 0 if zone == "America/Santiago" else 2
+    schedule = {"6": list(range(24)), "7": list(range(closes))}
+    d = decide(gateway=replace(GW, timezone=zone), now=now, policy=pol(schedule=schedule))
+    assert d.accept and d.attribute("Session-Timeout") == expected
+
+
 def test_session_timeout_never_passes_product_expiry():
     sub = replace(SUB, product_expires_at=iso(NOW + timedelta(minutes=20)))
     assert decide(sub=sub, policy=pol(session_timeout_min=60)).attribute("Session-Timeout") == 1200

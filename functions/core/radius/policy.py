@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
@@ -143,8 +143,12 @@ def reject(reason: RejectReason, message: str | None = None) -> Decision:
 
 
 def when(moment: datetime, tz: ZoneInfo) -> str:
-    """A reset or opening time as the subscriber reads it, in the gateway's zone."""
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").strip()
+    """A reset or opening time as the subscriber reads it, in the gateway's zone.
+
+    Taken through UTC: a local midnight or hour that the clocks skip (Santiago 2026-09-06 00:00) is
+    shown as the time the clocks do show at that instant (01:00), not as a time that never occurs.
+    """
+    return moment.astimezone(UTC).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z").strip()
 
 
 # ---------------------------------------------------------------- helpers used by the RADIUS service too

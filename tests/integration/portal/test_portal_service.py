@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from core.ids import frozen_clock, iso, now_iso
 from core.radius.model import BYTES_PER_MB
 from core.radius.usage import PeriodKind, current_periods, zone
-from store.models import Policy, Product, Session
+from store.models import Gateway, Policy, Product, Session
 from tests.integration.portal.support import Portal, enc
 
 TZ = zone("America/Mexico_City")  # the demo router's time zone
@@ -115,6 +115,34 @@ def test_my_service_shows_the_plan_in_words_and_what_is_left(portal: Portal):
         assert body["allowances"]["weekly"]["time_s"]["limit"] is None  # unlimited
         assert body["product"]["name"] == "Limited 20M"
         assert body["policy"]["code"] == "LIMITED"
+
+
+def test_weekly_allowance_follows_the_gateway_s_first_day_of_the_week(portal: Portal):
+    # Wednesday 18 November 2026, 11:00 in Mexico City; the router's weeks start on Sunday and the
+    # policy uses the default, so RADIUS counts this week from Sunday 15 November
+    now = datetime(2026, 11, 18, 17, 0, tzinfo=UTC)
+    with frozen_clock(now):
+        Gateway(
+            id="gw_sunday_weeks",
+            tenant_id="ten_demo",
+            name="Sunday router",
+            nas_ip="127.0.9.7",
+            radius_secret_enc=portal.rt.box.encrypt("secret"),
+            timezone="America/Mexico_City",
+            domain_settings={"first_day_of_week": 7},
+            created_at=now_iso(),
+        ).save()
+        sub = portal.new_subscriber(
+            product_id=_plan(portal, weekly_time_min=120), gateway_id="gw_sunday_weeks"
+        )
+        sub.update(actions=[sub.__class__.usage.set({"w:2026-11-15:t": 1800})])
+        body = portal.get("/portal/service", portal.login_as(sub)).json_body
+        assert body["allowances"]["weekly"]["time_s"] == {
+            "limit": 7200,
+            "used": 1800,
+            "remaining": 5400,
+            "resets_at": "2026-11-22T06:00:00Z",  # Sunday midnight in Mexico City
+        }
 
 
 def test_traffic_per_day_connection_log_and_devices(portal: Portal):

@@ -149,6 +149,37 @@ def test_half_and_quarter_hour_zones_get_the_change_when_their_local_hour_starts
         assert nas.received[-1]["Mikrotik-Rate-Limit"] == ["1175k/5050k"]
 
 
+def test_an_activation_hour_the_clocks_skip_still_changes_the_rate_that_night(env: RadiusEnv):
+    n = 135
+    with FakeNas(f"secret-{n}".encode(), ip=f"127.0.0.{n}", mode="ack") as nas:
+        # Given a New York gateway and a policy modulated from 02:00 to 08:00, an hour that does not
+        # exist on 8 March 2026 (the clocks go from 02:00 to 03:00)
+        ip = env.gateway(n, coa_port=nas.port, timezone="America/New_York")
+        client = env.client(f"secret-{n}".encode(), source_ip=ip)
+        acct = env.account(policy={"modulation": {**MODULATION, "activate_hour": 2, "deactivate_hour": 8}})
+        env.clock.now = datetime(2026, 3, 8, 6, 40, tzinfo=UTC)  # 01:40 EST
+        client.SendPacket(acct_request(client, "Start", acct.username, f"MOD-{n}"))
+        client.SendPacket(
+            acct_request(
+                client,
+                "Interim-Update",
+                acct.username,
+                f"MOD-{n}",
+                Acct_Output_Octets=550 * MIB,
+                Acct_Session_Time=600,
+            )
+        )
+        # When the scheduled run fires at each quarter-hour around the change (each a little late)
+        sent = {}
+        for hour, minute in ((6, 45), (7, 0), (7, 15)):
+            before = len(nas.received)
+            _run(env, datetime(2026, 3, 8, hour, minute, 40, tzinfo=UTC))
+            sent[f"{hour:02d}:{minute:02d}"] = len(nas.received) - before
+        # Then the modulated rate goes out once, when the clocks jump to 03:00 (07:00 UTC)
+        assert sent == {"06:45": 0, "07:00": 1, "07:15": 0}
+        assert nas.received[-1]["Mikrotik-Rate-Limit"] == ["1175k/5050k"]
+
+
 def _cron_minutes(expression: str) -> set[int]:
     minutes = expression.removeprefix("cron(").split()[0]
     if minutes == "*":
