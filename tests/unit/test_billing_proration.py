@@ -78,10 +78,24 @@ def test_first_invoice_proration(name: str, installed: date | None, issue: date,
         ("MXN", "10.004", "10.00"),
         ("CLP", "1500.5", "1501"),
         ("KWD", "1.2345", "1.235"),
+        ("PYG", "150000.00", "150000"),
+        # every ISO 4217 currency without minor units, not only the common ones
+        ("UGX", "25000.00", "25000"),
+        ("XPF", "1200.5", "1201"),
+        ("ISK", "4990.49", "4990"),
+        ("JOD", "7.0005", "7.001"),
     ],
 )
 def test_currency_rounding_half_up(currency: str, amount: str, expected: str) -> None:
     assert money.fmt(Decimal(amount), currency) == expected
+
+
+@pytest.mark.parametrize(
+    ("currency", "expected"),
+    [("USD", "33333.33"), ("CLP", "33333"), ("PYG", "33333"), ("UGX", "33333"), ("RWF", "33333")],
+)
+def test_prorated_amount_has_only_the_currencys_decimals(currency: str, expected: str) -> None:
+    assert money.fmt(prorate(Decimal("100000"), 10, 30, currency), currency) == expected
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def net_reversed(totals: dict[str, Decimal], amount: Decimal) -> Decimal:
 class ReversalResult:
     payment_id: str
     duplicate: bool
-    amount: str  # taken back (or given back) by this call ("0.00" when nothing changed)
+    amount: str  # taken back (or given back) by this call (zero when nothing changed)
     reversed_total: str  # what stands taken back from the payment now
     reversal_id: str | None = None  # the reversal or reinstatement row written
     reopened: list[dict[str, Any]] = field(default_factory=list)
@@ -212,8 +212,9 @@ def _replay(payment: Payment, row: Payment, fingerprint: str) -> ReversalResult:
         money.fmt(money.to_decimal(payment.reversed_amount), cur),
         row.id,
         list(effects.get("reopened") or []),
-        str(effects.get("balance_taken") or "0.00"),
+        str(effects.get("balance_taken") or money.fmt(money.ZERO, cur)),
         direction="reversed",
+        balance_returned=money.fmt(money.ZERO, cur),
     )
 
 
@@ -284,7 +285,10 @@ class _Reverser:
             totals[kind] = max(stored.get(kind, money.ZERO), new)
         before, after = net_reversed(stored, amount), net_reversed(totals, amount)
         if totals == stored:
-            return ReversalResult(payment.id, True, money.fmt(money.ZERO, cur), money.fmt(before, cur))
+            zero = money.fmt(money.ZERO, cur)
+            return ReversalResult(
+                payment.id, True, zero, money.fmt(before, cur), balance_taken=zero, balance_returned=zero
+            )
         sub = repo.get_subscriber_by_id(payment.subscriber_id)
         if sub is None:
             raise NotFoundError("the payment's subscriber no longer exists", field="payment_id")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
@@ -422,6 +422,67 @@ def test_stripe_unavailable_when_checking_out_is_a_503_not_a_500(connected: Port
     assert r.status_code == 409 and r.json_body["error"]["field"] == "provider"
     r = portal.post(f"/portal/invoices/{enc(inv.id)}/checkout", portal.login_as(sub), {"provider": "paypal"})
     assert r.status_code == 422 and r.json_body["error"]["field"] == "provider"
+
+
+@pytest.fixture
+def tenant_currency(connected: Portal) -> Iterator[Callable[[str], None]]:
+    """Sets the demo tenant's currency for one test (its invoices are made in it), then restores it."""
+    tenant = tenant_store.get_tenant(connected.demo.tenant_id)
+    before = tenant.currency
+
+    def use(code: str) -> None:
+        tenant.update(actions=[Tenant.currency.set(code)])
+
+    try:
+        yield use
+    finally:
+        use(before)
+
+
+@pytest.mark.parametrize(
+    ("currency", "price", "total", "unit_amount", "paid", "balance"),
+    [
+        ("CLP", "25000", "25000", "25000", "25000", "0"),
+        ("PYG", "150000", "150000", "150000", "150000", "0"),
+        # zero-decimal at Stripe: the whole amount, never × 100
+        ("UGX", "25000", "25000", "25000", "25000", "0"),
+        ("XOF", "12500", "12500", "12500", "12500", "0"),
+        ("MGA", "50000", "50000.00", "50000", "50000.00", "0.00"),
+        # whole krónur, sent as hundredths
+        ("ISK", "4990", "4990", "499000", "4990", "0"),
+        # three decimals whose last one Stripe wants 0: rounded up, the invoice is paid in full and
+        # the few fils over are the subscriber's balance in favour
+        ("KWD", "5.124", "5.124", "5130", "5.130", "0.006"),
+    ],
+)
+def test_stripe_checkout_in_the_tenants_currency_pays_the_invoice_in_full(
+    connected: Portal,
+    double: ProviderDouble,
+    tenant_currency: Callable[[str], None],
+    currency: str,
+    price: str,
+    total: str,
+    unit_amount: str,
+    paid: str,
+    balance: str,
+):
+    portal = connected
+    tenant_currency(currency)
+    sub = portal.new_subscriber()
+    inv = portal.invoice(price, sub.id)
+    assert (inv.currency, inv.total) == (currency, total)
+    chk = _checkout(portal, sub, inv.id)
+    sent = [r for r in double.requests if r.path == "/v1/checkout/sessions"][-1].body
+    assert sent["line_items"][0]["price_data"]["currency"] == currency.lower()
+    assert sent["line_items"][0]["price_data"]["unit_amount"] == unit_amount
+    session = double.stripe_complete(_session_id(double, chk["checkout_id"]))
+    r = _stripe_webhook(portal, double.stripe_event("checkout.session.completed", session))
+    assert r.status_code == 200 and r.json_body["status"] == "applied", r.body
+    [payment] = payments_of(sub.id)
+    assert (payment.amount, payment.currency) == (paid, currency)
+    inv_now = _invoice(inv.id)
+    assert (inv_now.status, inv_now.paid) == ("paid", total)
+    assert portal.subscriber(sub.id).balance == balance
 
 
 # ---------------------------------------------------------------- Mercado Pago

@@ -11,9 +11,9 @@ from typing import Any
 
 from core.ids import frozen_clock
 from services.billing.invoices import create_internet_invoice
-from services.billing.reversals import reverse_manually
+from services.billing.reversals import reverse_manually, settle_reversals
 from store import billing as billing_store
-from store.models import Invoice, Subscriber
+from store.models import Invoice, Subscriber, Tenant
 from tests.conftest import serialized_moto
 from tests.integration.portal.support import Portal
 
@@ -192,3 +192,30 @@ def test_a_reopened_invoice_is_overdue_only_after_its_due_date_in_the_clients_zo
         )
     assert next_day.status_code == 201, next_day.body
     assert next_day.json_body["overdue"] == [inv.id]
+
+
+def test_a_reversal_sent_again_answers_in_the_currencys_decimals_like_the_first(portal: Portal):
+    tenant = billing_store.get_tenant(portal.demo.tenant_id)
+    assert tenant is not None
+    before = tenant.currency
+    tenant.update(actions=[Tenant.currency.set("CLP")])
+    try:
+        sub = portal.new_subscriber()
+        inv = portal.invoice("25000", sub.id)
+        payment = _pay(portal, sub, "25000", inv.id)
+        body = {"amount": "10000", "reason": "refunded at the counter", "idempotency_key": f"rev-{sub.id}"}
+        first = _reverse(portal, payment["id"], body)
+        assert first.status_code == 201, first.body
+        assert (first.json_body["amount"], first.json_body["reversed_total"]) == ("10000", "10000")
+        assert (first.json_body["balance_taken"], first.json_body["balance_returned"]) == ("0", "0")
+        again = _reverse(portal, payment["id"], body)
+        assert again.status_code == 201 and again.json_body["duplicate"] is True
+        assert (again.json_body["balance_taken"], again.json_body["balance_returned"]) == ("0", "0")
+        # the same total reported again: nothing new, and zeros without the decimals CLP lacks
+        dup = settle_reversals(
+            portal.rt, portal.demo.tenant_id, payment["id"], {"manual": Decimal(10000)}, None, "op_test"
+        )
+        assert dup.duplicate and (dup.amount, dup.balance_taken, dup.balance_returned) == ("0", "0", "0")
+        assert _state(inv.id, sub.id) == ("partial", "15000", "0")
+    finally:
+        tenant.update(actions=[Tenant.currency.set(before)])

@@ -20,14 +20,14 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 import stripe
 
 from core.errors import UnauthorizedError, ValidationError
 from core.ids import epoch_seconds
-from core.money import currency_or_default, exponent
+from core.money import currency_or_default
 from services.billing.online.gateway import (
     CHARGED_BACK,
     CHECKOUT_TTL_S,
@@ -47,14 +47,49 @@ from services.billing.online.gateway import (
 )
 from shared.runtime import Runtime
 
+# Stripe's minor units (its currency guide): the zero-decimal currencies are sent as the whole amount,
+# the three-decimal ones in thousandths whose last digit is 0; every other currency in hundredths (ISK
+# too: whole krónur sent as multiples of 100).
+ZERO_DECIMAL = frozenset(
+    [
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    ]
+)
+THREE_DECIMAL = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
+
+
+def minor_exponent(currency: str) -> int:
+    """How many decimals one unit of Stripe's ``amount`` is for ``currency``."""
+    code = (currency or "").upper()
+    return 0 if code in ZERO_DECIMAL else 3 if code in THREE_DECIMAL else 2
+
 
 def to_minor(amount: Decimal, currency: str) -> int:
-    """An amount in the currency's smallest unit (what Stripe's API takes)."""
-    return int((amount * (Decimal(10) ** exponent(currency))).to_integral_value())
+    """An amount in the currency's smallest unit as Stripe counts it. An amount finer than Stripe takes
+    (a fraction of a zero-decimal currency, the last fils of a three-decimal one) is rounded up, so a
+    checkout for what is owed pays all of it."""
+    step = 10 if (currency or "").upper() in THREE_DECIMAL else 1
+    units = (amount.scaleb(minor_exponent(currency)) / step).to_integral_value(rounding=ROUND_CEILING)
+    return int(units) * step
 
 
 def from_minor(value: Any, currency: str) -> Decimal:
-    return Decimal(int(value)) / (Decimal(10) ** exponent(currency))
+    return Decimal(int(value)).scaleb(-minor_exponent(currency))
 
 
 def _client(rt: Runtime, account: ProviderAccount) -> stripe.StripeClient:
