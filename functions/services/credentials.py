@@ -94,7 +94,7 @@ def _check_text(name: str, text: str) -> None:
     if unknown:
         raise ValidationError(f"unknown placeholder(s): {', '.join(unknown)}", field=f"templates.{name}")
     if name.endswith("_subject") and {"codigo", "contrasena"} & set(placeholders_in(text)):
-        # subjects are logged when a message is sent: codes and passwords go in the body only
+        # subjects show in inbox lists and notifications: codes and passwords go in the body only
         raise ValidationError("a subject cannot hold the code or the password", field=f"templates.{name}")
 
 

@@ -88,8 +88,47 @@ TENANT_FIELDS = (
 
 
 def tenant_dict(t: Tenant) -> dict[str, Any]:
-    """The tenant as the API shows it."""
-    return {f: getattr(t, f) for f in TENANT_FIELDS}
+    """The tenant as the API (and the audit log) shows it: payment provider keys stay write-only."""
+    out = {f: getattr(t, f) for f in TENANT_FIELDS}
+    out["settings"] = _public_settings(t.settings)
+    return out
+
+
+def _payment_accounts(settings: Any) -> dict[str, Any] | None:
+    payments = settings.get("payments") if isinstance(settings, dict) else None
+    accounts = payments.get("accounts") if isinstance(payments, dict) else None
+    return accounts if isinstance(accounts, dict) else None
+
+
+def _public_settings(settings: Any) -> dict[str, Any]:
+    """Tenant settings without the key material of the online-payment accounts (``*_enc``: the
+    encrypted provider keys); the payment settings show what is set."""
+    out = dict(settings or {})
+    accounts = _payment_accounts(out)
+    if accounts is not None:
+        shown = {
+            name: {k: v for k, v in acct.items() if not str(k).endswith("_enc")}
+            if isinstance(acct, dict)
+            else acct
+            for name, acct in accounts.items()
+        }
+        out["payments"] = {**out["payments"], "accounts": shown}
+    return out
+
+
+def _keep_payment_keys(stored: Any, sent: Any) -> Any:
+    """``settings.payments`` sent back as the tenant view shows it (without key material) keeps the
+    stored keys of each account it still names."""
+    old, new = _payment_accounts({"payments": stored}), _payment_accounts({"payments": sent})
+    if old is None or new is None:
+        return sent
+    accounts = dict(new)
+    for name, acct in new.items():
+        kept = old.get(name)
+        if isinstance(acct, dict) and isinstance(kept, dict):
+            keys = {k: v for k, v in kept.items() if str(k).endswith("_enc") and k not in acct}
+            accounts[name] = {**acct, **keys}
+    return {**sent, "accounts": accounts}
 
 
 def get_tenant(actor: Actor, tenant_id: str) -> Tenant:
@@ -152,6 +191,8 @@ def update_tenant(actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tena
         for k, v in (changes["settings"] or {}).items():
             if v is None:
                 merged.pop(k, None)
+            elif k == "payments":
+                merged[k] = _keep_payment_keys(merged.get(k), v)
             else:
                 merged[k] = v
         check_retention(merged)

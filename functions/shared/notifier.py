@@ -46,7 +46,8 @@ class Notifier:
             Destination={"ToAddresses": [to]},
             Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": body},
         )
-        log.info("email sent", extra={"channel": "email", "subject": subject})
+        # the subject is a tenant template rendered with the subscriber's data: it is not logged
+        log.info("email sent", extra={"channel": "email"})
         return SentMessage("email", to, resp["MessageId"])
 
     def _send_raw(
@@ -63,9 +64,7 @@ class Notifier:
         resp = self._aws.client("ses").send_raw_email(
             Source=self._sender, Destinations=[to], RawMessage={"Data": msg.as_bytes()}
         )
-        log.info(
-            "email sent", extra={"channel": "email", "subject": subject, "attachments": len(attachments)}
-        )
+        log.info("email sent", extra={"channel": "email", "attachments": len(attachments)})
         return SentMessage("email", to, resp["MessageId"])
 
     def send_sms(self, phone: str, text: str) -> SentMessage:

@@ -1,7 +1,8 @@
 """One place for powertools Logger, Metrics and Tracer.
 
-Logs are structured JSON with a correlation id; a filter removes any key that looks like a secret
-so passwords and keys never reach the logs even by mistake. Fields a log call passes whose names
+Logs are structured JSON with a correlation id; a filter removes any key that looks like a secret, and
+rewrites logged exceptions that quote their input (pydantic validation errors), so passwords and keys
+never reach the logs even by mistake. Fields a log call passes whose names
 Python's ``LogRecord`` reserves (``created``, ``name``, ``module``…) would make the call raise at the
 levels where the record is built; :class:`ComponentLogger` renames them (``created`` → ``created_``)
 so no log call can fail a request at any level.
@@ -49,8 +50,47 @@ def _redact(value: Any) -> Any:
     return value
 
 
+class ValuesRemovedError(Exception):
+    """A logged exception whose message was rewritten without the input values it quoted."""
+
+
+def _carries_input(exc: BaseException) -> bool:
+    """Exceptions whose text quotes the data they were given (pydantic validation errors print each
+    failing ``input_value``: a whole record, passwords included)."""
+    return type(exc).__module__.startswith("pydantic") and callable(getattr(exc, "errors", None))
+
+
+def _safe_message(exc: BaseException) -> str:
+    if not _carries_input(exc):
+        return str(exc)
+    errors = exc.errors(include_input=False, include_url=False, include_context=False)  # type: ignore[attr-defined]
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']} [type={e['type']}]" for e in errors
+    ]
+    return f"{len(errors)} validation error(s) for {getattr(exc, 'title', '?')}: " + "; ".join(parts)
+
+
+def _safe_exc_info(exc_info: Any) -> Any:
+    """``exc_info`` as logged: when the exception (or one it was raised from) quotes its input, one
+    exception naming each of the chain with its message rewritten, on the original traceback."""
+    if not isinstance(exc_info, tuple) or len(exc_info) != 3 or exc_info[1] is None:
+        return exc_info
+    chain: list[BaseException] = []
+    exc: BaseException | None = exc_info[1]
+    while exc is not None and all(exc is not seen for seen in chain):
+        chain.append(exc)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if not any(_carries_input(e) for e in chain):
+        return exc_info
+    text = " <- ".join(f"{type(e).__module__}.{type(e).__qualname__}: {_safe_message(e)}" for e in chain)
+    return (ValuesRemovedError, ValuesRemovedError(text), exc_info[2])
+
+
 class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            record.exc_info = _safe_exc_info(record.exc_info)
+            record.exc_text = None
         for attr in list(vars(record)):
             if attr.startswith("_") or attr in logging.LogRecord.__dict__:
                 continue

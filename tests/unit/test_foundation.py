@@ -138,3 +138,28 @@ def test_log_fields_with_reserved_logrecord_names_never_fail_a_call(caplog):
     for name, record in zip(sorted(RESERVED_FIELDS), records, strict=True):
         kept = record.__dict__
         assert (kept[f"{name}_"], kept[f"{name}__"], kept["password"]) == (8, 7, "***")
+
+
+def test_a_logged_validation_error_keeps_its_reasons_but_not_the_values_it_was_given(caplog):
+    import logging
+
+    from pydantic import BaseModel
+
+    from shared.observability import get_logger
+
+    class Card(BaseModel):
+        username: str
+        password: str
+
+    log = get_logger("test")
+    try:
+        try:
+            Card.model_validate({"password": "hunter2-card"})
+        except ValueError as exc:
+            raise RuntimeError("card not built") from exc
+    except RuntimeError:
+        log.exception("card failed")
+    (record,) = [r for r in caplog.records if r.getMessage() == "card failed"]
+    text = logging.Formatter().formatException(record.exc_info)
+    assert "hunter2-card" not in text
+    assert "card not built" in text and "Card" in text and "username: Field required" in text
