@@ -327,7 +327,9 @@ def handle_send_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
 )
 def handle_cancel_pending(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
     sub = _subscriber(ctx, subscriber_id)
-    return {"cancelled": cancel_pending_invoices(ctx.rt, sub.tenant_id, sub.id, ctx.p.actor_id)}
+    return {
+        "cancelled": cancel_pending_invoices(ctx.rt, sub.tenant_id, sub.id, ctx.p.actor_id, ctx.p.actor_kind)
+    }
 
 
 # ---------------------------------------------------------------- payments and promises
@@ -576,10 +578,11 @@ def handle_start_run(ctx: RequestContext) -> dict[str, Any]:
     if b.kind == "invoices":
         return {"results": [run_tenant_invoices(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
     if b.kind == "notices":
-        return {"results": [run_tenant_notices(ctx.rt, t, now).as_dict() for t in tenants]}
+        return {"results": [run_tenant_notices(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
     if b.kind == "cutoff":
         return {"results": [run_tenant_cutoffs(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
-    return {"results": [r.as_dict() for r in run_promise_expiry(ctx.rt, now, tenant_ids=tenants)]}
+    expired = run_promise_expiry(ctx.rt, now, tenant_ids=tenants, actor=actor)
+    return {"results": [r.as_dict() for r in expired]}
 
 
 @route(

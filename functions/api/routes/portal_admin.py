@@ -311,7 +311,7 @@ def handle_put_payment_settings(ctx: RequestContext) -> PortalPaymentSettingsOut
     b: PortalPaymentSettingsIn = ctx.body
     tenant = _admin_tenant(ctx, b.tenant_id)
     changes = b.model_dump(exclude={"tenant_id"}, exclude_unset=True)
-    pay.configure_payments(ctx.rt, tenant, changes, ctx.p.actor_id, ctx.request_id)
+    pay.configure_payments(ctx.rt, tenant, changes, ctx.p.actor_id, ctx.request_id, ctx.p.actor_kind)
     return _settings_out(ctx, tenant)
 
 
@@ -331,7 +331,9 @@ def handle_put_payment_account(ctx: RequestContext, provider: str) -> PaymentAcc
     b: PaymentAccountIn = ctx.body
     tenant = _admin_tenant(ctx, b.tenant_id)
     changes = b.model_dump(exclude={"tenant_id"}, exclude_unset=True)
-    view = pay.configure_account(ctx.rt, tenant, provider, changes, ctx.p.actor_id, ctx.request_id)
+    view = pay.configure_account(
+        ctx.rt, tenant, provider, changes, ctx.p.actor_id, ctx.request_id, ctx.p.actor_kind
+    )
     return PaymentAccountOut.model_validate(view)
 
 
@@ -347,7 +349,7 @@ def handle_put_payment_account(ctx: RequestContext, provider: str) -> PaymentAcc
 )
 def handle_delete_payment_account(ctx: RequestContext, provider: str) -> PortalOkOut:
     tenant = _admin_tenant(ctx, ctx.query.tenant_id)
-    pay.remove_account(tenant, provider, ctx.p.actor_id, ctx.request_id)
+    pay.remove_account(tenant, provider, ctx.p.actor_id, ctx.request_id, ctx.p.actor_kind)
     return PortalOkOut()
 
 
@@ -363,4 +365,5 @@ def handle_delete_payment_account(ctx: RequestContext, provider: str) -> PortalO
 )
 def handle_test_payment_account(ctx: RequestContext, provider: str) -> PaymentAccountCheckOut:
     tenant = _admin_tenant(ctx, ctx.body.tenant_id)
-    return PaymentAccountCheckOut.model_validate(pay.check_account(ctx.rt, tenant, provider, ctx.p.actor_id))
+    check = pay.check_account(ctx.rt, tenant, provider, ctx.p.actor_id, ctx.request_id, ctx.p.actor_kind)
+    return PaymentAccountCheckOut.model_validate(check)

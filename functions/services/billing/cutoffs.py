@@ -228,9 +228,13 @@ def run_cutoffs(
 
 
 def run_promise_expiry(
-    rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
+    rt: Runtime,
+    now: datetime | None = None,
+    tenant_ids: Iterable[str] | None = None,
+    actor: str = "system",
 ) -> list[CutoffRunResult]:
-    """Clear payment promises whose date has passed and run the cutoff for those clients at once."""
+    """Clear payment promises whose date has passed (one audit entry per client) and run the cutoff
+    for those clients at once."""
     now = now or utcnow()
     out = []
     for tid in tenant_ids or repo.all_tenant_ids():
@@ -251,8 +255,18 @@ def run_promise_expiry(
                 billing = {k: v for k, v in (sub.billing or {}).items() if k != "promise_until"}
                 if repo.set_billing_if_status_unchanged(sub, billing):
                     expired.add(sub.id)
+                    record_audit(
+                        actor,
+                        "system" if actor == "system" else "operator",
+                        tid,
+                        "subscriber",
+                        sub.id,
+                        "promise_expired",
+                        {"status": sub.status, "promise_until": promise},
+                        {"status": sub.status, "promise_until": None},
+                    )
         if expired:
-            out.append(run_tenant_cutoffs(rt, tid, now, only_subscribers=expired))
+            out.append(run_tenant_cutoffs(rt, tid, now, actor=actor, only_subscribers=expired))
     return out
 
 

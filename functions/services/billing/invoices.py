@@ -321,7 +321,9 @@ def _credit_balance(subscriber_id: str, amount: Decimal, currency: str) -> None:
     raise InvalidStateError("the client's balance kept changing; try again")
 
 
-def cancel_pending_invoices(rt: Runtime, tenant_id: str, subscriber_id: str, actor_id: str) -> int:
+def cancel_pending_invoices(
+    rt: Runtime, tenant_id: str, subscriber_id: str, actor_id: str, actor_kind: str = "operator"
+) -> int:
     """Cancel every pending or partly paid invoice of a client (the "cancel service" option, SPEC S4).
 
     Returns how many invoices were cancelled."""
@@ -330,7 +332,7 @@ def cancel_pending_invoices(rt: Runtime, tenant_id: str, subscriber_id: str, act
         if inv.tenant_id != tenant_id or inv.status not in UNPAID:
             continue
         try:
-            cancel_invoice(rt, inv.id, actor_id)
+            cancel_invoice(rt, inv.id, actor_id, actor_kind)
         except InvalidStateError:
             continue  # paid or cancelled meanwhile
         count += 1

@@ -26,6 +26,7 @@ log = get_logger("billing")
 @dataclass
 class NoticeRunResult:
     tenant_id: str
+    run_id: str | None = None
     due: int = 0
     emails: int = 0
     sms: int = 0
@@ -67,10 +68,12 @@ def template_context(rt: Runtime, ctx: TenantContext, sub: Subscriber, inv: Invo
     return out
 
 
-def run_tenant_notices(rt: Runtime, tenant_id: str, now: datetime | None = None) -> NoticeRunResult:
+def run_tenant_notices(
+    rt: Runtime, tenant_id: str, now: datetime | None = None, actor: str = "system"
+) -> NoticeRunResult:
     """Send payment reminders (e-mail and SMS from the tenant's templates) for unpaid internet invoices
     whose notice day has come and whose payment day has not passed; once per invoice; never to Free
-    or Cancelled clients."""
+    or Cancelled clients. A scheduled run is logged when something was due; an operator's always."""
     now = now or utcnow()
     ctx = load_context(tenant_id)
     result = NoticeRunResult(tenant_id)
@@ -109,16 +112,17 @@ def run_tenant_notices(rt: Runtime, tenant_id: str, now: datetime | None = None)
         except Exception:
             result.errors += 1
             log.exception("payment reminder not sent", extra={"invoice_id": inv.id})
-    if result.due:
-        log_run(
+    if result.due or actor != "system":
+        job = log_run(
             tenant_id,
             "billing_notices",
-            "system",
+            actor,
             result.as_dict(),
             total=result.due,
             done=result.emails + result.sms,
             failed=result.errors,
         )
+        result.run_id = job.id
     return result
 
 

@@ -116,7 +116,7 @@ def set_free(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
 
 
 def _cancel_pending_invoices(rt: Runtime, actor: Actor, sub: Subscriber) -> int:
-    return int(cancel_pending_invoices(rt, sub.tenant_id, sub.id, actor.actor_id))
+    return int(cancel_pending_invoices(rt, sub.tenant_id, sub.id, actor.actor_id, actor.actor_kind))
 
 
 def cancel(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, Any]) -> Outcome:

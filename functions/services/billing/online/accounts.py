@@ -119,13 +119,14 @@ def _save_config(
     actor_id: str,
     action: str,
     request_id: str | None,
+    actor_kind: str = "operator",
 ) -> None:
     settings = dict(tenant.settings or {})
     settings["payments"] = after
     tenant_store.update_tenant(tenant, {"settings": settings})
     record_audit(
         actor_id,
-        "operator",
+        actor_kind,
         tenant.id,
         "tenant",
         tenant.id,
@@ -144,7 +145,12 @@ def _redacted(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def configure_payments(
-    rt: Runtime, tenant: Tenant, changes: dict[str, Any], actor_id: str, request_id: str | None = None
+    rt: Runtime,
+    tenant: Tenant,
+    changes: dict[str, Any],
+    actor_id: str,
+    request_id: str | None = None,
+    actor_kind: str = "operator",
 ) -> dict[str, Any]:
     """Enable/disable online payments for a tenant, choose the default provider, and set the local
     checkout's URL and merchant id."""
@@ -158,7 +164,7 @@ def configure_payments(
             f"connect a {provider} account first (PUT /admin/payment-settings/accounts/{provider})",
             field="provider",
         )
-    _save_config(tenant, before, after, actor_id, "configure_payments", request_id)
+    _save_config(tenant, before, after, actor_id, "configure_payments", request_id, actor_kind)
     return after
 
 
@@ -206,6 +212,7 @@ def configure_account(
     changes: dict[str, Any],
     actor_id: str,
     request_id: str | None = None,
+    actor_kind: str = "operator",
 ) -> dict[str, Any]:
     """Connect or update a tenant's Stripe / Mercado Pago account. Keys are encrypted at rest and
     write-only: nothing returns them. The key must belong to the chosen mode (test or live)."""
@@ -246,7 +253,7 @@ def configure_account(
     after = {**before, "accounts": {**accounts, provider: acct}}
     if not acct["enabled"] and after.get("provider") == provider:
         after["provider"] = HostedCheckoutProvider.name  # the default cannot be a disabled account
-    _save_config(tenant, before, after, actor_id, "configure_payment_account", request_id)
+    _save_config(tenant, before, after, actor_id, "configure_payment_account", request_id, actor_kind)
     return {
         "provider": provider,
         **account_view_fields(acct),
@@ -254,7 +261,13 @@ def configure_account(
     }
 
 
-def remove_account(tenant: Tenant, provider: str, actor_id: str, request_id: str | None = None) -> None:
+def remove_account(
+    tenant: Tenant,
+    provider: str,
+    actor_id: str,
+    request_id: str | None = None,
+    actor_kind: str = "operator",
+) -> None:
     """Disconnect a provider account (its keys are deleted). Checkouts already open stay payable:
     their webhooks are refused until an account is connected again, and the provider retries."""
     if provider not in ACCOUNT_PROVIDERS:
@@ -267,12 +280,19 @@ def remove_account(tenant: Tenant, provider: str, actor_id: str, request_id: str
     after = {**before, "accounts": accounts}
     if after.get("provider") == provider:
         after["provider"] = HostedCheckoutProvider.name
-    _save_config(tenant, before, after, actor_id, "remove_payment_account", request_id)
+    _save_config(tenant, before, after, actor_id, "remove_payment_account", request_id, actor_kind)
 
 
-def check_account(rt: Runtime, tenant: Tenant, provider: str, actor_id: str) -> dict[str, Any]:
+def check_account(
+    rt: Runtime,
+    tenant: Tenant,
+    provider: str,
+    actor_id: str,
+    request_id: str | None = None,
+    actor_kind: str = "operator",
+) -> dict[str, Any]:
     """ "Test connection": one harmless authenticated call to the provider with the stored keys; the
-    result is kept on the account (shown with the settings)."""
+    result is kept on the account (shown with the settings) and audited on the tenant."""
     if provider not in PROVIDERS:
         raise NotFoundError(f"provider must be one of {', '.join(PROVIDERS)}", field="provider")
     account = provider_account(rt, tenant, provider)
@@ -302,5 +322,16 @@ def check_account(rt: Runtime, tenant: Tenant, provider: str, actor_id: str) -> 
         settings = dict(tenant.settings or {})
         settings["payments"] = {**cfg, "accounts": accounts}
         tenant_store.update_tenant(tenant, {"settings": settings})
+    record_audit(
+        actor_id,
+        actor_kind,
+        tenant.id,
+        "tenant",
+        tenant.id,
+        "check_payment_account",
+        None,
+        {k: out[k] for k in ("provider", "ok", "mode", "detail", "checked_at")},
+        request_id,
+    )
     log.info("payment account checked", extra={"provider": provider, "ok": check.ok, "actor_id": actor_id})
     return out
