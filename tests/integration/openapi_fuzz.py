@@ -181,6 +181,14 @@ def query_string(draw: st.DrawFn, sch: SchemaStrategies, params: list[dict[str, 
     return ("?" + urlencode(pairs)) if pairs else ""
 
 
+def ids_for(path: str, known: dict[str, list[str]]) -> list[str]:
+    """The ids worth trying in ``path``: those of the kinds its parameters name (``known`` by parameter
+    name), and the few unrelated ones under ``known["other"]``."""
+    names = [n for n in known if "{" + n + "}" in path]
+    ids = [i for n in names for i in known[n]]
+    return ids + known["other"] if ids else known["other"]
+
+
 def fill_path(path: str, values: dict[str, str]) -> str:
     for name, value in values.items():
         path = path.replace("{" + name + "}", quote(value, safe=""))

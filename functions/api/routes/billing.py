@@ -14,7 +14,7 @@ from chalice import Blueprint, Response
 from pydantic import Field, StringConstraints
 
 from api.routing import RequestContext, route
-from api.schemas.common import Cursor, Email, Id, In, Money, Query, ShortText, Text
+from api.schemas.common import Cursor, Email, Id, In, JsonDate, Money, Query, ShortText, Text
 from core.errors import ValidationError
 from services.billing.cutoffs import rerun_cutoff, run_promise_expiry, run_tenant_cutoffs
 from services.billing.delivery import invoice_pdf, send_invoice
@@ -71,7 +71,7 @@ class InvoiceIn(In):
     period: Period | None = Field(None, description="internet: the service month YYYY-MM")
     amount: Money | None = Field(None, description="internet: fixed amount; 0 = free month")
     lines: list[LineIn] = Field(default_factory=list, max_length=100, description="other income lines")
-    due_date: date | None = None
+    due_date: JsonDate | None = None
     notes: Text | None = None
 
 
@@ -98,7 +98,7 @@ class PaymentIn(In):
         description="reactivate a suspended client when the tenant's rule allows it "
         "(default: once nothing overdue remains; the response's 'reconnection' says why)",
     )
-    paid_on: date | None = None
+    paid_on: JsonDate | None = None
     notes: Text | None = None
     invoice_id: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = Field(
         None, description="the invoice this payment is for: paid first (its id or path_id)"
@@ -119,7 +119,7 @@ class ReverseIn(In):
 
 
 class PromiseIn(In):
-    until: date
+    until: JsonDate
     activate: bool = True
     idempotency_key: IdemKey | None = None
     notes: Text | None = None
@@ -131,8 +131,8 @@ class ExtraIn(In):
     price: Money
     mode: Literal["recurring", "one_payment", "installments"] = "recurring"
     installments: int = Field(0, ge=0, le=24)
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: JsonDate | None = None
+    end_date: JsonDate | None = None
 
 
 class ExtraPatch(In):
@@ -141,8 +141,8 @@ class ExtraPatch(In):
     price: Money | None = None
     mode: Literal["recurring", "one_payment", "installments"] | None = None
     installments: int | None = Field(None, ge=0, le=24)
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: JsonDate | None = None
+    end_date: JsonDate | None = None
     active: bool | None = None
 
 
@@ -162,7 +162,7 @@ class RunsQuery(Query):
 class RunIn(In):
     kind: Literal["invoices", "notices", "cutoff", "promise_expiry"]
     tenant_id: Id | None = None
-    on_date: date | None = Field(None, description="run as of this past day (a day the schedule missed)")
+    on_date: JsonDate | None = Field(None, description="run as of this past day (a day the schedule missed)")
 
 
 class RerunIn(In):

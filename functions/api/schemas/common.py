@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 ID_PATTERN = r"^[A-Za-z0-9_.:@#\-]+$"
@@ -63,6 +64,16 @@ def _small_json(value: dict[str, Any]) -> dict[str, Any]:
 
 
 JsonObject = Annotated[dict[str, Any], AfterValidator(_small_json)]
+
+
+def _date_text(value: Any) -> Any:
+    if not isinstance(value, (str, date)):
+        raise ValueError("must be a date as a string (YYYY-MM-DD)")
+    return value
+
+
+# A calendar day in a request body: only a "YYYY-MM-DD" string (a JSON number is not read as a Unix time)
+JsonDate = Annotated[date, BeforeValidator(_date_text)]
 
 
 class In(BaseModel):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from api.schemas.common import Email, Id, In, Money, Out, Query
+from api.schemas.common import Email, Id, In, JsonDate, Money, Out, Query
 
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 PortalPassword = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -192,7 +191,7 @@ class PortalPaymentReportIn(In):
     amount: Money
     method: Annotated[str, Field(pattern=r"^(bank_transfer|deposit|cash|other)$")] = "bank_transfer"
     reference: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    paid_on: date
+    paid_on: JsonDate
     invoice_id: Id | None = None
     note: Annotated[str, StringConstraints(max_length=500)] | None = None
 
@@ -366,8 +365,8 @@ class PortalContractOut(Out):
 
 class PortalContractCreateIn(In):
     content: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: JsonDate | None = None
+    end_date: JsonDate | None = None
     visible_to_customer: bool = True
 
 

@@ -474,3 +474,30 @@ def test_back_dated_runs_never_invoice_or_cut_off_a_service_created_later(rt, cl
     ).save()
     assert newest.id not in _run(client, w, "cutoff", "2026-06-25")["suspended"]
     assert reload(newest).status == "active"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/admin/payments", {"amount": "5.00", "idempotency_key": "pay-num-date", "paid_on": 0}, "paid_on"),
+        (
+            "/admin/subscribers/{sub}/extras",
+            {"name": "Antenna", "price": "9.00", "start_date": 0},
+            "start_date",
+        ),
+        (
+            "/admin/invoices",
+            {"kind": "other", "lines": [{"description": "Antenna", "unit_price": "9.00"}], "due_date": 0},
+            "due_date",
+        ),
+        ("/admin/billing/runs", {"kind": "notices", "on_date": 0}, "on_date"),
+    ],
+)
+def test_a_number_where_a_date_goes_is_a_422_naming_the_field(client, w, path, body, field):
+    # a JSON number is not a date (it used to be read as a Unix time: 0 became 1970-01-01)
+    sub = w.sub("numdate")
+    if "{sub}" not in path and path != "/admin/billing/runs":
+        body = {**body, "subscriber_id": sub.id}
+    r = _post(client, w, path.replace("{sub}", sub.id), body)
+    assert r.status_code == 422, r.body
+    assert r.json_body["error"]["field"] == field

@@ -422,3 +422,16 @@ def test_partial_payments_add_late_and_reconnection_fees_once_per_overdue_period
         }
     finally:
         tenant.update(actions=[Tenant.settings.set(settings)])
+
+
+def test_payment_report_with_a_number_for_paid_on_is_a_422_naming_the_field(portal: Portal):
+    # a JSON number is not a date (it used to be read as a Unix time: 0 became 1970-01-01)
+    headers = portal.login_as(portal.new_subscriber())
+    for paid_on in (0, 1767225600):
+        r = portal.post(
+            "/portal/payments/reports",
+            headers,
+            {"amount": "30.00", "reference": "TRX-1", "paid_on": paid_on},
+        )
+        assert r.status_code == 422, r.body
+        assert r.json_body["error"]["field"] == "paid_on"
