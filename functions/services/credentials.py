@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from core.billing_calendar import zone_info
@@ -356,6 +357,8 @@ def _local_moment(sub: Subscriber, stamp: str) -> str:
         when = parse_iso(stamp)
     except ValueError:
         return stamp[:10]
+    if when.tzinfo is None:  # stored instants are UTC
+        when = when.replace(tzinfo=UTC)
     return when.astimezone(zone_info(subscriber_time_zone(sub))).strftime("%Y-%m-%d %H:%M")
 
 

@@ -80,8 +80,11 @@ class TenantContext:
         return DEFAULT_DAYS
 
     def tz(self, zone_id: str | None) -> str:
-        z = self.zone(zone_id)
-        return (z.timezone if z is not None else None) or self.tenant.timezone or "UTC"
+        return zone_time_zone(self.zone(zone_id), self.tenant)
+
+    def time_zones(self) -> list[str]:
+        """Every time zone the tenant works in: its own and its zones'."""
+        return [tz for tz in [self.tenant.timezone, *(z.timezone for z in self.zones.values())] if tz]
 
     def auto_invoicing(self, zone_id: str | None) -> bool:
         z = self.zone(zone_id)
@@ -107,13 +110,22 @@ def load_context(tenant_id: str) -> TenantContext:
     return TenantContext(tenant, repo.zones_of(tenant_id), dict(options) if isinstance(options, dict) else {})
 
 
-def subscriber_time_zone(sub: Subscriber) -> str | None:
-    """The IANA time zone of the subscriber's zone, else of its tenant (None: neither has one)."""
+def zone_time_zone(zone: Zone | None, tenant: Tenant | None) -> str:
+    """The IANA time zone of a zone, else of its tenant, else UTC: the calendar a client's dates follow."""
+    return (
+        (zone.timezone if zone is not None else None)
+        or (tenant.timezone if tenant is not None else None)
+        or "UTC"
+    )
+
+
+def subscriber_time_zone(sub: Subscriber) -> str:
+    """The time zone of the subscriber's zone, else of its tenant (:func:`zone_time_zone`), read without
+    loading the tenant's whole context."""
     zone = repo.get_zone(sub.zone_id) if sub.zone_id else None
     if zone is not None and zone.timezone:
         return str(zone.timezone)
-    tenant = repo.get_tenant(sub.tenant_id)
-    return tenant.timezone if tenant is not None else None
+    return zone_time_zone(None, repo.get_tenant(sub.tenant_id))
 
 
 def subscriber_today(sub: Subscriber, now: datetime) -> date:
@@ -126,8 +138,7 @@ def latest_today(tenant_ids: list[str], now: datetime) -> date:
     has not begun anywhere they work."""
     latest = local_date(now, "UTC")
     for tenant_id in tenant_ids:
-        ctx = load_context(tenant_id)
-        for tz in [ctx.tenant.timezone, *(z.timezone for z in ctx.zones.values())]:
+        for tz in load_context(tenant_id).time_zones():
             latest = max(latest, local_date(now, tz))
     return latest
 

@@ -357,10 +357,5 @@ def cancellation_stats(
         ctx = contexts.get(str(row.get("tenant_id") or ""))
         return zone_info(ctx.tz(row.get("zone_id")) if ctx is not None else None)
 
-    time_zones = [
-        zone_info(tz)
-        for ctx in contexts.values()
-        for tz in [ctx.tenant.timezone, *(z.timezone for z in ctx.zones.values())]
-        if tz
-    ]
+    time_zones = [zone_info(tz) for ctx in contexts.values() for tz in ctx.time_zones()]
     return listing.cancellations(rows, now, months, tz_of, time_zones)
