@@ -2,13 +2,13 @@
 
 Each run is safe to repeat (a retry, a duplicate schedule delivery or an operator's re-run creates
 nothing twice). The event may carry ``tenant_ids`` (only those tenants) and ``date`` (``YYYY-MM-DD``:
-run as of that day, to replay a day the schedule missed); a plain scheduled event runs for every
-tenant as of now.
+run as of that day in every time zone, to replay a day the schedule missed); a plain scheduled event
+runs for every tenant as of now (each zone at its own date).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import date
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,9 +21,9 @@ from services.billing.notices import run_notices
 from shared.observability import logger, metrics, tracer
 
 
-def _now(event: dict[str, Any]) -> datetime | None:
+def _as_of(event: dict[str, Any]) -> date | None:
     day = (event or {}).get("date")
-    return datetime.combine(parse_date(day, "date"), time(12), UTC) if day else None
+    return parse_date(day, "date") if day else None
 
 
 def _tenants(event: dict[str, Any]) -> list[str] | None:
@@ -35,7 +35,7 @@ def _tenants(event: dict[str, Any]) -> list[str] | None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_invoice_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    results = run_invoices(get_runtime(), _now(event), _tenants(event))
+    results = run_invoices(get_runtime(), _as_of(event), _tenants(event))
     created = sum(r.created for r in results)
     metrics.add_metric(name="InvoicesCreated", unit=MetricUnit.Count, value=created)
     return {"tenants": len(results), "created": created, "existing": sum(r.existing for r in results)}
@@ -45,7 +45,7 @@ def handle_invoice_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_notice_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    results = run_notices(get_runtime(), _now(event), _tenants(event))
+    results = run_notices(get_runtime(), _as_of(event), _tenants(event))
     sent = sum(r.emails + r.sms for r in results)
     metrics.add_metric(name="PaymentRemindersSent", unit=MetricUnit.Count, value=sent)
     return {"tenants": len(results), "sent": sent, "errors": sum(r.errors for r in results)}
@@ -55,7 +55,7 @@ def handle_notice_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_cutoff_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    results = run_cutoffs(get_runtime(), _now(event), _tenants(event))
+    results = run_cutoffs(get_runtime(), _as_of(event), _tenants(event))
     suspended = sum(len(r.suspended) for r in results)
     metrics.add_metric(name="ClientsCutOff", unit=MetricUnit.Count, value=suspended)
     return {"tenants": len(results), "suspended": suspended, "routers": sum(len(r.routers) for r in results)}
@@ -65,7 +65,7 @@ def handle_cutoff_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handle_promise_expiry(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    results = run_promise_expiry(get_runtime(), _now(event), _tenants(event))
+    results = run_promise_expiry(get_runtime(), _as_of(event), _tenants(event))
     suspended = sum(len(r.suspended) for r in results)
     metrics.add_metric(name="ClientsCutOffAfterPromise", unit=MetricUnit.Count, value=suspended)
     return {"tenants": len(results), "suspended": suspended}

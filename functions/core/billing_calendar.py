@@ -239,6 +239,45 @@ class BillingOptions:
         return self.promise_until is not None and self.promise_until >= today
 
 
+BILLING_FLAGS = ("own_dates", "recharge", "reconnection_fee", "late_fee")
+BILLING_KEYS = (*BILLING_FLAGS, "issue_day", "notice_day", "payment_day", "cutoff_day", "promise_until")
+
+
+def check_billing_map(data: Mapping[str, Any], field: str = "billing") -> dict[str, Any]:
+    """A client's billing options as an operator writes them: known keys only, flags true or false, own
+    days 1–31 (all four with ``own_dates``), ``recharge`` only with own dates, the promise a date. Returns
+    the map as stored (days as numbers, the promise as ``YYYY-MM-DD``); errors name ``billing.<key>``.
+
+    Read back with :meth:`BillingOptions.from_map`, so what this accepts is what the billing runs use."""
+    unknown = sorted(str(k) for k in data if k not in BILLING_KEYS)
+    if unknown:
+        raise ValidationError(
+            f"unknown billing option; known: {', '.join(BILLING_KEYS)}", field=f"{field}.{unknown[0]}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key in BILLING_FLAGS:
+            if not isinstance(value, bool):
+                raise ValidationError(f"{key} must be true or false", field=f"{field}.{key}")
+            out[key] = value
+        elif key == "promise_until":
+            if not isinstance(value, str) or len(value) != 10:
+                raise ValidationError("promise_until must be a date YYYY-MM-DD", field=f"{field}.{key}")
+            out[key] = parse_date(value, f"{field}.{key}").isoformat()
+        else:
+            out[key] = _day(value, f"{field}.{key}")
+    if out.get("own_dates"):
+        missing = [k for k in ("issue_day", "notice_day", "payment_day", "cutoff_day") if k not in out]
+        if missing:
+            raise ValidationError("own dates need all four days", field=f"{field}.{missing[0]}")
+    elif out.get("recharge"):
+        raise ValidationError("a recharge client has own dates (own_dates: true)", field=f"{field}.recharge")
+    BillingOptions.from_map(out)
+    return out
+
+
 def with_own_days(billing: Mapping[str, Any] | None, days: BillingDays) -> dict[str, Any]:
     """A copy of ``Subscriber.billing`` with own dates set to ``days``."""
     out = dict(billing or {})

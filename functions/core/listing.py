@@ -1,6 +1,8 @@
 """Subscriber lists (SPEC S3): filters incl. Online / Online last 24 h, text search, sort, opaque
 cursor pagination, per-status totals with the sums of the services, CSV rendering.
 
+A service's price is in its tenant's currency: the sums are made per currency, never across currencies.
+
 Rows are plain dicts built by the services from stored records, so these rules are pure.
 """
 
@@ -16,7 +18,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from core import money
 from core.errors import ValidationError
+from core.money import DEFAULT_CURRENCY
 from core.statuses import ONLINE, ONLINE_24H, Status
 
 STATUS_FILTERS = (*[s.value for s in Status], "blocked", ONLINE, ONLINE_24H)
@@ -130,6 +134,8 @@ def decode_cursor(cursor: str, field: str, desc: bool) -> tuple[int, Any, str]:
         if not (isinstance(present, int) and isinstance(value, str) and isinstance(rid, str)):
             raise ValueError("bad cursor fields")
         typed: Any = Decimal(value) if c_field == "price" else value
+        if isinstance(typed, Decimal) and not typed.is_finite():  # NaN cannot be compared with prices
+            raise ValueError("not a price")
     except Exception as exc:
         raise ValidationError(
             "invalid cursor: pass back the next_cursor of the previous page", field="cursor"
@@ -163,9 +169,12 @@ def paginate(
 
 
 # ---------------------------------------------------------------- totals
-def totals(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, dict[str, Any]]:
-    """Number of customers per status and the sum of their services' prices (S3 "Totals").
-    Online and Online last 24 h are counted as well (a customer is in its status and in those)."""
+def totals(
+    rows: Iterable[Mapping[str, Any]], now: datetime, currency: str = DEFAULT_CURRENCY
+) -> dict[str, dict[str, Any]]:
+    """Number of customers per status and the sum of their services' prices (S3 "Totals"), rows of one
+    ``currency``. Online and Online last 24 h are counted as well (a customer is in its status and in
+    those)."""
     buckets: dict[str, list[Any]] = {s.value: [0, Decimal(0)] for s in Status}
     buckets[ONLINE] = [0, Decimal(0)]
     buckets[ONLINE_24H] = [0, Decimal(0)]
@@ -181,10 +190,14 @@ def totals(rows: Iterable[Mapping[str, Any]], now: datetime) -> dict[str, dict[s
             b = buckets.setdefault(k, [0, Decimal(0)])
             b[0] += 1
             b[1] += price
-    return {k: {"count": c, "services_total": str(total)} for k, (c, total) in buckets.items()}
+    return {
+        k: {"count": c, "services_total": money.fmt(total, currency)} for k, (c, total) in buckets.items()
+    }
 
 
-def totals_from_counts(counts: Iterable[tuple[str, int, str]]) -> dict[str, dict[str, Any]]:
+def totals_from_counts(
+    counts: Iterable[tuple[str, int, str]], currency: str = DEFAULT_CURRENCY
+) -> dict[str, dict[str, Any]]:
     """:func:`totals` from counters: (bucket, how many, price each), the bucket a status, ``online``
     or ``online_24h``; "all" sums the statuses."""
     buckets: dict[str, list[Any]] = {s.value: [0, Decimal(0)] for s in Status}
@@ -200,7 +213,57 @@ def totals_from_counts(counts: Iterable[tuple[str, int, str]]) -> dict[str, dict
             b = buckets.setdefault(k, [0, Decimal(0)])
             b[0] += n
             b[1] += amount
-    return {k: {"count": c, "services_total": str(total)} for k, (c, total) in buckets.items()}
+    return {
+        k: {"count": c, "services_total": money.fmt(total, currency)} for k, (c, total) in buckets.items()
+    }
+
+
+def _by_currency(items: Iterable[Any], currency_of: Callable[[Any], str | None]) -> dict[str, list[Any]]:
+    groups: dict[str, list[Any]] = {}
+    for item in items:
+        groups.setdefault(money.currency_or_default(currency_of(item)), []).append(item)
+    return groups
+
+
+def _statuses_report(
+    per: dict[str, dict[str, dict[str, Any]]], counted: dict[str, dict[str, Any]], currency: str | None
+) -> dict[str, Any]:
+    """The totals of every currency together: the counts of all of them (``counted``), and the sums when
+    the report has one ``currency`` (null when there are several: ``by_currency`` has each one's)."""
+    statuses = per.get(currency or "") or {
+        k: {"count": v["count"], "services_total": v["services_total"] if currency else None}
+        for k, v in counted.items()
+    }
+    return {
+        "currency": currency,
+        "statuses": statuses,
+        "by_currency": [{"currency": c, "statuses": per[c]} for c in sorted(per)],
+    }
+
+
+def totals_by_currency(
+    rows: Sequence[Mapping[str, Any]],
+    now: datetime,
+    currency_of: Callable[[Mapping[str, Any]], str | None],
+    scope: Iterable[str] = (),
+) -> dict[str, Any]:
+    """:func:`totals` over rows of several currencies (``currency_of(row)``): the counts of every row, the
+    sums of each currency (``by_currency``), and the sums beside the counts only when the rows are of one
+    currency. Without rows, the ``scope``'s currency (the tenants') when it has one."""
+    per = {c: totals(group, now, c) for c, group in _by_currency(rows, currency_of).items()}
+    currency = money.report_currency(per, scope)
+    return _statuses_report(per, totals(rows, now, currency or DEFAULT_CURRENCY), currency)
+
+
+def totals_from_counts_by_currency(
+    counts: Sequence[tuple[str, str, int, str]], scope: Iterable[str] = ()
+) -> dict[str, Any]:
+    """:func:`totals_by_currency` from counters: (currency, bucket, how many, price each)."""
+    groups = _by_currency((c for c in counts if c[2] > 0), lambda c: c[0])
+    per = {cur: totals_from_counts([c[1:] for c in group], cur) for cur, group in groups.items()}
+    currency = money.report_currency(per, scope)
+    counted = totals_from_counts([c[1:] for c in counts], currency or DEFAULT_CURRENCY)
+    return _statuses_report(per, counted, currency)
 
 
 def _month_back(month: str, n: int) -> str:
@@ -226,9 +289,11 @@ def cancellations(
     months: int,
     tz_of: Callable[[Mapping[str, Any]], tzinfo] | None = None,
     time_zones: Iterable[tzinfo] = (),
+    currency: str = DEFAULT_CURRENCY,
 ) -> dict[str, Any]:
     """Cancellation statistics (S4: cancelling sets the date and counts here): services cancelled per
-    month over the last ``months`` months, with the monthly revenue they represented, and per zone.
+    month over the last ``months`` months, with the monthly revenue they represented (rows of one
+    ``currency``), and per zone.
 
     A cancellation counts in the month of its local calendar (``tz_of(row)``: the client's zone, else its
     tenant's time zone; UTC without one): 20:00 on 31 May in Mexico City is a May cancellation though it
@@ -252,11 +317,40 @@ def cancellations(
         per_zone[zone] = per_zone.get(zone, 0) + 1
     return {
         "months": [
-            {"month": m, "cancelled": c, "services_total": str(t)} for m, (c, t) in sorted(per_month.items())
+            {"month": m, "cancelled": c, "services_total": money.fmt(t, currency)}
+            for m, (c, t) in sorted(per_month.items())
         ],
         "by_zone": dict(sorted(per_zone.items())),
         "total": sum(c for c, _ in per_month.values()),
     }
+
+
+def cancellations_by_currency(
+    rows: Sequence[Mapping[str, Any]],
+    now: datetime,
+    months: int,
+    currency_of: Callable[[Mapping[str, Any]], str | None],
+    tz_of: Callable[[Mapping[str, Any]], tzinfo] | None = None,
+    time_zones: Iterable[tzinfo] = (),
+    scope: Iterable[str] = (),
+) -> dict[str, Any]:
+    """:func:`cancellations` over rows of several currencies (``currency_of(row)``): the counts of every
+    cancellation, each currency's statistics (``by_currency``, the currencies with cancellations), and the
+    monthly sums beside the counts only when the cancellations are of one currency. Without any, the
+    ``scope``'s currency (the tenants') when it has one."""
+    time_zones = list(time_zones)
+    per = {
+        c: stats
+        for c, group in _by_currency(rows, currency_of).items()
+        if (stats := cancellations(group, now, months, tz_of, time_zones, c))["total"]
+    }
+    currency = money.report_currency(per, scope)
+    out = per.get(currency or "") or cancellations(
+        rows, now, months, tz_of, time_zones, currency or DEFAULT_CURRENCY
+    )
+    if currency is None:
+        out = {**out, "months": [{**m, "services_total": None} for m in out["months"]]}
+    return {**out, "currency": currency, "by_currency": [{"currency": c, **per[c]} for c in sorted(per)]}
 
 
 # ---------------------------------------------------------------- CSV

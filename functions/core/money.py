@@ -6,6 +6,7 @@ authorities expect, to the currency's number of decimals (ISO 4217 exponent).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from core.errors import ValidationError
@@ -49,6 +50,14 @@ _EXPONENTS = {
 def currency_or_default(currency: str | None) -> str:
     """A tenant's, invoice's or payment's currency, or the default when the record has none."""
     return currency or DEFAULT_CURRENCY
+
+
+def report_currency(currencies: Iterable[str | None], scope: Iterable[str | None] = ()) -> str | None:
+    """The one currency of a report's amounts: the currency its records share; None when they are in
+    several (the amounts are then given per currency, never added together). A report without records
+    takes the currency of its scope (the tenants it covers) when they share one."""
+    found = {currency_or_default(c) for c in currencies} or {currency_or_default(c) for c in scope}
+    return found.pop() if len(found) == 1 else None
 
 
 def amount_due(total: object, paid: object) -> Decimal:

@@ -7,12 +7,15 @@ runtime's token signer): this module stays pure.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from core.errors import ValidationError
 
 CURSOR_TOKEN = "page-cursor"
 CURSOR_TTL_SECONDS = 86_400
+
+T = TypeVar("T")
 
 
 class Signer(Protocol):
@@ -43,3 +46,39 @@ def decode_key(
     if claims.get("s") != scope or not isinstance(claims.get("k"), dict):
         raise ValidationError("the cursor belongs to another list", field=field)
     return dict(claims["k"])
+
+
+# ---------------------------------------------------------------- newest first, across several tenants
+# Lists merged from several tenants' indexes (invoices, payments, payment reports) page by position, not by
+# DynamoDB page key: a row's position is (created_at, id), newest first; ids break the ties of rows made in
+# the same instant, so a page never ends between two rows of one instant and skips the other.
+Position = tuple[str, str]
+
+
+def position_of(key: dict[str, Any] | None, field: str = "cursor") -> Position | None:
+    """The position a page continues after, from the page key of a cursor (None: the first page)."""
+    if key is None:
+        return None
+    before, last_id = key.get("before"), key.get("id")
+    if not isinstance(before, str) or not isinstance(last_id, str):
+        raise ValidationError("invalid or expired cursor", field=field)
+    return before, last_id
+
+
+def comes_after(created_at: str, row_id: str, position: Position | None) -> bool:
+    """Whether a row comes after ``position`` newest first: older, or as old with a smaller id."""
+    return position is None or (created_at, row_id) < position
+
+
+def newest_first_page(
+    rows: Iterable[T], limit: int, position_key: Callable[[T], Position]
+) -> tuple[list[T], dict[str, Any] | None]:
+    """The first ``limit`` rows newest first and the page key of the next page (None when none follows).
+    ``rows`` holds every row after the previous page that could come first: for each tenant, its
+    ``limit + 1`` first ones at least (or all of them)."""
+    ordered = sorted(rows, key=position_key, reverse=True)
+    page = ordered[:limit]
+    if len(ordered) <= limit or not page:
+        return page, None
+    before, last_id = position_key(page[-1])
+    return page, {"before": before, "id": last_id}

@@ -90,10 +90,15 @@ def fit_sms(text: str) -> str:
     return f"{cut}… {tail}".strip() if tail else cut[:SMS_MAX_CHARS]
 
 
-def validate_template(name: str, text: str, sample: Mapping[str, Any] | None = None) -> None:
-    """Check a tenant template: SMS templates must fit 164 characters once rendered with ``sample``."""
+def validate_template(
+    name: str, text: str, sample: Mapping[str, Any] | None = None, field: str | None = None
+) -> None:
+    """Check a tenant template: known placeholders only; SMS templates must fit 164 characters once
+    rendered with ``sample`` (without one, the fixed text alone). Errors name ``field`` (default: the name)."""
     unknown = [p for p in placeholders_in(text) if p not in PLACEHOLDERS]
     if unknown:
-        raise ValidationError(f"unknown placeholder(s): {', '.join(sorted(set(unknown)))}", field=name)
+        raise ValidationError(
+            f"unknown placeholder(s): {', '.join(sorted(set(unknown)))}", field=field or name
+        )
     if name.endswith("_sms"):
-        check_sms(render_template(text, sample or {}), field=name)
+        check_sms(render_template(text, sample or {}), field=field or name)

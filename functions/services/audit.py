@@ -32,6 +32,12 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def run_actor_kind(actor_id: str, actor_kind: str | None) -> str:
+    """Who a run or re-run is recorded as: the caller's kind when a request started it (an operator or an
+    API key), else the system's own schedule."""
+    return actor_kind or ("system" if actor_id == "system" else "operator")
+
+
 def record_audit(
     actor_id: str,
     actor_kind: str,
@@ -86,9 +92,11 @@ def query_audit(
     cursor: str | None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One object's history (entries of tenants outside the caller's scope are left out), or a tenant's
-    log (the caller's own tenant by default), newest first, with a signed cursor."""
+    log (the caller's own tenant by default), newest first, with a signed cursor. The cursor continues
+    the same time window only: DynamoDB refuses a start key outside the query's key condition."""
+    window = f"{since or ''}..{until or ''}"
     if entity_id:
-        scope = f"audit:e:{entity_id}"
+        scope = f"audit:e:{entity_id}:{window}"
         start = decode_key(rt.signer, cursor, scope)
         items, last = audit_store.query_entity(entity_id, limit, start)
         items = [e for e in items if actor.can_see(e.tenant_id)]
@@ -98,7 +106,7 @@ def query_audit(
     else:
         tid = tenant_id or actor.tenant_id
         actor.require_visible(tid, "tenant")
-        scope = f"audit:t:{tid}"
+        scope = f"audit:t:{tid}:{window}"
         start = decode_key(rt.signer, cursor, scope)
         items, last = audit_store.query_tenant(tid, limit, start, since, until)
     return [entry_dict(e) for e in items], encode_key(rt.signer, last, scope)

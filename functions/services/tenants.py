@@ -11,7 +11,10 @@ from typing import Any
 from core.catalog_rules import check_timezone
 from core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
+from core.retention import SETTING_KEYS as RETENTION_KEYS
 from core.retention import check_settings as check_retention
+from core.templates import DEFAULT_TEMPLATES as BILLING_TEMPLATES
+from core.templates import validate_template
 from services.audit import record_audit
 from services.identity.actors import Actor
 from store import catalog as catalog_store
@@ -116,19 +119,92 @@ def _public_settings(settings: Any) -> dict[str, Any]:
     return out
 
 
-def _keep_payment_keys(stored: Any, sent: Any) -> Any:
-    """``settings.payments`` sent back as the tenant view shows it (without key material) keeps the
-    stored keys of each account it still names."""
-    old, new = _payment_accounts({"payments": stored}), _payment_accounts({"payments": sent})
-    if old is None or new is None:
-        return sent
-    accounts = dict(new)
-    for name, acct in new.items():
-        kept = old.get(name)
-        if isinstance(acct, dict) and isinstance(kept, dict):
-            keys = {k: v for k, v in kept.items() if str(k).endswith("_enc") and k not in acct}
-            accounts[name] = {**acct, **keys}
-    return {**sent, "accounts": accounts}
+# The settings keys the product reads; anything else is refused (a misspelt key would do nothing).
+SETTING_KEYS = (
+    "templates",  # billing templates here; credential templates at their own endpoint
+    "billing",  # fees, promise limit, reconnect rule
+    "portal",  # customer portal options (login page of printed cards)
+    "payments",  # shown by reads and accepted back unchanged; edited at its own endpoints
+    "inactivity_days",
+    *RETENTION_KEYS,
+)
+PAYMENT_ENDPOINTS = (
+    "PUT /admin/payment-settings and PUT or DELETE /admin/payment-settings/accounts/{provider}"
+)
+CREDENTIAL_TEMPLATES_ENDPOINT = "PUT /admin/credentials/templates"
+
+
+def merge_settings(stored: dict[str, Any] | None, sent: dict[str, Any] | None) -> dict[str, Any]:
+    """Tenant settings after an edit that sends ``sent``: merged key by key (null removes a key) and the
+    templates name by name (null puts a template back to its default). A value sent back as a read
+    shows it is kept as stored, so a whole read can be sent back. Refused with 422 naming the field:
+    key material (``*_enc``) anywhere, payment settings and credential templates (each edited at its
+    own endpoint, with its own checks), and keys the product does not read."""
+    _refuse_key_material(sent, "settings")
+    merged = dict(stored or {})
+    shown = _public_settings(merged)
+    for key, value in (sent or {}).items():
+        field = f"settings.{key}"
+        if value == shown.get(key):
+            continue  # as a read shows it: unchanged
+        if key == "payments":
+            raise ValidationError(f"online payments are set with {PAYMENT_ENDPOINTS}", field=field)
+        if key == "templates":
+            value = _merge_templates(merged.get(key), value) or None
+        elif key not in SETTING_KEYS and value is not None:
+            raise ValidationError(f"unknown setting; known: {', '.join(SETTING_KEYS)}", field=field)
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    check_retention(merged)
+    return merged
+
+
+def _refuse_key_material(value: Any, path: str) -> None:
+    """Encrypted keys are written only by the endpoint that checks and encrypts them."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if str(k).endswith("_enc"):
+                raise ValidationError(
+                    f"key material cannot be written here; payment provider keys are set with {PAYMENT_ENDPOINTS}",
+                    field=f"{path}.{k}",
+                )
+            _refuse_key_material(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_key_material(v, f"{path}.{i}")
+
+
+def _merge_templates(stored: Any, sent: Any) -> dict[str, Any]:
+    """The tenant's own templates after an edit: billing templates checked by
+    :func:`core.templates.validate_template`; a credential template (or any other name) is refused."""
+    old = dict(stored) if isinstance(stored, dict) else {}
+    if sent is None:
+        sent = dict.fromkeys(old)
+    if not isinstance(sent, dict):
+        raise ValidationError(
+            "an object of template name → text (null: the default)", field="settings.templates"
+        )
+    merged = dict(old)
+    for name, text in sent.items():
+        field = f"settings.templates.{name}"
+        if text == old.get(name):
+            continue
+        if name not in BILLING_TEMPLATES:
+            raise ValidationError(
+                f"not a billing template ({', '.join(BILLING_TEMPLATES)}); credential templates are "
+                f"edited with {CREDENTIAL_TEMPLATES_ENDPOINT}",
+                field=field,
+            )
+        if text is None:
+            merged.pop(name, None)
+            continue
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationError("a template is a non-empty text (null: the default)", field=field)
+        validate_template(name, text, field=field)
+        merged[name] = text
+    return merged
 
 
 def get_tenant(actor: Actor, tenant_id: str) -> Tenant:
@@ -163,7 +239,7 @@ def create_tenant(actor: Actor, data: dict[str, Any]) -> Tenant:
     if kind == "reseller" and not actor.has_role("system_admin"):
         raise ForbiddenError("only a system administrator creates resellers")
     check_timezone(data.get("timezone") or "UTC")
-    check_retention(data.get("settings"))
+    data["settings"] = merge_settings({}, data.get("settings"))
     now = now_iso()
     t = Tenant(
         id=new_id("ten"),
@@ -180,23 +256,14 @@ def create_tenant(actor: Actor, data: dict[str, Any]) -> Tenant:
 
 
 def update_tenant(actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tenant:
-    """Edit a tenant; ``settings`` merges key by key (a null value removes that key) because other parts
-    of the system (portal, billing templates) keep their own keys there."""
+    """Edit a tenant; ``settings`` merges key by key (see :func:`merge_settings`) because other parts of
+    the system (payments, credential templates) keep their own keys there."""
     t = get_tenant(actor, tenant_id)
     reject_nulls(Tenant, changes, skip=("settings",))
     if "timezone" in changes:
         check_timezone(changes["timezone"])
     if "settings" in changes:
-        merged = dict(t.settings or {})
-        for k, v in (changes["settings"] or {}).items():
-            if v is None:
-                merged.pop(k, None)
-            elif k == "payments":
-                merged[k] = _keep_payment_keys(merged.get(k), v)
-            else:
-                merged[k] = v
-        check_retention(merged)
-        changes["settings"] = merged
+        changes["settings"] = merge_settings(t.settings, changes["settings"])
     if changes.get("active") is False and tenant_id == actor.tenant_id:
         raise ForbiddenError("you cannot disable your own tenant", field="active")
     if t.id == actor.tenant_id and not actor.has_role("manager"):

@@ -1,8 +1,10 @@
 """One place for powertools Logger, Metrics and Tracer.
 
-Logs are structured JSON with a correlation id; a filter removes any key that looks like a secret, and
-rewrites logged exceptions that quote their input (pydantic validation errors), so passwords and keys
-never reach the logs even by mistake. Fields a log call passes whose names
+Logs are structured JSON with a correlation id; a filter removes any key that looks like a secret, masks
+values shaped like a known secret (payment-provider keys, signed tokens, API keys) in every string of the
+record — message, fields, nested values, exception text — and rewrites logged exceptions that quote their
+input (pydantic validation errors) or hold such a value, so passwords and keys never reach the logs even
+by mistake. Fields a log call passes whose names
 Python's ``LogRecord`` reserves (``created``, ``name``, ``module``…) would make the call raise at the
 levels where the record is built; :class:`ComponentLogger` renames them (``created`` → ``created_``)
 so no log call can fail a request at any level.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +25,18 @@ SERVICE = "wispcloud"
 NAMESPACE = "WispCloud"
 
 _SECRET_MARKERS = ("password", "secret", "token", "key", "authorization", "otp", "code_plain")
+# Secret values recognisable by their shape wherever a string holds them (a provider's error text, a
+# message quoting a header). One pattern, so each string is scanned once; the lookahead lets the scan skip
+# characters no secret starts with. ``keep``: the part left readable (an API key's id, the auth scheme).
+_SECRET_VALUES = re.compile(
+    r"(?=[srwATeBbk])(?:"
+    r"\b[sr]k_(?:live|test)_[0-9A-Za-z]{8,}"  # Stripe secret and restricted keys
+    r"|\bwhsec_[0-9A-Za-z+/=]{8,}"  # webhook signing secrets (Stripe's, and the product's own)
+    r"|\b(?:APP_USR|TEST)-\d{6,}-[0-9A-Za-z-]{16,}"  # Mercado Pago access tokens
+    r"|\beyJ[0-9A-Za-z_-]{8,}\.[0-9A-Za-z_-]{8,}(?:\.[0-9A-Za-z_-]*)?"  # JWTs and the product's signed tokens
+    r"|(?P<keep>\bkey_[0-9a-f]{20}\.|\b[Bb]earer )[0-9A-Za-z._~+/-]{16,}=*"  # API key secrets, bearer tokens
+    r")"
+)
 # Attribute names of every LogRecord plus the two the formatter adds: ``extra`` may not use them.
 RESERVED_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -39,7 +54,25 @@ def safe_fields(extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _mask(match: re.Match[str]) -> str:
+    return (match.group("keep") or "") + "***"
+
+
+def _mask_secret_values(text: str) -> str:
+    """``text`` with every value shaped like a known secret replaced by ``***``."""
+    return _SECRET_VALUES.sub(_mask, text)
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return ""
+
+
 def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return _mask_secret_values(value)
     if isinstance(value, dict):
         return {
             k: ("***" if any(m in str(k).lower() for m in _SECRET_MARKERS) else _redact(v))
@@ -47,11 +80,17 @@ def _redact(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [_redact(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_redact(v) for v in value)
+    if isinstance(value, BaseException):  # written out as its text
+        text = _text(value)
+        safe = _mask_secret_values(text)
+        return safe if safe != text else value
     return value
 
 
 class ValuesRemovedError(Exception):
-    """A logged exception whose message was rewritten without the input values it quoted."""
+    """A logged exception whose message was rewritten without the input or secret values it quoted."""
 
 
 def _carries_input(exc: BaseException) -> bool:
@@ -60,9 +99,13 @@ def _carries_input(exc: BaseException) -> bool:
     return type(exc).__module__.startswith("pydantic") and callable(getattr(exc, "errors", None))
 
 
+def _holds_secret(exc: BaseException) -> bool:
+    return _SECRET_VALUES.search(_text(exc)) is not None
+
+
 def _safe_message(exc: BaseException) -> str:
     if not _carries_input(exc):
-        return str(exc)
+        return _mask_secret_values(_text(exc))
     errors = exc.errors(include_input=False, include_url=False, include_context=False)  # type: ignore[attr-defined]
     parts = [
         f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']} [type={e['type']}]" for e in errors
@@ -71,8 +114,9 @@ def _safe_message(exc: BaseException) -> str:
 
 
 def _safe_exc_info(exc_info: Any) -> Any:
-    """``exc_info`` as logged: when the exception (or one it was raised from) quotes its input, one
-    exception naming each of the chain with its message rewritten, on the original traceback."""
+    """``exc_info`` as logged: when the exception (or one it was raised from) quotes its input or holds a
+    secret value, one exception naming each of the chain with its message rewritten, on the original
+    traceback."""
     if not isinstance(exc_info, tuple) or len(exc_info) != 3 or exc_info[1] is None:
         return exc_info
     chain: list[BaseException] = []
@@ -80,10 +124,29 @@ def _safe_exc_info(exc_info: Any) -> Any:
     while exc is not None and all(exc is not seen for seen in chain):
         chain.append(exc)
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
-    if not any(_carries_input(e) for e in chain):
+    if not any(_carries_input(e) or _holds_secret(e) for e in chain):
         return exc_info
     text = " <- ".join(f"{type(e).__module__}.{type(e).__qualname__}: {_safe_message(e)}" for e in chain)
     return (ValuesRemovedError, ValuesRemovedError(text), exc_info[2])
+
+
+def _redact_message(record: logging.LogRecord) -> None:
+    """Mask secret values in the message as it will be written (its arguments merged in)."""
+    if isinstance(record.args, dict):  # named arguments: masked by name as fields are
+        record.args = _redact(record.args)
+    if isinstance(record.msg, dict):  # a structured message: its keys and values
+        record.msg = _redact(record.msg)
+        return
+    if isinstance(record.msg, str) and not record.args:
+        text = record.msg
+    else:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed call: the handler reports it as logging always does
+            return
+    safe = _mask_secret_values(text)
+    if safe != text:
+        record.msg, record.args = safe, ()
 
 
 class _RedactingFilter(logging.Filter):
@@ -91,14 +154,15 @@ class _RedactingFilter(logging.Filter):
         if record.exc_info:
             record.exc_info = _safe_exc_info(record.exc_info)
             record.exc_text = None
+        _redact_message(record)
         for attr in list(vars(record)):
-            if attr.startswith("_") or attr in logging.LogRecord.__dict__:
+            if attr.startswith("_") or attr in RESERVED_FIELDS:  # the record's own attributes
                 continue
             if any(m in attr.lower() for m in _SECRET_MARKERS):
                 setattr(record, attr, "***")
             else:
                 val = getattr(record, attr)
-                if isinstance(val, dict | list):
+                if isinstance(val, str | dict | list | tuple | BaseException):
                     setattr(record, attr, _redact(val))
         return True
 

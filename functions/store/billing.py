@@ -213,16 +213,19 @@ def update_subscriber(
     return True
 
 
-def set_status_if_unchanged(sub: Subscriber, new_status: str) -> bool:
-    """Move a client to ``new_status`` unless its status changed since it was read."""
+def billing_as_read(sub: Subscriber) -> Condition:
+    """The client's billing options (own dates, promise, fee options) are still those read into ``sub``."""
+    if not sub.billing:  # read as {}: never written, or written empty
+        return Subscriber.billing.does_not_exist() | (Subscriber.billing == {})
+    return Subscriber.billing == sub.billing
+
+
+def set_billing_if_unchanged(sub: Subscriber, billing: dict[str, Any]) -> bool:
+    """Replace a client's billing options unless its status or its billing options changed since it was
+    read (a promise given or dates moved by a payment meanwhile are never overwritten)."""
     return update_subscriber(
-        sub, [Subscriber.status.set(new_status)], Subscriber.status == sub.status, new_status=new_status
+        sub, [Subscriber.billing.set(billing)], (Subscriber.status == sub.status) & billing_as_read(sub)
     )
-
-
-def set_billing_if_status_unchanged(sub: Subscriber, billing: dict[str, Any]) -> bool:
-    """Replace a client's billing options unless its status changed since it was read."""
-    return update_subscriber(sub, [Subscriber.billing.set(billing)], Subscriber.status == sub.status)
 
 
 def status_tally_ops(sub: Subscriber, new_status: str) -> list[TxOp]:
@@ -435,6 +438,54 @@ def update_invoice(invoice: Invoice, actions: Sequence[Any], condition: Conditio
         raise
 
 
+def invoice_as_read(invoice: Invoice) -> Condition:
+    """The invoice still has the status and paid amount read into ``invoice``."""
+    return (Invoice.paid == invoice.paid) & (Invoice.status == invoice.status)
+
+
+def cancel_invoice_op(invoice: Invoice, actor_id: str, now: str) -> TxOp:
+    """Cancel an invoice, conditional on the status and paid amount the decision read."""
+    return TxOp(
+        "update",
+        invoice,
+        ("invoice", invoice.id),
+        invoice_as_read(invoice),
+        [
+            Invoice.status.set("cancelled"),
+            Invoice.cancelled_at.set(now),
+            Invoice.cancelled_by.set(actor_id),
+            Invoice.updated_at.set(now),
+        ],
+    )
+
+
+def cutoff_ops(sub: Subscriber, invoices: Sequence[Invoice], status: str, now: str) -> list[TxOp]:
+    """A client suspended for its overdue invoices, as one transaction: conditional on the status and
+    billing options read (a promise given meanwhile), and on each invoice still owing what it was read
+    owing (a payment landing meanwhile); the invoices are marked cut off (an earlier mark stays)."""
+    ops = [
+        TxOp(
+            "update",
+            sub,
+            ("subscriber",),
+            (Subscriber.status == sub.status) & billing_as_read(sub),
+            [Subscriber.status.set(status), Subscriber.updated_at.set(now)],
+        ),
+        *status_tally_ops(sub, status),
+    ]
+    for inv in invoices:
+        ops.append(
+            TxOp(
+                "update",
+                inv,
+                ("invoice", inv.id),
+                invoice_as_read(inv),
+                [Invoice.cutoff_at.set(Invoice.cutoff_at | now), Invoice.updated_at.set(now)],
+            )
+        )
+    return ops
+
+
 def claim_invoice_flag(invoice: Invoice, attr_name: str, value: str) -> bool:
     """Set a once-only marker (``notified_at``, ``cutoff_at``); False when another run set it first."""
     attr = getattr(Invoice, attr_name)
@@ -452,13 +503,7 @@ def invoice_payment_op(invoice: Invoice, paid: str, status: str, now: str) -> Tx
     actions = [Invoice.paid.set(paid), Invoice.status.set(status), Invoice.updated_at.set(now)]
     if status == "paid":
         actions.append(Invoice.paid_at.set(now))
-    return TxOp(
-        "update",
-        invoice,
-        ("invoice", invoice.id),
-        (Invoice.paid == invoice.paid) & (Invoice.status == invoice.status),
-        actions,
-    )
+    return TxOp("update", invoice, ("invoice", invoice.id), invoice_as_read(invoice), actions)
 
 
 def subscriber_money_op(
@@ -470,7 +515,8 @@ def subscriber_money_op(
     status: str | None = None,
 ) -> TxOp:
     """The client's side of a payment or promise (balance, billing options, status — those given),
-    conditional on its status and, when the balance changes, on the balance it was decided on."""
+    conditional on its status and, when they change, on the balance and billing options it was decided
+    on (a promise and a payment moving the dates at once never overwrite each other)."""
     actions = []
     if balance is not None:
         actions.append(Subscriber.balance.set(balance))
@@ -482,6 +528,8 @@ def subscriber_money_op(
     condition = Subscriber.status == sub.status
     if balance is not None:
         condition = (Subscriber.balance == sub.balance) & condition
+    if billing is not None:
+        condition = condition & billing_as_read(sub)
     return TxOp("update", sub, ("subscriber",), condition, actions)
 
 

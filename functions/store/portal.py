@@ -7,6 +7,7 @@ activated once, a reported payment is confirmed or rejected once.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,12 +79,13 @@ def put_record_once(
     return True
 
 
-def get_record(key: str) -> TokenRecord | None:
-    """A live record (TTL deletion is lazy in DynamoDB, so expired records are treated as absent)."""
+def get_record(key: str, consistent: bool = False) -> TokenRecord | None:
+    """A live record (TTL deletion is lazy in DynamoDB, so expired records are treated as absent);
+    ``consistent`` reads every write acknowledged before the call."""
     if not usable_key(key):
         return None
     try:
-        rec = TokenRecord.get(key)
+        rec = TokenRecord.get(key, consistent_read=consistent)
     except DoesNotExist:
         return None
     exp = rec.expires_at
@@ -215,15 +217,24 @@ def set_payment_status(payment: Payment, status: str, expect_status: str, extra:
     return True
 
 
-def tenant_payments(tenant_id: str, status: str | None, kind: str | None, limit: int) -> list[Payment]:
-    """Newest first, optionally one kind/status (reported payments waiting for confirmation)."""
+def iter_tenant_payments(
+    tenant_id: str, status: str | None, kind: str | None, until: str | None, page_size: int
+) -> Iterator[Payment]:
+    """A tenant's payments newest first, from ``until`` (included) back, optionally one kind/status: read
+    a page of ``page_size`` at a time as the caller goes."""
     cond = None
     if status:
         cond = Payment.status == status
     if kind:
         cond = (Payment.kind == kind) if cond is None else cond & (Payment.kind == kind)
-    return list(
-        Payment.tenant_index.query(tenant_id, filter_condition=cond, scan_index_forward=False, limit=limit)
+    return iter(
+        Payment.tenant_index.query(
+            tenant_id,
+            Payment.created_at <= until if until else None,
+            filter_condition=cond,
+            scan_index_forward=False,
+            page_size=page_size,
+        )
     )
 
 

@@ -111,9 +111,16 @@ def create(sub: Subscriber) -> Subscriber:
     return sub
 
 
-def update_fields(sub: Subscriber, changes: dict[str, Any], expect_status: str | None = None) -> Subscriber:
+def update_fields(
+    sub: Subscriber,
+    changes: dict[str, Any],
+    expect_status: str | None = None,
+    condition: Condition | None = None,
+    conflict_field: str = "status",
+) -> Subscriber:
     """Set/remove the given attributes. ``expect_status`` makes the write conditional on the status the
-    caller saw, so two concurrent lifecycle actions cannot both apply."""
+    caller saw, so two concurrent lifecycle actions cannot both apply; ``condition`` adds the caller's
+    own (a conflict is a 409 naming ``conflict_field``)."""
     changes = dict(changes)
     if any(k in changes for k in _SEARCHED):
         changes.update(search_fields(changes.get("name", sub.name), changes.get("phone", sub.phone)))
@@ -125,6 +132,8 @@ def update_fields(sub: Subscriber, changes: dict[str, Any], expect_status: str |
     cond = Subscriber.login.exists()
     if expect_status is not None:
         cond = cond & (Subscriber.status == expect_status)
+    if condition is not None:
+        cond = cond & condition
     before = tallies.bucket_for(sub)
     after = tallies.bucket_of(*(changes[k] if k in changes else getattr(sub, k) for k in _TALLIED))
     if before != after:  # the write is conditional on the bucket it leaves
@@ -135,7 +144,9 @@ def update_fields(sub: Subscriber, changes: dict[str, Any], expect_status: str |
     except UpdateError as exc:
         if get_by_login(sub.tenant_id, sub.username) is None:
             raise NotFoundError("subscriber not found") from exc
-        raise ConflictError("the subscriber changed meanwhile; reload and retry", field="status") from exc
+        raise ConflictError(
+            "the subscriber changed meanwhile; reload and retry", field=conflict_field
+        ) from exc
     if before != after:
         # the totals counters move once the conditional write made the change
         tallies.move(sub.tenant_id, before, after)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
@@ -31,3 +32,36 @@ def test_admin_operations_declare_auth_and_error_responses():
         for method, op in methods.items():
             assert op.get("security"), f"{method} {path} has no security"
             assert {"401", "403", "404", "422"} <= set(op["responses"]), f"{method} {path}"
+
+
+def test_each_operation_documents_its_own_request_body():
+    # the invoice send and the credentials send once shared a schema name: one was documented with the other's
+    doc = build_openapi()
+    schemas = doc["components"]["schemas"]
+
+    def body_fields(path: str) -> set[str]:
+        ref = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        return set(schemas[ref.rsplit("/", 1)[1]]["properties"])
+
+    assert body_fields("/admin/invoices/{invoice_id}/send") == {"to"}
+    assert "channel" in body_fields("/admin/subscribers/{subscriber_id}/credentials/send")
+
+
+def test_two_models_of_one_name_are_refused() -> None:
+    from pydantic import BaseModel
+
+    from api.openapi import _schema
+
+    class Body(BaseModel):
+        to: str
+
+    first = Body
+
+    class Body(BaseModel):  # type: ignore[no-redef]
+        channel: str
+
+    components: dict[str, object] = {}
+    _schema(first, components, "validation")
+    _schema(first, components, "validation")  # the same model twice is one schema
+    with pytest.raises(ValueError, match="two API models are named Body"):
+        _schema(Body, components, "validation")

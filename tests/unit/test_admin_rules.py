@@ -178,9 +178,9 @@ def test_cancellation_statistics_per_month_across_a_year_end():
     ]
     out = cancellations(rows, now, months=3)
     assert out["months"] == [
-        {"month": "2026-11", "cancelled": 0, "services_total": "0"},
-        {"month": "2026-12", "cancelled": 1, "services_total": "10"},
-        {"month": "2027-01", "cancelled": 1, "services_total": "25"},
+        {"month": "2026-11", "cancelled": 0, "services_total": "0.00"},
+        {"month": "2026-12", "cancelled": 1, "services_total": "10.00"},
+        {"month": "2027-01", "cancelled": 1, "services_total": "25.00"},
     ]
     assert out["by_zone"] == {"z1": 1, "z2": 1} and out["total"] == 2
 
@@ -198,8 +198,8 @@ def test_cancellations_count_in_the_month_of_the_rows_time_zone():
     ]
     out = cancellations(rows, now, 2, lambda _row: mexico, [mexico])
     assert out["months"] == [
-        {"month": "2026-04", "cancelled": 0, "services_total": "0"},
-        {"month": "2026-05", "cancelled": 1, "services_total": "25"},
+        {"month": "2026-04", "cancelled": 0, "services_total": "0.00"},
+        {"month": "2026-05", "cancelled": 1, "services_total": "25.00"},
     ]
     # without time zones the UTC calendar is kept
     assert [m["month"] for m in cancellations(rows, now, 2)["months"]] == ["2026-05", "2026-06"]

@@ -15,6 +15,7 @@ from pydantic import Field, StringConstraints
 
 from api.routing import RequestContext, route
 from api.schemas.common import Cursor, Email, Id, In, JsonDate, Money, Query, ShortText, Text
+from api.schemas.reports import SalesReportOut, UserSalesOut
 from core.errors import ValidationError
 from services.billing.cutoffs import rerun_cutoff, run_promise_expiry, run_tenant_cutoffs
 from services.billing.delivery import invoice_pdf, send_invoice
@@ -75,7 +76,7 @@ class InvoiceIn(In):
     notes: Text | None = None
 
 
-class SendIn(In):
+class InvoiceSendIn(In):
     to: Email | None = None
 
 
@@ -85,6 +86,7 @@ class PaymentQuery(Query):
     since: date | None = None
     until: date | None = None
     limit: int = Field(200, ge=1, le=1000)
+    cursor: Cursor | None = None
 
 
 class PaymentIn(In):
@@ -308,7 +310,7 @@ def handle_invoice_pdf(ctx: RequestContext, invoice_id: str) -> Response:
     "POST",
     summary="E-mail the invoice to the client",
     tags=["billing"],
-    body=SendIn,
+    body=InvoiceSendIn,
     min_role="operator",
 )
 def handle_send_invoice(ctx: RequestContext, invoice_id: str) -> dict[str, Any]:
@@ -334,14 +336,23 @@ def handle_cancel_pending(ctx: RequestContext, subscriber_id: str) -> dict[str, 
 
 # ---------------------------------------------------------------- payments and promises
 @route(
-    bp, "/admin/payments", "GET", summary="List payments and promises", tags=["billing"], query=PaymentQuery
+    bp,
+    "/admin/payments",
+    "GET",
+    summary="List payments and promises",
+    tags=["billing"],
+    query=PaymentQuery,
+    description="Newest first (those of one instant by id), a page of limit at a time: pass next_cursor "
+    "back as cursor for the next page.",
 )
 def handle_list_payments(ctx: RequestContext) -> dict[str, Any]:
     q: PaymentQuery = ctx.query
     if q.subscriber_id:
         _subscriber(ctx, q.subscriber_id)
-    items = list_payments(_tenants(ctx, q.tenant_id), q.subscriber_id, q.since, q.until, q.limit)
-    return {"items": [payment_dict(p) for p in items]}
+    items, nxt = list_payments(
+        ctx.rt.signer, _tenants(ctx, q.tenant_id), q.subscriber_id, q.since, q.until, q.limit, q.cursor
+    )
+    return {"items": [payment_dict(p) for p in items], "next_cursor": nxt}
 
 
 @route(
@@ -518,10 +529,16 @@ def handle_remove_extra(ctx: RequestContext, extra_id: str) -> dict[str, Any]:
     summary="Sales per product or per manager",
     tags=["billing"],
     query=SalesQuery,
+    response=SalesReportOut,
+    description="A row per product (or manager) and currency: amounts of different currencies are never "
+    "added together. by_currency gives the totals of each currency; currency is the report's one currency, "
+    "or null when its invoices are in several.",
 )
-def handle_sales_report(ctx: RequestContext) -> dict[str, Any]:
+def handle_sales_report(ctx: RequestContext) -> SalesReportOut:
     q: SalesQuery = ctx.query
-    return sales_report(_tenants(ctx, q.tenant_id), q.group_by, q.since, q.until)
+    return SalesReportOut.model_validate(
+        sales_report(_tenants(ctx, q.tenant_id), q.group_by, q.since, q.until)
+    )
 
 
 @route(
@@ -530,10 +547,13 @@ def handle_sales_report(ctx: RequestContext) -> dict[str, Any]:
     "GET",
     summary="Sales to the user: invoiced lines grouped by product with the manager's revenue",
     tags=["billing"],
+    response=UserSalesOut,
+    description="A row per product and currency, with the totals of each currency (by_currency); currency "
+    "is null when the client's invoices are in several currencies.",
 )
-def handle_sales_to_user(ctx: RequestContext, subscriber_id: str) -> dict[str, Any]:
+def handle_sales_to_user(ctx: RequestContext, subscriber_id: str) -> UserSalesOut:
     sub = _subscriber(ctx, subscriber_id)
-    return sales_to_user(ctx.p.visible_tenants, sub.id)
+    return UserSalesOut.model_validate(sales_to_user(ctx.p.visible_tenants, sub.id))
 
 
 # ---------------------------------------------------------------- billing runs (task log)
@@ -573,15 +593,18 @@ def handle_get_run(ctx: RequestContext, run_id: str) -> dict[str, Any]:
 def handle_start_run(ctx: RequestContext) -> dict[str, Any]:
     b: RunIn = ctx.body
     tenants = sorted(_tenants(ctx, b.tenant_id))
-    actor = ctx.p.actor_id
+    actor, kind = ctx.p.actor_id, ctx.p.actor_kind
     now = run_moment(tenants, b.on_date)
     if b.kind == "invoices":
-        return {"results": [run_tenant_invoices(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
+        invoices = [run_tenant_invoices(ctx.rt, t, now, actor=actor, actor_kind=kind) for t in tenants]
+        return {"results": [r.as_dict() for r in invoices]}
     if b.kind == "notices":
-        return {"results": [run_tenant_notices(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
+        notices = [run_tenant_notices(ctx.rt, t, now, actor=actor, actor_kind=kind) for t in tenants]
+        return {"results": [r.as_dict() for r in notices]}
     if b.kind == "cutoff":
-        return {"results": [run_tenant_cutoffs(ctx.rt, t, now, actor=actor).as_dict() for t in tenants]}
-    expired = run_promise_expiry(ctx.rt, now, tenant_ids=tenants, actor=actor)
+        cutoffs = [run_tenant_cutoffs(ctx.rt, t, now, actor=actor, actor_kind=kind) for t in tenants]
+        return {"results": [r.as_dict() for r in cutoffs]}
+    expired = run_promise_expiry(ctx.rt, now, tenant_ids=tenants, actor=actor, actor_kind=kind)
     return {"results": [r.as_dict() for r in expired]}
 
 
@@ -596,4 +619,12 @@ def handle_start_run(ctx: RequestContext) -> dict[str, Any]:
 )
 def handle_rerun(ctx: RequestContext, run_id: str) -> dict[str, Any]:
     b: RerunIn = ctx.body
-    return rerun_cutoff(ctx.rt, run_id, ctx.p.visible_tenants, ctx.p.actor_id, b.gateway_id, b.only_failed)
+    return rerun_cutoff(
+        ctx.rt,
+        run_id,
+        ctx.p.visible_tenants,
+        ctx.p.actor_id,
+        b.gateway_id,
+        b.only_failed,
+        actor_kind=ctx.p.actor_kind,
+    )

@@ -20,6 +20,7 @@ TemplateName = Literal[
     "credentials_email",
     "welcome_email_subject",
     "welcome_email",
+    "autologin_sms",
     "registration_code_sms",
     "registration_code_email_subject",
     "registration_code_email",
@@ -27,7 +28,7 @@ TemplateName = Literal[
 TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=svc.MAX_TEMPLATE_CHARS)]
 
 
-class SendIn(In):
+class CredentialsSendIn(In):
     channel: Literal["sms", "email", "both"] | None = Field(
         default=None, description="default: the subscriber's domain setting (credentials.channel), else both"
     )
@@ -87,7 +88,7 @@ class PreviewOut(Out):
     "POST",
     summary="Send credentials by SMS/e-mail",
     tags=["credentials"],
-    body=SendIn,
+    body=CredentialsSendIn,
     response=SentOut,
     min_role="operator",
     description="422 naming phone or email when the subscriber lacks the contact the channel needs.",

@@ -31,6 +31,7 @@ from api.schemas.portal import (
     PortalPdfOut,
     PortalReportConfirmIn,
     PortalReportListQuery,
+    PortalReportPage,
     PortalReportRejectIn,
     PortalSigningLinkOut,
 )
@@ -216,12 +217,14 @@ def _admin_report(ctx: RequestContext, payment_id: str) -> Payment:
     summary="Payments reported by customers (bank transfers)",
     tags=ADMIN_PORTAL,
     query=PortalReportListQuery,
-    response=PortalPaymentOut,
-    response_is_list=True,
+    response=PortalReportPage,
+    description="Newest first across the tenants (those of one instant by id), a page of limit at a time: "
+    "pass next_cursor back as cursor for the next page.",
 )
-def handle_list_payment_reports(ctx: RequestContext) -> list[PortalPaymentOut]:
+def handle_list_payment_reports(ctx: RequestContext) -> PortalReportPage:
     q: PortalReportListQuery = ctx.query
-    return [payment_out(p) for p in pay.list_reports(ctx.p, q.tenant_id, q.status, q.limit)]
+    items, nxt = pay.list_reports(ctx.rt.signer, ctx.p, q.tenant_id, q.status, q.limit, q.cursor)
+    return PortalReportPage(items=[payment_out(p) for p in items], next_cursor=nxt)
 
 
 @route(

@@ -100,7 +100,7 @@ def handle_get_task(ctx: RequestContext, task_id: str) -> dict[str, Any]:
 )
 def handle_rerun_task(ctx: RequestContext, task_id: str) -> dict[str, Any]:
     task = svc.find_task_or_404(ctx.p, task_id)
-    return svc.rerun_task(ctx.rt, task, ctx.p.actor_id)
+    return svc.rerun_task(ctx.rt, task, ctx.p.actor_id, ctx.p.actor_kind)
 
 
 @route(
@@ -127,7 +127,7 @@ def handle_list_gateway_tasks(ctx: RequestContext, gateway_id: str) -> dict[str,
     status=202,
 )
 def handle_rerun_failed(ctx: RequestContext, gateway_id: str) -> dict[str, Any]:
-    return svc.rerun_failed(ctx.rt, _gateway(ctx, gateway_id), ctx.p.actor_id)
+    return svc.rerun_failed(ctx.rt, _gateway(ctx, gateway_id), ctx.p.actor_id, ctx.p.actor_kind)
 
 
 @route(
@@ -161,6 +161,7 @@ def handle_export(ctx: RequestContext, gateway_id: str) -> dict[str, Any]:
         body.subscriber_ids,
         adopt=body.adopt,
         prune=body.prune,
+        actor_kind=ctx.p.actor_kind,
     )
 
 
@@ -174,7 +175,7 @@ def handle_export(ctx: RequestContext, gateway_id: str) -> dict[str, Any]:
     status=202,
 )
 def handle_install_block_rules(ctx: RequestContext, gateway_id: str) -> dict[str, Any]:
-    return svc.install_block_rules(ctx.rt, _gateway(ctx, gateway_id), ctx.p.actor_id)
+    return svc.install_block_rules(ctx.rt, _gateway(ctx, gateway_id), ctx.p.actor_id, ctx.p.actor_kind)
 
 
 @route(
@@ -213,5 +214,9 @@ def handle_arp(ctx: RequestContext, gateway_id: str) -> dict[str, Any]:
 def handle_onboarding_script(ctx: RequestContext, gateway_id: str) -> dict[str, Any]:
     body: OnboardingIn = ctx.body
     return svc.onboarding_script(
-        ctx.rt, _gateway(ctx, gateway_id), ctx.p.actor_id, rotate_api_password=body.rotate_api_password
+        ctx.rt,
+        _gateway(ctx, gateway_id),
+        ctx.p.actor_id,
+        rotate_api_password=body.rotate_api_password,
+        actor_kind=ctx.p.actor_kind,
     )

@@ -68,7 +68,7 @@ def _sub(sub: Subscriber) -> SubscriberOut:
 )
 def handle_list_subscribers(ctx: RequestContext) -> SubscriberPage:
     q = ctx.query
-    page = svc.list_subscribers(ctx.p, _filter(q), q.tenant_id, q.sort, q.limit, q.cursor)
+    page = svc.list_subscribers(ctx.rt.signer, ctx.p, _filter(q), q.tenant_id, q.sort, q.limit, q.cursor)
     return SubscriberPage.model_validate(
         {"items": page.items, "next_cursor": page.next_cursor, "total": page.total}
     )
@@ -125,10 +125,13 @@ def handle_export_subscribers(ctx: RequestContext) -> Response:
     tags=["subscribers"],
     query=TotalsQuery,
     response=TotalsOut,
+    description="A service's price is in its tenant's currency, and prices of different currencies are "
+    "never added together: statuses has the counts of every customer, with the sums when they are all of "
+    "one currency (else null); by_currency has each currency's totals.",
 )
 def handle_subscriber_totals(ctx: RequestContext) -> TotalsOut:
     q = ctx.query
-    return TotalsOut.model_validate({"statuses": svc.subscriber_totals(ctx.p, _filter(q), q.tenant_id)})
+    return TotalsOut.model_validate(svc.subscriber_totals(ctx.p, _filter(q), q.tenant_id))
 
 
 @route(
@@ -139,6 +142,8 @@ def handle_subscriber_totals(ctx: RequestContext) -> TotalsOut:
     tags=["subscribers"],
     query=CancellationQuery,
     response=CancellationsOut,
+    description="The monthly sums of the cancelled services' prices are per currency (by_currency); beside "
+    "the counts only when the cancellations are all of one currency (else null).",
 )
 def handle_cancellation_stats(ctx: RequestContext) -> CancellationsOut:
     q = ctx.query
@@ -153,12 +158,15 @@ def handle_cancellation_stats(ctx: RequestContext) -> CancellationsOut:
     tags=["subscribers"],
     query=TotalsExportQuery,
     content_type="text/csv",
+    description="A line per status and currency, with the currency of its sum.",
 )
 def handle_export_totals(ctx: RequestContext) -> Response:
     q = ctx.query
     totals = svc.subscriber_totals(ctx.p, _filter(q), q.tenant_id)
-    rows = [{"status": k, **v} for k, v in totals.items()]
-    return export_response(to_csv(("status", "count", "services_total"), rows), "totals", q.format)
+    groups = totals["by_currency"] or [{"currency": totals["currency"], "statuses": totals["statuses"]}]
+    rows = [{"status": k, **v, "currency": g["currency"]} for g in groups for k, v in g["statuses"].items()]
+    columns = ("status", "count", "services_total", "currency")
+    return export_response(to_csv(columns, rows), "totals", q.format)
 
 
 @route(
@@ -172,7 +180,7 @@ def handle_export_totals(ctx: RequestContext) -> Response:
 )
 def handle_online_subscribers(ctx: RequestContext) -> OnlineOut:
     q = ctx.query
-    page = svc.online_page(ctx.p, q.tenant_id, q.q, q.limit, q.cursor)
+    page = svc.online_page(ctx.rt.signer, ctx.p, q.tenant_id, q.q, q.limit, q.cursor)
     return OnlineOut(
         items=[OnlineRow.model_validate(r) for r in page.items],
         total=page.total,

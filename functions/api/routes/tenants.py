@@ -12,6 +12,14 @@ from services import tenants as svc
 
 bp = Blueprint(__name__)
 
+SETTINGS_RULES = (
+    "settings merge key by key (null removes a key) and templates name by name (null: the default). "
+    f"Known keys: {', '.join(svc.SETTING_KEYS)}; others are refused (422). Only billing templates are set "
+    f"here; credential templates with {svc.CREDENTIAL_TEMPLATES_ENDPOINT}, online payments with "
+    f"{svc.PAYMENT_ENDPOINTS} (their values are accepted back unchanged, as a read shows them). Key "
+    "material (*_enc) is never accepted."
+)
+
 
 def _out(t: object) -> TenantOut:
     return TenantOut.model_validate(svc.tenant_dict(t))  # type: ignore[arg-type]
@@ -41,6 +49,7 @@ def handle_list_tenants(ctx: RequestContext) -> list[TenantOut]:
     response=TenantOut,
     min_role="reseller",
     status=201,
+    description=SETTINGS_RULES,
 )
 def handle_create_tenant(ctx: RequestContext) -> TenantOut:
     return _out(svc.create_tenant(ctx.p, ctx.body.model_dump()))
@@ -60,6 +69,7 @@ def handle_get_tenant(ctx: RequestContext, tenant_id: str) -> TenantOut:
     body=TenantPatch,
     response=TenantOut,
     min_role="manager",
+    description=SETTINGS_RULES,
 )
 def handle_update_tenant(ctx: RequestContext, tenant_id: str) -> TenantOut:
     if tenant_id != ctx.p.tenant_id:

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from api.schemas.common import Cursor, Id, Money, Out, Query, ShortText
 from api.schemas.common import StrictIn as In
+from api.schemas.reports import BY_CURRENCY_DOC, Currency, ReportAmount, ReportCurrency
 from api.schemas.subscribers import (
     Address,
     Mac,
@@ -178,6 +179,7 @@ class DayTraffic(Out):
 class SalesRow(Out):
     product_id: str | None = None
     product_name: str
+    currency: Currency
     quantity: int
     billed: str
     revenue: str
@@ -186,10 +188,20 @@ class SalesRow(Out):
     sources: list[str]
 
 
-class SalesOut(Out):
-    rows: list[SalesRow]
+class SubscriberSalesCurrencyTotal(Out):
+    currency: Currency
     revenue: str
     cost: str
+
+
+class SalesOut(Out):
+    """Sales to the user: a row per product and currency; the revenue and cost of each currency."""
+
+    rows: list[SalesRow]
+    currency: ReportCurrency
+    revenue: ReportAmount = Field(description="the revenue of every row; null when in several currencies")
+    cost: ReportAmount = Field(description="the cost of every row; null when in several currencies")
+    by_currency: list[SubscriberSalesCurrencyTotal] = Field(description=BY_CURRENCY_DOC)
 
 
 class ProductBrief(Out):

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from api.schemas.common import Email, Id, In, JsonDate, Money, Out, Query
+from api.schemas.common import Cursor, Email, Id, In, JsonDate, Money, Out, Query
 
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 PortalPassword = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -225,6 +225,12 @@ class PortalReportListQuery(Query):
         Annotated[str, Field(pattern=r"^(pending_confirmation|confirming|confirmed|rejected)$")] | None
     ) = "pending_confirmation"
     limit: int = Field(default=50, ge=1, le=200)
+    cursor: Cursor | None = None
+
+
+class PortalReportPage(Out):
+    items: list[PortalPaymentOut]
+    next_cursor: str | None = None
 
 
 class PortalReportConfirmIn(In):

@@ -20,6 +20,7 @@ from api.schemas.common import (
     ShortText,
 )
 from api.schemas.common import StrictIn as In
+from api.schemas.reports import Currency, ReportAmount, ReportCurrency
 from core.listing import SubscriberFilter
 
 Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+\-]*$")]
@@ -198,22 +199,46 @@ class CancellationQuery(TotalsQuery):
 class CancellationMonth(Out):
     month: str
     cancelled: int
-    services_total: str
+    services_total: ReportAmount = Field(
+        description="the monthly prices of the services cancelled; null when they are in several currencies"
+    )
+
+
+class CurrencyCancellations(Out):
+    currency: Currency
+    months: list[CancellationMonth]
+    by_zone: dict[str, int]
+    total: int
 
 
 class CancellationsOut(Out):
     months: list[CancellationMonth]
     by_zone: dict[str, int]
     total: int
+    currency: ReportCurrency
+    by_currency: list[CurrencyCancellations] = Field(
+        description="each currency's statistics (the currencies with cancellations)"
+    )
 
 
 class StatusTotal(Out):
     count: int
-    services_total: str
+    services_total: ReportAmount = Field(
+        description="the sum of the services' prices; null when they are in several currencies"
+    )
+
+
+class CurrencyTotals(Out):
+    currency: Currency
+    statuses: dict[str, StatusTotal]
 
 
 class TotalsOut(Out):
     statuses: dict[str, StatusTotal]
+    currency: ReportCurrency
+    by_currency: list[CurrencyTotals] = Field(
+        description="the totals of each currency's customers (their tenants' currency)"
+    )
 
 
 class OnlineQuery(Query):

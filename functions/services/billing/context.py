@@ -4,7 +4,7 @@ zones, days, fees, templates), the client's own billing options and when its ser
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -131,6 +131,27 @@ def subscriber_time_zone(sub: Subscriber) -> str:
 def subscriber_today(sub: Subscriber, now: datetime) -> date:
     """The date at ``now`` in the subscriber's zone (the tenant's time zone without one)."""
     return local_date(now, subscriber_time_zone(sub))
+
+
+# When a run acts: an instant (a scheduled run: each time zone is at its own date then) or a date (a run
+# for a given day, started by hand or replayed: that date in every time zone, whatever its offset from
+# UTC — no single instant is the same date from UTC-12 to UTC+14).
+AsOf = datetime | date
+# The furthest a time zone is ahead of UTC (Pacific/Kiritimati): a date begins there first.
+MAX_UTC_OFFSET = timedelta(hours=14)
+
+
+def run_day(as_of: AsOf, tz: str | None) -> date:
+    """The date a run acts on in the time zone ``tz``: the run's date, or the local date at its instant."""
+    return local_date(as_of, tz) if isinstance(as_of, datetime) else as_of
+
+
+def run_start(as_of: AsOf) -> datetime:
+    """The earliest instant a run stands for: its instant, or when its date begins in the time zone furthest
+    ahead of UTC (look-back windows counted from it see what a run at that date anywhere would)."""
+    if isinstance(as_of, datetime):
+        return as_of
+    return datetime.combine(as_of, time(0), UTC) - MAX_UTC_OFFSET
 
 
 def latest_today(tenant_ids: list[str], now: datetime) -> date:

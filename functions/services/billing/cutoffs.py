@@ -5,32 +5,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from core.billing_calendar import (
-    local_date,
-    parse_date,
-)
+from core.billing_calendar import parse_date
 from core.errors import InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, now_iso, utcnow
 from core.statuses import Status
-from services.audit import record_audit
+from services.audit import record_audit, run_actor_kind
 from services.billing.context import (
     CUTOFF_WINDOW_DAYS,
     CUTTABLE,
     NEVER_BILLED,
     UNPAID,
+    AsOf,
     TenantContext,
     client_options,
     created_after,
     load_context,
+    run_day,
+    run_start,
     service_exists_from,
 )
 from services.billing.runs import each_tenant, get_run, log_run
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
+from store.billing import TransactionFailed
 from store.models import Gateway, Invoice, Subscriber
 
 log = get_logger("billing")
@@ -84,9 +85,10 @@ def _request_router(rt: Runtime, gateway: Gateway, reason: str, actor: str) -> d
 def run_tenant_cutoffs(
     rt: Runtime,
     tenant_id: str,
-    now: datetime | None = None,
+    now: AsOf | None = None,
     actor: str = "system",
     only_subscribers: set[str] | None = None,
+    actor_kind: str | None = None,
 ) -> CutoffRunResult:
     """Suspend clients with an unpaid internet invoice whose cutoff day has come (SPEC S5).
 
@@ -106,14 +108,14 @@ def run_tenant_cutoffs(
         sub = subs.get(login)
         if sub is None:
             continue
-        skip = _skip_reason(ctx, sub, invoices, now)
+        skip = _skip_reason(ctx, sub, invoices, now) or _suspend(
+            rt, ctx, sub, invoices, now, (actor, run_actor_kind(actor, actor_kind)), result
+        )
         if skip is not None:
             setattr(result, skip, getattr(result, skip) + 1)
-        elif not _suspend(rt, sub, invoices, actor, result):
-            result.skipped_other += 1  # changed meanwhile (paid, set Free…): the next run decides again
         else:
             by_gateway.setdefault(sub.gateway_id or "", []).append(sub.id)
-    reason = f"cutoff {local_date(now, ctx.tenant.timezone).isoformat()}"
+    reason = f"cutoff {run_day(now, ctx.tenant.timezone).isoformat()}"
     result.routers = _queue_routers(rt, by_gateway, reason, actor)
     if result.suspended or result.overdue_clients:
         job = log_run(
@@ -123,33 +125,41 @@ def run_tenant_cutoffs(
             result.as_dict(),
             total=result.overdue_clients,
             done=len(result.suspended),
+            actor_kind=actor_kind,
         )
         result.run_id = job.id
     return result
 
 
 def _overdue_by_login(
-    ctx: TenantContext, now: datetime, only_subscribers: set[str] | None
+    ctx: TenantContext, now: AsOf, only_subscribers: set[str] | None
 ) -> dict[str, list[Invoice]]:
     """Unpaid internet invoices whose cutoff day has come (in their zone), by client login."""
-    since = iso(now - timedelta(days=CUTOFF_WINDOW_DAYS))
+    since = iso(run_start(now) - timedelta(days=CUTOFF_WINDOW_DAYS))
     overdue: dict[str, list[Invoice]] = {}
     for inv in repo.invoices_since(ctx.tenant.id, since, UNPAID, "internet"):
         if only_subscribers is not None and inv.subscriber_id not in only_subscribers:
             continue
-        today = local_date(now, ctx.tz(inv.zone_id))
-        if inv.cutoff_date and inv.cutoff_date <= today.isoformat() and inv.subscriber_login:
+        if _cut_for(ctx, inv, now) and inv.subscriber_login:
             overdue.setdefault(inv.subscriber_login, []).append(inv)
     return overdue
 
 
-def _skip_reason(ctx: TenantContext, sub: Subscriber, invoices: list[Invoice], now: datetime) -> str | None:
+def _cut_for(ctx: TenantContext, inv: Invoice, now: AsOf) -> bool:
+    """An unpaid internet invoice whose cutoff day has come in its zone."""
+    today = run_day(now, ctx.tz(inv.zone_id)).isoformat()
+    return (
+        inv.kind == "internet" and inv.status in UNPAID and bool(inv.cutoff_date and inv.cutoff_date <= today)
+    )
+
+
+def _skip_reason(ctx: TenantContext, sub: Subscriber, invoices: list[Invoice], now: AsOf) -> str | None:
     """Why a client with overdue invoices is not cut (the result's counter to add to), or None."""
     if sub.status in NEVER_BILLED:
         return "skipped_free"
     opts = client_options(sub)
     tz = ctx.tz(sub.zone_id)
-    today = local_date(now, tz)
+    today = run_day(now, tz)
     exists_from = service_exists_from(sub, tz)
     if created_after(sub, today, tz) or (
         exists_from is not None
@@ -165,30 +175,50 @@ def _skip_reason(ctx: TenantContext, sub: Subscriber, invoices: list[Invoice], n
 
 
 def _suspend(
-    rt: Runtime, sub: Subscriber, invoices: list[Invoice], actor: str, result: CutoffRunResult
-) -> bool:
-    """Suspend one client for its overdue invoices (marked cut off), at once on its live sessions;
-    False when the client changed meanwhile."""
+    rt: Runtime,
+    ctx: TenantContext,
+    sub: Subscriber,
+    invoices: list[Invoice],
+    now: AsOf,
+    by: tuple[str, str],
+    result: CutoffRunResult,
+) -> str | None:
+    """Suspend one client for its overdue invoices (marked cut off), at once on its live sessions; or
+    the result's counter to add to when, decided again on fresh data, it is not to be cut.
+
+    The suspension is one transaction conditional on what the decision read (the client's status and
+    billing options, each invoice's status and paid amount): a client who pays or is given a promise
+    while the run decides is never cut; the run reads again and decides again."""
     before = {"status": sub.status}
-    if not repo.set_status_if_unchanged(sub, Status.SUSPENDED.value):
-        return False
-    stamp = now_iso()
-    for inv in invoices:
-        repo.claim_invoice_flag(inv, "cutoff_at", stamp)
-    record_audit(
-        actor,
-        "system" if actor == "system" else "operator",
-        sub.tenant_id,
-        "subscriber",
-        sub.id,
-        "cutoff",
-        before,
-        {"status": Status.SUSPENDED.value, "invoices": [i.id for i in invoices]},
-    )
-    result.suspended.append(sub.id)
-    if sub.open_sessions:
-        _cut_live_sessions(rt, sub, result)
-    return True
+    for _attempt in range(4):
+        owing = [i for i in repo.invoices_current(i.id for i in invoices) if _cut_for(ctx, i, now)]
+        if not owing:
+            return "skipped_other"  # paid (or cancelled) meanwhile
+        skip = _skip_reason(ctx, sub, owing, now)
+        if skip is not None:
+            return skip
+        try:
+            repo.transact(repo.cutoff_ops(sub, owing[:90], Status.SUSPENDED.value, now_iso()))
+        except TransactionFailed:
+            fresh = repo.get_subscriber(sub.login)
+            if fresh is None:
+                return "skipped_other"
+            sub, invoices = fresh, owing
+            continue
+        record_audit(
+            *by,
+            sub.tenant_id,
+            "subscriber",
+            sub.id,
+            "cutoff",
+            before,
+            {"status": Status.SUSPENDED.value, "invoices": [i.id for i in owing]},
+        )
+        result.suspended.append(sub.id)
+        if sub.open_sessions:
+            _cut_live_sessions(rt, sub, result)
+        return None
+    return "skipped_other"  # kept changing: the next run decides again
 
 
 def _queue_routers(
@@ -221,7 +251,7 @@ def _queue_routers(
 
 
 def run_cutoffs(
-    rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
+    rt: Runtime, now: AsOf | None = None, tenant_ids: Iterable[str] | None = None
 ) -> list[CutoffRunResult]:
     """The scheduled cutoff run over every tenant (or the given ones)."""
     return each_tenant("cutoff", run_tenant_cutoffs, rt, now, tenant_ids)
@@ -229,9 +259,10 @@ def run_cutoffs(
 
 def run_promise_expiry(
     rt: Runtime,
-    now: datetime | None = None,
+    now: AsOf | None = None,
     tenant_ids: Iterable[str] | None = None,
     actor: str = "system",
+    actor_kind: str | None = None,
 ) -> list[CutoffRunResult]:
     """Clear payment promises whose date has passed (one audit entry per client) and run the cutoff
     for those clients at once."""
@@ -244,30 +275,51 @@ def run_promise_expiry(
             continue
         expired: set[str] = set()
         for sub in repo.tenant_subscribers(tid):
-            promise = (sub.billing or {}).get("promise_until")
-            if not promise:
+            if not (sub.billing or {}).get("promise_until"):
                 continue
-            try:
-                until = parse_date(promise)
-            except ValidationError:
-                until = date.min
-            if until < local_date(now, ctx.tz(sub.zone_id)):
-                billing = {k: v for k, v in (sub.billing or {}).items() if k != "promise_until"}
-                if repo.set_billing_if_status_unchanged(sub, billing):
-                    expired.add(sub.id)
-                    record_audit(
-                        actor,
-                        "system" if actor == "system" else "operator",
-                        tid,
-                        "subscriber",
-                        sub.id,
-                        "promise_expired",
-                        {"status": sub.status, "promise_until": promise},
-                        {"status": sub.status, "promise_until": None},
-                    )
+            cleared = _expire_promise(ctx, sub, now)
+            if cleared is not None:
+                sub, promise = cleared
+                expired.add(sub.id)
+                record_audit(
+                    actor,
+                    run_actor_kind(actor, actor_kind),
+                    tid,
+                    "subscriber",
+                    sub.id,
+                    "promise_expired",
+                    {"status": sub.status, "promise_until": promise},
+                    {"status": sub.status, "promise_until": None},
+                )
         if expired:
-            out.append(run_tenant_cutoffs(rt, tid, now, actor=actor, only_subscribers=expired))
+            out.append(
+                run_tenant_cutoffs(rt, tid, now, actor=actor, only_subscribers=expired, actor_kind=actor_kind)
+            )
     return out
+
+
+def _expire_promise(ctx: TenantContext, sub: Subscriber, now: AsOf) -> tuple[Subscriber, str] | None:
+    """Clear a client's promise whose date has passed: the client as cleared and the promise's date, or
+    None when it has no passed promise. Conditional on the billing options read: a promise given or
+    dates moved by a payment meanwhile are decided again on fresh data, never overwritten."""
+    for _attempt in range(4):
+        promise = (sub.billing or {}).get("promise_until")
+        if not promise:
+            return None
+        try:
+            until = parse_date(promise)
+        except ValidationError:
+            until = date.min
+        if until >= run_day(now, ctx.tz(sub.zone_id)):
+            return None
+        billing = {k: v for k, v in (sub.billing or {}).items() if k != "promise_until"}
+        if repo.set_billing_if_unchanged(sub, billing):
+            return sub, str(promise)
+        fresh = repo.get_subscriber(sub.login)
+        if fresh is None:
+            return None
+        sub = fresh
+    return None  # kept changing: the next run decides again
 
 
 def rerun_cutoff(
@@ -277,6 +329,7 @@ def rerun_cutoff(
     actor_id: str,
     gateway_id: str | None = None,
     only_failed: bool = True,
+    actor_kind: str = "operator",
 ) -> dict[str, Any]:
     """Re-run a cutoff's router tasks: the failed ones (bulk) or one router's. The statuses are already
     suspended; re-running asks the router to apply them again."""
@@ -318,6 +371,6 @@ def rerun_cutoff(
     job.result = {**(job.result or {}), "routers": stored}
     repo.save_job(job)
     record_audit(
-        actor_id, "operator", job.tenant_id, "billing_run", job.id, "rerun", None, {"routers": rerun}
+        actor_id, actor_kind, job.tenant_id, "billing_run", job.id, "rerun", None, {"routers": rerun}
     )
     return {"run_id": run_id, "rerun": rerun}

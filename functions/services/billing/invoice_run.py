@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from core.billing_calendar import (
-    BillingDays,
-    Cycle,
-    cycle_issued_on,
-    local_date,
-)
+from core.billing_calendar import BillingDays, Cycle, cycle_issued_on
 from core.ids import utcnow
-from services.billing.context import NEVER_BILLED, TenantContext, client_options, created_after, load_context
+from services.billing.context import (
+    NEVER_BILLED,
+    AsOf,
+    TenantContext,
+    client_options,
+    created_after,
+    load_context,
+    run_day,
+)
 from services.billing.drafts import build_internet_draft, invoice_id, prior_invoices
 from services.billing.runs import each_tenant, log_run
 from shared.observability import get_logger
@@ -50,13 +52,19 @@ def _billable(sub: Subscriber) -> bool:
 
 
 def run_tenant_invoices(
-    rt: Runtime, tenant_id: str, now: datetime | None = None, actor: str = "system", record_run: bool = True
+    rt: Runtime,
+    tenant_id: str,
+    now: AsOf | None = None,
+    actor: str = "system",
+    record_run: bool = True,
+    actor_kind: str | None = None,
 ) -> InvoiceRunResult:
     """Create today's internet invoices of one tenant (the daily invoice run, SPEC S5).
 
-    Every client whose issue day is today in its zone's time zone gets the invoice of the cycle issued
-    today — at most one per period whatever else runs: a repeated, retried or concurrent run creates
-    none (deterministic id + conditional transaction). Free and Cancelled clients are never invoiced;
+    Every client whose issue day is today in its zone's time zone (``now``: an instant, by default the
+    current one, or the date of a run for a given day) gets the invoice of the cycle issued today — at
+    most one per period whatever else runs: a repeated, retried or concurrent run creates none
+    (deterministic id + conditional transaction). Free and Cancelled clients are never invoiced;
     zones with automatic invoicing off are skipped unless the client has its own billing dates.
     """
     now = now or utcnow()
@@ -71,7 +79,7 @@ def run_tenant_invoices(
         if opts.own_days is None and not ctx.auto_invoicing(sub.zone_id):
             continue
         days = opts.days(ctx.zone_days(sub.zone_id))
-        today = local_date(now, ctx.tz(sub.zone_id))
+        today = run_day(now, ctx.tz(sub.zone_id))
         cycle = cycle_issued_on(days, today)
         if cycle is None:
             continue
@@ -112,6 +120,7 @@ def run_tenant_invoices(
             result.as_dict(),
             total=result.due_today,
             done=result.created,
+            actor_kind=actor_kind,
         )
     log.info("invoice run", extra={"tenant_id": tenant_id, "result": result.as_dict()})
     return result
@@ -160,7 +169,7 @@ def _create_with_rebuild(
 
 
 def run_invoices(
-    rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
+    rt: Runtime, now: AsOf | None = None, tenant_ids: Iterable[str] | None = None
 ) -> list[InvoiceRunResult]:
     """The scheduled invoice run over every tenant (or the given ones); a tenant's failure does not stop the others."""
     return each_tenant("invoice", run_tenant_invoices, rt, now, tenant_ids)

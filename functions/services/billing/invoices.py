@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,7 +15,7 @@ from core.billing_calendar import (
 from core.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso, utcnow
 from core.invoice_ids import from_path, path_id
-from core.paging import Signer, decode_key, encode_key
+from core.paging import Position, Signer, comes_after, decode_key, encode_key, newest_first_page, position_of
 from services.audit import record_audit
 from services.billing.context import (
     UNPAID,
@@ -35,8 +35,8 @@ from services.billing.drafts import (
 )
 from shared.runtime import Runtime
 from store import billing as repo
-from store.billing import InvoiceWrite
-from store.models import Invoice, Subscriber
+from store.billing import InvoiceWrite, TransactionFailed
+from store.models import Invoice
 
 
 def _snapshot(inv: Invoice) -> dict[str, Any]:
@@ -233,24 +233,16 @@ def list_invoices(
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[list[Invoice], str | None]:
-    """Invoices of the given tenants, newest first, filtered; returns a page and the next cursor.
-    ``since`` and ``until`` are days of each tenant's time zone."""
+    """Invoices of the given tenants, newest first (invoices made in the same instant by id), filtered;
+    returns a page and the next cursor. ``since`` and ``until`` are days of each tenant's time zone."""
     tenants = set(tenant_ids)
-    position = decode_key(signer, cursor, INVOICE_LIST)
-    before = str(position.get("before", "")) if position else None
-    bounds: dict[str, tuple[str | None, str | None]] = {}
-    for tid in tenants:
-        lower, upper = tenant_day_bounds(tid, since, until)
-        if before and (upper is None or before < upper):
-            upper = before
-        bounds[tid] = (lower, upper)
+    position = position_of(decode_key(signer, cursor, INVOICE_LIST))
+    bounds = {tid: tenant_day_bounds(tid, since, until) for tid in tenants}
 
     def keep(inv: Invoice) -> bool:
-        if inv.tenant_id not in tenants:
+        if inv.tenant_id not in tenants or not comes_after(inv.created_at, inv.id, position):
             return False
         lower, upper = bounds[inv.tenant_id]
-        if before and inv.created_at >= before:
-            return False
         if lower and inv.created_at < lower:
             return False
         if upper and inv.created_at >= upper:
@@ -270,17 +262,41 @@ def list_invoices(
             if value is not None:
                 cond = attr == value if cond is None else cond & (attr == value)
         for tid in sorted(tenants):
-            # newest first, at most one page more than asked per tenant; the bound itself is dropped by keep()
-            lower, upper = bounds[tid]
-            items, _ = repo.tenant_invoices(
-                tid, since=lower, until=upper, newest_first=True, filter_condition=cond, limit=limit + 2
-            )
-            found.extend(i for i in items if keep(i))
-    found.sort(key=lambda i: i.created_at, reverse=True)
-    page = found[:limit]
-    last = {"before": page[-1].created_at, "id": page[-1].id} if len(found) > limit and page else None
-    nxt = encode_key(signer, last, INVOICE_LIST)
-    return page, nxt
+            found.extend(_tenant_page(tid, bounds[tid], position, cond, keep, limit))
+    page, last = newest_first_page(found, limit, lambda i: (i.created_at, i.id))
+    return page, encode_key(signer, last, INVOICE_LIST)
+
+
+def _tenant_page(
+    tenant_id: str,
+    bounds: tuple[str | None, str | None],
+    position: Position | None,
+    cond: Any,
+    keep: Callable[[Invoice], bool],
+    limit: int,
+) -> list[Invoice]:
+    """A tenant's first ``limit + 1`` invoices after ``position`` (newest first) that ``keep`` keeps, or all
+    of them. Read from the position's instant on (the invoices of that instant before it are read and
+    left out), a page of the index at a time."""
+    lower, upper = bounds
+    tops = [t for t in (upper, position[0] if position else None) if t]
+    top = min(tops) if tops else None
+    kept: list[Invoice] = []
+    last_key: dict[str, Any] | None = None
+    while len(kept) <= limit:
+        items, last_key = repo.tenant_invoices(
+            tenant_id,
+            since=lower,
+            until=top,
+            newest_first=True,
+            filter_condition=cond,
+            limit=limit + 1,
+            last_key=last_key,
+        )
+        kept.extend(i for i in items if keep(i))
+        if last_key is None:
+            break
+    return kept
 
 
 def cancel_invoice(rt: Runtime, invoice_id_: str, actor_id: str, actor_kind: str = "operator") -> Invoice:
@@ -295,30 +311,25 @@ def cancel_invoice(rt: Runtime, invoice_id_: str, actor_id: str, actor_kind: str
         )
     before = _snapshot(inv)
     paid = money.to_decimal(inv.paid)
-    now = now_iso()
-    ok = repo.update_invoice(
-        inv,
-        [Invoice.status.set("cancelled"), Invoice.cancelled_at.set(now), Invoice.cancelled_by.set(actor_id)],
-        (Invoice.status == inv.status) & (Invoice.paid == inv.paid),
-    )
-    if not ok:
-        raise InvalidStateError("the invoice changed meanwhile; reload it")
-    if paid > 0:
-        _credit_balance(inv.subscriber_id, paid, inv.currency)
+    for _attempt in range(10):
+        now = now_iso()
+        ops = [repo.cancel_invoice_op(inv, actor_id, now)]
+        sub = repo.get_subscriber_by_id(inv.subscriber_id) if paid > 0 else None
+        if sub is not None:  # what was paid on it becomes balance in favour, in the same write
+            balance = money.fmt(money.to_decimal(sub.balance) + paid, inv.currency)
+            ops.append(repo.subscriber_money_op(sub, now, balance=balance))
+        try:
+            repo.transact(ops)
+        except TransactionFailed as exc:
+            if ("invoice", inv.id) in exc.failed:
+                raise InvalidStateError("the invoice changed meanwhile; reload it") from exc
+            continue  # the client's balance moved: read it again
+        break
+    else:
+        raise InvalidStateError("the client's balance kept changing; try again")
     inv.status, inv.cancelled_at, inv.cancelled_by = "cancelled", now, actor_id
     record_audit(actor_id, actor_kind, inv.tenant_id, "invoice", inv.id, "cancel", before, _snapshot(inv))
     return inv
-
-
-def _credit_balance(subscriber_id: str, amount: Decimal, currency: str) -> None:
-    for _ in range(10):
-        sub = repo.get_subscriber_by_id(subscriber_id)
-        if sub is None:
-            return
-        new = money.fmt(money.to_decimal(sub.balance) + amount, currency)
-        if repo.update_subscriber(sub, [Subscriber.balance.set(new)], Subscriber.balance == sub.balance):
-            return
-    raise InvalidStateError("the client's balance kept changing; try again")
 
 
 def cancel_pending_invoices(

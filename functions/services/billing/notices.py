@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from core import money
-from core.billing_calendar import (
-    local_date,
-)
 from core.ids import iso, now_iso, utcnow
 from core.templates import fit_sms, render_template
-from services.billing.context import NEVER_BILLED, NOTICE_WINDOW_DAYS, UNPAID, TenantContext, load_context
+from services.billing.context import (
+    NEVER_BILLED,
+    NOTICE_WINDOW_DAYS,
+    UNPAID,
+    AsOf,
+    TenantContext,
+    load_context,
+    run_day,
+    run_start,
+)
 from services.billing.runs import each_tenant, log_run
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -69,7 +75,7 @@ def template_context(rt: Runtime, ctx: TenantContext, sub: Subscriber, inv: Invo
 
 
 def run_tenant_notices(
-    rt: Runtime, tenant_id: str, now: datetime | None = None, actor: str = "system"
+    rt: Runtime, tenant_id: str, now: AsOf | None = None, actor: str = "system", actor_kind: str | None = None
 ) -> NoticeRunResult:
     """Send payment reminders (e-mail and SMS from the tenant's templates) for unpaid internet invoices
     whose notice day has come and whose payment day has not passed; once per invoice; never to Free
@@ -77,10 +83,10 @@ def run_tenant_notices(
     now = now or utcnow()
     ctx = load_context(tenant_id)
     result = NoticeRunResult(tenant_id)
-    since = iso(now - timedelta(days=NOTICE_WINDOW_DAYS))
+    since = iso(run_start(now) - timedelta(days=NOTICE_WINDOW_DAYS))
     due = []
     for inv in repo.invoices_since(tenant_id, since, UNPAID, "internet", not_notified=True):
-        today = local_date(now, ctx.tz(inv.zone_id))
+        today = run_day(now, ctx.tz(inv.zone_id))
         if inv.notice_date and inv.notice_date <= today.isoformat() <= (inv.due_date or inv.notice_date):
             due.append(inv)
     result.due = len(due)
@@ -121,13 +127,14 @@ def run_tenant_notices(
             total=result.due,
             done=result.emails + result.sms,
             failed=result.errors,
+            actor_kind=actor_kind,
         )
         result.run_id = job.id
     return result
 
 
 def run_notices(
-    rt: Runtime, now: datetime | None = None, tenant_ids: Iterable[str] | None = None
+    rt: Runtime, now: AsOf | None = None, tenant_ids: Iterable[str] | None = None
 ) -> list[NoticeRunResult]:
     """The scheduled notice run over every tenant (or the given ones)."""
     return each_tenant("notice", run_tenant_notices, rt, now, tenant_ids)

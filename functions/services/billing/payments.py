@@ -21,6 +21,7 @@ from core.billing_calendar import (
 from core.errors import ConflictError, NotFoundError, ValidationError
 from core.ids import now_iso, utcnow
 from core.invoice_ids import from_path
+from core.paging import Signer, comes_after, decode_key, encode_key, newest_first_page, position_of
 from core.statuses import Status
 from services.audit import record_audit
 from services.billing.context import (
@@ -242,11 +243,12 @@ def register_payment(
 
     The amount pays ``invoice_id`` first when given (the invoice a checkout or report was for), then the
     client's other unpaid invoices oldest first; what is left stays as balance in favour (used by the
-    next invoices). In one transaction with the payment: the invoices, the balance, the recharge-type
-    date move (payment day = day paid, issue/notice/cutoff by the configured offsets), the late fee
-    (paying an internet invoice after its payment date; once per invoice) and the reconnection fee
-    (when the payment reactivates a suspended client; once per overdue period, keyed by the oldest
-    overdue invoice) — fees only for clients with those options on, added to the next invoice.
+    next invoices). When that invoice was paid or cancelled before the payment landed, the payment's
+    effects say so (``invoice_status``). In one transaction with the payment: the invoices, the balance,
+    the recharge-type date move (payment day = day paid, issue/notice/cutoff by the configured offsets),
+    the late fee (paying an internet invoice after its payment date; once per invoice) and the
+    reconnection fee (when the payment reactivates a suspended client; once per overdue period, keyed by
+    the oldest overdue invoice) — fees only for clients with those options on, added to the next invoice.
 
     ``activate`` reactivates a suspended client (status + router task) when the tenant's reconnection
     rule allows it (:func:`reconnect_rule`): by default only once nothing overdue remains; the result's
@@ -326,6 +328,10 @@ def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt
         "billing_dates": moved,
         "paid_on": today.isoformat(),
     }
+    if target is not None and target.status not in UNPAID:
+        # the invoice it was made for was paid or cancelled before it landed: the money went to the
+        # client's other invoices and balance in favour, and the payment says so
+        effects["invoice_status"] = target.status
     payment = _payment_record(ctx, req, sub, paid.applied, new_balance, effects, now)
     ops.insert(0, repo.new_payment_op(payment))
     return _Attempt(sub, payment, ops, paid.applied, reactivate, reconnection, fees, billing, moved)
@@ -502,29 +508,42 @@ def sync_subscriber(rt: Runtime, sub: Subscriber, reason: str, actor: str) -> di
     }
 
 
+PAYMENT_LIST = "admin:payments"  # the signed cursor's scope: a position in time in the payment list
+
+
 def list_payments(
+    signer: Signer,
     tenant_ids: Iterable[str],
     subscriber_id: str | None = None,
     since: date | None = None,
     until: date | None = None,
     limit: int = 200,
-) -> list[Payment]:
-    """The payments of the tenants (or of one client), newest first; ``since`` and ``until`` are days of
-    each tenant's time zone."""
+    cursor: str | None = None,
+) -> tuple[list[Payment], str | None]:
+    """The payments of the tenants (or of one client), newest first (those of one instant by id), a page
+    and the next cursor; ``since`` and ``until`` are days of each tenant's time zone."""
     tenants = set(tenant_ids)
+    position = position_of(decode_key(signer, cursor, PAYMENT_LIST))
     bounds = {tid: tenant_day_bounds(tid, since, until) for tid in tenants}
     if subscriber_id:
         found = [p for p in repo.payments_of_subscriber(subscriber_id) if p.tenant_id in tenants]
     else:
-        found = [p for tid in sorted(tenants) for p in repo.tenant_payments(tid, *bounds[tid])]
+        found = []
+        for tid in sorted(tenants):
+            lower, upper = bounds[tid]
+            tops = [t for t in (upper, position[0] if position else None) if t]
+            found.extend(repo.tenant_payments(tid, lower, min(tops) if tops else None))
 
     def within(p: Payment) -> bool:
         lower, upper = bounds[p.tenant_id]
-        return (not lower or p.created_at >= lower) and (not upper or p.created_at < upper)
+        return (
+            (not lower or p.created_at >= lower)
+            and (not upper or p.created_at < upper)
+            and comes_after(p.created_at, p.id, position)
+        )
 
-    found = [p for p in found if within(p)]
-    found.sort(key=lambda p: p.created_at, reverse=True)
-    return found[:limit]
+    page, last = newest_first_page([p for p in found if within(p)], limit, lambda p: (p.created_at, p.id))
+    return page, encode_key(signer, last, PAYMENT_LIST)
 
 
 def get_payment(payment_id: str, visible: Iterable[str]) -> Payment:

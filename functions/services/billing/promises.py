@@ -22,7 +22,7 @@ from services.billing.payments import (
 )
 from shared.runtime import Runtime
 from store import billing as repo
-from store.billing import TransactionFailed
+from store.billing import TransactionFailed, TxOp
 from store.models import Payment, Subscriber
 
 
@@ -40,16 +40,62 @@ def register_promise(
     """Register a payment promise: no cutoff until ``until`` (inclusive); a suspended client is
     reactivated at once when ``activate``. Needs an unpaid invoice."""
     ctx = load_context(tenant_id)
+    key = idempotency_key or f"promise|{subscriber_id}|{until.isoformat()}|{now_iso()}"
+    pid = payment_id_for(tenant_id, key)
+    fingerprint = fingerprint_of(subscriber_id, until.isoformat(), "promise")
+    if repo.get_payment(pid) is not None:
+        return replay(pid, fingerprint)
+    for _attempt in range(6):
+        sub, promise, ops = _attempt_promise(
+            ctx, tenant_id, subscriber_id, until, activate, pid=pid, fingerprint=fingerprint, actor_id=actor_id,
+            notes=notes,
+        )  # fmt: skip
+        try:
+            repo.transact(ops)
+        except TransactionFailed as exc:
+            if ("payment",) in exc.failed:
+                return replay(pid, fingerprint)
+            continue  # the client changed meanwhile (a payment moved its dates…): decide again on fresh data
+        break
+    else:
+        raise ConflictError("the client kept changing; try again")
+    reactivate = bool((promise.effects or {}).get("reactivated"))
+    record_audit(
+        actor_id,
+        actor_kind,
+        tenant_id,
+        "subscriber",
+        sub.id,
+        "payment_promise",
+        {"status": sub.status, "promise_until": (sub.billing or {}).get("promise_until")},
+        {"status": Status.ACTIVE.value if reactivate else sub.status, "promise_until": until.isoformat()},
+    )
+    result = PaymentResult(promise, False, list(promise.applied or []), reactivate)
+    if reactivate:
+        sub.status = Status.ACTIVE.value
+        result.sync = sync_subscriber(rt, sub, f"payment promise until {until.isoformat()}", actor_id)
+    return result
+
+
+def _attempt_promise(
+    ctx: TenantContext,
+    tenant_id: str,
+    subscriber_id: str,
+    until: date,
+    activate: bool,
+    *,
+    pid: str,
+    fingerprint: str,
+    actor_id: str,
+    notes: str | None,
+) -> tuple[Subscriber, Payment, list[TxOp]]:
+    """Decide a promise from fresh data: the client read now, its unpaid invoices, the writes (the
+    promise row, the client's billing options and status, conditional on what was read)."""
     sub = require_subscriber(tenant_id, subscriber_id)
     _check_until(ctx, sub, until)
     unpaid = unpaid_oldest_first(sub.id)
     if not unpaid:
         raise InvalidStateError("the client has no unpaid invoice to promise a payment for")
-    key = idempotency_key or f"promise|{sub.id}|{until.isoformat()}|{now_iso()}"
-    pid = payment_id_for(tenant_id, key)
-    fingerprint = fingerprint_of(sub.id, until.isoformat(), "promise")
-    if repo.get_payment(pid) is not None:
-        return replay(pid, fingerprint)
     reactivate = activate and sub.status == Status.SUSPENDED.value
     now = now_iso()
     promise = Payment(
@@ -72,35 +118,14 @@ def register_promise(
         created_at=now,
     )
     billing = {**(sub.billing or {}), "promise_until": until.isoformat()}
-    try:
-        repo.transact(
-            [
-                repo.new_payment_op(promise),
-                repo.subscriber_money_op(
-                    sub, now, billing=billing, status=Status.ACTIVE.value if reactivate else None
-                ),
-                *(repo.status_tally_ops(sub, Status.ACTIVE.value) if reactivate else []),
-            ]
-        )
-    except TransactionFailed as exc:
-        if ("payment",) in exc.failed:
-            return replay(pid, fingerprint)
-        raise ConflictError("the client changed meanwhile; try again") from exc
-    record_audit(
-        actor_id,
-        actor_kind,
-        tenant_id,
-        "subscriber",
-        sub.id,
-        "payment_promise",
-        {"status": sub.status, "promise_until": (sub.billing or {}).get("promise_until")},
-        {"status": Status.ACTIVE.value if reactivate else sub.status, "promise_until": until.isoformat()},
-    )
-    result = PaymentResult(promise, False, list(promise.applied or []), reactivate)
-    if reactivate:
-        sub.status = Status.ACTIVE.value
-        result.sync = sync_subscriber(rt, sub, f"payment promise until {until.isoformat()}", actor_id)
-    return result
+    ops = [
+        repo.new_payment_op(promise),
+        repo.subscriber_money_op(
+            sub, now, billing=billing, status=Status.ACTIVE.value if reactivate else None
+        ),
+        *(repo.status_tally_ops(sub, Status.ACTIVE.value) if reactivate else []),
+    ]
+    return sub, promise, ops
 
 
 def _check_until(ctx: TenantContext, sub: Subscriber, until: date) -> None:

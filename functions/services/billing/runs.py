@@ -4,13 +4,13 @@ log shows each router task's current outcome."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, time
+from datetime import date
 from typing import Any, TypeVar
 
 from core.errors import NotFoundError, ValidationError
 from core.ids import new_id, now_iso, utcnow
-from services.audit import record_audit
-from services.billing.context import RUN_KINDS, latest_today
+from services.audit import record_audit, run_actor_kind
+from services.billing.context import RUN_KINDS, AsOf, latest_today
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
@@ -23,9 +23,9 @@ R = TypeVar("R")
 
 def each_tenant(
     what: str,
-    run: Callable[[Runtime, str, datetime | None], R],
+    run: Callable[[Runtime, str, AsOf | None], R],
     rt: Runtime,
-    now: datetime | None,
+    now: AsOf | None,
     tenant_ids: Iterable[str] | None,
 ) -> list[R]:
     """Run a per-tenant operation over every tenant (or the given ones): one tenant's failure does not
@@ -47,6 +47,7 @@ def log_run(
     total: int = 0,
     done: int = 0,
     failed: int = 0,
+    actor_kind: str | None = None,
 ) -> Job:
     now = now_iso()
     job = Job(
@@ -66,7 +67,7 @@ def log_run(
     summary = {k: v for k, v in result.items() if isinstance(v, int | str | None)}
     record_audit(
         actor,
-        "system" if actor == "system" else "operator",
+        run_actor_kind(actor, actor_kind),
         tenant_id,
         "billing_run",
         job.id,
@@ -145,10 +146,10 @@ def get_run(run_id: str, visible: Iterable[str]) -> dict[str, Any]:
     return _run_dict(job, repo.get_tasks(task_ids))
 
 
-def run_moment(tenant_ids: list[str], on_date: date | None) -> datetime | None:
-    """When a run started by hand acts: noon UTC of ``on_date`` (None: now). A date that has not begun in
-    any time zone of the tenants or their zones is refused; a date that is already today somewhere they
-    work (east of UTC, before midnight UTC) is not."""
+def run_moment(tenant_ids: list[str], on_date: date | None) -> date | None:
+    """When a run started by hand acts: on ``on_date`` in every time zone of the tenants and their zones
+    (None: now). A date that has not begun in any of those time zones is refused; a date that is already
+    today somewhere they work (east of UTC, before midnight UTC) is not."""
     if on_date is None:
         return None
     latest = latest_today(tenant_ids, utcnow())
@@ -157,4 +158,4 @@ def run_moment(tenant_ids: list[str], on_date: date | None) -> datetime | None:
             f"on_date cannot be in the future (the latest date in these time zones is {latest})",
             field="on_date",
         )
-    return datetime.combine(on_date, time(12), UTC)
+    return on_date

@@ -118,16 +118,18 @@ def list_tasks(
     }
 
 
-def rerun_task(rt: Runtime, task: ProvisioningTask, actor: str) -> dict[str, Any]:
+def rerun_task(
+    rt: Runtime, task: ProvisioningTask, actor: str, actor_kind: str = "operator"
+) -> dict[str, Any]:
     """Send a task to its router again (same task, next run)."""
     req = request_rerun(rt, task, actor)
     record_audit(
-        actor, "operator", task.tenant_id, "provisioning_task", task.id, "rerun", None, sync_view(req)
+        actor, actor_kind, task.tenant_id, "provisioning_task", task.id, "rerun", None, sync_view(req)
     )
     return sync_view(req)
 
 
-def rerun_failed(rt: Runtime, gateway: Gateway, actor: str) -> dict[str, Any]:
+def rerun_failed(rt: Runtime, gateway: Gateway, actor: str, actor_kind: str = "operator") -> dict[str, Any]:
     """Re-run every failed or dead task of a router (SPEC S5: bulk re-run of connection errors)."""
     _require_api(gateway)
     rerun: list[str] = []
@@ -138,7 +140,7 @@ def rerun_failed(rt: Runtime, gateway: Gateway, actor: str) -> dict[str, Any]:
                 rerun.append(task.id)
     record_audit(
         actor,
-        "operator",
+        actor_kind,
         gateway.tenant_id,
         "gateway",
         gateway.id,
@@ -158,6 +160,7 @@ def export_to_router(
     *,
     adopt: bool = False,
     prune: bool = False,
+    actor_kind: str = "operator",
 ) -> dict[str, Any]:
     """ "Export clients to router" (SPEC S4): the whole router or the chosen services, applied through
     the queue. Chosen services must be assigned to this router."""
@@ -180,7 +183,7 @@ def export_to_router(
     reqs = request_export(rt, gateway, subscriber_ids, actor, adopt=adopt, prune=prune)
     record_audit(
         actor,
-        "operator",
+        actor_kind,
         gateway.tenant_id,
         "gateway",
         gateway.id,
@@ -195,13 +198,15 @@ def export_to_router(
     }
 
 
-def install_block_rules(rt: Runtime, gateway: Gateway, actor: str) -> dict[str, Any]:
+def install_block_rules(
+    rt: Runtime, gateway: Gateway, actor: str, actor_kind: str = "operator"
+) -> dict[str, Any]:
     """Queue the installation of the blocked-list firewall filter + NAT rules on a router."""
     _require_api(gateway)
     req = request_block_rules(rt, gateway, actor)
     record_audit(
         actor,
-        "operator",
+        actor_kind,
         gateway.tenant_id,
         "gateway",
         gateway.id,
@@ -329,7 +334,12 @@ def hub_public_key(rt: Runtime) -> str:
 
 
 def onboarding_script(
-    rt: Runtime, gateway: Gateway, actor: str, *, rotate_api_password: bool = False
+    rt: Runtime,
+    gateway: Gateway,
+    actor: str,
+    *,
+    rotate_api_password: bool = False,
+    actor_kind: str = "operator",
 ) -> dict[str, Any]:
     """The RouterOS script joining a router to the cloud (WireGuard, RADIUS, AAA, API user, block
     rules). Assigns the router's VPN address once, a new tunnel key pair each time (the private key
@@ -385,7 +395,7 @@ def onboarding_script(
     )
     record_audit(
         actor,
-        "operator",
+        actor_kind,
         gateway.tenant_id,
         "gateway",
         gateway.id,

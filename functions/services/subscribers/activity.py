@@ -1,17 +1,22 @@
 """What a subscriber did (SPEC S4): connection log, Wi-Fi locations, the dashboard and the sales
-to the user."""
+to the user (per currency: a tenant whose currency changed has sales in both)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 from core import lifecycle as lc
+from core import money
 from core.billing_calendar import local_date, local_midnight
 from core.ids import iso, parse_iso, utcnow
+from core.money import currency_or_default
 from core.paging import decode_key, encode_key
 from services.billing.context import subscriber_time_zone
+from services.billing.currencies import tenant_currencies
 from services.identity.actors import Actor
 from services.subscribers.records import get_subscriber, open_sessions, subscriber_dict
 from shared.runtime import Runtime
@@ -144,19 +149,21 @@ def dashboard(actor: Actor, subscriber_id: str, days: int) -> dict[str, Any]:
 
 
 def sales(actor: Actor, subscriber_id: str, sub: Subscriber | None = None) -> dict[str, Any]:
-    """Sales to the user grouped by product: quantity, revenue and the managers' cost (S4)."""
+    """Sales to the user grouped by product and currency: quantity, revenue and the managers' cost (S4).
+    Amounts of different currencies are never added together: the revenue and cost are per currency
+    (``by_currency``), and beside the rows only when the sales are of one ``currency``."""
     sub = sub or get_subscriber(actor, subscriber_id)
-    groups: dict[str, dict[str, Any]] = {}
+    tenant_currency = tenant_currencies([sub.tenant_id]).get(sub.tenant_id)
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def add(
-        pid: str | None, name: str, source: str, revenue: Decimal, billed: Decimal, cost: Decimal
-    ) -> None:
-        key = pid or f"other:{name}"
+    def add(sale: _Sale) -> None:
+        key = (sale.product_id or f"other:{sale.name}", sale.currency)
         g = groups.setdefault(
             key,
             {
-                "product_id": pid,
-                "product_name": name,
+                "product_id": sale.product_id,
+                "product_name": sale.name,
+                "currency": sale.currency,
                 "quantity": 0,
                 "billed": Decimal(0),
                 "revenue": Decimal(0),
@@ -165,57 +172,99 @@ def sales(actor: Actor, subscriber_id: str, sub: Subscriber | None = None) -> di
             },
         )
         g["quantity"] += 1
-        g["billed"] += billed
-        g["revenue"] += revenue
-        g["cost"] += cost
-        g["sources"].add(source)
+        g["billed"] += sale.billed
+        g["revenue"] += sale.revenue
+        g["cost"] += sale.cost
+        g["sources"].add(sale.source)
 
+    for sale in _invoice_sales(sub):
+        add(sale)
+    for sale in _recharge_sales(sub, currency_or_default(tenant_currency)):
+        add(sale)
+    rows = [
+        _sales_row(g)
+        for g in sorted(groups.values(), key=lambda g: (g["product_name"].lower(), g["currency"]))
+    ]
+    per = _sales_per_currency(groups.values())
+    currency = money.report_currency(per, [tenant_currency] if tenant_currency else [])
+    one = per.get(currency or "")
+    zero = money.fmt(Decimal(0), currency) if currency else None
+    return {
+        "rows": rows,
+        "currency": currency,
+        "revenue": one["revenue"] if one else zero,
+        "cost": one["cost"] if one else zero,
+        "by_currency": [per[c] for c in sorted(per)],
+    }
+
+
+@dataclass(frozen=True)
+class _Sale:
+    product_id: str | None
+    name: str
+    source: str
+    currency: str
+    revenue: Decimal
+    billed: Decimal
+    cost: Decimal
+
+
+def _invoice_sales(sub: Subscriber) -> list[_Sale]:
+    """The client's invoices (not cancelled) as sales, each in the invoice's currency."""
     products: dict[str, Product | None] = {}
-
-    def product(pid: str | None) -> Product | None:
-        if not pid:
-            return None
-        if pid not in products:
-            products[pid] = catalog_store.get(Product, pid)
-        return products[pid]
-
+    out = []
     for inv in store.invoices_for(sub.id):
         if inv.status == "cancelled":
             continue
         pid = getattr(inv, "product_id", None)
-        prod = product(pid)
+        if pid and pid not in products:
+            products[pid] = catalog_store.get(Product, pid)
+        prod = products.get(pid) if pid else None
         name = prod.name if prod else ("Internet service" if inv.kind == "internet" else "Other income")
         cost = Decimal(str(prod.cost)) if prod and prod.cost else Decimal(0)
-        add(pid, name, "invoice", _dec(inv.paid), _dec(inv.total), cost)
+        cur = currency_or_default(inv.currency)
+        out.append(_Sale(pid, name, "invoice", cur, _dec(inv.paid), _dec(inv.total), cost))
+    return out
+
+
+def _recharge_sales(sub: Subscriber, tenant_currency: str) -> list[_Sale]:
+    """The recharges of the client's plan, each in the currency recorded with it (the tenant's before)."""
+    out = []
     entries, _ = audit_store.query_entity(sub.id, 1000)
     for e in entries:
         sale = (e.after or {}).get("sale") if e.action == "recharge" else None
         if sale:
             price = _dec(sale.get("price"))
-            add(
-                sale.get("product_id"),
-                str(sale.get("product_name") or sale.get("product_id")),
-                "recharge",
-                price,
-                price,
-                _dec(sale.get("cost")),
+            name = str(sale.get("product_name") or sale.get("product_id"))
+            cur = currency_or_default(sale.get("currency") or tenant_currency)
+            out.append(
+                _Sale(sale.get("product_id"), name, "recharge", cur, price, price, _dec(sale.get("cost")))
             )
-    rows = []
-    for g in sorted(groups.values(), key=lambda g: g["product_name"].lower()):
-        rows.append(
-            {
-                **g,
-                "billed": str(g["billed"]),
-                "revenue": str(g["revenue"]),
-                "cost": str(g["cost"]),
-                "margin": str(g["revenue"] - g["cost"]),
-                "sources": sorted(g["sources"]),
-            }
-        )
+    return out
+
+
+def _sales_row(g: dict[str, Any]) -> dict[str, Any]:
+    cur = g["currency"]
     return {
-        "rows": rows,
-        "revenue": str(sum((Decimal(r["revenue"]) for r in rows), Decimal(0))),
-        "cost": str(sum((Decimal(r["cost"]) for r in rows), Decimal(0))),
+        **g,
+        "billed": money.fmt(g["billed"], cur),
+        "revenue": money.fmt(g["revenue"], cur),
+        "cost": money.fmt(g["cost"], cur),
+        "margin": money.fmt(g["revenue"] - g["cost"], cur),
+        "sources": sorted(g["sources"]),
+    }
+
+
+def _sales_per_currency(groups: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Revenue and cost of each currency's sales."""
+    sums: dict[str, list[Decimal]] = {}
+    for g in groups:
+        s = sums.setdefault(g["currency"], [Decimal(0), Decimal(0)])
+        s[0] += g["revenue"]
+        s[1] += g["cost"]
+    return {
+        c: {"currency": c, "revenue": money.fmt(rev, c), "cost": money.fmt(cost, c)}
+        for c, (rev, cost) in sums.items()
     }
 
 

@@ -11,6 +11,7 @@ from core.catalog_rules import check_ip, check_money
 from core.errors import InvalidStateError, NotFoundError, ValidationError
 from core.ids import now_iso, utcnow
 from core.statuses import Status
+from services.billing.currencies import tenant_currencies
 from services.catalog import check_reference
 from services.disconnect import StoreGatewayDirectory, disconnect_subscriber
 from services.identity.actors import Actor
@@ -146,7 +147,13 @@ def recharge(rt: Runtime, actor: Actor, subscriber_id: str, options: dict[str, A
         before,
         {
             **audit_snapshot(sub),
-            "sale": {"product_id": prod.id, "product_name": prod.name, "price": price, "cost": prod.cost},
+            "sale": {
+                "product_id": prod.id,
+                "product_name": prod.name,
+                "price": price,
+                "cost": prod.cost,
+                "currency": tenant_currencies([sub.tenant_id]).get(sub.tenant_id),
+            },
         },
     )
     effect = sync(rt, actor, sub, "recharge")

@@ -11,6 +11,7 @@ from typing import Any
 
 from core import catalog_rules as rules
 from core import lifecycle as lc
+from core.billing_calendar import check_billing_map
 from core.errors import ConflictError, ValidationError
 from core.ids import iso, new_id, now_iso, parse_iso
 from core.statuses import Status
@@ -20,6 +21,7 @@ from services.subscribers.records import RouterEffect, audit_snapshot, get_subsc
 from services.tenants import audit, target_tenant
 from shared.crypto import hash_password, random_password
 from shared.runtime import Runtime
+from store import billing as billing_store
 from store import catalog as catalog_store
 from store import subscribers as store
 from store.models import Gateway, Policy, Product, Subscriber, Zone
@@ -126,6 +128,8 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
         )
     if data.get("price_override") is not None:
         data["price_override"] = rules.check_money(data["price_override"], "price_override")
+    if data.get("billing"):
+        data["billing"] = _new_billing(data["billing"])
     if data.get("mac"):
         data["mac"] = lc.normalise_mac(data["mac"])
     _check_pcq_plan(data["connection_type"], prod)
@@ -165,6 +169,35 @@ def expiry(prod: Product | None, now: str) -> str | None:
     return iso(parse_iso(now) + timedelta(days=int(prod.validity_days)))
 
 
+PROMISE_ENDPOINT = "POST /admin/subscribers/{subscriber_id}/payment-promise"
+
+
+def _new_billing(sent: dict[str, Any]) -> dict[str, Any] | None:
+    """A new client's billing options; a payment promise is given with its own action."""
+    if sent.get("promise_until") is not None:
+        raise ValidationError(
+            f"a payment promise is given with {PROMISE_ENDPOINT}", field="billing.promise_until"
+        )
+    return check_billing_map(sent) or None
+
+
+def _edited_billing(sub: Subscriber, sent: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A client's billing options after an edit that sends ``sent`` (null: none of their own). The
+    payment promise is kept as it is unless sent as null (withdrawn): it is given with its own action,
+    which checks the tenant's limit and reconnects the client."""
+    sent = dict(sent or {})
+    promise = (sub.billing or {}).get("promise_until")
+    if "promise_until" in sent and sent["promise_until"] not in (None, promise):
+        raise ValidationError(
+            f"a payment promise is given with {PROMISE_ENDPOINT}", field="billing.promise_until"
+        )
+    withdrawn = "promise_until" in sent and sent.pop("promise_until") is None
+    out = check_billing_map(sent)
+    if promise and not withdrawn:
+        out["promise_until"] = promise
+    return out or None
+
+
 @dataclass
 class Updated:
     subscriber: Subscriber
@@ -189,11 +222,18 @@ def update_subscriber(rt: Runtime, actor: Actor, subscriber_id: str, changes: di
     if "portal_password" in changes:
         pw = changes.pop("portal_password")
         changes["portal_password_hash"] = hash_password(pw) if pw else None
+    if "billing" in changes:
+        changes["billing"] = _edited_billing(sub, changes["billing"])
     changed = {k: v for k, v in changes.items() if getattr(sub, k, None) != v}
     if not changed:
         return Updated(sub, router_effect(None), [])
     before = audit_snapshot(sub)
-    store.update_fields(sub, changed)
+    # billing options are also written by payments, promises and the cutoff run: the edit applies to
+    # the options the operator saw, or is refused (409) to be made again on what they are now
+    as_read = billing_store.billing_as_read(sub) if "billing" in changed else None
+    store.update_fields(
+        sub, changed, condition=as_read, conflict_field="status" if as_read is None else "billing"
+    )
     audit(actor, sub.tenant_id, "subscriber", sub.id, "update", before, audit_snapshot(sub))
     effect = (
         sync(rt, actor, sub, "update")

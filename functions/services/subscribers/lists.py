@@ -3,7 +3,7 @@ the filter allows, otherwise computed over the tenant's subscribers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any
@@ -12,8 +12,11 @@ from core import listing
 from core.billing_calendar import zone_info
 from core.errors import ValidationError
 from core.ids import utcnow
+from core.money import currency_or_default
+from core.paging import Signer, decode_key, encode_key
 from core.statuses import ONLINE, ONLINE_24H, Status
 from services.billing.context import load_context
+from services.billing.currencies import tenant_currencies
 from services.identity.actors import Actor
 from services.subscribers.records import subscriber_dict
 from services.tenants import tenant_filter
@@ -86,7 +89,28 @@ class Page:
     total: int
 
 
+SUBSCRIBER_LIST = "admin:subscribers"  # the signed cursor's scope: a position in the subscriber list
+
+
+def signed_cursor(signer: Signer, position: str | None, scope: str) -> str | None:
+    """The cursor the API hands out for a list position (:mod:`core.listing`'s cursor): signed, so a
+    position cannot be made up."""
+    return encode_key(signer, {"p": position} if position else None, scope)
+
+
+def cursor_position(signer: Signer, cursor: str | None, scope: str) -> str | None:
+    """The list position of a cursor made by :func:`signed_cursor` for the same list (422 otherwise)."""
+    key = decode_key(signer, cursor, scope)
+    if key is None:
+        return None
+    position = key.get("p")
+    if not isinstance(position, str) or not position:
+        raise ValidationError("invalid or expired cursor", field="cursor")
+    return position
+
+
 def list_subscribers(
+    signer: Signer,
     actor: Actor,
     f: listing.SubscriberFilter,
     tenant_id: str | None,
@@ -98,16 +122,20 @@ def list_subscribers(
 
     Username order with no filter, one status (incl. online), one router, or a prefix search is read
     from an index, a page at a time (:func:`_index_page`); other combinations are computed over the
-    tenant's subscribers."""
+    tenant's subscribers. The cursor is signed: a position that was not handed out is refused."""
     field_name, desc = listing.parse_sort(sort)
     tenant_ids = tenant_filter(actor, tenant_id)
+    position = cursor_position(signer, cursor, SUBSCRIBER_LIST)
     if _index_served(f, field_name):
-        return _index_page(tenant_ids, f, desc, limit, cursor)
-    now = utcnow()
-    rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
-    ordered = listing.sort_rows(rows, field_name, desc)
-    page, nxt = listing.paginate(ordered, field_name, desc, limit, cursor)
-    return Page([dict(r) for r in page], nxt, len(ordered))
+        page = _index_page(tenant_ids, f, desc, limit, position)
+    else:
+        now = utcnow()
+        rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
+        ordered = listing.sort_rows(rows, field_name, desc)
+        items, nxt = listing.paginate(ordered, field_name, desc, limit, position)
+        page = Page([dict(r) for r in items], nxt, len(ordered))
+    page.next_cursor = signed_cursor(signer, page.next_cursor, SUBSCRIBER_LIST)
+    return page
 
 
 def _status_of(f: listing.SubscriberFilter) -> str | None:
@@ -131,7 +159,7 @@ def _beyond(login: str, after: str, desc: bool) -> bool:
     return page_key(login) < page_key(after) if desc else page_key(login) > page_key(after)
 
 
-def _resume_at(tenant_id: str, after: str | None, desc: bool) -> tuple[str | None, list[str]]:
+def resume_at(tenant_id: str, after: str | None, desc: bool) -> tuple[str | None, list[str]]:
     """Where a tenant's index walk resumes after the cursor's login ``after`` (pages are in username
     order across the tenants): past the cursor's username in this tenant. The walk leaves out a login
     equal to where it starts, so this tenant's login with the cursor's username, when it comes after
@@ -166,7 +194,7 @@ def _index_page(
             total += len(matches)
             keys.extend(k for k in matches if after is None or _beyond(k, after, desc))
             continue
-        start, same_name = _resume_at(tid, after, desc)
+        start, same_name = resume_at(tid, after, desc)
         keys.extend(same_name)
         if f.gateway_id:
             gw = catalog_store.get(Gateway, f.gateway_id) if tid == tenant_ids[0] else None
@@ -313,41 +341,52 @@ EXPORT_COLUMNS = (
 
 
 def subscriber_totals(actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None) -> dict[str, Any]:
-    """Customers per status with the sums of their services (status filter ignored: every status counts).
+    """Customers per status with the sums of their services (status filter ignored: every status counts),
+    summed per currency (each service's price is in its tenant's currency): ``statuses`` has the counts,
+    with the sums when the customers are of one ``currency``; ``by_currency`` each currency's.
 
     Without other filters the figures come from the tenant's counters (a few rows, priced from the
     products); ``online_24h`` is as of the last recount. With filters they are computed over the list."""
     now = utcnow()
+    tenant_ids = tenant_filter(actor, tenant_id)
+    currencies = tenant_currencies(tenant_ids)
     if not (f.zone_id or f.gateway_id or f.product_id or f.connection_type or f.q):
-        return _totals_from_tallies(tenant_filter(actor, tenant_id))
+        return _totals_from_tallies(tenant_ids, currencies)
     f = listing.SubscriberFilter(None, f.zone_id, f.gateway_id, f.product_id, f.connection_type, f.q)
     rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
-    return listing.totals(rows, now)
+    return listing.totals_by_currency(rows, now, _currency_of(currencies), currencies.values())
 
 
-def _totals_from_tallies(tenant_ids: list[str]) -> dict[str, Any]:
-    counts: dict[tallies.Bucket, int] = {}
+def _currency_of(currencies: Mapping[str, str]) -> Callable[[Mapping[str, Any]], str | None]:
+    """The currency of a list row: its tenant's."""
+    return lambda row: currencies.get(str(row.get("tenant_id") or ""))
+
+
+def _totals_from_tallies(tenant_ids: list[str], currencies: Mapping[str, str]) -> dict[str, Any]:
+    counts: dict[tuple[str | None, tallies.Bucket], int] = {}
     for tid in tenant_ids:
         for b, n in _tallies(tid).items():
-            counts[b] = counts.get(b, 0) + n
+            key = (currencies.get(tid), b)
+            counts[key] = counts.get(key, 0) + n
     cat = Catalogue()
-    cat.preload_products(b.ref for b in counts if b.kind == "p" and b.ref != "-")
-    priced: list[tuple[str, int, str]] = []
-    for b, n in counts.items():
+    cat.preload_products(b.ref for _, b in counts if b.kind == "p" and b.ref != "-")
+    priced: list[tuple[str, str, int, str]] = []
+    for (currency, b), n in counts.items():
         if b.kind == "o":
             price = b.ref
         else:
             prod = cat.product(None if b.ref == "-" else b.ref)
             price = str(prod.price) if prod is not None else "0"
-        priced.append((b.status, n, price))
-    return listing.totals_from_counts(priced)
+        priced.append((currency_or_default(currency), b.status, n, price))
+    return listing.totals_from_counts_by_currency(priced, currencies.values())
 
 
 def cancellation_stats(
     actor: Actor, f: listing.SubscriberFilter, tenant_id: str | None, months: int
 ) -> dict[str, Any]:
     """Services cancelled per month and per zone over the last ``months`` months (S4), each in the month
-    of the client's zone's calendar (the tenant's time zone without a zone)."""
+    of the client's zone's calendar (the tenant's time zone without a zone), the monthly sums per
+    currency (each service's price is in its tenant's currency)."""
     now = utcnow()
     f = listing.SubscriberFilter(None, f.zone_id, f.gateway_id, f.product_id, f.connection_type, f.q)
     rows = [r for r in _rows(actor, tenant_id) if listing.matches(r, f, now)]
@@ -358,4 +397,7 @@ def cancellation_stats(
         return zone_info(ctx.tz(row.get("zone_id")) if ctx is not None else None)
 
     time_zones = [zone_info(tz) for ctx in contexts.values() for tz in ctx.time_zones()]
-    return listing.cancellations(rows, now, months, tz_of, time_zones)
+    currencies = {tid: ctx.currency for tid, ctx in contexts.items()}
+    return listing.cancellations_by_currency(
+        rows, now, months, _currency_of(currencies), tz_of, time_zones, currencies.values()
+    )

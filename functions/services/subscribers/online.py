@@ -8,10 +8,19 @@ from typing import Any
 
 from core import lifecycle as lc
 from core import listing
+from core.errors import ValidationError
 from core.ids import parse_iso, utcnow
+from core.paging import Signer
 from core.statuses import ONLINE
 from services.identity.actors import Actor
-from services.subscribers.lists import Page, page_key, tally_count
+from services.subscribers.lists import (
+    Page,
+    cursor_position,
+    page_key,
+    resume_at,
+    signed_cursor,
+    tally_count,
+)
 from services.subscribers.records import open_sessions
 from services.tenants import tenant_filter
 from store import catalog as catalog_store
@@ -39,35 +48,52 @@ ONLINE_COLUMNS = (
 )
 
 
+ONLINE_LIST = "admin:online"  # the signed cursor's scope: a position in the Online list
+
+
 def online_rows(actor: Actor, tenant_id: str | None, q: str | None = None) -> list[dict[str, Any]]:
     """Every session open now (the CSV export): the pages of :func:`online_page` one after another."""
     out: list[dict[str, Any]] = []
-    cursor = None
+    position = None
     while True:
-        page = online_page(actor, tenant_id, q, 1000, cursor)
+        page = _online_page(actor, tenant_id, q, 1000, position)
         out.extend(page.items)
-        cursor = page.next_cursor
-        if not cursor:
+        position = page.next_cursor
+        if not position:
             return out
 
 
-def online_page(actor: Actor, tenant_id: str | None, q: str | None, limit: int, cursor: str | None) -> Page:
+def online_page(
+    signer: Signer, actor: Actor, tenant_id: str | None, q: str | None, limit: int, cursor: str | None
+) -> Page:
     """Sessions open now (S3 Online list): download/upload MB, MAC/IP, time online, from accounting.
 
-    A page of ``limit`` online subscribers (username order) from the sparse online index, with every
-    open session of each; ``total`` counts the subscribers online (the tenant's counter) or, with a
-    search, those matching on the pages read."""
+    A page of ``limit`` online subscribers (username order across the tenants) from the sparse online
+    index, with every open session of each; ``total`` counts the subscribers online (the tenants'
+    counters) or, when every one is on this page, those listed. The cursor is signed."""
+    page = _online_page(actor, tenant_id, q, limit, cursor_position(signer, cursor, ONLINE_LIST))
+    page.next_cursor = signed_cursor(signer, page.next_cursor, ONLINE_LIST)
+    return page
+
+
+def _online_page(
+    actor: Actor, tenant_id: str | None, q: str | None, limit: int, position: str | None
+) -> Page:
     now = utcnow()
     after = None
-    if cursor:
-        _present, _value, after = listing.decode_cursor(cursor, "username", False)
+    if position:
+        _present, _value, after = listing.decode_cursor(position, "username", False)
+        if "#" not in after:
+            raise ValidationError(
+                "invalid cursor: pass back the next_cursor of the previous page", field="cursor"
+            )
     tenant_ids = tenant_filter(actor, tenant_id)
     needle = (q or "").lower()
     keys: list[str] = []
     for tid in tenant_ids:
-        start = after if after is not None and after.startswith(f"{tid}#") else None
-        if after is not None and start is None and tid < after.split("#", 1)[0]:
-            continue
+        # every tenant resumes past the cursor's username (pages are in username order across tenants)
+        start, same_name = resume_at(tid, after, False)
+        keys.extend(same_name)
         keys.extend(store.logins_page(tid, online=True, after=start, limit=limit + 1))
     keys.sort(key=page_key)
     if after is not None:
@@ -80,19 +106,19 @@ def online_page(actor: Actor, tenant_id: str | None, q: str | None, limit: int, 
     out: list[dict[str, Any]] = []
     for sub in store.by_logins(page_keys):
         sessions = open_sessions(sub)
-        if not sessions:
+        if not sessions or sub.tenant_id not in tenant_ids:
             continue
         if needle and needle not in f"{sub.username} {sub.name or ''} {sub.ip or ''} {sub.mac or ''}".lower():
             continue
-        out.extend(_online_row(sub, key, s, gateways_by_ip, now) for key, s in sessions.items())
-    out.sort(key=lambda r: (r["username"].lower(), r["session_id"]))
+        # in the page's order (username, then tenant), each subscriber's sessions by key
+        out.extend(_online_row(sub, key, sessions[key], gateways_by_ip, now) for key in sorted(sessions))
     nxt = None
     if more and page_keys:
         nxt = listing.encode_cursor(
             "username", False, {"username": page_key(page_keys[-1])[0], "id": page_keys[-1]}
         )
-    if after is None and not more:  # everything is on this page: count its sessions, as listed
-        return Page(out, None, len(out))
+    if after is None and not more:  # everyone online is on this page: count them, as listed
+        return Page(out, None, len({r["subscriber_id"] for r in out}))
     return Page(out, nxt, sum(tally_count(tid, ONLINE) for tid in tenant_ids))
 
 

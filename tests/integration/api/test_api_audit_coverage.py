@@ -12,10 +12,19 @@ from typing import Any
 
 import pytest
 
-from core.ids import utcnow
+from core.ids import new_id, now_iso, utcnow
 from infra.local.demo import DemoData
+from store.models import Gateway, Job, ProvisioningTask
 from store.subscribers import get_by_id
 from tests.integration.api.support import Api, ok
+
+
+@pytest.fixture(scope="module")
+def world_settings(world_settings: dict[str, Any]) -> dict[str, Any]:
+    """A VPN hub, so a router's onboarding script can be made."""
+    hub_key = "hubPublicKeyBase64hubPublicKeyBase64hubPubl="
+    return {**world_settings, "vpn_hub_public_key": hub_key, "vpn_endpoint": "vpn.example.net:51820"}
+
 
 ANTENNA = {"kind": "other", "lines": [{"description": "Antenna", "unit_price": "80"}]}
 
@@ -121,6 +130,66 @@ def cancel_invoice(api: Api, demo: DemoData, who: Caller) -> Done:
     return Done(inv["id"], "cancel")
 
 
+def _failed_router_task(demo: DemoData) -> ProvisioningTask:
+    """A router task of the demo gateway whose last run failed with a connection error."""
+    task = ProvisioningTask(
+        id=new_id("task"),
+        tenant_id=demo.tenant_id,
+        gateway_id=demo.gateway_id,
+        kind="reconcile_router",
+        status="failed",
+        error_category="unreachable",
+        last_error="connection refused",
+        created_at=now_iso(),
+    )
+    task.save()
+    return task
+
+
+def router_task_rerun(api: Api, demo: DemoData, who: Caller) -> Done:
+    task = _failed_router_task(demo)
+    ok(api.post(f"/admin/tasks/{task.id}/rerun", who.headers), 202)
+    return Done(task.id, "rerun")
+
+
+def router_failed_tasks_rerun(api: Api, demo: DemoData, who: Caller) -> Done:
+    Gateway.get(demo.gateway_id).update(actions=[Gateway.api_enabled.set(True)])
+    ok(api.post(f"/admin/gateways/{demo.gateway_id}/tasks/rerun-failed", who.headers), 202)
+    return Done(demo.gateway_id, "rerun_failed_tasks")
+
+
+def export_to_router(api: Api, demo: DemoData, who: Caller) -> Done:
+    Gateway.get(demo.gateway_id).update(actions=[Gateway.api_enabled.set(True)])
+    ok(api.post(f"/admin/gateways/{demo.gateway_id}/export", who.headers, {}), 202)
+    return Done(demo.gateway_id, "export_to_router")
+
+
+def install_block_rules(api: Api, demo: DemoData, who: Caller) -> Done:
+    Gateway.get(demo.gateway_id).update(actions=[Gateway.api_enabled.set(True)])
+    ok(api.post(f"/admin/gateways/{demo.gateway_id}/block-rules", who.headers, {}), 202)
+    return Done(demo.gateway_id, "install_block_rules")
+
+
+def onboarding_script(api: Api, demo: DemoData, who: Caller) -> Done:
+    ok(api.post(f"/admin/gateways/{demo.gateway_id}/onboarding-script", who.headers, {}))
+    return Done(demo.gateway_id, "onboarding_script")
+
+
+def cutoff_rerun(api: Api, demo: DemoData, who: Caller) -> Done:
+    run = Job(
+        id=new_id("run"),
+        tenant_id=demo.tenant_id,
+        kind="billing_cutoff",
+        status="done",
+        result={"routers": [{"gateway_id": demo.gateway_id, "subscribers": [demo.subscriber_id]}]},
+        created_by="system",
+        created_at=now_iso(),
+    )
+    run.save()
+    ok(api.post(f"/admin/billing/runs/{run.id}/rerun", who.headers, {}))
+    return Done(run.id, "rerun")
+
+
 Operation = Callable[[Api, DemoData, Caller], Done]
 CallerOf = Callable[[Api, DemoData], Caller]
 
@@ -132,6 +201,14 @@ CASES: list[tuple[Operation, CallerOf]] = [
     (payment_settings, _api_key),
     (cancel_pending_invoices, _api_key),
     (cancel_subscriber_with_invoices, _api_key),
+    (router_task_rerun, _api_key),
+    (router_failed_tasks_rerun, _api_key),
+    (cutoff_rerun, _api_key),
+    (notices_run, _api_key),
+    (promise_expiry_run, _api_key),
+    (export_to_router, _api_key),
+    (install_block_rules, _api_key),
+    (onboarding_script, _api_key),
     # already audited: the control rows
     (create_zone, _manager),
     (assign_operator_role, _manager),

@@ -276,7 +276,7 @@ def test_recharge_keeps_residual_time_and_traffic(api: Api, manager, demo):
     # the sale is visible in the user's sales, with the manager's cost
     sales = ok(api.get(f"/admin/subscribers/{s['id']}/sales", manager))
     row = next(r for r in sales["rows"] if r["product_id"] == week["id"])
-    assert row["quantity"] == 1 and row["revenue"] == "12" and "recharge" in row["sources"]
+    assert row["quantity"] == 1 and row["revenue"] == "12.00" and "recharge" in row["sources"]
     err(
         api.post(f"/admin/subscribers/{s['id']}/recharge", manager, {"product_id": "prod_unknown"}),
         404,

@@ -202,7 +202,7 @@ def test_totals_per_status_with_service_sums(api: Api, manager, demo):
     # demo (active, 25) + 11 active: 4 in zone2 at 10 (one of them free), user07 at 99.90, others 25
     assert st["all"]["count"] == 13
     assert st["suspended"] == {"count": 1, "services_total": "25.00"}
-    assert st["free"] == {"count": 1, "services_total": "10"}
+    assert st["free"] == {"count": 1, "services_total": "10.00"}
     assert st["active"]["count"] == 11
     expected_active = 25 + 3 * 10 + 99.90 + 25 * 6  # demo + user00/03/09 + user07 + the others
     assert float(st["active"]["services_total"]) == round(expected_active, 2)
@@ -210,7 +210,12 @@ def test_totals_per_status_with_service_sums(api: Api, manager, demo):
     assert st["cancelled"]["count"] == 0
     text = api.get("/admin/subscribers/totals/export", manager).body.decode("utf-8-sig")
     rows = {r["status"]: r for r in csv.DictReader(io.StringIO(text))}
-    assert rows["suspended"] == {"status": "suspended", "count": "1", "services_total": "25.00"}
+    assert rows["suspended"] == {
+        "status": "suspended",
+        "count": "1",
+        "services_total": "25.00",
+        "currency": "USD",
+    }
 
 
 def test_online_list_from_accounting_and_csv_exports(api: Api, manager, demo):

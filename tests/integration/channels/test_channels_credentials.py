@@ -221,3 +221,31 @@ def test_bulk_autologin_sms_with_a_result_per_subscriber(http: Http) -> None:
     assert path.startswith("/my/a/")
     session = http.get("/portal/a/" + path.removeprefix("/my/a/"), {})
     assert session.status_code == 200 and session.json_body["subscriber_id"] == demo.subscriber_id
+
+
+def test_the_autologin_sms_template_is_saved_at_the_templates_endpoint_and_used(http: Http) -> None:
+    demo = http.demo
+    # Given a manager's own auto-login SMS template, saved where the other message templates are
+    saved = http.put(
+        "/admin/credentials/templates",
+        http.manager(),
+        {"templates": {"autologin_sms": "{{ empresa }} portal: {{ url_autologin }}"}},
+    )
+    assert saved.status_code == 200, saved.json_body
+    assert saved.json_body["templates"]["autologin_sms"] == {
+        "text": "{{ empresa }} portal: {{ url_autologin }}",
+        "custom": True,
+    }
+    # When links are sent without a text of their own
+    resp = http.post("/admin/autologin-links/sms", http.manager(), {"subscriber_ids": [demo.subscriber_id]})
+    # Then the SMS is the saved template
+    assert resp.status_code == 200, resp.json_body
+    ((_phone, text),) = sent_sms()
+    assert text.startswith("Demo WISP portal: http"), text
+    # And an unknown placeholder in it is refused with the template's field
+    bad = http.put(
+        "/admin/credentials/templates",
+        http.manager(),
+        {"templates": {"autologin_sms": "{{ apodo }} {{ url_autologin }}"}},
+    )
+    assert bad.status_code == 422 and bad.json_body["error"]["field"] == "templates.autologin_sms"

@@ -40,14 +40,15 @@ def formatted_logs() -> Iterator[list[str]]:
 
 def test_an_email_subject_holding_the_password_is_not_logged(http: Http, app_logs: list[str]) -> None:
     demo = http.demo
-    # Given a tenant whose credentials e-mail subject (set through the tenant's settings) shows the password
-    patched = http.call(
-        "PATCH",
-        f"/admin/tenants/{demo.tenant_id}",
-        http.manager(),
-        {"settings": {"templates": {"credentials_email_subject": "Wi-Fi password {{ contrasena }}"}}},
+    # Given a tenant whose credentials e-mail subject shows the password (stored before subjects were
+    # checked: no endpoint accepts it now)
+    Tenant.get(demo.tenant_id).update(
+        actions=[
+            Tenant.settings.set(
+                {"templates": {"credentials_email_subject": "Wi-Fi password {{ contrasena }}"}}
+            )
+        ]
     )
-    assert patched.status_code == 200, patched.json_body
     # When the subscriber's credentials are e-mailed
     resp = http.post(
         f"/admin/subscribers/{demo.subscriber_id}/credentials/send", http.manager(), {"channel": "email"}

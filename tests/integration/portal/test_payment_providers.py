@@ -17,6 +17,7 @@ import pytest
 from services.billing import online as pay
 from services.billing.invoices import create_internet_invoice
 from store import billing as billing_store
+from store import portal as portal_store
 from store import tenants as tenant_store
 from store.models import Payment, Tenant
 from tests.conftest import serialized_moto
@@ -385,6 +386,42 @@ def test_stripe_refund_before_the_payment_event_is_applied_after_it(
     )
     inv_now = _invoice(inv.id)
     assert (inv_now.status, inv_now.paid) == ("partial", "25.00")
+    assert [p.amount for p in _reversals(sub.id)] == ["15.00"]
+
+
+def test_stripe_refund_racing_its_payment_event_is_applied_once(
+    connected: Portal, double: ProviderDouble, monkeypatch: pytest.MonkeyPatch
+):
+    """The refund event finds no payment yet; the payment event lands, finding no refund remembered yet,
+    before the refund event remembers it: the refund is still applied, once."""
+    portal = connected
+    sub = portal.new_subscriber()
+    inv = portal.invoice("40.00", sub.id)
+    sid = _session_id(double, _checkout(portal, sub, inv.id)["checkout_id"])
+    completed = double.stripe_event("checkout.session.completed", double.stripe_complete(sid))
+    refund = double.stripe_event("charge.refunded", double.stripe_charge(sid, refunded=1500))
+    tenant = portal.demo.tenant_id
+    landed: list[Any] = []
+    original = portal_store.find_payment
+
+    def find_payment(payment_id: str) -> Any:
+        found = original(payment_id)
+        if not landed:  # the payment event is processed right after the refund event looked
+            landed.append(None)
+            headers, body, query = _stripe_delivery(completed)
+            landed[0] = pay.handle_webhook(portal.rt, tenant, "stripe", headers, body, query=query)
+        return found
+
+    monkeypatch.setattr(portal_store, "find_payment", find_payment)
+    headers, body, query = _stripe_delivery(refund)
+    outcome = pay.handle_webhook(portal.rt, tenant, "stripe", headers, body, query=query)
+    monkeypatch.setattr(portal_store, "find_payment", original)
+    assert landed[0].status == "applied" and outcome.status == "reversed"
+    inv_now = _invoice(inv.id)
+    assert (inv_now.status, inv_now.paid) == ("partial", "25.00")
+    assert [p.amount for p in _reversals(sub.id)] == ["15.00"]
+    # the payment event delivered again changes nothing more
+    assert _stripe_webhook(portal, completed).json_body["status"] == "duplicate"
     assert [p.amount for p in _reversals(sub.id)] == ["15.00"]
 
 

@@ -222,7 +222,7 @@ def test_bank_transfer_report_confirmed_by_an_operator(paying: Portal):
     # When an operator of the tenant lists and confirms it
     operator = portal.operator(role="operator")
     listed = portal.get("/admin/payment-reports", operator).json_body
-    assert report["id"] in [p["id"] for p in listed]
+    assert report["id"] in [p["id"] for p in listed["items"]]
     stranger = portal.operator(portal.other_tenant())
     assert portal.post(f"/admin/payment-reports/{report['id']}/confirm", stranger).status_code == 404
     ok = portal.post(f"/admin/payment-reports/{report['id']}/confirm", operator)

@@ -277,12 +277,43 @@ export function RunDetail() {
 export function SalesReport() {
   const [groupBy, setGroupBy] = useState<string | null>('product');
   const rep = useLoad(() => ok(admin.GET('/admin/reports/sales', { params: { query: { tenant_id: tenant_id(), group_by: groupBy as 'product' } } })), [groupBy]);
-  const rows = rowsOf((rep.data as Obj | undefined)?.rows ?? rep.data);
+  const totals = rep.data?.by_currency ?? [];
   return (
     <>
       <PageTitle right={<Select aria-label="Group by" data={['product', 'manager']} value={groupBy} onChange={setGroupBy} allowDeselect={false} />}>Sales report</PageTitle>
       <Loading loading={rep.loading && !rep.data} error={rep.error} />
-      <DataTable caption="Sales" rows={rep.data === undefined ? undefined : rows} rowKey={(r) => JSON.stringify(r)} columns={Object.keys(rows[0] ?? { name: '', total: '' }).map((k) => ({ key: k, label: k.replace(/_/g, ' '), render: (r: Obj) => s(r[k]) }))} />
+      {totals.length > 1 && (
+        <Alert color="blue" mb="sm" data-testid="sales-currencies">
+          These sales are in {totals.length} currencies ({totals.map((t) => t.currency).join(', ')}): each row and each total is in its own currency, never added to another.
+        </Alert>
+      )}
+      <DataTable
+        caption="Sales"
+        rows={rep.data?.rows}
+        rowKey={(r) => `${r.key}|${r.currency}`}
+        columns={[
+          { key: 'name', label: groupBy === 'manager' ? 'Manager' : 'Product' },
+          { key: 'currency', label: 'Currency' },
+          { key: 'lines', label: 'Lines', align: 'right' },
+          { key: 'invoices', label: 'Invoices', align: 'right' },
+          { key: 'invoiced', label: 'Invoiced', align: 'right' },
+          { key: 'collected', label: 'Collected', align: 'right' },
+        ]}
+      />
+      {totals.length > 0 && (
+        <DataTable
+          caption="Sales totals per currency"
+          rows={totals}
+          rowKey={(t) => t.currency}
+          columns={[
+            { key: 'currency', label: 'Currency' },
+            { key: 'lines', label: 'Lines', align: 'right' },
+            { key: 'invoices', label: 'Invoices', align: 'right' },
+            { key: 'invoiced', label: 'Invoiced', align: 'right' },
+            { key: 'collected', label: 'Collected', align: 'right' },
+          ]}
+        />
+      )}
     </>
   );
 }

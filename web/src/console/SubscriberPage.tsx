@@ -137,9 +137,11 @@ function Dashboard({ id }: { id: string }) {
           columns={Object.keys((d.sales.rows?.[0] ?? { product: '', total: '' }) as object).map((k) => ({ key: k, label: k.replace(/_/g, ' ') }))}
           empty="No sales yet"
         />
-        <Text size="sm" mt="xs">
-          Revenue {d.sales.revenue} · cost {d.sales.cost}
-        </Text>
+        {(d.sales.by_currency.length > 0 ? d.sales.by_currency : [{ currency: d.sales.currency ?? '', revenue: d.sales.revenue ?? '0', cost: d.sales.cost ?? '0' }]).map((t) => (
+          <Text size="sm" mt="xs" key={t.currency} data-testid="sales-total">
+            Revenue {t.revenue} {t.currency} · cost {t.cost} {t.currency}
+          </Text>
+        ))}
       </Paper>
     </Stack>
   );

@@ -49,7 +49,12 @@ function Totals({ q, status, onPick }: { q: string; status: string; onPick: (s: 
     () => ok(admin.GET('/admin/subscribers/totals', { params: { query: { q: q || undefined, tenant_id: session.tenant() } } })),
     [q],
   );
-  const statuses = (totals.data?.statuses ?? {}) as Record<string, { count: number; services_total: string }>;
+  const statuses = totals.data?.statuses ?? {};
+  // a sum per currency: prices of different currencies are never added together
+  const sums = (s: string): string[] =>
+    totals.data?.currency
+      ? [`${statuses[s].services_total ?? '0'} ${totals.data.currency}`]
+      : (totals.data?.by_currency ?? []).filter((c) => (c.statuses[s]?.count ?? 0) > 0).map((c) => `${c.statuses[s].services_total ?? '0'} ${c.currency}`);
   return (
     <section aria-label="Totals per status">
       <SimpleGrid cols={{ base: 2, xs: 3, md: 5, lg: 9 }} spacing="xs" mb="md">
@@ -67,9 +72,11 @@ function Totals({ q, status, onPick }: { q: string; status: string; onPick: (s: 
               <Text fw={700} size="lg" data-testid={`total-${s}-count`}>
                 {statuses[s].count}
               </Text>
-              <Text size="xs" c="dark.4">
-                {statuses[s].services_total}
-              </Text>
+              {(sums(s).length > 0 ? sums(s) : ['—']).map((sum) => (
+                <Text size="xs" c="dark.4" key={sum}>
+                  {sum}
+                </Text>
+              ))}
             </Paper>
           </UnstyledButton>
         ))}

@@ -3,6 +3,7 @@ import { useState } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import { ok, portal, session } from '../api/client';
 import { Loading, useLoad } from '../ui/common';
+import { amountsByCurrency } from '../ui/format';
 import { SignInForm } from './SignIn';
 
 const UNPAID = ['unpaid', 'partial', 'overdue', 'pending', 'issued'];
@@ -25,16 +26,16 @@ function Due() {
   const inv = useLoad(() => ok(portal.GET('/portal/invoices', { params: { query: { limit: 50 } } })), []);
   if (!inv.data) return <Loading loading={inv.loading} error={inv.error} />;
   const open = inv.data.items.filter((i) => UNPAID.includes(i.status) && Number(i.due) > 0);
-  const currency = open[0]?.currency ?? '';
-  const total = open.reduce((s, i) => s + Number(i.due), 0);
+  // what is owed in each currency: amounts of different currencies are never added together
+  const owed = amountsByCurrency(open.map((i) => ({ amount: i.due, currency: i.currency })));
   const oldest = [...open].sort((a, b) => a.issue_date.localeCompare(b.issue_date))[0];
   return (
     <Card withBorder>
       <Title order={1} size="h3">
         Amount due
       </Title>
-      <Text size="xl" fw={800} data-testid="notice-due">
-        {total.toFixed(2)} {currency}
+      <Text size="xl" fw={800} data-testid="notice-due" component="div">
+        {owed.length > 0 ? owed.map(([currency, amount]) => <div key={currency}>{`${amount} ${currency}`}</div>) : '0'}
       </Text>
       <Text size="sm">{open.length} unpaid invoice(s)</Text>
       {oldest ? (

@@ -47,3 +47,25 @@ export function when(iso: string | null | undefined): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
+
+/** Adds decimal amounts given as strings exactly (no binary rounding), with the most decimals among them.
+ * Only amounts of one currency are added together. */
+export function addAmounts(values: string[]): string {
+  const parsed = values.map((v) => /^(-?)(\d*)(?:\.(\d*))?$/.exec(v.trim()) ?? ['', '', '0', '']);
+  const scale = Math.max(0, ...parsed.map((m) => (m[3] ?? '').length));
+  let total = 0n;
+  for (const m of parsed) {
+    const units = BigInt((m[2] || '0') + (m[3] ?? '').padEnd(scale, '0'));
+    total += m[1] === '-' ? -units : units;
+  }
+  const digits = (total < 0n ? -total : total).toString().padStart(scale + 1, '0');
+  const text = scale ? `${digits.slice(0, -scale)}.${digits.slice(-scale)}` : digits;
+  return total < 0n ? `-${text}` : text;
+}
+
+/** Amounts added up per currency (never across currencies), by currency code. */
+export function amountsByCurrency(items: { amount: string; currency: string }[]): [string, string][] {
+  const groups = new Map<string, string[]>();
+  for (const i of items) groups.set(i.currency, [...(groups.get(i.currency) ?? []), i.amount]);
+  return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([c, amounts]) => [c, addAmounts(amounts)]);
+}

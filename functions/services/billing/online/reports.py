@@ -16,6 +16,7 @@ from core.errors import (
 from core.ids import new_id, now_iso, utcnow
 from core.invoice_ids import from_path
 from core.money import currency_or_default
+from core.paging import Signer, comes_after, decode_key, encode_key, newest_first_page, position_of
 from services.audit import record_audit
 from services.billing.context import subscriber_today
 from services.billing.online.accounts import active_tenant
@@ -110,14 +111,33 @@ def visible_report(actor: Principal, payment_id: str) -> Payment:
     return report
 
 
-def list_reports(actor: Principal, tenant_id: str | None, status: str | None, limit: int) -> list[Payment]:
-    """Payment reports of the caller's subtree (or one tenant of it), up to ``limit``."""
-    out: list[Payment] = []
+REPORT_LIST = "admin:payment-reports"  # the signed cursor's scope: a position in time in the list
+
+
+def list_reports(
+    signer: Signer,
+    actor: Principal,
+    tenant_id: str | None,
+    status: str | None,
+    limit: int,
+    cursor: str | None = None,
+) -> tuple[list[Payment], str | None]:
+    """Payment reports of the caller's subtree (or one tenant of it), newest first across the tenants
+    (those of one instant by id): a page of ``limit`` and the next cursor."""
+    position = position_of(decode_key(signer, cursor, REPORT_LIST))
+    found: list[Payment] = []
     for tid in tenant_filter(actor, tenant_id):
-        out.extend(portal_store.tenant_payments(tid, status, "reported", limit))
-        if len(out) >= limit:
-            break
-    return out[:limit]
+        taken = 0
+        until = position[0] if position else None
+        for report in portal_store.iter_tenant_payments(tid, status, "reported", until, limit + 1):
+            if not comes_after(report.created_at, report.id, position):
+                continue  # of the position's instant, on an earlier page
+            found.append(report)
+            taken += 1
+            if taken > limit:
+                break
+    page, last = newest_first_page(found, limit, lambda p: (p.created_at, p.id))
+    return page, encode_key(signer, last, REPORT_LIST)
 
 
 def confirm_report(

@@ -243,7 +243,7 @@ def _remember_reversal(tenant_id: str, payment_key: str, reported: dict[str, Dec
 def _apply_remembered_reversals(
     rt: Runtime, tenant_id: str, provider: PaymentProvider, payment_key: str, payment_id: str
 ) -> reversals.ReversalResult | None:
-    rec = portal_store.get_record(_reversal_key(tenant_id, payment_key))
+    rec = portal_store.get_record(_reversal_key(tenant_id, payment_key), consistent=True)
     remembered = {k: to_decimal(v) for k, v in dict(rec.data or {}).items()} if rec is not None else {}
     if not remembered:
         return None
@@ -269,7 +269,10 @@ def _process_reversal(
                 found = billing_store.get_payment(payment_id)
                 taken = found is not None and to_decimal(found.reversed_amount) > 0
                 return WebhookOutcome("reversed" if taken else paid.status, event.id, paid.payment_id)
-        return WebhookOutcome("deferred", event.id, None)
+        # the payment may have landed meanwhile, looking for remembered reversals before this one was
+        # remembered: read again (consistently) and settle it here; settling twice records it once
+        if billing_store.get_payment(payment_id) is None:
+            return WebhookOutcome("deferred", event.id, None)
     result = reversals.settle_reversals(
         rt, tenant_id, payment_id, reported, event.reversal_id, f"provider:{provider.name}"
     )
