@@ -11,12 +11,14 @@ from typing import Any
 from core.catalog_rules import check_timezone
 from core.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
+from core.money import currency_or_default
 from core.retention import SETTING_KEYS as RETENTION_KEYS
 from core.retention import check_settings as check_retention
 from core.templates import DEFAULT_TEMPLATES as BILLING_TEMPLATES
 from core.templates import validate_template
 from services.audit import record_audit
 from services.identity.actors import Actor
+from store import billing as billing_store
 from store import catalog as catalog_store
 from store import operators as operator_store
 from store import subscribers as subscriber_store
@@ -268,10 +270,50 @@ def update_tenant(actor: Actor, tenant_id: str, changes: dict[str, Any]) -> Tena
         raise ForbiddenError("you cannot disable your own tenant", field="active")
     if t.id == actor.tenant_id and not actor.has_role("manager"):
         raise ForbiddenError("only a manager or higher edits the tenant")
+    if "currency" in changes:
+        check_currency_change(t, changes["currency"])
     before = tenant_dict(t)
     tenant_store.update_tenant(t, {**changes, "updated_at": now_iso()})
     audit(actor, t.id, "tenant", t.id, "update", before, tenant_dict(t))
     return t
+
+
+# Invoices still owing money (unpaid or partly paid).
+OPEN_INVOICE_STATUSES = ("pending", "partial")
+
+
+def check_currency_change(t: Tenant, new_currency: str | None) -> None:
+    """A tenant's currency changes only while no money is open in another currency: no unpaid or partly
+    paid invoice in another currency than the new one, and no subscriber with a balance (balances have
+    no currency of their own: they are in the tenant's). Otherwise a payment in the new currency would
+    pay invoices of the old one, overdue amounts of both would be added up, and balances would change
+    currency. Refused with 409 naming ``currency``, with what keeps it in ``details``: the invoices are
+    paid or cancelled and the balances used (by invoices) first. Paid and cancelled invoices stay in
+    their currency (the reports give each currency's figures)."""
+    old, new = currency_or_default(t.currency), currency_or_default(new_currency)
+    if new == old:
+        return
+    invoices = billing_store.open_invoice_currencies(t.id, OPEN_INVOICE_STATUSES)
+    blockers = {
+        "unpaid_invoices": sum(n for currency, n in invoices.items() if currency != new),
+        "subscribers_with_balance": billing_store.subscribers_with_balance(t.id),
+    }
+    if not any(blockers.values()):
+        return
+    what = " and ".join(
+        f"{n} {label}"
+        for n, label in (
+            (blockers["unpaid_invoices"], "unpaid or partly paid invoices"),
+            (blockers["subscribers_with_balance"], "subscribers with a balance"),
+        )
+        if n
+    )
+    raise ConflictError(
+        f"the currency cannot change from {old} to {new} while money is open in {old}: {what}; "
+        "have the invoices paid or cancel them, and the balances used, first",
+        field="currency",
+        details={"currency": old, **blockers},
+    )
 
 
 def delete_tenant(actor: Actor, tenant_id: str) -> None:

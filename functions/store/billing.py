@@ -29,6 +29,7 @@ from pynamodb.transactions import TransactWrite
 
 from core.errors import ConflictError, UnavailableError, ValidationError
 from core.ids import now_iso
+from core.money import currency_or_default, to_decimal
 from store import subscribers as subscriber_store
 from store import tallies
 from store.models import (
@@ -190,6 +191,12 @@ def subscribers_by_login(logins: Iterable[str]) -> dict[str, Subscriber]:
     return {s.login: s for s in Subscriber.batch_get(keys)} if keys else {}
 
 
+def current_balances(logins: Iterable[str]) -> list[Subscriber]:
+    """The given clients' ``id``, ``tenant_id`` and ``balance`` as they stand (consistent batched reads)."""
+    keys, attrs = sorted({k for k in logins if k}), ["login", "id", "tenant_id", "balance"]
+    return list(Subscriber.batch_get(keys, consistent_read=True, attributes_to_get=attrs)) if keys else []
+
+
 def update_subscriber(
     sub: Subscriber,
     actions: Sequence[Any],
@@ -218,6 +225,14 @@ def billing_as_read(sub: Subscriber) -> Condition:
     if not sub.billing:  # read as {}: never written, or written empty
         return Subscriber.billing.does_not_exist() | (Subscriber.billing == {})
     return Subscriber.billing == sub.billing
+
+
+def balance_as_read(sub: Subscriber) -> Condition:
+    """The client's balance is still the one read into ``sub`` (no credit landed meanwhile)."""
+    same = Subscriber.balance == sub.balance
+    if sub.balance == "0":  # also what a client never credited reads as
+        return same | Subscriber.balance.does_not_exist()
+    return same
 
 
 def set_billing_if_unchanged(sub: Subscriber, billing: dict[str, Any]) -> bool:
@@ -323,6 +338,30 @@ def invoices_since(
     if not_notified:
         condition = condition & Invoice.notified_at.does_not_exist()
     return iter_tenant_invoices(tenant_id, since, condition)
+
+
+def open_invoice_currencies(tenant_id: str, statuses: Sequence[str]) -> dict[str, int]:
+    """How many of a tenant's invoices are in one of ``statuses``, per currency (the default for an
+    invoice without one). No index is keyed by status: this is one paged query of the tenant's invoice
+    index, filtered by status on the server and returning only the currency, but it reads every invoice
+    of the tenant."""
+    counts: dict[str, int] = {}
+    for inv in Invoice.tenant_index.query(
+        tenant_id,
+        filter_condition=Invoice.status.is_in(*statuses),
+        attributes_to_get=["id", "status", "currency"],
+    ):
+        currency = currency_or_default(inv.currency)
+        counts[currency] = counts.get(currency, 0) + 1
+    return counts
+
+
+def subscribers_with_balance(tenant_id: str) -> int:
+    """How many of a tenant's subscribers have a balance other than zero (in favour, or owed after a
+    reversal). No index finds them: this is a full pass over the tenant's subscribers, through the tenant
+    index (which carries the balance, not the accounting counters), reading the id and balance only."""
+    rows = Subscriber.tenant_index.query(tenant_id, attributes_to_get=["login", "id", "balance"])
+    return sum(1 for s in rows if to_decimal(s.balance, "balance") != 0)
 
 
 def counter_name(tenant_id: str) -> str:
@@ -460,15 +499,16 @@ def cancel_invoice_op(invoice: Invoice, actor_id: str, now: str) -> TxOp:
 
 
 def cutoff_ops(sub: Subscriber, invoices: Sequence[Invoice], status: str, now: str) -> list[TxOp]:
-    """A client suspended for its overdue invoices, as one transaction: conditional on the status and
-    billing options read (a promise given meanwhile), and on each invoice still owing what it was read
-    owing (a payment landing meanwhile); the invoices are marked cut off (an earlier mark stays)."""
+    """A client suspended for its overdue invoices, as one transaction: conditional on the status,
+    billing options and balance read (a promise given or credit landing meanwhile), and on each invoice
+    still owing what it was read owing (a payment landing meanwhile); the invoices are marked cut off (an
+    earlier mark stays)."""
     ops = [
         TxOp(
             "update",
             sub,
             ("subscriber",),
-            (Subscriber.status == sub.status) & billing_as_read(sub),
+            (Subscriber.status == sub.status) & billing_as_read(sub) & balance_as_read(sub),
             [Subscriber.status.set(status), Subscriber.updated_at.set(now)],
         ),
         *status_tally_ops(sub, status),

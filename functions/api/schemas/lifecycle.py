@@ -212,6 +212,9 @@ class ProductBrief(Out):
 
 class DashboardOut(Out):
     subscriber: SubscriberOut
+    currency: Currency = Field(
+        description="the currency of the subscriber's balance and of the plan's price: the tenant's"
+    )
     product: ProductBrief | None = None
     online: bool
     open_sessions: int

@@ -110,6 +110,7 @@ class SubscriberOut(Out):
 class SubscriberRow(SubscriberOut):
     product_name: str | None = None
     price: str
+    currency: Currency = Field(description="the currency of price and balance: the tenant's")
 
 
 class RouterEffectOut(Out):

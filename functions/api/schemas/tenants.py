@@ -29,7 +29,12 @@ class TenantIn(In):
 class TenantPatch(In):
     name: Name | NotNull = not_null()
     company_name: ShortText | None = None
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="refused (409 naming currency; details: unpaid_invoices, subscribers_with_balance) "
+        "while invoices in another currency are unpaid or partly paid, or subscribers have a balance",
+    )
     tax_rate: str | None = Field(default=None, pattern=r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$")
     timezone: Timezone | None = None
     logo_url: str | None = Field(default=None, max_length=500)

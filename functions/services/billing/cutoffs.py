@@ -11,6 +11,7 @@ from typing import Any
 from core.billing_calendar import parse_date
 from core.errors import InvalidStateError, NotFoundError, ValidationError
 from core.ids import iso, now_iso, utcnow
+from core.money import currency_or_default
 from core.statuses import Status
 from services.audit import record_audit, run_actor_kind
 from services.billing.context import (
@@ -27,6 +28,7 @@ from services.billing.context import (
     run_start,
     service_exists_from,
 )
+from services.billing.credit import has_credit, settle_credit
 from services.billing.runs import each_tenant, get_run, log_run
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -46,6 +48,7 @@ class CutoffRunResult:
     skipped_free: int = 0
     skipped_promise: int = 0
     skipped_other: int = 0
+    credit_applied: int = 0  # clients whose balance in favour paid (some of) their invoices first
     routers: list[dict[str, Any]] = field(default_factory=list)
     # online clients cut: what reached their live sessions (CoA / Disconnect) and the S4 warnings
     live_sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
@@ -104,13 +107,17 @@ def run_tenant_cutoffs(
     result.overdue_clients = len(overdue)
     subs = repo.subscribers_by_login(overdue)
     by_gateway: dict[str, list[str]] = {}
+    by = (actor, run_actor_kind(actor, actor_kind))
     for login, invoices in overdue.items():
-        sub = subs.get(login)
-        if sub is None:
+        found = subs.get(login)
+        if found is None:
             continue
-        skip = _skip_reason(ctx, sub, invoices, now) or _suspend(
-            rt, ctx, sub, invoices, now, (actor, run_actor_kind(actor, actor_kind)), result
-        )
+        # credit pays what it can before anything is decided (not applied: left to the next run)
+        sub = _use_credit(ctx, found, by, result) if has_credit(found) else found
+        if sub is None:
+            result.skipped_other += 1
+            continue
+        skip = _skip_reason(ctx, sub, invoices, now) or _suspend(rt, ctx, sub, invoices, now, by, result)
         if skip is not None:
             setattr(result, skip, getattr(result, skip) + 1)
         else:
@@ -187,13 +194,16 @@ def _suspend(
     the result's counter to add to when, decided again on fresh data, it is not to be cut.
 
     The suspension is one transaction conditional on what the decision read (the client's status and
-    billing options, each invoice's status and paid amount): a client who pays or is given a promise
-    while the run decides is never cut; the run reads again and decides again."""
+    billing options and balance, each invoice's status and paid amount): a client who pays, is given a
+    promise or receives credit while the run decides is never cut; the run reads again and decides
+    again (credit paying what it can first)."""
     before = {"status": sub.status}
     for _attempt in range(4):
         owing = [i for i in repo.invoices_current(i.id for i in invoices) if _cut_for(ctx, i, now)]
         if not owing:
             return "skipped_other"  # paid (or cancelled) meanwhile
+        if has_credit(sub) and any(currency_or_default(i.currency) == ctx.currency for i in owing):
+            return "skipped_other"  # credit that could pay them was not applied: the next run decides
         skip = _skip_reason(ctx, sub, owing, now)
         if skip is not None:
             return skip
@@ -201,6 +211,8 @@ def _suspend(
             repo.transact(repo.cutoff_ops(sub, owing[:90], Status.SUSPENDED.value, now_iso()))
         except TransactionFailed:
             fresh = repo.get_subscriber(sub.login)
+            if fresh is not None and has_credit(fresh):
+                fresh = _use_credit(ctx, fresh, by, result)
             if fresh is None:
                 return "skipped_other"
             sub, invoices = fresh, owing
@@ -219,6 +231,18 @@ def _suspend(
             _cut_live_sessions(rt, sub, result)
         return None
     return "skipped_other"  # kept changing: the next run decides again
+
+
+def _use_credit(
+    ctx: TenantContext, sub: Subscriber, by: tuple[str, str], result: CutoffRunResult
+) -> Subscriber | None:
+    """The client once its balance in favour paid what it could of its invoices; None when the credit
+    could not be applied (the client is left to the next run)."""
+    used = settle_credit(ctx, sub.id, by)
+    if used is None or used.sub is None:
+        return None
+    result.credit_applied += 1 if used.applied else 0
+    return used.sub
 
 
 def _queue_routers(

@@ -8,6 +8,7 @@ from typing import Any
 
 from core.billing_calendar import BillingDays, Cycle, cycle_issued_on
 from core.ids import utcnow
+from services.audit import run_actor_kind
 from services.billing.context import (
     NEVER_BILLED,
     AsOf,
@@ -17,13 +18,14 @@ from services.billing.context import (
     load_context,
     run_day,
 )
+from services.billing.credit import settle_new_invoices
 from services.billing.drafts import build_internet_draft, invoice_id, prior_invoices
 from services.billing.runs import each_tenant, log_run
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
 from store.billing import InvoiceWrite
-from store.models import Product, Subscriber
+from store.models import Invoice, Product, Subscriber
 
 log = get_logger("billing")
 
@@ -38,6 +40,7 @@ class InvoiceRunResult:
     skipped: int = 0
     not_yet: int = 0  # clients whose service did not exist yet on the run's day
     failed: int = 0
+    paid_from_credit: int = 0  # invoices paid from credit that landed while they were drafted
     invoice_ids: list[str] = field(default_factory=list)
     requests: int = 0
 
@@ -111,7 +114,9 @@ def run_tenant_invoices(
                 result.skipped += 1
             else:
                 writes.append(draft.write)
-        _create_with_rebuild(ctx, writes, due, products, actor, result)
+        created = _create_with_rebuild(ctx, writes, due, products, actor, result)
+        by = (actor, run_actor_kind(actor, actor_kind))
+        result.paid_from_credit = len(settle_new_invoices(ctx, created, by) & {i.id for i in created})
     if record_run and (result.due_today or actor != "system"):  # an operator's run is always logged
         log_run(
             tenant_id,
@@ -133,17 +138,20 @@ def _create_with_rebuild(
     products: dict[str, Product],
     actor: str,
     result: InvoiceRunResult,
-) -> None:
-    """Create the invoices; drafts whose extras or balance changed meanwhile are rebuilt from fresh data."""
+) -> list[Invoice]:
+    """Create the invoices; drafts whose extras or balance changed meanwhile are rebuilt from fresh data.
+    Returns the invoices created."""
     by_id = {invoice_id(s.id, c): (s, c, d) for s, c, d in due}
+    created: list[Invoice] = []
     for attempt in range(3):
         outcome = repo.create_numbered_invoices(ctx.tenant.id, writes)
         result.requests += outcome.requests
         result.created += len(outcome.created)
         result.existing += len(outcome.existing)
         result.invoice_ids.extend(i.id for i in outcome.created)
+        created.extend(outcome.created)
         if not outcome.stale:
-            return
+            return created
         writes = []
         for stale in outcome.stale:
             sub, cycle, days = by_id[stale.invoice.id]
@@ -165,7 +173,8 @@ def _create_with_rebuild(
             if draft is not None:
                 writes.append(draft.write)
         if not writes:
-            return
+            return created
+    return created
 
 
 def run_invoices(

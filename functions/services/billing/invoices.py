@@ -19,12 +19,14 @@ from core.paging import Position, Signer, comes_after, decode_key, encode_key, n
 from services.audit import record_audit
 from services.billing.context import (
     UNPAID,
+    TenantContext,
     client_days,
     load_context,
     require_subscriber,
     service_exists_from,
     tenant_day_bounds,
 )
+from services.billing.credit import settle_credit, settle_new_invoices
 from services.billing.drafts import (
     apply_credit,
     build_internet_draft,
@@ -154,7 +156,7 @@ def create_internet_invoice(
         raise ConflictError("the client's extras or balance changed meanwhile; try again")
     inv = outcome.created[0]
     record_audit(actor_id, actor_kind, tenant_id, "invoice", inv.id, "create", None, _snapshot(inv))
-    return inv
+    return _with_credit_landed_meanwhile(ctx, inv, (actor_id, actor_kind))
 
 
 def create_other_invoice(
@@ -201,7 +203,15 @@ def create_other_invoice(
     if not outcome.created:
         raise ConflictError("the client's balance changed meanwhile; try again")
     record_audit(actor_id, actor_kind, tenant_id, "invoice", inv.id, "create", None, _snapshot(inv))
-    return outcome.created[0]
+    return _with_credit_landed_meanwhile(ctx, outcome.created[0], (actor_id, actor_kind))
+
+
+def _with_credit_landed_meanwhile(ctx: TenantContext, inv: Invoice, by: tuple[str, str]) -> Invoice:
+    """The invoice just made, paid from the client's balance in favour when credit landed while it was
+    drafted (it used the balance as read); as it stands then."""
+    if inv.id in settle_new_invoices(ctx, [inv], by):
+        return repo.get_invoice(inv.id) or inv
+    return inv
 
 
 def find_invoice(invoice_id_: str) -> Invoice | None:
@@ -299,9 +309,12 @@ def _tenant_page(
     return kept
 
 
-def cancel_invoice(rt: Runtime, invoice_id_: str, actor_id: str, actor_kind: str = "operator") -> Invoice:
+def cancel_invoice(
+    rt: Runtime, invoice_id_: str, actor_id: str, actor_kind: str = "operator", use_credit: bool = True
+) -> Invoice:
     """Cancel an unpaid or partly paid invoice. It keeps its number (no gaps) and its period stays
-    taken; what was already paid on it goes to the client's balance in favour."""
+    taken; what was already paid on it goes to the client's balance in favour, which then pays what the
+    client still owes (``use_credit`` False: the caller does that once it is done)."""
     inv = find_invoice(invoice_id_)
     if inv is None:
         raise NotFoundError("invoice not found")
@@ -329,6 +342,8 @@ def cancel_invoice(rt: Runtime, invoice_id_: str, actor_id: str, actor_kind: str
         raise InvalidStateError("the client's balance kept changing; try again")
     inv.status, inv.cancelled_at, inv.cancelled_by = "cancelled", now, actor_id
     record_audit(actor_id, actor_kind, inv.tenant_id, "invoice", inv.id, "cancel", before, _snapshot(inv))
+    if sub is not None and use_credit:  # what it had paid is credit: it pays what the client owes
+        settle_credit(load_context(inv.tenant_id), sub.id, (actor_id, actor_kind))
     return inv
 
 
@@ -337,14 +352,17 @@ def cancel_pending_invoices(
 ) -> int:
     """Cancel every pending or partly paid invoice of a client (the "cancel service" option, SPEC S4).
 
-    Returns how many invoices were cancelled."""
+    Returns how many invoices were cancelled. What they had paid becomes balance in favour, used on
+    anything still owed once they are all cancelled (not on the invoices about to be cancelled)."""
     count = 0
     for inv in repo.invoices_of_subscriber(subscriber_id):
         if inv.tenant_id != tenant_id or inv.status not in UNPAID:
             continue
         try:
-            cancel_invoice(rt, inv.id, actor_id, actor_kind)
+            cancel_invoice(rt, inv.id, actor_id, actor_kind, use_credit=False)
         except InvalidStateError:
             continue  # paid or cancelled meanwhile
         count += 1
+    if count:
+        settle_credit(load_context(tenant_id), subscriber_id, (actor_id, actor_kind))
     return count

@@ -10,6 +10,7 @@ from typing import Any
 from core import money
 from core.ids import iso, now_iso, utcnow
 from core.templates import fit_sms, render_template
+from services.audit import run_actor_kind
 from services.billing.context import (
     NEVER_BILLED,
     NOTICE_WINDOW_DAYS,
@@ -20,6 +21,7 @@ from services.billing.context import (
     run_day,
     run_start,
 )
+from services.billing.credit import has_credit, settle_credit
 from services.billing.runs import each_tenant, log_run
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -38,6 +40,7 @@ class NoticeRunResult:
     sms: int = 0
     skipped_free: int = 0
     no_contact: int = 0
+    paid_before_notice: int = 0  # found paid (from the client's balance in favour) when their turn came
     errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -91,11 +94,21 @@ def run_tenant_notices(
             due.append(inv)
     result.due = len(due)
     subs = repo.subscribers_by_login(i.subscriber_login or "" for i in due)
-    for inv in due:
-        sub = subs.get(inv.subscriber_login or "")
+    by = (actor, run_actor_kind(actor, actor_kind))
+    credited: set[str] = set()  # clients whose balance in favour this run used
+    for listed in due:
+        sub = subs.get(listed.subscriber_login or "")
         if sub is None or sub.status in NEVER_BILLED:
             result.skipped_free += 1
             continue
+        found: Invoice | str = listed
+        if has_credit(sub) or sub.login in credited:
+            credited.add(sub.login)
+            found = _after_credit(ctx, sub, listed, by)
+        if isinstance(found, str):  # the result's counter to add to
+            setattr(result, found, getattr(result, found) + 1)
+            continue
+        inv = found
         if not sub.email and not sub.phone:
             result.no_contact += 1
             continue
@@ -131,6 +144,20 @@ def run_tenant_notices(
         )
         result.run_id = job.id
     return result
+
+
+def _after_credit(ctx: TenantContext, sub: Subscriber, inv: Invoice, by: tuple[str, str]) -> Invoice | str:
+    """The invoice as it stands once the client's balance in favour paid what it could (what the reminder
+    then quotes), or the result's counter to add to: nothing left to remind of, or credit that could not
+    be applied (left to the next run)."""
+    if has_credit(sub):
+        used = settle_credit(ctx, sub.id, by)
+        if used is None:
+            return "errors"
+        if used.sub is not None:
+            sub.balance = used.sub.balance  # what is left for the client's other due invoices
+    fresh = repo.get_invoice(inv.id)
+    return fresh if fresh is not None and fresh.status in UNPAID else "paid_before_notice"
 
 
 def run_notices(

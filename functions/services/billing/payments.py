@@ -32,6 +32,7 @@ from services.billing.context import (
     require_subscriber,
     tenant_day_bounds,
 )
+from services.billing.credit import settle_credit, unpaid_oldest_first
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
@@ -98,12 +99,6 @@ def payment_id_for(tenant_id: str, idempotency_key: str) -> str:
 
 def fingerprint_of(*parts: object) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
-
-
-def unpaid_oldest_first(subscriber_id: str) -> list[Invoice]:
-    listed = [i.id for i in repo.invoices_of_subscriber(subscriber_id) if i.status in UNPAID]
-    invoices = [i for i in repo.invoices_current(listed) if i.status in UNPAID]
-    return sorted(invoices, key=lambda i: (i.due_date or i.issue_date, int(i.number or 0), i.created_at))
 
 
 def _payment_order(unpaid: list[Invoice], target: Invoice | None) -> list[Invoice]:
@@ -219,6 +214,7 @@ class _Attempt:
     fees: list[dict[str, Any]]
     billing: dict[str, Any]
     moved: dict[str, Any] | None
+    credited: Decimal = money.ZERO  # what the payment left as balance in favour
 
 
 def register_payment(
@@ -243,9 +239,11 @@ def register_payment(
 
     The amount pays ``invoice_id`` first when given (the invoice a checkout or report was for), then the
     client's other unpaid invoices oldest first; what is left stays as balance in favour (used by the
-    next invoices). When that invoice was paid or cancelled before the payment landed, the payment's
-    effects say so (``invoice_status``). In one transaction with the payment: the invoices, the balance,
-    the recharge-type date move (payment day = day paid, issue/notice/cutoff by the configured offsets),
+    next invoices). A payment is in the tenant's currency and pays invoices of that currency only: one
+    made for an invoice of another currency is refused (409), other such invoices are left owing. When
+    the invoice it was made for was paid or cancelled before the payment landed, the payment's effects
+    say so (``invoice_status``). In one transaction with the payment: the invoices, the balance, the
+    recharge-type date move (payment day = day paid, issue/notice/cutoff by the configured offsets),
     the late fee (paying an internet invoice after its payment date; once per invoice) and the
     reconnection fee (when the payment reactivates a suspended client; once per overdue period, keyed by
     the oldest overdue invoice) — fees only for clients with those options on, added to the next invoice.
@@ -278,7 +276,11 @@ def register_payment(
             if ("payment",) in exc.failed:
                 return replay(pid, fingerprint)
             continue  # an invoice, the balance or a fee changed meanwhile: recompute from fresh data
-        return _after_payment(rt, req, attempt)
+        result = _after_payment(rt, req, attempt)
+        if attempt.credited > 0:
+            # an invoice made while the payment was decided did not see its surplus: it pays it now
+            settle_credit(ctx, attempt.sub.id, (req.actor_id, req.actor_kind))
+        return result
     raise ConflictError("the client's invoices kept changing; try again")
 
 
@@ -288,6 +290,15 @@ def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt
     target = repo.get_invoice(req.target_id) if req.target_id else None
     if req.target_id and (target is None or target.subscriber_id != sub.id):
         raise NotFoundError("invoice not found", field="invoice_id")
+    invoice_currency = money.currency_or_default(target.currency) if target is not None else ctx.currency
+    if invoice_currency != ctx.currency:
+        # money in one currency is never taken as another's: the payment is in the tenant's currency
+        raise ConflictError(
+            f"the invoice is in {invoice_currency} and payments are taken in {ctx.currency}, the tenant's "
+            "currency: it cannot be paid with this payment",
+            field="invoice_id",
+            details={"invoice_currency": invoice_currency, "currency": ctx.currency},
+        )
     opts = client_options(sub)
     today = req.paid_on or local_date(utcnow(), ctx.tz(sub.zone_id))
     now = now_iso()
@@ -334,15 +345,19 @@ def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt
         effects["invoice_status"] = target.status
     payment = _payment_record(ctx, req, sub, paid.applied, new_balance, effects, now)
     ops.insert(0, repo.new_payment_op(payment))
-    return _Attempt(sub, payment, ops, paid.applied, reactivate, reconnection, fees, billing, moved)
+    return _Attempt(
+        sub, payment, ops, paid.applied, reactivate, reconnection, fees, billing, moved, paid.remaining
+    )
 
 
 def _apply_to_invoices(
     ctx: TenantContext, unpaid: list[Invoice], target: Invoice | None, amount: Decimal, today: date, now: str
 ) -> _Applied:
-    """Spread ``amount`` over the invoice it was made for, then the oldest unpaid (at most 90)."""
+    """Spread ``amount`` over the invoice it was made for, then the oldest unpaid (at most 90), those in
+    the payment's currency (the tenant's) only: an invoice in another currency is left owing."""
     out = _Applied(amount, {i.id: money.amount_due(i.total, i.paid) for i in unpaid})
-    for inv in _payment_order(unpaid, target)[:90]:
+    payable = [i for i in unpaid if money.currency_or_default(i.currency) == ctx.currency]
+    for inv in _payment_order(payable, target)[:90]:
         if out.remaining <= 0:
             break
         due_amt = money.amount_due(inv.total, inv.paid)
@@ -392,17 +407,26 @@ def reconnection_decision(
     overdue_before: list[Invoice],
     still_owed: dict[str, Decimal],
 ) -> tuple[bool, dict[str, Any] | None]:
-    """Whether the payment reactivates a suspended client under the tenant's rule, and why."""
+    """Whether the payment reactivates a suspended client under the tenant's rule, and why: what is still
+    overdue in the tenant's currency, and (when there is) in each other currency, never added together."""
     if not (activate and sub.status == Status.SUSPENDED.value):
         return False, None
-    overdue_left = sum((still_owed[i.id] for i in overdue_before), money.ZERO)
+    left: dict[str, Decimal] = {}  # what is still overdue, per currency (never added across them)
+    for inv in overdue_before:
+        currency = money.currency_or_default(inv.currency)
+        left[currency] = left.get(currency, money.ZERO) + still_owed.get(inv.id, money.ZERO)
+    overdue_left = left.pop(ctx.currency, money.ZERO)
+    others = {c: money.fmt(v, c) for c, v in sorted(left.items()) if v > 0}
     rule = reconnect_rule(ctx)
-    reactivate = overdue_left <= 0 or rule == "any_payment"
-    return reactivate, {
+    reactivate = (overdue_left <= 0 and not others) or rule == "any_payment"
+    decision: dict[str, Any] = {
         "rule": rule,
         "reactivated": reactivate,
         "overdue_left": money.fmt(overdue_left, ctx.currency),
     }
+    if others:  # invoices in another currency than the tenant's (from before its currency changed)
+        decision["overdue_left_other_currencies"] = others
+    return reactivate, decision
 
 
 def _billing_after(

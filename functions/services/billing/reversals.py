@@ -40,6 +40,7 @@ from core.money import currency_or_default
 from core.statuses import Status
 from services.audit import record_audit
 from services.billing.context import UNPAID, load_context, subscriber_today
+from services.billing.credit import settle_credit
 from services.billing.payments import (
     overdue_invoices,
     reconnection_decision,
@@ -427,6 +428,8 @@ class _Reverser:
         )
         if p.reactivate and p.sub is not None:
             self._reconnect(rt, p, result)
+        if p.to_balance > 0 and p.sub is not None:  # given back as credit: it pays what the client owes
+            settle_credit(load_context(self.tenant_id), p.sub.id, (self.actor_id, self.actor_kind))
         result.notified = notify_operator(rt, self.tenant_id, p.payment, result)
         log.info(
             "payment reversal settled",

@@ -113,7 +113,8 @@ def locate(actor: Actor, subscriber_id: str, connections: int = 50) -> dict[str,
 
 
 def dashboard(actor: Actor, subscriber_id: str, days: int) -> dict[str, Any]:
-    """Main chart data (traffic and time per day), connections, traffic totals and sales (S4 Dashboard)."""
+    """Main chart data (traffic and time per day), connections, traffic totals and sales (S4 Dashboard),
+    and the currency of the balance and the plan price (the tenant's)."""
     sub = get_subscriber(actor, subscriber_id)
     tz = subscriber_time_zone(sub)  # the days of the subscriber's zone's calendar
     first = local_date(utcnow(), tz) - timedelta(days=days - 1)
@@ -138,6 +139,7 @@ def dashboard(actor: Actor, subscriber_id: str, days: int) -> dict[str, Any]:
     prod = catalog_store.get(Product, sub.product_id) if sub.product_id else None
     return {
         "subscriber": subscriber_dict(sub),
+        "currency": currency_or_default(tenant_currencies([sub.tenant_id]).get(sub.tenant_id)),
         "product": {"id": prod.id, "name": prod.name, "price": prod.price} if prod else None,
         "online": bool(open_sessions(sub)),
         "open_sessions": len(open_sessions(sub)),

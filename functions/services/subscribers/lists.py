@@ -27,11 +27,12 @@ from store.models import Gateway, Product, Subscriber
 
 
 class Catalogue:
-    """Products and gateways read once per list request."""
+    """Products, gateways and tenants' currencies read once per list request."""
 
     def __init__(self) -> None:
         self.products: dict[str, Product | None] = {}
         self.gateways: dict[str, Gateway | None] = {}
+        self.currencies: dict[str, str] = {}
 
     def product(self, pid: str | None) -> Product | None:
         if not pid:
@@ -46,6 +47,13 @@ class Catalogue:
         if gid not in self.gateways:
             self.gateways[gid] = catalog_store.get(Gateway, gid)
         return self.gateways[gid]
+
+    def currency(self, tenant_id: str) -> str:
+        """The currency of a tenant's amounts (its subscribers' prices and balances)."""
+        if tenant_id not in self.currencies:
+            found = tenant_currencies([tenant_id]).get(tenant_id)
+            self.currencies[tenant_id] = currency_or_default(found)
+        return self.currencies[tenant_id]
 
     def preload_products(self, ids: Iterable[str | None]) -> None:
         wanted = sorted({i for i in ids if i and i not in self.products})
@@ -65,11 +73,13 @@ def service_price(sub: Subscriber, cat: Catalogue) -> str:
 
 
 def list_row(sub: Subscriber, cat: Catalogue) -> dict[str, Any]:
-    """A row of the subscriber lists: the subscriber plus its plan name and price."""
+    """A row of the subscriber lists: the subscriber plus its plan name and price, and the currency of
+    the price and the balance (its tenant's)."""
     row = subscriber_dict(sub)
     prod = cat.product(sub.product_id)
     row["product_name"] = prod.name if prod else None
     row["price"] = service_price(sub, cat)
+    row["currency"] = cat.currency(sub.tenant_id)
     return row
 
 
@@ -327,6 +337,7 @@ EXPORT_COLUMNS = (
     "product_id",
     "product_name",
     "price",
+    "currency",  # of the price and the balance
     "ip",
     "local_address",
     "mac",

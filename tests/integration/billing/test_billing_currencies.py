@@ -10,16 +10,18 @@ import json
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from chalice.test import Client
 
 from core.ids import now_iso
+from services.billing.invoices import create_internet_invoice
 from shared.runtime import Runtime
 from shared.tokens import issue_operator_token
 from store.models import Operator, Product, Tenant
-from tests.integration.billing.support import TZ, World, new_world
+from tests.integration.billing.support import TZ, World, new_world, reload
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +234,126 @@ def test_cancellation_statistics_over_managers_of_two_currencies_are_per_currenc
     assert [m["services_total"] for m in per["COP"]["months"]] == ["0.00", "60000.00"]
     assert [m["services_total"] for m in per["MXN"]["months"]] == ["0.00", "25.00"]
     assert (per["COP"]["total"], per["MXN"]["total"]) == (1, 1)
+
+
+# ---------------------------------------------------------------- a currency change with money still open
+def _patch(client: Client, headers: dict[str, str], path: str, body: dict[str, Any]) -> Any:
+    return client.http.patch(path, headers=headers, body=json.dumps(body))
+
+
+def _payment(client: Client, w: World, body: dict[str, Any]) -> Any:
+    key = "pay-" + secrets.token_hex(6)
+    return client.http.post(
+        "/admin/payments", headers={**_manager(w), "Idempotency-Key": key}, body=json.dumps(body)
+    )
+
+
+def test_a_tenant_keeps_its_currency_while_money_in_it_is_open(rt, client):
+    # Given a client owing part of an invoice and another with a balance in favour, both in USD
+    w = new_world(rt, api_enabled=False)
+    headers = _manager(w)
+    owing = _antenna(client, w, w.sub("elena").id, "80")
+    _pay(client, w, owing, "30")
+    fabio = w.sub("fabio")
+    _pay(client, w, _antenna(client, w, fabio.id, "80"), "100")
+
+    # When the manager changes the tenant's currency
+    resp = _patch(client, headers, f"/admin/tenants/{w.tenant_id}", {"currency": "MXN"})
+    # Then it is refused naming the field, with what keeps it
+    assert resp.status_code == 409, resp.body
+    error = resp.json_body["error"]
+    assert error["field"] == "currency"
+    assert error["details"] == {"currency": "USD", "unpaid_invoices": 1, "subscribers_with_balance": 1}
+    assert Tenant.get(w.tenant_id).currency == "USD"
+    # And other edits, or the same currency sent back, go on
+    same = _patch(client, headers, f"/admin/tenants/{w.tenant_id}", {"currency": "USD", "name": "Renamed"})
+    assert same.status_code == 200, same.body
+
+    # When the invoice is cancelled (its 30.00 paid goes to elena's balance) and both balances are used
+    cancel = client.http.post(f"/admin/invoices/{owing['path_id']}/cancel", headers=headers, body="{}")
+    assert cancel.status_code == 200, cancel.body
+    still = _patch(client, headers, f"/admin/tenants/{w.tenant_id}", {"currency": "MXN"})
+    assert still.json_body["error"]["details"]["subscribers_with_balance"] == 2
+    _antenna(client, w, owing["subscriber_id"], "30")
+    _antenna(client, w, fabio.id, "20")
+    # Then nothing is open in USD and the currency changes
+    changed = _patch(client, headers, f"/admin/tenants/{w.tenant_id}", {"currency": "MXN"})
+    assert changed.status_code == 200, changed.body
+    assert changed.json_body["currency"] == "MXN"
+
+
+def test_a_payment_for_an_invoice_in_another_currency_is_refused(rt, client):
+    # Given a USD invoice left unpaid when the tenant's currency became MXN (a change made earlier)
+    w = new_world(rt, api_enabled=False)
+    sub = w.sub("gina")
+    usd = _antenna(client, w, sub.id, "80")
+    w.set_tenant(currency="MXN")
+
+    # When a payment (in MXN, the tenant's currency) is registered for that invoice
+    resp = _payment(client, w, {"subscriber_id": sub.id, "amount": "80", "invoice_id": usd["id"]})
+    # Then it is refused, naming the invoice, and nothing is recorded
+    assert resp.status_code == 409, resp.body
+    assert resp.json_body["error"]["field"] == "invoice_id"
+    assert "USD" in resp.json_body["error"]["message"] and "MXN" in resp.json_body["error"]["message"]
+    after = _get(client, _manager(w), f"/admin/invoices/{usd['path_id']}")
+    assert (after["status"], Decimal(after["paid"])) == ("pending", 0)
+    assert _get(client, _manager(w), f"/admin/payments?subscriber_id={sub.id}")["items"] == []
+    assert reload(sub).balance == "0"
+
+
+def test_a_payment_pays_only_invoices_of_its_currency_and_reconnects_when_none_is_overdue(rt, client):
+    # Given a suspended client owing a March invoice in USD and, since the currency changed, April's in MXN
+    w = new_world(rt, api_enabled=False)
+    sub = w.sub("hugo", status="suspended")
+    usd = create_internet_invoice(rt, w.tenant_id, sub.id, "2026-03", w.operator_id)
+    w.set_tenant(currency="MXN")
+    mxn = create_internet_invoice(rt, w.tenant_id, sub.id, "2026-04", w.operator_id)
+    assert (usd.currency, mxn.currency) == ("USD", "MXN")
+
+    # When the client pays more than April's invoice, in MXN, in June
+    amount = Decimal(mxn.total) + Decimal("5")
+    body = {"subscriber_id": sub.id, "amount": str(amount), "paid_on": "2026-06-15", "activate": True}
+    resp = _payment(client, w, body)
+    assert resp.status_code == 201, resp.body
+    paid = resp.json_body
+    # Then only the MXN invoice is paid; the USD one is still owed, and the rest is balance in MXN
+    assert [(a["invoice_id"], a["status"]) for a in paid["payment"]["applied"]] == [(mxn.id, "paid")]
+    assert (paid["payment"]["currency"], paid["payment"]["balance_after"]) == ("MXN", "5.00")
+    usd_after = _get(client, _manager(w), f"/admin/invoices/{usd.id}")
+    assert (usd_after["status"], Decimal(usd_after["paid"])) == ("pending", 0)
+    # And the client stays suspended: the USD invoice is still overdue, never added to MXN amounts
+    assert paid["reactivated"] is False
+    assert paid["reconnection"] == {
+        "rule": "nothing_overdue",
+        "reactivated": False,
+        "overdue_left": "0.00",
+        "overdue_left_other_currencies": {"USD": usd.total},
+    }
+    assert reload(sub).status == "suspended"
+
+
+def test_the_subscriber_list_its_export_and_the_dashboard_say_the_currency_of_their_amounts(
+    rt, client, reseller
+):
+    # Given a client of the MXN manager and one of the COP manager, on their plans
+    ana = reseller.mxn.sub("cur-list-ana")
+    reseller.cop.sub("cur-list-beto")
+
+    # When the reseller reads the list (from the index, and computed over the subscribers) and exports it
+    for query in ("?q=cur-list-", "?q=cur-list-&sort=price"):
+        rows = _get(client, reseller.headers, f"/admin/subscribers{query}")["items"]
+        # Then each row says the currency of its price and balance: its tenant's
+        assert sorted((r["username"], r["price"], r["balance"], r["currency"]) for r in rows) == [
+            ("cur-list-ana", "25.00", "0", "MXN"),
+            ("cur-list-beto", "60000.00", "0", "COP"),
+        ], query
+    text = client.http.get("/admin/subscribers/export?q=cur-list-", headers=reseller.headers).body.decode(
+        "utf-8-sig"
+    )
+    exported = sorted(
+        (r["username"], r["price"], r["balance"], r["currency"]) for r in csv.DictReader(io.StringIO(text))
+    )
+    assert exported == [("cur-list-ana", "25.00", "0", "MXN"), ("cur-list-beto", "60000.00", "0", "COP")]
+    # And the client's dashboard gives the currency of its balance and plan price
+    dash = _get(client, _manager(reseller.mxn), f"/admin/subscribers/{ana.id}/dashboard?days=7")
+    assert dash["currency"] == "MXN"

@@ -15,7 +15,7 @@ from core.ids import frozen_clock, new_id, now_iso
 from services.billing.invoices import create_internet_invoice
 from services.network.triggers import queue_urls
 from store import billing as billing_store
-from store.models import ExtraProduct, Gateway, Invoice, ProvisioningTask, Subscriber, Tenant, Zone
+from store.models import ExtraProduct, Gateway, Invoice, Payment, ProvisioningTask, Subscriber, Tenant, Zone
 from store.radius_repo import DynamoRadiusStore
 from tests.fakes.radius import Clock, RadiusHarness, pap_request
 from tests.integration.portal.support import Portal, completed_event, enc, payments_of, query_of
@@ -435,3 +435,37 @@ def test_payment_report_with_a_number_for_paid_on_is_a_422_naming_the_field(port
         )
         assert r.status_code == 422, r.body
         assert r.json_body["error"]["field"] == "paid_on"
+
+
+def test_money_in_another_currency_than_the_accounts_is_never_taken_as_the_accounts(paying: Portal):
+    portal = paying
+    sub = portal.new_subscriber()
+    # Given an invoice in EUR, the tenant's currency before it became USD
+    inv = portal.invoice("30.00", sub.id)
+    Invoice.get(inv.id).update(actions=[Invoice.currency.set("EUR")])
+    headers = portal.login_as(sub)
+    # When the subscriber opens a checkout for it, or reports a transfer made for it
+    checkout = portal.post(f"/portal/invoices/{enc(inv.id)}/checkout", headers)
+    report = {"amount": "30.00", "reference": "TRX-EUR", "paid_on": "2026-01-05", "invoice_id": inv.id}
+    reported = portal.post("/portal/payments/reports", headers, report)
+    # Then both are refused naming the invoice: the account takes USD only
+    for resp in (checkout, reported):
+        assert resp.status_code == 409, resp.body
+        assert resp.json_body["error"]["field"] == "invoice_id"
+        assert "EUR" in resp.json_body["error"]["message"]
+    # Given a transfer reported in EUR before the change
+    earlier = portal.post(
+        "/portal/payments/reports",
+        headers,
+        {"amount": "30.00", "reference": "TRX-OLD", "paid_on": "2026-01-05"},
+    ).json_body
+    Payment.get(earlier["id"]).update(actions=[Payment.currency.set("EUR")])
+    # When an operator confirms it, it is refused naming the currency, and nothing is applied
+    operator = portal.operator(role="operator")
+    confirm = portal.post(f"/admin/payment-reports/{earlier['id']}/confirm", operator)
+    assert confirm.status_code == 409, confirm.body
+    assert confirm.json_body["error"]["field"] == "currency"
+    assert payments_of(sub.id) == [] and _invoice_status(inv.id) == "pending"
+    # And it can still be rejected
+    rejected = portal.post(f"/admin/payment-reports/{earlier['id']}/reject", operator, {"reason": "in EUR"})
+    assert rejected.status_code == 200, rejected.body

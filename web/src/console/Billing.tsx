@@ -3,7 +3,7 @@ import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { admin, download, errorText, ok, rowsOf, session } from '../api/client';
 import { DataTable, Loading, PageTitle, StatusBadge, useLoad } from '../ui/common';
-import { when } from '../ui/format';
+import { addAmounts, money, when } from '../ui/format';
 import { TaskTable } from './TaskTable';
 
 const tenant_id = () => session.tenant();
@@ -30,8 +30,8 @@ export function Invoices() {
           { key: 'period', label: 'Period' },
           { key: 'issue_date', label: 'Issued' },
           { key: 'due_date', label: 'Due' },
-          { key: 'total', label: 'Total', align: 'right' },
-          { key: 'paid', label: 'Paid', align: 'right' },
+          { key: 'total', label: 'Total', align: 'right', render: (r) => money(r.total, r.currency) },
+          { key: 'paid', label: 'Paid', align: 'right', render: (r) => money(r.paid, r.currency) },
           { key: 'status', label: 'Status', render: (r) => <StatusBadge status={s(r.status)} /> },
           {
             key: 'pdf',
@@ -52,6 +52,7 @@ function PaymentForm({ promise, onClose, onDone }: { promise?: boolean; onClose:
   const [v, setV] = useState<Obj>({ method: 'cash' });
   const [error, setError] = useState<string | null>(null);
   const subs = useLoad(() => ok(admin.GET('/admin/subscribers', { params: { query: { limit: 500, tenant_id: tenant_id() } } })), []);
+  const currency = subs.data?.items.find((x) => x.id === v.subscriber_id)?.currency; // the client's tenant's
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError(null);
@@ -84,7 +85,7 @@ function PaymentForm({ promise, onClose, onDone }: { promise?: boolean; onClose:
             <TextInput label="No cutoff until (YYYY-MM-DD)" required value={String(v.until ?? '')} onChange={(e) => setV((o) => ({ ...o, until: e.currentTarget.value }))} />
           ) : (
             <SimpleGrid cols={2}>
-              <NumberInput label="Amount" required decimalScale={2} value={(v.amount as number) ?? ''} onChange={(x) => setV((o) => ({ ...o, amount: x }))} />
+              <NumberInput label={currency ? `Amount (${currency})` : 'Amount'} required decimalScale={2} value={(v.amount as number) ?? ''} onChange={(x) => setV((o) => ({ ...o, amount: x }))} />
               <Select label="Method" data={['cash', 'transfer', 'card', 'deposit']} value={String(v.method)} onChange={(x) => setV((o) => ({ ...o, method: x ?? 'cash' }))} />
               <TextInput label="Reference" value={String(v.reference ?? '')} onChange={(e) => setV((o) => ({ ...o, reference: e.currentTarget.value }))} />
             </SimpleGrid>
@@ -107,7 +108,8 @@ function ReverseForm({ payment, onClose, onDone }: { payment: Obj; onClose: () =
   const [reopen, setReopen] = useState(true);
   const [error, setError] = useState<string | null>(null);
   const [key] = useState(() => crypto.randomUUID()); // one key per form: a double click reverses once
-  const left = Number(payment.amount ?? 0) - Number(payment.reversed_amount ?? 0);
+  const currency = s(payment.currency);
+  const left = addAmounts([String(payment.amount ?? '0'), `-${String(payment.reversed_amount ?? '0')}`]);
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError(null);
@@ -125,9 +127,9 @@ function ReverseForm({ payment, onClose, onDone }: { payment: Obj; onClose: () =
       <form onSubmit={submit} aria-label="Reverse a payment">
         <Stack gap="xs">
           <Text size="sm">
-            Payment {s(payment.reference ?? payment.id)} of {s(payment.amount)}; {left.toFixed(2)} can still be taken back.
+            Payment {s(payment.reference ?? payment.id)} of {money(payment.amount, currency)}. In {currency}, {left} can still be taken back.
           </Text>
-          <NumberInput label="Amount to take back (empty: all that is left)" decimalScale={2} min={0} value={amount} onChange={setAmount} />
+          <NumberInput label="Amount to take back (empty: all that is left)" description={`in ${currency}`} min={0} value={amount} onChange={setAmount} />
           <TextInput label="Reason" required value={reason} onChange={(e) => setReason(e.currentTarget.value)} />
           <Checkbox label="Re-open the invoices it paid" checked={reopen} onChange={(e) => setReopen(e.currentTarget.checked)} />
           {error && (
@@ -171,10 +173,10 @@ export function Payments() {
           { key: 'paid_on', label: 'Date', render: (r) => s(r.paid_on ?? r.created_at) },
           { key: 'subscriber_id', label: 'Client', render: (r) => <Link to={`/subscribers/${s(r.subscriber_id)}`}>{s(r.subscriber_id)}</Link> },
           { key: 'kind', label: 'Kind' },
-          { key: 'amount', label: 'Amount', align: 'right' },
+          { key: 'amount', label: 'Amount', align: 'right', render: (r) => money(r.amount, r.currency) },
           { key: 'method', label: 'Method' },
           { key: 'reference', label: 'Reference' },
-          { key: 'reversed_amount', label: 'Reversed', align: 'right', render: (r) => (Number(r.reversed_amount ?? 0) > 0 ? s(r.reversed_amount) : '—') },
+          { key: 'reversed_amount', label: 'Reversed', align: 'right', render: (r) => (Number(r.reversed_amount ?? 0) > 0 ? money(r.reversed_amount, r.currency) : '—') },
           { key: 'status', label: 'Status' },
           {
             key: 'reverse',

@@ -24,7 +24,7 @@ import { useState, type ReactNode } from 'react';
 import { Link, useNavigate, useParams } from 'react-router-dom';
 import { admin, download, ok, session, type Schemas, rowsOf } from '../api/client';
 import { DataTable, Loading, PageTitle, RouterEffect, StatusBadge, useLoad, type Column } from '../ui/common';
-import { bytes, when } from '../ui/format';
+import { bytes, money, when } from '../ui/format';
 
 type Result = Schemas['ActionResult'];
 type Conn = Schemas['ConnectionRow'];
@@ -98,7 +98,7 @@ function Dashboard({ id }: { id: string }) {
     ['Last connection', d.last_connection ? when(d.last_connection.started_at) : '—'],
     ['Phone', s.phone ?? '—'],
     ['E-mail', s.email ?? '—'],
-    ['Balance', s.balance ?? '0'],
+    ['Balance', money(s.balance ?? '0', d.currency)],
     ['Created', when(s.created_at)],
   ];
   return (

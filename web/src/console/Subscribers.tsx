@@ -24,7 +24,7 @@ import { useMemo, useState, type FormEvent } from 'react';
 import { Link, useNavigate } from 'react-router-dom';
 import { admin, download, errorText, fieldErrors, ok, session, type paths, type Schemas, rowsOf } from '../api/client';
 import { Loading, PageTitle, RouterEffect, StatusBadge, useLoad } from '../ui/common';
-import { STATUS_COLORS, STATUS_LABELS } from '../ui/format';
+import { money, STATUS_COLORS, STATUS_LABELS } from '../ui/format';
 import { describeFilter, JOB_ACTIONS, JobProgress, type Job, type JobAction } from './Jobs';
 
 type Row = Schemas['SubscriberRow'];
@@ -566,7 +566,7 @@ export function Subscribers() {
                     (r.product_name ?? '—')
                   )}
                 </Table.Td>
-                <Table.Td style={{ textAlign: 'right' }}>{r.price}</Table.Td>
+                <Table.Td style={{ textAlign: 'right' }}>{money(r.price, r.currency)}</Table.Td>
               </Table.Tr>
             ))}
             {list.data && rows.length === 0 && (

@@ -69,3 +69,9 @@ export function amountsByCurrency(items: { amount: string; currency: string }[])
   for (const i of items) groups.set(i.currency, [...(groups.get(i.currency) ?? []), i.amount]);
   return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([c, amounts]) => [c, addAmounts(amounts)]);
 }
+
+/** An amount with its currency (`25.00 USD`); '—' when there is no amount. */
+export function money(amount: unknown, currency: unknown): string {
+  if (amount === null || amount === undefined || amount === '') return '—';
+  return currency ? `${String(amount)} ${String(currency)}` : String(amount);
+}

@@ -26,7 +26,7 @@ from services.billing.online.gateway import (
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import portal as portal_store
-from store.models import Invoice, Subscriber
+from store.models import Invoice, Subscriber, Tenant
 
 log = get_logger("payments")
 
@@ -51,6 +51,7 @@ def start_checkout(
     if due <= 0:
         raise InvalidStateError("nothing is owed on this invoice", field="invoice_id")
     tenant = active_tenant(sub.tenant_id)
+    require_account_currency(tenant, currency)
     provider = provider_for(tenant, provider_name)
     account = provider_account(rt, tenant, provider.name)
     reference = new_id("chk")
@@ -103,6 +104,20 @@ def start_checkout(
         "checkout opened", extra={"reference": reference, "invoice_id": invoice.id, "provider": provider.name}
     )
     return session
+
+
+def require_account_currency(tenant: Tenant, currency: str) -> None:
+    """Online payments are in the tenant's currency (every payment is applied in it): an invoice in
+    another one (from before the tenant's currency changed) is refused, never charged and then taken as
+    the tenant's currency."""
+    account = currency_or_default(tenant.currency)
+    if currency != account:
+        raise InvalidStateError(
+            f"the invoice is in {currency} and payments here are in {account}: it cannot be paid online or "
+            "reported; contact your internet provider",
+            field="invoice_id",
+            details={"invoice_currency": currency, "currency": account},
+        )
 
 
 def checkout_status(sub: Subscriber, reference: str) -> dict[str, Any]:

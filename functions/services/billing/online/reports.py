@@ -19,8 +19,14 @@ from core.money import currency_or_default
 from core.paging import Signer, comes_after, decode_key, encode_key, newest_first_page, position_of
 from services.audit import record_audit
 from services.billing.context import subscriber_today
+from services.billing.currencies import tenant_currencies
 from services.billing.online.accounts import active_tenant
-from services.billing.online.checkout import UNPAID, AppliedPayment, apply_confirmed_payment
+from services.billing.online.checkout import (
+    UNPAID,
+    AppliedPayment,
+    apply_confirmed_payment,
+    require_account_currency,
+)
 from services.billing.online.hosted import positive_amount
 from services.identity.actors import Principal
 from services.tenants import tenant_filter
@@ -58,7 +64,8 @@ def report_payment(
             raise NotFoundError("invoice not found", field="invoice_id")
         if inv.status not in UNPAID:
             raise InvalidStateError(f"the invoice is {inv.status}; nothing to pay", field="invoice_id")
-        currency = inv.currency or currency
+        currency = currency_or_default(inv.currency)
+        require_account_currency(tenant, currency)
     value = positive_amount(amount, currency, "amount")
     today = subscriber_today(sub, utcnow())
     if paid_on > today:
@@ -152,6 +159,16 @@ def confirm_report(
     operators confirm at the same time) and reactivates a suspended subscriber."""
     if report.status not in ("pending_confirmation", "confirming"):
         raise InvalidStateError(f"the report is {report.status}", field="status")
+    reported_in = currency_or_default(report.currency)
+    tenant_currency = currency_or_default(tenant_currencies([report.tenant_id]).get(report.tenant_id))
+    if reported_in != tenant_currency:
+        # checked before the report is claimed: it stays pending and can be rejected
+        raise ConflictError(
+            f"the report is in {reported_in} and payments are applied in {tenant_currency}, the tenant's "
+            "currency: reject it, and register the payment in that currency",
+            field="currency",
+            details={"report_currency": reported_in, "currency": tenant_currency},
+        )
     value = positive_amount(amount if amount is not None else report.amount, report.currency, "amount")
     # claim the report so a concurrent rejection cannot interleave (a crashed claim can be confirmed again)
     if report.status == "pending_confirmation" and not portal_store.set_payment_status(
