@@ -82,3 +82,26 @@ def newest_first_page(
         return page, None
     before, last_id = position_key(page[-1])
     return page, {"before": before, "id": last_id}
+
+
+def newest_first_across(
+    streams: Iterable[Iterable[T]],
+    limit: int,
+    position: Position | None,
+    position_key: Callable[[T], Position],
+) -> tuple[list[T], dict[str, Any] | None]:
+    """A page of rows merged from several newest-first streams (one per tenant, each read lazily from
+    the instant of ``position`` back) and the page key of the next page. A stream is read until it gave
+    ``limit + 1`` rows after ``position`` and every other row of the last one's instant: the rows of one
+    instant come in no set order, and the page orders them by id."""
+    found: list[T] = []
+    for stream in streams:
+        taken, last_instant = 0, None
+        for row in stream:
+            created_at, row_id = position_key(row)
+            if taken > limit and created_at != last_instant:
+                break
+            if comes_after(created_at, row_id, position):
+                found.append(row)
+                taken, last_instant = taken + 1, created_at
+    return newest_first_page(found, limit, position_key)

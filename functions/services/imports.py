@@ -23,6 +23,7 @@ from typing import Any
 from core import import_rows as rules
 from core.errors import ConflictError, DomainError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso
+from core.paging import Signer, decode_key, encode_key, position_of
 from services import subscribers as subs
 from services.identity.actors import Actor
 from services.network.triggers import request_router_sync
@@ -210,11 +211,18 @@ def get_job(actor: Actor, job_id: str) -> Job:
     return job
 
 
-def list_jobs(actor: Actor, tenant_id: str | None) -> list[dict[str, Any]]:
-    out: list[Job] = []
-    for tid in tenant_filter(actor, tenant_id):
-        out.extend(j for j in job_store.list_jobs(tid) if j.kind in (KIND_CREATE, KIND_UPDATE))
-    return [job_view(j) for j in sorted(out, key=lambda j: j.created_at, reverse=True)]
+IMPORT_LIST = "admin:imports"  # the signed cursor's scope: a position in time in the import list
+
+
+def list_jobs(
+    signer: Signer, actor: Actor, tenant_id: str | None, limit: int = 50, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The import jobs of the caller's subtree (or one tenant), newest first across the tenants (those
+    of one instant by id): a page of ``limit`` and the next cursor."""
+    position = position_of(decode_key(signer, cursor, IMPORT_LIST))
+    tenants = tenant_filter(actor, tenant_id)
+    jobs, last = job_store.jobs_page(tenants, (KIND_CREATE, KIND_UPDATE), limit, position)
+    return [job_view(j) for j in jobs], encode_key(signer, last, IMPORT_LIST)
 
 
 def report(rt: Runtime, actor: Actor, job_id: str, which: str, offset: int, limit: int) -> dict[str, Any]:

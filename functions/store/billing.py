@@ -526,12 +526,6 @@ def cutoff_ops(sub: Subscriber, invoices: Sequence[Invoice], status: str, now: s
     return ops
 
 
-def claim_invoice_flag(invoice: Invoice, attr_name: str, value: str) -> bool:
-    """Set a once-only marker (``notified_at``, ``cutoff_at``); False when another run set it first."""
-    attr = getattr(Invoice, attr_name)
-    return update_invoice(invoice, [attr.set(value)], attr.does_not_exist())
-
-
 # ---------------------------------------------------------------- payments
 def new_payment_op(payment: Payment) -> TxOp:
     """Record a payment once: the transaction fails on ``("payment",)`` when its id exists."""
@@ -680,18 +674,6 @@ def get_job(job_id: str) -> Job | None:
         return Job.get(job_id, consistent_read=True)
     except DoesNotExist:
         return None
-
-
-def tenant_jobs(tenant_id: str, kinds: Sequence[str], limit: int = 50) -> list[Job]:
-    """A tenant's most recent billing runs of the given kinds."""
-    out: list[Job] = []
-    for job in Job.tenant_index.query(
-        tenant_id, scan_index_forward=False, filter_condition=Job.kind.is_in(*kinds)
-    ):
-        out.append(job)
-        if len(out) >= limit:
-            break
-    return out
 
 
 def get_tasks(task_ids: Iterable[str]) -> dict[str, ProvisioningTask]:

@@ -15,6 +15,7 @@ Large files are written as S3 multipart uploads (:func:`start_upload` …), neve
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -23,6 +24,7 @@ from pynamodb.expressions.update import Action
 
 from core.errors import ConflictError, NotFoundError
 from core.ids import new_id, now_iso
+from core.paging import Position, newest_first_across
 from store.models import Job
 
 _FILE_PREFIX = "jobs"
@@ -66,12 +68,34 @@ def get_job(job_id: str) -> Job | None:
         return None
 
 
-def list_jobs(tenant_id: str, kind: str | None = None, limit: int = 50) -> list[Job]:
-    """Newest first."""
-    cond = (Job.kind == kind) if kind else None
-    return list(
-        Job.tenant_index.query(tenant_id, scan_index_forward=False, limit=limit, filter_condition=cond)
+def iter_tenant_jobs(
+    tenant_id: str, kinds: Sequence[str], until: str | None, page_size: int
+) -> Iterator[Job]:
+    """A tenant's jobs of these kinds newest first, from ``until`` (included) back: read a page of
+    ``page_size`` at a time as the caller goes (the kinds are a filter of the tenant index)."""
+    return iter(
+        Job.tenant_index.query(
+            tenant_id,
+            Job.created_at <= until if until else None,
+            filter_condition=Job.kind.is_in(*kinds),
+            scan_index_forward=False,
+            page_size=page_size,
+        )
     )
+
+
+def job_position(job: Job) -> Position:
+    return job.created_at, job.id
+
+
+def jobs_page(
+    tenant_ids: Iterable[str], kinds: Sequence[str], limit: int, position: Position | None
+) -> tuple[list[Job], dict[str, Any] | None]:
+    """A page of the tenants' jobs of these kinds after ``position``, newest first across the tenants
+    (those of one instant by id), and the page key of the next page (None on the last page)."""
+    until = position[0] if position else None
+    streams = (iter_tenant_jobs(tid, kinds, until, limit + 1) for tid in sorted(tenant_ids))
+    return newest_first_across(streams, limit, position, job_position)
 
 
 def claim(job: Job, from_status: str, to_status: str, changes: dict[str, Any] | None = None) -> Job:

@@ -50,7 +50,11 @@ def web_stack_env(local_dir: Path) -> dict[str, str]:
     return env
 
 
-def test_console_and_subscriber_pages_in_chromium(stack: Stack) -> None:
+OWN_CASES = ("paging.test.mjs",)  # browser tests run by a case of their own below
+
+
+def run_browser_tests(stack: Stack, files: list[str]) -> None:
+    """Run these test files of web/e2e/ in the browser against the stack; every test passes."""
     env = dict(
         os.environ,
         WISP_BASE_URL=stack.api,
@@ -62,7 +66,7 @@ def test_console_and_subscriber_pages_in_chromium(stack: Stack) -> None:
     if screenshots:
         env["WISP_SCREENSHOTS"] = str((ROOT / screenshots).resolve())
     run = subprocess.run(
-        ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", "e2e/"],
+        ["node", "--test", "--test-concurrency=1", "--test-reporter=spec", *(f"e2e/{f}" for f in files)],
         cwd=WEB,
         env=env,
         capture_output=True,
@@ -72,3 +76,13 @@ def test_console_and_subscriber_pages_in_chromium(stack: Stack) -> None:
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-20000:]
     assert "# fail 0" in out or "ℹ fail 0" in out, out[-5000:]
+
+
+def test_console_and_subscriber_pages_in_chromium(stack: Stack) -> None:
+    files = sorted(p.name for p in (WEB / "e2e").glob("*.test.mjs") if p.name not in OWN_CASES)
+    assert files
+    run_browser_tests(stack, files)
+
+
+def test_a_list_longer_than_a_page_loads_more_in_chromium(stack: Stack) -> None:
+    run_browser_tests(stack, ["paging.test.mjs"])

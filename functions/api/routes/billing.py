@@ -159,6 +159,7 @@ class RunsQuery(Query):
     tenant_id: Id | None = None
     kind: Literal["billing_invoices", "billing_notices", "billing_cutoff"] | None = None
     limit: int = Field(50, ge=1, le=200)
+    cursor: Cursor | None = None
 
 
 class RunIn(In):
@@ -564,10 +565,13 @@ def handle_sales_to_user(ctx: RequestContext, subscriber_id: str) -> UserSalesOu
     summary="Billing run log (invoices, notices, cutoffs per router)",
     tags=["billing"],
     query=RunsQuery,
+    description="Newest first across the tenants (those of one instant by id), a page of limit at a time: "
+    "pass next_cursor back as cursor for the next page.",
 )
 def handle_list_runs(ctx: RequestContext) -> dict[str, Any]:
     q: RunsQuery = ctx.query
-    return {"items": list_runs(_tenants(ctx, q.tenant_id), q.kind, q.limit)}
+    items, nxt = list_runs(ctx.rt.signer, _tenants(ctx, q.tenant_id), q.kind, q.limit, q.cursor)
+    return {"items": items, "next_cursor": nxt}
 
 
 @route(

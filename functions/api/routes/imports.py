@@ -14,7 +14,7 @@ from chalice import Blueprint
 from pydantic import Field, StringConstraints
 
 from api.routing import RequestContext, route
-from api.schemas.common import Id, In, Out, Query, TenantQuery
+from api.schemas.common import Cursor, Id, In, Out, Query, TenantQuery
 from core import import_rows as rules
 from services import imports as svc
 from services.network import router_import
@@ -47,6 +47,12 @@ class JobOut(Out):
 
 class JobList(Out):
     items: list[JobOut]
+    next_cursor: str | None = None
+
+
+class ImportListQuery(TenantQuery):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Cursor | None = None
 
 
 class RowReport(Out):
@@ -137,10 +143,20 @@ def handle_upload_import(ctx: RequestContext) -> ImportOut:
 
 
 @route(
-    bp, "/admin/imports", "GET", summary="Import jobs", tags=["imports"], query=TenantQuery, response=JobList
+    bp,
+    "/admin/imports",
+    "GET",
+    summary="Import jobs",
+    tags=["imports"],
+    query=ImportListQuery,
+    response=JobList,
+    description="Newest first across the tenants (those of one instant by id), a page of limit at a time: "
+    "pass next_cursor back as cursor for the next page.",
 )
 def handle_list_imports(ctx: RequestContext) -> JobList:
-    return JobList.model_validate({"items": svc.list_jobs(ctx.p, ctx.query.tenant_id)})
+    q = ctx.query
+    items, nxt = svc.list_jobs(ctx.rt.signer, ctx.p, q.tenant_id, q.limit, q.cursor)
+    return JobList.model_validate({"items": items, "next_cursor": nxt})
 
 
 @route(

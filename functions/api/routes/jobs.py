@@ -13,7 +13,7 @@ from chalice import Blueprint
 from pydantic import BaseModel, Field
 
 from api.routing import RequestContext, route
-from api.schemas.common import Id, Out, Query, StrictIn
+from api.schemas.common import Cursor, Id, Out, Query, StrictIn
 from api.schemas.lifecycle import CancelIn, MigrateIn, ReasonIn, RechargeIn
 from api.schemas.subscribers import SubscriberListFilter, SubscriberSort
 from services.jobs import bulk, export, views
@@ -41,11 +41,14 @@ class JobView(Out):
 
 class JobViewList(Out):
     items: list[JobView]
+    next_cursor: str | None = None
 
 
 class JobListQuery(Query):
     tenant_id: Id | None = None
     kind: Literal["subscriber_export", "subscriber_bulk", "import_create", "import_update"] | None = None
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Cursor | None = None
 
 
 class ListFilter(StrictIn, SubscriberListFilter):
@@ -172,10 +175,13 @@ for _spec in BULK_JOBS:
     tags=["jobs"],
     query=JobListQuery,
     response=JobViewList,
+    description="Newest first across the tenants (those of one instant by id), a page of limit at a time: "
+    "pass next_cursor back as cursor for the next page. Billing runs are listed by GET /admin/billing/runs.",
 )
 def handle_list_jobs(ctx: RequestContext) -> JobViewList:
-    jobs = views.list_jobs(ctx.p, ctx.query.tenant_id, ctx.query.kind)
-    return JobViewList(items=[_view(ctx, j) for j in jobs])
+    q = ctx.query
+    jobs, nxt = views.list_jobs(ctx.rt.signer, ctx.p, q.tenant_id, q.kind, q.limit, q.cursor)
+    return JobViewList(items=[_view(ctx, j) for j in jobs], next_cursor=nxt)
 
 
 @route(

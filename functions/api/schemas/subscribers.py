@@ -249,8 +249,11 @@ class OnlineQuery(Query):
     cursor: Cursor | None = None
 
 
-class OnlineExportQuery(OnlineQuery, ExportQuery):
-    pass
+class OnlineExportQuery(ExportQuery):
+    """The filters of the Online list; the export holds every session they match (it has no pages)."""
+
+    tenant_id: Id | None = None
+    q: Annotated[str, Field(max_length=200)] | None = None
 
 
 class OnlineRow(Out):

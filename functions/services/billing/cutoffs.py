@@ -49,6 +49,8 @@ class CutoffRunResult:
     skipped_promise: int = 0
     skipped_other: int = 0
     credit_applied: int = 0  # clients whose balance in favour paid (some of) their invoices first
+    # clients cut off before whose balance in favour paid for their reconnection (as a payment would)
+    reconnected: list[str] = field(default_factory=list)
     routers: list[dict[str, Any]] = field(default_factory=list)
     # online clients cut: what reached their live sessions (CoA / Disconnect) and the S4 warnings
     live_sessions: dict[str, list[dict[str, str]]] = field(default_factory=dict)
@@ -57,6 +59,7 @@ class CutoffRunResult:
     def as_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["suspended"] = list(self.suspended)
+        out["reconnected"] = list(self.reconnected)
         return out
 
 
@@ -98,7 +101,9 @@ def run_tenant_cutoffs(
     Never Free or Cancelled clients; a payment promise still running delays it; other-income invoices
     never cause a cutoff; zones with automatic cutoff off are skipped unless the client has its own
     dates. The status change is the RADIUS side; each router with clients cut gets one provisioning
-    task (the per-router task log: succeeded, or failed with a connection error, re-runnable).
+    task (the per-router task log: succeeded, or failed with a connection error, re-runnable). A client
+    cut off before whose balance in favour pays for its reconnection under the tenant's rule is
+    reconnected (as a payment would reconnect it) and not cut again by this run.
     """
     now = now or utcnow()
     ctx = load_context(tenant_id)
@@ -113,10 +118,12 @@ def run_tenant_cutoffs(
         if found is None:
             continue
         # credit pays what it can before anything is decided (not applied: left to the next run)
-        sub = _use_credit(ctx, found, by, result) if has_credit(found) else found
+        sub = _use_credit(rt, ctx, found, by, result) if has_credit(found) else found
         if sub is None:
             result.skipped_other += 1
             continue
+        if sub.id in result.reconnected:
+            continue  # its credit paid for its reconnection: not cut again by this run
         skip = _skip_reason(ctx, sub, invoices, now) or _suspend(rt, ctx, sub, invoices, now, by, result)
         if skip is not None:
             setattr(result, skip, getattr(result, skip) + 1)
@@ -212,8 +219,8 @@ def _suspend(
         except TransactionFailed:
             fresh = repo.get_subscriber(sub.login)
             if fresh is not None and has_credit(fresh):
-                fresh = _use_credit(ctx, fresh, by, result)
-            if fresh is None:
+                fresh = _use_credit(rt, ctx, fresh, by, result)
+            if fresh is None or fresh.id in result.reconnected:
                 return "skipped_other"
             sub, invoices = fresh, owing
             continue
@@ -234,14 +241,17 @@ def _suspend(
 
 
 def _use_credit(
-    ctx: TenantContext, sub: Subscriber, by: tuple[str, str], result: CutoffRunResult
+    rt: Runtime, ctx: TenantContext, sub: Subscriber, by: tuple[str, str], result: CutoffRunResult
 ) -> Subscriber | None:
-    """The client once its balance in favour paid what it could of its invoices; None when the credit
-    could not be applied (the client is left to the next run)."""
-    used = settle_credit(ctx, sub.id, by)
+    """The client once its balance in favour paid what it could of its invoices (and reconnected it when
+    it was cut off for them and the tenant's rule says so); None when the credit could not be applied
+    (the client is left to the next run)."""
+    used = settle_credit(rt, ctx, sub.id, by)
     if used is None or used.sub is None:
         return None
     result.credit_applied += 1 if used.applied else 0
+    if used.reconnected:
+        result.reconnected.append(used.sub.id)
     return used.sub
 
 

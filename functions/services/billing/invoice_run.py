@@ -116,7 +116,7 @@ def run_tenant_invoices(
                 writes.append(draft.write)
         created = _create_with_rebuild(ctx, writes, due, products, actor, result)
         by = (actor, run_actor_kind(actor, actor_kind))
-        result.paid_from_credit = len(settle_new_invoices(ctx, created, by) & {i.id for i in created})
+        result.paid_from_credit = len(settle_new_invoices(rt, ctx, created, by) & {i.id for i in created})
     if record_run and (result.due_today or actor != "system"):  # an operator's run is always logged
         log_run(
             tenant_id,

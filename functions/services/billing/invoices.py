@@ -156,7 +156,7 @@ def create_internet_invoice(
         raise ConflictError("the client's extras or balance changed meanwhile; try again")
     inv = outcome.created[0]
     record_audit(actor_id, actor_kind, tenant_id, "invoice", inv.id, "create", None, _snapshot(inv))
-    return _with_credit_landed_meanwhile(ctx, inv, (actor_id, actor_kind))
+    return _with_credit_landed_meanwhile(rt, ctx, inv, (actor_id, actor_kind))
 
 
 def create_other_invoice(
@@ -203,13 +203,15 @@ def create_other_invoice(
     if not outcome.created:
         raise ConflictError("the client's balance changed meanwhile; try again")
     record_audit(actor_id, actor_kind, tenant_id, "invoice", inv.id, "create", None, _snapshot(inv))
-    return _with_credit_landed_meanwhile(ctx, outcome.created[0], (actor_id, actor_kind))
+    return _with_credit_landed_meanwhile(rt, ctx, outcome.created[0], (actor_id, actor_kind))
 
 
-def _with_credit_landed_meanwhile(ctx: TenantContext, inv: Invoice, by: tuple[str, str]) -> Invoice:
+def _with_credit_landed_meanwhile(
+    rt: Runtime, ctx: TenantContext, inv: Invoice, by: tuple[str, str]
+) -> Invoice:
     """The invoice just made, paid from the client's balance in favour when credit landed while it was
     drafted (it used the balance as read); as it stands then."""
-    if inv.id in settle_new_invoices(ctx, [inv], by):
+    if inv.id in settle_new_invoices(rt, ctx, [inv], by):
         return repo.get_invoice(inv.id) or inv
     return inv
 
@@ -343,7 +345,7 @@ def cancel_invoice(
     inv.status, inv.cancelled_at, inv.cancelled_by = "cancelled", now, actor_id
     record_audit(actor_id, actor_kind, inv.tenant_id, "invoice", inv.id, "cancel", before, _snapshot(inv))
     if sub is not None and use_credit:  # what it had paid is credit: it pays what the client owes
-        settle_credit(load_context(inv.tenant_id), sub.id, (actor_id, actor_kind))
+        settle_credit(rt, load_context(inv.tenant_id), sub.id, (actor_id, actor_kind))
     return inv
 
 
@@ -364,5 +366,5 @@ def cancel_pending_invoices(
             continue  # paid or cancelled meanwhile
         count += 1
     if count:
-        settle_credit(load_context(tenant_id), subscriber_id, (actor_id, actor_kind))
+        settle_credit(rt, load_context(tenant_id), subscriber_id, (actor_id, actor_kind))
     return count

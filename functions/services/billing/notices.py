@@ -26,6 +26,7 @@ from services.billing.runs import each_tenant, log_run
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
+from store import reminders
 from store.models import Invoice, Subscriber
 
 log = get_logger("billing")
@@ -40,7 +41,7 @@ class NoticeRunResult:
     sms: int = 0
     skipped_free: int = 0
     no_contact: int = 0
-    paid_before_notice: int = 0  # found paid (from the client's balance in favour) when their turn came
+    paid_before_notice: int = 0  # found paid (by a payment or the balance in favour) when their turn came
     errors: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,8 +82,10 @@ def run_tenant_notices(
     rt: Runtime, tenant_id: str, now: AsOf | None = None, actor: str = "system", actor_kind: str | None = None
 ) -> NoticeRunResult:
     """Send payment reminders (e-mail and SMS from the tenant's templates) for unpaid internet invoices
-    whose notice day has come and whose payment day has not passed; once per invoice; never to Free
-    or Cancelled clients. A scheduled run is logged when something was due; an operator's always."""
+    whose notice day has come and whose payment day has not passed; once per invoice, and only while it
+    is still unpaid when it is marked reminded (an invoice paid after the run listed it gets none); never
+    to Free or Cancelled clients. A scheduled run is logged when something was due; an operator's
+    always."""
     now = now or utcnow()
     ctx = load_context(tenant_id)
     result = NoticeRunResult(tenant_id)
@@ -104,16 +107,20 @@ def run_tenant_notices(
         found: Invoice | str = listed
         if has_credit(sub) or sub.login in credited:
             credited.add(sub.login)
-            found = _after_credit(ctx, sub, listed, by)
+            found = _after_credit(rt, ctx, sub, listed, by)
         if isinstance(found, str):  # the result's counter to add to
             setattr(result, found, getattr(result, found) + 1)
             continue
-        inv = found
         if not sub.email and not sub.phone:
             result.no_contact += 1
             continue
-        if not repo.claim_invoice_flag(inv, "notified_at", now_iso()):
+        claimed = _claim(found)
+        if claimed is None:
             continue  # another run sent it
+        if isinstance(claimed, str):
+            setattr(result, claimed, getattr(result, claimed) + 1)
+            continue
+        inv = claimed
         values = template_context(rt, ctx, sub, inv)
         try:
             if sub.email:
@@ -146,12 +153,33 @@ def run_tenant_notices(
     return result
 
 
-def _after_credit(ctx: TenantContext, sub: Subscriber, inv: Invoice, by: tuple[str, str]) -> Invoice | str:
+def _claim(inv: Invoice, attempts: int = 4) -> Invoice | str | None:
+    """Mark the invoice reminded, once, and only while it is still unpaid as it was read: the invoice as
+    it stands when marked (what the reminder then quotes: the conditional write returns it, so the normal
+    path is that one write), the result's counter to add to when it was paid or cancelled meanwhile, or
+    None when another run reminded it first. An invoice that moved since it was read (paid in part, or
+    listed from an index entry behind its item) is read again and decided again."""
+    for _attempt in range(attempts):
+        if reminders.claim_reminder(inv, now_iso()):
+            return inv
+        fresh = repo.get_invoice(inv.id)
+        if fresh is None or fresh.status not in UNPAID:
+            return "paid_before_notice"
+        if fresh.notified_at:
+            return None
+        inv = fresh
+    log.warning("payment reminder not sent: the invoice kept changing", extra={"invoice_id": inv.id})
+    return "errors"  # not marked: the next run decides again
+
+
+def _after_credit(
+    rt: Runtime, ctx: TenantContext, sub: Subscriber, inv: Invoice, by: tuple[str, str]
+) -> Invoice | str:
     """The invoice as it stands once the client's balance in favour paid what it could (what the reminder
     then quotes), or the result's counter to add to: nothing left to remind of, or credit that could not
     be applied (left to the next run)."""
     if has_credit(sub):
-        used = settle_credit(ctx, sub.id, by)
+        used = settle_credit(rt, ctx, sub.id, by)
         if used is None:
             return "errors"
         if used.sub is not None:

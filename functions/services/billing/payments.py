@@ -33,11 +33,12 @@ from services.billing.context import (
     tenant_day_bounds,
 )
 from services.billing.credit import settle_credit, unpaid_oldest_first
+from services.billing.reconnection import add_fee, overdue_invoices, plan_reconnection, reconnect
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
 from store.billing import TransactionFailed, TxOp
-from store.models import ExtraProduct, Invoice, Payment, Subscriber
+from store.models import Invoice, Payment, Subscriber
 
 log = get_logger("billing")
 
@@ -108,25 +109,6 @@ def _payment_order(unpaid: list[Invoice], target: Invoice | None) -> list[Invoic
     return [target, *(i for i in unpaid if i.id != target.id)]
 
 
-def overdue_invoices(invoices: Iterable[Invoice], today: date) -> list[Invoice]:
-    """Unpaid internet invoices past their payment date (what a cutoff suspends for), oldest first."""
-    return [
-        i
-        for i in invoices
-        if i.kind == "internet" and i.status in UNPAID and i.due_date and i.due_date < today.isoformat()
-    ]
-
-
-RECONNECT_RULES = ("nothing_overdue", "any_payment")
-
-
-def reconnect_rule(ctx: TenantContext) -> str:
-    """When a payment reconnects a suspended client: ``nothing_overdue`` (default: only once no overdue
-    internet invoice remains) or ``any_payment`` (tenant setting ``billing.reconnect_rule``)."""
-    rule = str(ctx.options.get("reconnect_rule") or RECONNECT_RULES[0])
-    return rule if rule in RECONNECT_RULES else RECONNECT_RULES[0]
-
-
 def replay(payment_id: str, fingerprint: str) -> PaymentResult:
     existing = repo.get_payment(payment_id)
     if existing is None:
@@ -145,28 +127,6 @@ def replay(payment_id: str, fingerprint: str) -> PaymentResult:
         effects.get("billing_dates"),
         list(effects.get("fees") or []),
         effects.get("reconnection"),
-    )
-
-
-def _fee_extra(
-    ctx: TenantContext, sub: Subscriber, extra_id: str, name: str, amount: Decimal, source: str, actor: str
-) -> ExtraProduct:
-    now = now_iso()
-    return ExtraProduct(
-        id=extra_id,
-        tenant_id=sub.tenant_id,
-        subscriber_id=sub.id,
-        name=name,
-        description=name,
-        price=money.fmt(amount, ctx.currency),
-        mode="one_payment",
-        installments=0,
-        billed_count=0,
-        active=True,
-        source=source,
-        created_by=actor,
-        created_at=now,
-        updated_at=now,
     )
 
 
@@ -249,7 +209,7 @@ def register_payment(
     the oldest overdue invoice) — fees only for clients with those options on, added to the next invoice.
 
     ``activate`` reactivates a suspended client (status + router task) when the tenant's reconnection
-    rule allows it (:func:`reconnect_rule`): by default only once nothing overdue remains; the result's
+    rule allows it (:func:`services.billing.reconnection.reconnect_rule`): by default only once nothing overdue remains; the result's
     ``reconnection`` states the rule, the decision and what is still overdue.
     """
     money.require_positive(amount)
@@ -279,7 +239,7 @@ def register_payment(
         result = _after_payment(rt, req, attempt)
         if attempt.credited > 0:
             # an invoice made while the payment was decided did not see its surplus: it pays it now
-            settle_credit(ctx, attempt.sub.id, (req.actor_id, req.actor_kind))
+            settle_credit(rt, ctx, attempt.sub.id, (req.actor_id, req.actor_kind))
         return result
     raise ConflictError("the client's invoices kept changing; try again")
 
@@ -310,13 +270,12 @@ def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt
     if opts.late_fee and ctx.fee("late_fee") > 0:
         for inv in paid.late:
             xid = "xp_late_" + hashlib.sha256(inv.id.encode()).hexdigest()[:24]
-            _add_fee(ctx, sub, xid, f"Late fee (invoice {inv.number})", "late_fee", req.actor_id, ops, fees)
-    reactivate, reconnection = reconnection_decision(ctx, sub, req.activate, overdue_before, paid.still_owed)
-    if reactivate and opts.reconnection_fee and ctx.fee("reconnection_fee") > 0:
-        # one fee per overdue period: keyed by the invoice whose lateness cut the client off
-        period_key = overdue_before[0].id if overdue_before else req.pid
-        xid = "xp_reconn_" + hashlib.sha256(f"{sub.id}|{period_key}".encode()).hexdigest()[:24]
-        _add_fee(ctx, sub, xid, "Reconnection fee", "reconnection_fee", req.actor_id, ops, fees)
+            add_fee(ctx, sub, xid, f"Late fee (invoice {inv.number})", "late_fee", req.actor_id, ops, fees)
+    reconnection = plan_reconnection(
+        ctx, sub, req.activate, overdue_before, paid.still_owed, req.actor_id, req.pid
+    )
+    ops.extend(reconnection.ops)
+    fees.extend(reconnection.fees)
     settled = sum(1 for a in paid.applied if a["status"] == "paid")
     billing, moved = _billing_after(rt, sub, opts, today, settled == len(unpaid))
     new_balance = money.fmt(money.to_decimal(sub.balance) + paid.remaining, ctx.currency)
@@ -326,14 +285,12 @@ def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt
             now,
             balance=new_balance,
             billing=billing if billing != (sub.billing or {}) else None,
-            status=Status.ACTIVE.value if reactivate else None,
+            status=reconnection.status,
         )
     )
-    if reactivate:
-        ops.extend(repo.status_tally_ops(sub, Status.ACTIVE.value))
     effects = {
-        "reactivated": reactivate,
-        "reconnection": reconnection,
+        "reactivated": reconnection.reactivate,
+        "reconnection": reconnection.decision,
         "invoice_id": req.target_id,
         "fees": fees,
         "billing_dates": moved,
@@ -346,7 +303,16 @@ def _attempt_payment(rt: Runtime, ctx: TenantContext, req: _Request) -> _Attempt
     payment = _payment_record(ctx, req, sub, paid.applied, new_balance, effects, now)
     ops.insert(0, repo.new_payment_op(payment))
     return _Attempt(
-        sub, payment, ops, paid.applied, reactivate, reconnection, fees, billing, moved, paid.remaining
+        sub,
+        payment,
+        ops,
+        paid.applied,
+        reconnection.reactivate,
+        reconnection.decision,
+        fees,
+        billing,
+        moved,
+        paid.remaining,
     )
 
 
@@ -380,53 +346,6 @@ def _apply_to_invoices(
         if inv.kind == "internet" and inv.due_date and inv.due_date < today.isoformat():
             out.late.append(inv)
     return out
-
-
-def _add_fee(
-    ctx: TenantContext,
-    sub: Subscriber,
-    xid: str,
-    name: str,
-    kind: str,
-    actor: str,
-    ops: list[TxOp],
-    fees: list[dict[str, Any]],
-) -> None:
-    """A fee (the tenant's ``kind`` amount) as a one-payment extra on the next invoice; once per ``xid``."""
-    if repo.get_extra(xid) is not None:
-        return
-    extra = _fee_extra(ctx, sub, xid, name, ctx.fee(kind), kind, actor)
-    ops.append(repo.new_extra_op(extra, ("fee", xid)))
-    fees.append({"extra_id": xid, "kind": kind, "amount": extra.price})
-
-
-def reconnection_decision(
-    ctx: TenantContext,
-    sub: Subscriber,
-    activate: bool,
-    overdue_before: list[Invoice],
-    still_owed: dict[str, Decimal],
-) -> tuple[bool, dict[str, Any] | None]:
-    """Whether the payment reactivates a suspended client under the tenant's rule, and why: what is still
-    overdue in the tenant's currency, and (when there is) in each other currency, never added together."""
-    if not (activate and sub.status == Status.SUSPENDED.value):
-        return False, None
-    left: dict[str, Decimal] = {}  # what is still overdue, per currency (never added across them)
-    for inv in overdue_before:
-        currency = money.currency_or_default(inv.currency)
-        left[currency] = left.get(currency, money.ZERO) + still_owed.get(inv.id, money.ZERO)
-    overdue_left = left.pop(ctx.currency, money.ZERO)
-    others = {c: money.fmt(v, c) for c, v in sorted(left.items()) if v > 0}
-    rule = reconnect_rule(ctx)
-    reactivate = (overdue_left <= 0 and not others) or rule == "any_payment"
-    decision: dict[str, Any] = {
-        "rule": rule,
-        "reactivated": reactivate,
-        "overdue_left": money.fmt(overdue_left, ctx.currency),
-    }
-    if others:  # invoices in another currency than the tenant's (from before its currency changed)
-        decision["overdue_left_other_currencies"] = others
-    return reactivate, decision
 
 
 def _billing_after(
@@ -501,35 +420,13 @@ def _after_payment(rt: Runtime, req: _Request, attempt: _Attempt) -> PaymentResu
             {"status": Status.ACTIVE.value if reactivate else sub.status, "billing": attempt.billing},
         )
     if reactivate:
-        sub.status = Status.ACTIVE.value
-        result.sync = sync_subscriber(rt, sub, f"payment {req.pid}", req.actor_id)
+        result.sync = reconnect(rt, sub, f"payment {req.pid}", req.actor_id)
         payment.effects = {**(payment.effects or {}), "sync": result.sync}
         try:
             repo.set_payment_effects(payment, payment.effects)
         except Exception:  # the payment is recorded; the router task id is only informative
             log.exception("could not store the router task of a payment", extra={"payment_id": req.pid})
     return result
-
-
-def sync_subscriber(rt: Runtime, sub: Subscriber, reason: str, actor: str) -> dict[str, Any]:
-    from services.network.triggers import request_subscriber_sync
-
-    try:
-        req = request_subscriber_sync(rt, sub, reason, actor)
-    except Exception as exc:  # the status is saved; the router sweep or a re-run applies it
-        log.exception("router trigger failed", extra={"subscriber_id": sub.id})
-        return {
-            "status": "error",
-            "task_id": None,
-            "gateway_id": sub.gateway_id,
-            "warning": f"could not queue the router change: {type(exc).__name__}",
-        }
-    return {
-        "status": req.status,
-        "task_id": req.task_id,
-        "gateway_id": req.gateway_id,
-        "warning": req.warning,
-    }
 
 
 PAYMENT_LIST = "admin:payments"  # the signed cursor's scope: a position in time in the payment list

@@ -12,14 +12,9 @@ from core.ids import now_iso, utcnow
 from core.statuses import Status
 from services.audit import record_audit
 from services.billing.context import TenantContext, load_context, require_subscriber
-from services.billing.payments import (
-    PaymentResult,
-    fingerprint_of,
-    payment_id_for,
-    replay,
-    sync_subscriber,
-    unpaid_oldest_first,
-)
+from services.billing.credit import unpaid_oldest_first
+from services.billing.payments import PaymentResult, fingerprint_of, payment_id_for, replay
+from services.billing.reconnection import sync_subscriber
 from shared.runtime import Runtime
 from store import billing as repo
 from store.billing import TransactionFailed, TxOp

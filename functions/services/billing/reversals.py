@@ -40,13 +40,8 @@ from core.money import currency_or_default
 from core.statuses import Status
 from services.audit import record_audit
 from services.billing.context import UNPAID, load_context, subscriber_today
-from services.billing.credit import settle_credit
-from services.billing.payments import (
-    overdue_invoices,
-    reconnection_decision,
-    sync_subscriber,
-    unpaid_oldest_first,
-)
+from services.billing.credit import settle_credit, unpaid_oldest_first
+from services.billing.reconnection import overdue_invoices, reconnect, reconnection_decision
 from services.billing.reversal_notices import notify_operator
 from shared.observability import get_logger
 from shared.runtime import Runtime
@@ -429,7 +424,7 @@ class _Reverser:
         if p.reactivate and p.sub is not None:
             self._reconnect(rt, p, result)
         if p.to_balance > 0 and p.sub is not None:  # given back as credit: it pays what the client owes
-            settle_credit(load_context(self.tenant_id), p.sub.id, (self.actor_id, self.actor_kind))
+            settle_credit(rt, load_context(self.tenant_id), p.sub.id, (self.actor_id, self.actor_kind))
         result.notified = notify_operator(rt, self.tenant_id, p.payment, result)
         log.info(
             "payment reversal settled",
@@ -455,8 +450,7 @@ class _Reverser:
             {"status": sub.status},
             {"status": Status.ACTIVE.value, "reinstatement": p.row_id},
         )
-        sub.status = Status.ACTIVE.value
-        result.sync = sync_subscriber(rt, sub, f"dispute won {p.row_id}", self.actor_id)
+        result.sync = reconnect(rt, sub, f"dispute won {p.row_id}", self.actor_id)
 
 
 # ---------------------------------------------------------------- invoice writes

@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 
 from core.errors import NotFoundError, ValidationError
 from core.ids import new_id, now_iso, utcnow
+from core.paging import Signer, decode_key, encode_key, position_of
 from services.audit import record_audit, run_actor_kind
 from services.billing.context import RUN_KINDS, AsOf, latest_today
 from shared.observability import get_logger
 from shared.runtime import Runtime
 from store import billing as repo
+from store import jobs as job_store
 from store.models import Job
 
 log = get_logger("billing")
@@ -78,19 +80,25 @@ def log_run(
     return job
 
 
-def list_runs(tenant_ids: Iterable[str], kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-    """The billing run log (newest first) with each router task's current outcome."""
-    kinds = (kind,) if kind else RUN_KINDS
-    jobs: list[Job] = []
-    for tid in tenant_ids:
-        jobs.extend(repo.tenant_jobs(tid, kinds, limit))
-    jobs.sort(key=lambda j: j.created_at, reverse=True)
-    jobs = jobs[:limit]
+RUN_LIST = "admin:billing-runs"  # the signed cursor's scope: a position in time in the run log
+
+
+def list_runs(
+    signer: Signer,
+    tenant_ids: Iterable[str],
+    kind: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The billing run log newest first across the tenants (runs of one instant by id), with each
+    router task's current outcome: a page of ``limit`` and the next cursor."""
+    position = position_of(decode_key(signer, cursor, RUN_LIST))
+    jobs, last = job_store.jobs_page(tenant_ids, (kind,) if kind else RUN_KINDS, limit, position)
     task_ids = [
         r.get("task_id") for j in jobs for r in (j.result or {}).get("routers", []) if r.get("task_id")
     ]
     tasks = repo.get_tasks(task_ids)
-    return [_run_dict(j, tasks) for j in jobs]
+    return [_run_dict(j, tasks) for j in jobs], encode_key(signer, last, RUN_LIST)
 
 
 def _run_dict(job: Job, tasks: dict[str, Any]) -> dict[str, Any]:

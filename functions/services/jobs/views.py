@@ -8,7 +8,9 @@ from typing import Any
 
 from core.errors import NotFoundError
 from core.ids import iso, utcnow
+from core.paging import Signer, decode_key, encode_key, position_of
 from services.identity.actors import Actor
+from services.imports import KIND_CREATE, KIND_UPDATE
 from services.jobs import bulk, export
 from services.jobs.work import KIND_BULK, KIND_EXPORT, KINDS
 from services.tenants import tenant_filter
@@ -19,6 +21,8 @@ from store.models import Job
 LINK_TTL_S = 900  # a download link works this long (ask the job again for a new one)
 FILES = {KIND_EXPORT: export.FILE, KIND_BULK: bulk.FILE}
 _OUTCOME = ("rows", "succeeded", "failed", "size", "filename", "error")
+LISTED = (*KINDS, KIND_CREATE, KIND_UPDATE)  # the jobs of the list (billing runs have their own log)
+JOB_LIST = "admin:jobs"  # the signed cursor's scope: a position in time in the job list
 
 
 def get_job(actor: Actor, job_id: str) -> Job:
@@ -29,12 +33,20 @@ def get_job(actor: Actor, job_id: str) -> Job:
     return job
 
 
-def list_jobs(actor: Actor, tenant_id: str | None, kind: str | None) -> list[Job]:
-    """The newest jobs of the caller's subtree (or one tenant), newest first."""
-    out: list[Job] = []
-    for tid in tenant_filter(actor, tenant_id):
-        out.extend(job_store.list_jobs(tid, kind))
-    return sorted(out, key=lambda j: j.created_at, reverse=True)[:100]
+def list_jobs(
+    signer: Signer,
+    actor: Actor,
+    tenant_id: str | None,
+    kind: str | None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """The jobs of the caller's subtree (or one tenant), newest first across the tenants (those of one
+    instant by id): a page of ``limit`` and the next cursor."""
+    position = position_of(decode_key(signer, cursor, JOB_LIST))
+    kinds = (kind,) if kind else LISTED
+    jobs, last = job_store.jobs_page(tenant_filter(actor, tenant_id), kinds, limit, position)
+    return jobs, encode_key(signer, last, JOB_LIST)
 
 
 def job_view(rt: Runtime, job: Job) -> dict[str, Any]:

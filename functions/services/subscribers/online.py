@@ -49,6 +49,7 @@ ONLINE_COLUMNS = (
 
 
 ONLINE_LIST = "admin:online"  # the signed cursor's scope: a position in the Online list
+EXPORT_PAGE = 1000  # subscribers read at a time by the export (it reads every page)
 
 
 def online_rows(actor: Actor, tenant_id: str | None, q: str | None = None) -> list[dict[str, Any]]:
@@ -56,7 +57,7 @@ def online_rows(actor: Actor, tenant_id: str | None, q: str | None = None) -> li
     out: list[dict[str, Any]] = []
     position = None
     while True:
-        page = _online_page(actor, tenant_id, q, 1000, position)
+        page = _online_page(actor, tenant_id, q, EXPORT_PAGE, position)
         out.extend(page.items)
         position = page.next_cursor
         if not position:

@@ -3,7 +3,8 @@
 A reseller's three manager tenants (one ordered before the demo tenant, the demo tenant, one after it)
 and a tenant outside the reseller hold rows that tie on their sort key (same creation time, same name,
 the same username in two tenants) and filters that match few rows: subscribers (some online, one with
-two sessions), invoices, payments and payment reports, audit entries, a connection log and router tasks.
+two sessions), invoices, payments and payment reports, audit entries, a connection log, router tasks,
+billing runs, imports and the other jobs (the demo tenant's newest runs outnumber a page of 50 jobs).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from core.ids import new_id
 from infra.local.demo import DemoData
 from shared.crypto import hash_password
 from store import subscribers as subscriber_store
-from store.models import AuditEntry, Invoice, Payment, ProvisioningTask, Session, Subscriber, Tenant
+from store.models import AuditEntry, Invoice, Job, Payment, ProvisioningTask, Session, Subscriber, Tenant
 from tests.integration.api.paging import Getter, PagedList
 from tests.integration.api.support import Api, ok, open_session
 
@@ -170,6 +171,61 @@ def add_task(tid: str, i: int, status: str, when: str | None = None) -> Provisio
     return task
 
 
+RUN_KINDS = ("billing_invoices", "billing_notices", "billing_cutoff")
+JOB_KINDS = ("subscriber_export", "subscriber_bulk")
+IMPORT_KINDS = ("import_create", "import_update")
+NEWER_RUNS = 55  # the demo tenant's runs newer than every other row of the Job table
+
+
+def add_job(tid: str, kind: str, i: int, when: str | None = None) -> Job:
+    """A row of the Job table: a billing run, an import or an export or bulk job."""
+    job = Job(
+        id=new_id("run" if kind in RUN_KINDS else "job"),
+        tenant_id=tid,
+        kind=kind,
+        status="done",
+        total=1,
+        done=1,
+        failed=0,
+        result={"filename": f"file-{i}.csv"} if kind in IMPORT_KINDS else {},
+        created_by="op_test",
+        created_at=when or moment(i),
+    )
+    job.save()
+    return job
+
+
+def seed_jobs(world: Seeded) -> None:
+    """Billing runs, imports and the other jobs of every tenant, tied on their creation time, and the
+    demo tenant's newest runs: more than a page of 50 rows of the Job table, all newer than its jobs."""
+    rows, demo = world.rows, world.demo.tenant_id
+    for key in ("runs", "runs:cutoff", "imports", "jobs", "jobs:import_create"):
+        rows[key] = set()
+    counts = {FIRST_TENANT: (4, 3, 2), demo: (6, 4, 3), LAST_TENANT: (3, 2, 2), FOREIGN_TENANT: (2, 1, 1)}
+    for tid, (runs, imports, others) in counts.items():
+        mine = tid != FOREIGN_TENANT
+        for j in range(runs):
+            run = add_job(tid, RUN_KINDS[j % 3], j)
+            if mine:
+                rows["runs"].add(run.id)
+                if run.kind == "billing_cutoff":
+                    rows["runs:cutoff"].add(run.id)
+        for j in range(imports):
+            imp = add_job(tid, IMPORT_KINDS[j % 2], j + 1)
+            if mine:
+                rows["imports"].add(imp.id)
+                rows["jobs"].add(imp.id)
+                if imp.kind == "import_create":
+                    rows["jobs:import_create"].add(imp.id)
+        for j in range(others):
+            other = add_job(tid, JOB_KINDS[j % 2], j + 2)
+            if mine:
+                rows["jobs"].add(other.id)
+    for j in range(NEWER_RUNS):
+        newer = f"2026-03-04T{10 + j // 60:02d}:{j % 60:02d}:00.000000Z"
+        rows["runs"].add(add_job(demo, RUN_KINDS[0], j, when=newer).id)
+
+
 def portal_login(api: Api, tenant_id: str, username: str, password: str) -> dict[str, str]:
     body = {"tenant_id": tenant_id, "username": username, "password": password}
     token = ok(api.post("/portal/auth/login", None, body))["token"]
@@ -261,6 +317,7 @@ def seed_world(api: Api, demo: DemoData) -> Seeded:
     tasks = [add_task(demo.tenant_id, j, "failed" if j in (2, 5) else "succeeded") for j in range(7)]
     rows["tasks"] = {t.id for t in tasks}
     rows["tasks:failed"] = {t.id for t in tasks if t.status == "failed"}
+    seed_jobs(world)
     world.who["portal"] = portal_login(api, demo.tenant_id, demo.username, demo.password)
     world.who["portal_other"] = portal_login(api, demo.tenant_id, "eve", "portal-pass-1")
     return world
@@ -418,6 +475,19 @@ LISTS: dict[str, tuple[PagedList, str, str]] = {
         PagedList("tasks", "/admin/gateways/gw_demo/tasks", 200, row_id, "next_token", "next_token"),
         "manager",
         "tasks",
+    ),
+    "billing runs": (PagedList("runs", "/admin/billing/runs", 200, row_id), "reseller", "runs"),
+    "cutoff runs (few)": (
+        PagedList("runs", "/admin/billing/runs?kind=billing_cutoff", 200, row_id),
+        "reseller",
+        "runs:cutoff",
+    ),
+    "imports": (PagedList("imports", "/admin/imports", 200, row_id), "reseller", "imports"),
+    "jobs": (PagedList("jobs", "/admin/jobs", 200, row_id), "reseller", "jobs"),
+    "imports among the jobs (few)": (
+        PagedList("jobs", "/admin/jobs?kind=import_create", 200, row_id),
+        "reseller",
+        "jobs:import_create",
     ),
     "portal connection log": (
         PagedList("portal connections", "/portal/connections", 100, row_id, "next_token", "next_token"),

@@ -11,6 +11,8 @@ tests only read: the module seeds its world once.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -19,13 +21,15 @@ import pytest
 from chalice.test import Client
 
 from api.app import app
+from api.openapi import build_openapi
 from core import listing
 from core.errors import ValidationError
 from infra.local.demo import seed_demo
+from services.subscribers import online
 from shared.runtime import Runtime
 from tests.conftest import emptied
 from tests.integration.api.paging import PagedList, check_walks, page, walk
-from tests.integration.api.paging_world import LISTS, Seeded, audit_key, getter, seed_world
+from tests.integration.api.paging_world import LISTS, Seeded, audit_key, getter, online_key, seed_world
 from tests.integration.api.support import Api, err, ok
 
 
@@ -124,6 +128,9 @@ FILTER_CHANGES = [
     ("audit log of a tenant since a day (few)", "since=2026-01-01"),
     ("audit log of an object", "entity_id=sub_other"),
     ("tasks of a tenant", "status=failed"),
+    ("billing runs", "kind=billing_cutoff"),
+    ("jobs", "kind=import_create"),
+    ("imports", "tenant_id=ten_demo"),
 ]
 
 
@@ -185,3 +192,23 @@ def test_a_list_position_with_a_price_that_is_not_one_is_refused_on_the_cursor(p
     with pytest.raises(ValidationError) as caught:
         listing.paginate(rows, "price", False, 2, b64(["price", False, 1, price, "sub_1"]))
     assert caught.value.field == "cursor"
+
+
+# ---------------------------------------------------------------- the Online export: the whole list
+@pytest.mark.parametrize(
+    ("query", "rows"), [("", "online"), ("?tenant_id=ten_demo", "online:demo"), ("?q=dan", "online:search")]
+)
+def test_the_online_export_holds_every_session_of_the_list_over_many_pages(
+    env: tuple[Api, Seeded], monkeypatch: pytest.MonkeyPatch, query: str, rows: str
+) -> None:
+    api, seeded = env
+    monkeypatch.setattr(online, "EXPORT_PAGE", 2)  # a large tenant: the export reads page after page
+    sep = "&" if query else "?"
+    for extra in ("", f"{sep}limit=1", f"{sep}limit=1&cursor=garbage"):  # not parameters of the export
+        resp = api.get(f"/admin/subscribers/online/export{query}{extra}", seeded.who["reseller"])
+        assert resp.status_code == 200, resp.body[:300]
+        got = [online_key(r) for r in csv.DictReader(io.StringIO(resp.body.decode("utf-8-sig")))]
+        assert sorted(got) == sorted(seeded.rows[rows]), (query, extra)
+    path = build_openapi()["paths"]["/admin/subscribers/online/export"]["get"]
+    documented = {p["name"] for p in path.get("parameters", []) if p["in"] == "query"}
+    assert documented == {"tenant_id", "q", "format"}

@@ -12,7 +12,7 @@ import pytest
 
 from infra.local.demo import DemoData
 from store import subscribers as subscriber_store
-from store.models import AuditEntry, Invoice, Payment, ProvisioningTask, Session
+from store.models import AuditEntry, Invoice, Job, Payment, ProvisioningTask, Session
 from tests.integration.api.paging import differences, walk
 from tests.integration.api.paging_world import (
     LISTS,
@@ -20,6 +20,7 @@ from tests.integration.api.paging_world import (
     Seeded,
     add_audit,
     add_invoice,
+    add_job,
     add_payment,
     add_session,
     add_subscriber,
@@ -80,6 +81,12 @@ def _churns(seeded: Seeded) -> dict[str, Churn]:
     def new_task(n: int) -> None:
         add_task(tid, n, "succeeded", when=TIE)
 
+    def new_job(kind: str) -> Callable[[int], None]:
+        def add(n: int) -> None:
+            add_job(tid, kind, n, when=TIE)
+
+        return add
+
     return {
         "subscribers": Churn(new_subscriber, _delete_subscriber),
         "online": Churn(new_online, _delete_subscriber),
@@ -89,6 +96,9 @@ def _churns(seeded: Seeded) -> dict[str, Churn]:
         "audit": Churn(new_entry, remove_entry),
         "connections": Churn(new_session, delete(Session)),
         "tasks": Churn(new_task, delete(ProvisioningTask)),
+        "runs": Churn(new_job("billing_notices"), delete(Job)),
+        "imports": Churn(new_job("import_create"), delete(Job)),
+        "jobs": Churn(new_job("subscriber_export"), delete(Job)),
     }
 
 
@@ -103,6 +113,9 @@ CHURNED = {
     "audit log of a tenant": "audit",
     "connection log": "connections",
     "tasks of a tenant": "tasks",
+    "billing runs": "runs",
+    "imports": "imports",
+    "jobs": "jobs",
 }
 
 

@@ -20,6 +20,7 @@ from services.billing import promises as promises_module
 from services.billing.cutoffs import run_promise_expiry, run_tenant_cutoffs
 from services.billing.invoice_run import run_tenant_invoices
 from services.billing.invoices import cancel_invoice, create_other_invoice
+from services.billing.notices import run_tenant_notices
 from services.billing.payments import register_payment
 from services.billing.promises import register_promise
 from services.billing.reversals import reverse_manually
@@ -232,3 +233,56 @@ def test_cancelling_a_partly_paid_invoice_credits_what_was_paid_in_the_same_writ
     monkeypatch.setattr(Connection, "_make_api_call", original)
     now = Invoice.get(inv.id)
     assert (now.status, now.paid, reload(sub).balance) == ("cancelled", "10.00", "10.00")
+
+
+# ---------------------------------------------------------------- the notice run
+def _reminders(w: World) -> list[str]:
+    """The SMS reminders sent for the world's tenant (the tenant's template quotes what is owed)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.sns.models import sns_backends
+
+    sent = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages.values()
+    return [text for _, text in sent if text.startswith(f"WISP {w.suffix}:")]
+
+
+def _owes_template(w: World) -> None:
+    w.set_tenant(
+        settings={"templates": {"invoice_notice_sms": "{{ empresa }}: {{ factura }} owes {{ saldo }}"}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("read", "credit"), [("invoices_since", "0"), ("get_invoice", "10.00")], ids=["listed", "after_credit"]
+)
+def test_no_reminder_for_an_invoice_paid_after_the_notice_run_read_it(rt, w, monkeypatch, read, credit):
+    _owes_template(w)
+    sub = w.sub("paidlate")
+    run_tenant_invoices(rt, w.tenant_id, NOW)  # 25.00 noticed on 28 May
+    sub.update(actions=[Subscriber.balance.set(credit)])
+    owed = str(Decimal("25") - Decimal(credit))
+    # the client pays what is left after the run read the invoice, before it is marked reminded
+    pay = Once(lambda: register_payment(rt, w.tenant_id, sub.id, Decimal(owed), "paid-at-notice", "portal"))
+    monkeypatch.setattr(billing_store, read, pay.after(getattr(billing_store, read)))
+    result = run_tenant_notices(rt, w.tenant_id, NOW)
+    assert pay.fired
+    inv = Invoice.get(w.inv_id("paidlate", "2026-06"), consistent_read=True)
+    assert (inv.status, inv.notified_at) == ("paid", None)
+    assert (result.due, result.emails, result.sms, result.paid_before_notice) == (1, 0, 0, 1)
+    assert _reminders(w) == []
+
+
+def test_a_reminder_for_an_invoice_paid_in_part_meanwhile_quotes_what_is_left(rt, w, monkeypatch):
+    _owes_template(w)
+    sub = w.sub("inpart")
+    run_tenant_invoices(rt, w.tenant_id, NOW)
+    pay = Once(lambda: register_payment(rt, w.tenant_id, sub.id, Decimal("10"), "part-at-notice", "portal"))
+    monkeypatch.setattr(billing_store, "invoices_since", pay.after(billing_store.invoices_since))
+    result = run_tenant_notices(rt, w.tenant_id, NOW)
+    assert pay.fired
+    inv = Invoice.get(w.inv_id("inpart", "2026-06"), consistent_read=True)
+    assert (inv.status, inv.paid, inv.notified_at is not None) == ("partial", "10.00", True)
+    assert (result.emails, result.sms) == (1, 1)
+    [sms] = _reminders(w)
+    assert sms.endswith("owes 15.00 USD")
+    # run again: reminded once
+    assert run_tenant_notices(rt, w.tenant_id, NOW).sms == 0

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from core.ids import frozen_clock
 from services.billing import payments as payments_module
 from services.billing.cutoffs import run_tenant_cutoffs
 from services.billing.invoice_run import run_tenant_invoices
@@ -23,7 +25,7 @@ from services.billing.reversals import WON, settle_reversals
 from shared.runtime import Runtime
 from store import audit as audit_store
 from store import billing as billing_store
-from store.models import Invoice, Product, Subscriber
+from store.models import ExtraProduct, Invoice, Product, ProvisioningTask, Subscriber
 from tests.integration.billing.support import NOW, World, reload
 from tests.integration.billing.test_billing_concurrency import CUT_DAY, Once
 
@@ -225,3 +227,180 @@ def test_no_payment_reminder_for_an_invoice_credit_covers(rt, w):
     assert (inv.paid, inv.status, inv.notified_at) == ("25.00", "paid", None)
     assert reload(covered).balance == "5.00"
     assert _internet(w, "owing").notified_at is not None and reload(reminded).balance == "0"
+
+
+# ---------------------------------------------------------------- credit reconnecting a client cut off for its invoices
+AFTER_CUT = CUT_DAY + timedelta(days=1)  # 6 June: the day after the June invoices' cutoff
+FEES = {"billing": {"reconnection_fee": "50"}}
+
+
+def _cut_off(rt: Runtime, w: World, sub: Subscriber) -> Invoice:
+    """The client's June invoice (25.00, due 1 June) still unpaid on its cutoff day: cut off for it."""
+    run_tenant_invoices(rt, w.tenant_id, NOW)
+    with frozen_clock(CUT_DAY):
+        assert run_tenant_cutoffs(rt, w.tenant_id, CUT_DAY).suspended == [sub.id]
+    return _internet(w, sub.username)
+
+
+def _paid_in_part(rt: Runtime, w: World, sub: Subscriber, paid: str) -> Invoice:
+    """An antenna invoice (30.00, older than the June invoice) the client paid ``paid`` of: cancelling it
+    makes that credit."""
+    with frozen_clock(NOW):
+        antenna = _other(rt, w, sub, "30")
+        register_payment(rt, w.tenant_id, sub.id, Decimal(paid), f"antenna-{sub.id}", "op")
+    return antenna
+
+
+def _reconnection_tasks(w: World, sub: Subscriber) -> list[ProvisioningTask]:
+    return [
+        t
+        for t in ProvisioningTask.gateway_index.query(w.gateway_id)
+        if t.subscriber_id == sub.id and t.kind == "reconcile_subscriber"
+    ]
+
+
+def _fees(sub: Subscriber) -> list[tuple[str, str]]:
+    return sorted((e.source, e.price) for e in ExtraProduct.subscriber_index.query(sub.id))
+
+
+def _credit_by_cancellation(rt: Runtime, w: World, sub: Subscriber) -> None:
+    antenna = _paid_in_part(rt, w, sub, "25")
+    _cut_off(rt, w, sub)
+    with frozen_clock(AFTER_CUT):
+        cancel_invoice(rt, antenna.id, "op")  # the 25.00 it had paid is credit
+
+
+def _credit_by_won_dispute(rt: Runtime, w: World, sub: Subscriber) -> None:
+    with frozen_clock(NOW):
+        paid = register_payment(rt, w.tenant_id, sub.id, Decimal("25"), f"early-{sub.id}", "provider")
+        settle_reversals(rt, w.tenant_id, paid.payment.id, {"chargeback": Decimal("25")}, "cb", "provider")
+    _cut_off(rt, w, sub)
+    with frozen_clock(AFTER_CUT):
+        settle_reversals(
+            rt,
+            w.tenant_id,
+            paid.payment.id,
+            {"chargeback": Decimal("25"), WON: Decimal("25")},
+            "cb",
+            "provider",
+        )
+
+
+def _credit_by_cutoff_run(rt: Runtime, w: World, sub: Subscriber) -> None:
+    _cut_off(rt, w, sub)
+    _with_credit(sub, "25.00")  # credit beside the unpaid invoice, as an earlier version could leave it
+    with frozen_clock(AFTER_CUT):
+        result = run_tenant_cutoffs(rt, w.tenant_id, AFTER_CUT)
+    assert (result.credit_applied, result.reconnected, result.suspended) == (1, [sub.id], [])
+
+
+@pytest.mark.parametrize(
+    "credit",
+    [_credit_by_cancellation, _credit_by_won_dispute, _credit_by_cutoff_run],
+    ids=["cancellation", "dispute_won", "cutoff_run"],
+)
+def test_credit_paying_the_invoices_a_client_was_cut_off_for_reconnects_it_as_a_payment_would(rt, w, credit):
+    w.set_tenant(settings=FEES)
+    sub = w.sub("cutoff", billing={"reconnection_fee": True})
+    credit(rt, w, sub)
+    june = _internet(w, "cutoff")
+    assert (june.status, june.paid, reload(sub).balance) == ("paid", "25.00", "0.00")
+    assert reload(sub).status == "active"
+    # the router is told, the reconnection fee is on the next invoice, the audit says why
+    [task] = _reconnection_tasks(w, sub)
+    assert task.status == "queued"
+    assert _fees(sub) == [("reconnection_fee", "50.00")]
+    [entry] = _credit_entries(sub.id)
+    assert (entry.before["status"], entry.after["status"]) == ("suspended", "active")
+    assert entry.after["reconnection"] == {
+        "rule": "nothing_overdue",
+        "reactivated": True,
+        "overdue_left": "0.00",
+    }
+    assert entry.after["fees"][0]["kind"] == "reconnection_fee"
+
+
+@pytest.mark.parametrize(("rule", "status"), [("nothing_overdue", "suspended"), ("any_payment", "active")])
+def test_credit_paying_part_of_the_overdue_invoice_reconnects_under_the_tenants_rule(rt, w, rule, status):
+    w.set_tenant(settings={"billing": {"reconnect_rule": rule}})
+    sub = w.sub("partial")
+    antenna = _paid_in_part(rt, w, sub, "10")
+    _cut_off(rt, w, sub)
+    with frozen_clock(AFTER_CUT):
+        cancel_invoice(rt, antenna.id, "op")  # 10.00 of credit for the 25.00 overdue
+    june = _internet(w, "partial")
+    assert (june.status, june.paid) == ("partial", "10.00")
+    assert reload(sub).status == status
+    assert len(_reconnection_tasks(w, sub)) == (1 if status == "active" else 0)
+    # a payment of the same amount decides the same: the other client, cut off the same way
+    payer = w.sub("payer")
+    run_tenant_invoices(rt, w.tenant_id, NOW)
+    with frozen_clock(CUT_DAY):
+        run_tenant_cutoffs(rt, w.tenant_id, CUT_DAY)
+    with frozen_clock(AFTER_CUT):
+        paid = register_payment(rt, w.tenant_id, payer.id, Decimal("10"), "same", "provider", activate=True)
+    assert (paid.reactivated, reload(payer).status) == (status == "active", status)
+    [entry] = _credit_entries(sub.id)
+    assert entry.after.get("reconnection") == paid.reconnection
+
+
+def test_credit_never_reconnects_a_client_suspended_by_hand(rt, w):
+    sub = w.sub("byhand")
+    antenna = _paid_in_part(rt, w, sub, "25")
+    run_tenant_invoices(rt, w.tenant_id, NOW)
+    sub.update(actions=[Subscriber.status.set("suspended")])  # by an operator, not for the invoice
+    with frozen_clock(AFTER_CUT):
+        assert run_tenant_cutoffs(rt, w.tenant_id, AFTER_CUT).suspended == []
+        cancel_invoice(rt, antenna.id, "op")
+    june = _internet(w, "byhand")
+    assert (june.status, june.cutoff_at, reload(sub).balance) == ("paid", None, "0.00")
+    assert reload(sub).status == "suspended"
+    assert _reconnection_tasks(w, sub) == []
+    [entry] = _credit_entries(sub.id)
+    assert "reconnection" not in entry.after
+
+
+def test_the_cutoff_run_using_credit_for_a_connected_client_neither_cuts_nor_reconnects_it(rt, w):
+    w.set_tenant(settings=FEES)
+    sub = w.sub("connected", billing={"reconnection_fee": True})
+    run_tenant_invoices(rt, w.tenant_id, NOW)
+    _with_credit(sub, "25.00")
+    with frozen_clock(CUT_DAY):
+        result = run_tenant_cutoffs(rt, w.tenant_id, CUT_DAY)
+    assert (result.suspended, result.reconnected, reload(sub).status) == ([], [], "active")
+    assert (_internet(w, "connected").status, _fees(sub), _reconnection_tasks(w, sub)) == ("paid", [], [])
+
+
+def test_a_client_reconnected_by_its_credit_in_the_cutoff_run_is_not_cut_again_by_it(rt, w):
+    w.set_tenant(settings={"billing": {"reconnect_rule": "any_payment"}})
+    sub = w.sub("again")
+    _cut_off(rt, w, sub)
+    _with_credit(sub, "10.00")
+    with frozen_clock(AFTER_CUT):
+        result = run_tenant_cutoffs(rt, w.tenant_id, AFTER_CUT)
+    assert (result.reconnected, result.suspended, reload(sub).status) == ([sub.id], [], "active")
+    assert _internet(w, "again").status == "partial"
+    assert len(_reconnection_tasks(w, sub)) == 1
+
+
+def test_a_payment_reconnecting_the_client_while_its_credit_is_decided_reconnects_it_once(rt, w, monkeypatch):
+    w.set_tenant(settings=FEES)
+    sub = w.sub("both", billing={"reconnection_fee": True})
+    antenna = _paid_in_part(rt, w, sub, "25")
+    _cut_off(rt, w, sub)
+    # the client pays online after the credit read what it owes, before the credit is written
+    pay = Once(
+        lambda: register_payment(rt, w.tenant_id, sub.id, Decimal("25"), "online", "provider", activate=True)
+    )
+    monkeypatch.setattr(billing_store, "invoices_current", pay.after(billing_store.invoices_current))
+    with frozen_clock(AFTER_CUT):
+        cancel_invoice(rt, antenna.id, "op")
+    assert pay.fired and pay.outcome.reactivated
+    assert (reload(sub).status, reload(sub).balance, _internet(w, "both").paid) == (
+        "active",
+        "25.00",
+        "25.00",
+    )
+    assert _fees(sub) == [("reconnection_fee", "50.00")]
+    assert len(_reconnection_tasks(w, sub)) == 1
+    assert _credit_entries(sub.id) == []

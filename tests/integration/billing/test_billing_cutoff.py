@@ -76,7 +76,7 @@ def test_cutoff_task_log_shows_connection_error_and_reruns(rt, w):
             ProvisioningTask.last_error.set("connection refused"),
         ]
     )
-    [run] = list_runs([w.tenant_id], kind="billing_cutoff")
+    [run], _next = list_runs(rt.signer, [w.tenant_id], kind="billing_cutoff")
     assert run["id"] == result.run_id
     assert run["result"]["routers"][0]["outcome"] == "connection error"
     rerun = rerun_cutoff(rt, result.run_id, {w.tenant_id}, w.operator_id)

@@ -1,8 +1,9 @@
 import { Alert, Button, Code, Group, Select, TextInput } from '@mantine/core';
 import { useState } from 'react';
-import { admin, download, errorText, ok, rowsOf, session } from '../api/client';
+import { admin, download, errorText, ok, rowsOf, session, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, useLoad } from '../ui/common';
 import { when } from '../ui/format';
+import { LoadMore, usePagedList } from '../ui/paging';
 import { TaskTable } from './TaskTable';
 
 const tenant_id = () => session.tenant();
@@ -25,19 +26,20 @@ const KEY_ROLES = [
 
 export function Tasks() {
   const [status, setStatus] = useState<string | null>(null);
-  const list = useLoad(() => ok(admin.GET('/admin/tasks', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as TaskStatus | undefined } } })), [status]);
+  const list = usePagedList((next_token) => ok(admin.GET('/admin/tasks', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as TaskStatus | undefined, next_token } } })), [status]);
   return (
     <>
       <PageTitle right={<Select aria-label="Status" placeholder="Any status" data={TASK_STATUSES} value={status} onChange={setStatus} clearable />}>Router tasks</PageTitle>
-      <Loading loading={list.loading && !list.data} error={list.error} />
-      <TaskTable data={list.data} />
+      <Loading loading={list.loading && !list.rows} error={list.error} />
+      <TaskTable data={list.rows} />
+      <LoadMore list={list} what="tasks" />
     </>
   );
 }
 
 export function Audit() {
   const [entity, setEntity] = useState('');
-  const list = useLoad(() => ok(admin.GET('/admin/audit', { params: { query: { tenant_id: tenant_id(), entity_id: entity || undefined } } })), [entity]);
+  const list = usePagedList<Schemas['AuditPage']['items'][number]>((cursor) => ok(admin.GET('/admin/audit', { params: { query: { tenant_id: tenant_id(), entity_id: entity || undefined, cursor } } })), [entity]);
   return (
     <>
       <PageTitle
@@ -52,10 +54,10 @@ export function Audit() {
       <Group mb="sm">
         <TextInput label="Object id" value={entity} onChange={(e) => setEntity(e.currentTarget.value)} />
       </Group>
-      <Loading loading={list.loading && !list.data} error={list.error} />
+      <Loading loading={list.loading && !list.rows} error={list.error} />
       <DataTable
         caption="Audit log"
-        rows={list.data?.items}
+        rows={list.rows}
         rowKey={(r) => `${r.entity_id}${r.at}${r.action}`}
         columns={[
           { key: 'at', label: 'When', render: (r) => when(r.at) },
@@ -66,6 +68,7 @@ export function Audit() {
           { key: 'after', label: 'Change', render: (r) => <code style={{ fontSize: 11 }}>{JSON.stringify(r.after ?? {})}</code> },
         ]}
       />
+      <LoadMore list={list} what="entries" />
     </>
   );
 }

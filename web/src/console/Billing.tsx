@@ -1,9 +1,11 @@
 import { Alert, Button, Checkbox, Group, Modal, NumberInput, Select, SimpleGrid, Stack, Text, TextInput } from '@mantine/core';
+import { useDebouncedValue } from '@mantine/hooks';
 import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router-dom';
-import { admin, download, errorText, ok, rowsOf, session } from '../api/client';
+import { admin, download, errorText, ok, session, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, StatusBadge, useLoad } from '../ui/common';
-import { addAmounts, money, when } from '../ui/format';
+import { addAmounts, currencyDecimals, fitsCurrency, money, when } from '../ui/format';
+import { LoadMore, usePagedList } from '../ui/paging';
 import { TaskTable } from './TaskTable';
 
 const tenant_id = () => session.tenant();
@@ -12,18 +14,22 @@ const s = (x: unknown) => (x === null || x === undefined || x === '' ? '—' : S
 
 export function Invoices() {
   const [status, setStatus] = useState<string | null>(null);
-  const list = useLoad(() => ok(admin.GET('/admin/invoices', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as 'pending' | 'partial' | 'paid' | 'cancelled' | undefined } } })), [status]);
+  const list = usePagedList<Obj>(
+    (cursor) => ok(admin.GET('/admin/invoices', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as 'pending' | 'partial' | 'paid' | 'cancelled' | undefined, cursor } } })),
+    [status],
+  );
   return (
     <>
       <PageTitle>Invoices</PageTitle>
       <Group mb="sm">
         <Select label="Status" data={[{ value: 'pending', label: 'Unpaid' }, { value: 'partial', label: 'Partly paid' }, { value: 'paid', label: 'Paid' }, { value: 'cancelled', label: 'Cancelled' }]} value={status} onChange={setStatus} clearable w={180} />
       </Group>
-      <Loading loading={list.loading && !list.data} error={list.error} />
+      <Loading loading={list.loading && !list.rows} error={list.error} />
       <DataTable
         caption="Invoices"
-        rows={list.data === undefined ? undefined : rowsOf(list.data)}
+        rows={list.rows}
         rowKey={(r) => String(r.id)}
+        rowProps={(r) => ({ 'data-invoice-id': String(r.id) })}
         columns={[
           { key: 'number', label: 'Number' },
           { key: 'subscriber_id', label: 'Client', render: (r) => <Link to={`/subscribers/${s(r.subscriber_id)}`}>{s(r.subscriber_name ?? r.subscriber_id)}</Link> },
@@ -44,25 +50,44 @@ export function Invoices() {
           },
         ]}
       />
+      <LoadMore list={list} what="invoices" />
     </>
   );
 }
 
+type Client = Schemas['SubscriberRow'];
+const clientLabel = (x: Client) => `${x.username}${x.name ? ` — ${x.name}` : ''}`;
+
 function PaymentForm({ promise, onClose, onDone }: { promise?: boolean; onClose: () => void; onDone: () => void }) {
   const [v, setV] = useState<Obj>({ method: 'cash' });
   const [error, setError] = useState<string | null>(null);
-  const subs = useLoad(() => ok(admin.GET('/admin/subscribers', { params: { query: { limit: 500, tenant_id: tenant_id() } } })), []);
-  const currency = subs.data?.items.find((x) => x.id === v.subscriber_id)?.currency; // the client's tenant's
+  // the client is searched in the whole list (login, name, phone or IP), not picked among a first page
+  const [client, setClient] = useState<Client | null>(null);
+  const [search, setSearch] = useState('');
+  const [q] = useDebouncedValue(client && search === clientLabel(client) ? '' : search.trim(), 300);
+  const subs = useLoad(() => ok(admin.GET('/admin/subscribers', { params: { query: { q: q || undefined, limit: 50, tenant_id: tenant_id() } } })), [q]);
+  const found = (subs.data?.items ?? []).filter((x) => x.id !== client?.id);
+  const currency = client?.currency; // the client's tenant's
+  const decimals = currencyDecimals(currency);
+  const amount = String(v.amount ?? '');
+  function pick(id: string | null) {
+    const next = id === null ? null : id === client?.id ? client : (subs.data?.items.find((x) => x.id === id) ?? null);
+    setClient(next);
+    // an amount with more decimals than the new client's currency has is entered again
+    if (next && !fitsCurrency(amount, next.currency)) setV((o) => ({ ...o, amount: '' }));
+  }
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError(null);
+    if (!promise && !fitsCurrency(amount, currency)) return setError(`Amounts in ${currency ?? 'this currency'} have ${decimals} decimals at most`);
+    const subscriber_id = client?.id ?? '';
     const res = promise
       ? await admin.POST('/admin/subscribers/{subscriber_id}/payment-promise', {
-          params: { path: { subscriber_id: String(v.subscriber_id ?? '') } },
+          params: { path: { subscriber_id } },
           body: { until: String(v.until ?? ''), activate: true },
         })
       : await admin.POST('/admin/payments', {
-          body: { subscriber_id: String(v.subscriber_id ?? ''), amount: String(v.amount ?? ''), method: String(v.method), reference: (v.reference as string) || undefined, activate: true },
+          body: { subscriber_id, amount, method: String(v.method), reference: (v.reference as string) || undefined, activate: true },
           headers: { 'Idempotency-Key': crypto.randomUUID() },
         });
     if (res.error !== undefined) return setError(errorText(res.error));
@@ -75,17 +100,30 @@ function PaymentForm({ promise, onClose, onDone }: { promise?: boolean; onClose:
         <Stack gap="xs">
           <Select
             label="Client"
+            description="Type a login, name, phone or IP"
             searchable
             required
-            data={(subs.data?.items ?? []).map((x) => ({ value: x.id, label: `${x.username}${x.name ? ` — ${x.name}` : ''}` }))}
-            value={(v.subscriber_id as string) ?? null}
-            onChange={(x) => setV((o) => ({ ...o, subscriber_id: x }))}
+            searchValue={search}
+            onSearchChange={setSearch}
+            filter={({ options }) => options} // the API searched already
+            nothingFoundMessage={subs.loading ? 'Searching…' : 'No client matches'}
+            data={[...(client ? [client] : []), ...found].map((x) => ({ value: x.id, label: clientLabel(x) }))}
+            value={client?.id ?? null}
+            onChange={pick}
           />
           {promise ? (
             <TextInput label="No cutoff until (YYYY-MM-DD)" required value={String(v.until ?? '')} onChange={(e) => setV((o) => ({ ...o, until: e.currentTarget.value }))} />
           ) : (
             <SimpleGrid cols={2}>
-              <NumberInput label={currency ? `Amount (${currency})` : 'Amount'} required decimalScale={2} value={(v.amount as number) ?? ''} onChange={(x) => setV((o) => ({ ...o, amount: x }))} />
+              <NumberInput
+                label={currency ? `Amount (${currency})` : 'Amount'}
+                required
+                min={0}
+                decimalScale={decimals}
+                allowDecimal={decimals > 0}
+                value={amount}
+                onChange={(x) => setV((o) => ({ ...o, amount: String(x) }))}
+              />
               <Select label="Method" data={['cash', 'transfer', 'card', 'deposit']} value={String(v.method)} onChange={(x) => setV((o) => ({ ...o, method: x ?? 'cash' }))} />
               <TextInput label="Reference" value={String(v.reference ?? '')} onChange={(e) => setV((o) => ({ ...o, reference: e.currentTarget.value }))} />
             </SimpleGrid>
@@ -129,7 +167,15 @@ function ReverseForm({ payment, onClose, onDone }: { payment: Obj; onClose: () =
           <Text size="sm">
             Payment {s(payment.reference ?? payment.id)} of {money(payment.amount, currency)}. In {currency}, {left} can still be taken back.
           </Text>
-          <NumberInput label="Amount to take back (empty: all that is left)" description={`in ${currency}`} min={0} value={amount} onChange={setAmount} />
+          <NumberInput
+            label="Amount to take back (empty: all that is left)"
+            description={`in ${currency}`}
+            min={0}
+            decimalScale={currencyDecimals(String(payment.currency ?? ''))}
+            allowDecimal={currencyDecimals(String(payment.currency ?? '')) > 0}
+            value={amount}
+            onChange={setAmount}
+          />
           <TextInput label="Reason" required value={reason} onChange={(e) => setReason(e.currentTarget.value)} />
           <Checkbox label="Re-open the invoices it paid" checked={reopen} onChange={(e) => setReopen(e.currentTarget.checked)} />
           {error && (
@@ -147,7 +193,7 @@ function ReverseForm({ payment, onClose, onDone }: { payment: Obj; onClose: () =
 }
 
 export function Payments() {
-  const list = useLoad(() => ok(admin.GET('/admin/payments', { params: { query: { tenant_id: tenant_id() } } })), []);
+  const list = usePagedList<Obj>((cursor) => ok(admin.GET('/admin/payments', { params: { query: { tenant_id: tenant_id(), cursor } } })), []);
   const [form, setForm] = useState<null | 'payment' | 'promise'>(null);
   const [reversing, setReversing] = useState<Obj | null>(null);
   return (
@@ -164,10 +210,10 @@ export function Payments() {
       >
         Payments
       </PageTitle>
-      <Loading loading={list.loading && !list.data} error={list.error} />
+      <Loading loading={list.loading && !list.rows} error={list.error} />
       <DataTable
         caption="Payments and promises"
-        rows={list.data === undefined ? undefined : rowsOf(list.data)}
+        rows={list.rows}
         rowKey={(r) => String(r.id)}
         columns={[
           { key: 'paid_on', label: 'Date', render: (r) => s(r.paid_on ?? r.created_at) },
@@ -190,6 +236,7 @@ export function Payments() {
           },
         ]}
       />
+      <LoadMore list={list} what="payments" />
       {reversing && <ReverseForm payment={reversing} onClose={() => setReversing(null)} onDone={list.reload} />}
       {form && <PaymentForm promise={form === 'promise'} onClose={() => setForm(null)} onDone={list.reload} />}
     </>
@@ -197,7 +244,7 @@ export function Payments() {
 }
 
 export function Runs() {
-  const list = useLoad(() => ok(admin.GET('/admin/billing/runs', { params: { query: { tenant_id: tenant_id() } } })), []);
+  const list = usePagedList<Obj>((cursor) => ok(admin.GET('/admin/billing/runs', { params: { query: { tenant_id: tenant_id(), cursor } } })), []);
   const [kind, setKind] = useState<string | null>('invoices');
   const [msg, setMsg] = useState<string | null>(null);
   async function run() {
@@ -222,10 +269,10 @@ export function Runs() {
           {msg}
         </Alert>
       )}
-      <Loading loading={list.loading && !list.data} error={list.error} />
+      <Loading loading={list.loading && !list.rows} error={list.error} />
       <DataTable
         caption="Billing runs"
-        rows={list.data === undefined ? undefined : rowsOf(list.data)}
+        rows={list.rows}
         rowKey={(r) => String(r.id)}
         columns={[
           { key: 'id', label: 'Run', render: (r) => <Link to={`/runs/${s(r.id)}`}>{s(r.id)}</Link> },
@@ -235,6 +282,7 @@ export function Runs() {
           { key: 'summary', label: 'Summary', render: (r) => <code style={{ fontSize: 11 }}>{JSON.stringify(r.summary ?? r.counts ?? {})}</code> },
         ]}
       />
+      <LoadMore list={list} what="runs" />
     </>
   );
 }

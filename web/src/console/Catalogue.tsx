@@ -24,6 +24,7 @@ import { useMemo, useState, type FormEvent, type ReactNode } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { admin, errorText, ok, rowsOf, session, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, useLoad, type Column } from '../ui/common';
+import { LoadMore, usePagedList } from '../ui/paging';
 import { TaskTable } from './TaskTable';
 
 const tenant_id = () => session.tenant();
@@ -208,7 +209,7 @@ export function GatewayDetail() {
   const [script, setScript] = useState<string | null>(null);
   const [drift, setDrift] = useState<unknown>(null);
   const [msg, setMsg] = useState<ReactNode>(null);
-  const tasks = useLoad(() => ok(admin.GET('/admin/gateways/{gateway_id}/tasks', p)), [id, msg]);
+  const tasks = usePagedList((next_token) => ok(admin.GET('/admin/gateways/{gateway_id}/tasks', { params: { path: { gateway_id: id }, query: { next_token } } })), [id, msg]);
   const act = async (fn: () => Promise<unknown>, done: (x: unknown) => void) => {
     try {
       done(await fn());
@@ -273,7 +274,9 @@ export function GatewayDetail() {
           <Button mb="sm" variant="default" onClick={() => act(() => ok(admin.POST('/admin/gateways/{gateway_id}/tasks/rerun-failed', p)), (x) => setMsg(<Alert color="green">{JSON.stringify(x)}</Alert>))}>
             Re-run failed tasks
           </Button>
-          <TaskTable data={tasks.data} />
+          <Loading loading={tasks.loading && !tasks.rows} error={tasks.error} />
+          <TaskTable data={tasks.rows} />
+          <LoadMore list={tasks} what="tasks" />
         </Tabs.Panel>
       </Tabs>
     </>

@@ -3,6 +3,7 @@ import { useState } from 'react';
 import { admin, download, errorText, ok, rowsOf, session, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, useLoad } from '../ui/common';
 import { when } from '../ui/format';
+import { LoadMore, usePagedList } from '../ui/paging';
 
 const tenant_id = () => session.tenant();
 const s = (x: unknown) => (x === null || x === undefined || x === '' ? '—' : String(x));
@@ -62,7 +63,7 @@ export function Batches() {
 }
 
 export function Imports() {
-  const jobs = useLoad(() => ok(admin.GET('/admin/imports', { params: { query: { tenant_id: tenant_id() } } })), []);
+  const jobs = usePagedList<Schemas['JobOut']>((cursor) => ok(admin.GET('/admin/imports', { params: { query: { tenant_id: tenant_id(), cursor } } })), []);
   const [file, setFile] = useState<File | null>(null);
   const [preview, setPreview] = useState<Schemas['ImportOut'] | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -130,17 +131,19 @@ export function Imports() {
         )}
         {progress && <Progress value={total ? (done / total) * 100 : 100} aria-label="Import progress" size="lg" />}
       </Stack>
+      <Loading loading={jobs.loading && !jobs.rows} error={jobs.error} />
       <DataTable
         caption="Import jobs"
-        rows={jobs.data?.items as unknown as Record<string, unknown>[] | undefined}
-        rowKey={(r) => s(r.id)}
+        rows={jobs.rows}
+        rowKey={(r) => r.id}
         columns={[
           { key: 'id', label: 'Job' },
-          { key: 'filename', label: 'File' },
+          { key: 'filename', label: 'File', render: (r) => s(r.result?.filename) },
           { key: 'status', label: 'Status' },
-          { key: 'created_at', label: 'Created', render: (r) => when(s(r.created_at)) },
+          { key: 'created_at', label: 'Created', render: (r) => when(r.created_at) },
         ]}
       />
+      <LoadMore list={jobs} what="imports" />
     </>
   );
 }

@@ -7,6 +7,7 @@ import { Link } from 'react-router-dom';
 import { admin, ok, rowsOf, session, type paths, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, useLoad } from '../ui/common';
 import { STATUS_LABELS, when } from '../ui/format';
+import { LoadMore, usePagedList } from '../ui/paging';
 
 export type Job = Schemas['JobView'];
 type JobKind = NonNullable<NonNullable<paths['/admin/jobs']['get']['parameters']['query']>['kind']>;
@@ -243,7 +244,7 @@ const REFRESH_CEILING_MS = 30 * 60_000;
 export function Jobs() {
   const tenant_id = session.tenant();
   const [kind, setKind] = useState<JobKind | null>(null);
-  const list = useLoad(() => ok(admin.GET('/admin/jobs', { params: { query: { tenant_id, kind: kind ?? undefined } } })), [kind]);
+  const list = usePagedList<Job>((cursor) => ok(admin.GET('/admin/jobs', { params: { query: { tenant_id, kind: kind ?? undefined, cursor } } })), [kind]);
   const me = useLoad(() => ok(admin.GET('/admin/me')), []);
   // operators' e-mails for "who" (managers may list operators; others see the ids)
   const operators = useLoad(() => ok(admin.GET('/admin/operators', { params: { query: { tenant_id } } })).catch(() => undefined), []);
@@ -253,7 +254,7 @@ export function Jobs() {
     if (me.data?.operator) m.set(me.data.actor_id, `${me.data.operator.email} (you)`);
     return m;
   }, [operators.data, me.data]);
-  const items = list.data?.items;
+  const items = list.rows;
   const running = (items ?? []).some((j) => ACTIVE.has(j.status));
   const [since, setSince] = useState(() => Date.now());
   const paused = running && Date.now() - since > REFRESH_CEILING_MS;
@@ -272,7 +273,7 @@ export function Jobs() {
         right={
           <Group align="end">
             <Select aria-label="Kind" placeholder="Every kind" data={KIND_OPTIONS} value={kind} onChange={(v) => setKind(v as JobKind | null)} clearable w={190} />
-            <Button variant="default" onClick={reload} loading={list.loading && !!list.data}>
+            <Button variant="default" onClick={reload} loading={list.loading && !!list.rows}>
               Refresh
             </Button>
           </Group>
@@ -283,7 +284,7 @@ export function Jobs() {
       <Text size="sm" mb="sm" data-testid="jobs-refresh">
         {running ? (paused ? 'Some jobs are still running: Refresh to follow them again.' : 'Some jobs are running: this list is read again every 2 seconds.') : 'Exports and bulk actions started from the subscriber list, and imports.'}
       </Text>
-      <Loading loading={list.loading && !list.data} error={list.error} />
+      <Loading loading={list.loading && !list.rows} error={list.error} />
       <DataTable<Job>
         caption="Jobs"
         rows={items}
@@ -311,6 +312,7 @@ export function Jobs() {
           { key: 'file', label: 'File', render: (j) => (j.download_url ? <DownloadLink job={j} onNewLink={reload} /> : j.status === 'failed' ? String((j.result as { error?: string } | undefined)?.error ?? '—') : '—') },
         ]}
       />
+      <LoadMore list={list} what="jobs" />
     </>
   );
 }

@@ -3,37 +3,42 @@ import { useDebouncedValue } from '@mantine/hooks';
 import { useState } from 'react';
 import { Link } from 'react-router-dom';
 import { admin, download, ok, session, type Schemas } from '../api/client';
-import { DataTable, Loading, PageTitle, RouterEffect, useLoad } from '../ui/common';
+import { DataTable, Loading, PageTitle, RouterEffect } from '../ui/common';
 import { when } from '../ui/format';
+import { LoadMore, usePagedList } from '../ui/paging';
 
 export function Online() {
   const [search, setSearch] = useState('');
   const [q] = useDebouncedValue(search, 300);
   const [result, setResult] = useState<Schemas['ActionResult'] | null>(null);
-  const list = useLoad(() => ok(admin.GET('/admin/subscribers/online', { params: { query: { q: q || undefined, tenant_id: session.tenant() } } })), [q, result]);
+  const list = usePagedList<Schemas['OnlineRow'], Schemas['OnlineOut']>(
+    (cursor) => ok(admin.GET('/admin/subscribers/online', { params: { query: { q: q || undefined, tenant_id: session.tenant(), cursor } } })),
+    [q],
+  );
   async function disconnect(id: string) {
     setResult(await ok(admin.POST('/admin/subscribers/{subscriber_id}/disconnect', { params: { path: { subscriber_id: id } }, body: {} })));
+    list.reload();
   }
   return (
     <>
       <PageTitle
         right={
-          <Button variant="default" onClick={() => download(`/admin/subscribers/online/export${q ? `?q=${encodeURIComponent(q)}` : ''}`, 'online.csv').catch((e: Error) => alert(e.message))}>
+          <Button variant="default" onClick={() => download(`/admin/subscribers/online/export?${new URLSearchParams({ ...(q ? { q } : {}), ...(session.tenant() ? { tenant_id: session.tenant()! } : {}) })}`, 'online.csv').catch((e: Error) => alert(e.message))}>
             Export CSV
           </Button>
         }
       >
-        Online {list.data ? `(${list.data.total})` : ''}
+        Online {list.first ? `(${list.first.total})` : ''}
       </PageTitle>
       <Group mb="sm">
         <TextInput label="Search" value={search} onChange={(e) => setSearch(e.currentTarget.value)} w={280} />
       </Group>
       {result && <RouterEffect result={result} />}
-      <Loading loading={list.loading && !list.data} error={list.error} />
+      <Loading loading={list.loading && !list.rows} error={list.error} />
       <DataTable
         caption="Sessions open now"
-        rows={list.data?.items}
-        rowKey={(r) => r.session_id}
+        rows={list.rows}
+        rowKey={(r) => `${r.subscriber_id}/${r.session_id}`}
         empty="Nobody is online"
         columns={[
           { key: 'username', label: 'Login', render: (r) => <Link to={`/subscribers/${r.subscriber_id}`}>{r.username}</Link> },
@@ -56,6 +61,7 @@ export function Online() {
           },
         ]}
       />
+      <LoadMore list={list} what="sessions" />
     </>
   );
 }

@@ -25,6 +25,7 @@ import { Link, useNavigate, useParams } from 'react-router-dom';
 import { admin, download, ok, session, type Schemas, rowsOf } from '../api/client';
 import { DataTable, Loading, PageTitle, RouterEffect, StatusBadge, useLoad, type Column } from '../ui/common';
 import { bytes, money, when } from '../ui/format';
+import { LoadMore, usePagedList } from '../ui/paging';
 
 type Result = Schemas['ActionResult'];
 type Conn = Schemas['ConnectionRow'];
@@ -45,14 +46,12 @@ const CONN_COLUMNS: Column<Conn>[] = [
 ];
 
 function ConnectionLog({ id, wifi }: { id: string; wifi?: boolean }) {
-  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
-  const cursor = cursors[cursors.length - 1];
-  const log = useLoad(
-    () =>
+  const log = usePagedList<Conn>(
+    (cursor) =>
       wifi
         ? ok(admin.GET('/admin/subscribers/{subscriber_id}/wifi-connections', { params: { path: { subscriber_id: id }, query: { cursor } } }))
         : ok(admin.GET('/admin/subscribers/{subscriber_id}/connections', { params: { path: { subscriber_id: id }, query: { cursor } } })),
-    [id, cursor, wifi],
+    [id, wifi],
   );
   const columns = wifi ? [...CONN_COLUMNS.slice(0, 9), { key: 'ssid', label: 'SSID' } as Column<Conn>, ...CONN_COLUMNS.slice(9)] : CONN_COLUMNS;
   return (
@@ -64,16 +63,9 @@ function ConnectionLog({ id, wifi }: { id: string; wifi?: boolean }) {
           </Button>
         )}
       </Group>
-      <Loading loading={log.loading && !log.data} error={log.error} />
-      <DataTable caption={wifi ? 'Wi-Fi connection log' : 'Connection log'} rows={log.data?.items} columns={columns} rowKey={(r) => r.session_id} empty="No connection yet" />
-      <Group justify="flex-end">
-        <Button size="xs" variant="default" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
-          Newer
-        </Button>
-        <Button size="xs" variant="default" disabled={!log.data?.next_cursor} onClick={() => setCursors((c) => [...c, log.data!.next_cursor!])}>
-          Older
-        </Button>
-      </Group>
+      <Loading loading={log.loading && !log.rows} error={log.error} />
+      <DataTable caption={wifi ? 'Wi-Fi connection log' : 'Connection log'} rows={log.rows} columns={columns} rowKey={(r) => r.session_id} empty="No connection yet" />
+      <LoadMore list={log} what="connections" />
     </Stack>
   );
 }
@@ -463,14 +455,13 @@ export function SubscriberPage() {
 }
 
 function SubscriberAudit({ id }: { id: string }) {
-  const log = useLoad(() => ok(admin.GET('/admin/subscribers/{subscriber_id}/audit', { params: { path: { subscriber_id: id } } })), [id]);
-  const items = rowsOf(log.data);
+  const log = usePagedList<Record<string, unknown>>((cursor) => ok(admin.GET('/admin/subscribers/{subscriber_id}/audit', { params: { path: { subscriber_id: id }, query: { cursor } } })), [id]);
   return (
     <>
-      <Loading loading={log.loading && !log.data} error={log.error} />
+      <Loading loading={log.loading && !log.rows} error={log.error} />
       <DataTable
         caption="History"
-        rows={log.data ? items : undefined}
+        rows={log.rows}
         rowKey={(r) => String(r.id ?? r.sk ?? JSON.stringify(r))}
         columns={[
           { key: 'at', label: 'When', render: (r) => when(String(r.at ?? r.created_at ?? '')) },
@@ -479,6 +470,7 @@ function SubscriberAudit({ id }: { id: string }) {
           { key: 'after', label: 'Change', render: (r) => <code style={{ fontSize: 11 }}>{JSON.stringify(r.after ?? {})}</code> },
         ]}
       />
+      <LoadMore list={log} what="entries" />
     </>
   );
 }

@@ -3,19 +3,20 @@ import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router-dom';
 import { download, errorText, ok, portal, type Schemas } from '../api/client';
 import { Loading, useLoad } from '../ui/common';
+import { LoadMore, usePagedList } from '../ui/paging';
 
 const UNPAID = ['unpaid', 'partial', 'overdue', 'pending', 'issued'];
 
 export function Invoices() {
-  const list = useLoad(() => ok(portal.GET('/portal/invoices', { params: { query: { limit: 50 } } })), []);
-  if (!list.data) return <Loading loading={list.loading} error={list.error} />;
+  const list = usePagedList<Schemas['PortalInvoicePage']['items'][number]>((next_token) => ok(portal.GET('/portal/invoices', { params: { query: { limit: 50, next_token } } })), []);
+  if (!list.rows) return <Loading loading={list.loading} error={list.error} />;
   return (
     <Stack>
       <Title order={1} size="h3">
         My invoices
       </Title>
-      {list.data.items.length === 0 && <Text>No invoice yet.</Text>}
-      {list.data.items.map((i) => (
+      {list.rows.length === 0 && <Text>No invoice yet.</Text>}
+      {list.rows.map((i) => (
         <Card withBorder key={i.id} component={Link} to={`/my/invoices/${i.id}`} data-testid="portal-invoice">
           <Group justify="space-between">
             <div>
@@ -33,6 +34,7 @@ export function Invoices() {
           </Group>
         </Card>
       ))}
+      <LoadMore list={list} what="invoices" />
     </Stack>
   );
 }

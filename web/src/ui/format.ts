@@ -75,3 +75,47 @@ export function money(amount: unknown, currency: unknown): string {
   if (amount === null || amount === undefined || amount === '') return '—';
   return currency ? `${String(amount)} ${String(currency)}` : String(amount);
 }
+
+// Currencies whose amounts do not have 2 decimals (ISO 4217 minor unit): the table the API rounds amounts
+// with (functions/core/money.py; a test keeps the two the same).
+const CURRENCY_DECIMALS: Record<string, number> = {
+  BIF: 0,
+  CLP: 0,
+  COP: 2,
+  DJF: 0,
+  GNF: 0,
+  ISK: 0,
+  JPY: 0,
+  KMF: 0,
+  KRW: 0,
+  PYG: 0,
+  RWF: 0,
+  UGX: 0,
+  UYI: 0,
+  VND: 0,
+  VUV: 0,
+  XAF: 0,
+  XOF: 0,
+  XPF: 0,
+  BHD: 3,
+  IQD: 3,
+  JOD: 3,
+  KWD: 3,
+  LYD: 3,
+  OMR: 3,
+  TND: 3,
+  CLF: 4,
+  UYW: 4,
+};
+
+/** The decimals of an amount in `currency` (2 unless the currency has another minor unit); a record without
+ * a currency is in the API's default, USD. */
+export function currencyDecimals(currency: string | null | undefined): number {
+  return CURRENCY_DECIMALS[(currency || 'USD').toUpperCase()] ?? 2;
+}
+
+/** Whether `amount` has no more decimals than `currency` allows (trailing zeros aside). */
+export function fitsCurrency(amount: string, currency: string | null | undefined): boolean {
+  const decimals = (/\.(\d*)$/.exec(amount.trim())?.[1] ?? '').replace(/0+$/, '').length;
+  return decimals <= currencyDecimals(currency);
+}
