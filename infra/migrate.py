@@ -10,14 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from composition import init_runtime
 from shared.settings import get_settings
-from store import db
 from store.migrate import migrate
 
 
 def main() -> None:
-    db.configure(get_settings())
-    print(json.dumps(dataclasses.asdict(migrate(wait=True)), sort_keys=True))
+    rt = init_runtime(get_settings())  # the tables, and the encryption of secrets stored in clear
+    print(json.dumps(dataclasses.asdict(migrate(wait=True, encrypt=rt.box.encrypt)), sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -358,6 +358,9 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
     "/admin/subscribers/{subscriber_id}/disconnect": {
         "POST": "api.routes.lifecycle",
     },
+    "/admin/subscribers/{subscriber_id}/equipment-secrets": {
+        "GET": "api.routes.subscribers",
+    },
     "/admin/subscribers/{subscriber_id}/extras": {
         "GET": "api.routes.billing",
         "POST": "api.routes.billing",
@@ -461,6 +464,9 @@ ROUTE_TABLE: dict[str, dict[str, str]] = {
     },
     "/portal/account/portal-password": {
         "POST": "api.routes.portal",
+    },
+    "/portal/amount-due": {
+        "GET": "api.routes.portal",
     },
     "/portal/auth/autologin": {
         "GET": "api.routes.portal",

@@ -17,8 +17,8 @@ from typing import Any
 
 from core.errors import NotFoundError, ValidationError
 from core.ids import parse_iso, utcnow
-from core.invoice_ids import from_path
-from core.money import amount_due, currency_or_default, quantize
+from core.invoice_ids import from_path, path_id
+from core.money import amount_due, currency_or_default, fmt, quantize, report_currency
 from core.paging import decode_key, encode_key
 from core.radius import schedule as sched
 from core.radius.model import BYTES_PER_MB
@@ -32,6 +32,7 @@ from core.radius.usage import (
     zone,
 )
 from services.audit import record_audit
+from services.billing.credit import unpaid_oldest_first
 from services.network.triggers import SyncRequest, request_subscriber_sync
 from shared.crypto import hash_password, verify_password
 from shared.runtime import Runtime
@@ -393,6 +394,41 @@ def invoice_due(invoice: Invoice) -> Decimal:
     if invoice.status == "cancelled":
         return Decimal("0")
     return quantize(amount_due(invoice.total, invoice.paid), currency_or_default(invoice.currency))
+
+
+def amount_owed(sub: Subscriber) -> dict[str, Any]:
+    """What I owe: the amount due of every unpaid invoice of mine, added up per currency (amounts of
+    different currencies are never added together), how many invoices that is, and the invoice a payment
+    pays first (the oldest by due date). ``currency`` and ``amount`` are null when I owe in several
+    currencies; owing nothing, the amount is 0 in my operator's currency."""
+    owed = [i for i in unpaid_oldest_first(sub.id) if i.tenant_id == sub.tenant_id and invoice_due(i) > 0]
+    per: dict[str, tuple[Decimal, int]] = {}
+    for inv in owed:
+        cur = currency_or_default(inv.currency)
+        total, count = per.get(cur, (Decimal("0"), 0))
+        per[cur] = (total + invoice_due(inv), count + 1)
+    tenant = None if per else my_tenant(sub)
+    currency = report_currency(per, [tenant.currency if tenant else None])
+    first = owed[0] if owed else None
+    return {
+        "currency": currency,
+        "amount": fmt(per.get(currency, (Decimal("0"), 0))[0], currency) if currency else None,
+        "invoices": len(owed),
+        "by_currency": [
+            {"currency": cur, "amount": fmt(total, cur), "invoices": count}
+            for cur, (total, count) in sorted(per.items())
+        ],
+        "oldest_invoice": {
+            "id": first.id,
+            "path_id": path_id(first.id),
+            "number": int(first.number) if first.number is not None else None,
+            "due_date": first.due_date,
+            "currency": currency_or_default(first.currency),
+            "due": str(invoice_due(first)),
+        }
+        if first
+        else None,
+    }
 
 
 def invoice_pdf(invoice: Invoice) -> tuple[bytes, str]:

@@ -289,6 +289,15 @@ def invoices_of_subscriber(subscriber_id: str) -> list[Invoice]:
     return list(Invoice.subscriber_index.query(subscriber_id))
 
 
+def created_between(model: type[Invoice] | type[Payment], since: str | None, until: str | None) -> Any:
+    """The tenant index's key condition on the creation time: from ``since`` to ``until`` (both included)."""
+    if since and until:
+        return model.created_at.between(since, until)
+    if since:
+        return model.created_at >= since
+    return model.created_at <= until if until else None
+
+
 def tenant_invoices(
     tenant_id: str,
     since: str | None = None,
@@ -299,16 +308,9 @@ def tenant_invoices(
     last_key: dict[str, Any] | None = None,
 ) -> tuple[list[Invoice], dict[str, Any] | None]:
     """A page of a tenant's invoices by creation time; ``last_key`` continues a previous page."""
-    range_cond: Any = None
-    if since and until:
-        range_cond = Invoice.created_at.between(since, until)
-    elif since:
-        range_cond = Invoice.created_at >= since
-    elif until:
-        range_cond = Invoice.created_at <= until
     result = Invoice.tenant_index.query(
         tenant_id,
-        range_key_condition=range_cond,
+        range_key_condition=created_between(Invoice, since, until),
         filter_condition=filter_condition,
         scan_index_forward=not newest_first,
         limit=limit,
@@ -316,6 +318,26 @@ def tenant_invoices(
     )
     items = list(result)
     return items, result.last_evaluated_key if limit and len(items) >= limit else None
+
+
+def iter_tenant_invoices_newest_first(
+    tenant_id: str,
+    since: str | None,
+    until: str | None,
+    filter_condition: Condition | None,
+    page_size: int,
+) -> Iterator[Invoice]:
+    """A tenant's invoices newest first, created from ``since`` to ``until`` (both included): read a page
+    of ``page_size`` at a time as the caller goes."""
+    return iter(
+        Invoice.tenant_index.query(
+            tenant_id,
+            range_key_condition=created_between(Invoice, since, until),
+            filter_condition=filter_condition,
+            scan_index_forward=False,
+            page_size=page_size,
+        )
+    )
 
 
 def iter_tenant_invoices(
@@ -585,14 +607,9 @@ def payments_of_subscriber(subscriber_id: str) -> list[Payment]:
 
 
 def tenant_payments(tenant_id: str, since: str | None = None, until: str | None = None) -> list[Payment]:
-    range_cond: Any = None
-    if since and until:
-        range_cond = Payment.created_at.between(since, until)
-    elif since:
-        range_cond = Payment.created_at >= since
-    elif until:
-        range_cond = Payment.created_at <= until
-    return list(Payment.tenant_index.query(tenant_id, range_key_condition=range_cond))
+    return list(
+        Payment.tenant_index.query(tenant_id, range_key_condition=created_between(Payment, since, until))
+    )
 
 
 def put_payment_once(payment: Payment) -> bool:

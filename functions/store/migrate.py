@@ -7,7 +7,8 @@ after an interrupted run) does the remaining work only:
    key schema or projection differs is deleted and created again; one the model no longer declares
    is deleted. DynamoDB takes one index change per ``UpdateTable`` and builds it in the background:
    each change waits until the table is ACTIVE again.
-2. attributes the new indexes are keyed on, computed from the stored items (see :data:`BACKFILLS`).
+2. attributes the new indexes are keyed on, computed from the stored items (see :data:`BACKFILLS`);
+   with the encryption of the stage, equipment passwords stored in clear are encrypted.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from pynamodb.models import Model
 
+from core import equipment
 from core.ids import utcnow
 from store import tallies
 from store.db import table_schema
@@ -130,6 +133,16 @@ def _tenant_counters() -> Iterator[int]:
             yield 1
 
 
+def _equipment_secrets(encrypt: Callable[[str], str]) -> Iterator[int]:
+    """Equipment data recorded as a free-form map, with passwords in clear, gets them encrypted (the
+    other fields are kept as they were)."""
+    for sub in Subscriber.scan(filter_condition=Subscriber.advanced.exists()):
+        if equipment.has_clear_secrets(sub.advanced):
+            new = equipment.stored(equipment.read(sub.advanced), encrypt)
+            sub.update(actions=[Subscriber.advanced.set(new)], condition=Subscriber.login.exists())
+            yield 1
+
+
 BACKFILLS: dict[str, Callable[[], Iterator[int]]] = {
     "sessions.open_hour": _open_hour,
     "subscribers.index_keys": _subscriber_keys,
@@ -137,12 +150,16 @@ BACKFILLS: dict[str, Callable[[], Iterator[int]]] = {
 }
 
 
-def migrate(wait: bool = True) -> MigrationReport:
-    """Bring every existing table to the models; tables that do not exist are left to ``create_tables``."""
+def migrate(wait: bool = True, encrypt: Callable[[str], str] | None = None) -> MigrationReport:
+    """Bring every existing table to the models; tables that do not exist are left to ``create_tables``.
+    ``encrypt`` (the stage's encryption) is needed to encrypt secrets stored in clear."""
     report = MigrationReport()
     for model in ALL_MODELS:
         if model.exists():
             sync_indexes(model, report, wait)
-    for name, step in BACKFILLS.items():
+    steps = dict(BACKFILLS)
+    if encrypt is not None:
+        steps["subscribers.equipment_secrets"] = partial(_equipment_secrets, encrypt)
+    for name, step in steps.items():
         report.backfilled[name] = sum(step())
     return report

@@ -3,6 +3,7 @@ again changes nothing."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -15,6 +16,13 @@ from store.db import table_schema
 from store.migrate import migrate
 from store.models import ALL_MODELS, Session, Subscriber, Tenant
 from tests.conftest import make_settings
+
+# equipment data as the previous release stored it: a free-form map, passwords in clear
+LEGACY_EQUIPMENT = {
+    "antena_modelo": "NanoStation M5",
+    "wifi": {"ssid": "Casa", "clave": "wifi-3310"},
+    "antenna": {"password": "ant-7781"},
+}
 
 
 def _old_shape(model: Any, client: Any) -> None:
@@ -97,6 +105,7 @@ def test_migration_of_a_previous_release_is_complete_and_safe_to_run_twice():
                 "phone": {"S": "+52 (55) 1234-5678"},
                 "price_override": {"S": "30"},
                 "open_sessions": {"M": {"k": {"M": {"nas": {"S": "10.0.0.1"}, "v": {"N": "1"}}}}},
+                "advanced": {"S": json.dumps(LEGACY_EQUIPMENT)},
                 "created_at": {"S": "2026-01-01T00:00:00.000000Z"},
             },
         )
@@ -106,7 +115,7 @@ def test_migration_of_a_previous_release_is_complete_and_safe_to_run_twice():
         )
         assert "open-index" in _indexes(Session, client)
         # When the migration runs
-        first = migrate(wait=False)
+        first = migrate(wait=False, encrypt=rt.box.encrypt)
         # Then every index matches the models and the open session is in the new open index
         for model in ALL_MODELS:
             want = {
@@ -138,8 +147,16 @@ def test_migration_of_a_previous_release_is_complete_and_safe_to_run_twice():
             "online|o|30": 1,
             "online_24h|o|30": 1,
         }
+        # And the equipment passwords it held in clear are encrypted, the other fields kept
+        assert first.backfilled["subscribers.equipment_secrets"] == 1
+        raw = client.get_item(TableName=Subscriber.Meta.table_name, Key={"login": {"S": "t#ana"}})["Item"]
+        assert "wifi-3310" not in str(raw) and "ant-7781" not in str(raw)
+        advanced = Subscriber.get("t#ana").advanced
+        assert advanced["other"] == {"antena_modelo": "NanoStation M5", "wifi": {"ssid": "Casa"}}
+        assert {k: rt.box.decrypt(v) for k, v in advanced["other_enc"].items()} == {"wifi.clave": "wifi-3310"}
+        assert rt.box.decrypt(advanced["antenna"]["password_enc"]) == "ant-7781"
         # And a second run finds nothing to do
-        second = migrate(wait=False)
+        second = migrate(wait=False, encrypt=rt.box.encrypt)
         assert second.indexes_created == [] and second.indexes_deleted == []
         assert all(n == 0 for n in second.backfilled.values())
         # And tables made from the models need no migration either

@@ -14,6 +14,7 @@ from chalice import Blueprint, Response
 from pydantic import Field, StringConstraints
 
 from api.routing import RequestContext, route
+from api.schemas.billing import BillingRunPage, InvoicePage, PaymentPage
 from api.schemas.common import Cursor, Email, Id, In, JsonDate, Money, Query, ShortText, Text
 from api.schemas.reports import SalesReportOut, UserSalesOut
 from core.errors import ValidationError
@@ -205,6 +206,9 @@ def _idempotency_key(ctx: RequestContext, body_key: str | None) -> str:
     summary="List invoices (filters: status, kind, client, period, dates)",
     tags=["billing"],
     query=InvoiceQuery,
+    response=InvoicePage,
+    description="Newest first (those of one instant by id), a page of limit at a time: pass next_cursor "
+    "back as cursor for the next page.",
 )
 def handle_list_invoices(ctx: RequestContext) -> dict[str, Any]:
     q: InvoiceQuery = ctx.query
@@ -343,6 +347,7 @@ def handle_cancel_pending(ctx: RequestContext, subscriber_id: str) -> dict[str, 
     summary="List payments and promises",
     tags=["billing"],
     query=PaymentQuery,
+    response=PaymentPage,
     description="Newest first (those of one instant by id), a page of limit at a time: pass next_cursor "
     "back as cursor for the next page.",
 )
@@ -565,6 +570,7 @@ def handle_sales_to_user(ctx: RequestContext, subscriber_id: str) -> UserSalesOu
     summary="Billing run log (invoices, notices, cutoffs per router)",
     tags=["billing"],
     query=RunsQuery,
+    response=BillingRunPage,
     description="Newest first across the tenants (those of one instant by id), a page of limit at a time: "
     "pass next_cursor back as cursor for the next page.",
 )

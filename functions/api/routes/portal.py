@@ -16,6 +16,7 @@ from api.http import patch_changes
 from api.portal_views import file_download, me, payment_out
 from api.routing import RequestContext, route
 from api.schemas.portal import (
+    PortalAmountDueOut,
     PortalAutologinIn,
     PortalAutologinQuery,
     PortalCheckoutIn,
@@ -246,6 +247,21 @@ def _invoice_out(inv: Invoice) -> PortalInvoiceOut:
 def handle_portal_invoices(ctx: RequestContext) -> PortalInvoicePage:
     rows, token = portal_svc.list_invoices(ctx.rt, me(ctx), ctx.query.limit, ctx.query.next_token)
     return PortalInvoicePage(items=[_invoice_out(i) for i in rows], next_token=token)
+
+
+@route(
+    bp,
+    "/portal/amount-due",
+    "GET",
+    summary="What I owe: every unpaid invoice's amount due, per currency",
+    tags=PORTAL_PAY,
+    response=PortalAmountDueOut,
+    auth="subscriber",
+    description="All my unpaid invoices, however many (the invoice list shows a page at a time); amounts "
+    "of different currencies are never added together.",
+)
+def handle_portal_amount_due(ctx: RequestContext) -> PortalAmountDueOut:
+    return PortalAmountDueOut.model_validate(portal_svc.amount_owed(me(ctx)))
 
 
 @route(

@@ -11,6 +11,7 @@ from pydantic import Field
 
 from api.routing import RequestContext, route
 from api.schemas.common import Cursor, Id, In, Query
+from api.schemas.provisioning import ProvisioningTaskPage
 from services.network import provisioning as svc
 from services.tenants import target_tenant
 from store.models import Gateway
@@ -66,6 +67,7 @@ def _gateway(ctx: RequestContext, gateway_id: str) -> Gateway:
     summary="Provisioning tasks (newest first) of a router or a tenant",
     tags=TAGS,
     query=TaskQuery,
+    response=ProvisioningTaskPage,
 )
 def handle_list_tasks(ctx: RequestContext) -> dict[str, Any]:
     q: TaskQuery = ctx.query
@@ -110,6 +112,7 @@ def handle_rerun_task(ctx: RequestContext, task_id: str) -> dict[str, Any]:
     summary="Provisioning tasks of a router",
     tags=TAGS,
     query=GatewayTaskQuery,
+    response=ProvisioningTaskPage,
 )
 def handle_list_gateway_tasks(ctx: RequestContext, gateway_id: str) -> dict[str, Any]:
     gw = _gateway(ctx, gateway_id)

@@ -13,6 +13,7 @@ from api.schemas.subscribers import (
     CancellationQuery,
     CancellationsOut,
     CredentialsOut,
+    EquipmentSecretsOut,
     OnlineExportQuery,
     OnlineOut,
     OnlineQuery,
@@ -226,7 +227,8 @@ def handle_get_subscriber(ctx: RequestContext, subscriber_id: str) -> Subscriber
 )
 def handle_update_subscriber(ctx: RequestContext, subscriber_id: str) -> SubscriberUpdated:
     changes = patch_changes(ctx.body)
-    reject_nulls(Subscriber, changes, skip=("portal_password",))
+    # null equipment data is handled by the service: it keeps the router's ARP binding
+    reject_nulls(Subscriber, changes, skip=("portal_password", "advanced"))
     res = svc.update_subscriber(ctx.rt, ctx.p, subscriber_id, changes)
     return SubscriberUpdated.model_validate(
         {
@@ -248,3 +250,20 @@ def handle_update_subscriber(ctx: RequestContext, subscriber_id: str) -> Subscri
 )
 def handle_get_credentials(ctx: RequestContext, subscriber_id: str) -> CredentialsOut:
     return CredentialsOut.model_validate(svc.credentials(ctx.p, ctx.rt, subscriber_id))
+
+
+@route(
+    bp,
+    "/admin/subscribers/{subscriber_id}/equipment-secrets",
+    "GET",
+    summary="The equipment passwords (antenna, modem, Wi-Fi) in clear; audited",
+    tags=["subscribers"],
+    response=EquipmentSecretsOut,
+    min_role="manager",
+    description="For managers and above (403 for lower roles). Reads and lists show only whether each "
+    "password is set (advanced.*.password_set); this read gives them in clear, with the withheld "
+    "password-like fields of equipment data recorded before it had fields (advanced.other_withheld). "
+    "Each read is in the subscriber's history.",
+)
+def handle_get_equipment_secrets(ctx: RequestContext, subscriber_id: str) -> EquipmentSecretsOut:
+    return EquipmentSecretsOut.model_validate(svc.equipment_secrets(ctx.p, ctx.rt, subscriber_id))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints
 
 from api.schemas.common import Cursor, Email, Id, In, JsonDate, Money, Out, Query
+from api.schemas.reports import BY_CURRENCY_DOC, Currency, ReportAmount, ReportCurrency
 
 Token = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 PortalPassword = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -162,6 +163,33 @@ class PortalInvoiceOut(Out):
 class PortalInvoicePage(Out):
     items: list[PortalInvoiceOut]
     next_token: str | None = None
+
+
+class PortalOwedCurrencyOut(Out):
+    currency: Currency
+    amount: str = Field(description="what is owed in this currency")
+    invoices: int = Field(description="the unpaid invoices in this currency")
+
+
+class PortalOwedInvoiceOut(Out):
+    id: str
+    path_id: str = Field(description="the id as it goes in a URL path")
+    number: int | None
+    due_date: str | None
+    currency: str
+    due: str = Field(description="what is still owed on it")
+
+
+class PortalAmountDueOut(Out):
+    """What the subscriber owes: every unpaid invoice, whatever the page of the invoice list shows."""
+
+    currency: ReportCurrency
+    amount: ReportAmount
+    invoices: int = Field(description="how many invoices are unpaid")
+    by_currency: list[PortalOwedCurrencyOut] = Field(description=BY_CURRENCY_DOC)
+    oldest_invoice: PortalOwedInvoiceOut | None = Field(
+        description="the unpaid invoice a payment pays first (the oldest by due date); null when none"
+    )
 
 
 class PortalCheckoutOut(Out):

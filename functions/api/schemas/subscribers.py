@@ -35,6 +35,45 @@ StatusFilter = Literal[
 ]
 
 
+EquipmentText = Annotated[str, Field(max_length=100)]
+EquipmentPassword = Annotated[
+    str,
+    Field(
+        max_length=128,
+        description="write-only: stored encrypted, never shown by reads; left out or null: unchanged; "
+        "empty: removed",
+    ),
+]
+
+
+class AntennaIn(In):
+    """The customer's antenna (CPE) and its management access."""
+
+    model: EquipmentText | None = None
+    serial: EquipmentText | None = None
+    mac: Mac | None = None
+    ip: EquipmentText | None = Field(default=None, description="management address")
+    user: EquipmentText | None = None
+    password: EquipmentPassword | None = None
+
+
+class ModemIn(AntennaIn):
+    """The customer's Wi-Fi modem or router and its management access."""
+
+    wifi_ssid: Annotated[str, Field(max_length=32)] | None = None
+    wifi_password: EquipmentPassword | None = None
+
+
+class EquipmentIn(In):
+    """The subscriber's equipment. What is sent replaces the antenna, the modem and the notes; a password
+    left out is kept. The router's ARP binding and the fields recorded before equipment had this shape
+    are kept (null removes all of it but the ARP binding)."""
+
+    antenna: AntennaIn | None = None
+    modem: ModemIn | None = None
+    notes: Annotated[str, Field(max_length=2000)] | None = None
+
+
 class SubscriberFields(In):
     name: ShortText | None = None
     email: Email | None = None
@@ -49,7 +88,7 @@ class SubscriberFields(In):
     hotspot_server: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     router_profile: Annotated[str, Field(max_length=64)] | None = None
     billing: JsonObject | None = None
-    advanced: JsonObject | None = None
+    advanced: EquipmentIn | None = Field(default=None, description="equipment: antenna, modem, notes")
     installed_at: Date | None = None
     portal_password: PortalPassword | None = None
 
@@ -67,6 +106,50 @@ class SubscriberIn(SubscriberFields):
 
 class SubscriberPatch(SubscriberFields):
     """Status, username, password, plan and router change through their actions."""
+
+
+class AntennaOut(Out):
+    model: str | None = None
+    serial: str | None = None
+    mac: str | None = None
+    ip: str | None = None
+    user: str | None = None
+    password_set: bool = False
+
+
+class ModemOut(AntennaOut):
+    wifi_ssid: str | None = None
+    wifi_password_set: bool = False
+
+
+class EquipmentOut(Out):
+    antenna: AntennaOut | None = None
+    modem: ModemOut | None = None
+    notes: str | None = None
+    arp: dict[str, Any] | None = Field(default=None, description="the router's ARP binding (IP/MAC binding)")
+    other: dict[str, Any] = Field(
+        default={}, description="equipment data recorded before it had fields, as it was (read only)"
+    )
+    other_withheld: list[str] = Field(
+        default=[],
+        description="keys of other whose values look like passwords: withheld, shown by "
+        "GET /admin/subscribers/{subscriber_id}/equipment-secrets",
+    )
+
+
+class AntennaSecretsOut(Out):
+    password: str | None = None
+
+
+class ModemSecretsOut(Out):
+    password: str | None = None
+    wifi_password: str | None = None
+
+
+class EquipmentSecretsOut(Out):
+    antenna: AntennaSecretsOut
+    modem: ModemSecretsOut
+    other: dict[str, str] = Field(description="the withheld fields of other (other_withheld), in clear")
 
 
 class SubscriberOut(Out):
@@ -96,7 +179,7 @@ class SubscriberOut(Out):
     billing: dict[str, Any] = {}
     balance: str | None = None
     carry_over: dict[str, Any] = {}
-    advanced: dict[str, Any] = {}
+    advanced: EquipmentOut = EquipmentOut()
     devices: list[str] = []
     installed_at: str | None = None
     cancelled_at: str | None = None

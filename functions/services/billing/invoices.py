@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,7 +15,7 @@ from core.billing_calendar import (
 from core.errors import ConflictError, InvalidStateError, NotFoundError, ValidationError
 from core.ids import new_id, now_iso, utcnow
 from core.invoice_ids import from_path, path_id
-from core.paging import Position, Signer, comes_after, decode_key, encode_key, newest_first_page, position_of
+from core.paging import Position, Signer, decode_key, encode_key, newest_first_across, position_of
 from services.audit import record_audit
 from services.billing.context import (
     UNPAID,
@@ -252,7 +252,7 @@ def list_invoices(
     bounds = {tid: tenant_day_bounds(tid, since, until) for tid in tenants}
 
     def keep(inv: Invoice) -> bool:
-        if inv.tenant_id not in tenants or not comes_after(inv.created_at, inv.id, position):
+        if inv.tenant_id not in tenants:
             return False
         lower, upper = bounds[inv.tenant_id]
         if lower and inv.created_at < lower:
@@ -265,50 +265,38 @@ def list_invoices(
             and (period is None or inv.period == period)
         )
 
-    found: list[Invoice] = []
+    streams: Iterable[Iterable[Invoice]]
     if subscriber_id:
-        found = [i for i in repo.invoices_of_subscriber(subscriber_id) if keep(i)]
+        mine = sorted(repo.invoices_of_subscriber(subscriber_id), key=invoice_position, reverse=True)
+        streams = [filter(keep, mine)]
     else:
         cond: Any = None
         for attr, value in ((Invoice.status, status), (Invoice.kind, kind), (Invoice.period, period)):
             if value is not None:
                 cond = attr == value if cond is None else cond & (attr == value)
-        for tid in sorted(tenants):
-            found.extend(_tenant_page(tid, bounds[tid], position, cond, keep, limit))
-    page, last = newest_first_page(found, limit, lambda i: (i.created_at, i.id))
+        streams = (_tenant_stream(tid, bounds[tid], position, cond, keep, limit) for tid in sorted(tenants))
+    page, last = newest_first_across(streams, limit, position, invoice_position)
     return page, encode_key(signer, last, INVOICE_LIST)
 
 
-def _tenant_page(
+def invoice_position(inv: Invoice) -> Position:
+    return inv.created_at, inv.id
+
+
+def _tenant_stream(
     tenant_id: str,
     bounds: tuple[str | None, str | None],
     position: Position | None,
     cond: Any,
     keep: Callable[[Invoice], bool],
     limit: int,
-) -> list[Invoice]:
-    """A tenant's first ``limit + 1`` invoices after ``position`` (newest first) that ``keep`` keeps, or all
-    of them. Read from the position's instant on (the invoices of that instant before it are read and
-    left out), a page of the index at a time."""
+) -> Iterator[Invoice]:
+    """A tenant's invoices that ``keep`` keeps, newest first from the position's instant (or the upper
+    bound) back, read a page of the index at a time as the list goes."""
     lower, upper = bounds
     tops = [t for t in (upper, position[0] if position else None) if t]
     top = min(tops) if tops else None
-    kept: list[Invoice] = []
-    last_key: dict[str, Any] | None = None
-    while len(kept) <= limit:
-        items, last_key = repo.tenant_invoices(
-            tenant_id,
-            since=lower,
-            until=top,
-            newest_first=True,
-            filter_condition=cond,
-            limit=limit + 1,
-            last_key=last_key,
-        )
-        kept.extend(i for i in items if keep(i))
-        if last_key is None:
-            break
-    return kept
+    return filter(keep, repo.iter_tenant_invoices_newest_first(tenant_id, lower, top, cond, limit + 1))
 
 
 def cancel_invoice(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from core import catalog_rules as rules
+from core import equipment
 from core import lifecycle as lc
 from core.billing_calendar import check_billing_map
 from core.errors import ConflictError, ValidationError
@@ -132,6 +133,8 @@ def create_subscriber(rt: Runtime, actor: Actor, data: dict[str, Any]) -> Create
         data["billing"] = _new_billing(data["billing"])
     if data.get("mac"):
         data["mac"] = lc.normalise_mac(data["mac"])
+    if data.get("advanced") is not None:
+        data["advanced"] = _equipment(rt, None, data["advanced"])[0]
     _check_pcq_plan(data["connection_type"], prod)
     sub_id = new_id("sub")
     data["ip"] = _service_ip(tid, gw, data, sub_id)
@@ -198,6 +201,15 @@ def _edited_billing(sub: Subscriber, sent: dict[str, Any] | None) -> dict[str, A
     return out or None
 
 
+def _equipment(
+    rt: Runtime, stored: dict[str, Any] | None, sent: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[str]]:
+    """The equipment data to store after an edit (passwords encrypted), and the passwords it set,
+    changed or removed."""
+    eq, changed = equipment.edited(stored, sent, rt.box.decrypt)
+    return equipment.stored(eq, rt.box.encrypt), changed
+
+
 @dataclass
 class Updated:
     subscriber: Subscriber
@@ -224,6 +236,9 @@ def update_subscriber(rt: Runtime, actor: Actor, subscriber_id: str, changes: di
         changes["portal_password_hash"] = hash_password(pw) if pw else None
     if "billing" in changes:
         changes["billing"] = _edited_billing(sub, changes["billing"])
+    credentials_changed: list[str] = []
+    if "advanced" in changes:
+        changes["advanced"], credentials_changed = _equipment(rt, sub.advanced, changes["advanced"])
     changed = {k: v for k, v in changes.items() if getattr(sub, k, None) != v}
     if not changed:
         return Updated(sub, router_effect(None), [])
@@ -234,7 +249,10 @@ def update_subscriber(rt: Runtime, actor: Actor, subscriber_id: str, changes: di
     store.update_fields(
         sub, changed, condition=as_read, conflict_field="status" if as_read is None else "billing"
     )
-    audit(actor, sub.tenant_id, "subscriber", sub.id, "update", before, audit_snapshot(sub))
+    after = audit_snapshot(sub)
+    if credentials_changed:
+        after["credentials_changed"] = credentials_changed  # which passwords, never their values
+    audit(actor, sub.tenant_id, "subscriber", sub.id, "update", before, after)
     effect = (
         sync(rt, actor, sub, "update")
         if ROUTER_FIELDS & set(changed) and sub.gateway_id

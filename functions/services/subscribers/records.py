@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core import equipment
 from core.errors import NotFoundError
 from services.identity.actors import Actor
 from services.network.triggers import SyncRequest, request_subscriber_sync
@@ -75,9 +76,11 @@ def usage_map(sub: Subscriber) -> dict[str, int]:
 
 
 def subscriber_dict(sub: Subscriber) -> dict[str, Any]:
-    """The subscriber as the API shows it (no secrets, no counters), with its online state."""
+    """The subscriber as the API shows it (no secrets, no counters), with its online state; the
+    equipment passwords only as set or not."""
     out = {f: getattr(sub, f, None) for f in PUBLIC_FIELDS}
     out["devices"] = list(sub.devices or [])
+    out["advanced"] = equipment.public(equipment.read(sub.advanced))
     count = len(open_sessions(sub))
     out["online_sessions"] = count
     out["online"] = count > 0
@@ -85,9 +88,11 @@ def subscriber_dict(sub: Subscriber) -> dict[str, Any]:
 
 
 def audit_snapshot(sub: Subscriber) -> dict[str, Any]:
-    """What the audit log keeps of a subscriber (no counters, no secrets)."""
+    """What the audit log keeps of a subscriber (no counters, no secrets: the equipment passwords that
+    are set, by name)."""
     out = {f: getattr(sub, f, None) for f in PUBLIC_FIELDS}
     out["devices"] = list(sub.devices or [])
+    out["advanced"] = equipment.audit_view(equipment.read(sub.advanced))
     return out
 
 
@@ -150,3 +155,12 @@ def credentials(actor: Actor, rt: Runtime, subscriber_id: str) -> dict[str, str]
     sub = get_subscriber(actor, subscriber_id)
     audit(actor, sub.tenant_id, "subscriber", sub.id, "read_credentials", None, None)
     return {"username": sub.username, "password": rt.box.decrypt(sub.password_enc)}
+
+
+def equipment_secrets(actor: Actor, rt: Runtime, subscriber_id: str) -> dict[str, Any]:
+    """The equipment passwords in clear (antenna, modem, Wi-Fi, and the password-like fields of
+    free-form data of before), for managers and above; the read is audited."""
+    actor.require_role("manager")
+    sub = get_subscriber(actor, subscriber_id)
+    audit(actor, sub.tenant_id, "subscriber", sub.id, "read_equipment_secrets", None, None)
+    return equipment.revealed(equipment.read(sub.advanced), rt.box.decrypt)

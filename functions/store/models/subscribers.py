@@ -149,7 +149,7 @@ class Subscriber(Model):
     billing = JSONAttribute(default=dict)  # own dates, recharge type, fees, promise
     balance = UnicodeAttribute(default="0")
     carry_over = JSONAttribute(default=dict)  # residual time/data kept on recharge
-    advanced = JSONAttribute(default=dict)  # antenna model/password, Wi-Fi modem data
+    advanced = JSONAttribute(default=dict)  # equipment (core.equipment); passwords only as *_enc
     usage: MapAttribute[str, Any] = MapAttribute(
         default=dict
     )  # {"d:2026-11-22:t": seconds, "d:2026-11-22:b": bytes, ...}

@@ -4,7 +4,8 @@ A reseller's three manager tenants (one ordered before the demo tenant, the demo
 and a tenant outside the reseller hold rows that tie on their sort key (same creation time, same name,
 the same username in two tenants) and filters that match few rows: subscribers (some online, one with
 two sessions), invoices, payments and payment reports, audit entries, a connection log, router tasks,
-billing runs, imports and the other jobs (the demo tenant's newest runs outnumber a page of 50 jobs).
+billing runs, imports and the other jobs (the demo tenant's newest runs outnumber a page of 50 jobs);
+one tenant made many invoices, payment reports, billing runs and imports in one instant (more than a page).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ AFTER = "2026-03-03T12:00:00.000000Z"
 FIRST_TENANT = "ten_aaa_paging"  # ordered before the demo tenant (ten_demo)
 LAST_TENANT = "ten_zzz_paging"  # ordered after it
 FOREIGN_TENANT = "ten_foreign_paging"  # under the system, outside the demo reseller
+CROWD = "2026-03-02T09:00:00.000000Z"  # the instant many rows of the last tenant share
+CROWDED = 12  # how many rows of a kind the last tenant made in that instant
 
 
 def moment(i: int) -> str:
@@ -224,6 +227,17 @@ def seed_jobs(world: Seeded) -> None:
     for j in range(NEWER_RUNS):
         newer = f"2026-03-04T{10 + j // 60:02d}:{j % 60:02d}:00.000000Z"
         rows["runs"].add(add_job(demo, RUN_KINDS[0], j, when=newer).id)
+    for j in range(CROWDED):  # runs and imports the last tenant made in one instant
+        run = add_job(LAST_TENANT, RUN_KINDS[j % 3], j, when=CROWD)
+        rows["runs"].add(run.id)
+        if run.kind == "billing_cutoff":
+            rows["runs:cutoff"].add(run.id)
+        if j % 2 == 0:
+            imp = add_job(LAST_TENANT, IMPORT_KINDS[j // 2 % 2], j, when=CROWD)
+            rows["imports"].add(imp.id)
+            rows["jobs"].add(imp.id)
+            if imp.kind == "import_create":
+                rows["jobs:import_create"].add(imp.id)
 
 
 def portal_login(api: Api, tenant_id: str, username: str, password: str) -> dict[str, str]:
@@ -298,6 +312,16 @@ def seed_world(api: Api, demo: DemoData) -> Seeded:
             if tid != FOREIGN_TENANT:
                 rows["payments"] |= {p.id, r.id}
                 rows["reports"].add(r.id)
+    # invoices and payment reports the last tenant made in one instant: more than a page of them
+    crowd_owner = subs[(LAST_TENANT, USERNAMES[LAST_TENANT][0])].id
+    for j in range(CROWDED):
+        inv = add_invoice(LAST_TENANT, crowd_owner, 100 + j, "paid" if j == 0 else "pending", when=CROWD)
+        rows["invoices"].add(inv.id)
+        if inv.status == "paid":
+            rows["invoices:paid"].add(inv.id)
+        report = add_payment(LAST_TENANT, crowd_owner, 100 + j, kind="reported", when=CROWD)
+        rows["payments"].add(report.id)
+        rows["reports"].add(report.id)
     # the audit log: the demo subscriber's history and the demo tenant's log
     rows["audit:entity"] = {add_audit(demo.tenant_id, demo.subscriber_id, j).action for j in range(7)}
     others = {add_audit(demo.tenant_id, subs[(demo.tenant_id, "ana")].id, j).action for j in range(3)}

@@ -9,10 +9,10 @@ from typing import Any
 
 from pypdf import PdfReader
 
-from core.ids import frozen_clock, iso, now_iso
+from core.ids import frozen_clock, iso, new_id, now_iso
 from core.radius.model import BYTES_PER_MB
 from core.radius.usage import PeriodKind, current_periods, zone
-from store.models import Gateway, Policy, Product, Session
+from store.models import Gateway, Invoice, Policy, Product, Session, Subscriber
 from tests.integration.portal.support import Portal, enc
 
 TZ = zone("America/Mexico_City")  # the demo router's time zone
@@ -227,3 +227,79 @@ def test_invoices_list_view_and_pdf_are_the_subscribers_own(portal: Portal):
         ).status_code
         == 404
     )
+
+
+# ---------------------------------------------------------------- what I owe
+def _owed_invoice(
+    sub: Subscriber, n: int, total: str, paid: str = "0", status: str = "pending", currency: str = "USD"
+) -> Invoice:
+    """An invoice of ``sub`` issued ``n`` days after 1 January 2025 (the larger ``n``, the newer)."""
+    day = (datetime(2025, 1, 1, 12, tzinfo=UTC) + timedelta(days=n)).date().isoformat()
+    inv = Invoice(
+        id=new_id("oth"),
+        tenant_id=sub.tenant_id,
+        subscriber_id=sub.id,
+        number=n + 1,
+        kind="other",
+        status=status,
+        issue_date=day,
+        due_date=day,
+        currency=currency,
+        subtotal=total,
+        total=total,
+        paid=paid,
+        lines=[{"description": "Service", "quantity": "1", "unit_price": total, "amount": total}],
+        created_at=f"{day}T12:00:00.000000Z",
+    )
+    inv.save()
+    return inv
+
+
+def test_the_amount_due_adds_up_every_unpaid_invoice_not_only_the_first_page(portal: Portal):
+    sub = portal.new_subscriber(status="suspended")
+    oldest = _owed_invoice(sub, 0, "10.00")
+    for n in range(1, 105):  # more unpaid invoices than the largest page of the invoice list (100)
+        _owed_invoice(sub, n, "10.00")
+    _owed_invoice(sub, 105, "25.00", paid="5.00", status="partial")
+    _owed_invoice(sub, 106, "99.00", paid="99.00", status="paid")
+    _owed_invoice(sub, 107, "77.00", status="cancelled")
+    _owed_invoice(portal.new_subscriber(), 0, "500.00")  # another subscriber's
+    headers = portal.login_as(sub)
+    assert portal.get("/portal/invoices?limit=100", headers).json_body["next_token"]  # the list has pages
+
+    resp = portal.get("/portal/amount-due", headers)
+    assert resp.status_code == 200, resp.body
+    owed = resp.json_body
+    assert (owed["currency"], owed["amount"], owed["invoices"]) == ("USD", "1070.00", 106)
+    assert owed["by_currency"] == [{"currency": "USD", "amount": "1070.00", "invoices": 106}]
+    first = owed["oldest_invoice"]
+    assert (first["id"], first["path_id"], first["due"], first["currency"]) == (
+        oldest.id,
+        oldest.id,
+        "10.00",
+        "USD",
+    )
+
+
+def test_the_amount_due_is_given_per_currency_and_is_zero_when_nothing_is_owed(portal: Portal):
+    sub = portal.new_subscriber()
+    headers = portal.login_as(sub)
+    nothing = portal.get("/portal/amount-due", headers).json_body
+    assert nothing == {
+        "currency": "USD",
+        "amount": "0.00",
+        "invoices": 0,
+        "by_currency": [],
+        "oldest_invoice": None,
+    }
+    _owed_invoice(sub, 1, "20.00")
+    _owed_invoice(sub, 0, "15000.00", currency="COP")  # before the operator's currency changed
+    _owed_invoice(sub, 2, "30000.50", paid="0.50", status="partial", currency="COP")
+    owed = portal.get("/portal/amount-due", headers).json_body
+    # amounts of different currencies are never added together
+    assert (owed["currency"], owed["amount"], owed["invoices"]) == (None, None, 3)
+    assert owed["by_currency"] == [
+        {"currency": "COP", "amount": "45000.00", "invoices": 2},
+        {"currency": "USD", "amount": "20.00", "invoices": 1},
+    ]
+    assert owed["oldest_invoice"]["currency"] == "COP"

@@ -4,7 +4,7 @@ import { admin, download, errorText, ok, rowsOf, session, type Schemas } from '.
 import { DataTable, Loading, PageTitle, useLoad } from '../ui/common';
 import { when } from '../ui/format';
 import { LoadMore, usePagedList } from '../ui/paging';
-import { TaskTable } from './TaskTable';
+import { TaskTable, type Task } from './TaskTable';
 
 const tenant_id = () => session.tenant();
 
@@ -26,7 +26,7 @@ const KEY_ROLES = [
 
 export function Tasks() {
   const [status, setStatus] = useState<string | null>(null);
-  const list = usePagedList((next_token) => ok(admin.GET('/admin/tasks', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as TaskStatus | undefined, next_token } } })), [status]);
+  const list = usePagedList<Task>((next_token) => ok(admin.GET('/admin/tasks', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as TaskStatus | undefined, next_token } } })), [status]);
   return (
     <>
       <PageTitle right={<Select aria-label="Status" placeholder="Any status" data={TASK_STATUSES} value={status} onChange={setStatus} clearable />}>Router tasks</PageTitle>

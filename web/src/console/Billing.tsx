@@ -2,19 +2,22 @@ import { Alert, Button, Checkbox, Group, Modal, NumberInput, Select, SimpleGrid,
 import { useDebouncedValue } from '@mantine/hooks';
 import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router-dom';
-import { admin, download, errorText, ok, session, type Schemas } from '../api/client';
+import { admin, download, errorText, ok, rowsOf, session, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, StatusBadge, useLoad } from '../ui/common';
 import { addAmounts, currencyDecimals, fitsCurrency, money, when } from '../ui/format';
 import { LoadMore, usePagedList } from '../ui/paging';
-import { TaskTable } from './TaskTable';
+import { TaskTable, type Task } from './TaskTable';
 
 const tenant_id = () => session.tenant();
 type Obj = Record<string, unknown>;
+type Invoice = Schemas['InvoiceOut'];
+type Payment = Schemas['PaymentOut'];
+type Run = Schemas['BillingRunOut'];
 const s = (x: unknown) => (x === null || x === undefined || x === '' ? '—' : String(x));
 
 export function Invoices() {
   const [status, setStatus] = useState<string | null>(null);
-  const list = usePagedList<Obj>(
+  const list = usePagedList<Invoice>(
     (cursor) => ok(admin.GET('/admin/invoices', { params: { query: { tenant_id: tenant_id(), status: (status ?? undefined) as 'pending' | 'partial' | 'paid' | 'cancelled' | undefined, cursor } } })),
     [status],
   );
@@ -28,22 +31,22 @@ export function Invoices() {
       <DataTable
         caption="Invoices"
         rows={list.rows}
-        rowKey={(r) => String(r.id)}
-        rowProps={(r) => ({ 'data-invoice-id': String(r.id) })}
+        rowKey={(r) => r.id}
+        rowProps={(r) => ({ 'data-invoice-id': r.id })}
         columns={[
           { key: 'number', label: 'Number' },
-          { key: 'subscriber_id', label: 'Client', render: (r) => <Link to={`/subscribers/${s(r.subscriber_id)}`}>{s(r.subscriber_name ?? r.subscriber_id)}</Link> },
+          { key: 'subscriber_id', label: 'Client', render: (r) => <Link to={`/subscribers/${r.subscriber_id}`}>{r.subscriber_name ?? r.subscriber_id}</Link> },
           { key: 'period', label: 'Period' },
           { key: 'issue_date', label: 'Issued' },
           { key: 'due_date', label: 'Due' },
           { key: 'total', label: 'Total', align: 'right', render: (r) => money(r.total, r.currency) },
           { key: 'paid', label: 'Paid', align: 'right', render: (r) => money(r.paid, r.currency) },
-          { key: 'status', label: 'Status', render: (r) => <StatusBadge status={s(r.status)} /> },
+          { key: 'status', label: 'Status', render: (r) => <StatusBadge status={r.status} /> },
           {
             key: 'pdf',
             label: 'PDF',
             render: (r) => (
-              <Button size="compact-xs" variant="default" onClick={() => download(`/admin/invoices/${s(r.id)}/pdf`, `invoice-${s(r.number)}.pdf`).catch((e: Error) => alert(e.message))}>
+              <Button size="compact-xs" variant="default" onClick={() => download(`/admin/invoices/${r.path_id}/pdf`, `invoice-${s(r.number)}.pdf`).catch((e: Error) => alert(e.message))}>
                 PDF
               </Button>
             ),
@@ -140,19 +143,19 @@ function PaymentForm({ promise, onClose, onDone }: { promise?: boolean; onClose:
   );
 }
 
-function ReverseForm({ payment, onClose, onDone }: { payment: Obj; onClose: () => void; onDone: () => void }) {
+function ReverseForm({ payment, onClose, onDone }: { payment: Payment; onClose: () => void; onDone: () => void }) {
   const [amount, setAmount] = useState<string | number>('');
   const [reason, setReason] = useState('');
   const [reopen, setReopen] = useState(true);
   const [error, setError] = useState<string | null>(null);
   const [key] = useState(() => crypto.randomUUID()); // one key per form: a double click reverses once
-  const currency = s(payment.currency);
-  const left = addAmounts([String(payment.amount ?? '0'), `-${String(payment.reversed_amount ?? '0')}`]);
+  const currency = payment.currency;
+  const left = addAmounts([payment.amount, `-${payment.reversed_amount}`]);
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError(null);
     const res = await admin.POST('/admin/payments/{payment_id}/reverse', {
-      params: { path: { payment_id: String(payment.id) } },
+      params: { path: { payment_id: payment.id } },
       body: { amount: amount === '' ? undefined : String(amount), reason, reopen_invoices: reopen },
       headers: { 'Idempotency-Key': key },
     });
@@ -171,8 +174,8 @@ function ReverseForm({ payment, onClose, onDone }: { payment: Obj; onClose: () =
             label="Amount to take back (empty: all that is left)"
             description={`in ${currency}`}
             min={0}
-            decimalScale={currencyDecimals(String(payment.currency ?? ''))}
-            allowDecimal={currencyDecimals(String(payment.currency ?? '')) > 0}
+            decimalScale={currencyDecimals(currency)}
+            allowDecimal={currencyDecimals(currency) > 0}
             value={amount}
             onChange={setAmount}
           />
@@ -193,9 +196,9 @@ function ReverseForm({ payment, onClose, onDone }: { payment: Obj; onClose: () =
 }
 
 export function Payments() {
-  const list = usePagedList<Obj>((cursor) => ok(admin.GET('/admin/payments', { params: { query: { tenant_id: tenant_id(), cursor } } })), []);
+  const list = usePagedList<Payment>((cursor) => ok(admin.GET('/admin/payments', { params: { query: { tenant_id: tenant_id(), cursor } } })), []);
   const [form, setForm] = useState<null | 'payment' | 'promise'>(null);
-  const [reversing, setReversing] = useState<Obj | null>(null);
+  const [reversing, setReversing] = useState<Payment | null>(null);
   return (
     <>
       <PageTitle
@@ -214,15 +217,15 @@ export function Payments() {
       <DataTable
         caption="Payments and promises"
         rows={list.rows}
-        rowKey={(r) => String(r.id)}
+        rowKey={(r) => r.id}
         columns={[
-          { key: 'paid_on', label: 'Date', render: (r) => s(r.paid_on ?? r.created_at) },
-          { key: 'subscriber_id', label: 'Client', render: (r) => <Link to={`/subscribers/${s(r.subscriber_id)}`}>{s(r.subscriber_id)}</Link> },
+          { key: 'paid_on', label: 'Date', render: (r) => s(r.effects.paid_on ?? r.created_at) },
+          { key: 'subscriber_id', label: 'Client', render: (r) => <Link to={`/subscribers/${r.subscriber_id}`}>{r.subscriber_id}</Link> },
           { key: 'kind', label: 'Kind' },
           { key: 'amount', label: 'Amount', align: 'right', render: (r) => money(r.amount, r.currency) },
           { key: 'method', label: 'Method' },
           { key: 'reference', label: 'Reference' },
-          { key: 'reversed_amount', label: 'Reversed', align: 'right', render: (r) => (Number(r.reversed_amount ?? 0) > 0 ? money(r.reversed_amount, r.currency) : '—') },
+          { key: 'reversed_amount', label: 'Reversed', align: 'right', render: (r) => (Number(r.reversed_amount) > 0 ? money(r.reversed_amount, r.currency) : '—') },
           { key: 'status', label: 'Status' },
           {
             key: 'reverse',
@@ -244,7 +247,7 @@ export function Payments() {
 }
 
 export function Runs() {
-  const list = usePagedList<Obj>((cursor) => ok(admin.GET('/admin/billing/runs', { params: { query: { tenant_id: tenant_id(), cursor } } })), []);
+  const list = usePagedList<Run>((cursor) => ok(admin.GET('/admin/billing/runs', { params: { query: { tenant_id: tenant_id(), cursor } } })), []);
   const [kind, setKind] = useState<string | null>('invoices');
   const [msg, setMsg] = useState<string | null>(null);
   async function run() {
@@ -273,18 +276,23 @@ export function Runs() {
       <DataTable
         caption="Billing runs"
         rows={list.rows}
-        rowKey={(r) => String(r.id)}
+        rowKey={(r) => r.id}
         columns={[
-          { key: 'id', label: 'Run', render: (r) => <Link to={`/runs/${s(r.id)}`}>{s(r.id)}</Link> },
+          { key: 'id', label: 'Run', render: (r) => <Link to={`/runs/${r.id}`}>{r.id}</Link> },
           { key: 'kind', label: 'Kind' },
           { key: 'status', label: 'Status' },
-          { key: 'started_at', label: 'Started', render: (r) => when(s(r.started_at ?? r.created_at)) },
-          { key: 'summary', label: 'Summary', render: (r) => <code style={{ fontSize: 11 }}>{JSON.stringify(r.summary ?? r.counts ?? {})}</code> },
+          { key: 'created_at', label: 'Started', render: (r) => when(r.created_at) },
+          { key: 'summary', label: 'Summary', render: (r) => <code style={{ fontSize: 11 }}>{JSON.stringify(runCounts(r))}</code> },
         ]}
       />
       <LoadMore list={list} what="runs" />
     </>
   );
+}
+
+/** What a run counted (its result without the per-router detail). */
+function runCounts(run: Run): Obj {
+  return Object.fromEntries(Object.entries(run.result).filter(([, v]) => v === null || typeof v !== 'object'));
 }
 
 export function RunDetail() {
@@ -319,7 +327,7 @@ export function RunDetail() {
           ]}
         />
       )}
-      <TaskTable data={d.tasks ?? []} />
+      <TaskTable data={rowsOf<Task>(d.tasks)} />
     </>
   );
 }

@@ -25,7 +25,7 @@ import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom'
 import { admin, errorText, ok, rowsOf, session, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, useLoad, type Column } from '../ui/common';
 import { LoadMore, usePagedList } from '../ui/paging';
-import { TaskTable } from './TaskTable';
+import { TaskTable, type Task } from './TaskTable';
 
 const tenant_id = () => session.tenant();
 
@@ -209,7 +209,7 @@ export function GatewayDetail() {
   const [script, setScript] = useState<string | null>(null);
   const [drift, setDrift] = useState<unknown>(null);
   const [msg, setMsg] = useState<ReactNode>(null);
-  const tasks = usePagedList((next_token) => ok(admin.GET('/admin/gateways/{gateway_id}/tasks', { params: { path: { gateway_id: id }, query: { next_token } } })), [id, msg]);
+  const tasks = usePagedList<Task>((next_token) => ok(admin.GET('/admin/gateways/{gateway_id}/tasks', { params: { path: { gateway_id: id }, query: { next_token } } })), [id, msg]);
   const act = async (fn: () => Promise<unknown>, done: (x: unknown) => void) => {
     try {
       done(await fn());

@@ -26,6 +26,7 @@ import { admin, download, ok, session, type Schemas, rowsOf } from '../api/clien
 import { DataTable, Loading, PageTitle, RouterEffect, StatusBadge, useLoad, type Column } from '../ui/common';
 import { bytes, money, when } from '../ui/format';
 import { LoadMore, usePagedList } from '../ui/paging';
+import { SubscriberEquipment } from './SubscriberEquipment';
 
 type Result = Schemas['ActionResult'];
 type Conn = Schemas['ConnectionRow'];
@@ -422,12 +423,16 @@ export function SubscriberPage() {
       <Tabs value={tab} onChange={setTab} keepMounted={false}>
         <Tabs.List mb="md">
           <Tabs.Tab value="dashboard">Dashboard</Tabs.Tab>
+          <Tabs.Tab value="equipment">Equipment</Tabs.Tab>
           <Tabs.Tab value="connections">Connection log</Tabs.Tab>
           <Tabs.Tab value="wifi">Wi-Fi log</Tabs.Tab>
           <Tabs.Tab value="audit">History</Tabs.Tab>
         </Tabs.List>
         <Tabs.Panel value="dashboard">
           <Dashboard id={id} key={String(result?.action)} />
+        </Tabs.Panel>
+        <Tabs.Panel value="equipment">
+          <SubscriberEquipment sub={s} onSaved={sub.reload} />
         </Tabs.Panel>
         <Tabs.Panel value="connections">
           <ConnectionLog id={id} />

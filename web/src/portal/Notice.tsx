@@ -3,10 +3,7 @@ import { useState } from 'react';
 import { Link, useSearchParams } from 'react-router-dom';
 import { ok, portal, session } from '../api/client';
 import { Loading, useLoad } from '../ui/common';
-import { amountsByCurrency } from '../ui/format';
 import { SignInForm } from './SignIn';
-
-const UNPAID = ['unpaid', 'partial', 'overdue', 'pending', 'issued'];
 
 /** Where the router sends a suspended customer's browser: why, how much is owed, and a way to pay. */
 export function Notice() {
@@ -23,23 +20,26 @@ export function Notice() {
 }
 
 function Due() {
-  const inv = useLoad(() => ok(portal.GET('/portal/invoices', { params: { query: { limit: 50 } } })), []);
-  if (!inv.data) return <Loading loading={inv.loading} error={inv.error} />;
-  const open = inv.data.items.filter((i) => UNPAID.includes(i.status) && Number(i.due) > 0);
-  // what is owed in each currency: amounts of different currencies are never added together
-  const owed = amountsByCurrency(open.map((i) => ({ amount: i.due, currency: i.currency })));
-  const oldest = [...open].sort((a, b) => a.issue_date.localeCompare(b.issue_date))[0];
+  // what is owed over every unpaid invoice, added up by the API (the invoice list shows a page at a time)
+  const due = useLoad(() => ok(portal.GET('/portal/amount-due')), []);
+  if (!due.data) return <Loading loading={due.loading} error={due.error} />;
+  const d = due.data;
+  // amounts of different currencies are never added together: one line per currency
+  const owed = d.by_currency.length > 0 ? d.by_currency : [{ currency: d.currency ?? '', amount: d.amount ?? '0' }];
+  const first = d.oldest_invoice;
   return (
     <Card withBorder>
       <Title order={1} size="h3">
         Amount due
       </Title>
       <Text size="xl" fw={800} data-testid="notice-due" component="div">
-        {owed.length > 0 ? owed.map(([currency, amount]) => <div key={currency}>{`${amount} ${currency}`}</div>) : '0'}
+        {owed.map((o) => (
+          <div key={o.currency}>{`${o.amount} ${o.currency}`.trim()}</div>
+        ))}
       </Text>
-      <Text size="sm">{open.length} unpaid invoice(s)</Text>
-      {oldest ? (
-        <Button mt="md" component={Link} to={`/my/invoices/${oldest.id}`} size="md">
+      <Text size="sm">{d.invoices} unpaid invoice(s)</Text>
+      {first ? (
+        <Button mt="md" component={Link} to={`/my/invoices/${first.path_id}`} size="md">
           Pay now
         </Button>
       ) : (

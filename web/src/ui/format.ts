@@ -63,13 +63,6 @@ export function addAmounts(values: string[]): string {
   return total < 0n ? `-${text}` : text;
 }
 
-/** Amounts added up per currency (never across currencies), by currency code. */
-export function amountsByCurrency(items: { amount: string; currency: string }[]): [string, string][] {
-  const groups = new Map<string, string[]>();
-  for (const i of items) groups.set(i.currency, [...(groups.get(i.currency) ?? []), i.amount]);
-  return [...groups.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([c, amounts]) => [c, addAmounts(amounts)]);
-}
-
 /** An amount with its currency (`25.00 USD`); '—' when there is no amount. */
 export function money(amount: unknown, currency: unknown): string {
   if (amount === null || amount === undefined || amount === '') return '—';

@@ -16,7 +16,7 @@ from core.errors import (
 from core.ids import new_id, now_iso, utcnow
 from core.invoice_ids import from_path
 from core.money import currency_or_default
-from core.paging import Signer, comes_after, decode_key, encode_key, newest_first_page, position_of
+from core.paging import Signer, decode_key, encode_key, newest_first_across, position_of
 from services.audit import record_audit
 from services.billing.context import subscriber_today
 from services.billing.currencies import tenant_currencies
@@ -132,18 +132,12 @@ def list_reports(
     """Payment reports of the caller's subtree (or one tenant of it), newest first across the tenants
     (those of one instant by id): a page of ``limit`` and the next cursor."""
     position = position_of(decode_key(signer, cursor, REPORT_LIST))
-    found: list[Payment] = []
-    for tid in tenant_filter(actor, tenant_id):
-        taken = 0
-        until = position[0] if position else None
-        for report in portal_store.iter_tenant_payments(tid, status, "reported", until, limit + 1):
-            if not comes_after(report.created_at, report.id, position):
-                continue  # of the position's instant, on an earlier page
-            found.append(report)
-            taken += 1
-            if taken > limit:
-                break
-    page, last = newest_first_page(found, limit, lambda p: (p.created_at, p.id))
+    until = position[0] if position else None
+    streams = (
+        portal_store.iter_tenant_payments(tid, status, "reported", until, limit + 1)
+        for tid in tenant_filter(actor, tenant_id)
+    )
+    page, last = newest_first_across(streams, limit, position, lambda p: (p.created_at, p.id))
     return page, encode_key(signer, last, REPORT_LIST)
 
 
