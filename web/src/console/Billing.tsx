@@ -2,11 +2,10 @@ import { Alert, Button, Checkbox, Group, Modal, NumberInput, Select, SimpleGrid,
 import { useDebouncedValue } from '@mantine/hooks';
 import { useState, type FormEvent } from 'react';
 import { Link, useParams } from 'react-router-dom';
-import { admin, download, errorText, ok, rowsOf, session, type Schemas } from '../api/client';
+import { admin, download, errorText, ok, session, type Schemas } from '../api/client';
 import { DataTable, Loading, PageTitle, StatusBadge, useLoad } from '../ui/common';
 import { addAmounts, currencyDecimals, fitsCurrency, money, when } from '../ui/format';
 import { LoadMore, usePagedList } from '../ui/paging';
-import { TaskTable, type Task } from './TaskTable';
 
 const tenant_id = () => session.tenant();
 type Obj = Record<string, unknown>;
@@ -306,28 +305,36 @@ export function RunDetail() {
     setMsg(res.error !== undefined ? errorText(res.error) : 'Re-run queued');
     run.reload();
   }
-  const logs = (d.routers ?? d.gateways ?? d.per_router ?? []) as Obj[];
+  // the cutoff's per-router log: each router's task, its outcome now, and a re-run of that router
+  const result = (d.result ?? {}) as Obj;
+  const logs = (Array.isArray(result.routers) ? result.routers : []) as Obj[];
   return (
     <>
       <PageTitle right={<Button onClick={() => rerun()}>Re-run failed router tasks</Button>}>Run {id}</PageTitle>
       {msg && <Alert mb="sm">{msg}</Alert>}
       <Text size="sm" mb="sm">
-        {s(d.kind)} · {s(d.status)}
+        {s(d.kind)} · {s(d.status)} · {s(d.created_at)}
       </Text>
-      {Array.isArray(logs) && logs.length > 0 && (
+      <Text size="sm" mb="sm" data-testid="run-counts">
+        {Object.entries(result)
+          .filter(([, v]) => v === null || typeof v !== 'object')
+          .map(([k, v]) => `${k}: ${s(v)}`)
+          .join(' · ')}
+      </Text>
+      {logs.length > 0 && (
         <DataTable
           caption="Per-router log"
           rows={logs}
           rowKey={(r) => s(r.gateway_id)}
           columns={[
             { key: 'gateway_id', label: 'Router' },
-            { key: 'status', label: 'Status' },
-            { key: 'summary', label: 'Log', render: (r) => <code style={{ fontSize: 11 }}>{JSON.stringify(r)}</code> },
+            { key: 'subscribers', label: 'Clients', render: (r) => (Array.isArray(r.subscribers) ? r.subscribers.length : '') },
+            { key: 'outcome', label: 'Outcome' },
+            { key: 'last_error', label: 'Error' },
             { key: 'rerun', label: 'Re-run', render: (r) => <Button size="compact-xs" onClick={() => rerun(s(r.gateway_id))}>Re-run</Button> },
           ]}
         />
       )}
-      <TaskTable data={rowsOf<Task>(d.tasks)} />
     </>
   );
 }
